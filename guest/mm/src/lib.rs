@@ -1,0 +1,3 @@
+//! Linux-faithful memory management for the cmaemu guest, as pure logic.
+#![cfg_attr(not(test), no_std)]
+pub mod memblock;
