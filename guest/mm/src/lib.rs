@@ -3,3 +3,11 @@
 pub mod memblock;
 pub mod cmdline;
 pub mod config;
+pub mod types;
+pub mod profile;
+pub mod zone;
+pub mod page;
+pub mod pageblock;
+pub mod gfp;
+pub mod buddy;
+pub mod isolation;
