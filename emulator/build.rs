@@ -1,0 +1,63 @@
+//! Builds the armv7a-none-eabi guest kernel and firmware once per target
+//! directory (cargo's own incremental build makes reruns no-ops) and hands
+//! their ELFs to the emulator through OUT_DIR.
+//!
+//! Toolchain: Debian's rustc-web + rust-web-src (`/usr/bin/rustc`,
+//! `/usr/bin/cargo`) with `-Zbuild-std`, or any toolchain named by
+//! CMAEMU_GUEST_RUSTC / CMAEMU_GUEST_CARGO that has the library sources.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
+    let rustc = std::env::var("CMAEMU_GUEST_RUSTC").unwrap_or_else(|_| "/usr/bin/rustc".into());
+    let cargo = std::env::var("CMAEMU_GUEST_CARGO").unwrap_or_else(|_| "/usr/bin/cargo".into());
+    let link = crate_dir.join("link.ld");
+    let flags = [
+        "-Clinker=ld.lld".to_string(),
+        format!("-Clink-arg=-T{}", link.display()),
+        "-Crelocation-model=static".to_string(),
+        "-Ctarget-cpu=cortex-a9".to_string(),
+    ]
+    .join("\x1f");
+    let mut cmd = Command::new(&cargo);
+    // The outer build's cargo/rustc settings must not leak into the guest
+    // build (keep CARGO_HOME so the registry cache is shared).
+    for (k, _) in std::env::vars() {
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k.starts_with("RUSTC") || k == "RUSTFLAGS" || k == "RUSTUP_TOOLCHAIN" || k == "RUSTDOCFLAGS" {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.current_dir(crate_dir)
+        .env("RUSTC", &rustc)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_ENCODED_RUSTFLAGS", flags)
+        .args(["build", "--release", "--target", "armv7a-none-eabi"])
+        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run {cargo} for the guest: {e} (run the README's setup)"));
+    if !status.success() {
+        panic!("building {} for armv7a-none-eabi failed", crate_dir.display());
+    }
+    let elf = target_dir.join("armv7a-none-eabi/release").join(bin);
+    std::fs::copy(&elf, out.join(format!("{bin}.elf"))).expect("copy guest ELF");
+}
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    // One guest target dir per workspace target dir: `cargo build` and
+    // `cargo test` share it, so the guest is compiled once per run.
+    let target_dir = std::env::var("CMAEMU_GUEST_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+        // OUT_DIR = <target>/<profile>/build/<pkg>/out
+        out.ancestors().nth(4).map(|t| t.join("guest")).unwrap_or_else(|| root.join("target/guest"))
+    });
+    for dir in ["guest/kernel", "guest/mm", "guest/abi", "firmware"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    println!("cargo:rerun-if-env-changed=CMAEMU_GUEST_RUSTC");
+    println!("cargo:rerun-if-env-changed=CMAEMU_GUEST_CARGO");
+    build(&root.join("firmware"), "cmaemu-firmware", &target_dir, &out);
+    build(&root.join("guest/kernel"), "cmaemu-kernel", &target_dir, &out);
+}

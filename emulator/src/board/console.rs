@@ -1,0 +1,162 @@
+//! The board's console: UART0 output to the user, input from the user.
+//!
+//! Determinism: with a pipe or a script, input is handed to the guest one
+//! line at a time, and only while the CPU is idle (WFI) — so the virtual
+//! time at which each line arrives depends only on the guest, never on host
+//! scheduling. A TTY is interactive and paced by the wall clock.
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where console input comes from.
+pub enum Input {
+    /// No input at all.
+    None,
+    /// A fixed script (tests, benchmarks): delivered line by line.
+    Script(VecDeque<u8>),
+    /// Lines from a reader thread (stdin as a pipe or a file).
+    Lines(Receiver<Vec<u8>>),
+    /// Raw bytes from a terminal in raw mode (interactive).
+    Tty(Receiver<Vec<u8>>),
+}
+
+/// A sink for console output shared with the caller (tests read it).
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().clone()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock()).into_owned()
+    }
+}
+
+pub struct Console {
+    pub input: Input,
+    /// Bytes read from the input but not yet accepted by the UART.
+    pub pending: VecDeque<u8>,
+    pub eof: bool,
+    /// Where output goes: the terminal and/or a capture buffer.
+    pub stdout: bool,
+    pub capture: Option<Capture>,
+    /// The last lines of output, for failure reports.
+    pub tail: VecDeque<String>,
+    line: Vec<u8>,
+    /// Ctrl-A pressed (TTY escape), waiting for the command key.
+    escape: bool,
+    pub quit: bool,
+}
+
+impl Console {
+    pub fn new(input: Input, stdout: bool, capture: Option<Capture>) -> Self {
+        let eof = matches!(input, Input::None);
+        Console { input, pending: VecDeque::new(), eof, stdout, capture, tail: VecDeque::new(), line: Vec::new(), escape: false, quit: false }
+    }
+
+    /// Guest output.
+    pub fn output(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.stdout {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(bytes);
+        }
+        if let Some(c) = &self.capture {
+            c.0.lock().extend_from_slice(bytes);
+        }
+        for &b in bytes {
+            match b {
+                b'\n' => {
+                    let l = String::from_utf8_lossy(&self.line).into_owned();
+                    self.tail.push_back(l);
+                    if self.tail.len() > 20 {
+                        self.tail.pop_front();
+                    }
+                    self.line.clear();
+                }
+                b'\r' => {}
+                _ => self.line.push(b),
+            }
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if self.stdout {
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    pub fn is_tty(&self) -> bool {
+        matches!(self.input, Input::Tty(_))
+    }
+
+    /// The CPU is idle: fetch the next input if the guest has consumed the
+    /// previous one. `wait` is the longest a TTY may block (wall clock).
+    /// Returns whether new bytes are pending.
+    pub fn refill(&mut self, wait: Duration) -> bool {
+        if !self.pending.is_empty() {
+            return true;
+        }
+        if self.eof {
+            return false;
+        }
+        match &mut self.input {
+            Input::None => {
+                self.eof = true;
+                false
+            }
+            Input::Script(s) => {
+                if s.is_empty() {
+                    self.eof = true;
+                    return false;
+                }
+                while let Some(b) = s.pop_front() {
+                    self.pending.push_back(b);
+                    if b == b'\n' {
+                        break;
+                    }
+                }
+                true
+            }
+            Input::Lines(rx) => match rx.recv() {
+                Ok(line) => {
+                    self.pending.extend(line);
+                    true
+                }
+                Err(_) => {
+                    self.eof = true;
+                    false
+                }
+            },
+            Input::Tty(rx) => match rx.recv_timeout(wait) {
+                Ok(bytes) => {
+                    for b in bytes {
+                        if self.escape {
+                            self.escape = false;
+                            match b {
+                                b'x' | b'X' => self.quit = true,
+                                0x01 => self.pending.push_back(0x01),
+                                _ => {}
+                            }
+                        } else if b == 0x01 {
+                            self.escape = true;
+                        } else {
+                            self.pending.push_back(b);
+                        }
+                    }
+                    !self.pending.is_empty()
+                }
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.eof = true;
+                    false
+                }
+            },
+        }
+    }
+}

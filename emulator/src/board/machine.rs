@@ -1,0 +1,304 @@
+//! The vexpress-a9 machine: device wiring, the bus the CPU sees, the boot
+//! sequence (firmware in flash, kernel and DTB in RAM) and the run loop.
+use super::console::{Capture, Console, Input};
+use super::memmap::*;
+use crate::cpu::{self, Cpu, CpuStats, ExcRecord, GuestRam, Stop};
+use crate::devices::gic::Gic;
+use crate::devices::pl011::Pl011;
+use crate::devices::sp804::Sp804;
+use crate::devices::sysregs::{PowerEvent, Sysregs};
+use crate::devices::MmioDevice;
+use crate::loader::elf::{ElfError, Image};
+use cmaemu_abi::boot::{MACHINE_ID_VEXPRESS, POWEROFF_CODE_MASK, POWEROFF_PANIC};
+use std::time::{Duration, Instant};
+
+/// Virtual nanoseconds per retired instruction (a 1 GHz Cortex-A9, IPC 1).
+pub const NS_PER_INSN: u64 = 1;
+
+/// Everything a boot needs.
+pub struct BootConfig {
+    pub kernel_elf: Vec<u8>,
+    pub firmware_elf: Vec<u8>,
+    pub dtb: Vec<u8>,
+    pub ram_size: u64,
+    pub max_insns: u64,
+    pub input: Input,
+    pub stdout: bool,
+    pub capture: Option<Capture>,
+    /// After console input ends, how long (virtual ns) the guest may stay
+    /// idle before the run ends.
+    pub idle_after_eof_ns: u64,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest powered off with this code.
+    Poweroff(u8),
+    /// The guest kernel oopsed or panicked (status word from the guest).
+    Panic(u32),
+    MaxInsns,
+    /// Input ended and the guest stayed idle.
+    IdleAfterEof,
+    /// Ctrl-A x on the terminal.
+    UserQuit,
+    /// The emulator could not continue.
+    Error(String),
+}
+
+pub struct Outcome {
+    pub exit: Exit,
+    pub stats: CpuStats,
+    pub wall: Duration,
+    pub last_exception: Option<ExcRecord>,
+    pub regs: ([u32; 16], u32),
+    pub console_tail: Vec<String>,
+    pub reboots: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error(transparent)]
+    Elf(#[from] ElfError),
+    #[error("kernel image ends at {end:#x}, past the DTB at {dtb:#x}")]
+    KernelTooBig { end: u64, dtb: u64 },
+    #[error("{0}")]
+    Cpu(#[from] cpu::CpuError),
+    #[error("RAM size {0:#x} is not a multiple of 1 MiB between 16 MiB and 1 GiB")]
+    RamSize(u64),
+    #[error("{0}")]
+    Ram(String),
+}
+
+/// The bus: the devices the CPU reaches through MMIO.
+pub struct Board {
+    pub sysregs: Sysregs,
+    pub uart0: Pl011,
+    pub timer01: Sp804,
+    pub gic: Gic,
+    pub console: Console,
+    power: Option<PowerEvent>,
+    idle_after_eof_ns: u64,
+    eof_at: Option<u64>,
+    pub unhandled: u64,
+}
+
+impl Board {
+    fn new(console: Console, idle_after_eof_ns: u64) -> Self {
+        Board {
+            sysregs: Sysregs::new(),
+            uart0: Pl011::new(),
+            timer01: Sp804::new(),
+            gic: Gic::new(),
+            console,
+            power: None,
+            idle_after_eof_ns,
+            eof_at: None,
+            unhandled: 0,
+        }
+    }
+
+    /// The MMIO windows the CPU maps (4 KiB granules).
+    pub fn mmio_windows() -> Vec<(u64, u64)> {
+        vec![
+            (SYSREGS_BASE, 0x1000),
+            (UART0_BASE, 0x1000),
+            (TIMER01_BASE, 0x1000),
+            (A9_PRIV_BASE, A9_PRIV_SIZE),
+        ]
+    }
+
+    fn update_lines(&mut self) {
+        let t = self.timer01.irq_level();
+        self.gic.set_spi_level(SPI_TIMER01, t);
+        let u = self.uart0.irq_level();
+        self.gic.set_spi_level(SPI_UART0, u);
+        let tx = self.uart0.take_tx();
+        self.console.output(&tx);
+        if let Some(ev) = self.sysregs.take_power_event() {
+            self.power = Some(ev);
+        }
+    }
+
+    fn deliver_input(&mut self) {
+        if self.console.pending.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = self.console.pending.iter().copied().collect();
+        let n = self.uart0.enqueue_rx(&bytes);
+        self.console.pending.drain(..n);
+    }
+}
+
+impl cpu::Bus for Board {
+    fn mmio_read(&mut self, pa: u64, size: usize, now: u64) -> u64 {
+        let v = match pa {
+            _ if (SYSREGS_BASE..SYSREGS_BASE + 0x1000).contains(&pa) => {
+                self.sysregs.advance_to(now);
+                self.sysregs.read_sized(pa - SYSREGS_BASE, size)
+            }
+            _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => self.uart0.read_sized(pa - UART0_BASE, size),
+            _ if (TIMER01_BASE..TIMER01_BASE + 0x1000).contains(&pa) => {
+                self.timer01.advance_to(now);
+                self.timer01.read_sized(pa - TIMER01_BASE, size)
+            }
+            _ if (GIC_CPU_BASE..GIC_CPU_BASE + GIC_CPU_SIZE).contains(&pa) => {
+                self.gic.cpu_interface().read_sized(pa - GIC_CPU_BASE, size)
+            }
+            _ if (GIC_DIST_BASE..GIC_DIST_BASE + GIC_DIST_SIZE).contains(&pa) => {
+                self.gic.distributor().read_sized(pa - GIC_DIST_BASE, size)
+            }
+            _ => {
+                self.unhandled += 1;
+                0
+            }
+        };
+        self.update_lines();
+        v
+    }
+
+    fn mmio_write(&mut self, pa: u64, size: usize, value: u64, now: u64) {
+        match pa {
+            _ if (SYSREGS_BASE..SYSREGS_BASE + 0x1000).contains(&pa) => {
+                self.sysregs.advance_to(now);
+                self.sysregs.write_sized(pa - SYSREGS_BASE, size, value)
+            }
+            _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => self.uart0.write_sized(pa - UART0_BASE, size, value),
+            _ if (TIMER01_BASE..TIMER01_BASE + 0x1000).contains(&pa) => {
+                self.timer01.advance_to(now);
+                self.timer01.write_sized(pa - TIMER01_BASE, size, value)
+            }
+            _ if (GIC_CPU_BASE..GIC_CPU_BASE + GIC_CPU_SIZE).contains(&pa) => {
+                self.gic.cpu_interface().write_sized(pa - GIC_CPU_BASE, size, value)
+            }
+            _ if (GIC_DIST_BASE..GIC_DIST_BASE + GIC_DIST_SIZE).contains(&pa) => {
+                self.gic.distributor().write_sized(pa - GIC_DIST_BASE, size, value)
+            }
+            _ => self.unhandled += 1,
+        }
+        self.update_lines();
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.timer01.advance_to(now);
+        self.sysregs.advance_to(now);
+        self.update_lines();
+    }
+
+    fn next_deadline(&self) -> u64 {
+        self.timer01.next_deadline_ns().unwrap_or(u64::MAX)
+    }
+
+    fn irq_pending(&self) -> bool {
+        self.gic.irq_pending()
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.power.is_some() || self.console.quit
+    }
+
+    fn idle(&mut self, now: u64) -> Option<u64> {
+        self.console.flush();
+        let deadline = self.next_deadline();
+        let wait = if self.console.is_tty() {
+            let ns = deadline.saturating_sub(now).min(20_000_000);
+            Duration::from_nanos(ns)
+        } else {
+            Duration::ZERO
+        };
+        if self.uart0.rx_space() > 0 && self.console.refill(wait) {
+            self.deliver_input();
+            self.update_lines();
+            return Some(now);
+        }
+        if self.console.quit {
+            return Some(now);
+        }
+        if self.console.eof {
+            let since = *self.eof_at.get_or_insert(now);
+            if now.saturating_sub(since) > self.idle_after_eof_ns {
+                return None;
+            }
+        }
+        if deadline == u64::MAX {
+            return if self.console.eof { None } else { Some(now) };
+        }
+        Some(deadline)
+    }
+}
+
+/// Where the firmware puts the DTB: QEMU's `arm_load_dtb` places it at
+/// `loader_start + MIN(ram_size / 2, 128 MiB)` when there is no initrd.
+pub fn dtb_address(ram_size: u64) -> u64 {
+    RAM_BASE + (ram_size / 2).min(128 << 20)
+}
+
+/// Boot the machine and run it until it stops.
+pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
+    if cfg.ram_size % (1 << 20) != 0 || cfg.ram_size < (16 << 20) || cfg.ram_size > RAM_MAX_SIZE {
+        return Err(BoardError::RamSize(cfg.ram_size));
+    }
+    let kernel = Image::parse("kernel", &cfg.kernel_elf)?;
+    kernel.check_within("kernel", RAM_BASE, cfg.ram_size, "RAM")?;
+    let firmware = Image::parse("firmware", &cfg.firmware_elf)?;
+    firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
+    let dtb_pa = dtb_address(cfg.ram_size);
+    let (_, kend) = kernel.extent();
+    if kend > dtb_pa {
+        return Err(BoardError::KernelTooBig { end: kend, dtb: dtb_pa });
+    }
+    let start = Instant::now();
+    let mut console = Console::new(cfg.input, cfg.stdout, cfg.capture);
+    let mut reboots = 0;
+    loop {
+        let ram = GuestRam::new(RAM_BASE, cfg.ram_size as usize).map_err(BoardError::Ram)?;
+        for s in &kernel.segments {
+            ram.write(s.paddr, &s.data).map_err(BoardError::Ram)?;
+        }
+        ram.write(dtb_pa, &cfg.dtb).map_err(BoardError::Ram)?;
+        let (_, fw_end) = firmware.extent();
+        let mut flash = vec![0u8; fw_end.max(4096) as usize];
+        for s in &firmware.segments {
+            flash[s.paddr as usize..s.paddr as usize + s.data.len()].copy_from_slice(&s.data);
+        }
+        if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
+            let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel.entry_pa as u32];
+            for (i, w) in words.iter().enumerate() {
+                let at = bi as usize + 4 * i;
+                if at + 4 <= flash.len() {
+                    flash[at..at + 4].copy_from_slice(&w.to_le_bytes());
+                }
+            }
+        }
+        let board = Board::new(console, cfg.idle_after_eof_ns);
+        let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), cfg.max_insns)?;
+        let stop = cpu.run(firmware.entry_pa as u32);
+        let stats = cpu.stats();
+        let last_exception = cpu.last_exception();
+        let regs = cpu.regs();
+        let power = cpu.bus_mut().power.take();
+        let quit = cpu.bus().console.quit;
+        cpu.bus_mut().console.flush();
+        let exit = match stop {
+            Stop::Device if quit => Exit::UserQuit,
+            Stop::Device => match power {
+                Some(PowerEvent::Reboot) if reboots < 16 => {
+                    reboots += 1;
+                    // keep the console (and its pending input) across the reset
+                    let b = std::mem::replace(&mut cpu.bus_mut().console, Console::new(Input::None, false, None));
+                    console = b;
+                    continue;
+                }
+                Some(PowerEvent::Reboot) => Exit::Error("too many reboots".into()),
+                Some(PowerEvent::Shutdown { code }) if code & POWEROFF_PANIC != 0 => Exit::Panic(code),
+                Some(PowerEvent::Shutdown { code }) => Exit::Poweroff((code & POWEROFF_CODE_MASK) as u8),
+                None => Exit::Error("stopped without a power event".into()),
+            },
+            Stop::MaxInsns => Exit::MaxInsns,
+            Stop::Idle => Exit::IdleAfterEof,
+            Stop::Error(e) => Exit::Error(e),
+        };
+        let console_tail = cpu.bus().console.tail.iter().cloned().collect();
+        return Ok(Outcome { exit, stats, wall: start.elapsed(), last_exception, regs, console_tail, reboots });
+    }
+}

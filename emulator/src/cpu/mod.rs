@@ -1,0 +1,540 @@
+//! The only module that touches Unicorn: the Cortex-A9 core, guest RAM,
+//! MMIO glue, the host-side MMU (virtual TLB + short-descriptor walk),
+//! exception entry (Unicorn never vectors exceptions itself), IRQ
+//! injection and instruction-counted virtual time.
+//!
+//! Virtual time is the number of retired instructions (counted per
+//! translated block, ARM state: 4 bytes an instruction) plus the idle time
+//! the board skipped while the CPU waited in WFI. No per-instruction hook.
+use crate::introspect::walk::{self, Access, MmuRegs};
+use std::ffi::c_void;
+use unicorn_engine::{
+    uc_error, Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM, RegisterARMCP, TlbEntry, TlbType,
+    Unicorn,
+};
+
+pub mod ram;
+pub use ram::GuestRam;
+
+/// Physical page that stands for "this translation faulted": nothing is
+/// mapped there, so the access lands in the unmapped-memory hook, which
+/// then knows the exact faulting address.
+const FAULT_PA: u64 = 0xF000_0000;
+
+/// What the board provides to the CPU: MMIO, devices' time and IRQ line.
+pub trait Bus {
+    /// A device read of `size` bytes at physical `pa`.
+    fn mmio_read(&mut self, pa: u64, size: usize, now: u64) -> u64;
+    /// A device write.
+    fn mmio_write(&mut self, pa: u64, size: usize, value: u64, now: u64);
+    /// Bring devices up to virtual time `now` (ns).
+    fn tick(&mut self, now: u64);
+    /// The next virtual time (ns) at which a device changes state by itself.
+    fn next_deadline(&self) -> u64;
+    /// The level of the CPU's IRQ input (the GIC's output).
+    fn irq_pending(&self) -> bool;
+    /// A device asked the run to stop (power off, reboot).
+    fn stop_requested(&self) -> bool;
+    /// The CPU is idle in WFI at `now` with no interrupt to take: the board
+    /// delivers input or returns the time to skip to (None: stop the run).
+    fn idle(&mut self, now: u64) -> Option<u64>;
+}
+
+/// ARM exception kinds the host emulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExcKind {
+    Undef,
+    Svc,
+    PrefetchAbort,
+    DataAbort,
+    Irq,
+}
+
+impl ExcKind {
+    fn mode(self) -> u32 {
+        match self {
+            ExcKind::Undef => 0x1b,
+            ExcKind::Svc => 0x13,
+            ExcKind::PrefetchAbort | ExcKind::DataAbort => 0x17,
+            ExcKind::Irq => 0x12,
+        }
+    }
+    fn vector(self) -> u32 {
+        match self {
+            ExcKind::Undef => 0x04,
+            ExcKind::Svc => 0x08,
+            ExcKind::PrefetchAbort => 0x0c,
+            ExcKind::DataAbort => 0x10,
+            ExcKind::Irq => 0x18,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ExcKind::Undef => "undefined instruction",
+            ExcKind::Svc => "supervisor call",
+            ExcKind::PrefetchAbort => "prefetch abort",
+            ExcKind::DataAbort => "data abort",
+            ExcKind::Irq => "irq",
+        }
+    }
+}
+
+/// The last non-IRQ exception the CPU took (for failure reports).
+#[derive(Clone, Copy, Debug)]
+pub struct ExcRecord {
+    pub kind: ExcKind,
+    /// Address of the instruction that caused it.
+    pub pc: u32,
+    pub far: u32,
+    pub fsr: u32,
+    pub regs: [u32; 16],
+    pub cpsr: u32,
+    pub at: u64,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A device asked (power off / reboot): the board knows which.
+    Device,
+    /// `--max-insns` reached.
+    MaxInsns,
+    /// The board ended the run while the CPU was idle.
+    Idle,
+    /// Something the emulator cannot continue from.
+    Error(String),
+}
+
+#[derive(Clone, Copy)]
+struct PendingFault {
+    va: u32,
+    fsr: u32,
+    fetch: bool,
+}
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuStats {
+    pub insns: u64,
+    pub idle_ns: u64,
+    pub blocks: u64,
+    pub irqs: u64,
+    pub exceptions: u64,
+    pub tlb_fills: u64,
+    pub wfi: u64,
+}
+
+struct State<B: Bus> {
+    bus: B,
+    ram: GuestRam,
+    insns: u64,
+    idle_ns: u64,
+    deadline: u64,
+    max_insns: u64,
+    irq_line: bool,
+    stop: Option<Stop>,
+    fault_pending: Option<(u32, u32, Access)>,
+    pending: Option<PendingFault>,
+    last_fill: (u32, u64),
+    last_exc: Option<ExcRecord>,
+    stats: CpuStats,
+}
+
+impl<B: Bus> State<B> {
+    fn now(&self) -> u64 {
+        self.insns + self.idle_ns
+    }
+}
+
+/// The Cortex-A9 core with RAM, flash and the board's MMIO.
+pub struct Cpu<'a, B: Bus + 'a> {
+    uc: Unicorn<'a, State<B>>,
+}
+
+/// Errors setting the machine up.
+#[derive(Debug, thiserror::Error)]
+pub enum CpuError {
+    #[error("unicorn: {what}: {err:?}")]
+    Unicorn { what: &'static str, err: uc_error },
+    #[error("guest RAM: {0}")]
+    Ram(String),
+}
+
+fn ucr<T>(what: &'static str, r: Result<T, uc_error>) -> Result<T, CpuError> {
+    r.map_err(|err| CpuError::Unicorn { what, err })
+}
+
+fn cp15(crn: u32, opc1: u32, crm: u32, opc2: u32) -> RegisterARMCP {
+    RegisterARMCP { cp: 15, is64: 0, sec: 0, crn, crm, opc1, opc2, val: 0 }
+}
+
+fn read_cp15<D>(uc: &Unicorn<D>, crn: u32, opc1: u32, crm: u32, opc2: u32) -> u32 {
+    let mut r = cp15(crn, opc1, crm, opc2);
+    let _ = uc.reg_read_arm_coproc(&mut r);
+    r.val as u32
+}
+
+fn write_cp15<D>(uc: &mut Unicorn<D>, crn: u32, opc1: u32, crm: u32, opc2: u32, v: u32) {
+    let mut r = cp15(crn, opc1, crm, opc2);
+    r.val = v as u64;
+    let _ = uc.reg_write_arm_coproc(&r);
+}
+
+fn mmu_regs<D>(uc: &Unicorn<D>) -> MmuRegs {
+    let cpsr = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
+    MmuRegs {
+        sctlr: read_cp15(uc, 1, 0, 0, 0),
+        ttbr0: read_cp15(uc, 2, 0, 0, 0),
+        ttbr1: read_cp15(uc, 2, 0, 0, 1),
+        ttbcr: read_cp15(uc, 2, 0, 0, 2),
+        dacr: read_cp15(uc, 3, 0, 0, 0),
+        privileged: cpsr & 0x1f != 0x10,
+    }
+}
+
+const GPRS: [RegisterARM; 16] = [
+    RegisterARM::R0,
+    RegisterARM::R1,
+    RegisterARM::R2,
+    RegisterARM::R3,
+    RegisterARM::R4,
+    RegisterARM::R5,
+    RegisterARM::R6,
+    RegisterARM::R7,
+    RegisterARM::R8,
+    RegisterARM::R9,
+    RegisterARM::R10,
+    RegisterARM::R11,
+    RegisterARM::R12,
+    RegisterARM::SP,
+    RegisterARM::LR,
+    RegisterARM::PC,
+];
+
+fn read_gprs<D>(uc: &Unicorn<D>) -> [u32; 16] {
+    let mut r = [0u32; 16];
+    for (i, reg) in GPRS.iter().enumerate() {
+        r[i] = uc.reg_read(*reg).unwrap_or(0) as u32;
+    }
+    r
+}
+
+/// Emulate exception entry (ARM ARM B1.8): new mode with banked SP/LR/SPSR,
+/// SPSR = old CPSR, LR = `lr`, I set (A too for IRQ and aborts), T from
+/// SCTLR.TE, IT/J cleared, PC = vector base + offset.
+fn take_exception<B: Bus>(uc: &mut Unicorn<State<B>>, kind: ExcKind, lr: u32, insn_pc: u32, far: u32, fsr: u32) {
+    let old = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
+    let sctlr = read_cp15(uc, 1, 0, 0, 0);
+    let mut new = old & !(0x1f | (1 << 5) | (1 << 24) | (0x3 << 25) | (0x3f << 10));
+    new |= kind.mode() | 0x80;
+    if matches!(kind, ExcKind::Irq | ExcKind::PrefetchAbort | ExcKind::DataAbort) {
+        new |= 0x100;
+    }
+    if sctlr & (1 << 30) != 0 {
+        new |= 1 << 5;
+    }
+    if sctlr & (1 << 25) != 0 {
+        new |= 1 << 9;
+    } else {
+        new &= !(1 << 9);
+    }
+    if kind != ExcKind::Irq {
+        let regs = read_gprs(uc);
+        let st = uc.get_data_mut();
+        st.stats.exceptions += 1;
+        let at = st.now();
+        st.last_exc = Some(ExcRecord { kind, pc: insn_pc, far, fsr, regs, cpsr: old, at });
+    } else {
+        uc.get_data_mut().stats.irqs += 1;
+    }
+    let _ = uc.reg_write(RegisterARM::CPSR, new as u64);
+    let _ = uc.reg_write(RegisterARM::SPSR, old as u64);
+    let _ = uc.reg_write(RegisterARM::LR, lr as u64);
+    let base = if sctlr & (1 << 13) != 0 { 0xffff_0000 } else { read_cp15(uc, 12, 0, 0, 0) & !0x1f };
+    let _ = uc.reg_write(RegisterARM::PC, (base + kind.vector()) as u64);
+}
+
+impl<'a, B: Bus + 'a> Cpu<'a, B> {
+    /// A Cortex-A9 with `ram` at `ram_base`, `flash` (read-only, executable)
+    /// at 0, and the board's MMIO windows.
+    pub fn new(bus: B, ram: GuestRam, ram_base: u64, flash: &[u8], mmio: &[(u64, u64)], max_insns: u64) -> Result<Self, CpuError> {
+        let state = State {
+            bus,
+            ram: ram.clone(),
+            insns: 0,
+            idle_ns: 0,
+            deadline: 0,
+            max_insns,
+            irq_line: false,
+            stop: None,
+            fault_pending: None,
+            pending: None,
+            last_fill: (0, u64::MAX),
+            last_exc: None,
+            stats: CpuStats::default(),
+        };
+        let mut uc = ucr("open", Unicorn::new_with_data(Arch::ARM, Mode::ARM, state))?;
+        ucr("cpu model", uc.ctl_set_cpu_model(ArmCpuModel::CORTEX_A9 as i32))?;
+        ucr("page size", uc.ctl_set_page_size(4096))?;
+        ucr("tlb type", uc.ctl_set_tlb_type(TlbType::VIRTUAL))?;
+        let flash_size = 64 << 20;
+        ucr("map flash", uc.mem_map(0, flash_size, Prot::READ | Prot::EXEC))?;
+        if flash.len() as u64 > flash_size {
+            return Err(CpuError::Ram(format!("firmware of {} bytes does not fit the 64 MiB flash", flash.len())));
+        }
+        ucr("write flash", uc.mem_write(0, flash))?;
+        // SAFETY: `ram` owns an anonymous mapping of `ram.len()` bytes that
+        // stays alive as long as any GuestRam clone (State keeps one, so at
+        // least as long as the Unicorn instance that uses it).
+        ucr("map ram", unsafe { uc.mem_map_ptr(ram_base, ram.len() as u64, Prot::ALL, ram.as_ptr() as *mut c_void) })?;
+        for &(base, size) in mmio {
+            ucr(
+                "map mmio",
+                uc.mmio_map(
+                    base,
+                    size,
+                    Some(move |uc: &mut Unicorn<State<B>>, off: u64, sz: usize| {
+                        let st = uc.get_data_mut();
+                        let now = st.now();
+                        let v = st.bus.mmio_read(base + off, sz, now);
+                        st.irq_line = st.bus.irq_pending();
+                        v
+                    }),
+                    Some(move |uc: &mut Unicorn<State<B>>, off: u64, sz: usize, v: u64| {
+                        let st = uc.get_data_mut();
+                        let now = st.now();
+                        st.bus.mmio_write(base + off, sz, v, now);
+                        st.irq_line = st.bus.irq_pending();
+                        st.deadline = st.deadline.min(st.bus.next_deadline());
+                        if st.bus.stop_requested() {
+                            st.stop = Some(Stop::Device);
+                            let _ = uc.emu_stop();
+                        }
+                    }),
+                ),
+            )?;
+        }
+        ucr("block hook", uc.add_block_hook(1, 0, Self::on_block))?;
+        ucr("intr hook", uc.add_intr_hook(Self::on_intr))?;
+        ucr("invalid insn hook", uc.add_insn_invalid_hook(Self::on_invalid))?;
+        ucr("tlb hook", uc.add_tlb_hook(0, u64::MAX, Self::on_tlb_fill))?;
+        ucr(
+            "unmapped hook",
+            uc.add_mem_hook(HookType::MEM_UNMAPPED, 0, u64::MAX, Self::on_unmapped),
+        )?;
+        Ok(Cpu { uc })
+    }
+
+    fn on_block(uc: &mut Unicorn<State<B>>, addr: u64, size: u32) {
+        let st = uc.get_data_mut();
+        let n = (size / 4).max(1) as u64;
+        st.insns += n;
+        st.stats.blocks += 1;
+        if st.now() >= st.deadline {
+            let now = st.now();
+            st.bus.tick(now);
+            st.deadline = st.bus.next_deadline();
+            st.irq_line = st.bus.irq_pending();
+        }
+        if st.insns >= st.max_insns {
+            st.stop = Some(Stop::MaxInsns);
+            let _ = uc.emu_stop();
+            return;
+        }
+        if st.irq_line {
+            let cpsr = uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
+            if cpsr & 0x80 == 0 {
+                // The block at `addr` has not run: take the IRQ before it.
+                uc.get_data_mut().insns -= n;
+                take_exception(uc, ExcKind::Irq, addr as u32 + 4, addr as u32, 0, 0);
+            }
+        }
+    }
+
+    fn on_intr(uc: &mut Unicorn<State<B>>, intno: u32) {
+        let pc = uc.reg_read(RegisterARM::PC).unwrap_or(0) as u32;
+        match intno {
+            // EXCP_SWI: PC is already past the SVC instruction.
+            2 => take_exception(uc, ExcKind::Svc, pc, pc.wrapping_sub(4), 0, 0),
+            // EXCP_BKPT: the guest has no debugger; treat as undefined.
+            7 => take_exception(uc, ExcKind::Undef, pc + 4, pc, 0, 0),
+            _ => {
+                let st = uc.get_data_mut();
+                st.stop = Some(Stop::Error(format!("unexpected CPU exception {} at pc {:#010x}", intno, pc)));
+                let _ = uc.emu_stop();
+            }
+        }
+    }
+
+    fn on_invalid(uc: &mut Unicorn<State<B>>) -> bool {
+        let pc = uc.reg_read(RegisterARM::PC).unwrap_or(0) as u32;
+        let mut insn = [0u8; 4];
+        // WFE / YIELD / SEV arrive here with PC already past them: they are
+        // hints on a single core; carry on.
+        let prev = pc.wrapping_sub(4);
+        if let Ok(t) = Self::translate(uc, prev, Access::Fetch) {
+            let st = uc.get_data();
+            if st.ram.read(t, &mut insn).is_ok() {
+                let w = u32::from_le_bytes(insn);
+                if w & 0x0fff_fffc == 0x0320_f000 || w & 0x0fff_ffff == 0x0320_f004 {
+                    return true;
+                }
+            }
+        }
+        take_exception(uc, ExcKind::Undef, pc + 4, pc, 0, 0);
+        true
+    }
+
+    fn translate(uc: &Unicorn<State<B>>, va: u32, access: Access) -> Result<u64, walk::Fault> {
+        let regs = mmu_regs(uc);
+        let ram = &uc.get_data().ram;
+        walk::translate(&regs, va, access, &mut |pa| ram.read_u32(pa)).map(|t| t.pa)
+    }
+
+    fn on_tlb_fill(uc: &mut Unicorn<State<B>>, va: u64, ty: MemType) -> Option<TlbEntry> {
+        let access = match ty {
+            MemType::WRITE => Access::Write,
+            MemType::FETCH => Access::Fetch,
+            _ => Access::Read,
+        };
+        let regs = mmu_regs(uc);
+        let st = uc.get_data_mut();
+        st.stats.tlb_fills += 1;
+        let ram = &st.ram;
+        match walk::translate(&regs, va as u32, access, &mut |pa| ram.read_u32(pa)) {
+            Ok(t) => {
+                let mut p = Prot::NONE;
+                if t.perms.read {
+                    p |= Prot::READ;
+                }
+                if t.perms.write {
+                    p |= Prot::WRITE;
+                }
+                if t.perms.exec {
+                    p |= Prot::EXEC;
+                }
+                st.last_fill = (va as u32, t.pa & !0xfff);
+                Some(TlbEntry { paddr: t.pa & !0xfff, perms: p })
+            }
+            Err(f) => {
+                st.fault_pending = Some((va as u32, f.fsr, access));
+                Some(TlbEntry { paddr: FAULT_PA, perms: Prot::ALL })
+            }
+        }
+    }
+
+    fn on_unmapped(uc: &mut Unicorn<State<B>>, ty: MemType, addr: u64, _size: usize, _value: i64) -> bool {
+        let st = uc.get_data_mut();
+        let write = ty == MemType::WRITE_UNMAPPED;
+        let fetch = ty == MemType::FETCH_UNMAPPED;
+        let wnr = if write { 1 << 11 } else { 0 };
+        if addr & !0xfff == FAULT_PA {
+            if let Some((va_page, fsr, _)) = st.fault_pending.take() {
+                st.pending = Some(PendingFault { va: va_page | (addr & 0xfff) as u32, fsr: fsr | wnr, fetch });
+                return false;
+            }
+        }
+        // A translation to physical space with nothing behind it:
+        // synchronous external abort (FS = 0b01000).
+        let va = if st.last_fill.1 == addr & !0xfff { st.last_fill.0 | (addr & 0xfff) as u32 } else { addr as u32 };
+        st.pending = Some(PendingFault { va, fsr: 0b01000 | wnr, fetch });
+        false
+    }
+
+    /// Set the entry point (physical; the MMU is off at reset) and run
+    /// until something stops the machine.
+    pub fn run(&mut self, entry: u32) -> Stop {
+        let mut pc = entry as u64;
+        loop {
+            let r = self.uc.emu_start(pc, u64::MAX, 0, 0);
+            pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
+            if let Some(stop) = self.uc.get_data_mut().stop.take() {
+                return stop;
+            }
+            match r {
+                Ok(()) => {
+                    // WFI: skip idle time to the next event.
+                    let st = self.uc.get_data_mut();
+                    st.stats.wfi += 1;
+                    let mut guard = 0;
+                    loop {
+                        let now = st.now();
+                        st.bus.tick(now);
+                        st.irq_line = st.bus.irq_pending();
+                        st.deadline = st.bus.next_deadline();
+                        if st.irq_line || st.bus.stop_requested() {
+                            break;
+                        }
+                        match st.bus.idle(now) {
+                            Some(t) => {
+                                if t > now {
+                                    st.idle_ns += t - now;
+                                }
+                            }
+                            None => return Stop::Idle,
+                        }
+                        guard += 1;
+                        if guard > 1_000_000 {
+                            return Stop::Error("idle loop made no progress".into());
+                        }
+                    }
+                    if st.bus.stop_requested() {
+                        return Stop::Device;
+                    }
+                    let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
+                    if cpsr & 0x80 == 0 {
+                        take_exception(&mut self.uc, ExcKind::Irq, pc as u32 + 4, pc as u32, 0, 0);
+                        pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
+                    }
+                }
+                Err(e @ (uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED | uc_error::FETCH_UNMAPPED)) => {
+                    let Some(f) = self.uc.get_data_mut().pending.take() else {
+                        return Stop::Error(format!("{:?} at pc {:#010x} with no fault recorded", e, pc));
+                    };
+                    let _ = self.uc.ctl_flush_tlb();
+                    if f.fetch {
+                        write_cp15(&mut self.uc, 6, 0, 0, 2, f.va);
+                        write_cp15(&mut self.uc, 5, 0, 0, 1, f.fsr & !(1 << 11));
+                        let at = if f.fetch { f.va } else { pc as u32 };
+                        take_exception(&mut self.uc, ExcKind::PrefetchAbort, at + 4, at, f.va, f.fsr & !(1 << 11));
+                    } else {
+                        write_cp15(&mut self.uc, 6, 0, 0, 0, f.va);
+                        write_cp15(&mut self.uc, 5, 0, 0, 0, f.fsr);
+                        take_exception(&mut self.uc, ExcKind::DataAbort, pc as u32 + 8, pc as u32, f.va, f.fsr);
+                    }
+                    pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
+                }
+                Err(e) => return Stop::Error(format!("unicorn stopped with {:?} at pc {:#010x}", e, pc)),
+            }
+        }
+    }
+
+    pub fn bus(&self) -> &B {
+        &self.uc.get_data().bus
+    }
+    pub fn bus_mut(&mut self) -> &mut B {
+        &mut self.uc.get_data_mut().bus
+    }
+    pub fn stats(&self) -> CpuStats {
+        let st = self.uc.get_data();
+        CpuStats { insns: st.insns, idle_ns: st.idle_ns, ..st.stats }
+    }
+    pub fn now(&self) -> u64 {
+        self.uc.get_data().now()
+    }
+    pub fn last_exception(&self) -> Option<ExcRecord> {
+        self.uc.get_data().last_exc
+    }
+    /// General registers r0..r15 and CPSR.
+    pub fn regs(&self) -> ([u32; 16], u32) {
+        (read_gprs(&self.uc), self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32)
+    }
+    /// CP15 translation registers (for the host page-table walker).
+    pub fn mmu_regs(&self) -> MmuRegs {
+        mmu_regs(&self.uc)
+    }
+    /// Translate through the CPU's cached TLB (may be stale, as on hardware).
+    pub fn cached_translation(&mut self, va: u32) -> Option<u64> {
+        self.uc.vmem_translate(va as u64, Prot::READ).ok()
+    }
+}

@@ -1,0 +1,92 @@
+//! Guest RAM: one anonymous host mapping shared by Unicorn (mem_map_ptr),
+//! the DMA masters and the introspection readers on any thread.
+use std::sync::Arc;
+
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; concurrent access from the CPU
+// thread and readers is the same as a DMA master racing the CPU on
+// hardware (byte-level races, no Rust references held across threads:
+// every access goes through raw-pointer copies below).
+unsafe impl Send for Mapping {}
+// SAFETY: see above.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` come from the successful mmap in `new`.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// Guest physical RAM `[base, base + len)`.
+#[derive(Clone)]
+pub struct GuestRam {
+    m: Arc<Mapping>,
+    base: u64,
+}
+
+impl GuestRam {
+    /// Reserve `len` bytes (committed by the host only when touched).
+    pub fn new(base: u64, len: usize) -> Result<Self, String> {
+        // SAFETY: an anonymous private mapping with no fixed address.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("cannot reserve {} MiB of host memory", len >> 20));
+        }
+        Ok(GuestRam { m: Arc::new(Mapping { ptr: p as *mut u8, len }), base })
+    }
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+    pub fn len(&self) -> usize {
+        self.m.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.m.len == 0
+    }
+    pub fn contains(&self, pa: u64, len: usize) -> bool {
+        pa >= self.base && pa.checked_add(len as u64).is_some_and(|e| e <= self.base + self.m.len as u64)
+    }
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.m.ptr
+    }
+    /// Copy guest bytes at physical `pa` into `buf`.
+    pub fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), String> {
+        if !self.contains(pa, buf.len()) {
+            return Err(format!("read of {} bytes at {:#x} is outside RAM", buf.len(), pa));
+        }
+        // SAFETY: bounds checked above; the mapping lives while `self` does.
+        unsafe { std::ptr::copy_nonoverlapping(self.m.ptr.add((pa - self.base) as usize), buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+    /// Copy `data` into guest RAM at physical `pa`.
+    pub fn write(&self, pa: u64, data: &[u8]) -> Result<(), String> {
+        if !self.contains(pa, data.len()) {
+            return Err(format!("write of {} bytes at {:#x} is outside RAM", data.len(), pa));
+        }
+        // SAFETY: bounds checked above; the mapping lives while `self` does.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.m.ptr.add((pa - self.base) as usize), data.len()) };
+        Ok(())
+    }
+    pub fn read_u32(&self, pa: u64) -> Option<u32> {
+        let mut b = [0u8; 4];
+        self.read(pa, &mut b).ok()?;
+        Some(u32::from_le_bytes(b))
+    }
+    pub fn write_u32(&self, pa: u64, v: u32) -> Result<(), String> {
+        self.write(pa, &v.to_le_bytes())
+    }
+}

@@ -1,0 +1,2 @@
+//! Host-side introspection of guest physical memory.
+pub mod walk;

@@ -1,0 +1,7 @@
+//! cmaemu: an instrumented vexpress-a9 emulator.
+pub mod board;
+pub mod cpu;
+pub mod devices;
+pub mod introspect;
+pub mod loader;
+pub mod bench;

@@ -1,0 +1,119 @@
+//! ELF loading (goblin): the firmware and the guest kernel.
+use goblin::elf::{header, program_header::PT_LOAD, Elf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    #[error("{what}: not an ELF file: {msg}")]
+    NotElf { what: String, msg: String },
+    #[error("{what}: not a 32-bit little-endian ARM executable (class {class}, machine {machine})")]
+    NotArm { what: String, class: u8, machine: u16 },
+    #[error("{what}: has no loadable segment")]
+    NoSegments { what: String },
+    #[error("{what}: segment at physical {pa:#x}+{size:#x} lies outside {region}")]
+    OutOfRange { what: String, pa: u64, size: u64, region: String },
+    #[error("{what}: segment at {offset:#x}+{size:#x} runs past the end of the file ({len} bytes)")]
+    Truncated { what: String, offset: u64, size: u64, len: usize },
+    #[error("{what}: entry point {entry:#x} is in no loadable segment")]
+    BadEntry { what: String, entry: u64 },
+}
+
+/// One loadable segment: bytes to place at a physical address.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub paddr: u64,
+    pub vaddr: u64,
+    pub data: Vec<u8>,
+    pub memsz: u64,
+}
+
+/// A parsed ARM executable.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub segments: Vec<Segment>,
+    /// Entry point as a physical address (where the CPU starts, MMU off).
+    pub entry_pa: u64,
+    pub symbols: Vec<(String, u64, u64)>,
+}
+
+impl Image {
+    /// Parse `bytes` (named `what` in errors).
+    pub fn parse(what: &str, bytes: &[u8]) -> Result<Image, ElfError> {
+        let w = || what.to_string();
+        let elf = Elf::parse(bytes).map_err(|e| ElfError::NotElf { what: w(), msg: e.to_string() })?;
+        if elf.is_64 || !elf.little_endian || elf.header.e_machine != header::EM_ARM {
+            return Err(ElfError::NotArm {
+                what: w(),
+                class: if elf.is_64 { 64 } else { 32 },
+                machine: elf.header.e_machine,
+            });
+        }
+        let mut segments = Vec::new();
+        for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
+            let off = ph.p_offset;
+            let end = off.checked_add(ph.p_filesz).filter(|&e| e <= bytes.len() as u64);
+            let Some(end) = end else {
+                return Err(ElfError::Truncated { what: w(), offset: off, size: ph.p_filesz, len: bytes.len() });
+            };
+            segments.push(Segment {
+                paddr: ph.p_paddr,
+                vaddr: ph.p_vaddr,
+                data: bytes[off as usize..end as usize].to_vec(),
+                memsz: ph.p_memsz,
+            });
+        }
+        if segments.is_empty() {
+            return Err(ElfError::NoSegments { what: w() });
+        }
+        let e = elf.entry;
+        let entry_pa = segments
+            .iter()
+            .find(|s| e >= s.vaddr && e < s.vaddr + s.memsz)
+            .map(|s| s.paddr + (e - s.vaddr))
+            .ok_or(ElfError::BadEntry { what: w(), entry: e })?;
+        let symbols = elf
+            .syms
+            .iter()
+            .filter_map(|s| elf.strtab.get_at(s.st_name).map(|n| (n.to_string(), s.st_value, s.st_size)))
+            .filter(|(n, _, _)| !n.is_empty())
+            .collect();
+        Ok(Image { segments, entry_pa, symbols })
+    }
+
+    /// Physical address of a symbol (through its segment's VA→PA offset).
+    pub fn symbol_pa(&self, name: &str) -> Option<u64> {
+        let (_, va, _) = self.symbols.iter().find(|(n, _, _)| n == name)?;
+        self.segments
+            .iter()
+            .find(|s| *va >= s.vaddr && *va < s.vaddr + s.memsz)
+            .map(|s| s.paddr + (va - s.vaddr))
+    }
+
+    /// Check every segment lies in `[base, base + size)`.
+    pub fn check_within(&self, what: &str, base: u64, size: u64, region: &str) -> Result<(), ElfError> {
+        for s in &self.segments {
+            if s.paddr < base || s.paddr + s.memsz > base + size {
+                return Err(ElfError::OutOfRange { what: what.into(), pa: s.paddr, size: s.memsz, region: region.into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Lowest and highest physical addresses the image occupies.
+    pub fn extent(&self) -> (u64, u64) {
+        let lo = self.segments.iter().map(|s| s.paddr).min().unwrap_or(0);
+        let hi = self.segments.iter().map(|s| s.paddr + s.memsz).max().unwrap_or(0);
+        (lo, hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn rejects_garbage_and_foreign_elves() {
+        assert!(matches!(Image::parse("x", b"hello"), Err(ElfError::NotElf { .. })));
+        // the host's own binary is an ELF but not ARM32
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(matches!(Image::parse("x", &me), Err(ElfError::NotArm { .. })));
+    }
+}

@@ -1,0 +1,360 @@
+//! `cmaemu`: the command line (clap). Everything else lives in the library.
+use clap::{Parser, Subcommand};
+use cmaemu::board::console::Input;
+use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
+use cmaemu::board::memmap::{RAM_BASE, RAM_MAX_SIZE};
+use cmaemu::loader::{board_dtb, dtb::Dtb, images};
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status for bad input (files, flags, DTB).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status when the guest kernel crashed or the emulator had to stop it.
+const EXIT_GUEST_FAILURE: u8 = 3;
+/// Exit status when `--max-insns` was reached.
+const EXIT_MAX_INSNS: u8 = 4;
+
+#[derive(Parser)]
+#[command(name = "cmaemu", version, about = "An instrumented vexpress-a9 emulator for Linux's Contiguous Memory Allocator")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Boot the board (like `qemu-system-arm -M vexpress-a9`): the serial
+    /// console is this terminal; Ctrl-A x quits.
+    Boot(BootArgs),
+    /// Write the default board's device tree.
+    Dtb {
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// RAM size (e.g. 256M, 1G).
+        #[arg(short = 'm', long = "memory", default_value = "1G", value_parser = parse_size)]
+        memory: u64,
+    },
+    /// Benchmarks (figures are ratios against a baseline in the same run).
+    Bench {
+        #[arg(value_parser = ["boot"])]
+        what: String,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct BootArgs {
+    /// Device tree blob (default: the embedded board).
+    #[arg(long)]
+    dtb: Option<PathBuf>,
+    /// Guest kernel ELF (default: the embedded kernel).
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Boot firmware ELF (default: the embedded firmware).
+    #[arg(long)]
+    firmware: Option<PathBuf>,
+    /// RAM size at 0x60000000 (at most 1G); rewrites /memory in the DTB.
+    #[arg(short = 'm', long = "memory", value_parser = parse_size)]
+    memory: Option<u64>,
+    /// Kernel command line; rewrites /chosen/bootargs (like QEMU's -append).
+    #[arg(long)]
+    append: Option<String>,
+    /// Stop after this many guest instructions (0: no limit).
+    #[arg(long, default_value_t = 50_000_000_000)]
+    max_insns: u64,
+    /// Print run statistics (instructions, virtual time, MIPS) at exit.
+    #[arg(long)]
+    stats: bool,
+}
+
+/// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n = if let Some(h) = num.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { num.parse::<u64>() };
+    let n = n.map_err(|_| format!("'{s}' is not a size (examples: 256M, 1G)"))?;
+    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+fn read_file(what: &str, p: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))
+}
+
+fn bad_input(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cmaemu: {msg}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// Build the DTB handed to the guest: the user's or the default, with -m
+/// and --append applied, validated.
+fn prepare_dtb(a: &BootArgs) -> Result<(Vec<u8>, u64), String> {
+    if let Some(m) = a.memory {
+        if m == 0 || m > RAM_MAX_SIZE || m % (1 << 20) != 0 || m < (16 << 20) {
+            return Err(format!(
+                "-m {}: RAM must be a multiple of 1 MiB from 16M to 1G (vexpress-a9 maps RAM at 0x60000000-0x9fffffff)",
+                human(m)
+            ));
+        }
+    }
+    let bytes = match &a.dtb {
+        Some(p) => read_file("--dtb", p)?,
+        None => board_dtb::default_board_dtb(a.memory.unwrap_or(RAM_MAX_SIZE)),
+    };
+    let what = a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into());
+    let mut dtb = Dtb::parse(&bytes).map_err(|e| format!("{what}: {e}"))?;
+    if let Some(m) = a.memory {
+        dtb.set_memory(RAM_BASE, m).map_err(|e| format!("{what}: {e}"))?;
+    }
+    if let Some(args) = &a.append {
+        dtb.set_bootargs(args).map_err(|e| format!("{what}: {e}"))?;
+    }
+    let regions = dtb.memory_regions().map_err(|e| format!("{what}: {e}"))?;
+    let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
+    let ram = (end - RAM_BASE).div_ceil(1 << 20) << 20;
+    let out = dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?;
+    Ok((out, ram.max(16 << 20)))
+}
+
+fn human(n: u64) -> String {
+    if n % (1 << 30) == 0 && n > 0 {
+        format!("{}G", n >> 30)
+    } else if n % (1 << 20) == 0 && n > 0 {
+        format!("{}M", n >> 20)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Console input: a raw-mode TTY, or stdin lines from a reader thread.
+fn console_input() -> (Input, Option<TtyGuard>) {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let guard = TtyGuard::raw();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut s = std::io::stdin().lock();
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        (Input::Tty(rx), guard)
+    } else {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            let mut s = std::io::stdin().lock();
+            let mut line = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        for &b in &buf[..n] {
+                            line.push(b);
+                            if b == b'\n' && tx.send(std::mem::take(&mut line)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            if !line.is_empty() {
+                let _ = tx.send(line);
+            }
+        });
+        (Input::Lines(rx), None)
+    }
+}
+
+/// Puts the terminal in raw mode and restores it on drop.
+struct TtyGuard(libc::termios);
+impl TtyGuard {
+    fn raw() -> Option<TtyGuard> {
+        // SAFETY: termios is plain data; tcgetattr fills it for fd 0.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and pointer.
+        if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
+            return None;
+        }
+        let saved = t;
+        // SAFETY: cfmakeraw edits the struct we own; tcsetattr applies it.
+        unsafe {
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+        }
+        Some(TtyGuard(saved))
+    }
+}
+impl Drop for TtyGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes saved in `raw`.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
+    }
+}
+
+fn report_failure(o: &Outcome, what: &str) {
+    eprintln!();
+    eprintln!("cmaemu: guest failure: {what}");
+    if let Some(e) = &o.last_exception {
+        eprintln!(
+            "  last exception: {} at pc {:#010x}, fault address {:#010x}, fault status {:#x}, cpsr {:#010x}, at {} ns",
+            e.kind.name(),
+            e.pc,
+            e.far,
+            e.fsr,
+            e.cpsr,
+            e.at
+        );
+        print_regs("  registers at the exception:", &e.regs);
+    }
+    let (r, cpsr) = o.regs;
+    print_regs(&format!("  registers now (cpsr {cpsr:#010x}):"), &r);
+    eprintln!("  retired instructions: {}", o.stats.insns);
+    eprintln!("  last console lines:");
+    for l in &o.console_tail {
+        eprintln!("    | {l}");
+    }
+}
+
+fn print_regs(title: &str, r: &[u32; 16]) {
+    eprintln!("{title}");
+    for row in 0..4 {
+        let names = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
+        let line: Vec<String> = (0..4).map(|c| format!("{:>3}={:08x}", names[row * 4 + c], r[row * 4 + c])).collect();
+        eprintln!("    {}", line.join("  "));
+    }
+}
+
+fn print_stats(o: &Outcome) {
+    let s = &o.stats;
+    let mips = s.insns as f64 / o.wall.as_secs_f64().max(1e-9) / 1e6;
+    eprintln!(
+        "cmaemu: stats: retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} tlb_fills={} wfi={} reboots={} wall_ms={:.1} mips={:.1}",
+        s.insns,
+        s.insns * machine::NS_PER_INSN + s.idle_ns,
+        s.idle_ns,
+        s.blocks,
+        s.irqs,
+        s.exceptions,
+        s.tlb_fills,
+        s.wfi,
+        o.reboots,
+        o.wall.as_secs_f64() * 1e3,
+        mips
+    );
+}
+
+fn cmd_boot(a: BootArgs) -> ExitCode {
+    let (dtb, ram_size) = match prepare_dtb(&a) {
+        Ok(x) => x,
+        Err(e) => return bad_input(e),
+    };
+    let kernel = match &a.kernel {
+        Some(p) => match read_file("--kernel", p) {
+            Ok(b) => b,
+            Err(e) => return bad_input(e),
+        },
+        None => images::KERNEL_ELF.to_vec(),
+    };
+    let firmware = match &a.firmware {
+        Some(p) => match read_file("--firmware", p) {
+            Ok(b) => b,
+            Err(e) => return bad_input(e),
+        },
+        None => images::FIRMWARE_ELF.to_vec(),
+    };
+    let (input, guard) = console_input();
+    let cfg = BootConfig {
+        kernel_elf: kernel,
+        firmware_elf: firmware,
+        dtb,
+        ram_size,
+        max_insns: if a.max_insns == 0 { u64::MAX } else { a.max_insns },
+        input,
+        stdout: true,
+        capture: None,
+        idle_after_eof_ns: 10_000_000_000,
+    };
+    let outcome = machine::boot(cfg);
+    drop(guard);
+    let o = match outcome {
+        Ok(o) => o,
+        Err(e) => return bad_input(e),
+    };
+    if a.stats {
+        print_stats(&o);
+    }
+    match &o.exit {
+        Exit::Poweroff(c) => ExitCode::from(*c),
+        Exit::Panic(code) => {
+            report_failure(&o, &format!("kernel panic (poweroff status {code:#010x})"));
+            ExitCode::from(EXIT_GUEST_FAILURE)
+        }
+        Exit::MaxInsns => {
+            report_failure(&o, &format!("--max-insns {} reached", a.max_insns));
+            ExitCode::from(EXIT_MAX_INSNS)
+        }
+        Exit::IdleAfterEof => {
+            eprintln!("cmaemu: console input ended and the guest stayed idle for 10 s of virtual time; stopping");
+            ExitCode::SUCCESS
+        }
+        Exit::UserQuit => {
+            eprintln!("\r\ncmaemu: terminated by Ctrl-A x");
+            ExitCode::SUCCESS
+        }
+        Exit::Error(e) => {
+            report_failure(&o, e);
+            ExitCode::from(EXIT_GUEST_FAILURE)
+        }
+    }
+}
+
+fn cmd_bench_boot() -> ExitCode {
+    match cmaemu::bench::boot_bench() {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cmaemu: bench: {e}");
+            ExitCode::from(EXIT_GUEST_FAILURE)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let kind = e.kind();
+            let _ = e.print();
+            return if matches!(kind, clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD_INPUT)
+            };
+        }
+    };
+    match cli.cmd {
+        Cmd::Boot(a) => cmd_boot(a),
+        Cmd::Dtb { output, memory } => {
+            if memory > RAM_MAX_SIZE || memory % (1 << 20) != 0 || memory < (16 << 20) {
+                return bad_input(format!("-m {}: RAM must be a multiple of 1 MiB from 16M to 1G", human(memory)));
+            }
+            let b = board_dtb::default_board_dtb(memory);
+            match std::fs::write(&output, b) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => bad_input(format!("{}: {e}", output.display())),
+            }
+        }
+        Cmd::Bench { .. } => cmd_bench_boot(),
+    }
+}

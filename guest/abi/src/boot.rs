@@ -1,0 +1,15 @@
+//! Boot and power conventions between the host board and the guest.
+
+/// Machine id the firmware passes in r1 (vexpress, as QEMU's boot stub).
+pub const MACHINE_ID_VEXPRESS: u32 = 0x8e0;
+
+/// Physical load address of the kernel image (PHYS_OFFSET + TEXT_OFFSET).
+pub const KERNEL_LOAD_PA: u32 = 0x6000_8000;
+
+/// Status word the guest writes to SYS_CFGDATA before SYS_CFG_SHUTDOWN.
+/// Low 8 bits: the exit code of `poweroff [code]`.
+pub const POWEROFF_CODE_MASK: u32 = 0xff;
+/// Set when the kernel powers off because of an oops or a panic.
+pub const POWEROFF_PANIC: u32 = 1 << 31;
+
+const _: () = assert!(POWEROFF_PANIC & POWEROFF_CODE_MASK == 0);

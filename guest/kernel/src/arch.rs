@@ -1,0 +1,153 @@
+//! CP15 access, barriers, TLB maintenance and MMIO for ARMv7-A.
+//! All inline assembly of the kernel (besides head.rs) lives here.
+use core::arch::asm;
+
+/// Start of the kernel linear map (VA of physical `PHYS_OFFSET`).
+pub const PAGE_OFFSET: u32 = 0x8000_0000;
+/// Physical base of RAM on vexpress-a9 (legacy map).
+pub const PHYS_OFFSET: u32 = 0x6000_0000;
+/// Base of the fixed device windows: VA = IO_BASE | (PA & 0x0fff_ffff).
+pub const IO_VIRT: u32 = 0xE000_0000;
+
+/// Linear-map VA of a lowmem physical address.
+#[inline]
+pub fn phys_to_virt(pa: u32) -> u32 {
+    pa.wrapping_sub(PHYS_OFFSET).wrapping_add(PAGE_OFFSET)
+}
+/// Physical address of a linear-map VA.
+#[inline]
+pub fn virt_to_phys(va: u32) -> u32 {
+    va.wrapping_sub(PAGE_OFFSET).wrapping_add(PHYS_OFFSET)
+}
+/// VA of a device register in one of the two 1 MiB device windows.
+#[inline]
+pub fn io_p2v(pa: u32) -> u32 {
+    IO_VIRT | (pa & 0x0fff_ffff)
+}
+
+#[inline]
+pub fn readl(va: u32) -> u32 {
+    // SAFETY: `va` is a device register inside a device window mapped at
+    // boot; a volatile 32-bit load has no other effect.
+    unsafe { core::ptr::read_volatile(va as *const u32) }
+}
+#[inline]
+pub fn writel(va: u32, v: u32) {
+    // SAFETY: as for `readl`; device registers accept 32-bit stores.
+    unsafe { core::ptr::write_volatile(va as *mut u32, v) }
+}
+
+macro_rules! cp15_rw {
+    ($get:ident, $set:ident, $crn:literal, $op1:literal, $crm:literal, $op2:literal) => {
+        #[inline]
+        pub fn $get() -> u32 {
+            let v: u32;
+            // SAFETY: reading a CP15 system register has no side effects.
+            unsafe { asm!(concat!("mrc p15, ", $op1, ", {0}, ", $crn, ", ", $crm, ", ", $op2), out(reg) v, options(nomem, nostack)) };
+            v
+        }
+        #[inline]
+        pub fn $set(v: u32) {
+            // SAFETY: the callers write architecturally valid values; the
+            // isb makes the change visible to the following instructions.
+            unsafe { asm!(concat!("mcr p15, ", $op1, ", {0}, ", $crn, ", ", $crm, ", ", $op2), "isb", in(reg) v, options(nostack)) };
+        }
+    };
+}
+cp15_rw!(sctlr, set_sctlr, "c1", "0", "c0", "0");
+cp15_rw!(ttbr0, set_ttbr0, "c2", "0", "c0", "0");
+cp15_rw!(ttbr1, set_ttbr1, "c2", "0", "c0", "1");
+cp15_rw!(ttbcr, set_ttbcr, "c2", "0", "c0", "2");
+cp15_rw!(dacr, set_dacr, "c3", "0", "c0", "0");
+cp15_rw!(dfsr, set_dfsr, "c5", "0", "c0", "0");
+cp15_rw!(ifsr, set_ifsr, "c5", "0", "c0", "1");
+cp15_rw!(dfar, set_dfar, "c6", "0", "c0", "0");
+cp15_rw!(ifar, set_ifar, "c6", "0", "c0", "2");
+cp15_rw!(vbar, set_vbar, "c12", "0", "c0", "0");
+cp15_rw!(midr, set_midr_unused, "c0", "0", "c0", "0");
+
+/// Invalidate the whole unified TLB (TLBIALL).
+#[inline]
+pub fn tlb_flush_all() {
+    // SAFETY: TLB maintenance only drops cached translations.
+    unsafe { asm!("dsb", "mcr p15, 0, {0}, c8, c7, 0", "dsb", "isb", in(reg) 0u32, options(nostack)) };
+}
+/// Invalidate the TLB entry of one VA (TLBIMVA; ASID 0).
+#[inline]
+pub fn tlb_flush_va(va: u32) {
+    // SAFETY: TLB maintenance only drops cached translations.
+    unsafe { asm!("dsb", "mcr p15, 0, {0}, c8, c7, 1", "dsb", "isb", in(reg) va & !0xfff, options(nostack)) };
+}
+
+#[inline]
+pub fn dsb() {
+    // SAFETY: a barrier.
+    unsafe { asm!("dsb", options(nostack)) };
+}
+
+/// Unmask IRQs (CPSR.I = 0).
+#[inline]
+pub fn irq_enable() {
+    // SAFETY: the vector table and the IRQ stack frame are set up before
+    // the first call (kmain).
+    unsafe { asm!("cpsie i", options(nomem, nostack)) };
+}
+/// Mask IRQs and return whether they were enabled.
+#[inline]
+pub fn irq_save() -> bool {
+    let cpsr: u32;
+    // SAFETY: reading CPSR and masking IRQs.
+    unsafe { asm!("mrs {0}, cpsr", "cpsid i", out(reg) cpsr, options(nomem, nostack)) };
+    cpsr & 0x80 == 0
+}
+#[inline]
+pub fn irq_restore(was_enabled: bool) {
+    if was_enabled {
+        irq_enable();
+    }
+}
+
+/// Wait for an interrupt (the emulator skips idle virtual time here).
+#[inline]
+pub fn wfi() {
+    // SAFETY: wfi only waits.
+    unsafe { asm!("dsb", "wfi", options(nomem, nostack)) };
+}
+
+/// Run `f` with IRQs masked.
+pub fn without_irqs<R>(f: impl FnOnce() -> R) -> R {
+    let e = irq_save();
+    let r = f();
+    irq_restore(e);
+    r
+}
+
+/// Raise the exceptions the shell's `crash` command demonstrates.
+pub mod crash {
+    use core::arch::asm;
+    /// An undefined instruction (permanently undefined encoding UDF #0x42).
+    pub fn undef() {
+        // SAFETY: deliberately faults; the undef handler never returns here.
+        unsafe { asm!(".inst 0xe7f004f2", options(nostack)) };
+    }
+    /// A load from an unmapped kernel VA.
+    pub fn dabt(va: u32) -> u32 {
+        let v: u32;
+        // SAFETY: deliberately faults on an unmapped address.
+        unsafe { asm!("ldr {0}, [{1}]", out(reg) v, in(reg) va, options(nostack)) };
+        v
+    }
+    /// A branch to an unmapped VA.
+    pub fn pabt(va: u32) {
+        // SAFETY: deliberately faults on instruction fetch.
+        unsafe { asm!("blx {0}", in(reg) va, out("lr") _, options(nostack)) };
+    }
+    /// A supervisor call from kernel mode; returns what the handler put in r0.
+    pub fn svc(imm_arg: u32) -> u32 {
+        let mut r0 = imm_arg;
+        // SAFETY: the SVC handler returns to the next instruction; lr_svc is
+        // clobbered by exception entry, so it is declared clobbered.
+        unsafe { asm!("svc #0x42", inout("r0") r0, out("lr") _, options(nostack)) };
+        r0
+    }
+}

@@ -1,0 +1,54 @@
+//! The cmaemu guest kernel for vexpress-a9.
+#![no_std]
+#![no_main]
+
+mod arch;
+mod console;
+mod drivers;
+mod dt;
+mod head;
+mod paging;
+mod printk;
+mod setup;
+mod shell;
+mod time;
+mod traps;
+
+pub mod sched {
+    /// Idle until the next interrupt (the host skips idle virtual time).
+    pub fn idle() {
+        crate::arch::wfi();
+    }
+}
+
+#[repr(C, align(16384))]
+pub struct Pgd([u32; 4096]);
+
+/// The boot translation table built by head.rs (replaced in paging_init).
+#[no_mangle]
+#[link_section = ".bss.pgd"]
+pub static mut BOOT_PGD: Pgd = Pgd([0; 4096]);
+
+#[repr(C, align(8))]
+pub struct Stack([u8; 64 * 1024]);
+#[no_mangle]
+pub static mut BOOT_STACK: Stack = Stack([0; 64 * 1024]);
+
+core::arch::global_asm!(
+    ".section .text",
+    ".global BOOT_STACK_TOP",
+    ".equ BOOT_STACK_TOP, BOOT_STACK + 65536",
+);
+
+/// C entry from head.rs, MMU on, running at the linear-map address.
+#[no_mangle]
+pub extern "C" fn kmain(dtb_pa: u32, machine: u32) -> ! {
+    setup::start_kernel(dtb_pa, machine);
+    shell::run()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    pr_info!("Kernel panic - not syncing: {}", info);
+    drivers::sysreg::poweroff(cmaemu_abi::boot::POWEROFF_PANIC | 1)
+}

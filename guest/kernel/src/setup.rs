@@ -1,0 +1,227 @@
+//! `start_kernel`: from the DTB to a running system (setup_arch →
+//! arm_memblock_init → paging_init → IRQs and the tick).
+use crate::arch::{self, phys_to_virt, virt_to_phys};
+use crate::drivers::{gic, map, sysreg, timer, uart};
+use crate::{dt, paging, pr_info};
+use cmaemu_mm::memblock::{Memblock, PhysAddr};
+
+pub static mut MEMBLOCK: Option<Memblock> = None;
+
+/// The kernel command line (from /chosen/bootargs), kept for /proc/cmdline.
+pub static mut CMDLINE: [u8; 1024] = [0; 1024];
+pub static mut CMDLINE_LEN: usize = 0;
+
+/// Boot facts the views need.
+pub struct BootInfo {
+    pub dtb_pa: u32,
+    pub dtb_size: u32,
+}
+pub static mut BOOT: BootInfo = BootInfo { dtb_pa: 0, dtb_size: 0 };
+
+pub fn memblock() -> &'static mut Memblock {
+    // SAFETY: single CPU; the memblock is set up once in start_kernel and
+    // then used only from thread context (never from IRQ handlers).
+    unsafe { (*core::ptr::addr_of_mut!(MEMBLOCK)).get_or_insert_with(Memblock::new) }
+}
+
+pub fn cmdline() -> &'static str {
+    // SAFETY: written once during boot before any reader runs.
+    unsafe {
+        let buf: &[u8; 1024] = &*core::ptr::addr_of!(CMDLINE);
+        core::str::from_utf8(&buf[..CMDLINE_LEN]).unwrap_or("")
+    }
+}
+
+fn fail(msg: core::fmt::Arguments) -> ! {
+    pr_info!("Kernel panic - not syncing: {}", msg);
+    sysreg::poweroff(cmaemu_abi::boot::POWEROFF_PANIC | 1)
+}
+
+pub fn start_kernel(dtb_pa: u32, _machine: u32) {
+    uart::init(map::UART0);
+    arch::set_vbar(vectors_addr());
+    pr_info!("Booting Linux on physical CPU 0x0");
+    pr_info!("Linux version 6.1.0-cmaemu (cmaemu guest kernel) #1 SMP ARM");
+    pr_info!(
+        "CPU: ARMv7 Processor [{:08x}] revision {} (ARMv7), cr={:08x}",
+        arch::midr(),
+        arch::midr() & 0xf,
+        arch::sctlr()
+    );
+
+    // --- the device tree
+    let dtb_va = phys_to_virt(dtb_pa);
+    if !(arch::PHYS_OFFSET..arch::PHYS_OFFSET + 0x4000_0000).contains(&dtb_pa) {
+        fail(format_args!("DTB at {:#010x} is outside RAM", dtb_pa));
+    }
+    let size = match dt::check_header(dtb_va) {
+        Ok(s) => s,
+        Err(e) => fail(format_args!("Invalid device tree blob at physical address {:#010x}: {}", dtb_pa, e)),
+    };
+    let fdt = match dt::open(dtb_va, size) {
+        Ok(f) => f,
+        Err(e) => fail(format_args!("Invalid device tree blob at physical address {:#010x}: {}", dtb_pa, e)),
+    };
+    // SAFETY: boot is single-threaded; BOOT is written once here.
+    unsafe {
+        BOOT = BootInfo { dtb_pa, dtb_size: size };
+    }
+    let root = match fdt.find_node("/") {
+        Some(r) => r,
+        None => fail(format_args!("device tree has no root node")),
+    };
+    if let Some(model) = dt::prop_str(&root, "model") {
+        pr_info!("OF: fdt: Machine model: {}", model);
+    }
+    if let Some(chosen) = fdt.find_node("/chosen") {
+        if let Some(args) = dt::prop_str(&chosen, "bootargs") {
+            let n = args.len().min(1023);
+            // SAFETY: single-threaded boot; CMDLINE written once.
+            unsafe {
+                let buf: &mut [u8; 1024] = &mut *core::ptr::addr_of_mut!(CMDLINE);
+                buf[..n].copy_from_slice(&args.as_bytes()[..n]);
+                CMDLINE_LEN = n;
+            }
+        }
+    }
+
+    // --- memblock: memory from /memory nodes (early_init_dt_scan_memory)
+    let mb = memblock();
+    let (rac, rsc) = dt::cells(&root);
+    let mut nmem = 0;
+    for node in fdt.all_nodes() {
+        let is_mem = dt::prop_str(&node, "device_type") == Some("memory");
+        if !is_mem {
+            continue;
+        }
+        let Some(reg) = node.property("reg") else { continue };
+        let Some(it) = dt::RegIter::new(reg.value, rac, rsc) else {
+            pr_info!("OF: fdt: {}: malformed reg property, ignored", node.name);
+            continue;
+        };
+        for (base, sz) in it {
+            if sz == 0 {
+                continue;
+            }
+            let _ = mb.memblock_add(PhysAddr(base), sz);
+            nmem += 1;
+        }
+    }
+    if nmem == 0 {
+        fail(format_args!("device tree has no usable /memory node"));
+    }
+    let ram_start = mb.memblock_start_of_DRAM().0 as u32;
+    let ram_end = mb.memblock_end_of_DRAM().0;
+    if ram_start != arch::PHYS_OFFSET || ram_end > (arch::PHYS_OFFSET as u64 + 0x4000_0000) {
+        fail(format_args!(
+            "memory {:#010x}-{:#010x} is not inside the vexpress-a9 RAM window 0x60000000-0x9fffffff",
+            ram_start, ram_end - 1
+        ));
+    }
+
+    // --- arm_memblock_init: the kernel image and swapper_pg_dir
+    let (stext, _) = paging::kernel_text();
+    let kend = paging::kernel_end();
+    let _ = mb.memblock_reserve(
+        PhysAddr(paging::SWAPPER_PG_DIR as u64),
+        paging::SWAPPER_PG_DIR_SIZE as u64,
+    );
+    let _ = mb.memblock_reserve(PhysAddr(virt_to_phys(stext) as u64), (kend - stext) as u64);
+    // early_init_fdt_reserve_self + /memreserve/ entries
+    let _ = mb.memblock_reserve(PhysAddr(dtb_pa as u64), size as u64);
+    for r in fdt.memory_reservations() {
+        let _ = mb.memblock_reserve(PhysAddr(r.address() as u64), r.size() as u64);
+    }
+    crate::setup::scan_reserved_mem(&fdt);
+
+    // --- paging_init: final tables (L2 tables from memblock, below lowmem)
+    let ram_size = ram_end - ram_start as u64;
+    let mut alloc = |size: u32, align: u32| -> u32 {
+        match mb.memblock_phys_alloc_range(size as u64, align as u64, PhysAddr(ram_start as u64), PhysAddr(ram_end)) {
+            Some(pa) => {
+                let va = phys_to_virt(pa.0 as u32);
+                // SAFETY: freshly reserved lowmem, mapped by the boot table.
+                unsafe { core::ptr::write_bytes(va as *mut u8, 0, size as usize) };
+                pa.0 as u32
+            }
+            None => fail(format_args!("paging_init: out of memory for page tables")),
+        }
+    };
+    paging::paging_init(ram_size, &mut alloc);
+
+    // --- IRQs and the tick
+    gic::init();
+    gic::enable(map::IRQ_TIMER01);
+    gic::enable(map::IRQ_UART0);
+    timer::init();
+    arch::irq_enable();
+
+    pr_info!("Kernel command line: {}", cmdline());
+    let total = mb.memblock_phys_mem_size();
+    let reserved = mb.memblock_reserved_size();
+    let text = (paging::kernel_text().1 - stext) / 1024;
+    pr_info!(
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved, {}K highmem)",
+        (total - reserved) / 1024,
+        total / 1024,
+        text,
+        0,
+        0,
+        0,
+        0,
+        reserved / 1024,
+        0,
+        0
+    );
+    let _ = sysreg::read(sysreg::SYS_ID);
+}
+
+/// `fdt_scan_reserved_mem`: log and reserve every /reserved-memory child.
+/// Static (`reg`) regions are reserved now; CMA itself is set up by mm.
+pub fn scan_reserved_mem(fdt: &fdt::Fdt) {
+    let Some(rm) = fdt.find_node("/reserved-memory") else { return };
+    let (ac, sc) = dt::cells(&rm);
+    let mb = memblock();
+    for child in rm.children() {
+        let compat = dt::prop_str(&child, "compatible").unwrap_or("");
+        let nomap = child.property("no-map").is_some();
+        let reusable = child.property("reusable").is_some();
+        if let Some(reg) = child.property("reg") {
+            let Some(it) = dt::RegIter::new(reg.value, ac, sc) else {
+                pr_info!("OF: reserved mem: invalid reg property in '{}', skipping node", child.name);
+                continue;
+            };
+            for (base, size) in it {
+                if mb.memblock_is_region_memory(PhysAddr(base), size) {
+                    let _ = mb.memblock_reserve(PhysAddr(base), size);
+                }
+                pr_info!(
+                    "OF: reserved mem: {:#010x}..{:#010x} ({} KiB) {} {} {}",
+                    base,
+                    base + size - 1,
+                    size / 1024,
+                    if nomap { "nomap" } else { "map" },
+                    if reusable { "reusable" } else { "non-reusable" },
+                    child.name
+                );
+            }
+        } else if let Some(size) = dt::prop_u64(&child, "size") {
+            pr_info!(
+                "OF: reserved mem: dynamic region {} of {} KiB ({})",
+                child.name,
+                size / 1024,
+                if compat.is_empty() { "no compatible" } else { compat }
+            );
+        } else {
+            pr_info!("OF: reserved mem: node {} has neither reg nor size, skipped", child.name);
+        }
+    }
+}
+
+fn vectors_addr() -> u32 {
+    extern "C" {
+        static VECTORS: u8;
+    }
+    // SAFETY: only the address of the linker symbol is taken.
+    unsafe { &VECTORS as *const u8 as u32 }
+}

@@ -1,0 +1,139 @@
+//! The console shell on UART0: `cat` of /proc, debugfs and sysfs views,
+//! `dmesg`, `poweroff`, and the test commands.
+use crate::arch;
+use crate::console::Console;
+use crate::drivers::{sysreg, timer};
+use crate::{paging, print, println, setup};
+use cmaemu_mm::memblock::MemblockTypeId;
+use core::fmt::Write;
+
+pub const PROMPT: &str = "# ";
+
+pub fn run() -> ! {
+    println!();
+    println!("cmaemu shell: type 'help' for commands");
+    let mut buf = [0u8; 512];
+    loop {
+        print!("{}", PROMPT);
+        let n = crate::console::read_line(&mut buf);
+        let line = core::str::from_utf8(&buf[..n]).unwrap_or("");
+        exec(line.trim());
+    }
+}
+
+fn help() {
+    println!("commands:");
+    println!("  help                      this text");
+    println!("  dmesg                     the kernel log");
+    println!("  cat FILE                  /proc/iomem /proc/cmdline /proc/uptime");
+    println!("                            /sys/kernel/debug/memblock/{{memory,reserved}}");
+    println!("  uptime                    time since boot (virtual)");
+    println!("  echo TEXT                 print TEXT");
+    println!("  crash undef|dabt|pabt|svc raise that exception");
+    println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
+    println!("  reboot                    restart the board");
+}
+
+pub fn exec(line: &str) {
+    let mut args = line.split_ascii_whitespace();
+    let Some(cmd) = args.next() else { return };
+    match cmd {
+        "help" => help(),
+        "dmesg" => crate::printk::dump(&mut |b| crate::console::write_bytes(b)),
+        "cat" => match args.next() {
+            Some(path) => cat(path),
+            None => println!("cat: missing operand"),
+        },
+        "uptime" => {
+            let ns = crate::time::sched_clock();
+            println!(
+                "up {}.{:02} s, jiffies {}",
+                ns / 1_000_000_000,
+                (ns % 1_000_000_000) / 10_000_000,
+                timer::JIFFIES.load(core::sync::atomic::Ordering::Relaxed)
+            );
+        }
+        "echo" => {
+            let rest = line[4..].trim_start();
+            println!("{}", rest);
+        }
+        "crash" => crash(args.next().unwrap_or("")),
+        "poweroff" => {
+            let code = match args.next() {
+                None => 0,
+                Some(s) => match s.parse::<u8>() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        println!("poweroff: invalid exit code '{}' (0-255)", s);
+                        return;
+                    }
+                },
+            };
+            crate::pr_info!("reboot: Power down");
+            sysreg::poweroff(code as u32)
+        }
+        "reboot" => {
+            crate::pr_info!("reboot: Restarting system");
+            sysreg::reboot()
+        }
+        _ => println!("sh: {}: not found", cmd),
+    }
+}
+
+fn crash(kind: &str) {
+    match kind {
+        "undef" => arch::crash::undef(),
+        "dabt" => {
+            let v = arch::crash::dabt(0x0bad_c0de);
+            println!("read {:#x}", v);
+        }
+        "pabt" => arch::crash::pabt(0x0bad_c000),
+        "svc" => {
+            let r = arch::crash::svc(1);
+            println!("svc returned r0={:#x}", r);
+        }
+        _ => println!("crash: usage: crash undef|dabt|pabt|svc"),
+    }
+}
+
+fn cat(path: &str) {
+    let mut out = Console;
+    match path {
+        "/proc/cmdline" => println!("{}", setup::cmdline()),
+        "/proc/uptime" => {
+            let ns = crate::time::sched_clock();
+            println!("{}.{:02} {}.{:02}", ns / 1_000_000_000, (ns / 10_000_000) % 100, ns / 1_000_000_000, (ns / 10_000_000) % 100);
+        }
+        "/proc/iomem" => proc_iomem(&mut out),
+        "/sys/kernel/debug/memblock/memory" => {
+            let _ = setup::memblock().memblock_debug_show(MemblockTypeId::Memory, &mut out);
+        }
+        "/sys/kernel/debug/memblock/reserved" => {
+            let _ = setup::memblock().memblock_debug_show(MemblockTypeId::Reserved, &mut out);
+        }
+        _ => println!("cat: {}: No such file or directory", path),
+    }
+}
+
+/// `/proc/iomem`: the devices we drive, then System RAM with the kernel's
+/// code and data as children (`request_standard_resources`).
+fn proc_iomem(out: &mut dyn Write) {
+    let _ = writeln!(out, "10000000-10000fff : 10000000.sysreg sysreg@0");
+    let _ = writeln!(out, "10009000-10009fff : 10009000.uart uart@9000");
+    let _ = writeln!(out, "10011000-10011fff : 10011000.timer timer@11000");
+    let _ = writeln!(out, "1e000100-1e0001ff : 1e000100.interrupt-controller");
+    let _ = writeln!(out, "1e001000-1e001fff : 1e001000.interrupt-controller");
+    let (stext, etext) = paging::kernel_text();
+    let kend = paging::kernel_end();
+    let mb = setup::memblock();
+    for r in mb.memory.regions() {
+        let base = r.base;
+        let end = r.base + r.size - 1;
+        let _ = writeln!(out, "{:08x}-{:08x} : System RAM", base, end);
+        let ks = arch::virt_to_phys(stext) as u64;
+        if ks >= base && ks <= end {
+            let _ = writeln!(out, "  {:08x}-{:08x} : Kernel code", ks, arch::virt_to_phys(etext) - 1);
+            let _ = writeln!(out, "  {:08x}-{:08x} : Kernel data", arch::virt_to_phys(etext), arch::virt_to_phys(kend) - 1);
+        }
+    }
+}
