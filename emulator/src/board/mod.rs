@@ -1,0 +1,4 @@
+//! board
+pub mod memmap;
+pub mod console;
+pub mod machine;

@@ -1,0 +1,5 @@
+//! loader
+pub mod dtb;
+pub mod board_dtb;
+pub mod elf;
+pub mod images;
