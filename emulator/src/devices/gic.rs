@@ -340,7 +340,7 @@ impl Gic {
                 }
                 v
             }
-            0xfd0..=0xffc if offset % 4 == 0 => DIST_ID[((offset - 0xfd0) / 4) as usize] as u32,
+            0xfd0..=0xffc if offset.is_multiple_of(4) => DIST_ID[((offset - 0xfd0) / 4) as usize] as u32,
             _ => {
                 self.dist_bad.read(offset);
                 0

@@ -162,8 +162,8 @@ pub trait MmioDevice {
 pub(crate) fn primecell_id(offset: u64, periph_id: [u8; 4]) -> Option<u32> {
     const CELL_ID: [u8; 4] = [0x0d, 0xf0, 0x05, 0xb1];
     match offset {
-        0xfe0..=0xfec if offset % 4 == 0 => Some(periph_id[((offset - 0xfe0) / 4) as usize] as u32),
-        0xff0..=0xffc if offset % 4 == 0 => Some(CELL_ID[((offset - 0xff0) / 4) as usize] as u32),
+        0xfe0..=0xfec if offset.is_multiple_of(4) => Some(periph_id[((offset - 0xfe0) / 4) as usize] as u32),
+        0xff0..=0xffc if offset.is_multiple_of(4) => Some(CELL_ID[((offset - 0xff0) / 4) as usize] as u32),
         _ => None,
     }
 }

@@ -289,7 +289,7 @@ impl MmioDevice for Sysregs {
             // IOSEL, PLDCTL, BUSID, OSCRESET0-4, TEST_OSC0-4: RAZ as in QEMU
             // (PCICTL reads 1 there).
             0x0c..=0x1c | 0x40 | 0x48..=0x58 | 0x60..=0x74 | 0x80 | 0x8c..=0x9c | 0xc0..=0xd0
-                if offset % 4 == 0 =>
+                if offset.is_multiple_of(4) =>
             {
                 0
             }
@@ -324,7 +324,7 @@ impl MmioDevice for Sysregs {
             }
             SYS_CFGSTAT => self.cfgstat = value & 3,
             // Writable-but-ignored registers in QEMU.
-            0x0c..=0x1c | 0x40 | 0x44 | 0x4c..=0x54 | 0x64..=0x74 | 0x80..=0x9c if offset % 4 == 0 => {}
+            0x0c..=0x1c | 0x40 | 0x44 | 0x4c..=0x54 | 0x64..=0x74 | 0x80..=0x9c if offset.is_multiple_of(4) => {}
             _ => self.bad.write(offset, value),
         }
     }

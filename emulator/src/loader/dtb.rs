@@ -525,7 +525,7 @@ impl Dtb {
 
     /// The node (path, node) whose `phandle` (or `linux,phandle`) is `ph`.
     pub fn find_phandle(&self, ph: u32) -> Option<(String, &DtNode)> {
-        fn rec<'a>(n: &'a DtNode, path: String, ph: u32) -> Option<(String, &'a DtNode)> {
+        fn rec(n: &DtNode, path: String, ph: u32) -> Option<(String, &DtNode)> {
             if n.prop_u32("phandle") == Some(ph) || n.prop_u32("linux,phandle") == Some(ph) {
                 return Some((if path.is_empty() { "/".into() } else { path }, n));
             }
@@ -660,14 +660,15 @@ impl Dtb {
         Ok(())
     }
 
-    /// Serialize with `vm-fdt`. Names `vm-fdt` refuses although `dtc`
-    /// accepts them (e.g. `__symbols__`, or names over 31 characters) make
-    /// this fall back to a plain encoder producing the same layout.
+    /// Serialize with `vm-fdt`. Input `vm-fdt` refuses although `dtc` and
+    /// Linux accept it (names like `__symbols__` or longer than 31
+    /// characters, zero-sized or overlapping `/memreserve/` entries) makes
+    /// this fall back to a plain encoder producing the same layout, so any
+    /// tree that parsed can be written back.
     pub fn to_bytes(&self) -> Result<Vec<u8>, DtbError> {
         match self.to_bytes_vm_fdt() {
             Ok(b) => Ok(b),
-            Err(vm_fdt::Error::InvalidNodeName | vm_fdt::Error::InvalidPropertyName) => self.to_bytes_plain(),
-            Err(e) => Err(DtbError::Write(e.to_string())),
+            Err(_) => self.to_bytes_plain(),
         }
     }
 
