@@ -11,3 +11,6 @@ pub mod pageblock;
 pub mod gfp;
 pub mod buddy;
 pub mod isolation;
+pub mod cma;
+pub mod contiguous;
+pub mod rmem;

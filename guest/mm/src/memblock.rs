@@ -34,42 +34,16 @@ pub const INIT_MEMBLOCK_REGIONS: usize = 128;
 /// falls back to when asked for `align == 0`.
 pub const SMP_CACHE_BYTES: u64 = 64;
 
-/// A physical address (`phys_addr_t`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PhysAddr(pub u64);
+pub use cmaemu_abi::page::{Pfn, PhysAddr};
 
-/// A page frame number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Pfn(pub u64);
+/// `%pa` of a 32-bit `phys_addr_t`: `0x` and 8 zero-padded hex digits
+/// (`Pa(x)` in a format string prints what Linux's `%pa` prints).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pa(pub u64);
 
-impl PhysAddr {
-    /// `PFN_DOWN()`.
-    pub const fn pfn_down(self) -> Pfn {
-        Pfn(self.0 >> PAGE_SHIFT)
-    }
-    /// `PFN_UP()`.
-    pub const fn pfn_up(self) -> Pfn {
-        Pfn((self.0 + PAGE_SIZE - 1) >> PAGE_SHIFT)
-    }
-}
-
-impl Pfn {
-    /// `PFN_PHYS()`.
-    pub const fn phys(self) -> PhysAddr {
-        PhysAddr(self.0 << PAGE_SHIFT)
-    }
-}
-
-impl fmt::Display for PhysAddr {
-    /// `%pa` on a 32-bit `phys_addr_t`: `0x` and 8 zero-padded hex digits.
+impl fmt::Display for Pa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:#010x}", self.0)
-    }
-}
-
-impl fmt::LowerHex for PhysAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::LowerHex::fmt(&self.0, f)
     }
 }
 
@@ -450,7 +424,7 @@ impl MemblockType {
             // end = base + size - 1 in phys_addr_t arithmetic (wraps for the
             // dummy entry of an empty array)
             let end = reg.base.wrapping_add(reg.size).wrapping_sub(1) & PHYS_ADDR_MAX;
-            write!(m, "{:4}: {}..{}\n", i, PhysAddr(reg.base), PhysAddr(end))?;
+            write!(m, "{:4}: {}..{}\n", i, Pa(reg.base), Pa(end))?;
         }
         Ok(())
     }
@@ -465,9 +439,9 @@ impl MemblockType {
                 " {}[{:#x}]\t[{}-{}], {} bytes flags: {:#x}",
                 self.name(),
                 idx,
-                PhysAddr(rgn.base),
-                PhysAddr(end),
-                PhysAddr(rgn.size),
+                Pa(rgn.base),
+                Pa(end),
+                Pa(rgn.size),
                 rgn.flags.0
             ));
         }
@@ -977,8 +951,8 @@ impl Memblock {
         log(format_args!("MEMBLOCK configuration:"));
         log(format_args!(
             " memory size = {} reserved size = {}",
-            PhysAddr(self.memory.total_size),
-            PhysAddr(self.reserved.total_size)
+            Pa(self.memory.total_size),
+            Pa(self.reserved.total_size)
         ));
         self.memory.memblock_dump(log);
         self.reserved.memblock_dump(log);
