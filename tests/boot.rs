@@ -1,1 +1,255 @@
+//! Integration tests that boot the real guest kernel in the emulator.
+use cmaemu::board::console::{Capture, Input};
+use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
+use cmaemu::loader::{board_dtb, images};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn boot_with(dtb: Vec<u8>, ram: u64, script: &str, max_insns: u64) -> (Outcome, String) {
+    let cap = Capture::default();
+    let cfg = BootConfig {
+        kernel_elf: images::KERNEL_ELF.to_vec(),
+        firmware_elf: images::FIRMWARE_ELF.to_vec(),
+        dtb,
+        ram_size: ram,
+        max_insns,
+        input: Input::Script(script.bytes().collect()),
+        stdout: false,
+        capture: Some(cap.clone()),
+        idle_after_eof_ns: 1_000_000_000,
+    };
+    let o = machine::boot(cfg).expect("boot");
+    (o, cap.text())
+}
+
+fn boot(script: &str) -> (Outcome, String) {
+    boot_with(board_dtb::default_board_dtb(1 << 30), 1 << 30, script, 5_000_000_000)
+}
+
+/// Run the CLI binary with `stdin` piped in.
+fn cli(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The process may exit before reading (bad input): ignore EPIPE.
+    let _ = c.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn dtc(src: &Path, out: &Path) -> bool {
+    match Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(out).arg(src).status() {
+        Ok(s) if s.success() => true,
+        Ok(s) => panic!("dtc failed on {}: {s}", src.display()),
+        Err(_) => {
+            eprintln!("dtc not installed: skipping (run scripts/setup.sh)");
+            false
+        }
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cmaemu-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn boots_to_shell_and_powers_off_with_code() {
+    let (o, out) = boot("poweroff 5\n");
+    assert_eq!(o.exit, Exit::Poweroff(5), "{out}");
+    assert!(out.contains("OF: fdt: Machine model: V2P-CA9"), "{out}");
+    assert!(out.contains("Kernel command line: console=ttyAMA0"), "{out}");
+    assert!(out.contains("Memory: "), "{out}");
+    assert!(out.contains("K available ("), "{out}");
+}
+
+#[test]
+fn proc_iomem_and_memblock_views() {
+    let (o, out) = boot("cat /proc/iomem\ncat /sys/kernel/debug/memblock/memory\ncat /sys/kernel/debug/memblock/reserved\ncat /proc/cmdline\npoweroff\n");
+    assert_eq!(o.exit, Exit::Poweroff(0));
+    assert!(out.contains("60000000-9fffffff : System RAM\r\n") || out.contains("60000000-9fffffff : System RAM\n"), "{out}");
+    assert!(out.contains("   0: 0x60000000..0x9fffffff"), "{out}");
+    // swapper_pg_dir + kernel image, and the DTB QEMU-style at 0x68000000
+    assert!(out.contains("   0: 0x60004000.."), "{out}");
+    assert!(out.contains("0x68000000.."), "{out}");
+}
+
+#[test]
+fn deterministic_console_and_instruction_count() {
+    let script = "cat /proc/iomem\ndmesg\nuptime\npoweroff 3\n";
+    let (a, out_a) = boot(script);
+    let (b, out_b) = boot(script);
+    assert_eq!(out_a, out_b);
+    assert_eq!(a.stats.insns, b.stats.insns);
+    assert_eq!(a.stats.idle_ns, b.stats.idle_ns);
+    assert_eq!(a.exit, Exit::Poweroff(3));
+}
+
+#[test]
+fn smaller_ram_boots() {
+    let (o, out) = boot_with(board_dtb::default_board_dtb(256 << 20), 256 << 20, "cat /proc/iomem\npoweroff\n", 5_000_000_000);
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(out.contains("60000000-6fffffff : System RAM"), "{out}");
+}
+
+#[test]
+fn svc_is_handled_and_returns() {
+    let (o, out) = boot("crash svc\npoweroff\n");
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(out.contains("svc #0x42 from kernel mode"), "{out}");
+    assert!(out.contains("svc returned r0=0x43"), "{out}");
+    assert_eq!(o.last_exception.unwrap().kind, cmaemu::cpu::ExcKind::Svc);
+}
+
+#[test]
+fn data_abort_reports_far_and_fsr() {
+    let (o, out) = boot("crash dabt\n");
+    assert!(matches!(o.exit, Exit::Panic(_)), "{:?}", o.exit);
+    assert!(out.contains("Unable to handle kernel paging request at virtual address 0badc0de"), "{out}");
+    assert!(out.contains("Internal error: Oops: 5 [#1] ARM"), "{out}");
+    let e = o.last_exception.unwrap();
+    assert_eq!(e.kind, cmaemu::cpu::ExcKind::DataAbort);
+    assert_eq!(e.far, 0x0bad_c0de);
+    assert_eq!(e.fsr, 0x5);
+}
+
+#[test]
+fn prefetch_abort_reports_ifar() {
+    let (o, out) = boot("crash pabt\n");
+    assert!(matches!(o.exit, Exit::Panic(_)));
+    assert!(out.contains("Oops - prefetch: 5"), "{out}");
+    let e = o.last_exception.unwrap();
+    assert_eq!(e.kind, cmaemu::cpu::ExcKind::PrefetchAbort);
+    assert_eq!(e.far, 0x0bad_c000);
+}
+
+#[test]
+fn undefined_instruction_oopses() {
+    let (o, out) = boot("crash undef\n");
+    assert!(matches!(o.exit, Exit::Panic(_)));
+    assert!(out.contains("Internal error: Oops - undefined instruction"), "{out}");
+    let e = o.last_exception.unwrap();
+    assert_eq!(e.kind, cmaemu::cpu::ExcKind::Undef);
+}
+
+#[test]
+fn runaway_guest_stops_at_max_insns() {
+    // The shell waits for input forever in WFI: with an endless script of
+    // commands the limit is what stops it.
+    let script = "uptime\n".repeat(100_000);
+    let (o, _) = boot_with(board_dtb::default_board_dtb(1 << 30), 1 << 30, &script, 2_000_000);
+    assert_eq!(o.exit, Exit::MaxInsns);
+    assert!(o.stats.insns >= 2_000_000 && o.stats.insns < 2_100_000);
+}
+
+#[test]
+fn cli_pipe_poweroff_exits_zero_and_kernel_fault_exits_nonzero() {
+    let (code, out, _) = cli(&["boot"], "poweroff\n");
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = cli(&["boot"], "crash dabt\n");
+    assert_eq!(code, 3);
+    assert!(err.contains("data abort at pc"), "{err}");
+    assert!(err.contains("fault address 0x0badc0de"), "{err}");
+    assert!(err.contains("last console lines"), "{err}");
+}
+
+#[test]
+fn cli_stats_are_deterministic() {
+    let (_, _, e1) = cli(&["boot", "--stats"], "uptime\npoweroff\n");
+    let (_, _, e2) = cli(&["boot", "--stats"], "uptime\npoweroff\n");
+    let pick = |e: &str| e.split_whitespace().filter(|w| w.starts_with("retired_instructions=") || w.starts_with("virtual_time_ns=")).collect::<Vec<_>>().join(" ");
+    assert!(!pick(&e1).is_empty(), "{e1}");
+    assert_eq!(pick(&e1), pick(&e2));
+}
+
+#[test]
+fn boots_dtc_compiled_dts_and_prints_iomem_and_reserved() {
+    let out = tmp("board.dtb");
+    if !dtc(&root().join("dts/vexpress-cmaemu.dts"), &out) {
+        return;
+    }
+    let (code, stdout, err) = cli(
+        &["boot", "--dtb", out.to_str().unwrap()],
+        "cat /proc/iomem\ncat /sys/kernel/debug/memblock/reserved\npoweroff\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("60000000-9fffffff : System RAM"), "{stdout}");
+    assert!(stdout.contains("   0: 0x60004000.."), "{stdout}");
+}
+
+#[test]
+fn boots_linux_layout_tree_with_m_and_append() {
+    let out = tmp("linux-layout.dtb");
+    if !dtc(&root().join("dts/vexpress-linux-layout.dts"), &out) {
+        return;
+    }
+    let (code, stdout, err) = cli(
+        &["boot", "--dtb", out.to_str().unwrap(), "-m", "256M", "--append", "console=ttyAMA0 cma=16M"],
+        "cat /proc/iomem\ncat /proc/cmdline\npoweroff\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("60000000-6fffffff : System RAM"), "{stdout}");
+    assert!(stdout.contains("console=ttyAMA0 cma=16M"), "{stdout}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let garbage = tmp("garbage.dtb");
+    std::fs::write(&garbage, b"\x12\x34\x56\x78 this is not a dtb at all, not at all...........").unwrap();
+    let good = board_dtb::default_board_dtb(1 << 30);
+    let trunc = tmp("trunc.dtb");
+    std::fs::write(&trunc, &good[..good.len() / 2]).unwrap();
+    let notelf = tmp("kernel.bin");
+    std::fs::write(&notelf, b"not an elf").unwrap();
+    let host_elf = std::env::current_exe().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["boot", "--dtb", garbage.to_str().unwrap()], "magic"),
+        (vec!["boot", "--dtb", trunc.to_str().unwrap()], "truncated"),
+        (vec!["boot", "-m", "2G"], "-m 2G"),
+        (vec!["boot", "-m", "lots"], "not a size"),
+        (vec!["boot", "--kernel", notelf.to_str().unwrap()], "not an ELF"),
+        (vec!["boot", "--kernel", host_elf.to_str().unwrap()], "not a 32-bit little-endian ARM"),
+        (vec!["boot", "--dtb", "/nonexistent/board.dtb"], "No such file"),
+        (vec!["boot", "--bogus-flag"], "unexpected argument"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = cli(&args, "poweroff\n");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected '{want}' in: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn dtb_without_memory_or_outside_window_is_rejected() {
+    let out = tmp("nomem.dtb");
+    let src = tmp("nomem.dts");
+    std::fs::write(&src, "/dts-v1/;\n/ { #address-cells = <1>; #size-cells = <1>; model = \"x\"; chosen { }; };\n").unwrap();
+    if !dtc(&src, &out) {
+        return;
+    }
+    let (code, _, err) = cli(&["boot", "--dtb", out.to_str().unwrap()], "poweroff\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no /memory"), "{err}");
+    let src2 = tmp("lowmem.dts");
+    let out2 = tmp("lowmem.dtb");
+    std::fs::write(&src2, "/dts-v1/;\n/ { #address-cells = <1>; #size-cells = <1>; model = \"x\"; chosen { }; memory@40000000 { device_type = \"memory\"; reg = <0x40000000 0x10000000>; }; };\n").unwrap();
+    assert!(dtc(&src2, &out2));
+    let (code, _, err) = cli(&["boot", "--dtb", out2.to_str().unwrap()], "poweroff\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("outside"), "{err}");
+}
