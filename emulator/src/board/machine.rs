@@ -137,7 +137,10 @@ impl cpu::Bus for Board {
                 self.sysregs.advance_to(now);
                 self.sysregs.read_sized(pa - SYSREGS_BASE, size)
             }
-            _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => self.uart0.read_sized(pa - UART0_BASE, size),
+            _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => {
+                self.uart0.advance_to(now);
+                self.uart0.read_sized(pa - UART0_BASE, size)
+            }
             _ if (TIMER01_BASE..TIMER01_BASE + 0x1000).contains(&pa) => {
                 self.timer01.advance_to(now);
                 self.timer01.read_sized(pa - TIMER01_BASE, size)
@@ -163,7 +166,10 @@ impl cpu::Bus for Board {
                 self.sysregs.advance_to(now);
                 self.sysregs.write_sized(pa - SYSREGS_BASE, size, value)
             }
-            _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => self.uart0.write_sized(pa - UART0_BASE, size, value),
+            _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => {
+                self.uart0.advance_to(now);
+                self.uart0.write_sized(pa - UART0_BASE, size, value)
+            }
             _ if (TIMER01_BASE..TIMER01_BASE + 0x1000).contains(&pa) => {
                 self.timer01.advance_to(now);
                 self.timer01.write_sized(pa - TIMER01_BASE, size, value)
@@ -181,12 +187,15 @@ impl cpu::Bus for Board {
 
     fn tick(&mut self, now: u64) {
         self.timer01.advance_to(now);
+        self.uart0.advance_to(now);
         self.sysregs.advance_to(now);
         self.update_lines();
     }
 
     fn next_deadline(&self) -> u64 {
-        self.timer01.next_deadline_ns().unwrap_or(u64::MAX)
+        let t = self.timer01.next_deadline_ns().unwrap_or(u64::MAX);
+        let u = self.uart0.next_deadline_ns().unwrap_or(u64::MAX);
+        t.min(u)
     }
 
     fn irq_pending(&self) -> bool {
@@ -206,6 +215,7 @@ impl cpu::Bus for Board {
         } else {
             Duration::ZERO
         };
+        self.uart0.advance_to(now);
         if self.uart0.rx_space() > 0 && self.console.refill(wait) {
             self.deliver_input();
             self.update_lines();

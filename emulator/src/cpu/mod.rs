@@ -13,6 +13,7 @@ use unicorn_engine::{
     Unicorn,
 };
 
+pub mod bare;
 pub mod ram;
 pub use ram::GuestRam;
 
@@ -160,7 +161,7 @@ pub enum CpuError {
     Ram(String),
 }
 
-fn ucr<T>(what: &'static str, r: Result<T, uc_error>) -> Result<T, CpuError> {
+pub(crate) fn ucr<T>(what: &'static str, r: Result<T, uc_error>) -> Result<T, CpuError> {
     r.map_err(|err| CpuError::Unicorn { what, err })
 }
 

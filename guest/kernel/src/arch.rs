@@ -151,3 +151,23 @@ pub mod crash {
         r0
     }
 }
+
+core::arch::global_asm!(
+    ".section .text.spin_loop, \"ax\"",
+    ".arm",
+    ".global spin_loop",
+    ".balign 32",
+    // u32 spin_loop(u32 n): a tight ALU loop of 3 instructions a turn; the
+    // benchmark runs this same code on bare Unicorn for its baseline.
+    "spin_loop:",
+    "    mov   r1, #0",
+    "1:  add   r1, r1, r0",
+    "    subs  r0, r0, #1",
+    "    bne   1b",
+    "    mov   r0, r1",
+    "    bx    lr",
+);
+extern "C" {
+    /// See the global_asm above.
+    pub fn spin_loop(n: u32) -> u32;
+}

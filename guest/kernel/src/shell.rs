@@ -30,6 +30,7 @@ fn help() {
     println!("  uptime                    time since boot (virtual)");
     println!("  echo TEXT                 print TEXT");
     println!("  crash undef|dabt|pabt|svc raise that exception");
+    println!("  spin TURNS                run a tight ALU loop (benchmarks)");
     println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
     println!("  reboot                    restart the board");
 }
@@ -58,6 +59,14 @@ pub fn exec(line: &str) {
             println!("{}", rest);
         }
         "crash" => crash(args.next().unwrap_or("")),
+        "spin" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
+            Some(n) if n > 0 => {
+                // SAFETY: spin_loop only uses r0/r1 and returns.
+                let r = unsafe { arch::spin_loop(n) };
+                println!("spin: {} turns, checksum {:#010x}", n, r);
+            }
+            _ => println!("spin: usage: spin TURNS (a 3-instruction ALU loop)"),
+        },
         "poweroff" => {
             let code = match args.next() {
                 None => 0,
