@@ -125,31 +125,91 @@ pub struct CpuStats {
     pub wfi: u64,
 }
 
+/// The block hook's state: kept apart from `State` and reached through a
+/// raw pointer from a plain C callback, so that counting a block costs one
+/// add and two compares (the binding's closure proxy costs several times
+/// that on short blocks). Anything more (device deadlines, IRQ injection,
+/// limits) stops the run and is served by `Cpu::run`.
+#[repr(C)]
+struct Fast {
+    insns: u64,
+    /// Stop when `insns` reaches this (min of the next device deadline and
+    /// the instruction limit, in instructions).
+    limit: u64,
+    /// The GIC drives the CPU's IRQ input, and it has not been found masked
+    /// since (see `masked_until`).
+    irq_line: bool,
+    /// IRQ pending but masked: look again once `insns` passes this.
+    masked_until: u64,
+    /// The hook asked the run to stop; the block it saw (address, count).
+    need_service: bool,
+    stop_block: (u64, u64),
+    blocks: u64,
+}
+
+unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, address: u64, size: u32, user: *mut c_void) {
+    // SAFETY: `user` is the Box<Fast> owned by the Cpu, alive while the
+    // hook is installed; only this thread touches it during emu_start.
+    let f = unsafe { &mut *(user as *mut Fast) };
+    let n = (size as u64 / 4).max(1);
+    f.insns += n;
+    f.blocks += 1;
+    if f.insns >= f.limit || (f.irq_line && f.insns >= f.masked_until) {
+        if !f.need_service {
+            f.need_service = true;
+            f.stop_block = (address, n);
+            // SAFETY: a valid engine handle, called from its own hook.
+            unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
+        }
+    }
+}
+
 struct State<B: Bus> {
     bus: B,
     ram: GuestRam,
-    insns: u64,
     idle_ns: u64,
-    deadline: u64,
     max_insns: u64,
-    irq_line: bool,
     stop: Option<Stop>,
     fault_pending: Option<(u32, u32, Access)>,
     pending: Option<PendingFault>,
     last_fill: (u32, u64),
     last_exc: Option<ExcRecord>,
     stats: CpuStats,
+    fast: *mut Fast,
 }
 
 impl<B: Bus> State<B> {
+    fn fast(&self) -> &Fast {
+        // SAFETY: `fast` points to the Box<Fast> owned by the Cpu for the
+        // whole life of the engine; single-threaded access.
+        unsafe { &*self.fast }
+    }
+    fn fast_mut(&mut self) -> &mut Fast {
+        // SAFETY: as in `fast`.
+        unsafe { &mut *self.fast }
+    }
     fn now(&self) -> u64 {
-        self.insns + self.idle_ns
+        self.fast().insns + self.idle_ns
+    }
+    /// Recompute the hook's stop limit after device state changed.
+    fn rearm(&mut self) {
+        let d = self.bus.next_deadline();
+        let idle = self.idle_ns;
+        let max = self.max_insns;
+        let irq = self.bus.irq_pending();
+        let f = self.fast_mut();
+        f.limit = d.saturating_sub(idle).min(max);
+        if irq && !f.irq_line {
+            f.masked_until = 0;
+        }
+        f.irq_line = irq;
     }
 }
 
 /// The Cortex-A9 core with RAM, flash and the board's MMIO.
 pub struct Cpu<'a, B: Bus + 'a> {
     uc: Unicorn<'a, State<B>>,
+    _fast: Box<Fast>,
 }
 
 /// Errors setting the machine up.
@@ -223,6 +283,17 @@ fn read_gprs<D>(uc: &Unicorn<D>) -> [u32; 16] {
 /// Emulate exception entry (ARM ARM B1.8): new mode with banked SP/LR/SPSR,
 /// SPSR = old CPSR, LR = `lr`, I set (A too for IRQ and aborts), T from
 /// SCTLR.TE, IT/J cleared, PC = vector base + offset.
+/// Ask the engine to stop at the end of the current block so that
+/// `Cpu::run` serves devices and interrupts.
+fn stop_for_service<B: Bus>(uc: &mut Unicorn<State<B>>) {
+    let f = uc.get_data_mut().fast_mut();
+    if !f.need_service {
+        f.need_service = true;
+        f.stop_block = (u64::MAX, 0);
+        let _ = uc.emu_stop();
+    }
+}
+
 fn take_exception<B: Bus>(uc: &mut Unicorn<State<B>>, kind: ExcKind, lr: u32, insn_pc: u32, far: u32, fsr: u32) {
     let old = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
     let sctlr = read_cp15(uc, 1, 0, 0, 0);
@@ -262,19 +333,27 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         let state = State {
             bus,
             ram: ram.clone(),
-            insns: 0,
             idle_ns: 0,
-            deadline: 0,
             max_insns,
-            irq_line: false,
             stop: None,
             fault_pending: None,
             pending: None,
             last_fill: (0, u64::MAX),
             last_exc: None,
             stats: CpuStats::default(),
+            fast: std::ptr::null_mut(),
         };
+        let mut fast = Box::new(Fast {
+            insns: 0,
+            limit: 0,
+            irq_line: false,
+            masked_until: 0,
+            need_service: false,
+            stop_block: (0, 0),
+            blocks: 0,
+        });
         let mut uc = ucr("open", Unicorn::new_with_data(Arch::ARM, Mode::ARM, state))?;
+        uc.get_data_mut().fast = &mut *fast as *mut Fast;
         ucr("cpu model", uc.ctl_set_cpu_model(ArmCpuModel::CORTEX_A9 as i32))?;
         ucr("page size", uc.ctl_set_page_size(4096))?;
         ucr("tlb type", uc.ctl_set_tlb_type(TlbType::VIRTUAL))?;
@@ -298,15 +377,22 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         let st = uc.get_data_mut();
                         let now = st.now();
                         let v = st.bus.mmio_read(base + off, sz, now);
-                        st.irq_line = st.bus.irq_pending();
+                        st.rearm();
+                        if st.fast().irq_line {
+                            stop_for_service(uc);
+                        }
                         v
                     }),
                     Some(move |uc: &mut Unicorn<State<B>>, off: u64, sz: usize, v: u64| {
                         let st = uc.get_data_mut();
                         let now = st.now();
                         st.bus.mmio_write(base + off, sz, v, now);
-                        st.irq_line = st.bus.irq_pending();
-                        st.deadline = st.deadline.min(st.bus.next_deadline());
+                        st.rearm();
+                        if st.fast().irq_line {
+                            stop_for_service(uc);
+                            return;
+                        }
+                        let st = uc.get_data_mut();
                         if st.bus.stop_requested() {
                             st.stop = Some(Stop::Device);
                             let _ = uc.emu_stop();
@@ -315,7 +401,21 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                 ),
             )?;
         }
-        ucr("block hook", uc.add_block_hook(1, 0, Self::on_block))?;
+        let mut hh: unicorn_engine_sys::uc_hook = 0;
+        // SAFETY: a plain C block hook over all addresses (begin > end);
+        // its user data is the Box<Fast> kept in the returned Cpu.
+        let r = unsafe {
+            unicorn_engine_sys::uc_hook_add(
+                uc.get_handle() as *mut unicorn_engine_sys::uc_engine,
+                &mut hh,
+                unicorn_engine_sys::HookType::BLOCK.0 as i32,
+                fast_block_hook as *mut c_void,
+                &mut *fast as *mut Fast as *mut c_void,
+                1u64,
+                0u64,
+            )
+        };
+        ucr("block hook", if r == uc_error::OK { Ok(()) } else { Err(r) })?;
         ucr("intr hook", uc.add_intr_hook(Self::on_intr))?;
         ucr("invalid insn hook", uc.add_insn_invalid_hook(Self::on_invalid))?;
         ucr("tlb hook", uc.add_tlb_hook(0, u64::MAX, Self::on_tlb_fill))?;
@@ -323,33 +423,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             "unmapped hook",
             uc.add_mem_hook(HookType::MEM_UNMAPPED, 0, u64::MAX, Self::on_unmapped),
         )?;
-        Ok(Cpu { uc })
-    }
-
-    fn on_block(uc: &mut Unicorn<State<B>>, addr: u64, size: u32) {
-        let st = uc.get_data_mut();
-        let n = (size / 4).max(1) as u64;
-        st.insns += n;
-        st.stats.blocks += 1;
-        if st.now() >= st.deadline {
-            let now = st.now();
-            st.bus.tick(now);
-            st.deadline = st.bus.next_deadline();
-            st.irq_line = st.bus.irq_pending();
-        }
-        if st.insns >= st.max_insns {
-            st.stop = Some(Stop::MaxInsns);
-            let _ = uc.emu_stop();
-            return;
-        }
-        if st.irq_line {
-            let cpsr = uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
-            if cpsr & 0x80 == 0 {
-                // The block at `addr` has not run: take the IRQ before it.
-                uc.get_data_mut().insns -= n;
-                take_exception(uc, ExcKind::Irq, addr as u32 + 4, addr as u32, 0, 0);
-            }
-        }
+        Ok(Cpu { uc, _fast: fast })
     }
 
     fn on_intr(uc: &mut Unicorn<State<B>>, intno: u32) {
@@ -444,26 +518,65 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
 
     /// Set the entry point (physical; the MMU is off at reset) and run
     /// until something stops the machine.
+    /// Inject a pending IRQ if the CPU has them unmasked; returns the PC
+    /// to resume at. A masked IRQ is looked at again after 1000
+    /// instructions (deterministic latency).
+    fn maybe_take_irq(&mut self, pc: u64) -> u64 {
+        if !self.uc.get_data().fast().irq_line {
+            return pc;
+        }
+        let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
+        if cpsr & 0x80 == 0 {
+            take_exception(&mut self.uc, ExcKind::Irq, pc as u32 + 4, pc as u32, 0, 0);
+            self.uc.get_data_mut().fast_mut().masked_until = 0;
+            self.uc.reg_read(RegisterARM::PC).unwrap_or(0)
+        } else {
+            let f = self.uc.get_data_mut().fast_mut();
+            f.masked_until = f.insns + 1000;
+            pc
+        }
+    }
+
+    /// Set the entry point (physical; the MMU is off at reset) and run
+    /// until something stops the machine.
+    ///
+    /// The block hook stops the engine when a device deadline or the
+    /// instruction limit is reached or an IRQ is pending; the stop takes
+    /// effect at a block boundary, so where it lands depends only on the
+    /// guest's instruction stream: runs stay deterministic.
     pub fn run(&mut self, entry: u32) -> Stop {
         let mut pc = entry as u64;
+        self.uc.get_data_mut().rearm();
         loop {
             let r = self.uc.emu_start(pc, u64::MAX, 0, 0);
             pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
-            if let Some(stop) = self.uc.get_data_mut().stop.take() {
+            let st = self.uc.get_data_mut();
+            if let Some(stop) = st.stop.take() {
                 return stop;
             }
+            let serviced = std::mem::replace(&mut st.fast_mut().need_service, false);
             match r {
+                Ok(()) if serviced => {
+                    if st.fast().insns >= st.max_insns {
+                        return Stop::MaxInsns;
+                    }
+                    let now = st.now();
+                    st.bus.tick(now);
+                    st.rearm();
+                    if st.bus.stop_requested() {
+                        return Stop::Device;
+                    }
+                    pc = self.maybe_take_irq(pc);
+                }
                 Ok(()) => {
                     // WFI: skip idle time to the next event.
-                    let st = self.uc.get_data_mut();
                     st.stats.wfi += 1;
                     let mut guard = 0;
                     loop {
                         let now = st.now();
                         st.bus.tick(now);
-                        st.irq_line = st.bus.irq_pending();
-                        st.deadline = st.bus.next_deadline();
-                        if st.irq_line || st.bus.stop_requested() {
+                        st.rearm();
+                        if st.fast().irq_line || st.bus.stop_requested() {
                             break;
                         }
                         match st.bus.idle(now) {
@@ -482,22 +595,18 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     if st.bus.stop_requested() {
                         return Stop::Device;
                     }
-                    let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
-                    if cpsr & 0x80 == 0 {
-                        take_exception(&mut self.uc, ExcKind::Irq, pc as u32 + 4, pc as u32, 0, 0);
-                        pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
-                    }
+                    st.fast_mut().masked_until = 0;
+                    pc = self.maybe_take_irq(pc);
                 }
                 Err(e @ (uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED | uc_error::FETCH_UNMAPPED)) => {
-                    let Some(f) = self.uc.get_data_mut().pending.take() else {
+                    let Some(f) = st.pending.take() else {
                         return Stop::Error(format!("{:?} at pc {:#010x} with no fault recorded", e, pc));
                     };
                     let _ = self.uc.ctl_flush_tlb();
                     if f.fetch {
                         write_cp15(&mut self.uc, 6, 0, 0, 2, f.va);
                         write_cp15(&mut self.uc, 5, 0, 0, 1, f.fsr & !(1 << 11));
-                        let at = if f.fetch { f.va } else { pc as u32 };
-                        take_exception(&mut self.uc, ExcKind::PrefetchAbort, at + 4, at, f.va, f.fsr & !(1 << 11));
+                        take_exception(&mut self.uc, ExcKind::PrefetchAbort, f.va + 4, f.va, f.va, f.fsr & !(1 << 11));
                     } else {
                         write_cp15(&mut self.uc, 6, 0, 0, 0, f.va);
                         write_cp15(&mut self.uc, 5, 0, 0, 0, f.fsr);
@@ -518,7 +627,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     }
     pub fn stats(&self) -> CpuStats {
         let st = self.uc.get_data();
-        CpuStats { insns: st.insns, idle_ns: st.idle_ns, ..st.stats }
+        CpuStats { insns: st.fast().insns, idle_ns: st.idle_ns, blocks: st.fast().blocks, ..st.stats }
     }
     pub fn now(&self) -> u64 {
         self.uc.get_data().now()
