@@ -618,7 +618,10 @@ impl<'b> CmaAreas<'b> {
     ) -> Result<CmaId, CmaError> {
         let memblock_end = mb.memblock_end_of_DRAM().0;
         let highmem_start = highmem_start.0;
-        let (mut base, mut size, mut limit, mut fixed) = (base.0, size, limit.0, fixed);
+        // phys_addr_t is 32 bits: arguments wider than that are truncated
+        let m = crate::memblock::PHYS_ADDR_MAX;
+        let (mut base, mut size, mut limit, mut fixed) = (base.0 & m, size & m, limit.0 & m, fixed);
+        let alignment = alignment & m;
         if self.cma_area_count == MAX_CMA_AREAS {
             log.line_level(Level::Err, format_args!("cma: Not enough slots for CMA reserved regions!"));
             return Err(CmaError::NoSlots);
@@ -994,4 +997,4 @@ impl<'b> CmaAreas<'b> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

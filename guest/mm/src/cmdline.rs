@@ -315,6 +315,13 @@ pub fn early_cma(p: Option<&str>) -> Result<(CmaCmdline, Option<EarlyCmaError<'_
     let Some(p) = p else {
         return Err(EarlyCmaError::NoValue);
     };
+    // size_cmdline, base_cmdline, limit_cmdline are 32-bit phys_addr_t
+    let r = early_cma_u64(p)?;
+    let m = u32::MAX as u64;
+    Ok((CmaCmdline { size: r.0.size & m, base: r.0.base & m, limit: r.0.limit & m }, r.1))
+}
+
+fn early_cma_u64(p: &str) -> Result<(CmaCmdline, Option<EarlyCmaError<'_>>), EarlyCmaError<'_>> {
     let value = p;
     let (size, rest) = memparse(p);
     let mut out = CmaCmdline { size, base: 0, limit: 0 };

@@ -88,14 +88,14 @@ impl PropCells {
         self.len
     }
 
-    /// `dt_mem_next_cell()` / `of_read_number()` of `n` cells at cell `at`
-    /// (only the low 64 bits survive, as in Linux).
+    /// `dt_mem_next_cell()` / `of_read_number()` of `n` cells at cell `at`,
+    /// stored into a 32-bit `phys_addr_t` as Linux does (high bits lost).
     fn read(&self, at: usize, n: usize) -> u64 {
         let mut r = 0u64;
         for i in at..at + n {
             r = (r << 32) | self.cells.get(i).copied().unwrap_or(0) as u64;
         }
-        r
+        r & crate::memblock::PHYS_ADDR_MAX
     }
 }
 
@@ -426,9 +426,11 @@ impl ReservedMemTable {
         linux_sort(&mut self.entries[..self.count], |a, b| (a.base, a.size).cmp(&(b.base, b.size)));
         for i in 0..self.count - 1 {
             let (this, next) = (self.entries[i], self.entries[i + 1]);
-            if this.base + this.size > next.base {
-                let this_end = this.base + this.size;
-                let next_end = next.base + next.size;
+            // 32-bit phys_addr_t arithmetic
+            let m = crate::memblock::PHYS_ADDR_MAX;
+            if (this.base + this.size) & m > next.base {
+                let this_end = (this.base + this.size) & m;
+                let next_end = (next.base + next.size) & m;
                 log.line_level(Level::Err, format_args!("OF: reserved mem: OVERLAP DETECTED!"));
                 log.line_level(
                     Level::Err,
@@ -608,7 +610,7 @@ fn reserved_mem_alloc_size(node: &RmemNode, (ac, sc): (u32, u32), mb: &mut Membl
         let mut at = 0usize;
         while len > 0 {
             let start = ranges.read(at, ac as usize);
-            let end = start.wrapping_add(ranges.read(at + ac as usize, sc as usize));
+            let end = (start + ranges.read(at + ac as usize, sc as usize)) & crate::memblock::PHYS_ADDR_MAX;
             at += (ac + sc) as usize;
             if let Ok(b) = early_init_dt_alloc_reserved_memory_arch(mb, size, align, start, end, nomap) {
                 base = b;
