@@ -564,12 +564,12 @@ impl<'b> CmaAreas<'b> {
             return Err(CmaError::NotReserved { base: base.0, size });
         }
         // alignment should be aligned with order_per_bit
-        if order_per_bit >= 64 || self.min_alignment_pages % (1u64 << order_per_bit) != 0 {
+        if order_per_bit >= 64 || !self.min_alignment_pages.is_multiple_of(1u64 << order_per_bit) {
             return Err(CmaError::OrderPerBit { order_per_bit });
         }
         // ensure minimal alignment required by mm core
         let min = self.cma_min_alignment_bytes();
-        if (base.0 | size) % min != 0 {
+        if !(base.0 | size).is_multiple_of(min) {
             return Err(CmaError::Misaligned { base: base.0, size, min_alignment: min });
         }
         let id = CmaId(self.cma_area_count);
@@ -652,7 +652,7 @@ impl<'b> CmaAreas<'b> {
             fixed = false;
         }
         // size should be aligned with order_per_bit
-        if order_per_bit >= 64 || (size >> PAGE_SHIFT) % (1u64 << order_per_bit) != 0 {
+        if order_per_bit >= 64 || !(size >> PAGE_SHIFT).is_multiple_of(1u64 << order_per_bit) {
             return Err(CmaError::OrderPerBit { order_per_bit });
         }
         // If allocating at a fixed base the request region must not cross

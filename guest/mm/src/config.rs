@@ -324,8 +324,8 @@ impl Config {
     /// `arm_lowmem_limit` for RAM `[ram_start, ram_end)`, as
     /// `adjust_lowmem_bounds()` computes it with the default `vmalloc=`:
     /// lowmem ends at `vmalloc_min = VMALLOC_END - (240 MiB) - VMALLOC_OFFSET`
-    /// = 0xf0000000 in virtual space, i.e. `PAGE_OFFSET` + 768 MiB (3G) or
-    /// + 1792 MiB (2G). Also `memblock.current_limit` and
+    /// = 0xf0000000 in virtual space, i.e. `PAGE_OFFSET` plus 768 MiB (3G)
+    /// or plus 1792 MiB (2G). Also `memblock.current_limit` and
     /// `__pa(high_memory)`.
     pub const fn lowmem_limit(&self, ram_start: u64, ram_end: u64) -> u64 {
         const VMALLOC_MIN: u64 = 0xff80_0000 - (240 << 20) - (8 << 20);

@@ -424,7 +424,7 @@ impl MemblockType {
             // end = base + size - 1 in phys_addr_t arithmetic (wraps for the
             // dummy entry of an empty array)
             let end = reg.base.wrapping_add(reg.size).wrapping_sub(1) & PHYS_ADDR_MAX;
-            write!(m, "{:4}: {}..{}\n", i, Pa(reg.base), Pa(end))?;
+            writeln!(m, "{:4}: {}..{}", i, Pa(reg.base), Pa(end))?;
         }
         Ok(())
     }

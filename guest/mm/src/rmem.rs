@@ -647,7 +647,7 @@ pub fn rmem_cma_setup(rmem: &mut ReservedMem, node: &RmemNode, mb: &mut Memblock
     if !node.reusable || node.no_map {
         return Err(Errno::EINVAL);
     }
-    if (rmem.base | rmem.size) % areas.cma_min_alignment_bytes() != 0 {
+    if !(rmem.base | rmem.size).is_multiple_of(areas.cma_min_alignment_bytes()) {
         log.line_level(Level::Err, format_args!("Reserved memory: incorrect alignment of CMA region"));
         return Err(Errno::EINVAL);
     }

@@ -483,7 +483,7 @@ mod prop {
         (start..bits.len()).find(|&b| {
             b + nbits <= bits.len()
                 && bits[b..b + nbits].iter().all(|x| !x)
-                && (align <= opb || (base_pfn + ((b as u64) << opb)) % (1u64 << align) == 0)
+                && (align <= opb || (base_pfn + ((b as u64) << opb)).is_multiple_of(1u64 << align))
         })
     }
 
@@ -540,7 +540,7 @@ mod prop {
                         let pfn = base as u64 + ((b as u64) << opb);
                         b + nbits <= maxno
                             && bits[b..b + nbits].iter().all(|x| !x)
-                            && (align <= opb || pfn % (1u64 << align) == 0)
+                            && (align <= opb || pfn.is_multiple_of(1u64 << align))
                             && (pfn..pfn + count).all(|p| !mm.pinned.contains(&(p as u32)))
                     });
                     let got = a.cma_alloc(Some(id), count, align, false, &mut mm, &mut t, &mut log);

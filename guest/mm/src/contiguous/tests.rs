@@ -253,9 +253,7 @@ fn debian_dt_864m_spans_zone_boundary_and_fails_activation() {
 fn size_selection_modes() {
     let mut mb = Memblock::new();
     mb.memblock_add(PhysAddr(RAM.0), RAM.1 - RAM.0).unwrap();
-    let mut cfg = Config::default();
-    cfg.cma_size_percentage = 10;
-    cfg.cma_size_sel = CmaSizeSel::Percentage;
+    let mut cfg = Config { cma_size_percentage: 10, cma_size_sel: CmaSizeSel::Percentage, ..Config::default() };
     assert_eq!(cma_selected_size(&cfg, &mb), 26214 * 4096);
     cfg.cma_size_sel = CmaSizeSel::Min;
     assert_eq!(cma_selected_size(&cfg, &mb), 16 * MIB);
