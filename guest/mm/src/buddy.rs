@@ -735,8 +735,23 @@ impl<'a> PageAlloc<'a> {
         }
         self.free_pages_check(pfn, order, head_refs)?;
         self.free_pages_prepare_apply(pfn, order);
-        let mt = self.mem.get_pageblock_migratetype(pfn);
-        self.free_one_page(zid, pfn, order, mt, fpi_flags);
+        let pbo = self.profile.pageblock_order;
+        if order > pbo {
+            // A block larger than a pageblock (only with a profile whose
+            // pageblock_order < MAX_ORDER - 1; never with the named ones).
+            // Linux 6.1 frees it whole on its head's pageblock type, which
+            // puts the pages of a since-isolated pageblock on a normal list;
+            // we free it pageblock by pageblock, as mainline does since 6.10
+            // (`split_large_buddy`). Merging rebuilds the large block.
+            for i in 0..(1u32 << (order - pbo)) {
+                let chunk = Pfn(pfn.0 + (i << pbo));
+                let mt = self.mem.get_pageblock_migratetype(chunk);
+                self.free_one_page(zid, chunk, pbo, mt, fpi_flags);
+            }
+        } else {
+            let mt = self.mem.get_pageblock_migratetype(pfn);
+            self.free_one_page(zid, pfn, order, mt, fpi_flags);
+        }
         self.events.pgfree += 1 << order;
         Ok(())
     }
@@ -1544,3 +1559,8 @@ impl<'a> PageAlloc<'a> {
         Ok(total)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;
+#[cfg(test)]
+mod model_tests;
