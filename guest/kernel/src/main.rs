@@ -7,6 +7,7 @@ mod console;
 mod drivers;
 mod dt;
 mod head;
+mod mm;
 mod paging;
 mod printk;
 mod setup;

@@ -85,6 +85,8 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         }
     }
 
+    crate::mm::parse_params(cmdline());
+
     // --- memblock: memory from /memory nodes (early_init_dt_scan_memory)
     let mb = memblock();
     let (rac, rsc) = dt::cells(&root);
@@ -157,22 +159,10 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     arch::irq_enable();
 
     pr_info!("Kernel command line: {}", cmdline());
-    let total = mb.memblock_phys_mem_size();
-    let reserved = mb.memblock_reserved_size();
-    let text = (paging::kernel_text().1 - stext) / 1024;
-    pr_info!(
-        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved, {}K highmem)",
-        (total - reserved) / 1024,
-        total / 1024,
-        text,
-        0,
-        0,
-        0,
-        0,
-        reserved / 1024,
-        0,
-        0
-    );
+    if let Err(e) = crate::mm::mm_init(mb) {
+        fail(format_args!("mm_init: {}", e));
+    }
+    crate::mm::mem_init_print_info();
     let _ = sysreg::read(sysreg::SYS_ID);
 }
 

@@ -1,0 +1,165 @@
+//! The kernel's memory management: the boot-time knobs, zones, the page
+//! array and the buddy allocator from `cmaemu_mm`, set up from memblock as
+//! Linux's `mm_init` → `mem_init` → `memblock_free_all` does.
+use crate::arch::phys_to_virt;
+use crate::{paging, pr_info};
+use cmaemu_abi::page::{PageRecord, Pfn, PhysAddr};
+use cmaemu_mm::buddy::PageAlloc;
+use cmaemu_mm::config::{self, Config};
+use cmaemu_mm::memblock::Memblock;
+use cmaemu_mm::page::MemMap;
+use cmaemu_mm::profile::{MmProfile, VmSplit};
+use cmaemu_mm::zone::{zone_sizes_init, ZoneLayout};
+
+pub static mut CONFIG: Option<Config> = None;
+pub static mut PROFILE: MmProfile = MmProfile::DEBIAN_6_1;
+pub static mut LAYOUT: Option<ZoneLayout> = None;
+pub static mut PAGE_ALLOC: Option<PageAlloc<'static>> = None;
+pub static mut PHYSPAGES: u64 = 0;
+
+pub fn page_alloc() -> Option<&'static mut PageAlloc<'static>> {
+    // SAFETY: single CPU; the allocator is used from thread context only.
+    unsafe { (*core::ptr::addr_of_mut!(PAGE_ALLOC)).as_mut() }
+}
+pub fn profile() -> MmProfile {
+    // SAFETY: written once during boot.
+    unsafe { PROFILE }
+}
+pub fn config() -> Option<&'static Config> {
+    // SAFETY: written once during boot.
+    unsafe { (*core::ptr::addr_of!(CONFIG)).as_ref() }
+}
+
+/// Parse the knobs (`parse_early_param` for ours and `cma=`).
+pub fn parse_params(cmdline: &str) -> MmProfile {
+    let cfg = config::parse_bootargs(cmdline, &mut |e| pr_info!("{}", e));
+    let p = MmProfile {
+        name: match cfg.profile {
+            config::Profile::Debian61 => "debian-6.1",
+            config::Profile::Biscuitos50 => "biscuitos-5.0",
+        },
+        max_order: cfg.max_order,
+        pageblock_order: cfg.pageblock_order,
+        vmsplit: match cfg.vmsplit {
+            config::VmSplit::Split3G => VmSplit::Split3G,
+            _ => VmSplit::Split2G,
+        },
+        highmem: matches!(cfg.vmsplit, config::VmSplit::Split3G),
+    };
+    let p = match p.validate() {
+        Ok(()) => p,
+        Err(e) => {
+            pr_info!("cmaemu: invalid mm configuration ({}), using debian-6.1", e);
+            MmProfile::DEBIAN_6_1
+        }
+    };
+    // SAFETY: single-threaded boot.
+    unsafe {
+        CONFIG = Some(cfg);
+        PROFILE = p;
+    }
+    p
+}
+
+fn alloc_zeroed(mb: &mut Memblock, size: u64, align: u64, limit: u64) -> Option<u32> {
+    let pa = mb.memblock_phys_alloc_range(size, align, PhysAddr(0x6000_0000), PhysAddr(limit))?;
+    // SAFETY: freshly reserved RAM inside the linear map.
+    unsafe { core::ptr::write_bytes(phys_to_virt(pa.0 as u32) as *mut u8, 0, size as usize) };
+    Some(pa.0 as u32)
+}
+
+/// `free_area_init` + `mem_init`: build the page array and the zones, and
+/// free every memblock-free range to the buddy allocator.
+pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
+    let profile = profile();
+    let mut mem = [(PhysAddr(0), PhysAddr(0)); 16];
+    let mut n = 0;
+    for r in mb.memory.regions() {
+        if n < mem.len() && r.size > 0 {
+            mem[n] = (PhysAddr(r.base), PhysAddr(r.base + r.size));
+            n += 1;
+        }
+    }
+    let layout = zone_sizes_init(&profile, &mem[..n], None).map_err(|_| "zone_sizes_init failed")?;
+    let lowmem_end = layout.lowmem_limit.0;
+    let base = layout.min_pfn;
+    let nr = layout.max_pfn.0 - base.0;
+    let pages_bytes = nr as u64 * core::mem::size_of::<PageRecord>() as u64;
+    let pa_pages = alloc_zeroed(mb, pages_bytes, 4096, lowmem_end).ok_or("no memory for the page array")?;
+    let words = MemMap::pageblock_words_needed(base, nr, profile.pageblock_order);
+    let pa_pb = alloc_zeroed(mb, (words * 4) as u64, 64, lowmem_end).ok_or("no memory for pageblock flags")?;
+    // SAFETY: both regions were just reserved in memblock (never freed) and
+    // lie in the linear map; nothing else aliases them.
+    let (pages, pb) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(phys_to_virt(pa_pages) as *mut PageRecord, nr as usize),
+            core::slice::from_raw_parts_mut(phys_to_virt(pa_pb) as *mut u32, words),
+        )
+    };
+    let memmap = MemMap::new(pages, base, pb, profile.pageblock_order).map_err(|_| "bad page array")?;
+    let mut pa = PageAlloc::new(profile, &layout, memmap).map_err(|_| "page allocator setup failed")?;
+    // memblock_free_all: every range memblock did not reserve goes to the buddy.
+    for (s, e) in mb.free_mem_ranges() {
+        let sp = ((s.0 + 0xfff) >> 12) as u32;
+        let ep = (e.0 >> 12) as u32;
+        if ep > sp {
+            let _ = pa.memblock_free_pages(Pfn(sp), Pfn(ep));
+        }
+    }
+    // SAFETY: single-threaded boot; published once.
+    unsafe {
+        PHYSPAGES = mb.memblock_phys_mem_size() >> 12;
+        LAYOUT = Some(layout);
+        PAGE_ALLOC = Some(pa);
+    }
+    Ok(())
+}
+
+extern "C" {
+    static _sdata: u8;
+    static _edata: u8;
+    static _sbss: u8;
+    static _ebss: u8;
+}
+
+/// `mem_init_print_info`.
+pub fn mem_init_print_info() {
+    let Some(pa) = page_alloc() else { return };
+    // SAFETY: addresses of linker symbols only.
+    let (sdata, edata, sbss, ebss) = unsafe {
+        (
+            &_sdata as *const u8 as u64,
+            &_edata as *const u8 as u64,
+            &_sbss as *const u8 as u64,
+            &_ebss as *const u8 as u64,
+        )
+    };
+    let (stext, etext) = paging::kernel_text();
+    let code = (etext - stext) as u64;
+    let rodata = sdata - etext as u64;
+    // SAFETY: written once during boot.
+    let physpages = unsafe { PHYSPAGES };
+    let totalcma = 0u64;
+    let k = |pages: u64| pages << 2;
+    let highmem = profile().highmem;
+    let mut line = crate::printk::LineBuf::new();
+    use core::fmt::Write;
+    let _ = write!(
+        line,
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved",
+        k(pa.nr_free_pages()),
+        k(physpages),
+        code >> 10,
+        (edata - sdata) >> 10,
+        rodata >> 10,
+        0,
+        (ebss - sbss) >> 10,
+        k(physpages - pa.totalram_pages() - totalcma),
+        k(totalcma)
+    );
+    if highmem {
+        let _ = write!(line, ", {}K highmem", k(pa.totalhigh_pages()));
+    }
+    let _ = write!(line, ")");
+    pr_info!("{}", line.as_str());
+}
