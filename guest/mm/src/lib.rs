@@ -14,3 +14,4 @@ pub mod isolation;
 pub mod cma;
 pub mod contiguous;
 pub mod rmem;
+pub mod views;
