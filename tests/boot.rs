@@ -253,3 +253,31 @@ fn dtb_without_memory_or_outside_window_is_rejected() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("outside"), "{err}");
 }
+
+#[test]
+fn proc_views_of_the_page_allocator_under_both_profiles() {
+    let script = "cat /proc/buddyinfo\ncat /proc/pagetypeinfo\ncat /proc/meminfo\ncat /proc/cmaemu/config\npoweroff\n";
+    let (o, out) = boot(script);
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(out.contains("Page block order: 11"), "{out}");
+    assert!(out.contains("Pages per block:  2048"), "{out}");
+    assert!(out.contains("Node 0, zone   Normal"), "{out}");
+    assert!(out.contains("Node 0, zone  HighMem"), "{out}");
+    assert!(out.contains("Free pages count per migrate type at order       0      1      2      3      4      5      6      7      8      9     10     11"), "{out}");
+    assert!(out.contains("CONFIG_ARCH_FORCE_MAX_ORDER=12"), "{out}");
+    assert!(out.contains(", 262132K highmem)") || out.contains("K highmem)"), "{out}");
+
+    let mut dtb = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(1 << 30)).unwrap();
+    dtb.set_bootargs("console=ttyAMA0 cmaemu.profile=biscuitos-5.0").unwrap();
+    let (o, out) = boot_with(dtb.to_bytes().unwrap(), 1 << 30, script, 5_000_000_000);
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(out.contains("Page block order: 10"), "{out}");
+    assert!(out.contains("Pages per block:  1024"), "{out}");
+    assert!(!out.contains("HighMem"), "{out}");
+    assert!(out.contains("Free pages count per migrate type at order       0      1      2      3      4      5      6      7      8      9     10 \r\n") || out.contains("order       0      1      2      3      4      5      6      7      8      9     10 \n"), "{out}");
+    assert!(out.contains("MemTotal:"), "{out}");
+    assert!(out.contains("CmaTotal:"), "{out}");
+    // the Memory: line has no highmem field without CONFIG_HIGHMEM
+    let mem_line = out.lines().find(|l| l.contains("Memory: ")).unwrap();
+    assert!(mem_line.ends_with("cma-reserved)") || mem_line.ends_with("cma-reserved)\r"), "{mem_line}");
+}

@@ -25,7 +25,9 @@ fn help() {
     println!("commands:");
     println!("  help                      this text");
     println!("  dmesg                     the kernel log");
-    println!("  cat FILE                  /proc/iomem /proc/cmdline /proc/uptime");
+    println!("  cat FILE                  /proc/iomem /proc/cmdline /proc/uptime /proc/meminfo");
+    println!("                            /proc/buddyinfo /proc/pagetypeinfo /proc/zoneinfo");
+    println!("                            /proc/vmstat /proc/cmaemu/config");
     println!("                            /sys/kernel/debug/memblock/{{memory,reserved}}");
     println!("  uptime                    time since boot (virtual)");
     println!("  echo TEXT                 print TEXT");
@@ -120,6 +122,26 @@ fn cat(path: &str) {
         "/sys/kernel/debug/memblock/reserved" => {
             let _ = setup::memblock().memblock_debug_show(MemblockTypeId::Reserved, &mut out);
         }
+        "/proc/buddyinfo" | "/proc/pagetypeinfo" | "/proc/zoneinfo" | "/proc/vmstat" | "/proc/meminfo" => {
+            let Some(pa) = crate::mm::page_alloc() else {
+                println!("cat: {}: page allocator not initialised", path);
+                return;
+            };
+            use cmaemu_mm::views;
+            let _ = match path {
+                "/proc/buddyinfo" => views::buddyinfo(pa, &mut out),
+                "/proc/pagetypeinfo" => views::pagetypeinfo(pa, &mut out),
+                "/proc/zoneinfo" => views::zoneinfo(pa, &mut out),
+                "/proc/vmstat" => views::vmstat(pa, &mut out),
+                _ => views::meminfo(pa, &mut out),
+            };
+        }
+        "/proc/cmaemu/config" => match crate::mm::config() {
+            Some(c) => {
+                let _ = c.write_proc_config(&mut out);
+            }
+            None => println!("cat: {}: not available", path),
+        },
         _ => println!("cat: {}: No such file or directory", path),
     }
 }
