@@ -301,7 +301,7 @@ pub fn int_sqrt(x: u64) -> u64 {
     }
     // Newton's iteration from above converges to floor(sqrt(x)).
     let mut r = x;
-    let mut y = (r + 1) / 2;
+    let mut y = r.div_ceil(2);
     while y < r {
         r = y;
         y = (r + x / r) / 2;
@@ -1410,7 +1410,7 @@ impl<'a> PageAlloc<'a> {
         let wsf = self.watermark_scale_factor;
         for z in self.zones[..self.nr_zones].iter_mut() {
             let managed = z.managed_pages;
-            let mut tmp = if lowmem_pages == 0 { 0 } else { pages_min * managed / lowmem_pages };
+            let mut tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
             if z.kind.is_highmem() {
                 z.watermark[WMARK_MIN] = (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128);
             } else {

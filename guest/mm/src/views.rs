@@ -26,8 +26,8 @@ pub fn buddyinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
 /// Linux prints only when `page_owner=on`).
 pub fn pagetypeinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
     let max = pa.profile.max_order;
-    write!(w, "Page block order: {}\n", pa.profile.pageblock_order)?;
-    write!(w, "Pages per block:  {}\n", pa.pageblock_nr_pages())?;
+    writeln!(w, "Page block order: {}", pa.profile.pageblock_order)?;
+    writeln!(w, "Pages per block:  {}", pa.pageblock_nr_pages())?;
     w.write_char('\n')?;
     // pagetypeinfo_showfree
     write!(w, "{:<43} ", "Free pages count per migrate type at order")?;
@@ -133,7 +133,7 @@ pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
             write!(w, "\n      {:<12} {}", name, v)?;
         }
         write!(w, "\n  pagesets\n    cpu: 0\n              count: 0\n              high:  0\n              batch: 1\n  vm stats threshold: 0")?;
-        write!(w, "\n  node_unreclaimable:  0\n  start_pfn:           {}\n", z.zone_start_pfn.0)?;
+        writeln!(w, "\n  node_unreclaimable:  0\n  start_pfn:           {}", z.zone_start_pfn.0)?;
     }
     Ok(())
 }
@@ -142,7 +142,7 @@ pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
 /// Linux's order.
 pub fn vmstat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
     for (name, v) in zone_stat_items(pa.nr_free_pages(), pa.nr_free_cma_pages()) {
-        write!(w, "{} {}\n", name, v)?;
+        writeln!(w, "{} {}", name, v)?;
     }
     for (zid, z) in pa.zones().iter().enumerate() {
         let name = match z.kind {
@@ -150,14 +150,14 @@ pub fn vmstat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
             ZoneType::HighMem => "pgalloc_high",
             ZoneType::Movable => "pgalloc_movable",
         };
-        write!(w, "{} {}\n", name, pa.events.pgalloc[zid])?;
+        writeln!(w, "{} {}", name, pa.events.pgalloc[zid])?;
     }
     let e = &pa.events;
-    write!(w, "pgfree {}\n", e.pgfree)?;
-    write!(w, "pgmigrate_success {}\n", e.pgmigrate_success)?;
-    write!(w, "pgmigrate_fail {}\n", e.pgmigrate_fail)?;
-    write!(w, "cma_alloc_success {}\n", e.cma_alloc_success)?;
-    write!(w, "cma_alloc_fail {}\n", e.cma_alloc_fail)?;
+    writeln!(w, "pgfree {}", e.pgfree)?;
+    writeln!(w, "pgmigrate_success {}", e.pgmigrate_success)?;
+    writeln!(w, "pgmigrate_fail {}", e.pgmigrate_fail)?;
+    writeln!(w, "cma_alloc_success {}", e.cma_alloc_success)?;
+    writeln!(w, "cma_alloc_fail {}", e.cma_alloc_fail)?;
     Ok(())
 }
 
@@ -169,7 +169,7 @@ pub fn si_mem_available(pa: &PageAlloc) -> u64 {
 
 /// `show_val_kb`: a 16-column label, the value in kB right-aligned in 8.
 fn show_val_kb(w: &mut dyn Write, label: &str, pages: u64) -> fmt::Result {
-    write!(w, "{}{:>8} kB\n", label, pages_to_kb(pages))
+    writeln!(w, "{}{:>8} kB", label, pages_to_kb(pages))
 }
 
 /// `/proc/meminfo` lines the allocator can answer: MemTotal, MemFree,

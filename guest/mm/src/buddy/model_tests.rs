@@ -204,7 +204,7 @@ fn run(profile: MmProfile, nr_pages: u32, cma_blocks: u32, vmalloc: Option<u64>,
                         assert!(!t.is_isolate(), "{}: allocated from an isolated pageblock", ctx);
                         assert!(!t.is_cma() || movable, "{}: CMA frame to a non-movable request", ctx);
                     }
-                    if gfp.any(__GFP_HIGHMEM) == false {
+                    if !gfp.any(__GFP_HIGHMEM) {
                         let zid = pa.page_zone(p);
                         assert!(!pa.zones[zid].kind.is_highmem(), "{}: lowmem request got HighMem", ctx);
                     }
