@@ -281,3 +281,90 @@ fn proc_views_of_the_page_allocator_under_both_profiles() {
     let mem_line = out.lines().find(|l| l.contains("Memory: ")).unwrap();
     assert!(mem_line.ends_with("cma-reserved)") || mem_line.ends_with("cma-reserved)\r"), "{mem_line}");
 }
+
+/// Boot with a dts from dts/seeds compiled by dtc and extra bootargs.
+fn boot_seed(dts: &str, append: Option<&str>, script: &str) -> Option<String> {
+    let out = tmp(&format!("{dts}.dtb"));
+    if !dtc(&root().join("dts/seeds").join(format!("{dts}.dts")), &out) {
+        return None;
+    }
+    let bytes = std::fs::read(&out).unwrap();
+    let mut dtb = cmaemu::loader::dtb::Dtb::parse(&bytes).unwrap();
+    if let Some(a) = append {
+        dtb.set_bootargs(a).unwrap();
+    }
+    let (o, text) = boot_with(dtb.to_bytes().unwrap(), 1 << 30, script, 5_000_000_000);
+    assert_eq!(o.exit, Exit::Poweroff(0), "{text}");
+    Some(text)
+}
+
+#[test]
+fn seed_cmdline_cma_4m_placed_top_down_in_range() {
+    let Some(out) = boot_seed(
+        "no-cma-nodes",
+        Some("console=ttyAMA0 cmaemu.profile=biscuitos-5.0 cma=4M@0x69000000-0x69800000"),
+        "cat /proc/meminfo\npoweroff\n",
+    ) else {
+        return;
+    };
+    assert!(out.contains("cma: Reserved 4 MiB at 0x69400000"), "{out}");
+    assert!(out.contains("CmaTotal:           4096 kB"), "{out}");
+}
+
+#[test]
+fn seed_build_time_128m() {
+    let Some(out) = boot_seed(
+        "no-cma-nodes",
+        Some("console=ttyAMA0 cmaemu.profile=biscuitos-5.0 cmaemu.cma_size_mbytes=128"),
+        "cat /proc/meminfo\npoweroff\n",
+    ) else {
+        return;
+    };
+    assert!(out.contains("CmaTotal:         131072 kB"), "{out}");
+    assert!(out.contains("131072K cma-reserved"), "{out}");
+}
+
+#[test]
+fn seed_dt_864m_area() {
+    let Some(out) = boot_seed("biscuitos-dt-864m", None, "cat /proc/meminfo\ncat /sys/kernel/debug/memblock/reserved\nls /sys/kernel/debug/cma\npoweroff\n") else {
+        return;
+    };
+    assert!(out.contains("Reserved memory: created CMA memory pool at 0x69000000, size 864 MiB"), "{out}");
+    assert!(out.contains("CmaTotal:         884736 kB"), "{out}");
+    assert!(out.contains(": 0x69000000..0x9effffff"), "{out}");
+    assert!(out.contains("cma@69000000"), "{out}");
+}
+
+#[test]
+fn seed_dt_two_8m_areas() {
+    let Some(out) = boot_seed("biscuitos-dt-two-8m", None, "cat /proc/meminfo\nls /sys/kernel/debug/cma\ncat /sys/kernel/debug/cma/linux,cma/count\npoweroff\n") else {
+        return;
+    };
+    assert!(out.contains("CmaTotal:          16384 kB"), "{out}");
+    assert!(out.contains("linux,cma\r\n") || out.contains("linux,cma\n"), "{out}");
+    assert!(out.contains("cma@69800000"), "{out}");
+    assert!(out.contains("created CMA memory pool at 0x69000000, size 8 MiB"), "{out}");
+    assert!(out.contains("created CMA memory pool at 0x69800000, size 8 MiB"), "{out}");
+}
+
+#[test]
+fn debian_profile_864m_area_crosses_zones_and_is_not_activated() {
+    // Under the default profile the same DT area spans Normal and HighMem
+    // (lowmem ends at 0x90000000): Linux 6.1 refuses to activate it.
+    let Some(out) = boot_seed("biscuitos-dt-864m", Some("console=ttyAMA0"), "cat /proc/meminfo\npoweroff\n") else {
+        return;
+    };
+    assert!(out.contains("could not be activated"), "{out}");
+}
+
+#[test]
+fn cma_trace_events_switch_on_and_print_ftrace_header() {
+    let (o, out) = boot("echo 1 > /sys/kernel/tracing/events/cma/enable\ncat /sys/kernel/tracing/events/cma/enable\ncat /sys/kernel/tracing/events/migrate/enable\ncat /sys/kernel/tracing/trace\npoweroff\n");
+    assert_eq!(o.exit, Exit::Poweroff(0));
+    assert!(out.contains("# tracer: nop"), "{out}");
+    assert!(out.contains("#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let i = lines.iter().position(|l| l.ends_with("events/cma/enable") && l.starts_with("# cat")).unwrap();
+    assert_eq!(lines[i + 1].trim(), "1");
+    assert_eq!(lines[i + 3].trim(), "0");
+}

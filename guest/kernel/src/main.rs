@@ -8,6 +8,8 @@ mod drivers;
 mod dt;
 mod head;
 mod mm;
+mod cma;
+mod trace;
 mod paging;
 mod printk;
 mod setup;

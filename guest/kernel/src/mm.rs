@@ -16,6 +16,9 @@ pub static mut PROFILE: MmProfile = MmProfile::DEBIAN_6_1;
 pub static mut LAYOUT: Option<ZoneLayout> = None;
 pub static mut PAGE_ALLOC: Option<PageAlloc<'static>> = None;
 pub static mut PHYSPAGES: u64 = 0;
+/// VA of the page array and its first pfn (for `struct page *` values).
+pub static MEMMAP_VA: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+pub static MEMMAP_BASE_PFN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 pub fn page_alloc() -> Option<&'static mut PageAlloc<'static>> {
     // SAFETY: single CPU; the allocator is used from thread context only.
@@ -96,6 +99,8 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
             core::slice::from_raw_parts_mut(phys_to_virt(pa_pb) as *mut u32, words),
         )
     };
+    MEMMAP_VA.store(phys_to_virt(pa_pages), core::sync::atomic::Ordering::Relaxed);
+    MEMMAP_BASE_PFN.store(base.0, core::sync::atomic::Ordering::Relaxed);
     let memmap = MemMap::new(pages, base, pb, profile.pageblock_order).map_err(|_| "bad page array")?;
     let mut pa = PageAlloc::new(profile, &layout, memmap).map_err(|_| "page allocator setup failed")?;
     // memblock_free_all: every range memblock did not reserve goes to the buddy.
@@ -105,6 +110,9 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
         if ep > sp {
             let _ = pa.memblock_free_pages(Pfn(sp), Pfn(ep));
         }
+    }
+    if let Some(a) = crate::cma::areas() {
+        pa.totalcma_pages = a.totalcma_pages;
     }
     // SAFETY: single-threaded boot; published once.
     unsafe {
@@ -139,7 +147,7 @@ pub fn mem_init_print_info() {
     let rodata = sdata - etext as u64;
     // SAFETY: written once during boot.
     let physpages = unsafe { PHYSPAGES };
-    let totalcma = 0u64;
+    let totalcma = crate::cma::areas().map(|a| a.totalcma_pages).unwrap_or(0);
     let k = |pages: u64| pages << 2;
     let highmem = profile().highmem;
     let mut line = crate::printk::LineBuf::new();

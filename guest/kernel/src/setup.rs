@@ -134,7 +134,10 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     for r in fdt.memory_reservations() {
         let _ = mb.memblock_reserve(PhysAddr(r.address() as u64), r.size() as u64);
     }
-    crate::setup::scan_reserved_mem(&fdt);
+    // adjust_lowmem_bounds: memblock allocations stay in lowmem
+    let lowmem = lowmem_limit(mb);
+    mb.memblock_set_current_limit(PhysAddr(lowmem));
+    crate::cma::reserve(&fdt, mb, lowmem);
 
     // --- paging_init: final tables (L2 tables from memblock, below lowmem)
     let ram_size = ram_end - ram_start as u64;
@@ -163,49 +166,30 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         fail(format_args!("mm_init: {}", e));
     }
     crate::mm::mem_init_print_info();
+    crate::cma::init_reserved_areas();
+    if let Some(c) = crate::mm::config() {
+        let spec = c.trace_event.as_str();
+        if !spec.is_empty() {
+            crate::trace::boot_param(spec);
+        }
+    }
     let _ = sysreg::read(sysreg::SYS_ID);
 }
 
-/// `fdt_scan_reserved_mem`: log and reserve every /reserved-memory child.
-/// Static (`reg`) regions are reserved now; CMA itself is set up by mm.
-pub fn scan_reserved_mem(fdt: &fdt::Fdt) {
-    let Some(rm) = fdt.find_node("/reserved-memory") else { return };
-    let (ac, sc) = dt::cells(&rm);
-    let mb = memblock();
-    for child in rm.children() {
-        let compat = dt::prop_str(&child, "compatible").unwrap_or("");
-        let nomap = child.property("no-map").is_some();
-        let reusable = child.property("reusable").is_some();
-        if let Some(reg) = child.property("reg") {
-            let Some(it) = dt::RegIter::new(reg.value, ac, sc) else {
-                pr_info!("OF: reserved mem: invalid reg property in '{}', skipping node", child.name);
-                continue;
-            };
-            for (base, size) in it {
-                if mb.memblock_is_region_memory(PhysAddr(base), size) {
-                    let _ = mb.memblock_reserve(PhysAddr(base), size);
-                }
-                pr_info!(
-                    "OF: reserved mem: {:#010x}..{:#010x} ({} KiB) {} {} {}",
-                    base,
-                    base + size - 1,
-                    size / 1024,
-                    if nomap { "nomap" } else { "map" },
-                    if reusable { "reusable" } else { "non-reusable" },
-                    child.name
-                );
-            }
-        } else if let Some(size) = dt::prop_u64(&child, "size") {
-            pr_info!(
-                "OF: reserved mem: dynamic region {} of {} KiB ({})",
-                child.name,
-                size / 1024,
-                if compat.is_empty() { "no compatible" } else { compat }
-            );
-        } else {
-            pr_info!("OF: reserved mem: node {} has neither reg nor size, skipped", child.name);
+/// `arm_lowmem_limit` for the memory memblock holds (adjust_lowmem_bounds).
+fn lowmem_limit(mb: &Memblock) -> u64 {
+    let mut mem = [(PhysAddr(0), PhysAddr(0)); 16];
+    let mut n = 0;
+    for r in mb.memory.regions() {
+        if n < mem.len() && r.size > 0 {
+            mem[n] = (PhysAddr(r.base), PhysAddr(r.base + r.size));
+            n += 1;
         }
     }
+    let p = crate::mm::profile();
+    cmaemu_mm::zone::adjust_lowmem_bounds(&p, &mem[..n], None)
+        .map(|l| l.0)
+        .unwrap_or(mb.memblock_end_of_DRAM().0)
 }
 
 fn vectors_addr() -> u32 {

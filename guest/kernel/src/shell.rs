@@ -58,7 +58,16 @@ pub fn exec(line: &str) {
         }
         "echo" => {
             let rest = line[4..].trim_start();
-            println!("{}", rest);
+            match rest.split_once('>') {
+                Some((val, path)) => echo_to(val.trim(), path.trim()),
+                None => println!("{}", rest),
+            }
+        }
+        "ls" => {
+            let p = args.next().unwrap_or("/");
+            if !crate::cma::list(p) {
+                println!("ls: cannot access '{}': No such file or directory", p);
+            }
         }
         "crash" => crash(args.next().unwrap_or("")),
         "spin" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
@@ -142,7 +151,51 @@ fn cat(path: &str) {
             }
             None => println!("cat: {}: not available", path),
         },
-        _ => println!("cat: {}: No such file or directory", path),
+        "/sys/kernel/tracing/trace" | "/sys/kernel/debug/tracing/trace" => {
+            crate::trace::dump(&mut |b| crate::console::write_bytes(b));
+        }
+        _ => {
+            if let Some(st) = trace_enable_path(path).and_then(|(s, e)| crate::trace::enable_state(s, e)) {
+                println!("{}", st);
+            } else if !crate::cma::cat(path, &mut out) {
+                println!("cat: {}: No such file or directory", path);
+            }
+        }
+    }
+}
+
+/// `events/<system>/enable` or `events/<system>/<event>/enable` under
+/// /sys/kernel/tracing (or the debugfs alias).
+fn trace_enable_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path
+        .strip_prefix("/sys/kernel/tracing/events/")
+        .or_else(|| path.strip_prefix("/sys/kernel/debug/tracing/events/"))?;
+    let rest = rest.strip_suffix("/enable")?;
+    Some(match rest.split_once('/') {
+        Some((s, e)) => (s, e),
+        None => (rest, "*"),
+    })
+}
+
+/// `echo VALUE > FILE` for the writable files we have.
+fn echo_to(val: &str, path: &str) {
+    if let Some((s, e)) = trace_enable_path(path) {
+        let on = match val {
+            "1" => true,
+            "0" => false,
+            _ => {
+                println!("sh: write error: Invalid argument");
+                return;
+            }
+        };
+        if !crate::trace::set(s, e, on) {
+            println!("sh: can't create {}: No such file or directory", path);
+        }
+        return;
+    }
+    match path {
+        "/sys/kernel/tracing/trace" | "/sys/kernel/debug/tracing/trace" => crate::trace::clear(),
+        _ => println!("sh: can't create {}: Permission denied", path),
     }
 }
 

@@ -1,0 +1,240 @@
+//! The kernel side of CMA: reading `/reserved-memory` into `cmaemu_mm`'s
+//! `RmemNode`s, the `Log` / `CmaTrace` / `CmaActivate` implementations, the
+//! boot order of Linux ARM (`arm_memblock_init`: reserved memory, then
+//! `dma_contiguous_reserve`; `cma_init_reserved_areas` at core_initcall),
+//! and the debugfs / sysfs views.
+use crate::arch::phys_to_virt;
+use crate::{dt, mm, pr_info, println};
+use cmaemu_abi::page::{Pfn, PhysAddr};
+use cmaemu_mm::buddy::PageAlloc;
+use cmaemu_mm::cma::{CmaActivate, CmaAreas, CmaId, CmaTrace, Log};
+use cmaemu_mm::contiguous::dma_contiguous_reserve;
+use cmaemu_mm::gfp;
+use cmaemu_mm::memblock::Memblock;
+use cmaemu_mm::rmem::{PropCells, ReservedMemTable, ReservedMemoryDt, RmemNode};
+use core::fmt;
+
+pub static mut AREAS: Option<CmaAreas<'static>> = None;
+pub static mut RMEM: Option<ReservedMemTable> = None;
+const MAX_NODES: usize = 32;
+static mut NODES: [Option<RmemNode>; MAX_NODES] = [None; MAX_NODES];
+
+pub fn areas() -> Option<&'static mut CmaAreas<'static>> {
+    // SAFETY: single CPU; used from thread context only after boot set it.
+    unsafe { (*core::ptr::addr_of_mut!(AREAS)).as_mut() }
+}
+
+/// printk as the `Log` of `cmaemu_mm`.
+pub struct KLog;
+impl Log for KLog {
+    fn line(&mut self, args: fmt::Arguments<'_>) {
+        crate::printk::printk(args);
+    }
+}
+
+/// Tracepoints: text into the trace buffer when the `cma` events are on.
+pub struct KTrace;
+impl CmaTrace for KTrace {
+    fn cma_alloc_start(&mut self, name: &str, count: u64, align: u32) {
+        crate::trace::event("cma_alloc_start", &|w| cmaemu_mm::cma::fmt_cma_alloc_start(w, name, count, align));
+    }
+    fn cma_alloc_busy_retry(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
+        let pp = page_ptr(page);
+        crate::trace::event("cma_alloc_busy_retry", &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
+    }
+    fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, _errorno: i32) {
+        let pp = page_ptr(page);
+        crate::trace::event("cma_alloc_finish", &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
+    }
+    fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
+        let pp = page_ptr(page);
+        crate::trace::event("cma_release", &|w| cmaemu_mm::cma::fmt_cma_release(w, name, pfn, pp, count));
+    }
+}
+
+/// The `struct page *` Linux prints: the address of the page's record in
+/// the page array (our `mem_map`), 0 for none.
+fn page_ptr(page: Option<Pfn>) -> u32 {
+    match (page, mm::MEMMAP_VA.load(core::sync::atomic::Ordering::Relaxed)) {
+        (Some(p), base) if base != 0 => {
+            let first = mm::MEMMAP_BASE_PFN.load(core::sync::atomic::Ordering::Relaxed);
+            base.wrapping_add(p.0.wrapping_sub(first).wrapping_mul(32))
+        }
+        _ => 0,
+    }
+}
+
+struct Activate<'a>(&'a mut PageAlloc<'static>);
+impl CmaActivate for Activate<'_> {
+    fn pfn_range_in_one_zone(&self, start: Pfn, end: Pfn) -> bool {
+        self.0.page_zone(start) == self.0.page_zone(Pfn(end.0 - 1))
+    }
+    fn init_cma_reserved_pageblock(&mut self, pfn: Pfn) {
+        if let Err(e) = self.0.init_cma_reserved_pageblock(pfn) {
+            pr_info!("cma: init_cma_reserved_pageblock({:#x}): {}", pfn.0, e);
+        }
+    }
+    fn free_reserved_page(&mut self, pfn: Pfn) {
+        let _ = self.0.free_reserved_page(pfn);
+    }
+}
+
+fn cells_prop(node: &fdt::node::FdtNode, name: &str) -> Option<PropCells> {
+    node.property(name).map(|p| PropCells::from_be_bytes(p.value))
+}
+
+/// `early_init_fdt_scan_reserved_mem` + `dma_contiguous_reserve`, as
+/// `arm_memblock_init` runs them.
+pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
+    let Some(cfg) = mm::config() else { return };
+    let mut areas = CmaAreas::for_config(cfg);
+    let mut table = ReservedMemTable::default();
+    let root = fdt.find_node("/");
+    let (rac, rsc) = root.as_ref().map(dt::cells).unwrap_or((1, 1));
+    let mut mem_rsv = [(0u64, 0u64); 16];
+    let mut nrsv = 0;
+    for r in fdt.memory_reservations() {
+        if nrsv < mem_rsv.len() {
+            mem_rsv[nrsv] = (r.address() as u64, r.size() as u64);
+            nrsv += 1;
+        }
+    }
+    // SAFETY: single-threaded boot; NODES is only used here and stays
+    // alive for the kernel's lifetime.
+    let nodes = unsafe { &mut *core::ptr::addr_of_mut!(NODES) };
+    let mut n = 0;
+    let mut rm_dt = None;
+    if let Some(rm) = fdt.find_node("/reserved-memory") {
+        for child in rm.children() {
+            if n == MAX_NODES {
+                pr_info!("OF: reserved mem: more than {} nodes, the rest ignored", MAX_NODES);
+                break;
+            }
+            let mut node = RmemNode::new(child.name);
+            if let Some(p) = child.property("compatible") {
+                if let Ok(s) = core::str::from_utf8(p.value) {
+                    node = node.compatible(s.trim_end_matches('\0'));
+                }
+            }
+            if let Some(st) = dt::prop_str(&child, "status") {
+                node.available = st == "okay" || st == "ok";
+            }
+            node.reg = cells_prop(&child, "reg");
+            node.size = cells_prop(&child, "size");
+            node.alignment = cells_prop(&child, "alignment");
+            node.alloc_ranges = cells_prop(&child, "alloc-ranges");
+            node.reusable = child.property("reusable").is_some();
+            node.no_map = child.property("no-map").is_some();
+            node.cma_default = child.property("linux,cma-default").is_some();
+            node.dma_default = child.property("linux,dma-default").is_some();
+            node.phandle = dt::prop_u64(&child, "phandle").or_else(|| dt::prop_u64(&child, "linux,phandle")).map(|v| v as u32);
+            nodes[n] = Some(node);
+            n += 1;
+        }
+        rm_dt = Some(rm);
+    }
+    let mut flat = [RmemNode::new(""); MAX_NODES];
+    for (i, nd) in nodes[..n].iter().enumerate() {
+        flat[i] = nd.unwrap_or(RmemNode::new(""));
+    }
+    let dt_rm = rm_dt.map(|rm| ReservedMemoryDt {
+        addr_cells: dt::prop_u64(&rm, "#address-cells").map(|v| v as u32),
+        size_cells: dt::prop_u64(&rm, "#size-cells").map(|v| v as u32),
+        has_ranges: rm.property("ranges").is_some(),
+        children: &flat[..n],
+    });
+    let mut log = KLog;
+    table.early_init_fdt_scan_reserved_mem(
+        &mem_rsv[..nrsv],
+        dt_rm.as_ref(),
+        (rac as u32, rsc as u32),
+        mb,
+        &mut areas,
+        cfg,
+        &mut log,
+    );
+    let _ = dma_contiguous_reserve(&mut areas, mb, cfg, PhysAddr(0xffff_ffff), PhysAddr(highmem_start), &mut log);
+    // SAFETY: single-threaded boot; published once.
+    unsafe {
+        AREAS = Some(areas);
+        RMEM = Some(table);
+    }
+}
+
+/// `cma_init_reserved_areas` (core_initcall): bitmaps from the page
+/// allocator (Linux: `bitmap_zalloc`), pageblocks to MIGRATE_CMA.
+pub fn init_reserved_areas() {
+    let (Some(areas), Some(pa)) = (areas(), mm::page_alloc()) else { return };
+    let mut log = KLog;
+    // Bitmaps: allocate each from the buddy, zeroed, mapped linearly.
+    let mut bitmaps: [Option<&'static mut [u32]>; 8] = Default::default();
+    for (id, _) in areas.iter() {
+        let words = areas.bitmap_words(id);
+        let bytes = (words * 4).max(4) as u64;
+        let order = cmaemu_mm::contiguous::get_order(bytes);
+        if let Ok(pfn) = pa.alloc_pages(gfp::GFP_KERNEL, order, 0) {
+            let va = phys_to_virt(pfn.0 << 12);
+            // SAFETY: freshly allocated lowmem pages, mapped linearly, owned
+            // by the CMA area for the kernel's lifetime.
+            let s = unsafe {
+                core::ptr::write_bytes(va as *mut u8, 0, bytes as usize);
+                core::slice::from_raw_parts_mut(va as *mut u32, words)
+            };
+            if id.0 < bitmaps.len() {
+                bitmaps[id.0] = Some(s);
+            }
+        }
+    }
+    let mut act = Activate(pa);
+    areas.cma_init_reserved_areas(&mut |id: CmaId, _words| bitmaps.get_mut(id.0).and_then(|b| b.take()), &mut act, &mut log);
+}
+
+/// Files under /sys/kernel/debug/cma/<name>/ and /sys/kernel/mm/cma/<name>/.
+pub fn cat(path: &str, out: &mut dyn fmt::Write) -> bool {
+    let Some(areas) = areas() else { return false };
+    let (dir, rest) = if let Some(r) = path.strip_prefix("/sys/kernel/debug/cma/") {
+        (0, r)
+    } else if let Some(r) = path.strip_prefix("/sys/kernel/mm/cma/") {
+        (1, r)
+    } else {
+        return false;
+    };
+    let Some((name, file)) = rest.rsplit_once('/') else { return false };
+    let Some(id) = areas.find_by_name(name) else { return false };
+    let c = areas.get(id);
+    let mut w = FmtAdapter(out);
+    let r = match (dir, file) {
+        (0, "count") => c.debugfs_count(&mut w),
+        (0, "used") => c.debugfs_used(&mut w),
+        (0, "maxchunk") => c.debugfs_maxchunk(&mut w),
+        (0, "order_per_bit") => c.debugfs_order_per_bit(&mut w),
+        (0, "base_pfn") => c.debugfs_base_pfn(&mut w),
+        (0, "bitmap") => c.debugfs_bitmap(&mut w),
+        (1, "alloc_pages_success") => c.sysfs_alloc_pages_success(&mut w),
+        (1, "alloc_pages_fail") => c.sysfs_alloc_pages_fail(&mut w),
+        _ => return false,
+    };
+    let _ = r;
+    true
+}
+
+/// `ls` of the CMA directories.
+pub fn list(path: &str) -> bool {
+    let Some(areas) = areas() else { return false };
+    match path.trim_end_matches('/') {
+        "/sys/kernel/debug/cma" | "/sys/kernel/mm/cma" => {
+            for (_, c) in areas.iter() {
+                println!("{}", c.cma_get_name());
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+struct FmtAdapter<'a>(&'a mut dyn fmt::Write);
+impl fmt::Write for FmtAdapter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write_str(s)
+    }
+}
