@@ -368,3 +368,20 @@ fn cma_trace_events_switch_on_and_print_ftrace_header() {
     assert_eq!(lines[i + 1].trim(), "1");
     assert_eq!(lines[i + 3].trim(), "0");
 }
+
+#[test]
+fn stepping_api_waits_for_lines_and_prompts() {
+    use cmaemu::board::machine::{Machine, Step};
+    let dtb = board_dtb::default_board_dtb(256 << 20);
+    let mut m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb, 256 << 20, 5_000_000_000).unwrap();
+    assert_eq!(m.run_until("cmaemu shell"), Step::Paused);
+    assert_eq!(m.run_until_idle(), Step::Paused);
+    assert_eq!(m.command("echo hello-from-test"), Step::Paused);
+    assert!(m.output().contains("hello-from-test\r\n"), "{}", m.output());
+    // host view of guest RAM while the guest is paused
+    let mut b = [0u8; 4];
+    m.ram().read(0x6800_0000, &mut b).unwrap();
+    assert_eq!(u32::from_be_bytes(b), 0xd00d_feed, "DTB where QEMU puts it");
+    m.send("poweroff 9\n");
+    assert_eq!(m.run_until_idle(), Step::Exited(Exit::Poweroff(9)));
+}

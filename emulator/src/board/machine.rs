@@ -81,6 +81,11 @@ pub struct Board {
     idle_after_eof_ns: u64,
     eof_at: Option<u64>,
     pub unhandled: u64,
+    /// Stepping: stop once this text appears in the output ...
+    watch: Option<(String, Vec<u8>)>,
+    /// ... or once the guest waits for input and none is left.
+    pause_when_starved: bool,
+    paused: bool,
 }
 
 impl Board {
@@ -95,6 +100,9 @@ impl Board {
             idle_after_eof_ns,
             eof_at: None,
             unhandled: 0,
+            watch: None,
+            pause_when_starved: false,
+            paused: false,
         }
     }
 
@@ -114,6 +122,14 @@ impl Board {
         let u = self.uart0.irq_level();
         self.gic.set_spi_level(SPI_UART0, u);
         let tx = self.uart0.take_tx();
+        if !tx.is_empty() {
+            if let Some((needle, seen)) = &mut self.watch {
+                seen.extend_from_slice(&tx);
+                if seen.windows(needle.len().max(1)).any(|w| w == needle.as_bytes()) {
+                    self.paused = true;
+                }
+            }
+        }
         self.console.output(&tx);
         if let Some(ev) = self.sysregs.take_power_event() {
             self.power = Some(ev);
@@ -203,7 +219,7 @@ impl cpu::Bus for Board {
     }
 
     fn stop_requested(&self) -> bool {
-        self.power.is_some() || self.console.quit
+        self.power.is_some() || self.console.quit || self.paused
     }
 
     fn idle(&mut self, now: u64) -> Option<u64> {
@@ -224,6 +240,10 @@ impl cpu::Bus for Board {
         if self.console.quit {
             return Some(now);
         }
+        if self.pause_when_starved && self.console.pending.is_empty() && self.uart0.rx_pending() == 0 {
+            self.paused = true;
+            return Some(now);
+        }
         if self.console.eof {
             let since = *self.eof_at.get_or_insert(now);
             if now.saturating_sub(since) > self.idle_after_eof_ns {
@@ -237,6 +257,144 @@ impl cpu::Bus for Board {
     }
 }
 
+/// A booted board that can be driven step by step (tests, scenarios).
+pub struct Machine {
+    cpu: Cpu<'static, Board>,
+    started: bool,
+    entry: u32,
+    pub capture: Capture,
+}
+
+/// What a step ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The awaited text appeared / the guest is waiting for input.
+    Paused,
+    /// The run is over.
+    Exited(Exit),
+}
+
+impl Machine {
+    /// Build the board (firmware in flash, kernel and DTB in RAM) without
+    /// running it. Console input is a script the caller feeds with `send`.
+    pub fn new(kernel_elf: &[u8], firmware_elf: &[u8], dtb: &[u8], ram_size: u64, max_insns: u64) -> Result<Machine, BoardError> {
+        let capture = Capture::default();
+        let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
+        let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, 1_000_000_000)?;
+        Ok(Machine { cpu, started: false, entry, capture })
+    }
+
+    /// Queue console input (a line is delivered when the guest is idle).
+    pub fn send(&mut self, text: &str) {
+        let c = &mut self.cpu.bus_mut().console;
+        if let Input::Script(q) = &mut c.input {
+            q.extend(text.bytes());
+        }
+        c.eof = false;
+    }
+
+    fn step(&mut self) -> Step {
+        let stop = if self.started { self.cpu.resume() } else {
+            self.started = true;
+            self.cpu.run(self.entry)
+        };
+        let b = self.cpu.bus_mut();
+        if b.paused {
+            b.paused = false;
+            b.watch = None;
+            b.pause_when_starved = false;
+            return Step::Paused;
+        }
+        b.watch = None;
+        b.pause_when_starved = false;
+        Step::Exited(match stop {
+            Stop::Device => match b.power.take() {
+                Some(PowerEvent::Shutdown { code }) if code & POWEROFF_PANIC != 0 => Exit::Panic(code),
+                Some(PowerEvent::Shutdown { code }) => Exit::Poweroff((code & POWEROFF_CODE_MASK) as u8),
+                Some(PowerEvent::Reboot) => Exit::Error("reboot is not supported while stepping".into()),
+                None => Exit::UserQuit,
+            },
+            Stop::MaxInsns => Exit::MaxInsns,
+            Stop::Idle => Exit::IdleAfterEof,
+            Stop::Error(e) => Exit::Error(e),
+        })
+    }
+
+    /// Run until `text` appears in the console output (from now on).
+    pub fn run_until(&mut self, text: &str) -> Step {
+        self.cpu.bus_mut().watch = Some((text.to_string(), Vec::new()));
+        self.step()
+    }
+
+    /// Run until the guest has consumed all queued input and waits for more.
+    pub fn run_until_idle(&mut self) -> Step {
+        self.cpu.bus_mut().pause_when_starved = true;
+        self.step()
+    }
+
+    /// Send a shell command and run until the next prompt.
+    pub fn command(&mut self, cmd: &str) -> Step {
+        self.send(&format!("{cmd}\n"));
+        self.run_until_idle()
+    }
+
+    pub fn ram(&self) -> &GuestRam {
+        self.cpu.ram()
+    }
+    pub fn cpu(&mut self) -> &mut Cpu<'static, Board> {
+        &mut self.cpu
+    }
+    pub fn output(&self) -> String {
+        self.capture.text()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    kernel_elf: &[u8],
+    firmware_elf: &[u8],
+    dtb: &[u8],
+    ram_size: u64,
+    max_insns: u64,
+    console: Console,
+    idle_after_eof_ns: u64,
+) -> Result<(Cpu<'static, Board>, u32), BoardError> {
+    if ram_size % (1 << 20) != 0 || ram_size < (16 << 20) || ram_size > RAM_MAX_SIZE {
+        return Err(BoardError::RamSize(ram_size));
+    }
+    let kernel = Image::parse("kernel", kernel_elf)?;
+    kernel.check_within("kernel", RAM_BASE, ram_size, "RAM")?;
+    let firmware = Image::parse("firmware", firmware_elf)?;
+    firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
+    let dtb_pa = dtb_address(ram_size);
+    let (_, kend) = kernel.extent();
+    if kend > dtb_pa {
+        return Err(BoardError::KernelTooBig { end: kend, dtb: dtb_pa });
+    }
+    let ram = GuestRam::new(RAM_BASE, ram_size as usize).map_err(BoardError::Ram)?;
+    for s in &kernel.segments {
+        ram.write(s.paddr, &s.data).map_err(BoardError::Ram)?;
+    }
+    ram.write(dtb_pa, dtb).map_err(BoardError::Ram)?;
+    let (_, fw_end) = firmware.extent();
+    let mut flash = vec![0u8; fw_end.max(4096) as usize];
+    for s in &firmware.segments {
+        flash[s.paddr as usize..s.paddr as usize + s.data.len()].copy_from_slice(&s.data);
+    }
+    if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
+        let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel.entry_pa as u32];
+        for (i, w) in words.iter().enumerate() {
+            let at = bi as usize + 4 * i;
+            if at + 4 <= flash.len() {
+                flash[at..at + 4].copy_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+    let board = Board::new(console, idle_after_eof_ns);
+    let cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), max_insns)?;
+    Ok((cpu, firmware.entry_pa as u32))
+}
+
 /// Where the firmware puts the DTB: QEMU's `arm_load_dtb` places it at
 /// `loader_start + MIN(ram_size / 2, 128 MiB)` when there is no initrd.
 pub fn dtb_address(ram_size: u64) -> u64 {
@@ -245,44 +403,12 @@ pub fn dtb_address(ram_size: u64) -> u64 {
 
 /// Boot the machine and run it until it stops.
 pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
-    if cfg.ram_size % (1 << 20) != 0 || cfg.ram_size < (16 << 20) || cfg.ram_size > RAM_MAX_SIZE {
-        return Err(BoardError::RamSize(cfg.ram_size));
-    }
-    let kernel = Image::parse("kernel", &cfg.kernel_elf)?;
-    kernel.check_within("kernel", RAM_BASE, cfg.ram_size, "RAM")?;
-    let firmware = Image::parse("firmware", &cfg.firmware_elf)?;
-    firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
-    let dtb_pa = dtb_address(cfg.ram_size);
-    let (_, kend) = kernel.extent();
-    if kend > dtb_pa {
-        return Err(BoardError::KernelTooBig { end: kend, dtb: dtb_pa });
-    }
     let start = Instant::now();
     let mut console = Console::new(cfg.input, cfg.stdout, cfg.capture);
     let mut reboots = 0;
     loop {
-        let ram = GuestRam::new(RAM_BASE, cfg.ram_size as usize).map_err(BoardError::Ram)?;
-        for s in &kernel.segments {
-            ram.write(s.paddr, &s.data).map_err(BoardError::Ram)?;
-        }
-        ram.write(dtb_pa, &cfg.dtb).map_err(BoardError::Ram)?;
-        let (_, fw_end) = firmware.extent();
-        let mut flash = vec![0u8; fw_end.max(4096) as usize];
-        for s in &firmware.segments {
-            flash[s.paddr as usize..s.paddr as usize + s.data.len()].copy_from_slice(&s.data);
-        }
-        if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
-            let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel.entry_pa as u32];
-            for (i, w) in words.iter().enumerate() {
-                let at = bi as usize + 4 * i;
-                if at + 4 <= flash.len() {
-                    flash[at..at + 4].copy_from_slice(&w.to_le_bytes());
-                }
-            }
-        }
-        let board = Board::new(console, cfg.idle_after_eof_ns);
-        let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), cfg.max_insns)?;
-        let stop = cpu.run(firmware.entry_pa as u32);
+        let (mut cpu, entry) = build(&cfg.kernel_elf, &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns)?;
+        let stop = cpu.run(entry);
         let stats = cpu.stats();
         let last_exception = cpu.last_exception();
         let regs = cpu.regs();

@@ -283,17 +283,6 @@ fn read_gprs<D>(uc: &Unicorn<D>) -> [u32; 16] {
 /// Emulate exception entry (ARM ARM B1.8): new mode with banked SP/LR/SPSR,
 /// SPSR = old CPSR, LR = `lr`, I set (A too for IRQ and aborts), T from
 /// SCTLR.TE, IT/J cleared, PC = vector base + offset.
-/// Ask the engine to stop at the end of the current block so that
-/// `Cpu::run` serves devices and interrupts.
-fn stop_for_service<B: Bus>(uc: &mut Unicorn<State<B>>) {
-    let f = uc.get_data_mut().fast_mut();
-    if !f.need_service {
-        f.need_service = true;
-        f.stop_block = (u64::MAX, 0);
-        let _ = uc.emu_stop();
-    }
-}
-
 fn take_exception<B: Bus>(uc: &mut Unicorn<State<B>>, kind: ExcKind, lr: u32, insn_pc: u32, far: u32, fsr: u32) {
     let old = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
     let sctlr = read_cp15(uc, 1, 0, 0, 0);
@@ -378,8 +367,11 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         let now = st.now();
                         let v = st.bus.mmio_read(base + off, sz, now);
                         st.rearm();
-                        if st.fast().irq_line {
-                            stop_for_service(uc);
+                        // Never stop inside an MMIO callback: Unicorn would
+                        // re-execute the access on resume (a FIFO read twice,
+                        // a byte written twice). Serve at the next block.
+                        if st.fast().irq_line || st.bus.stop_requested() {
+                            st.fast_mut().limit = 0;
                         }
                         v
                     }),
@@ -388,14 +380,8 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         let now = st.now();
                         st.bus.mmio_write(base + off, sz, v, now);
                         st.rearm();
-                        if st.fast().irq_line {
-                            stop_for_service(uc);
-                            return;
-                        }
-                        let st = uc.get_data_mut();
-                        if st.bus.stop_requested() {
-                            st.stop = Some(Stop::Device);
-                            let _ = uc.emu_stop();
+                        if st.fast().irq_line || st.bus.stop_requested() {
+                            st.fast_mut().limit = 0;
                         }
                     }),
                 ),
@@ -545,7 +531,17 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     /// effect at a block boundary, so where it lands depends only on the
     /// guest's instruction stream: runs stay deterministic.
     pub fn run(&mut self, entry: u32) -> Stop {
-        let mut pc = entry as u64;
+        self.run_from(entry as u64)
+    }
+
+    /// Continue where the last run stopped.
+    pub fn resume(&mut self) -> Stop {
+        let pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
+        self.run_from(pc)
+    }
+
+    fn run_from(&mut self, start: u64) -> Stop {
+        let mut pc = start;
         self.uc.get_data_mut().rearm();
         loop {
             let r = self.uc.emu_start(pc, u64::MAX, 0, 0);
@@ -638,6 +634,22 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     /// General registers r0..r15 and CPSR.
     pub fn regs(&self) -> ([u32; 16], u32) {
         (read_gprs(&self.uc), self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32)
+    }
+    /// Guest RAM (for host-side readers and DMA masters).
+    pub fn ram(&self) -> &GuestRam {
+        &self.uc.get_data().ram
+    }
+    /// Raise the instruction limit (for stepping APIs).
+    pub fn set_max_insns(&mut self, max: u64) {
+        let st = self.uc.get_data_mut();
+        st.max_insns = max;
+        st.rearm();
+    }
+    /// Drop cached translations and translated code (after host writes to
+    /// page tables or code).
+    pub fn flush_caches(&mut self) {
+        let _ = self.uc.ctl_flush_tlb();
+        let _ = self.uc.ctl_flush_tb();
     }
     /// CP15 translation registers (for the host page-table walker).
     pub fn mmu_regs(&self) -> MmuRegs {
