@@ -6,3 +6,5 @@
 #![no_std]
 pub mod page;
 pub mod boot;
+pub mod desc;
+pub mod trace;

@@ -1,0 +1,355 @@
+//! The introspection descriptor: one `#[repr(C)]` block that the guest
+//! places in its RAM and announces to the host at boot, telling the host
+//! where everything it reads lives (page array, pageblock bitmap, zone
+//! summary, CMA area table, address spaces, trace ring).
+//!
+//! ## Contract
+//! - The guest allocates one page-aligned [`GuestDesc`] in lowmem RAM (it
+//!   never moves), fills every field, and announces its physical address
+//!   to the host (the board's choice of register; see the emulator's
+//!   `introspect` module). The host also finds it by scanning RAM pages for
+//!   [`DESC_MAGIC`] + [`DESC_VERSION`] + the size fields when nothing was
+//!   announced.
+//! - All addresses are guest physical, all numbers little-endian, all
+//!   records fixed-size and free of implicit padding (sizes asserted below).
+//! - `mm_seq` is a sequence count the host uses to know whether the mm
+//!   state is consistent: the guest makes it odd before it starts changing
+//!   page records, free lists, pageblock bits, CMA bitmaps or the zone
+//!   summary, and even again once all of them (the zone summary included)
+//!   agree. Integrity checks run only on snapshots read while it was even.
+//!   A long operation (a whole `cma_alloc`) may keep it odd throughout.
+//! - Every record the host reads is treated as untrusted.
+
+use crate::page::{PageRecord, MIGRATE_TYPES};
+
+/// `"CMAD"` in memory (little-endian).
+pub const DESC_MAGIC: u32 = u32::from_le_bytes(*b"CMAD");
+/// Layout version; bump on any change to a record in this file or `trace.rs`.
+pub const DESC_VERSION: u32 = 1;
+
+/// Zones in the summary (`MAX_NR_ZONES` on ARM32: DMA/Normal/HighMem).
+pub const DESC_MAX_ZONES: usize = 3;
+/// Orders in the zone summary (the mm crate's `MAX_ORDER_LIMIT`).
+pub const DESC_MAX_ORDER: usize = 16;
+/// Bytes of a CMA area name in [`CmaAreaRecord`] (NUL-padded, truncated).
+pub const CMA_NAME_LEN: usize = 32;
+/// Bytes of a zone name in [`ZoneRecord`].
+pub const ZONE_NAME_LEN: usize = 8;
+
+/// Plain-old-data records: every bit pattern is a valid value and there
+/// are no padding bytes, so they can be copied from and to raw bytes.
+///
+/// # Safety
+/// Only for `#[repr(C)]` types made of integers and integer arrays with no
+/// implicit padding (checked by the size asserts next to each impl).
+pub unsafe trait Pod: Copy + 'static {}
+
+/// Read a `T` from the start of `bytes` (None when too short).
+pub fn from_bytes<T: Pod>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < core::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: `T: Pod` accepts any bit pattern; the length is checked and
+    // the read is unaligned.
+    Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const T) })
+}
+
+/// The bytes of a `T`.
+pub fn as_bytes<T: Pod>(v: &T) -> &[u8] {
+    // SAFETY: `T: Pod` has no padding, so every byte is initialised.
+    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
+}
+
+// SAFETY: eight u32/i32 fields, size asserted in page.rs (32).
+unsafe impl Pod for PageRecord {}
+
+/// One zone, as `/proc/zoneinfo` would show it, plus the free-list heads so
+/// that the host can walk and check the buddy lists.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZoneRecord {
+    /// `zone->name`, NUL-padded ("DMA", "Normal", "HighMem").
+    pub name: [u8; ZONE_NAME_LEN],
+    /// `zone_start_pfn`.
+    pub start_pfn: u32,
+    /// `zone_end_pfn` (exclusive: start + spanned pages).
+    pub end_pfn: u32,
+    /// `present_pages`.
+    pub present_pages: u32,
+    /// `managed_pages`.
+    pub managed_pages: u32,
+    /// `cma_pages`.
+    pub cma_pages: u32,
+    /// `vm_stat[NR_FREE_PAGES]`.
+    pub nr_free_pages: u32,
+    /// `vm_stat[NR_FREE_CMA_PAGES]`.
+    pub nr_free_cma_pages: u32,
+    /// `nr_isolate_pageblock`.
+    pub nr_isolate_pageblock: u32,
+    /// `free_area[order].nr_free` (blocks, not pages); unused orders 0.
+    pub nr_free: [u32; DESC_MAX_ORDER],
+    /// First PFN of `free_area[order].free_list[mt]`, `PFN_NONE` when empty.
+    pub free_head: [[u32; MIGRATE_TYPES]; DESC_MAX_ORDER],
+}
+const _: () = assert!(core::mem::size_of::<ZoneRecord>() == 8 + 8 * 4 + 16 * 4 + 16 * 6 * 4);
+const _: () = assert!(core::mem::size_of::<ZoneRecord>() == 488);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for ZoneRecord {}
+
+impl ZoneRecord {
+    /// An unused slot.
+    pub const EMPTY: ZoneRecord = ZoneRecord {
+        name: [0; ZONE_NAME_LEN],
+        start_pfn: 0,
+        end_pfn: 0,
+        present_pages: 0,
+        managed_pages: 0,
+        cma_pages: 0,
+        nr_free_pages: 0,
+        nr_free_cma_pages: 0,
+        nr_isolate_pageblock: 0,
+        nr_free: [0; DESC_MAX_ORDER],
+        free_head: [[crate::page::PFN_NONE; MIGRATE_TYPES]; DESC_MAX_ORDER],
+    };
+}
+
+/// `CmaAreaRecord::flags`: the area was activated (pageblocks are CMA).
+pub const CMA_AREA_ACTIVE: u32 = 1 << 0;
+
+/// One CMA area (`struct cma`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmaAreaRecord {
+    /// `cma->name`, NUL-padded, truncated to 31 bytes.
+    pub name: [u8; CMA_NAME_LEN],
+    /// `cma->base_pfn`.
+    pub base_pfn: u32,
+    /// `cma->count` (pages).
+    pub count: u32,
+    /// `cma->order_per_bit`.
+    pub order_per_bit: u32,
+    /// Physical address of the bitmap (`u32` words, Linux's layout on ARM32).
+    pub bitmap_pa: u32,
+    /// Words in the bitmap (`BITS_TO_LONGS(cma_bitmap_maxno(cma))`).
+    pub bitmap_words: u32,
+    /// `CMA_AREA_*`.
+    pub flags: u32,
+    /// `alloc_pages_success` (sysfs counter, truncated).
+    pub alloc_pages_success: u32,
+    /// `alloc_pages_fail`.
+    pub alloc_pages_fail: u32,
+}
+const _: () = assert!(core::mem::size_of::<CmaAreaRecord>() == 64);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for CmaAreaRecord {}
+
+/// One user address space (a process's page tables).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressSpaceRecord {
+    /// ASID (CONTEXTIDR[7:0]); the id used in trace records and owner tags.
+    pub asid: u32,
+    /// TTBR0 value (table base | walk attributes) of this address space.
+    pub ttbr0: u32,
+    /// `AS_*` flags.
+    pub flags: u32,
+    /// Process id (for display).
+    pub pid: u32,
+}
+const _: () = assert!(core::mem::size_of::<AddressSpaceRecord>() == 16);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for AddressSpaceRecord {}
+
+/// `AddressSpaceRecord::flags`: the slot is live.
+pub const AS_LIVE: u32 = 1 << 0;
+
+/// The descriptor.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestDesc {
+    /// [`DESC_MAGIC`].
+    pub magic: u32,
+    /// [`DESC_VERSION`].
+    pub version: u32,
+    /// `size_of::<GuestDesc>()`.
+    pub desc_size: u32,
+    /// `size_of::<PageRecord>()` (32).
+    pub page_record_size: u32,
+    /// `size_of::<CmaAreaRecord>()` (64).
+    pub cma_record_size: u32,
+    /// `size_of::<TraceRecord>()` (64).
+    pub trace_record_size: u32,
+    /// `size_of::<ZoneRecord>()` (488).
+    pub zone_record_size: u32,
+    /// `size_of::<AddressSpaceRecord>()` (16).
+    pub as_record_size: u32,
+
+    /// Sequence count: odd while the guest is changing mm state.
+    pub mm_seq: u32,
+    /// Fault injections armed (bit `1 << INJECT_*` of `trace.rs`).
+    pub inject_mask: u32,
+    /// Page size (4096).
+    pub page_size: u32,
+    /// Reserved, 0.
+    pub _reserved0: u32,
+
+    /// First PFN described by the page array.
+    pub base_pfn: u32,
+    /// Number of page records.
+    pub nr_pages: u32,
+    /// Physical address of `PageRecord[nr_pages]` (record `i` is `base_pfn + i`).
+    pub page_array_pa: u32,
+    /// Kernel virtual address of the same array (what `%p` of a `struct
+    /// page *` prints).
+    pub page_array_va: u32,
+
+    /// Physical address of the pageblock bitmap (`u32` words,
+    /// `NR_PAGEBLOCK_BITS` per pageblock).
+    pub pageblock_pa: u32,
+    /// Words in the pageblock bitmap.
+    pub pageblock_words: u32,
+    /// First PFN the pageblock bitmap covers (pageblock-aligned).
+    pub pageblock_base_pfn: u32,
+    /// `pageblock_order`.
+    pub pageblock_order: u32,
+
+    /// `MAX_ORDER` (number of buddy orders).
+    pub max_order: u32,
+    /// Zones used in `zones`.
+    pub nr_zones: u32,
+    /// Areas in the CMA table.
+    pub nr_cma_areas: u32,
+    /// Physical address of `CmaAreaRecord[nr_cma_areas]`.
+    pub cma_table_pa: u32,
+
+    /// Physical address of the trace ring (a `RingHeader` then records).
+    pub ring_pa: u32,
+    /// Ring capacity in records (a power of two).
+    pub ring_capacity: u32,
+    /// Entries in the address-space table.
+    pub nr_address_spaces: u32,
+    /// Physical address of `AddressSpaceRecord[nr_address_spaces]`.
+    pub as_table_pa: u32,
+
+    /// Kernel TTBR1 (the kernel half of every address space).
+    pub kernel_ttbr1: u32,
+    /// TTBCR (N selects the TTBR0/TTBR1 split).
+    pub ttbcr: u32,
+    /// Kernel TTBR0 used when no user address space is current.
+    pub kernel_ttbr0: u32,
+    /// Reserved, 0.
+    pub _reserved1: u32,
+
+    /// Zone summary, `nr_zones` used, in zone order.
+    pub zones: [ZoneRecord; DESC_MAX_ZONES],
+}
+const _: () = assert!(core::mem::size_of::<GuestDesc>() == 32 * 4 + 3 * 488);
+const _: () = assert!(core::mem::size_of::<GuestDesc>() == 1592);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for GuestDesc {}
+
+impl GuestDesc {
+    /// A descriptor with the header fields set and everything else empty.
+    pub const fn new() -> GuestDesc {
+        GuestDesc {
+            magic: DESC_MAGIC,
+            version: DESC_VERSION,
+            desc_size: core::mem::size_of::<GuestDesc>() as u32,
+            page_record_size: core::mem::size_of::<PageRecord>() as u32,
+            cma_record_size: core::mem::size_of::<CmaAreaRecord>() as u32,
+            trace_record_size: core::mem::size_of::<crate::trace::TraceRecord>() as u32,
+            zone_record_size: core::mem::size_of::<ZoneRecord>() as u32,
+            as_record_size: core::mem::size_of::<AddressSpaceRecord>() as u32,
+            mm_seq: 0,
+            inject_mask: 0,
+            page_size: crate::page::PAGE_SIZE,
+            _reserved0: 0,
+            base_pfn: 0,
+            nr_pages: 0,
+            page_array_pa: 0,
+            page_array_va: 0,
+            pageblock_pa: 0,
+            pageblock_words: 0,
+            pageblock_base_pfn: 0,
+            pageblock_order: 0,
+            max_order: 0,
+            nr_zones: 0,
+            nr_cma_areas: 0,
+            cma_table_pa: 0,
+            ring_pa: 0,
+            ring_capacity: 0,
+            nr_address_spaces: 0,
+            as_table_pa: 0,
+            kernel_ttbr1: 0,
+            ttbcr: 0,
+            kernel_ttbr0: 0,
+            _reserved1: 0,
+            zones: [ZoneRecord::EMPTY; DESC_MAX_ZONES],
+        }
+    }
+}
+
+impl Default for GuestDesc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Copy `s` into a NUL-padded fixed buffer (truncated, always NUL-terminated).
+pub fn fixed_name<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let b = s.as_bytes();
+    let n = b.len().min(N.saturating_sub(1));
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}
+
+/// The bytes of a NUL-padded name up to the first NUL.
+pub fn name_bytes(b: &[u8]) -> &[u8] {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    &b[..n]
+}
+
+// ---------------------------------------------------------------------------
+// DMA device ids: shared by the guest's drivers (owner tags
+// `OWNER_KIND_DEVICE | id`, `dma_alloc`/`dma_free` trace records) and the
+// host's DMA masters.
+// ---------------------------------------------------------------------------
+
+/// The PL111 CLCD / HDMI scan-out master.
+pub const DMA_DEV_CLCD: u32 = 1;
+/// The camera capture master.
+pub const DMA_DEV_CAMERA: u32 = 2;
+/// The seed's `cma_test` device (allocations only, no master).
+pub const DMA_DEV_CMA_TEST: u32 = 3;
+
+/// Display name of a device id.
+pub const fn dma_dev_name(id: u32) -> &'static str {
+    match id {
+        DMA_DEV_CLCD => "clcd",
+        DMA_DEV_CAMERA => "camera",
+        DMA_DEV_CMA_TEST => "cma_test",
+        _ => "dev",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_names() {
+        let mut d = GuestDesc::new();
+        d.nr_pages = 1234;
+        d.zones[1].free_head[3][4] = 77;
+        let b = as_bytes(&d);
+        assert_eq!(b.len(), 1592);
+        assert_eq!(&b[0..4], b"CMAD");
+        let back: GuestDesc = from_bytes(b).unwrap();
+        assert_eq!(back, d);
+        assert!(from_bytes::<GuestDesc>(&b[..100]).is_none());
+        let n: [u8; 8] = fixed_name("HighMemXYZ");
+        assert_eq!(name_bytes(&n), b"HighMem");
+        assert_eq!(d.trace_record_size, 64);
+    }
+}
