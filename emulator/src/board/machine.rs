@@ -232,7 +232,15 @@ impl cpu::Bus for Board {
             Duration::ZERO
         };
         self.uart0.advance_to(now);
-        if self.uart0.rx_space() > 0 && self.console.refill(wait) {
+        // A line at a time: the rest of the current line as the FIFO makes
+        // room, the next line only once the guest has read everything.
+        if !self.console.pending.is_empty() {
+            if self.uart0.rx_space() > 0 {
+                self.deliver_input();
+                self.update_lines();
+                return Some(now);
+            }
+        } else if self.uart0.rx_pending() == 0 && self.uart0.rx_space() > 0 && self.console.refill(wait) {
             self.deliver_input();
             self.update_lines();
             return Some(now);
