@@ -15,3 +15,6 @@ pub mod cma;
 pub mod contiguous;
 pub mod rmem;
 pub mod views;
+pub mod rmap;
+pub mod migrate;
+pub mod contig;
