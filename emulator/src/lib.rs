@@ -5,3 +5,5 @@ pub mod devices;
 pub mod introspect;
 pub mod loader;
 pub mod bench;
+pub mod trace;
+pub mod verify;

@@ -1,2 +1,12 @@
 //! Host-side introspection of guest physical memory.
 pub mod walk;
+pub mod snapshot;
+pub mod ring;
+pub mod va;
+
+pub use ring::RingDrainer;
+pub use snapshot::{CmaArea, IntrospectError, MmCounters, Snapshot, MT_NAMES};
+#[doc(hidden)]
+pub mod synth;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,399 @@
+//! A validated copy of the guest's mm state, read straight from guest
+//! physical memory through the descriptor (`cmaemu_abi::desc`).
+//!
+//! Everything read is untrusted: every address and length is checked
+//! against RAM, every count against what RAM could hold, and a bad value
+//! yields an [`IntrospectError`] that names the field. Nothing here panics
+//! on hostile data.
+use crate::cpu::ram::GuestRam;
+use crate::introspect::walk::MmuRegs;
+use cmaemu_abi::desc::{
+    from_bytes, name_bytes, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
+    DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,
+};
+use cmaemu_abi::page::*;
+use cmaemu_abi::trace::TRACE_RECORD_SIZE;
+use std::fmt;
+
+/// Most CMA areas a descriptor may list.
+pub const MAX_AREAS: u32 = 64;
+/// Most address spaces a descriptor may list.
+pub const MAX_ADDRESS_SPACES: u32 = 4096;
+
+/// Why a descriptor (or something it points to) was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntrospectError {
+    /// `what` at `[pa, pa + len)` is not inside guest RAM.
+    NotInRam { what: &'static str, pa: u64, len: u64 },
+    BadMagic { pa: u64, got: u32 },
+    BadVersion { got: u32 },
+    /// A record size field disagrees with this build's ABI.
+    BadSize { field: &'static str, got: u32, want: u32 },
+    /// A field holds a value that cannot be right.
+    Absurd { field: &'static str, value: u64, why: String },
+    /// The trace ring header is unusable.
+    Ring(String),
+}
+
+impl fmt::Display for IntrospectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntrospectError::NotInRam { what, pa, len } => write!(f, "guest descriptor: {what} at {pa:#x} (+{len:#x} bytes) is outside guest RAM"),
+            IntrospectError::BadMagic { pa, got } => write!(f, "guest descriptor at {pa:#x}: bad magic {got:#010x} (want {DESC_MAGIC:#010x} \"CMAD\")"),
+            IntrospectError::BadVersion { got } => write!(f, "guest descriptor: version {got}, this host speaks {DESC_VERSION}"),
+            IntrospectError::BadSize { field, got, want } => write!(f, "guest descriptor: field `{field}` is {got}, this host's ABI has {want}"),
+            IntrospectError::Absurd { field, value, why } => write!(f, "guest descriptor: field `{field}` = {value:#x} is absurd: {why}"),
+            IntrospectError::Ring(s) => write!(f, "guest trace ring: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for IntrospectError {}
+
+type R<T> = Result<T, IntrospectError>;
+
+fn absurd(field: &'static str, value: u64, why: impl Into<String>) -> IntrospectError {
+    IntrospectError::Absurd { field, value, why: why.into() }
+}
+
+/// Read `len` bytes at `pa` after checking the range is RAM.
+pub(crate) fn read_bytes(ram: &GuestRam, what: &'static str, pa: u64, len: u64) -> R<Vec<u8>> {
+    if len > ram.len() as u64 || !ram.contains(pa, len as usize) {
+        return Err(IntrospectError::NotInRam { what, pa, len });
+    }
+    let mut v = vec![0u8; len as usize];
+    ram.read(pa, &mut v).map_err(|_| IntrospectError::NotInRam { what, pa, len })?;
+    Ok(v)
+}
+
+fn read_array<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64) -> R<Vec<T>> {
+    let sz = std::mem::size_of::<T>() as u64;
+    let bytes = read_bytes(ram, what, pa, n.saturating_mul(sz))?;
+    Ok(bytes.chunks_exact(sz as usize).filter_map(from_bytes::<T>).collect())
+}
+
+/// One CMA area as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CmaArea {
+    /// Index in the guest's table (what trace records and owner tags use).
+    pub index: usize,
+    pub name: String,
+    pub base_pfn: u32,
+    pub count: u32,
+    pub order_per_bit: u32,
+    pub active: bool,
+    pub bitmap: Vec<u32>,
+    pub record: CmaAreaRecord,
+}
+
+impl CmaArea {
+    /// Whether `pfn` is inside the area.
+    pub fn contains(&self, pfn: u32) -> bool {
+        pfn >= self.base_pfn && (pfn as u64) < self.base_pfn as u64 + self.count as u64
+    }
+    /// The bitmap bit covering `pfn` (None outside the area / bitmap).
+    pub fn bit(&self, pfn: u32) -> Option<bool> {
+        if !self.contains(pfn) {
+            return None;
+        }
+        let bit = ((pfn - self.base_pfn) >> self.order_per_bit) as usize;
+        self.bitmap.get(bit / 32).map(|w| (w >> (bit % 32)) & 1 != 0)
+    }
+    /// Bits in the bitmap that matter (`cma_bitmap_maxno`).
+    pub fn nbits(&self) -> u32 {
+        self.count >> self.order_per_bit
+    }
+}
+
+/// A validated snapshot of the guest's mm state.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub desc_pa: u64,
+    pub desc: GuestDesc,
+    /// `pages[i]` is frame `desc.base_pfn + i`.
+    pub pages: Vec<PageRecord>,
+    pub pageblock_words: Vec<u32>,
+    pub zones: Vec<ZoneRecord>,
+    pub cma: Vec<CmaArea>,
+    pub address_spaces: Vec<AddressSpaceRecord>,
+    /// `mm_seq` was even and unchanged across the whole read.
+    pub stable: bool,
+    /// For each page: inside a free buddy block (head with `PG_BUDDY`).
+    free: Vec<bool>,
+}
+
+/// Counters for one point in time (what the "C" trace events plot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmCounters {
+    /// Free pages by the migrate type of the pageblock they sit in.
+    pub free_per_mt: [u64; MIGRATE_TYPES],
+    /// Pageblocks by migrate type.
+    pub pageblocks_per_mt: [u32; MIGRATE_TYPES],
+}
+
+/// Names of the migrate types, as `/proc/pagetypeinfo` prints them.
+pub const MT_NAMES: [&str; MIGRATE_TYPES] = ["Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"];
+
+impl Snapshot {
+    /// Read and validate only the descriptor.
+    pub fn read_desc(ram: &GuestRam, desc_pa: u64) -> R<GuestDesc> {
+        let sz = std::mem::size_of::<GuestDesc>() as u64;
+        let b = read_bytes(ram, "descriptor", desc_pa, sz)?;
+        let d: GuestDesc = from_bytes(&b).ok_or(IntrospectError::NotInRam { what: "descriptor", pa: desc_pa, len: sz })?;
+        validate_desc(ram, desc_pa, &d)?;
+        Ok(d)
+    }
+
+    /// Find a descriptor by scanning RAM pages for one that validates
+    /// (when the guest did not announce it).
+    pub fn locate(ram: &GuestRam) -> Option<u64> {
+        let mut pa = ram.base();
+        let end = ram.base() + ram.len() as u64;
+        while pa + 4096 <= end {
+            if ram.read_u32(pa) == Some(DESC_MAGIC) && Self::read_desc(ram, pa).is_ok() {
+                return Some(pa);
+            }
+            pa += 4096;
+        }
+        None
+    }
+
+    /// Read everything the descriptor at `desc_pa` describes.
+    pub fn read(ram: &GuestRam, desc_pa: u64) -> R<Snapshot> {
+        let d = Self::read_desc(ram, desc_pa)?;
+        let pages: Vec<PageRecord> = read_array(ram, "page array", d.page_array_pa as u64, d.nr_pages as u64)?;
+        let pageblock_words: Vec<u32> = read_array::<u32Pod>(ram, "pageblock bitmap", d.pageblock_pa as u64, d.pageblock_words as u64)?.into_iter().map(|w| w.0).collect();
+        let zones = d.zones[..d.nr_zones as usize].to_vec();
+        let recs: Vec<CmaAreaRecord> = read_array(ram, "CMA area table", d.cma_table_pa as u64, d.nr_cma_areas as u64)?;
+        let mut cma = Vec::with_capacity(recs.len());
+        let end_pfn = d.base_pfn as u64 + d.nr_pages as u64;
+        for (i, r) in recs.iter().enumerate() {
+            if (r.base_pfn as u64) < d.base_pfn as u64 || r.base_pfn as u64 + r.count as u64 > end_pfn {
+                return Err(absurd("cma_area.base_pfn/count", r.base_pfn as u64, format!("area {i} [{:#x}+{:#x}) is outside the page array", r.base_pfn, r.count)));
+            }
+            if r.order_per_bit >= 20 {
+                return Err(absurd("cma_area.order_per_bit", r.order_per_bit as u64, format!("area {i}")));
+            }
+            let nbits = (r.count >> r.order_per_bit) as u64;
+            let need = nbits.div_ceil(32);
+            if (r.bitmap_words as u64) < need || r.bitmap_words as u64 > need + 1024 {
+                return Err(absurd("cma_area.bitmap_words", r.bitmap_words as u64, format!("area {i} needs {need} words")));
+            }
+            let bitmap: Vec<u32> = read_array::<u32Pod>(ram, "CMA bitmap", r.bitmap_pa as u64, r.bitmap_words as u64)?.into_iter().map(|w| w.0).collect();
+            cma.push(CmaArea {
+                index: i,
+                name: String::from_utf8_lossy(name_bytes(&r.name)).into_owned(),
+                base_pfn: r.base_pfn,
+                count: r.count,
+                order_per_bit: r.order_per_bit,
+                active: r.flags & CMA_AREA_ACTIVE != 0,
+                bitmap,
+                record: *r,
+            });
+        }
+        let address_spaces: Vec<AddressSpaceRecord> = read_array(ram, "address-space table", d.as_table_pa as u64, d.nr_address_spaces as u64)?;
+        let seq_after = ram.read_u32(desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
+        let stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
+        let mut s = Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free: Vec::new() };
+        s.free = s.compute_free();
+        Ok(s)
+    }
+
+    fn compute_free(&self) -> Vec<bool> {
+        let n = self.pages.len();
+        let mut free = vec![false; n];
+        let mut i = 0;
+        while i < n {
+            let p = &self.pages[i];
+            if p.has(PG_BUDDY) && p.private < self.desc.max_order {
+                let len = 1usize << p.private;
+                let e = (i + len).min(n);
+                free[i..e].iter_mut().for_each(|f| *f = true);
+            }
+            i += 1;
+        }
+        free
+    }
+
+    /// First PFN with a record.
+    pub fn base_pfn(&self) -> u32 {
+        self.desc.base_pfn
+    }
+    /// One past the last PFN with a record.
+    pub fn end_pfn(&self) -> u64 {
+        self.desc.base_pfn as u64 + self.pages.len() as u64
+    }
+    /// The record of `pfn`.
+    pub fn page(&self, pfn: u32) -> Option<&PageRecord> {
+        self.pages.get(pfn.checked_sub(self.desc.base_pfn)? as usize)
+    }
+    /// Whether `pfn` lies inside a free buddy block.
+    pub fn is_free(&self, pfn: u32) -> bool {
+        pfn.checked_sub(self.desc.base_pfn).and_then(|i| self.free.get(i as usize).copied()).unwrap_or(false)
+    }
+    /// Pages per pageblock.
+    pub fn pageblock_pages(&self) -> u32 {
+        1 << self.desc.pageblock_order
+    }
+    /// Raw pageblock bits of the block holding `pfn`.
+    pub fn pageblock_bits(&self, pfn: u32) -> Option<u32> {
+        let rel = pfn.checked_sub(self.desc.pageblock_base_pfn)?;
+        let bitidx = (rel >> self.desc.pageblock_order) as u64 * NR_PAGEBLOCK_BITS as u64;
+        let w = self.pageblock_words.get((bitidx / 32) as usize)?;
+        Some((w >> (bitidx % 32)) & ((1 << NR_PAGEBLOCK_BITS) - 1))
+    }
+    /// Migrate type of the pageblock holding `pfn`.
+    pub fn pageblock_mt(&self, pfn: u32) -> Option<u8> {
+        self.pageblock_bits(pfn).map(|b| (b & MIGRATETYPE_MASK) as u8)
+    }
+    /// The CMA area holding `pfn`.
+    pub fn cma_area_of(&self, pfn: u32) -> Option<&CmaArea> {
+        self.cma.iter().find(|a| a.contains(pfn))
+    }
+    /// Name of area `idx` (trace records carry indices).
+    pub fn area_name(&self, idx: u8) -> String {
+        self.cma.get(idx as usize).map(|a| a.name.clone()).unwrap_or_else(|| format!("area{idx}"))
+    }
+    /// All area names in table order.
+    pub fn area_names(&self) -> Vec<String> {
+        self.cma.iter().map(|a| a.name.clone()).collect()
+    }
+    /// Start PFNs of all pageblocks covered by the page array.
+    pub fn pageblocks(&self) -> impl Iterator<Item = u32> + '_ {
+        let pb = self.pageblock_pages() as u64;
+        let first = (self.desc.base_pfn as u64 / pb) * pb;
+        let end = self.end_pfn();
+        (0..).map(move |i| first + i * pb).take_while(move |&p| p < end).map(|p| p as u32)
+    }
+    /// Free pages per migrate type and pageblocks per migrate type.
+    pub fn counters(&self) -> MmCounters {
+        let mut c = MmCounters::default();
+        for pb in self.pageblocks() {
+            if let Some(mt) = self.pageblock_mt(pb.max(self.desc.base_pfn)) {
+                if (mt as usize) < MIGRATE_TYPES {
+                    c.pageblocks_per_mt[mt as usize] += 1;
+                }
+            }
+        }
+        for (i, f) in self.free.iter().enumerate() {
+            if *f {
+                let pfn = self.desc.base_pfn + i as u32;
+                if let Some(mt) = self.pageblock_mt(pfn) {
+                    if (mt as usize) < MIGRATE_TYPES {
+                        c.free_per_mt[mt as usize] += 1;
+                    }
+                }
+            }
+        }
+        c
+    }
+    /// Live address space with this ASID.
+    pub fn address_space(&self, asid: u32) -> Option<&AddressSpaceRecord> {
+        self.address_spaces.iter().find(|a| a.asid == asid && a.flags & AS_LIVE != 0)
+    }
+    /// Translation registers for walking `asid`'s tables (all domains
+    /// manager, privileged: the walk only finds the frame).
+    pub fn mmu_regs(&self, asid: u32) -> Option<MmuRegs> {
+        let a = self.address_space(asid)?;
+        Some(MmuRegs { sctlr: 1, ttbr0: a.ttbr0, ttbr1: self.desc.kernel_ttbr1, ttbcr: self.desc.ttbcr, dacr: 0xffff_ffff, privileged: true })
+    }
+}
+
+/// A `u32` as a [`Pod`] record (bitmap words).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+#[allow(non_camel_case_types)]
+struct u32Pod(u32);
+// SAFETY: one u32.
+unsafe impl Pod for u32Pod {}
+
+fn validate_desc(ram: &GuestRam, pa: u64, d: &GuestDesc) -> R<()> {
+    if d.magic != DESC_MAGIC {
+        return Err(IntrospectError::BadMagic { pa, got: d.magic });
+    }
+    if d.version != DESC_VERSION {
+        return Err(IntrospectError::BadVersion { got: d.version });
+    }
+    let sizes: [(&'static str, u32, usize); 6] = [
+        ("desc_size", d.desc_size, std::mem::size_of::<GuestDesc>()),
+        ("page_record_size", d.page_record_size, std::mem::size_of::<PageRecord>()),
+        ("cma_record_size", d.cma_record_size, std::mem::size_of::<CmaAreaRecord>()),
+        ("trace_record_size", d.trace_record_size, TRACE_RECORD_SIZE),
+        ("zone_record_size", d.zone_record_size, std::mem::size_of::<ZoneRecord>()),
+        ("as_record_size", d.as_record_size, std::mem::size_of::<AddressSpaceRecord>()),
+    ];
+    for (field, got, want) in sizes {
+        if got as usize != want {
+            return Err(IntrospectError::BadSize { field, got, want: want as u32 });
+        }
+    }
+    if d.page_size != PAGE_SIZE {
+        return Err(IntrospectError::BadSize { field: "page_size", got: d.page_size, want: PAGE_SIZE });
+    }
+    let ram_first = ram.base() >> PAGE_SHIFT;
+    let ram_frames = (ram.len() as u64) >> PAGE_SHIFT;
+    let ram_end = ram_first + ram_frames;
+    if d.nr_pages == 0 || d.nr_pages as u64 > ram_frames {
+        return Err(absurd("nr_pages", d.nr_pages as u64, format!("RAM has {ram_frames} frames")));
+    }
+    if (d.base_pfn as u64) < ram_first || d.base_pfn as u64 + d.nr_pages as u64 > ram_end {
+        return Err(absurd("base_pfn", d.base_pfn as u64, format!("[{:#x}+{:#x}) is not inside RAM frames [{ram_first:#x}, {ram_end:#x})", d.base_pfn, d.nr_pages)));
+    }
+    let in_ram = |what: &'static str, pa: u32, len: u64| -> R<()> {
+        if len > ram.len() as u64 || !ram.contains(pa as u64, len as usize) {
+            Err(IntrospectError::NotInRam { what, pa: pa as u64, len })
+        } else {
+            Ok(())
+        }
+    };
+    in_ram("page array", d.page_array_pa, d.nr_pages as u64 * 32)?;
+    if d.max_order == 0 || d.max_order as usize > DESC_MAX_ORDER {
+        return Err(absurd("max_order", d.max_order as u64, format!("must be 1..={DESC_MAX_ORDER}")));
+    }
+    if d.pageblock_order >= 24 || d.pageblock_order >= d.max_order.max(1) + 8 {
+        return Err(absurd("pageblock_order", d.pageblock_order as u64, "larger than any ARM32 configuration"));
+    }
+    let pb = 1u64 << d.pageblock_order;
+    if d.pageblock_base_pfn as u64 % pb != 0 || d.pageblock_base_pfn > d.base_pfn {
+        return Err(absurd("pageblock_base_pfn", d.pageblock_base_pfn as u64, "must be pageblock-aligned and at or below base_pfn"));
+    }
+    let end = d.base_pfn as u64 + d.nr_pages as u64;
+    let nblocks = (end - d.pageblock_base_pfn as u64).div_ceil(pb);
+    let need_words = (nblocks * NR_PAGEBLOCK_BITS as u64).div_ceil(32);
+    if (d.pageblock_words as u64) < need_words || d.pageblock_words as u64 > need_words + 1024 {
+        return Err(absurd("pageblock_words", d.pageblock_words as u64, format!("{nblocks} pageblocks need {need_words} words")));
+    }
+    in_ram("pageblock bitmap", d.pageblock_pa, d.pageblock_words as u64 * 4)?;
+    if d.nr_zones == 0 || d.nr_zones as usize > DESC_MAX_ZONES {
+        return Err(absurd("nr_zones", d.nr_zones as u64, format!("must be 1..={DESC_MAX_ZONES}")));
+    }
+    for z in &d.zones[..d.nr_zones as usize] {
+        let nonempty = z.end_pfn > z.start_pfn;
+        if z.start_pfn > z.end_pfn || (nonempty && (z.start_pfn < d.base_pfn || z.end_pfn as u64 > end)) {
+            return Err(absurd("zones.start_pfn/end_pfn", z.start_pfn as u64, format!("zone [{:#x}, {:#x}) is outside the page array", z.start_pfn, z.end_pfn)));
+        }
+    }
+    if d.nr_cma_areas > MAX_AREAS {
+        return Err(absurd("nr_cma_areas", d.nr_cma_areas as u64, format!("more than {MAX_AREAS}")));
+    }
+    if d.nr_cma_areas > 0 {
+        in_ram("CMA area table", d.cma_table_pa, d.nr_cma_areas as u64 * 64)?;
+    }
+    if d.nr_address_spaces > MAX_ADDRESS_SPACES {
+        return Err(absurd("nr_address_spaces", d.nr_address_spaces as u64, format!("more than {MAX_ADDRESS_SPACES}")));
+    }
+    if d.nr_address_spaces > 0 {
+        in_ram("address-space table", d.as_table_pa, d.nr_address_spaces as u64 * 16)?;
+    }
+    if d.ring_capacity != 0 {
+        let cap = d.ring_capacity;
+        if !cap.is_power_of_two() || cap > cmaemu_abi::trace::RING_MAX_CAPACITY {
+            return Err(absurd("ring_capacity", cap as u64, "must be a power of two up to 2^20"));
+        }
+        in_ram("trace ring", d.ring_pa, cmaemu_abi::trace::ring_bytes(cap) as u64)?;
+    }
+    if d.ttbcr & !0x7 != 0 {
+        return Err(absurd("ttbcr", d.ttbcr as u64, "only TTBCR.N (bits 2:0) is supported (no LPAE)"));
+    }
+    Ok(())
+}

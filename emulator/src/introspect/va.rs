@@ -1,0 +1,57 @@
+//! Virtual-address helpers over the walker: translate a VA of a guest
+//! address space, and enumerate every page mapping of a TTBR0 table.
+use crate::cpu::ram::GuestRam;
+use crate::introspect::walk::{l1_slot, translate, Access, MmuRegs};
+
+/// The physical address `va` maps to under `regs` (None: fault).
+pub fn translate_va(ram: &GuestRam, regs: &MmuRegs, va: u32) -> Option<u64> {
+    let mut rd = |pa: u64| ram.read_u32(pa);
+    translate(regs, va, Access::Read, &mut rd).ok().map(|t| t.pa)
+}
+
+/// One page-granular mapping found in a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub va: u32,
+    /// Frame base physical address.
+    pub pa: u64,
+    /// 4 KiB (small page) or 64 KiB (large page).
+    pub size: u32,
+}
+
+/// Every small/large page mapping reachable from `regs.ttbr0` in the TTBR0
+/// half of the address space (sections are skipped: the guest maps user
+/// memory with 4 KiB pages, sections are the kernel's linear map).
+/// Bounded: at most 4096 L1 entries x 256 L2 entries.
+pub fn user_mappings(ram: &GuestRam, regs: &MmuRegs) -> Vec<Mapping> {
+    let n = regs.ttbcr & 7;
+    // VA span of TTBR0: the whole space when N = 0, else 2^(32-N).
+    let l1_entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
+    let mut out = Vec::new();
+    for i in 0..l1_entries {
+        let va1 = i << 20;
+        let slot = l1_slot(regs, va1) as u64;
+        let l1 = match ram.read_u32(slot) {
+            Some(v) => v,
+            None => continue,
+        };
+        if l1 & 3 != 0b01 {
+            continue;
+        }
+        let l2base = (l1 & !0x3ff) as u64;
+        let mut l2 = [0u8; 1024];
+        if ram.read(l2base, &mut l2).is_err() {
+            continue;
+        }
+        for j in 0..256u32 {
+            let d = u32::from_le_bytes([l2[4 * j as usize], l2[4 * j as usize + 1], l2[4 * j as usize + 2], l2[4 * j as usize + 3]]);
+            let va = va1 | (j << 12);
+            match d & 3 {
+                0 => {}
+                0b01 => out.push(Mapping { va, pa: ((d & 0xffff_0000) as u64) | ((va & 0xf000) as u64), size: 4096 }),
+                _ => out.push(Mapping { va, pa: (d & 0xffff_f000) as u64, size: 4096 }),
+            }
+        }
+    }
+    out
+}

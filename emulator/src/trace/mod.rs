@@ -1,0 +1,1 @@
+//! Event stream and writers.

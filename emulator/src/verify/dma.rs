@@ -1,0 +1,163 @@
+//! DMA contiguity and ownership.
+use super::{Check, CheckCtx, Out, Violation};
+use crate::introspect::Snapshot;
+use cmaemu_abi::desc::dma_dev_name;
+use cmaemu_abi::page::*;
+use cmaemu_abi::trace::GuestEvent;
+use std::collections::BTreeMap;
+
+/// One transfer of a DMA master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaTransfer {
+    pub device: u32,
+    pub pa: u64,
+    pub len: u64,
+    /// Device writes memory (camera) rather than reads it (scan-out).
+    pub write: bool,
+}
+
+/// Live DMA buffers per device, from `dma_alloc` / `dma_free` records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DmaBuffers {
+    live: BTreeMap<u32, Vec<(u32, u32)>>,
+}
+
+impl DmaBuffers {
+    /// Follow one guest event.
+    pub fn on_event(&mut self, ev: &GuestEvent) {
+        match *ev {
+            GuestEvent::DmaAlloc { device, pfn, count, errorno: 0, .. } => {
+                if let Ok(p) = u32::try_from(pfn) {
+                    self.live.entry(device).or_default().push((p, count));
+                }
+            }
+            GuestEvent::DmaFree { device, pfn, .. } => {
+                if let Some(v) = self.live.get_mut(&device) {
+                    if let Some(i) = v.iter().position(|b| b.0 as u64 == pfn) {
+                        v.remove(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    /// The live buffer of `device` containing `pfn`: (first pfn, pages).
+    pub fn buffer_of(&self, device: u32, pfn: u32) -> Option<(u32, u32)> {
+        self.live.get(&device)?.iter().copied().find(|&(p, n)| pfn >= p && (pfn as u64) < p as u64 + n as u64)
+    }
+    /// All live buffers of a device.
+    pub fn buffers(&self, device: u32) -> &[(u32, u32)] {
+        self.live.get(&device).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bad {
+    Outside,
+    Free,
+    NotInBitmap(String),
+    OtherDevice(u32),
+    Movable(u32),
+    Foreign(u32),
+}
+
+impl Bad {
+    fn describe(&self) -> String {
+        match self {
+            Bad::Outside => "outside the frames the page array describes".into(),
+            Bad::Free => "free (in the buddy allocator)".into(),
+            Bad::NotInBitmap(a) => format!("in CMA area {a} but not allocated in its bitmap"),
+            Bad::OtherDevice(d) => format!("allocated to device {}", dma_dev_name(*d)),
+            Bad::Movable(o) => format!("movable (owner {o:#x}): migration may move it under the device"),
+            Bad::Foreign(o) => format!("owned by someone else (owner {o:#x})"),
+        }
+    }
+}
+
+fn classify(s: &Snapshot, device: u32, pfn: u32) -> Option<Bad> {
+    let p = match s.page(pfn) {
+        Some(p) => p,
+        None => return Some(Bad::Outside),
+    };
+    if s.is_free(pfn) {
+        return Some(Bad::Free);
+    }
+    let want = OWNER_KIND_DEVICE | (device & !OWNER_KIND_MASK);
+    if p.owner == want {
+        if let Some(a) = s.cma_area_of(pfn) {
+            if a.bit(pfn) != Some(true) {
+                return Some(Bad::NotInBitmap(a.name.clone()));
+            }
+        }
+        return None;
+    }
+    if p.owner & OWNER_KIND_MASK == OWNER_KIND_DEVICE {
+        return Some(Bad::OtherDevice(p.owner & !OWNER_KIND_MASK));
+    }
+    if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 {
+        return Some(Bad::Movable(p.owner));
+    }
+    Some(Bad::Foreign(p.owner))
+}
+
+/// Check one transfer. `buffers`, when given, also requires the whole
+/// transfer to sit in one live buffer of the device.
+pub fn check_dma(s: &Snapshot, buffers: Option<&DmaBuffers>, t: &DmaTransfer, ctx: &CheckCtx) -> Vec<Violation> {
+    let mut out = Out::new(ctx);
+    if t.len == 0 {
+        return out.finish();
+    }
+    let dir = if t.write { "write" } else { "read" };
+    let dev = Some(t.device);
+    let end = t.pa.saturating_add(t.len);
+    let first = t.pa >> PAGE_SHIFT;
+    let last = (end - 1) >> PAGE_SHIFT;
+    if last > u32::MAX as u64 {
+        out.push(Check::DmaOwnership, None, None, dev, format!("{dir} [{:#x}, {end:#x}) leaves the 32-bit physical space", t.pa));
+        return out.finish();
+    }
+    let (first, last) = (first as u32, last as u32);
+    if let Some(b) = buffers {
+        match b.buffer_of(t.device, first) {
+            None => out.push(
+                Check::DmaContiguity,
+                Some(first),
+                None,
+                dev,
+                format!("{dir} [{:#x}, {end:#x}) by {}: no live buffer of this device contains its start (freed, or never allocated)", t.pa, dma_dev_name(t.device)),
+            ),
+            Some((p, n)) if last as u64 >= p as u64 + n as u64 => out.push(
+                Check::DmaContiguity,
+                Some(p + n),
+                None,
+                dev,
+                format!("{dir} [{:#x}, {end:#x}) by {} runs past the end of its buffer [{p:#x}, {:#x}) (pfns) into pfn {:#x}", t.pa, dma_dev_name(t.device), p as u64 + n as u64, p + n),
+            ),
+            Some(_) => {}
+        }
+    }
+    // Ownership, frame by frame, grouped into runs of one reason.
+    let mut run: Option<(u32, u32, Bad)> = None;
+    let mut flush = |run: &mut Option<(u32, u32, Bad)>, out: &mut Out| {
+        if let Some((p, n, bad)) = run.take() {
+            out.push(Check::DmaOwnership, Some(p), None, dev, format!("{dir} by {} into {n} frame(s) from pfn {p:#x} that are {}", dma_dev_name(t.device), bad.describe()));
+        }
+    };
+    let mut pfn = first;
+    loop {
+        let c = classify(s, t.device, pfn);
+        match (&mut run, c) {
+            (Some((_, n, b)), Some(c)) if *b == c => *n += 1,
+            (_, c) => {
+                flush(&mut run, &mut out);
+                run = c.map(|c| (pfn, 1, c));
+            }
+        }
+        if pfn == last {
+            break;
+        }
+        pfn += 1;
+    }
+    flush(&mut run, &mut out);
+    out.finish()
+}

@@ -1,0 +1,108 @@
+//! Migration checks: content, mappings, cached translations.
+use super::{Check, CheckCtx, Out, Violation};
+use crate::cpu::ram::GuestRam;
+use crate::introspect::va::{translate_va, user_mappings};
+use crate::introspect::Snapshot;
+use cmaemu_abi::desc::AS_LIVE;
+use cmaemu_abi::page::PAGE_SHIFT;
+
+/// One moved page, with the host's captures.
+#[derive(Clone, Copy, Debug)]
+pub struct MigrationInput<'a> {
+    pub old_pfn: u32,
+    pub new_pfn: u32,
+    pub asid: u32,
+    /// VAs that mapped the old frame.
+    pub vas: &'a [u32],
+    /// The old frame's content when its PTEs were cleared.
+    pub before: &'a [u8],
+    /// The new frame's content after the move.
+    pub after: &'a [u8],
+    /// Per VA (same index): the translation the CPU has cached for it, if
+    /// any (physical address). Shorter than `vas` = nothing cached.
+    pub cached: &'a [Option<u64>],
+}
+
+/// Check one migrated page.
+pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &CheckCtx) -> Vec<Violation> {
+    let mut out = Out::new(ctx);
+    if m.before != m.after {
+        let diff = m.before.iter().zip(m.after).filter(|(a, b)| a != b).count() + m.before.len().abs_diff(m.after.len());
+        let first = m.before.iter().zip(m.after).position(|(a, b)| a != b).unwrap_or(m.before.len().min(m.after.len()));
+        let (o, n) = (m.before.get(first).copied(), m.after.get(first).copied());
+        out.push(
+            Check::MigrateContent,
+            Some(m.new_pfn),
+            None,
+            None,
+            format!("new frame {:#x} differs from old frame {:#x} at the move: {diff} byte(s), first at offset {first:#x} (old {o:02x?}, new {n:02x?})", m.new_pfn, m.old_pfn),
+        );
+    }
+    if s.is_free(m.new_pfn) {
+        out.push(Check::MigratePte, Some(m.new_pfn), None, None, format!("the new frame {:#x} is free", m.new_pfn));
+    }
+    let regs = s.mmu_regs(m.asid);
+    for (i, &va) in m.vas.iter().enumerate() {
+        let walked = match regs {
+            None => {
+                out.push(Check::MigratePte, Some(m.old_pfn), Some(va), None, format!("address space {} is not in the guest's table", m.asid));
+                None
+            }
+            Some(r) => {
+                let pa = translate_va(ram, &r, va);
+                match pa.map(|p| (p >> PAGE_SHIFT) as u32) {
+                    None => out.push(Check::MigratePte, Some(m.new_pfn), Some(va), None, format!("VA {va:#010x} (asid {}) is unmapped after the move of {:#x} -> {:#x}", m.asid, m.old_pfn, m.new_pfn)),
+                    Some(p) if p == m.old_pfn => out.push(Check::MigratePte, Some(m.old_pfn), Some(va), None, format!("VA {va:#010x} (asid {}) still maps the old frame {:#x}, not {:#x}", m.asid, m.old_pfn, m.new_pfn)),
+                    Some(p) if p != m.new_pfn => out.push(Check::MigratePte, Some(p), Some(va), None, format!("VA {va:#010x} (asid {}) maps frame {p:#x}, expected the new frame {:#x}", m.asid, m.new_pfn)),
+                    Some(_) => {}
+                }
+                pa
+            }
+        };
+        if let Some(Some(c)) = m.cached.get(i) {
+            let cpfn = (c >> PAGE_SHIFT) as u32;
+            let wpfn = walked.map(|p| (p >> PAGE_SHIFT) as u32);
+            if Some(cpfn) != wpfn {
+                let stale = if cpfn == m.old_pfn { " (the old frame: missing TLB flush)" } else { "" };
+                out.push(
+                    Check::MigrateTlb,
+                    Some(cpfn),
+                    Some(va),
+                    None,
+                    format!("the CPU's cached translation of VA {va:#010x} (asid {}) points to frame {cpfn:#x}{stale}; the page tables say {}", m.asid, wpfn.map(|p| format!("{p:#x}")).unwrap_or_else(|| "unmapped".into())),
+                );
+            }
+        }
+    }
+    let mut v = out.finish();
+    v.extend(check_mapped_free(s, ram, Some(m.asid), ctx));
+    v
+}
+
+/// No PTE of a live user address space (`asid`, or all when None) maps a
+/// free frame.
+pub fn check_mapped_free(s: &Snapshot, ram: &GuestRam, asid: Option<u32>, ctx: &CheckCtx) -> Vec<Violation> {
+    let mut out = Out::new(ctx);
+    for a in &s.address_spaces {
+        if a.flags & AS_LIVE == 0 || asid.is_some_and(|x| x != a.asid) {
+            continue;
+        }
+        let Some(regs) = s.mmu_regs(a.asid) else { continue };
+        for m in user_mappings(ram, &regs) {
+            let pfn = (m.pa >> PAGE_SHIFT) as u32;
+            if s.is_free(pfn) {
+                out.push(Check::PteMapsFree, Some(pfn), Some(m.va), None, format!("VA {:#010x} of asid {} maps frame {pfn:#x}, which is free", m.va, a.asid));
+            }
+        }
+    }
+    out.finish()
+}
+
+/// The CMA-aware MMU hook: the CPU is about to cache `va -> pa`.
+pub fn check_translation(s: &Snapshot, asid: u32, va: u32, pa: u64, ctx: &CheckCtx) -> Option<Violation> {
+    let pfn = u32::try_from(pa >> PAGE_SHIFT).ok()?;
+    if s.is_free(pfn) {
+        return Some(ctx.violation(Check::PteMapsFree, Some(pfn), Some(va), None, format!("the CPU cached a translation of VA {va:#010x} (asid {asid}) to frame {pfn:#x}, which is free")));
+    }
+    None
+}
