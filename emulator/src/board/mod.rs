@@ -2,3 +2,4 @@
 pub mod memmap;
 pub mod console;
 pub mod machine;
+pub mod frames;

@@ -28,8 +28,11 @@
 //!   the GIC's byte-accessible priority/target registers). 8-byte accesses are
 //!   split into two 32-bit accesses.
 
+pub mod camera;
+pub mod dma;
 pub mod gic;
 pub mod pl011;
+pub mod pl111;
 pub mod sp804;
 pub mod sysregs;
 
