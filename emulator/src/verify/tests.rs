@@ -1,0 +1,353 @@
+//! Each check is proven able to fail: the states below are what each guest
+//! fault injection leaves behind.
+use super::*;
+use crate::introspect::synth::SynthGuest;
+use crate::introspect::Snapshot;
+use cmaemu_abi::desc::{as_bytes, DMA_DEV_CAMERA, DMA_DEV_CLCD};
+use cmaemu_abi::page::*;
+use cmaemu_abi::trace::GuestEvent;
+
+const VA: u32 = 0x0040_0000;
+
+struct World {
+    g: SynthGuest,
+    cma_base: u32,
+    user_old: u32,
+    user_new: u32,
+    bufs: DmaBuffers,
+}
+
+/// A healthy state: CMA area of 4 pageblocks, a camera buffer of 64 pages
+/// at its start, a user page at `user_old` (in the CMA area: it will be
+/// migrated out) mapped at VA.
+fn world() -> World {
+    let mut g = SynthGuest::new(64);
+    let cma_base = g.pb_pfn(8);
+    let a = g.add_cma("linux,cma", cma_base, 4 << 10, 0);
+    g.cma_alloc_at(a, cma_base, 64, DMA_DEV_CAMERA);
+    g.add_space(1);
+    let user_old = cma_base + 200;
+    let user_new = g.pb_pfn(3) + 7;
+    g.user_page(1, VA, user_old);
+    g.fill(user_old, 9);
+    g.commit();
+    let mut bufs = DmaBuffers::default();
+    bufs.on_event(&GuestEvent::DmaAlloc { device: DMA_DEV_CAMERA, pfn: cma_base as u64, count: 64, order: 6, errorno: 0, area: 0 });
+    World { g, cma_base, user_old, user_new, bufs }
+}
+
+fn snap(g: &SynthGuest) -> Snapshot {
+    Snapshot::read(&g.ram, g.desc_pa).unwrap()
+}
+
+fn ctx() -> CheckCtx {
+    CheckCtx { frame: 3, at_ns: 1000, recent: vec!["{\"e\":1}".into()] }
+}
+
+fn only(v: &[Violation], c: Check) -> Vec<&Violation> {
+    v.iter().filter(|x| x.check == c).collect()
+}
+
+#[test]
+fn healthy_state_has_no_violations() {
+    let w = world();
+    let s = snap(&w.g);
+    assert_eq!(check_integrity(&s, &ctx()), vec![]);
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: (w.cma_base as u64) << 12, len: 64 * 4096, write: true };
+    assert_eq!(check_dma(&s, Some(&w.bufs), &t, &ctx()), vec![]);
+    assert_eq!(check_mapped_free(&s, &w.g.ram, None, &ctx()), vec![]);
+}
+
+#[test]
+fn healthy_migration_passes() {
+    let mut w = world();
+    let before = w.g.frame(w.user_old);
+    w.g.move_user_page(1, VA, w.user_old, w.user_new, true);
+    w.g.commit();
+    let s = snap(&w.g);
+    let after = w.g.frame(w.user_new);
+    let m = MigrationInput { old_pfn: w.user_old, new_pfn: w.user_new, asid: 1, vas: &[VA], before: &before, after: &after, cached: &[Some((w.user_new as u64) << 12)] };
+    assert_eq!(check_migration(&s, &w.g.ram, &m, &ctx()), vec![]);
+    assert_eq!(check_integrity(&s, &ctx()), vec![]);
+    assert!(check_translation(&s, 1, VA, (w.user_new as u64) << 12, &ctx()).is_none());
+}
+
+#[test]
+fn skip_tlb_flush_is_caught() {
+    let mut w = world();
+    let before = w.g.frame(w.user_old);
+    w.g.move_user_page(1, VA, w.user_old, w.user_new, true);
+    w.g.commit();
+    let s = snap(&w.g);
+    let after = w.g.frame(w.user_new);
+    // the CPU still caches VA -> old frame
+    let m = MigrationInput { old_pfn: w.user_old, new_pfn: w.user_new, asid: 1, vas: &[VA], before: &before, after: &after, cached: &[Some(((w.user_old as u64) << 12) | 0x10)] };
+    let v = check_migration(&s, &w.g.ram, &m, &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(v[0].check, Check::MigrateTlb);
+    assert_eq!(v[0].va, Some(VA));
+    assert_eq!(v[0].pfn, Some(w.user_old));
+    assert!(v[0].detail.contains("missing TLB flush"));
+    assert_eq!((v[0].frame, v[0].at_ns, v[0].recent_events.len()), (3, 1000, 1));
+    // and the CMA-aware MMU catches a later fill through that stale mapping
+    let c = check_translation(&s, 1, VA, (w.user_old as u64) << 12, &ctx()).unwrap();
+    assert_eq!((c.check, c.pfn, c.va), (Check::PteMapsFree, Some(w.user_old), Some(VA)));
+}
+
+#[test]
+fn skip_copy_is_caught() {
+    let mut w = world();
+    let before = w.g.frame(w.user_old);
+    w.g.move_user_page(1, VA, w.user_old, w.user_new, false);
+    w.g.commit();
+    let s = snap(&w.g);
+    let after = w.g.frame(w.user_new);
+    let m = MigrationInput { old_pfn: w.user_old, new_pfn: w.user_new, asid: 1, vas: &[VA], before: &before, after: &after, cached: &[] };
+    let v = check_migration(&s, &w.g.ram, &m, &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::MigrateContent, Some(w.user_new)));
+}
+
+#[test]
+fn missing_remap_and_pte_to_freed_frame_are_caught() {
+    let mut w = world();
+    let before = w.g.frame(w.user_old);
+    // copied and old freed, but the PTE still points at the old frame
+    w.g.move_user_page(1, VA, w.user_old, w.user_new, true);
+    w.g.set_pte(1, VA, Some(w.user_old));
+    w.g.commit();
+    let s = snap(&w.g);
+    let after = w.g.frame(w.user_new);
+    let m = MigrationInput { old_pfn: w.user_old, new_pfn: w.user_new, asid: 1, vas: &[VA], before: &before, after: &after, cached: &[] };
+    let v = check_migration(&s, &w.g.ram, &m, &ctx());
+    let pte = only(&v, Check::MigratePte);
+    assert_eq!(pte.len(), 1, "{v:#?}");
+    assert_eq!((pte[0].pfn, pte[0].va), (Some(w.user_old), Some(VA)));
+    let free = only(&v, Check::PteMapsFree);
+    assert_eq!(free.len(), 1);
+    assert_eq!((free[0].pfn, free[0].va), (Some(w.user_old), Some(VA)));
+}
+
+#[test]
+fn dma_noncontig_is_caught() {
+    let mut w = world();
+    // a second buffer, not adjacent: the driver programs one transfer over both
+    let a = 0;
+    let second = w.cma_base + 128;
+    w.g.cma_alloc_at(a, second, 64, DMA_DEV_CAMERA);
+    w.g.commit();
+    w.bufs.on_event(&GuestEvent::DmaAlloc { device: DMA_DEV_CAMERA, pfn: second as u64, count: 64, order: 6, errorno: 0, area: 0 });
+    let s = snap(&w.g);
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: (w.cma_base as u64) << 12, len: 192 * 4096, write: true };
+    let v = check_dma(&s, Some(&w.bufs), &t, &ctx());
+    let c = only(&v, Check::DmaContiguity);
+    assert_eq!(c.len(), 1, "{v:#?}");
+    assert_eq!(c[0].pfn, Some(w.cma_base + 64));
+    assert_eq!(c[0].device, Some(DMA_DEV_CAMERA));
+    let o = only(&v, Check::DmaOwnership);
+    assert_eq!(o.len(), 1, "{v:#?}");
+    assert_eq!(o[0].pfn, Some(w.cma_base + 64));
+    assert!(o[0].detail.contains("64 frame(s)") && o[0].detail.contains("free"), "{}", o[0].detail);
+}
+
+#[test]
+fn dma_after_free_is_caught() {
+    let mut w = world();
+    w.g.cma_release(0, w.cma_base, 64);
+    w.g.commit();
+    w.bufs.on_event(&GuestEvent::DmaFree { device: DMA_DEV_CAMERA, pfn: w.cma_base as u64, count: 64 });
+    let s = snap(&w.g);
+    assert_eq!(check_integrity(&s, &ctx()), vec![]);
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: ((w.cma_base as u64) << 12) + 0x800, len: 4096, write: true };
+    let v = check_dma(&s, Some(&w.bufs), &t, &ctx());
+    assert_eq!(only(&v, Check::DmaContiguity)[0].pfn, Some(w.cma_base));
+    let o = only(&v, Check::DmaOwnership);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].pfn, Some(w.cma_base));
+    assert!(o[0].detail.contains("2 frame(s)"), "{}", o[0].detail);
+    // without the buffer list the ownership check alone still fires
+    assert_eq!(check_dma(&s, None, &t, &ctx()).len(), 1);
+}
+
+#[test]
+fn dma_into_movable_and_foreign_frames_is_caught() {
+    let w = world();
+    let s = snap(&w.g);
+    // the display scans out the camera's buffer: foreign device
+    let t = DmaTransfer { device: DMA_DEV_CLCD, pa: (w.cma_base as u64) << 12, len: 4096, write: false };
+    let v = check_dma(&s, None, &t, &ctx());
+    assert_eq!(v.len(), 1);
+    assert!(v[0].detail.contains("allocated to device camera"));
+    // the camera writes into a user page
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: (w.user_old as u64) << 12, len: 16, write: true };
+    let v = check_dma(&s, None, &t, &ctx());
+    assert_eq!((v.len(), v[0].pfn), (1, Some(w.user_old)));
+    assert!(v[0].detail.contains("movable"));
+    // kernel memory, and beyond RAM
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: 0x6000_0000, len: 8, write: true };
+    assert!(check_dma(&s, None, &t, &ctx())[0].detail.contains("someone else"));
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: 0x1_0000_0000 - 4096, len: u64::MAX, write: true };
+    assert_eq!(check_dma(&s, None, &t, &ctx()).len(), 1);
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: 0x4000_0000, len: 4096, write: true };
+    assert!(check_dma(&s, None, &t, &ctx())[0].detail.contains("outside"));
+}
+
+#[test]
+fn leak_isolation_is_caught() {
+    let mut w = world();
+    let pb = w.g.pb_pfn(9);
+    w.g.pb_mt[9] = MIGRATE_ISOLATE;
+    w.g.commit();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    let iso = only(&v, Check::Isolation);
+    assert_eq!(iso.len(), 1, "{v:#?}");
+    assert_eq!(iso[0].pfn, Some(pb));
+    // the same state read mid-operation (mm_seq odd) is not judged
+    w.g.mm_seq = 1;
+    w.g.commit();
+    assert_eq!(check_integrity(&snap(&w.g), &ctx()), vec![]);
+}
+
+#[test]
+fn leak_bitmap_is_caught() {
+    let mut w = world();
+    // cma_release freed the pages but left the bits set
+    w.g.free(w.cma_base, 64);
+    w.g.commit();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::CmaBitmap, Some(w.cma_base)));
+    assert!(v[0].detail.contains("64 page(s)"), "{}", v[0].detail);
+}
+
+#[test]
+fn bitmap_clear_under_device_pages_is_caught() {
+    let mut w = world();
+    w.g.set_bits(0, w.cma_base + 8, 4, false);
+    w.g.commit();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::CmaBitmap, Some(w.cma_base + 8)));
+    // and DMA into those frames is not owned
+    let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: (w.cma_base as u64) << 12, len: 64 * 4096, write: true };
+    let o = check_dma(&snap(&w.g), Some(&w.bufs), &t, &ctx());
+    assert_eq!((o.len(), o[0].pfn), (1, Some(w.cma_base + 8)));
+}
+
+#[test]
+fn wrong_migratetype_is_caught() {
+    // (a) a CMA pageblock retyped MOVABLE (its free pages follow it)
+    let mut w = world();
+    let pb = w.g.pb_pfn(10);
+    w.g.pb_mt[10] = MIGRATE_MOVABLE;
+    w.g.commit();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::Pageblock, Some(pb)));
+    // (b) the pageblock is fine but a CMA page was freed to the MOVABLE list
+    let w = world();
+    let s0 = snap(&w.g);
+    let head = w.g.pb_pfn(11);
+    let mut r = w.g.read_page(head);
+    assert!(r.has(PG_BUDDY));
+    r.flags = (r.flags & !(PG_LIST_MT_MASK << PG_LIST_MT_SHIFT)) | ((MIGRATE_MOVABLE as u32) << PG_LIST_MT_SHIFT);
+    w.g.write_page(head, &r);
+    // move it from the CMA list to the MOVABLE list of its order
+    let order = r.private as usize;
+    let mut d = s0.desc;
+    let z = &mut d.zones[0];
+    assert_eq!(z.free_head[order][MIGRATE_CMA as usize], w.g.pb_pfn(8) + 1024, "head of the CMA list");
+    // unlink: head is the last block of the CMA list at this order
+    let prev = r.lru_prev;
+    let mut pr = w.g.read_page(prev);
+    pr.lru_next = PFN_NONE;
+    w.g.write_page(prev, &pr);
+    let old_head = z.free_head[order][MIGRATE_MOVABLE as usize];
+    let mut r2 = w.g.read_page(head);
+    r2.lru_prev = PFN_NONE;
+    r2.lru_next = old_head;
+    w.g.write_page(head, &r2);
+    if old_head != PFN_NONE {
+        let mut oh = w.g.read_page(old_head);
+        oh.lru_prev = head;
+        w.g.write_page(old_head, &oh);
+    }
+    z.free_head[order][MIGRATE_MOVABLE as usize] = head;
+    z.nr_free_cma_pages -= 1 << order;
+    w.g.ram.write(w.g.desc_pa, as_bytes(&d)).unwrap();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::Pageblock, Some(head)));
+    assert!(v[0].detail.contains("Movable list") && v[0].detail.contains("CMA"), "{}", v[0].detail);
+}
+
+#[test]
+fn double_free_is_caught() {
+    let w = world();
+    let s0 = snap(&w.g);
+    // a page inside a free order-10 block is freed again as an order-0 block
+    let blk = w.g.pb_pfn(5);
+    assert!(w.g.read_page(blk).has(PG_BUDDY));
+    let p = blk + 3;
+    let mut d = s0.desc;
+    let z = &mut d.zones[0];
+    let mt = MIGRATE_MOVABLE as usize;
+    let old_head = z.free_head[0][mt];
+    let r = PageRecord { flags: PG_BUDDY | ((mt as u32) << PG_LIST_MT_SHIFT), refcount: 0, private: 0, lru_next: old_head, lru_prev: PFN_NONE, ..PageRecord::INIT };
+    w.g.write_page(p, &r);
+    if old_head != PFN_NONE {
+        let mut oh = w.g.read_page(old_head);
+        oh.lru_prev = p;
+        w.g.write_page(old_head, &oh);
+    }
+    z.free_head[0][mt] = p;
+    z.nr_free[0] += 1;
+    z.nr_free_pages += 1;
+    w.g.ram.write(w.g.desc_pa, as_bytes(&d)).unwrap();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    let fl = only(&v, Check::FreeList);
+    assert_eq!(fl.len(), 1, "{v:#?}");
+    assert_eq!(fl[0].pfn, Some(p));
+    assert!(fl[0].detail.contains("double free"));
+}
+
+#[test]
+fn freed_while_owned_and_list_corruption_are_caught() {
+    let w = world();
+    // a free block head that still carries an owner (free and owned)
+    let blk = w.g.pb_pfn(6);
+    let mut r = w.g.read_page(blk);
+    r.owner = OWNER_KIND_DEVICE | DMA_DEV_CAMERA;
+    w.g.write_page(blk, &r);
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::PageState, Some(blk)));
+    // a cycle in a free list
+    r.owner = 0;
+    r.lru_next = blk;
+    w.g.write_page(blk, &r);
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert!(v.iter().any(|x| x.check == Check::FreeList && x.pfn == Some(blk)), "{v:#?}");
+}
+
+#[test]
+fn many_violations_are_capped() {
+    let mut w = world();
+    for i in 1..16 {
+        if i != 8 && i != 9 && i != 10 && i != 11 {
+            w.g.pb_mt[i] = MIGRATE_ISOLATE;
+        }
+    }
+    w.g.commit();
+    // a hostile page array: every record claims to be a buddy head
+    let s = snap(&w.g);
+    let bad = PageRecord { flags: PG_BUDDY, private: 0, refcount: 5, ..PageRecord::INIT };
+    let mut bytes = Vec::new();
+    for _ in 0..s.pages.len() {
+        bytes.extend_from_slice(as_bytes(&bad));
+    }
+    w.g.ram.write(w.g.page_array_pa, &bytes).unwrap();
+    let v = check_integrity(&snap(&w.g), &ctx());
+    assert_eq!(v.len(), MAX_VIOLATIONS_PER_CALL);
+    assert!(v.last().unwrap().detail.contains("more violations"));
+}
