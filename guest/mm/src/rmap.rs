@@ -175,7 +175,7 @@ impl<'a> Rmap<'a> {
     /// mapping): record that `(asid, va)` maps `pfn`; `mapcount` += 1,
     /// `PageAnon` set. The caller holds the mapping's page reference.
     pub fn page_add_anon_rmap(&mut self, mem: &mut MemMap, pfn: Pfn, asid: u16, va: u32) -> Result<(), RmapError> {
-        if va % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) {
             return Err(RmapError::Misaligned(va));
         }
         Self::check_mappable(mem, pfn)?;
@@ -197,8 +197,8 @@ impl<'a> Rmap<'a> {
         Ok(())
     }
 
-    /// `page_remove_rmap`: `(asid, va)` no longer maps `pfn`; `mapcount` -=
-    /// 1. The caller drops the mapping's reference afterwards (`put_page`).
+    /// `page_remove_rmap`: `(asid, va)` no longer maps `pfn`; `mapcount`
+    /// drops by one. The caller drops the mapping's reference afterwards (`put_page`).
     /// `PageAnon` stays until the page is freed, as in Linux.
     pub fn page_remove_rmap(&mut self, mem: &mut MemMap, pfn: Pfn, asid: u16, va: u32) -> Result<(), RmapError> {
         let present = self.unlink(mem, pfn, |e| e.asid == asid && e.va == va)?.ok_or(RmapError::NotMapped(pfn, asid, va))?;
