@@ -143,6 +143,9 @@ pub struct PageRecord {
     /// Owner tag (`OWNER_KIND_*` | id).
     pub owner: u32,
     /// `page->mapping` stand-in: reverse-map cookie for anon/movable pages.
+    /// For anonymous pages (`PG_ANON`): 1 + the index of the first entry of
+    /// the page's chain in the guest's reverse-map pool (`cmaemu_mm::rmap`),
+    /// 0 when no entry is left.
     pub mapping: u32,
 }
 

@@ -643,3 +643,101 @@ fn property_alloc_contig_range_random_layouts() {
 // Unused-import guard for Rmap (used through World).
 #[allow(dead_code)]
 fn _types(_: &Rmap) {}
+
+// ---------------------------------------------------------------------------
+// wired into cma_alloc / cma_release
+// ---------------------------------------------------------------------------
+
+/// `CmaActivate` over the real allocator.
+struct Activate<'x>(&'x mut PageAlloc<'static>);
+impl crate::cma::CmaActivate for Activate<'_> {
+    fn pfn_range_in_one_zone(&self, start: Pfn, end: Pfn) -> bool {
+        self.0.page_zone(start) == self.0.page_zone(Pfn(end.0 - 1))
+    }
+    fn init_cma_reserved_pageblock(&mut self, pfn: Pfn) {
+        self.0.init_cma_reserved_pageblock(pfn).unwrap();
+    }
+    fn free_reserved_page(&mut self, pfn: Pfn) {
+        self.0.free_reserved_page(pfn).unwrap();
+    }
+}
+
+fn cma_world() -> (World, crate::cma::CmaAreas<'static>, crate::cma::CmaId) {
+    use crate::cma::{CmaAreas, NoLog};
+    use crate::memblock::Memblock;
+    use crate::types::PhysAddr;
+    let mut w = World::new(NR, &[]);
+    // Re-boot with the area reserved and not yet activated.
+    w.pa = crate::buddy::tests::boot_full(crate::buddy::tests::SMALL, RAM, NR, &[(AREA, AREA + AREA_PAGES)], Some(976 << 20), &[]);
+    let mut mb = Memblock::new();
+    mb.memblock_add(Pfn(RAM).phys(), NR as u64 * 4096).unwrap();
+    mb.memblock_reserve(Pfn(AREA).phys(), AREA_PAGES as u64 * 4096).unwrap();
+    let mut areas = CmaAreas::new(16, 16);
+    let id = areas.cma_init_reserved_mem(&mb, PhysAddr(Pfn(AREA).phys().0), AREA_PAGES as u64 * 4096, 0, Some("test"), &mut NoLog).unwrap();
+    areas.cma_init_reserved_areas(&mut |_, n| Some(Vec::leak(vec![0u32; n])), &mut Activate(&mut w.pa), &mut NoLog);
+    assert_eq!(w.pa.nr_free_cma_pages(), AREA_PAGES as u64);
+    (w, areas, id)
+}
+
+#[derive(Default)]
+struct Trace(Vec<String>);
+impl crate::cma::CmaTrace for Trace {
+    fn cma_alloc_start(&mut self, _: &str, count: u64, _: u32) {
+        self.0.push(format!("start {count}"));
+    }
+    fn cma_alloc_busy_retry(&mut self, _: &str, pfn: u64, _: Option<Pfn>, _: u64, _: u32) {
+        self.0.push(format!("busy {pfn:#x}"));
+    }
+    fn cma_alloc_finish(&mut self, _: &str, pfn: u64, _: Option<Pfn>, _: u64, _: u32, e: i32) {
+        self.0.push(format!("finish {pfn:#x} {e}"));
+    }
+    fn cma_release(&mut self, _: &str, pfn: u64, _: Option<Pfn>, count: u64) {
+        self.0.push(format!("release {pfn:#x} {count}"));
+    }
+}
+
+#[test]
+fn cma_alloc_migrates_through_cma_contig_and_retries_past_a_pinned_page() {
+    let (mut w, mut areas, id) = cma_world();
+    // A user page at AREA+5 (movable), a pinned one at AREA+40.
+    grab_area(&mut w);
+    for i in 0..AREA_PAGES {
+        if i != 5 && i != 40 {
+            free(&mut w, AREA + i);
+        }
+    }
+    w.map_at(Pfn(AREA + 5), 1, 0x1000, 55);
+    w.map_at(Pfn(AREA + 40), 2, 0x1000, 66);
+    w.pin(Pfn(AREA + 40));
+    let mut tr = Trace::default();
+    let mut log = crate::cma::tests::VecLog::default();
+    // 32 pages at bitmap 0: the movable page migrates out.
+    let got = {
+        let mut c = CmaContig::new(w.m(), id.0 as u32);
+        areas.cma_alloc(Some(id), 32, 0, false, &mut c, &mut tr, &mut log)
+    };
+    assert_eq!(got, Some(Pfn(AREA)));
+    assert_allocated(&w, AREA, AREA + 32, Some(OWNER_KIND_CMA | id.0 as u32));
+    assert_eq!(w.env.mem[&w.env.ptes[&(1, 0x1000)]], 55);
+    // Next 32: [AREA+32, AREA+64) holds the pinned page: -EBUSY, retried
+    // one bit further each time until the range starts past it.
+    let got = {
+        let mut c = CmaContig::new(w.m(), id.0 as u32);
+        areas.cma_alloc(Some(id), 32, 0, false, &mut c, &mut tr, &mut log)
+    };
+    assert_eq!(got, Some(Pfn(AREA + 41)));
+    let busy = tr.0.iter().filter(|l| l.starts_with("busy")).count();
+    assert_eq!(busy, 9, "{:?}", tr.0);
+    assert_eq!(w.env.ptes[&(2, 0x1000)], AREA + 40, "pinned page untouched");
+    no_isolated_pageblocks(&w);
+    w.check();
+    // Release both.
+    {
+        let mut c = CmaContig::new(w.m(), id.0 as u32);
+        assert!(areas.cma_release(Some(id), Pfn(AREA), 32, &mut c, &mut tr));
+        assert!(areas.cma_release(Some(id), Pfn(AREA + 41), 32, &mut c, &mut tr));
+    }
+    assert_eq!(w.pa.mem.page(Pfn(AREA)).unwrap().owner, OWNER_NONE);
+    assert!(w.env.log.is_empty(), "{:?}", w.env.log);
+    w.check();
+}
