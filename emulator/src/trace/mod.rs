@@ -1,1 +1,245 @@
-//! Event stream and writers.
+//! Events and their writers.
+//!
+//! Events come from the guest's trace ring ([`Decoder`] turns ring records
+//! into [`Event`]s, resolving CMA area names), from the board's DMA masters
+//! ([`EventKind::DmaTransfer`]), from frame boundaries and counters, and
+//! from the verifiers ([`EventKind::Violation`]). They travel over a
+//! crossbeam channel ([`event_stream`]) and are written as JSON lines
+//! ([`jsonl`]), Chrome/Perfetto trace-event JSON ([`chrome`]) and Linux 6.1
+//! ftrace text ([`ftrace`]); [`summary`] tabulates them per frame and
+//! [`map`] draws the pageblock/page map of a snapshot. Every writer is a
+//! pure function of its input: identical events give identical bytes.
+pub mod chrome;
+pub mod ftrace;
+pub mod jsonl;
+pub mod map;
+pub mod summary;
+#[cfg(test)]
+mod tests;
+
+pub use map::{map_png, map_rgb};
+pub use summary::summary;
+
+use crate::introspect::MmCounters;
+use crate::verify::Violation;
+use cmaemu_abi::desc::name_bytes;
+use cmaemu_abi::trace::{GuestEvent, TraceRecord};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+
+/// One event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Virtual time.
+    pub ts_ns: u64,
+    /// Frame (camera/display period) index.
+    pub frame: u64,
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    CmaAllocStart { name: String, count: u64, align: u32 },
+    CmaAllocFinish { name: String, pfn: u64, page: u32, count: u64, align: u32, errorno: i32 },
+    CmaAllocBusyRetry { name: String, pfn: u64, page: u32, count: u64, align: u32 },
+    CmaRelease { name: String, pfn: u64, page: u32, count: u64 },
+    MigratePagesStart { mode: u8, reason: u32 },
+    MigratePages { succeeded: u64, failed: u64, thp_succeeded: u64, thp_failed: u64, thp_split: u64, mode: u8, reason: u32 },
+    /// The old frame is unmapped and about to be copied.
+    MigratePageBegin { old_pfn: u32, new_pfn: u32 },
+    /// One page moved; `vas` mapped it (in `asid`).
+    MigratePage { old_pfn: u32, new_pfn: u32, asid: u32, vas: Vec<u32> },
+    DmaAlloc { device: u32, pfn: u64, count: u32, order: u32, errorno: i32 },
+    DmaFree { device: u32, pfn: u64, count: u32 },
+    TlbFlush { scope: u8, asid: u32, va: u32 },
+    Inject { id: u8, pfn: u64, arg: u32, extra: u32 },
+    Mark { label: String },
+    /// A DMA master moved `len` bytes at `pa` (board).
+    DmaTransfer { device: u32, pa: u64, len: u64, write: bool, dur_ns: u64 },
+    /// A frame boundary (board): frame `index` starts.
+    Frame { index: u64 },
+    /// mm counters at this point (board, usually at each frame boundary).
+    Counters(MmCounters),
+    /// The guest dropped `lost` records (ring full) or the ring was corrupt.
+    RingLoss { lost: u64 },
+    Violation(Violation),
+}
+
+impl EventKind {
+    /// Short stable name (the `event` field of the JSON lines).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::CmaAllocStart { .. } => "cma_alloc_start",
+            EventKind::CmaAllocFinish { .. } => "cma_alloc_finish",
+            EventKind::CmaAllocBusyRetry { .. } => "cma_alloc_busy_retry",
+            EventKind::CmaRelease { .. } => "cma_release",
+            EventKind::MigratePagesStart { .. } => "mm_migrate_pages_start",
+            EventKind::MigratePages { .. } => "mm_migrate_pages",
+            EventKind::MigratePageBegin { .. } => "migrate_page_begin",
+            EventKind::MigratePage { .. } => "migrate_page",
+            EventKind::DmaAlloc { .. } => "dma_alloc",
+            EventKind::DmaFree { .. } => "dma_free",
+            EventKind::TlbFlush { .. } => "tlb_flush",
+            EventKind::Inject { .. } => "inject",
+            EventKind::Mark { .. } => "mark",
+            EventKind::DmaTransfer { .. } => "dma_transfer",
+            EventKind::Frame { .. } => "frame",
+            EventKind::Counters(_) => "counters",
+            EventKind::RingLoss { .. } => "ring_loss",
+            EventKind::Violation(_) => "violation",
+        }
+    }
+}
+
+/// Turns ring records into events: resolves area names and joins the
+/// records of one migrated page with more than 4 mappings.
+#[derive(Clone, Debug, Default)]
+pub struct Decoder {
+    names: Vec<String>,
+    pending: Option<(Event, u32)>,
+    /// Records that did not decode (unknown kind, bad field).
+    pub undecodable: u64,
+}
+
+impl Decoder {
+    /// `area_names[i]` is area `i` of the descriptor (`Snapshot::area_names`).
+    pub fn new(area_names: Vec<String>) -> Self {
+        Decoder { names: area_names, ..Default::default() }
+    }
+
+    fn name(&self, area: u8) -> String {
+        self.names.get(area as usize).cloned().unwrap_or_else(|| format!("area{area}"))
+    }
+
+    /// Decode one record; completed events are appended to `out`.
+    pub fn push(&mut self, r: &TraceRecord, frame: u64, out: &mut Vec<Event>) {
+        let ge = match r.decode() {
+            Ok(g) => g,
+            Err(_) => {
+                self.undecodable += 1;
+                return;
+            }
+        };
+        if let GuestEvent::MigratePage { old_pfn, new_pfn, asid, total, first, nr_vas, vas } = ge {
+            let vs = &vas[..nr_vas as usize];
+            if first > 0 {
+                if let Some((Event { kind: EventKind::MigratePage { old_pfn: o, new_pfn: n, asid: a, vas: pv }, .. }, _)) = &mut self.pending {
+                    if *o == old_pfn && *n == new_pfn && *a == asid && pv.len() == first as usize {
+                        pv.extend_from_slice(vs);
+                        if pv.len() >= total as usize {
+                            out.push(self.pending.take().unwrap().0);
+                        }
+                        return;
+                    }
+                }
+            }
+            self.flush(out);
+            let ev = Event { ts_ns: r.ts_ns, frame, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas: vs.to_vec() } };
+            if vs.len() >= total as usize {
+                out.push(ev);
+            } else {
+                self.pending = Some((ev, total));
+            }
+            return;
+        }
+        self.flush(out);
+        let kind = match ge {
+            GuestEvent::CmaAllocStart { area, count, align } => EventKind::CmaAllocStart { name: self.name(area), count: count as u64, align },
+            GuestEvent::CmaAllocFinish { area, pfn, page, count, align, errorno } => EventKind::CmaAllocFinish { name: self.name(area), pfn, page, count: count as u64, align, errorno },
+            GuestEvent::CmaAllocBusyRetry { area, pfn, page, count, align } => EventKind::CmaAllocBusyRetry { name: self.name(area), pfn, page, count: count as u64, align },
+            GuestEvent::CmaRelease { area, pfn, page, count } => EventKind::CmaRelease { name: self.name(area), pfn, page, count: count as u64 },
+            GuestEvent::MigratePagesStart { mode, reason } => EventKind::MigratePagesStart { mode, reason },
+            GuestEvent::MigratePages { succeeded, failed, thp_succeeded, thp_failed, thp_split, mode, reason } => EventKind::MigratePages {
+                succeeded: succeeded as u64,
+                failed: failed as u64,
+                thp_succeeded: thp_succeeded as u64,
+                thp_failed: thp_failed as u64,
+                thp_split: thp_split as u64,
+                mode,
+                reason,
+            },
+            GuestEvent::MigratePageBegin { old_pfn, new_pfn } => EventKind::MigratePageBegin { old_pfn, new_pfn },
+            GuestEvent::MigratePage { .. } => unreachable!("handled above"),
+            GuestEvent::DmaAlloc { device, pfn, count, order, errorno, .. } => EventKind::DmaAlloc { device, pfn, count, order, errorno },
+            GuestEvent::DmaFree { device, pfn, count } => EventKind::DmaFree { device, pfn, count },
+            GuestEvent::TlbFlush { scope, asid, va } => EventKind::TlbFlush { scope, asid, va },
+            GuestEvent::Inject { id, pfn, arg, extra } => EventKind::Inject { id, pfn, arg, extra },
+            GuestEvent::Mark { label } => EventKind::Mark { label: String::from_utf8_lossy(name_bytes(&label)).into_owned() },
+        };
+        out.push(Event { ts_ns: r.ts_ns, frame, kind });
+    }
+
+    /// Emit a migrated page whose continuation records never came.
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        if let Some((e, _)) = self.pending.take() {
+            out.push(e);
+        }
+    }
+}
+
+/// The producing end of the event stream (cheap to clone, any thread).
+#[derive(Clone, Debug)]
+pub struct EventSink(Sender<Event>);
+
+/// The consuming end.
+#[derive(Debug)]
+pub struct EventSource(Receiver<Event>);
+
+/// An unbounded event stream.
+pub fn event_stream() -> (EventSink, EventSource) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    (EventSink(tx), EventSource(rx))
+}
+
+impl EventSink {
+    /// Send; a stream nobody reads any more drops the event.
+    pub fn send(&self, e: Event) {
+        let _ = self.0.send(e);
+    }
+}
+
+impl EventSource {
+    /// Everything sent so far.
+    pub fn try_drain(&self) -> Vec<Event> {
+        self.0.try_iter().collect()
+    }
+    /// Everything until every sink is dropped.
+    pub fn collect(self) -> Vec<Event> {
+        self.0.iter().collect()
+    }
+    /// The underlying receiver (for `select!`).
+    pub fn receiver(&self) -> &Receiver<Event> {
+        &self.0
+    }
+}
+
+/// The last N events as JSON lines (what violations carry as context).
+#[derive(Clone, Debug)]
+pub struct RecentEvents {
+    cap: usize,
+    q: VecDeque<String>,
+}
+
+impl RecentEvents {
+    pub fn new(cap: usize) -> Self {
+        RecentEvents { cap, q: VecDeque::with_capacity(cap) }
+    }
+    pub fn push(&mut self, e: &Event) {
+        if self.cap == 0 {
+            return;
+        }
+        if self.q.len() == self.cap {
+            self.q.pop_front();
+        }
+        self.q.push_back(jsonl::event_json(e));
+    }
+    pub fn to_vec(&self) -> Vec<String> {
+        self.q.iter().cloned().collect()
+    }
+}
+
+/// `ns` as microseconds with three decimals (trace-event `ts`).
+pub(crate) fn us(ns: u64) -> String {
+    format!("{}.{:03}", ns / 1000, ns % 1000)
+}

@@ -138,7 +138,7 @@ pub fn check_dma(s: &Snapshot, buffers: Option<&DmaBuffers>, t: &DmaTransfer, ct
     }
     // Ownership, frame by frame, grouped into runs of one reason.
     let mut run: Option<(u32, u32, Bad)> = None;
-    let mut flush = |run: &mut Option<(u32, u32, Bad)>, out: &mut Out| {
+    let flush = |run: &mut Option<(u32, u32, Bad)>, out: &mut Out| {
         if let Some((p, n, bad)) = run.take() {
             out.push(Check::DmaOwnership, Some(p), None, dev, format!("{dir} by {} into {n} frame(s) from pfn {p:#x} that are {}", dma_dev_name(t.device), bad.describe()));
         }

@@ -157,7 +157,7 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     for a in s.cma.iter().filter(|a| a.active) {
         let chunk = 1u32 << a.order_per_bit;
         let mut run: Option<(u32, u32, bool)> = None; // (first pfn, pages, set-but-free?)
-        let mut flush = |run: &mut Option<(u32, u32, bool)>, out: &mut Out| {
+        let flush = |run: &mut Option<(u32, u32, bool)>, out: &mut Out| {
             if let Some((p, k, set)) = run.take() {
                 let d = if set {
                     format!("CMA area {}: {k} page(s) from {p:#x} have their bitmap bits set but are free in the buddy (bitmap leaked)", a.name)

@@ -1,0 +1,180 @@
+//! Chrome / Perfetto trace-event JSON (`{"traceEvents":[...]}`, opens in
+//! ui.perfetto.dev and chrome://tracing).
+//!
+//! Tracks (pid 1): tid 1 `cma` (an "X" span per allocation, start to
+//! finish), tid 2 `migration` (per moved page two 1 ns slices, old pfn and
+//! new pfn, joined by an "s"/"f" flow), tid 3 `guest` (other guest events as
+//! thread instants), tid 4 `verify` (violations as global instants), and one
+//! track per DMA master (tid 100 + device id, an "X" per transfer). Frames
+//! are global instants; counters are "C" events `free pages` and
+//! `pageblocks` with one series per migrate type. Timestamps are µs with
+//! ns precision. Output depends only on the input events.
+use super::jsonl::{json_str, violation_json, Obj};
+use super::{us, Event, EventKind};
+use crate::introspect::MT_NAMES;
+use cmaemu_abi::desc::dma_dev_name;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+const PID: u32 = 1;
+const TID_CMA: u32 = 1;
+const TID_MIGRATION: u32 = 2;
+const TID_GUEST: u32 = 3;
+const TID_VERIFY: u32 = 4;
+const TID_DMA_BASE: u32 = 100;
+
+fn ev(name: &str, ph: &str, ts_ns: u64, tid: u32) -> Obj {
+    Obj::new().str("name", name).str("ph", ph).raw("ts", us(ts_ns)).raw("pid", PID).raw("tid", tid)
+}
+
+fn meta(name: &str, tid: u32, value: &str) -> String {
+    Obj::new().str("name", name).str("ph", "M").raw("pid", PID).raw("tid", tid).raw("args", Obj::new().str("name", value).done()).done()
+}
+
+/// All trace events (without the wrapper).
+pub fn trace_events(events: &[Event]) -> Vec<String> {
+    let mut out = Vec::new();
+    let devices: BTreeSet<u32> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::DmaTransfer { device, .. } => Some(device),
+            _ => None,
+        })
+        .collect();
+    out.push(meta("process_name", 0, "cmaemu guest"));
+    out.push(meta("thread_name", TID_CMA, "cma"));
+    out.push(meta("thread_name", TID_MIGRATION, "migration"));
+    out.push(meta("thread_name", TID_GUEST, "guest"));
+    out.push(meta("thread_name", TID_VERIFY, "verify"));
+    for d in &devices {
+        out.push(meta("thread_name", TID_DMA_BASE + d, &format!("dma: {}", dma_dev_name(*d))));
+    }
+    let mut open: BTreeMap<String, (u64, u64, u32)> = BTreeMap::new();
+    let mut flow_id: u64 = 0;
+    for e in events {
+        let t = e.ts_ns;
+        match &e.kind {
+            EventKind::CmaAllocStart { name, count, align } => {
+                if let Some((st, c, a)) = open.insert(name.clone(), (t, *count, *align)) {
+                    out.push(ev(&format!("cma_alloc {name} (no finish)"), "i", st, TID_CMA).str("s", "t").raw("args", Obj::new().raw("count", c).raw("align", a).done()).done());
+                }
+            }
+            EventKind::CmaAllocFinish { name, pfn, count, align, errorno, .. } => {
+                let args = Obj::new().raw("count", count).raw("align", align).str("pfn", &format!("{pfn:#x}")).raw("errorno", errorno).raw("frame", e.frame).done();
+                match open.remove(name) {
+                    Some((st, _, _)) => out.push(ev(&format!("cma_alloc {name}"), "X", st, TID_CMA).raw("dur", us(t.saturating_sub(st))).raw("args", args).done()),
+                    None => out.push(ev(&format!("cma_alloc_finish {name}"), "i", t, TID_CMA).str("s", "t").raw("args", args).done()),
+                }
+            }
+            EventKind::MigratePage { old_pfn, new_pfn, asid, vas } => {
+                flow_id += 1;
+                let vs: Vec<String> = vas.iter().map(|v| json_str(&format!("{v:#x}"))).collect();
+                let args = Obj::new().str("old_pfn", &format!("{old_pfn:#x}")).str("new_pfn", &format!("{new_pfn:#x}")).raw("asid", asid).raw("vas", format!("[{}]", vs.join(","))).done();
+                out.push(ev(&format!("pfn {old_pfn:#x} (old)"), "X", t, TID_MIGRATION).str("cat", "migration").raw("dur", us(1)).raw("args", args.clone()).done());
+                out.push(ev("migrate", "s", t, TID_MIGRATION).str("cat", "migration").raw("id", flow_id).done());
+                out.push(ev(&format!("pfn {new_pfn:#x} (new)"), "X", t + 1, TID_MIGRATION).str("cat", "migration").raw("dur", us(1)).raw("args", args).done());
+                out.push(ev("migrate", "f", t + 1, TID_MIGRATION).str("cat", "migration").str("bp", "e").raw("id", flow_id).done());
+            }
+            EventKind::DmaTransfer { device, pa, len, write, dur_ns } => {
+                let args = Obj::new().str("pa", &format!("{pa:#x}")).raw("len", len).raw("frame", e.frame).done();
+                out.push(ev(if *write { "write" } else { "read" }, "X", t, TID_DMA_BASE + device).raw("dur", us((*dur_ns).max(1))).raw("args", args).done());
+            }
+            EventKind::Frame { index } => out.push(ev(&format!("frame {index}"), "i", t, TID_GUEST).str("s", "g").done()),
+            EventKind::Counters(c) => {
+                let mut f = Obj::new();
+                let mut p = Obj::new();
+                for (i, n) in MT_NAMES.iter().enumerate() {
+                    f = f.raw(n, c.free_per_mt[i]);
+                    p = p.raw(n, c.pageblocks_per_mt[i]);
+                }
+                out.push(ev("free pages", "C", t, 0).raw("args", f.done()).done());
+                out.push(ev("pageblocks", "C", t, 0).raw("args", p.done()).done());
+            }
+            EventKind::Violation(v) => out.push(ev(v.check.name(), "i", t, TID_VERIFY).str("s", "g").raw("args", violation_json(v)).done()),
+            k => {
+                let detail = super::ftrace::body(k).map(|(_, b)| b).unwrap_or_else(|| match k {
+                    EventKind::RingLoss { lost } => format!("lost={lost}"),
+                    _ => String::new(),
+                });
+                out.push(ev(k.name(), "i", t, TID_GUEST).str("s", "t").raw("args", Obj::new().str("detail", &detail).raw("frame", e.frame).done()).done());
+            }
+        }
+    }
+    for (name, (st, c, a)) in open {
+        out.push(ev(&format!("cma_alloc {name} (no finish)"), "i", st, TID_CMA).str("s", "t").raw("args", Obj::new().raw("count", c).raw("align", a).done()).done());
+    }
+    out
+}
+
+/// The whole JSON document.
+pub fn write_chrome(events: &[Event], w: &mut dyn Write) -> io::Result<()> {
+    w.write_all(b"{\"traceEvents\":[\n")?;
+    let evs = trace_events(events);
+    for (i, e) in evs.iter().enumerate() {
+        w.write_all(e.as_bytes())?;
+        w.write_all(if i + 1 < evs.len() { b",\n" } else { b"\n" })?;
+    }
+    w.write_all(b"],\"displayTimeUnit\":\"ns\"}\n")
+}
+
+/// Check a trace-event JSON document: a `traceEvents` array whose events
+/// carry the keys and types each phase needs. Returns the event count.
+pub fn validate(doc: &str) -> Result<usize, String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(doc).map_err(|e| format!("not JSON: {e}"))?;
+    let evs = v.get("traceEvents").and_then(Value::as_array).ok_or("no traceEvents array")?;
+    let mut flows: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for (i, e) in evs.iter().enumerate() {
+        let o = e.as_object().ok_or(format!("event {i} is not an object"))?;
+        let s = |k: &str| o.get(k).and_then(Value::as_str).ok_or(format!("event {i}: `{k}` missing or not a string"));
+        let n = |k: &str| o.get(k).and_then(Value::as_f64).ok_or(format!("event {i}: `{k}` missing or not a number"));
+        let ph = s("ph")?;
+        s("name")?;
+        n("pid")?;
+        n("tid")?;
+        if ph != "M" && n("ts")? < 0.0 {
+            return Err(format!("event {i}: negative ts"));
+        }
+        match ph {
+            "M" => {
+                o.get("args").and_then(|a| a.get("name")).and_then(Value::as_str).ok_or(format!("event {i}: metadata without args.name"))?;
+            }
+            "X" => {
+                if n("dur")? < 0.0 {
+                    return Err(format!("event {i}: negative dur"));
+                }
+            }
+            "i" | "I" => {
+                if let Some(sc) = o.get("s") {
+                    if !matches!(sc.as_str(), Some("g" | "p" | "t")) {
+                        return Err(format!("event {i}: instant scope must be g, p or t"));
+                    }
+                }
+            }
+            "C" => {
+                let a = o.get("args").and_then(Value::as_object).ok_or(format!("event {i}: counter without args"))?;
+                if a.is_empty() || a.values().any(|x| !x.is_number()) {
+                    return Err(format!("event {i}: counter args must be numbers"));
+                }
+            }
+            "s" | "f" | "t" => {
+                let id = o.get("id").and_then(Value::as_u64).ok_or(format!("event {i}: flow without numeric id"))?;
+                let f = flows.entry(id).or_default();
+                if ph == "s" {
+                    f.0 += 1;
+                } else if ph == "f" {
+                    f.1 += 1;
+                    if s("bp").ok() != Some("e") {
+                        return Err(format!("event {i}: flow end should bind to the enclosing slice (bp=e)"));
+                    }
+                }
+            }
+            "B" | "E" => {}
+            p => return Err(format!("event {i}: unknown phase {p:?}")),
+        }
+    }
+    if let Some((id, _)) = flows.iter().find(|(_, (s, f))| *s != 1 || *f != 1) {
+        return Err(format!("flow {id} is not one start and one finish"));
+    }
+    Ok(evs.len())
+}

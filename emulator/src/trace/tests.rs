@@ -1,0 +1,226 @@
+use super::*;
+use crate::introspect::synth::SynthGuest;
+use crate::introspect::Snapshot;
+use crate::verify::{Check, CheckCtx};
+use cmaemu_abi::desc::{DMA_DEV_CAMERA, DMA_DEV_CLCD};
+use cmaemu_abi::trace::{TraceRecord, INJECT_SKIP_TLB_FLUSH, MIGRATE_SYNC, MR_CONTIG_RANGE};
+
+fn ev(ts: u64, frame: u64, kind: EventKind) -> Event {
+    Event { ts_ns: ts, frame, kind }
+}
+
+pub(crate) fn sample() -> Vec<Event> {
+    let names = vec!["linux,cma".to_string(), "BiscuitOS_CMA".to_string()];
+    let mut d = Decoder::new(names);
+    let mut out = vec![ev(0, 0, EventKind::Frame { index: 0 })];
+    let recs = [
+        TraceRecord::cma_alloc_start(123_456_000, 0, 64, 6),
+        TraceRecord::cma_alloc_finish(123_999_000, 0, 0x69000, 0xc0d2_0000, 64, 6, 0),
+        TraceRecord::cma_alloc_start(200_000_000, 1, 256, 8),
+        TraceRecord::mm_migrate_pages_start(200_000_100, MIGRATE_SYNC, MR_CONTIG_RANGE),
+        TraceRecord::migrate_page_begin(200_000_200, 0x69100, 0x61234),
+    ];
+    for r in &recs {
+        d.push(r, 0, &mut out);
+    }
+    let vas: Vec<u32> = (0..6).map(|i| 0x0040_0000 + i * 0x1000).collect();
+    TraceRecord::migrate_page_records(200_000_300, 0x69100, 0x61234, 1, &vas, |r| d.push(&r, 0, &mut out));
+    for r in [
+        TraceRecord::mm_migrate_pages(200_000_400, 1, 0, 0, 0, 0, MIGRATE_SYNC, MR_CONTIG_RANGE),
+        TraceRecord::cma_alloc_busy_retry(200_000_500, 1, 0x69100, 0, 256, 8),
+        TraceRecord::cma_alloc_finish(201_000_000, 1, 0x69200, 0xc0d4_0000, 256, 8, 0),
+        TraceRecord::dma_alloc(201_000_100, DMA_DEV_CAMERA, 0x69200, 256, 8, 0, 1),
+        TraceRecord::tlb_flush(201_000_200, 0, 1, 0x0040_0000),
+        TraceRecord::inject(201_000_300, INJECT_SKIP_TLB_FLUSH, 0x69100, 0x0040_0000, 0),
+        TraceRecord::mark(201_000_400, "phase \"two\""),
+        TraceRecord::cma_release(250_000_000, 1, 0x69200, 0xc0d4_0000, 256),
+    ] {
+        d.push(&r, 1, &mut out);
+    }
+    out.insert(9, ev(200_500_000, 1, EventKind::Frame { index: 1 }));
+    out.push(ev(201_500_000, 1, EventKind::DmaTransfer { device: DMA_DEV_CAMERA, pa: 0x6920_0000, len: 1 << 20, write: true, dur_ns: 4000 }));
+    out.push(ev(201_600_000, 1, EventKind::DmaTransfer { device: DMA_DEV_CLCD, pa: 0x6920_0000, len: 1 << 20, write: false, dur_ns: 4000 }));
+    let mut c = crate::introspect::MmCounters::default();
+    c.free_per_mt[1] = 1000;
+    c.pageblocks_per_mt[4] = 4;
+    out.push(ev(201_700_000, 1, EventKind::Counters(c)));
+    let cx = CheckCtx { frame: 1, at_ns: 201_800_000, recent: vec![jsonl::event_json(&out[1])] };
+    out.push(ev(201_800_000, 1, EventKind::Violation(cx.violation(Check::MigrateTlb, Some(0x69100), Some(0x0040_0000), None, "stale \"tlb\"\nline".into()))));
+    out.push(ev(201_900_000, 1, EventKind::RingLoss { lost: 3 }));
+    out
+}
+
+#[test]
+fn decoder_joins_multi_record_migrations() {
+    let evs = sample();
+    let m: Vec<_> = evs.iter().filter(|e| matches!(e.kind, EventKind::MigratePage { .. })).collect();
+    assert_eq!(m.len(), 1);
+    match &m[0].kind {
+        EventKind::MigratePage { vas, .. } => assert_eq!(vas.len(), 6),
+        _ => unreachable!(),
+    }
+    assert!(evs.iter().any(|e| e.kind == EventKind::CmaAllocStart { name: "BiscuitOS_CMA".into(), count: 256, align: 8 }));
+}
+
+#[test]
+fn ftrace_lines_match_linux_6_1() {
+    let evs = sample();
+    let mut b = Vec::new();
+    ftrace::write_ftrace(&evs, &mut b).unwrap();
+    let t = String::from_utf8(b).unwrap();
+    assert!(t.starts_with("# tracer: nop\n#\n# entries-in-buffer/entries-written: "));
+    let lines: Vec<&str> = t.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines[0], "          <idle>-0       [000] .....     0.123456: cma_alloc_start: name=linux,cma count=64 align=6");
+    assert_eq!(lines[1], "          <idle>-0       [000] .....     0.123999: cma_alloc_finish: name=linux,cma pfn=0x69000 page=c0d20000 count=64 align=6");
+    assert!(t.contains(": mm_migrate_pages_start: mode=MIGRATE_SYNC reason=contig_range\n"));
+    assert!(t.contains(": mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=contig_range\n"));
+    assert!(t.contains(": cma_alloc_busy_retry: name=BiscuitOS_CMA pfn=0x69100 page=00000000 count=256 align=8\n"));
+    assert!(t.contains(": cma_release: name=BiscuitOS_CMA pfn=0x69200 page=c0d40000 count=256\n"));
+    assert!(t.contains(": tracing_mark_write: phase \"two\"\n"));
+    assert!(t.contains(": cmaemu_violation: check=migrate.tlb pfn=0x69100 va=0x400000 detail=\"stale \"tlb\" line\"\n"));
+    assert!(!t.contains("dma_transfer"));
+    assert_eq!(ftrace::reason_name(99), "0x63");
+    assert_eq!(ftrace::mode_name(3), "0x3");
+    // 1000 s
+    let l = ftrace::line(&ev(1_000_123_456_789, 0, EventKind::Mark { label: "x".into() })).unwrap();
+    assert!(l.contains(" 1000.123456: tracing_mark_write: x"), "{l}");
+}
+
+#[test]
+fn chrome_trace_is_valid_and_complete() {
+    let evs = sample();
+    let mut b = Vec::new();
+    chrome::write_chrome(&evs, &mut b).unwrap();
+    let doc = String::from_utf8(b).unwrap();
+    let n = chrome::validate(&doc).unwrap();
+    assert!(n > 20);
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let arr = v["traceEvents"].as_array().unwrap();
+    let find = |ph: &str, name: &str| arr.iter().filter(|e| e["ph"] == ph && e["name"].as_str().unwrap().contains(name)).count();
+    assert_eq!(find("X", "cma_alloc linux,cma"), 1);
+    assert_eq!(find("X", "cma_alloc BiscuitOS_CMA"), 1);
+    let span = arr.iter().find(|e| e["name"] == "cma_alloc BiscuitOS_CMA").unwrap();
+    assert_eq!(span["ts"].as_f64().unwrap(), 200000.0);
+    assert_eq!(span["dur"].as_f64().unwrap(), 1000.0);
+    assert_eq!(find("s", "migrate"), 1);
+    assert_eq!(find("f", "migrate"), 1);
+    assert_eq!(find("X", "pfn 0x69100 (old)"), 1);
+    assert_eq!(find("X", "pfn 0x61234 (new)"), 1);
+    assert_eq!(find("C", "free pages"), 1);
+    assert_eq!(find("C", "pageblocks"), 1);
+    assert_eq!(find("M", "thread_name"), 6);
+    assert!(arr.iter().any(|e| e["ph"] == "M" && e["args"]["name"] == "dma: camera"));
+    assert!(arr.iter().any(|e| e["ph"] == "X" && e["tid"] == 100 + DMA_DEV_CLCD && e["name"] == "read"));
+    assert_eq!(find("i", "migrate.tlb"), 1);
+    // the validator rejects broken documents
+    assert!(chrome::validate("{}").is_err());
+    assert!(chrome::validate(r#"{"traceEvents":[{"name":"a","ph":"X","ts":1,"pid":1,"tid":1}]}"#).is_err());
+    assert!(chrome::validate(r#"{"traceEvents":[{"name":"a","ph":"C","ts":1,"pid":1,"tid":1,"args":{"x":"no"}}]}"#).is_err());
+    assert!(chrome::validate(r#"{"traceEvents":[{"name":"a","ph":"s","ts":1,"pid":1,"tid":1,"id":4}]}"#).is_err());
+    assert!(chrome::validate(r#"{"traceEvents":[{"name":"a","ph":"i","ts":1,"pid":1,"tid":1,"s":"q"}]}"#).is_err());
+    assert!(chrome::validate(r#"{"traceEvents":[{"name":"a","ph":"M","pid":1,"tid":1}]}"#).is_err());
+}
+
+#[test]
+fn jsonl_is_one_valid_object_per_line_in_fixed_order() {
+    let evs = sample();
+    let mut b = Vec::new();
+    jsonl::write_jsonl(&evs, &mut b).unwrap();
+    let t = String::from_utf8(b).unwrap();
+    assert_eq!(t.lines().count(), evs.len());
+    for l in t.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["ts_ns"].is_u64() && v["frame"].is_u64() && v["event"].is_string(), "{l}");
+        assert!(l.starts_with("{\"ts_ns\":"));
+    }
+    assert!(t.contains(r#"{"ts_ns":123456000,"frame":0,"event":"cma_alloc_start","name":"linux,cma","count":64,"align":6}"#));
+    let viol = t.lines().find(|l| l.contains("\"violation\"")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(viol).unwrap();
+    assert_eq!(v["violation"]["check"], "migrate.tlb");
+    assert_eq!(v["violation"]["recent_events"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn writers_are_byte_identical_for_identical_input() {
+    let run = || {
+        let evs = sample();
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        jsonl::write_jsonl(&evs, &mut a).unwrap();
+        chrome::write_chrome(&evs, &mut b).unwrap();
+        ftrace::write_ftrace(&evs, &mut c).unwrap();
+        (a, b, c, summary(&evs))
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn summary_tabulates_frames() {
+    let s = summary(&sample());
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 4, "{s}");
+    let f1: Vec<&str> = lines[2].split_whitespace().collect();
+    // frame 1: 1 migration call, 0 pages copied (frame 0), 0 failed, 1 alloc, 0 failed, latency, 2 dma, bytes, 1 violation
+    assert_eq!(f1[0], "1");
+    assert_eq!(&f1[2..7], &["1", "0", "0", "1", "0"]);
+    assert_eq!(f1[7], "1000.000/1000.000/1000.000");
+    assert_eq!(&f1[8..], &["2", "2097152", "1"]);
+    assert!(lines[3].starts_with(" total"));
+}
+
+#[test]
+fn stream_and_recent_events() {
+    let (tx, rx) = event_stream();
+    let tx2 = tx.clone();
+    let h = std::thread::spawn(move || {
+        for e in sample() {
+            tx2.send(e);
+        }
+    });
+    h.join().unwrap();
+    assert_eq!(rx.try_drain().len(), sample().len());
+    tx.send(ev(1, 0, EventKind::Frame { index: 9 }));
+    drop(tx);
+    assert_eq!(rx.collect().len(), 1);
+    let mut r = RecentEvents::new(3);
+    for e in sample() {
+        r.push(&e);
+    }
+    let v = r.to_vec();
+    assert_eq!(v.len(), 3);
+    assert!(v[2].contains("ring_loss"));
+}
+
+#[test]
+fn map_draws_pageblocks_and_pages() {
+    let mut g = SynthGuest::new(64);
+    let cma = g.pb_pfn(8);
+    let a = g.add_cma("linux,cma", cma, 4 << 10, 0);
+    g.cma_alloc_at(a, cma, 64, DMA_DEV_CAMERA);
+    g.commit();
+    let s = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    let (w, h, px) = map_rgb(&s);
+    assert_eq!(w, 512);
+    assert_eq!(h, 16 + 4 + 32);
+    let at = |x: u32, y: u32| -> [u8; 3] {
+        let i = ((y * w + x) * 3) as usize;
+        [px[i], px[i + 1], px[i + 2]]
+    };
+    assert_eq!(at(0, 0), map::MT_COLORS[0]);
+    assert_eq!(at(16, 0), map::MT_COLORS[1]);
+    assert_eq!(at(8 * 16 + 3, 3), map::MT_COLORS[4]);
+    let y0 = 20;
+    let page = |pfn: u32| at((pfn - s.base_pfn()) % 512, y0 + (pfn - s.base_pfn()) / 512);
+    assert_eq!(page(s.base_pfn()), map::page_color::RESERVED);
+    assert_eq!(page(cma), map::page_color::CMA_ALLOCATED);
+    assert_eq!(page(cma + 64), map::page_color::FREE_CMA);
+    assert_eq!(page(g.pb_pfn(3)), map::page_color::FREE);
+    let dir = std::env::temp_dir().join(format!("cmaemu-map-{}.png", std::process::id()));
+    map_png(&s, &dir).unwrap();
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&dir).unwrap()));
+    let mut r = dec.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (w, h));
+    assert_eq!(&buf[..info.buffer_size()], &px[..]);
+    let _ = std::fs::remove_file(dir);
+}
