@@ -45,6 +45,10 @@ impl DmaBuffers {
     pub fn buffer_of(&self, device: u32, pfn: u32) -> Option<(u32, u32)> {
         self.live.get(&device)?.iter().copied().find(|&(p, n)| pfn >= p && (pfn as u64) < p as u64 + n as u64)
     }
+    /// The live buffer of any device containing `pfn`.
+    pub fn buffer_of_any(&self, pfn: u32) -> Option<(u32, u32)> {
+        self.live.keys().find_map(|&d| self.buffer_of(d, pfn))
+    }
     /// All live buffers of a device.
     pub fn buffers(&self, device: u32) -> &[(u32, u32)] {
         self.live.get(&device).map(|v| v.as_slice()).unwrap_or(&[])
@@ -74,7 +78,7 @@ impl Bad {
     }
 }
 
-fn classify(s: &Snapshot, device: u32, pfn: u32) -> Option<Bad> {
+fn classify(s: &Snapshot, device: u32, write: bool, pfn: u32) -> Option<Bad> {
     let p = match s.page(pfn) {
         Some(p) => p,
         None => return Some(Bad::Outside),
@@ -92,6 +96,11 @@ fn classify(s: &Snapshot, device: u32, pfn: u32) -> Option<Bad> {
         return None;
     }
     if p.owner & OWNER_KIND_MASK == OWNER_KIND_DEVICE {
+        // Reading another device's live buffer is sharing (zero-copy
+        // preview: the display scans out the camera's frame); writing it is not.
+        if !write && s.cma_area_of(pfn).is_none_or(|a| a.bit(pfn) == Some(true)) {
+            return None;
+        }
         return Some(Bad::OtherDevice(p.owner & !OWNER_KIND_MASK));
     }
     if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 {
@@ -101,7 +110,8 @@ fn classify(s: &Snapshot, device: u32, pfn: u32) -> Option<Bad> {
 }
 
 /// Check one transfer. `buffers`, when given, also requires the whole
-/// transfer to sit in one live buffer of the device.
+/// transfer to sit in one live buffer of the device (for reads: of any
+/// device, buffers may be shared for reading).
 pub fn check_dma(s: &Snapshot, buffers: Option<&DmaBuffers>, t: &DmaTransfer, ctx: &CheckCtx) -> Vec<Violation> {
     let mut out = Out::new(ctx);
     if t.len == 0 {
@@ -118,7 +128,8 @@ pub fn check_dma(s: &Snapshot, buffers: Option<&DmaBuffers>, t: &DmaTransfer, ct
     }
     let (first, last) = (first as u32, last as u32);
     if let Some(b) = buffers {
-        match b.buffer_of(t.device, first) {
+        let found = if t.write { b.buffer_of(t.device, first) } else { b.buffer_of_any(first) };
+        match found {
             None => out.push(
                 Check::DmaContiguity,
                 Some(first),
@@ -145,7 +156,7 @@ pub fn check_dma(s: &Snapshot, buffers: Option<&DmaBuffers>, t: &DmaTransfer, ct
     };
     let mut pfn = first;
     loop {
-        let c = classify(s, t.device, pfn);
+        let c = classify(s, t.device, t.write, pfn);
         match (&mut run, c) {
             (Some((_, n, b)), Some(c)) if *b == c => *n += 1,
             (_, c) => {

@@ -173,11 +173,15 @@ fn dma_after_free_is_caught() {
 fn dma_into_movable_and_foreign_frames_is_caught() {
     let w = world();
     let s = snap(&w.g);
-    // the display scans out the camera's buffer: foreign device
+    // the display scans out the camera's buffer: sharing for reading is fine
     let t = DmaTransfer { device: DMA_DEV_CLCD, pa: (w.cma_base as u64) << 12, len: 4096, write: false };
-    let v = check_dma(&s, None, &t, &ctx());
-    assert_eq!(v.len(), 1);
-    assert!(v[0].detail.contains("allocated to device camera"));
+    assert_eq!(check_dma(&s, Some(&w.bufs), &t, &ctx()), vec![]);
+    // but writing into another device's buffer is not
+    let t = DmaTransfer { write: true, ..t };
+    let v = check_dma(&s, Some(&w.bufs), &t, &ctx());
+    assert_eq!(v.len(), 2, "{v:#?}");
+    assert_eq!(v[0].check, Check::DmaContiguity);
+    assert!(v[1].detail.contains("allocated to device camera"));
     // the camera writes into a user page
     let t = DmaTransfer { device: DMA_DEV_CAMERA, pa: (w.user_old as u64) << 12, len: 16, write: true };
     let v = check_dma(&s, None, &t, &ctx());

@@ -1,0 +1,167 @@
+//! End to end over synthetic guest memory: the guest side writes a
+//! descriptor, page records, CMA bitmaps, page tables and trace records into
+//! a `GuestRam` with the ABI types; the host side reads a snapshot, drains
+//! the ring, runs the verifiers, writes all three trace formats twice and
+//! compares the bytes, and decodes the map PNG.
+use cmaemu::introspect::synth::SynthGuest;
+use cmaemu::introspect::{RingDrainer, Snapshot};
+use cmaemu::trace::{self, chrome, ftrace, jsonl, Decoder, Event, EventKind, RecentEvents};
+use cmaemu::verify::{self, Check, CheckCtx, DmaBuffers, DmaTransfer, MigrationInput};
+use cmaemu_abi::desc::{DMA_DEV_CAMERA, DMA_DEV_CLCD};
+use cmaemu_abi::trace::{TraceRecord, MIGRATE_SYNC, MR_CONTIG_RANGE, TLB_PAGE};
+
+const VA: u32 = 0x0040_0000;
+const FRAME_NS: u64 = 16_666_667;
+
+struct Outcome {
+    events: Vec<Event>,
+    violations: Vec<verify::Violation>,
+    png: Vec<u8>,
+}
+
+/// One scenario: frame 0 boots and the camera gets its buffer (a user page
+/// in the CMA range is migrated out first); frame 1 the camera writes and
+/// the display reads; `skip_tlb_flush` makes the CPU keep the old
+/// translation.
+fn scenario(skip_tlb_flush: bool) -> Outcome {
+    let mut g = SynthGuest::new(64);
+    let cma_base = g.pb_pfn(8);
+    let area = g.add_cma("linux,cma", cma_base, 4 << 10, 0);
+    g.add_space(1);
+    let old = cma_base + 10;
+    let new = g.pb_pfn(3) + 1;
+    g.user_page(1, VA, old);
+    g.fill(old, 42);
+    g.commit();
+
+    let desc = Snapshot::read_desc(&g.ram, g.desc_pa).unwrap();
+    let mut drainer = RingDrainer::new(&g.ram, &desc).unwrap();
+    let snap0 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    let mut decoder = Decoder::new(snap0.area_names());
+    let mut events = vec![Event { ts_ns: 0, frame: 0, kind: EventKind::Frame { index: 0 } }, Event { ts_ns: 0, frame: 0, kind: EventKind::Counters(snap0.counters()) }];
+    let mut bufs = DmaBuffers::default();
+    let mut recent = RecentEvents::new(8);
+    let mut violations = Vec::new();
+    let mut records = Vec::new();
+
+    // --- guest: cma_alloc(64 pages) for the camera, migrating the user page.
+    let t = 1_000_000;
+    g.push(&TraceRecord::cma_alloc_start(t, area as u8, 64, 6));
+    g.mm_seq = 1; // the guest is inside mm code
+    g.commit();
+    g.push(&TraceRecord::mm_migrate_pages_start(t + 100, MIGRATE_SYNC, MR_CONTIG_RANGE));
+    g.push(&TraceRecord::migrate_page_begin(t + 200, old, new));
+    // doorbell: the host drains now and captures the old frame
+    drainer.drain(&g.ram, &mut records).unwrap();
+    let before = g.frame(old);
+    g.move_user_page(1, VA, old, new, true);
+    if !skip_tlb_flush {
+        g.push(&TraceRecord::tlb_flush(t + 250, TLB_PAGE, 1, VA));
+    }
+    TraceRecord::migrate_page_records(t + 300, old, new, 1, &[VA], |r| {
+        g.push(&r);
+    });
+    g.push(&TraceRecord::mm_migrate_pages(t + 400, 1, 0, 0, 0, 0, MIGRATE_SYNC, MR_CONTIG_RANGE));
+    g.cma_alloc_at(area, cma_base, 64, DMA_DEV_CAMERA);
+    g.mm_seq = 2;
+    g.commit();
+    g.push(&TraceRecord::cma_alloc_finish(t + 50_000, area as u8, cma_base as u64, 0xc0d0_0000, 64, 6, 0));
+    g.push(&TraceRecord::dma_alloc(t + 50_100, DMA_DEV_CAMERA, cma_base as u64, 64, 6, 0, area as u8));
+
+    // --- host: drain, decode, verify the migration.
+    drainer.drain(&g.ram, &mut records).unwrap();
+    let snap = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    assert!(snap.stable);
+    for r in records.drain(..) {
+        let mut evs = Vec::new();
+        decoder.push(&r, 0, &mut evs);
+        if let Ok(ge) = r.decode() {
+            bufs.on_event(&ge);
+        }
+        for e in evs {
+            recent.push(&e);
+            if let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind {
+                let after = g.frame(*new_pfn);
+                // what the CPU glue reports as its cached translation of VA
+                let cached = if skip_tlb_flush { (*old_pfn as u64) << 12 } else { (*new_pfn as u64) << 12 };
+                let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before: &before, after: &after, cached: &[Some(cached)] };
+                let ctx = CheckCtx { frame: 0, at_ns: e.ts_ns, recent: recent.to_vec() };
+                violations.extend(verify::check_migration(&snap, &g.ram, &m, &ctx));
+            }
+            events.push(e);
+        }
+    }
+    decoder.flush(&mut events);
+    let ctx = CheckCtx { frame: 0, at_ns: t + 60_000, recent: recent.to_vec() };
+    violations.extend(verify::check_integrity(&snap, &ctx));
+
+    // --- frame 1: camera writes its buffer, display scans it out.
+    let f1 = FRAME_NS;
+    events.push(Event { ts_ns: f1, frame: 1, kind: EventKind::Frame { index: 1 } });
+    events.push(Event { ts_ns: f1, frame: 1, kind: EventKind::Counters(snap.counters()) });
+    for (k, (dev, write)) in [(DMA_DEV_CAMERA, true), (DMA_DEV_CLCD, false)].into_iter().enumerate() {
+        let tr = DmaTransfer { device: dev, pa: (cma_base as u64) << 12, len: 64 * 4096, write };
+        let at = f1 + 1000 + k as u64 * 10_000;
+        let ctx = CheckCtx { frame: 1, at_ns: at, recent: recent.to_vec() };
+        violations.extend(verify::check_dma(&snap, Some(&bufs), &tr, &ctx));
+        events.push(Event { ts_ns: at, frame: 1, kind: EventKind::DmaTransfer { device: dev, pa: tr.pa, len: tr.len, write, dur_ns: 5000 } });
+    }
+    for v in &violations {
+        events.push(Event { ts_ns: v.at_ns, frame: v.frame, kind: EventKind::Violation(v.clone()) });
+    }
+    let dir = std::env::temp_dir().join(format!("cmaemu-tv-{}-{}.png", std::process::id(), skip_tlb_flush));
+    trace::map_png(&snap, &dir).unwrap();
+    let png = std::fs::read(&dir).unwrap();
+    let _ = std::fs::remove_file(&dir);
+    Outcome { events, violations, png }
+}
+
+fn render(events: &[Event]) -> (Vec<u8>, Vec<u8>, Vec<u8>, String) {
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    jsonl::write_jsonl(events, &mut a).unwrap();
+    chrome::write_chrome(events, &mut b).unwrap();
+    ftrace::write_ftrace(events, &mut c).unwrap();
+    (a, b, c, trace::summary(events))
+}
+
+#[test]
+fn clean_run_verifies_and_traces_deterministically() {
+    let o = scenario(false);
+    // the display reads the camera's buffer (zero-copy preview): shared
+    // reads are fine, so a clean run has no findings.
+    assert_eq!(o.violations, vec![]);
+    let r1 = render(&o.events);
+    let r2 = render(&scenario(false).events);
+    assert_eq!(r1, r2, "identical runs must give identical bytes");
+    assert_eq!(o.png, scenario(false).png);
+
+    let n = chrome::validate(std::str::from_utf8(&r1.1).unwrap()).unwrap();
+    assert!(n >= 15);
+    assert!(o.events.iter().any(|e| matches!(e.kind, EventKind::MigratePage { .. })));
+    let ft = String::from_utf8(r1.2.clone()).unwrap();
+    assert!(ft.contains(": cma_alloc_start: name=linux,cma count=64 align=6\n"), "{ft}");
+    assert!(ft.contains(": mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=contig_range\n"));
+    assert_eq!(String::from_utf8(r1.0).unwrap().lines().count(), o.events.len());
+    assert!(r1.3.lines().count() == 4, "{}", r1.3);
+
+    let dec = png::Decoder::new(std::io::Cursor::new(o.png));
+    let mut rd = dec.read_info().unwrap();
+    let mut buf = vec![0; rd.output_buffer_size()];
+    let info = rd.next_frame(&mut buf).unwrap();
+    assert_eq!(info.width, 512);
+    assert_eq!(info.height, 16 + 4 + 32);
+}
+
+#[test]
+fn skip_tlb_flush_run_reports_the_stale_translation() {
+    let o = scenario(true);
+    let tlb: Vec<_> = o.violations.iter().filter(|v| v.check == Check::MigrateTlb).collect();
+    assert_eq!(tlb.len(), 1, "{:#?}", o.violations);
+    assert_eq!(tlb[0].va, Some(VA));
+    assert!(!tlb[0].recent_events.is_empty());
+    let (_, chrome_doc, ft, summary) = render(&o.events);
+    chrome::validate(std::str::from_utf8(&chrome_doc).unwrap()).unwrap();
+    assert!(String::from_utf8(ft).unwrap().contains("cmaemu_violation: check=migrate.tlb"));
+    let f0: Vec<&str> = summary.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(f0.last(), Some(&"1"), "{summary}");
+}
