@@ -1,0 +1,385 @@
+//! The Rust API: boot a board in a test and drive its console.
+use super::file::{parse_size, BoardSpec};
+use super::procfs::{parse_meminfo, parse_vmstat, Counters};
+use crate::board::machine::{Exit, Machine, Step};
+use crate::board::memmap::RAM_BASE;
+use crate::loader::board_dtb::{board_dtb, BoardDtbOptions, DEFAULT_BOOTARGS};
+use crate::loader::dtb::Dtb;
+use crate::loader::images;
+use std::path::{Path, PathBuf};
+
+/// Virtual nanoseconds in a millisecond (1 instruction = 1 ns).
+const NS_PER_MS: u64 = 1_000_000;
+/// Default instruction limit of a whole run.
+pub const DEFAULT_MAX_INSNS: u64 = 50_000_000_000;
+/// Default virtual-time limit for the boot to reach the shell prompt.
+pub const DEFAULT_BOOT_TIMEOUT_MS: u64 = 20_000;
+/// Default virtual-time limit of one console command.
+pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 20_000;
+/// Smallest instruction budget of one chunk of a time-bounded wait.
+const MIN_CHUNK: u64 = 200_000;
+
+/// Why a session step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The board could not be built (DTB, sizes, images).
+    #[error("board: {0}")]
+    Board(String),
+    /// The awaited prompt/text did not come within the virtual-time limit.
+    #[error("{what}: not done within {ms} ms of virtual time")]
+    Timeout { what: String, ms: u64 },
+    /// The guest stopped (powered off, panicked, hit the instruction limit).
+    #[error("{what}: the guest {}", describe_exit(.exit))]
+    Exited { what: String, exit: Exit },
+}
+
+/// A human description of how a run ended.
+pub fn describe_exit(e: &Exit) -> String {
+    match e {
+        Exit::Poweroff(c) => format!("powered off with code {c}"),
+        Exit::Panic(code) => format!("panicked (poweroff status {code:#010x})"),
+        Exit::MaxInsns => "reached the instruction limit (max_insns)".into(),
+        Exit::IdleAfterEof => "stayed idle with no console input (the machine ended the run)".into(),
+        Exit::UserQuit => "was stopped by the user".into(),
+        Exit::Error(s) => format!("could not continue: {s}"),
+    }
+}
+
+/// A DTB and RAM size, ready to boot (plain bytes: `Send`, so sweeps can
+/// prepare once and boot in worker threads).
+#[derive(Clone, Debug)]
+pub struct PreparedBoard {
+    pub dtb: Vec<u8>,
+    pub ram_size: u64,
+    pub bootargs: String,
+    pub max_insns: u64,
+    pub boot_timeout_ms: u64,
+}
+
+impl PreparedBoard {
+    /// Build the board a `[board]` table describes. Relative `dtb` paths
+    /// are taken from `dir`; a `.dts` is compiled with `dtc`.
+    pub fn from_spec(spec: &BoardSpec, dir: Option<&Path>) -> Result<PreparedBoard, String> {
+        let inject = if spec.inject.is_empty() { String::new() } else { format!(" cmaemu.inject={}", spec.inject.join(",")) };
+        let (dtb, ram_size, bootargs) = match &spec.dtb {
+            None => {
+                let mut o = BoardDtbOptions::new(spec.ram.unwrap_or(1 << 30));
+                o.bootargs = format!("{}{}", spec.bootargs.as_deref().unwrap_or(DEFAULT_BOOTARGS), inject);
+                if let Some(c) = spec.cma {
+                    o.cma_size = c;
+                }
+                if let Some(c) = spec.camera_cma {
+                    o.camera_cma_size = c;
+                }
+                (board_dtb(&o), o.ram_size, o.bootargs)
+            }
+            Some(p) => {
+                let path = match dir {
+                    Some(d) if Path::new(p).is_relative() => d.join(p),
+                    _ => PathBuf::from(p),
+                };
+                let bytes = read_dtb(&path)?;
+                let what = path.display();
+                let mut dtb = Dtb::parse(&bytes).map_err(|e| format!("{what}: {e}"))?;
+                if let Some(r) = spec.ram {
+                    dtb.set_memory(RAM_BASE, r).map_err(|e| format!("{what}: {e}"))?;
+                }
+                let base = spec.bootargs.clone().or_else(|| dtb.bootargs()).unwrap_or_else(|| DEFAULT_BOOTARGS.to_string());
+                let args = format!("{base}{inject}");
+                dtb.set_bootargs(&args).map_err(|e| format!("{what}: {e}"))?;
+                let regions = dtb.memory_regions().map_err(|e| format!("{what}: {e}"))?;
+                let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
+                let ram = (end.saturating_sub(RAM_BASE)).div_ceil(1 << 20) << 20;
+                (dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?, ram.clamp(16 << 20, 1 << 30), args)
+            }
+        };
+        Ok(PreparedBoard {
+            dtb,
+            ram_size,
+            bootargs,
+            max_insns: spec.max_insns.unwrap_or(DEFAULT_MAX_INSNS),
+            boot_timeout_ms: spec.boot_timeout_ms.unwrap_or(DEFAULT_BOOT_TIMEOUT_MS),
+        })
+    }
+
+    /// Boot it to the shell prompt.
+    pub fn boot(&self) -> Result<Session, Error> {
+        let m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &self.dtb, self.ram_size, self.max_insns)
+            .map_err(|e| Error::Board(e.to_string()))?;
+        let mut s = Session { m, command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS };
+        s.bounded("boot (waiting for the shell prompt)", self.boot_timeout_ms * NS_PER_MS, 1, |m| m.run_until_idle(), |_, _| false)?;
+        Ok(s)
+    }
+}
+
+fn read_dtb(path: &Path) -> Result<Vec<u8>, String> {
+    if path.extension().is_some_and(|e| e == "dts") {
+        let out = std::env::temp_dir().join(format!(
+            "cmaemu-{}-{:?}-{}.dtb",
+            std::process::id(),
+            std::thread::current().id(),
+            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        let r = std::process::Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(path).output();
+        let res = match r {
+            Err(e) => Err(format!("{}: cannot run dtc ({e}); install device-tree-compiler or give a .dtb", path.display())),
+            Ok(o) if !o.status.success() => {
+                Err(format!("{}: dtc failed: {}", path.display(), String::from_utf8_lossy(&o.stderr).trim()))
+            }
+            Ok(_) => std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display())),
+        };
+        let _ = std::fs::remove_file(&out);
+        res
+    } else {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Builds a board for a test; see the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct BoardBuilder {
+    spec: BoardSpec,
+    dtb_bytes: Option<Vec<u8>>,
+}
+
+/// Entry point of the Rust API: `Board::builder()`.
+pub struct Board;
+
+impl Board {
+    pub fn builder() -> BoardBuilder {
+        BoardBuilder::default()
+    }
+}
+
+impl BoardBuilder {
+    /// RAM size in bytes (16 MiB to 1 GiB, whole MiB).
+    pub fn ram(mut self, bytes: u64) -> Self {
+        self.spec.ram = Some(bytes);
+        self
+    }
+    /// RAM size as text (`"256M"`).
+    pub fn ram_str(self, s: &str) -> Self {
+        match parse_size(s) {
+            Ok(b) => self.ram(b),
+            Err(_) => self.ram(0),
+        }
+    }
+    /// The kernel command line.
+    pub fn bootargs(mut self, args: &str) -> Self {
+        self.spec.bootargs = Some(args.to_string());
+        self
+    }
+    /// Size of the generated board's default CMA pool.
+    pub fn cma(mut self, bytes: u64) -> Self {
+        self.spec.cma = Some(bytes);
+        self
+    }
+    /// Size of the generated board's camera pool.
+    pub fn camera_cma(mut self, bytes: u64) -> Self {
+        self.spec.camera_cma = Some(bytes);
+        self
+    }
+    /// Boot this DTB (`.dtb` or `.dts`) instead of the generated board.
+    pub fn dtb_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.spec.dtb = Some(path.as_ref().display().to_string());
+        self
+    }
+    /// Boot this DTB blob instead of the generated board.
+    pub fn dtb(mut self, blob: Vec<u8>) -> Self {
+        self.dtb_bytes = Some(blob);
+        self
+    }
+    /// A fault injection (`cmaemu.inject=`).
+    pub fn inject(mut self, name: &str) -> Self {
+        self.spec.inject.push(name.to_string());
+        self
+    }
+    /// Overall instruction limit.
+    pub fn max_insns(mut self, n: u64) -> Self {
+        self.spec.max_insns = Some(n);
+        self
+    }
+    /// Virtual-time limit of the boot.
+    pub fn boot_timeout_ms(mut self, ms: u64) -> Self {
+        self.spec.boot_timeout_ms = Some(ms);
+        self
+    }
+    /// The board, not yet booted.
+    pub fn prepare(&self) -> Result<PreparedBoard, Error> {
+        if let Some(r) = self.spec.ram {
+            if r % (1 << 20) != 0 || !((16 << 20)..=(1 << 30)).contains(&r) {
+                return Err(Error::Board(format!("ram {r:#x}: must be a multiple of 1 MiB from 16M to 1G")));
+            }
+        }
+        match &self.dtb_bytes {
+            None => PreparedBoard::from_spec(&self.spec, None).map_err(Error::Board),
+            Some(blob) => {
+                let tmp = std::env::temp_dir().join(format!("cmaemu-api-{}-{:?}.dtb", std::process::id(), std::thread::current().id()));
+                std::fs::write(&tmp, blob).map_err(|e| Error::Board(e.to_string()))?;
+                let mut spec = self.spec.clone();
+                spec.dtb = Some(tmp.display().to_string());
+                let r = PreparedBoard::from_spec(&spec, None).map_err(Error::Board);
+                let _ = std::fs::remove_file(&tmp);
+                r
+            }
+        }
+    }
+    /// Build and boot to the shell prompt.
+    pub fn boot(&self) -> Result<Session, Error> {
+        self.prepare()?.boot()
+    }
+}
+
+/// A booted board at the shell prompt.
+pub struct Session {
+    m: Machine,
+    command_timeout_ms: u64,
+}
+
+impl Session {
+    /// The underlying stepping machine (RAM, CPU, statistics).
+    pub fn machine(&mut self) -> &mut Machine {
+        &mut self.m
+    }
+    /// Virtual time so far (ns).
+    pub fn now_ns(&self) -> u64 {
+        self.m.now()
+    }
+    /// Retired guest instructions so far.
+    pub fn insns(&self) -> u64 {
+        self.m.stats().insns
+    }
+    /// Everything the console printed so far (`\r\n` as `\n`).
+    pub fn output(&self) -> String {
+        self.m.output().replace("\r\n", "\n")
+    }
+    /// Bytes of console output so far (a mark for [`Session::output_since`]).
+    pub fn mark(&self) -> usize {
+        self.m.capture.0.lock().len()
+    }
+    /// Console output after a mark (`\r\n` as `\n`).
+    pub fn output_since(&self, mark: usize) -> String {
+        let b = self.m.capture.0.lock();
+        String::from_utf8_lossy(&b[mark.min(b.len())..]).replace("\r\n", "\n")
+    }
+    /// The virtual-time limit of [`Session::command`] (default 20 s).
+    pub fn set_command_timeout_ms(&mut self, ms: u64) {
+        self.command_timeout_ms = ms;
+    }
+
+    /// Run `step` in budgeted chunks until it pauses, `done` says so, the
+    /// guest exits, or `ns` of virtual time passed. `Ok(true)`: paused or
+    /// done; `Ok(false)`: time is up without either (callers decide).
+    fn chunks(
+        &mut self,
+        what: &str,
+        ns: u64,
+        divisor: u64,
+        mut step: impl FnMut(&mut Machine) -> Step,
+        mut done: impl FnMut(&Machine, usize) -> bool,
+    ) -> Result<bool, Error> {
+        let start = self.mark();
+        let deadline = self.m.now().saturating_add(ns);
+        loop {
+            if done(&self.m, start) {
+                return Ok(true);
+            }
+            let now = self.m.now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let rem = deadline - now;
+            self.m.budget((rem / divisor.max(1)).max(MIN_CHUNK).min(rem));
+            match step(&mut self.m) {
+                Step::Paused => return Ok(true),
+                Step::Timeout => {}
+                Step::Exited(exit) => return Err(Error::Exited { what: what.to_string(), exit }),
+            }
+        }
+    }
+
+    fn bounded(
+        &mut self,
+        what: &str,
+        ns: u64,
+        divisor: u64,
+        step: impl FnMut(&mut Machine) -> Step,
+        done: impl FnMut(&Machine, usize) -> bool,
+    ) -> Result<(), Error> {
+        if self.chunks(what, ns, divisor, step, done)? {
+            Ok(())
+        } else {
+            Err(Error::Timeout { what: what.to_string(), ms: ns / NS_PER_MS })
+        }
+    }
+
+    /// Send a shell command, wait for the next prompt, return what the
+    /// command printed (without the echoed command line and the prompt).
+    pub fn command(&mut self, cmd: &str) -> Result<String, Error> {
+        let ms = self.command_timeout_ms;
+        self.command_with_timeout(cmd, ms)
+    }
+
+    /// [`Session::command`] with its own virtual-time limit.
+    pub fn command_with_timeout(&mut self, cmd: &str, timeout_ms: u64) -> Result<String, Error> {
+        let mark = self.mark();
+        self.m.send(&format!("{cmd}\n"));
+        let what = format!("command '{cmd}'");
+        self.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), 1, |m| m.run_until_idle(), |_, _| false)?;
+        Ok(strip_command_output(&self.output_since(mark)))
+    }
+
+    /// Wait until `text` appears in the output (from now on); returns the
+    /// line it appeared in (as far as it was printed).
+    pub fn wait_for_line(&mut self, text: &str, timeout_ms: u64) -> Result<String, Error> {
+        let mark = self.mark();
+        let needle = text.as_bytes().to_vec();
+        let what = format!("wait for '{text}'");
+        let found = |m: &Machine, start: usize| {
+            let b = m.capture.0.lock();
+            b.len() > start && b[start..].windows(needle.len().max(1)).any(|w| w == needle.as_slice())
+        };
+        self.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(text), found)?;
+        let out = self.output_since(mark);
+        Ok(out.lines().find(|l| l.contains(text)).unwrap_or(text).to_string())
+    }
+
+    /// Let `ms` of virtual time pass (at least; the guest keeps running).
+    pub fn run_for(&mut self, ms: u64) -> Result<(), Error> {
+        const NEVER: &str = "\u{0}cmaemu-never-printed\u{0}";
+        let what = format!("run for {ms} ms");
+        self.chunks(&what, ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(NEVER), |_, _| false)?;
+        Ok(())
+    }
+
+    /// `cat /proc/meminfo`, parsed (values in kB).
+    pub fn meminfo(&mut self) -> Result<Counters, Error> {
+        Ok(parse_meminfo(&self.command("cat /proc/meminfo")?))
+    }
+
+    /// `cat /proc/vmstat`, parsed.
+    pub fn vmstat(&mut self) -> Result<Counters, Error> {
+        Ok(parse_vmstat(&self.command("cat /proc/vmstat")?))
+    }
+
+    /// `poweroff CODE`; returns how the run ended.
+    pub fn poweroff(mut self, code: u8) -> Exit {
+        self.m.send(&format!("poweroff {code}\n"));
+        self.m.budget(self.command_timeout_ms * NS_PER_MS);
+        match self.m.run_until_idle() {
+            Step::Exited(e) => e,
+            Step::Paused => Exit::Error("poweroff: the guest came back to the prompt".into()),
+            Step::Timeout => Exit::Error("poweroff: the guest did not power off in time".into()),
+        }
+    }
+}
+
+/// Drop the echoed command line and the trailing prompt.
+pub(crate) fn strip_command_output(seg: &str) -> String {
+    let body = match seg.find('\n') {
+        Some(i) => &seg[i + 1..],
+        None => "",
+    };
+    let body = body.strip_suffix(crate::scenario::PROMPT).unwrap_or(body);
+    body.to_string()
+}

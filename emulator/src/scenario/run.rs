@@ -1,0 +1,219 @@
+//! Running a scenario on a fresh machine.
+use super::api::{Error, PreparedBoard, Session};
+use super::file::{Action, Expect, Scenario, Source};
+use super::procfs::{parse_meminfo, parse_vmstat, Counters};
+use std::time::{Duration, Instant};
+
+/// How a scenario ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    /// `pending` in the file: not run.
+    Skipped,
+}
+
+/// The result of one scenario run.
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub file: Option<String>,
+    pub seed: u64,
+    pub status: Status,
+    /// Why it failed (every failed step or expectation), or why skipped.
+    pub reasons: Vec<String>,
+    /// Virtual time (ns) and retired instructions at the end.
+    pub virtual_ns: u64,
+    pub insns: u64,
+    pub wall: Duration,
+    /// The last console lines (for failure reports).
+    pub console_tail: Vec<String>,
+}
+
+impl ScenarioResult {
+    pub fn passed(&self) -> bool {
+        self.status == Status::Pass
+    }
+}
+
+/// Expectations the host verifier would answer. It is not wired into the
+/// emulator yet (emulator/src/verify is empty), so `no_violations` cannot be
+/// checked and fails honestly rather than passing unchecked.
+pub fn verification_available() -> bool {
+    false
+}
+
+fn lines_containing<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| l.contains(needle)).collect()
+}
+
+/// Run `sc` (already seeded) on a freshly built `board`.
+pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
+    let start = Instant::now();
+    let mut res = ScenarioResult {
+        name: sc.name.clone(),
+        file: None,
+        seed: sc.seed,
+        status: Status::Pass,
+        reasons: Vec::new(),
+        virtual_ns: 0,
+        insns: 0,
+        wall: Duration::ZERO,
+        console_tail: Vec::new(),
+    };
+    if let Some(p) = &sc.pending {
+        res.status = Status::Skipped;
+        res.reasons.push(format!("pending: {p}"));
+        return res;
+    }
+    let mut session = match board.boot() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            res.reasons.push(e.to_string());
+            None
+        }
+    };
+    if let Some(s) = session.as_mut() {
+        let alive = run_steps(sc, s, &mut res.reasons);
+        check_expects(sc, s, alive, &mut res.reasons);
+        res.virtual_ns = s.now_ns();
+        res.insns = s.insns();
+        let out = s.output();
+        let lines: Vec<&str> = out.lines().collect();
+        res.console_tail = lines[lines.len().saturating_sub(15)..].iter().map(|s| s.to_string()).collect();
+    }
+    if !res.reasons.is_empty() {
+        res.status = Status::Fail;
+    }
+    res.wall = start.elapsed();
+    res
+}
+
+/// Run the steps; returns whether the guest is still at a prompt.
+fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> bool {
+    for st in &sc.steps {
+        let label = format!("step {} (line {})", st.index, st.line);
+        let mark = s.mark();
+        let r: Result<(), Error> = match &st.action {
+            Action::Send { cmd, repeat } => {
+                let mut r = Ok(());
+                for i in 0..*repeat {
+                    let m = s.mark();
+                    let t = st.timeout_ms.unwrap_or(super::api::DEFAULT_COMMAND_TIMEOUT_MS);
+                    r = s.command_with_timeout(cmd, t).map(|_| ());
+                    if r.is_err() {
+                        break;
+                    }
+                    if *repeat > 1 {
+                        // expectations hold for every repetition
+                        let out = s.output_since(m);
+                        if let Some(why) = step_expect_failure(st, &out) {
+                            reasons.push(format!("{label}: repetition {} of '{cmd}': {why}", i + 1));
+                            return true;
+                        }
+                    }
+                }
+                r
+            }
+            Action::Wait(text) => s.wait_for_line(text, st.timeout_ms.unwrap_or(10_000)).map(|_| ()),
+            Action::RunMs(ms) => s.run_for(*ms),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) => {
+                let alive = matches!(e, Error::Timeout { .. });
+                reasons.push(format!("{label}: {e}"));
+                return alive && !matches!(st.action, Action::Send { .. });
+            }
+        }
+        if let Some(why) = step_expect_failure(st, &s.output_since(mark)) {
+            reasons.push(format!("{label}: {why}"));
+        }
+    }
+    true
+}
+
+fn step_expect_failure(st: &super::file::Step, out: &str) -> Option<String> {
+    let mut why = Vec::new();
+    for l in &st.expect_line {
+        if lines_containing(out, l).is_empty() {
+            why.push(format!("expected a line containing {l:?} in the step's output"));
+        }
+    }
+    for l in &st.expect_no_line {
+        let hits = lines_containing(out, l);
+        if let Some(h) = hits.first() {
+            why.push(format!("unexpected line {h:?} (contains {l:?})"));
+        }
+    }
+    if why.is_empty() {
+        None
+    } else {
+        Some(why.join("; "))
+    }
+}
+
+fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<String>) {
+    // Line expectations look at the output of the scenario itself, before
+    // the counters are read.
+    let out = s.output();
+    let mut counters: [Option<Result<Counters, String>>; 2] = [None, None];
+    for (i, e) in sc.expects.iter().enumerate() {
+        let label = format!("expect {} ({e})", i + 1);
+        match e {
+            Expect::Line(t) => {
+                if lines_containing(&out, t).is_empty() {
+                    reasons.push(format!("{label}: no output line contains {t:?}"));
+                }
+            }
+            Expect::NoLine(t) => {
+                if let Some(h) = lines_containing(&out, t).first() {
+                    reasons.push(format!("{label}: found {h:?}"));
+                }
+            }
+            Expect::NoViolations => {
+                if !verification_available() {
+                    reasons.push(format!(
+                        "{label}: not available: the host verifier (contiguity/ownership/migration checks) is not wired into the emulator yet, so this cannot be checked"
+                    ));
+                }
+            }
+            Expect::Counter(c) => {
+                let slot = match c.source {
+                    Source::Meminfo => 0,
+                    Source::Vmstat => 1,
+                };
+                if counters[slot].is_none() {
+                    counters[slot] = Some(if !alive {
+                        Err("the guest is not at a prompt".to_string())
+                    } else {
+                        s.command(&format!("cat {}", c.source.path())).map_err(|e| e.to_string()).map(|t| match c.source {
+                            Source::Meminfo => parse_meminfo(&t),
+                            Source::Vmstat => parse_vmstat(&t),
+                        })
+                    });
+                }
+                match counters[slot].as_ref() {
+                    Some(Ok(cs)) => match cs.get(&c.field) {
+                        Some(v) if c.op.holds(v, c.value) => {}
+                        Some(v) => reasons.push(format!("{label}: {}.{} is {v}", c.source.name(), c.field)),
+                        None => reasons.push(format!("{label}: {} has no field {} ({} fields read)", c.source.path(), c.field, cs.0.len())),
+                    },
+                    Some(Err(e)) => reasons.push(format!("{label}: cannot read {}: {e}", c.source.path())),
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// Load-time preparation and run, for callers holding only a scenario.
+pub fn run_scenario(sc: &Scenario) -> Result<ScenarioResult, String> {
+    if sc.pending.is_some() {
+        // no board needed (its DTB may not even exist yet)
+        let board = PreparedBoard { dtb: Vec::new(), ram_size: 0, bootargs: String::new(), max_insns: 0, boot_timeout_ms: 0 };
+        return Ok(run_prepared(sc, &board));
+    }
+    let board = PreparedBoard::from_spec(&sc.board, sc.dir.as_deref())?;
+    Ok(run_prepared(sc, &board))
+}
