@@ -165,3 +165,60 @@ fn skip_tlb_flush_run_reports_the_stale_translation() {
     let f0: Vec<&str> = summary.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(f0.last(), Some(&"1"), "{summary}");
 }
+
+/// The board's glue (`verify::Monitor`) over the same kind of guest: doorbell
+/// after `migrate_page_begin` and after the move, a DMA transfer after the
+/// buffer was freed, frame boundaries.
+#[test]
+fn monitor_drives_the_whole_pipeline() {
+    let mut g = SynthGuest::new(64);
+    let cma_base = g.pb_pfn(8);
+    let area = g.add_cma("linux,cma", cma_base, 4 << 10, 0);
+    g.add_space(1);
+    let (old, new) = (cma_base + 3, g.pb_pfn(2) + 9);
+    g.user_page(1, VA, old);
+    g.fill(old, 7);
+    g.commit();
+    let (sink, source) = trace::event_stream();
+    let mut mon = verify::Monitor::attach(&g.ram, g.desc_pa, sink).unwrap();
+    // the CPU glue's view: VA still cached to the old frame (skip_tlb_flush)
+    let mut cached = |asid: u32, va: u32| (asid == 1 && va == VA).then_some((old as u64) << 12);
+
+    g.push(&TraceRecord::cma_alloc_start(10, area as u8, 16, 4));
+    g.push(&TraceRecord::migrate_page_begin(20, old, new));
+    mon.service(&g.ram, 20, &mut cached).unwrap(); // doorbell
+    g.move_user_page(1, VA, old, new, false); // and skip the copy too
+    g.push(&TraceRecord::migrate_page(30, old, new, 1, 1, 0, &[VA]));
+    g.cma_alloc_at(area, cma_base, 16, DMA_DEV_CAMERA);
+    g.commit();
+    g.push(&TraceRecord::cma_alloc_finish(40, area as u8, cma_base as u64, 0, 16, 4, 0));
+    g.push(&TraceRecord::dma_alloc(41, DMA_DEV_CAMERA, cma_base as u64, 16, 4, 0, area as u8));
+    mon.service(&g.ram, 42, &mut cached).unwrap(); // doorbell
+    mon.frame_boundary(&g.ram, 1, FRAME_NS, &mut cached).unwrap();
+    let tr = DmaTransfer { device: DMA_DEV_CAMERA, pa: (cma_base as u64) << 12, len: 16 * 4096, write: true };
+    mon.dma(&g.ram, tr, FRAME_NS + 10, 100).unwrap();
+    // dma_after_free: the guest frees the buffer, the camera keeps writing
+    g.cma_release(area, cma_base, 16);
+    g.commit();
+    g.push(&TraceRecord::dma_free(FRAME_NS + 20, DMA_DEV_CAMERA, cma_base as u64, 16));
+    mon.service(&g.ram, FRAME_NS + 21, &mut cached).unwrap();
+    mon.dma(&g.ram, tr, FRAME_NS + 30, 100).unwrap();
+    mon.finish();
+    drop(mon);
+    let evs = source.collect();
+    let checks: Vec<(Check, Option<u32>)> = evs
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Violation(v) => Some((v.check, v.pfn)),
+            _ => None,
+        })
+        .collect();
+    assert!(checks.contains(&(Check::MigrateContent, Some(new))), "{checks:?}");
+    assert!(checks.contains(&(Check::MigrateTlb, Some(old))), "{checks:?}");
+    assert!(checks.contains(&(Check::DmaContiguity, Some(cma_base))), "{checks:?}");
+    assert!(checks.contains(&(Check::DmaOwnership, Some(cma_base))), "{checks:?}");
+    assert_eq!(checks.len(), 4, "{checks:?}");
+    let mut doc = Vec::new();
+    chrome::write_chrome(&evs, &mut doc).unwrap();
+    chrome::validate(std::str::from_utf8(&doc).unwrap()).unwrap();
+}

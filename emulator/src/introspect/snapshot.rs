@@ -354,7 +354,7 @@ fn validate_desc(ram: &GuestRam, pa: u64, d: &GuestDesc) -> R<()> {
         return Err(absurd("pageblock_order", d.pageblock_order as u64, "larger than any ARM32 configuration"));
     }
     let pb = 1u64 << d.pageblock_order;
-    if d.pageblock_base_pfn as u64 % pb != 0 || d.pageblock_base_pfn > d.base_pfn {
+    if !(d.pageblock_base_pfn as u64).is_multiple_of(pb) || d.pageblock_base_pfn > d.base_pfn {
         return Err(absurd("pageblock_base_pfn", d.pageblock_base_pfn as u64, "must be pageblock-aligned and at or below base_pfn"));
     }
     let end = d.base_pfn as u64 + d.nr_pages as u64;

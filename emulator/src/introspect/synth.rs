@@ -125,7 +125,7 @@ impl SynthGuest {
     /// Declare and activate a CMA area over whole pageblocks.
     pub fn add_cma(&mut self, name: &str, base_pfn: u32, count: u32, order_per_bit: u32) -> usize {
         let pb = 1u32 << self.pageblock_order;
-        assert!(base_pfn % pb == 0 && count % pb == 0);
+        assert!(base_pfn.is_multiple_of(pb) && count.is_multiple_of(pb));
         for p in (base_pfn..base_pfn + count).step_by(pb as usize) {
             let i = ((p - self.base_pfn) >> self.pageblock_order) as usize;
             self.pb_mt[i] = MIGRATE_CMA;
@@ -267,6 +267,7 @@ impl SynthGuest {
 
     /// Write everything to RAM: page records with buddy free lists, bitmap,
     /// zone summary, CMA table and bitmaps, address spaces, descriptor.
+    #[allow(clippy::needless_range_loop)]
     pub fn commit(&mut self) {
         let n = self.nr_pages as usize;
         let pb = 1usize << self.pageblock_order;
@@ -286,7 +287,7 @@ impl SynthGuest {
             let mut order = 0usize;
             while order + 1 < self.max_order as usize {
                 let size = 1usize << (order + 1);
-                if pfn % size != 0 || i + size > n || (i..i + size).any(|k| self.allocated[k]) || size > pb {
+                if !pfn.is_multiple_of(size) || i + size > n || (i..i + size).any(|k| self.allocated[k]) || size > pb {
                     break;
                 }
                 order += 1;

@@ -10,6 +10,7 @@ fn mt_name(mt: u32) -> String {
 
 /// Check a stable snapshot. Returns nothing for an unstable one (`mm_seq`
 /// odd: the guest was in the middle of an mm operation).
+#[allow(clippy::needless_range_loop)]
 pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     let mut out = Out::new(ctx);
     if !s.stable {
@@ -33,7 +34,7 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
             continue;
         }
         let len = 1usize << order;
-        if pfn % (len as u32) != 0 || i + len > n {
+        if !pfn.is_multiple_of(len as u32) || i + len > n {
             out.push(Check::PageState, Some(pfn), None, None, format!("free block {pfn:#x} of order {order} is misaligned or runs past the page array"));
             continue;
         }

@@ -15,12 +15,14 @@
 mod dma;
 mod integrity;
 mod migrate;
+pub mod monitor;
 #[cfg(test)]
 mod tests;
 
 pub use dma::{check_dma, DmaBuffers, DmaTransfer};
 pub use integrity::check_integrity;
 pub use migrate::{check_mapped_free, check_migration, check_translation, MigrationInput};
+pub use monitor::Monitor;
 
 use std::fmt;
 

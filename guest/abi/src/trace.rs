@@ -585,8 +585,7 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
-        let mut bad = TraceRecord::default();
-        bad.kind = 999;
+        let mut bad = TraceRecord { kind: 999, ..Default::default() };
         assert_eq!(bad.decode(), Err(DecodeError::UnknownKind(999)));
         bad.kind = TR_MIGRATE_PAGE;
         bad.args[1] = 77;

@@ -1,0 +1,182 @@
+//! The board's one-stop glue: attach to the guest's descriptor, then call
+//! [`Monitor::service`] when the guest rings the trace doorbell,
+//! [`Monitor::dma`] for every DMA master transfer,
+//! [`Monitor::frame_boundary`] at each frame, and optionally
+//! [`Monitor::translation`] for every user translation the CPU caches.
+//! It drains the ring, decodes records into events, captures old frames at
+//! `migrate_page_begin`, runs every verifier and sends events (violations
+//! included) to an [`EventSink`].
+use super::*;
+use crate::cpu::ram::GuestRam;
+use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
+use crate::trace::{Decoder, Event, EventKind, EventSink, RecentEvents};
+use cmaemu_abi::trace::GuestEvent;
+use std::collections::BTreeMap;
+
+/// Events kept as context for each violation.
+pub const RECENT_EVENTS: usize = 16;
+
+/// See the module doc.
+pub struct Monitor {
+    pub desc_pa: u64,
+    drainer: RingDrainer,
+    decoder: Decoder,
+    /// Live DMA buffers (from `dma_alloc`/`dma_free` records).
+    pub buffers: DmaBuffers,
+    recent: RecentEvents,
+    sink: EventSink,
+    captures: BTreeMap<u32, Vec<u8>>,
+    snap: Snapshot,
+    dirty: bool,
+    frame: u64,
+    /// Violations found so far.
+    pub violations: u64,
+}
+
+impl Monitor {
+    /// Validate the descriptor at `desc_pa` and its ring.
+    pub fn attach(ram: &GuestRam, desc_pa: u64, sink: EventSink) -> Result<Monitor, IntrospectError> {
+        let snap = Snapshot::read(ram, desc_pa)?;
+        let drainer = RingDrainer::new(ram, &snap.desc)?;
+        Ok(Monitor {
+            desc_pa,
+            drainer,
+            decoder: Decoder::new(snap.area_names()),
+            buffers: DmaBuffers::default(),
+            recent: RecentEvents::new(RECENT_EVENTS),
+            sink,
+            captures: BTreeMap::new(),
+            snap,
+            dirty: false,
+            frame: 0,
+            violations: 0,
+        })
+    }
+
+    /// The latest snapshot (re-read if the guest changed state since).
+    pub fn snapshot(&mut self, ram: &GuestRam) -> Result<&Snapshot, IntrospectError> {
+        if self.dirty {
+            self.snap = Snapshot::read(ram, self.desc_pa)?;
+            self.dirty = false;
+        }
+        Ok(&self.snap)
+    }
+
+    fn ctx(&self, at_ns: u64) -> CheckCtx {
+        CheckCtx { frame: self.frame, at_ns, recent: self.recent.to_vec() }
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.recent.push(&e);
+        self.sink.send(e);
+    }
+
+    fn report(&mut self, vs: Vec<Violation>) {
+        for v in vs {
+            self.violations += 1;
+            let e = Event { ts_ns: v.at_ns, frame: v.frame, kind: EventKind::Violation(v) };
+            self.emit(e);
+        }
+    }
+
+    /// Drain the ring and handle every record. `cached(asid, va)` returns
+    /// the physical address the CPU currently caches for `va` (None when
+    /// nothing is cached).
+    pub fn service(&mut self, ram: &GuestRam, now_ns: u64, cached: &mut dyn FnMut(u32, u32) -> Option<u64>) -> Result<(), IntrospectError> {
+        let mut recs = Vec::new();
+        let lost = self.drainer.drain(ram, &mut recs);
+        match lost {
+            Ok(0) => {}
+            Ok(n) => self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::RingLoss { lost: n } }),
+            Err(e) => {
+                self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::RingLoss { lost: 0 } });
+                return Err(e);
+            }
+        }
+        if recs.is_empty() {
+            return Ok(());
+        }
+        self.dirty = true;
+        for r in recs {
+            let mut evs = Vec::new();
+            self.decoder.push(&r, self.frame, &mut evs);
+            if let Ok(ge) = r.decode() {
+                self.buffers.on_event(&ge);
+                if let GuestEvent::MigratePageBegin { old_pfn, .. } = ge {
+                    let mut b = vec![0u8; 4096];
+                    if ram.read((old_pfn as u64) << 12, &mut b).is_ok() {
+                        self.captures.insert(old_pfn, b);
+                    }
+                }
+            }
+            for e in evs {
+                self.migration(ram, &e, cached)?;
+                self.emit(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn migration(&mut self, ram: &GuestRam, e: &Event, cached: &mut dyn FnMut(u32, u32) -> Option<u64>) -> Result<(), IntrospectError> {
+        let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind else { return Ok(()) };
+        let mut after = vec![0u8; 4096];
+        if ram.read((*new_pfn as u64) << 12, &mut after).is_err() {
+            after.clear();
+        }
+        // Without a capture (no doorbell after migrate_page_begin) the
+        // content check cannot run: compare the new frame with itself.
+        let before = self.captures.remove(old_pfn).unwrap_or_else(|| after.clone());
+        let c: Vec<Option<u64>> = vas.iter().map(|&va| cached(*asid, va)).collect();
+        let ctx = self.ctx(e.ts_ns);
+        let snap = self.snapshot(ram)?;
+        let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before: &before, after: &after, cached: &c };
+        let v = check_migration(snap, ram, &m, &ctx);
+        self.report(v);
+        Ok(())
+    }
+
+    /// One DMA master transfer.
+    pub fn dma(&mut self, ram: &GuestRam, t: DmaTransfer, now_ns: u64, dur_ns: u64) -> Result<(), IntrospectError> {
+        let ctx = self.ctx(now_ns);
+        let bufs = self.buffers.clone();
+        let v = check_dma(self.snapshot(ram)?, Some(&bufs), &t, &ctx);
+        self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::DmaTransfer { device: t.device, pa: t.pa, len: t.len, write: t.write, dur_ns } });
+        self.report(v);
+        Ok(())
+    }
+
+    /// Frame `index` starts: drain, re-read, emit the frame and counters,
+    /// check integrity (stable snapshots) and that no PTE maps a free frame.
+    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, cached: &mut dyn FnMut(u32, u32) -> Option<u64>) -> Result<(), IntrospectError> {
+        self.service(ram, now_ns, cached)?;
+        self.frame = index;
+        self.dirty = true;
+        let ctx = self.ctx(now_ns);
+        let snap = self.snapshot(ram)?;
+        let counters = snap.counters();
+        let mut v = check_integrity(snap, &ctx);
+        v.extend(check_mapped_free(snap, ram, None, &ctx));
+        self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
+        self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(counters) });
+        self.report(v);
+        Ok(())
+    }
+
+    /// The CPU is about to cache a user translation `va -> pa` of `asid`.
+    pub fn translation(&mut self, ram: &GuestRam, asid: u32, va: u32, pa: u64, now_ns: u64) -> Result<(), IntrospectError> {
+        let ctx = self.ctx(now_ns);
+        if let Some(v) = check_translation(self.snapshot(ram)?, asid, va, pa, &ctx) {
+            self.report(vec![v]);
+        }
+        Ok(())
+    }
+
+    /// Flush a migrated page still waiting for continuation records.
+    pub fn finish(&mut self) {
+        let mut evs = Vec::new();
+        self.decoder.flush(&mut evs);
+        for e in evs {
+            self.emit(e);
+        }
+    }
+}
