@@ -4,9 +4,11 @@ use cmaemu::board::console::Input;
 use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
 use cmaemu::board::memmap::{RAM_BASE, RAM_MAX_SIZE};
 use cmaemu::loader::{board_dtb, dtb::Dtb, images};
+use cmaemu::scenario;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Exit status for bad input (files, flags, DTB).
 const EXIT_BAD_INPUT: u8 = 2;
@@ -36,6 +38,13 @@ enum Cmd {
         #[arg(short = 'm', long = "memory", default_value = "1G", value_parser = parse_size)]
         memory: u64,
     },
+    /// Run scenario files (TOML; see `cmaemu::scenario`): boot, drive the
+    /// console, check expectations. Exit status 1 if one failed, 2 if a
+    /// file is bad.
+    Test(TestArgs),
+    /// Run one scenario once per seed (`{seed}` in its commands and
+    /// bootargs), in parallel; one JSON line per seed, in seed order.
+    Sweep(SweepArgs),
     /// Benchmarks (figures are ratios against a baseline in the same run).
     Bench {
         #[arg(value_parser = ["boot"])]
@@ -66,6 +75,50 @@ struct BootArgs {
     /// Print run statistics (instructions, virtual time, MIPS) at exit.
     #[arg(long)]
     stats: bool,
+    /// GDB stub on 127.0.0.1:1234 (like QEMU's -s; see --gdb-port).
+    #[arg(short = 's')]
+    gdb: bool,
+    /// Wait for the debugger before the first instruction (like QEMU's -S;
+    /// implies -s).
+    #[arg(short = 'S')]
+    gdb_wait: bool,
+    /// Port of the GDB stub (implies -s).
+    #[arg(long)]
+    gdb_port: Option<u16>,
+}
+
+#[derive(clap::Args, Clone)]
+struct TestArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Value of `{seed}` (default: each file's `seed`, else 0).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run this many scenarios in parallel.
+    #[arg(short, long, default_value_t = 1)]
+    jobs: usize,
+}
+
+#[derive(clap::Args, Clone)]
+struct SweepArgs {
+    /// The scenario file.
+    file: PathBuf,
+    /// Seeds: A..B (B excluded) or A..=B.
+    #[arg(long)]
+    seeds: String,
+    /// Worker threads.
+    #[arg(short, long, default_value_t = 1)]
+    jobs: usize,
+    /// Keep only seeds with seed % M == k (k/M), to split a sweep over machines.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Write the JSON lines here instead of standard output.
+    #[arg(short, long)]
+    out: Option<PathBuf>,
 }
 
 /// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
@@ -253,6 +306,9 @@ fn print_stats(o: &Outcome) {
 }
 
 fn cmd_boot(a: BootArgs) -> ExitCode {
+    if a.gdb || a.gdb_wait || a.gdb_port.is_some() {
+        return cmd_boot_gdb(a);
+    }
     let (dtb, ram_size) = match prepare_dtb(&a) {
         Ok(x) => x,
         Err(e) => return bad_input(e),
@@ -289,17 +345,21 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return bad_input(e),
     };
+    finish(&a, &o)
+}
+
+fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
     if a.stats {
-        print_stats(&o);
+        print_stats(o);
     }
     match &o.exit {
         Exit::Poweroff(c) => ExitCode::from(*c),
         Exit::Panic(code) => {
-            report_failure(&o, &format!("kernel panic (poweroff status {code:#010x})"));
+            report_failure(o, &format!("kernel panic (poweroff status {code:#010x})"));
             ExitCode::from(EXIT_GUEST_FAILURE)
         }
         Exit::MaxInsns => {
-            report_failure(&o, &format!("--max-insns {} reached", a.max_insns));
+            report_failure(o, &format!("--max-insns {} reached", a.max_insns));
             ExitCode::from(EXIT_MAX_INSNS)
         }
         Exit::IdleAfterEof => {
@@ -311,10 +371,104 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Exit::Error(e) => {
-            report_failure(&o, e);
+            report_failure(o, e);
             ExitCode::from(EXIT_GUEST_FAILURE)
         }
     }
+}
+
+fn load_images(a: &BootArgs) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let kernel = match &a.kernel {
+        Some(p) => read_file("--kernel", p)?,
+        None => images::KERNEL_ELF.to_vec(),
+    };
+    let firmware = match &a.firmware {
+        Some(p) => read_file("--firmware", p)?,
+        None => images::FIRMWARE_ELF.to_vec(),
+    };
+    Ok((kernel, firmware))
+}
+
+/// `boot -s/-S`: the same board, run under the GDB stub.
+fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
+    use cmaemu::cpu::gdb::{self, GdbEnd};
+    use cmaemu::cpu::Stop;
+    use cmaemu::devices::{sysregs, MmioDevice};
+    let (dtb, ram_size) = match prepare_dtb(&a) {
+        Ok(x) => x,
+        Err(e) => return bad_input(e),
+    };
+    let (kernel, firmware) = match load_images(&a) {
+        Ok(x) => x,
+        Err(e) => return bad_input(e),
+    };
+    let entry = match cmaemu::loader::elf::Image::parse("firmware", &firmware) {
+        Ok(i) => i.entry_pa as u32,
+        Err(e) => return bad_input(e),
+    };
+    let max_insns = if a.max_insns == 0 { u64::MAX } else { a.max_insns };
+    let mut m = match machine::Machine::new(&kernel, &firmware, &dtb, ram_size, max_insns) {
+        Ok(m) => m,
+        Err(e) => return bad_input(e),
+    };
+    let port = a.gdb_port.unwrap_or(1234);
+    let listener = match gdb::listen(port) {
+        Ok(l) => l,
+        Err(e) => return bad_input(format!("gdb stub: cannot listen on 127.0.0.1:{port}: {e}")),
+    };
+    eprintln!(
+        "cmaemu: gdb stub on 127.0.0.1:{port}{}",
+        if a.gdb_wait { " (waiting for the debugger before the first instruction)" } else { "" }
+    );
+    let (input, guard) = console_input();
+    m.cpu().bus_mut().console = cmaemu::board::console::Console::new(input, true, None);
+    let start = std::time::Instant::now();
+    let r = m.cpu().run_with_gdb(entry, &listener, a.gdb_wait, max_insns);
+    drop(guard);
+    let cpu = m.cpu();
+    cpu.bus_mut().console.flush();
+    let stop = match r {
+        Ok(GdbEnd::Killed) => {
+            eprintln!("\r\ncmaemu: killed by the debugger");
+            return ExitCode::SUCCESS;
+        }
+        Ok(GdbEnd::Stopped(s)) => s,
+        Err(e) => {
+            eprintln!("cmaemu: {e}");
+            return ExitCode::from(EXIT_GUEST_FAILURE);
+        }
+    };
+    let quit = cpu.bus().console.quit;
+    let exit = match stop {
+        Stop::Device if quit => Exit::UserQuit,
+        Stop::Device => {
+            // the power event itself is the board's; the code and function
+            // are still in the configuration registers
+            let sys = &mut cpu.bus_mut().sysregs;
+            let data = sys.read_sized(sysregs::SYS_CFGDATA, 4) as u32;
+            let ctrl = sys.read_sized(sysregs::SYS_CFGCTRL, 4) as u32;
+            if (ctrl >> 20) & 0x3f == sysregs::SYS_CFG_REBOOT {
+                Exit::Error("reboot is not supported under the gdb stub".into())
+            } else if data & cmaemu_abi::boot::POWEROFF_PANIC != 0 {
+                Exit::Panic(data)
+            } else {
+                Exit::Poweroff((data & cmaemu_abi::boot::POWEROFF_CODE_MASK) as u8)
+            }
+        }
+        Stop::MaxInsns => Exit::MaxInsns,
+        Stop::Idle => Exit::IdleAfterEof,
+        Stop::Error(e) => Exit::Error(e),
+    };
+    let o = Outcome {
+        exit,
+        stats: cpu.stats(),
+        wall: start.elapsed(),
+        last_exception: cpu.last_exception(),
+        regs: cpu.regs(),
+        console_tail: cpu.bus().console.tail.iter().cloned().collect(),
+        reboots: 0,
+    };
+    finish(&a, &o)
 }
 
 fn cmd_bench_boot() -> ExitCode {
@@ -327,6 +481,181 @@ fn cmd_bench_boot() -> ExitCode {
             eprintln!("cmaemu: bench: {e}");
             ExitCode::from(EXIT_GUEST_FAILURE)
         }
+    }
+}
+
+/// Exit status when a scenario failed.
+const EXIT_SCENARIO_FAILED: u8 = 1;
+
+fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let pb = indicatif::ProgressBar::new(n as u64);
+        if let Ok(st) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}") {
+            pb.set_style(st);
+        }
+        pb.set_message(what.to_string());
+        pb.enable_steady_tick(Duration::from_millis(200));
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
+fn print_result(pb: &indicatif::ProgressBar, r: &scenario::ScenarioResult) {
+    let file = r.file.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+    let timing = format!(
+        "virtual {:.1} ms, {} instructions, wall {:.1} s",
+        r.virtual_ns as f64 / 1e6,
+        r.insns,
+        r.wall.as_secs_f64()
+    );
+    let mut text = match r.status {
+        scenario::Status::Pass => format!("PASS {}{file}: {timing}", r.name),
+        scenario::Status::Skipped => format!("SKIP {}{file}: {}", r.name, r.reasons.join("; ")),
+        scenario::Status::Fail => {
+            let mut t = format!("FAIL {}{file}: {timing}", r.name);
+            for why in &r.reasons {
+                t.push_str(&format!("\n  - {why}"));
+            }
+            if !r.console_tail.is_empty() {
+                t.push_str("\n  last console lines:");
+                for l in &r.console_tail {
+                    t.push_str(&format!("\n    | {l}"));
+                }
+            }
+            t
+        }
+    };
+    text.retain(|c| c == '\n' || !c.is_control());
+    pb.suspend(|| println!("{text}"));
+}
+
+fn load_scenarios(files: &[PathBuf], seed: Option<u64>) -> Result<Vec<(scenario::Scenario, Option<scenario::PreparedBoard>)>, String> {
+    let mut out = Vec::new();
+    for f in files {
+        let sc = scenario::Scenario::load(f).map_err(|e| e.to_string())?;
+        let sc = sc.with_seed(seed.unwrap_or(sc.seed));
+        let board = if sc.pending.is_some() {
+            None
+        } else {
+            Some(scenario::PreparedBoard::from_spec(&sc.board, sc.dir.as_deref()).map_err(|e| format!("{}: board: {e}", f.display()))?)
+        };
+        out.push((sc, board));
+    }
+    Ok(out)
+}
+
+fn summary_line(results: &[scenario::ScenarioResult]) -> String {
+    let pass = results.iter().filter(|r| r.status == scenario::Status::Pass).count();
+    let fail = results.iter().filter(|r| r.status == scenario::Status::Fail).count();
+    let skip = results.iter().filter(|r| r.status == scenario::Status::Skipped).count();
+    format!("scenarios: {pass} passed, {fail} failed, {skip} skipped")
+}
+
+fn cmd_test(a: TestArgs) -> ExitCode {
+    let list = match load_scenarios(&a.files, a.seed) {
+        Ok(l) => l,
+        Err(e) => return bad_input(e),
+    };
+    let pb = progress_bar(list.len(), "scenarios");
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(vec![None; list.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..a.jobs.clamp(1, list.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((sc, board)) = list.get(i) else { break };
+                pb.set_message(sc.name.clone());
+                let mut r = match board {
+                    Some(b) => scenario::run_prepared(sc, b),
+                    None => match scenario::run_scenario(sc) {
+                        Ok(r) => r,
+                        Err(e) => unreachable_board(sc, e),
+                    },
+                };
+                r.file = Some(a.files[i].display().to_string());
+                print_result(&pb, &r);
+                pb.inc(1);
+                results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    pb.finish_and_clear();
+    let results: Vec<scenario::ScenarioResult> = results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect();
+    if let Some(path) = &a.junit {
+        if let Err(e) = std::fs::write(path, scenario::junit_xml("cmaemu", &results)) {
+            return bad_input(format!("--junit {}: {e}", path.display()));
+        }
+    }
+    println!("{}", summary_line(&results));
+    if results.iter().any(|r| r.status == scenario::Status::Fail) {
+        ExitCode::from(EXIT_SCENARIO_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A pending scenario needs no board; anything else was prepared at load.
+fn unreachable_board(sc: &scenario::Scenario, e: String) -> scenario::ScenarioResult {
+    scenario::ScenarioResult {
+        name: sc.name.clone(),
+        file: None,
+        seed: sc.seed,
+        status: scenario::Status::Fail,
+        reasons: vec![format!("board: {e}")],
+        virtual_ns: 0,
+        insns: 0,
+        wall: Duration::ZERO,
+        console_tail: Vec::new(),
+    }
+}
+
+fn cmd_sweep(a: SweepArgs) -> ExitCode {
+    let range = match scenario::parse_seed_range(&a.seeds) {
+        Ok(r) => r,
+        Err(e) => return bad_input(e),
+    };
+    let shard = match a.shard.as_deref().map(scenario::parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let sc = match scenario::Scenario::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    if sc.pending.is_none() {
+        // fail early on a board that cannot be built (seed 0 stands in)
+        if let Err(e) = scenario::PreparedBoard::from_spec(&sc.with_seed(range.start).board, sc.dir.as_deref()) {
+            return bad_input(format!("{}: board: {e}", a.file.display()));
+        }
+    }
+    let seeds = scenario::seeds(range, shard);
+    let mut out: Box<dyn std::io::Write> = match &a.out {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => return bad_input(format!("--out {}: {e}", p.display())),
+        },
+        None => Box::new(std::io::stdout()),
+    };
+    let pb = progress_bar(seeds.len(), &sc.name);
+    let mut write_err = None;
+    let results = scenario::sweep(&sc, &seeds, a.jobs, |r| {
+        pb.inc(1);
+        let line = scenario::json_line(r);
+        if let Err(e) = pb.suspend(|| writeln!(out, "{line}").and_then(|_| out.flush())) {
+            write_err.get_or_insert(e);
+        }
+    });
+    pb.finish_and_clear();
+    if let Some(e) = write_err {
+        eprintln!("cmaemu: sweep: writing results: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    eprintln!("cmaemu: sweep {}: {}", sc.name, summary_line(&results).trim_start_matches("scenarios: "));
+    if results.iter().any(|r| r.status == scenario::Status::Fail) {
+        ExitCode::from(EXIT_SCENARIO_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -356,5 +685,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Bench { .. } => cmd_bench_boot(),
+        Cmd::Test(a) => cmd_test(a),
+        Cmd::Sweep(a) => cmd_sweep(a),
     }
 }

@@ -14,6 +14,7 @@ use unicorn_engine::{
 };
 
 pub mod bare;
+pub mod gdb;
 pub mod ram;
 pub use ram::GuestRam;
 
