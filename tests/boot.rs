@@ -385,3 +385,150 @@ fn stepping_api_waits_for_lines_and_prompts() {
     m.send("poweroff 9\n");
     assert_eq!(m.run_until_idle(), Step::Exited(Exit::Poweroff(9)));
 }
+
+fn stepping_machine(ram: u64, bootargs: Option<&str>) -> cmaemu::board::machine::Machine {
+    use cmaemu::board::machine::{Machine, Step};
+    let mut dtb = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(ram)).unwrap();
+    if let Some(a) = bootargs {
+        dtb.set_bootargs(a).unwrap();
+    }
+    let mut m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().unwrap(), ram, 20_000_000_000).unwrap();
+    assert_eq!(m.run_until_idle(), Step::Paused);
+    m
+}
+
+/// The output of one shell command (after the echoed command line).
+fn command_output(m: &mut cmaemu::board::machine::Machine, cmd: &str) -> String {
+    use cmaemu::board::machine::Step;
+    let before = m.output().len();
+    assert_eq!(m.command(cmd), Step::Paused, "{cmd}: {}", m.output());
+    m.output()[before..].to_string()
+}
+
+fn meminfo_kb(text: &str, field: &str) -> u64 {
+    let l = text.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("{field} in {text}"));
+    l[field.len()..].trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+#[test]
+fn fill_ninety_percent_of_free_memory_then_check_passes() {
+    let mut m = stepping_machine(256 << 20, None);
+    let mi = command_output(&mut m, "cat /proc/meminfo");
+    let free_kb = meminfo_kb(&mi, "MemFree:");
+    let mib = free_kb * 9 / 10 / 1024;
+    let out = command_output(&mut m, &format!("fill {mib} 42"));
+    assert!(out.contains(&format!("fill: {} pages mapped", mib * 256)), "{out}");
+    let out = command_output(&mut m, "check");
+    assert!(out.contains(&format!("check: {} pages ok", mib * 256)), "{out}");
+    let out = command_output(&mut m, "free 8");
+    assert!(out.contains(&format!("free: {} pages left", (mib - 8) * 256)), "{out}");
+    let out = command_output(&mut m, "check");
+    assert!(out.contains("pages ok"), "{out}");
+}
+
+#[test]
+fn host_byte_flip_is_reported_by_check() {
+    use cmaemu::introspect::walk::{translate, Access, MmuRegs};
+    let mut m = stepping_machine(256 << 20, None);
+    let out = command_output(&mut m, "fill 4 7");
+    assert!(out.contains("fill: 1024 pages"), "{out}");
+    let t = command_output(&mut m, "task");
+    let ttbr0 = t.split_whitespace().skip_while(|w| *w != "ttbr0").nth(1).unwrap();
+    let ttbr0 = u32::from_str_radix(ttbr0.trim_start_matches("0x"), 16).unwrap();
+    let regs = MmuRegs { sctlr: 1, ttbr0, ttbr1: 0x6000_4000, ttbcr: 1, dacr: 0x5555_5555, privileged: true };
+    let va = 0x0040_0000 + 5 * 4096 + 0x64;
+    let ram = m.ram().clone();
+    let tr = translate(&regs, va, Access::Read, &mut |pa| ram.read_u32(pa)).unwrap();
+    let mut b = [0u8; 1];
+    ram.read(tr.pa, &mut b).unwrap();
+    b[0] ^= 0x40;
+    ram.write(tr.pa, &b).unwrap();
+    let out = command_output(&mut m, "check");
+    assert!(out.contains(&format!("check: page at va 0x00405000 (pfn {:#x}) differs at offset 0x64", tr.pa >> 12)), "{out}");
+    assert!(out.contains("check: 1 of 1024 pages bad"), "{out}");
+}
+
+#[test]
+fn reboot_restarts_the_board_and_keeps_console_input() {
+    let (o, out) = boot("reboot\npoweroff 4\n");
+    assert_eq!(o.exit, Exit::Poweroff(4), "{out}");
+    assert_eq!(o.reboots, 1);
+    assert_eq!(out.matches("Booting Linux on physical CPU 0x0").count(), 2, "{out}");
+}
+
+#[test]
+fn cma_test_device_allocates_until_the_area_is_exhausted() {
+    // two 8 MiB areas (seed DTS): the default one is linux,cma (8 MiB minus
+    // the 256 KiB atomic pool): slots of 1, 2, 3 MiB fit, 4 MiB does not.
+    let Some(out) = boot_seed(
+        "biscuitos-dt-two-8m",
+        None,
+        "echo 1 > /dev/cma_test\necho 1 > /dev/cma_test\necho 1 > /dev/cma_test\necho 1 > /dev/cma_test\ncat /dev/cma_test\ncat /proc/meminfo\npoweroff\n",
+    ) else {
+        return;
+    };
+    assert!(out.contains("misc cma_test: registered."), "{out}");
+    assert!(out.contains("DMA: preallocated 256 KiB pool for atomic coherent allocations"), "{out}");
+    let allocs: Vec<&str> = out.lines().filter(|l| l.contains("misc cma_test: alloc virt:")).collect();
+    assert_eq!(allocs.len(), 3, "{out}");
+    assert!(allocs[0].ends_with("phys: 0x69100000") || allocs[0].contains("phys: 0x69"), "{out}");
+    assert!(out.contains("misc cma_test: no mem in CMA area"), "{out}");
+    assert!(out.contains("cma_alloc: linux,cma: alloc failed, req-size: 1024 pages, ret: -12"), "{out}");
+    assert!(out.contains("misc cma_test: free virt:"), "{out}");
+}
+
+#[test]
+fn cma_alloc_migrates_movable_pages_and_check_still_passes() {
+    let mut m = stepping_machine(256 << 20, None);
+    // Fill memory with movable pages, leaving room for migration targets
+    // (the 4096 pages must go somewhere): while free CMA is more than half
+    // of all free memory, movable allocations take CMA pages first.
+    let mi = command_output(&mut m, "cat /proc/meminfo");
+    let free_kb = meminfo_kb(&mi, "MemFree:");
+    let out = command_output(&mut m, &format!("fill {} 11", free_kb * 70 / 100 / 1024));
+    assert!(out.contains("pages mapped"), "{out}");
+    let mi = command_output(&mut m, "cat /proc/meminfo");
+    assert!(meminfo_kb(&mi, "CmaFree:") < meminfo_kb(&mi, "CmaTotal:") / 2, "CMA should be mostly used by movable pages: {mi}");
+    let before = command_output(&mut m, "cat /proc/vmstat");
+    let mig = |t: &str| -> u64 { t.lines().find(|l| l.starts_with("pgmigrate_success ")).unwrap()[18..].trim().parse().unwrap() };
+    let m0 = mig(&before);
+    let out = command_output(&mut m, "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc");
+    assert!(!out.contains("error"), "{out}");
+    let used = command_output(&mut m, "cat /sys/kernel/debug/cma/linux,cma/used");
+    assert!(used.contains("4160") || used.contains("4096"), "{used}");
+    let after = command_output(&mut m, "cat /proc/vmstat");
+    assert!(mig(&after) >= m0 + 1000, "pgmigrate_success {} -> {}", m0, mig(&after));
+    assert!(after.contains("cma_alloc_success"), "{after}");
+    let out = command_output(&mut m, "check");
+    assert!(out.contains("pages ok"), "{out}");
+}
+
+#[test]
+fn pinned_page_in_the_only_window_fails_cleanly() {
+    // cma=4M under biscuitos-5.0: one 4 MiB pageblock; the atomic pool takes
+    // its first 64 pages, so 960 pages have exactly one window.
+    let mut m = stepping_machine(256 << 20, Some("console=ttyAMA0 cmaemu.profile=biscuitos-5.0 cma=4M"));
+    let base: u32 = command_output(&mut m, "cat /sys/kernel/debug/cma/reserved/base_pfn").lines().nth(1).unwrap().trim().parse().unwrap();
+    let mi = command_output(&mut m, "cat /proc/meminfo");
+    let free_kb = meminfo_kb(&mi, "MemFree:");
+    command_output(&mut m, &format!("fill {} 5", free_kb * 97 / 100 / 1024));
+    let out = command_output(&mut m, &format!("pin in {:#x} {:#x}", base + 64, base + 1024));
+    assert!(out.contains("pin: pinned pfn"), "the CMA area should hold movable pages: {out}");
+    let out = command_output(&mut m, "echo 960 > /sys/kernel/debug/cma/reserved/alloc");
+    assert!(out.contains("cma_alloc: reserved: alloc failed, req-size: 960 pages, ret: -16"), "{out}");
+    let used = command_output(&mut m, "cat /sys/kernel/debug/cma/reserved/used");
+    assert_eq!(used.lines().nth(1).unwrap().trim(), "64", "only the atomic pool: {used}");
+    let pti = command_output(&mut m, "cat /proc/pagetypeinfo");
+    let blocks = pti.lines().find(|l| l.starts_with("Node 0, zone   Normal ") && !l.contains("type")).unwrap();
+    assert!(blocks.trim_end().ends_with(" 0"), "no pageblock left isolated: {blocks}");
+    let out = command_output(&mut m, "check");
+    assert!(out.contains("pages ok"), "{out}");
+    // without the pin the same allocation succeeds
+    command_output(&mut m, "unpin");
+    let out = command_output(&mut m, "echo 960 > /sys/kernel/debug/cma/reserved/alloc");
+    assert!(!out.contains("alloc failed"), "{out}");
+    let used = command_output(&mut m, "cat /sys/kernel/debug/cma/reserved/used");
+    assert_eq!(used.lines().nth(1).unwrap().trim(), "1024", "{used}");
+    let out = command_output(&mut m, "check");
+    assert!(out.contains("pages ok"), "{out}");
+}

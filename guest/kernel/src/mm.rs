@@ -101,6 +101,7 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
     };
     MEMMAP_VA.store(phys_to_virt(pa_pages), core::sync::atomic::Ordering::Relaxed);
     MEMMAP_BASE_PFN.store(base.0, core::sync::atomic::Ordering::Relaxed);
+    crate::rmapk::init(mb, nr, lowmem_end);
     let memmap = MemMap::new(pages, base, pb, profile.pageblock_order).map_err(|_| "bad page array")?;
     let mut pa = PageAlloc::new(profile, &layout, memmap).map_err(|_| "page allocator setup failed")?;
     // memblock_free_all: every range memblock did not reserve goes to the buddy.

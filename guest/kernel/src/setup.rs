@@ -173,6 +173,15 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
             crate::trace::boot_param(spec);
         }
     }
+    crate::dma::atomic_pool_init();
+    crate::dma::cma_test::init();
+    // the shell's task (init)
+    match crate::vm::task_new() {
+        Ok(i) => {
+            crate::vm::switch_to(i);
+        }
+        Err(e) => pr_info!("init: cannot create the first task: {}", e),
+    }
     let _ = sysreg::read(sysreg::SYS_ID);
 }
 

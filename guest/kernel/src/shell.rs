@@ -33,6 +33,13 @@ fn help() {
     println!("  echo TEXT                 print TEXT");
     println!("  crash undef|dabt|pabt|svc raise that exception");
     println!("  spin TURNS                run a tight ALU loop (benchmarks)");
+    println!("  task [new|N]              list / create / switch user address spaces");
+    println!("  fill MiB [SEED]           map movable anonymous pages and write a pattern");
+    println!("  check                     verify the pattern through the task's VAs");
+    println!("  free MiB                  unmap and free pages from the top");
+    println!("  pin N | pin in S E        hold page references (get_user_pages): the first N");
+    println!("                            pages, or the first page with S <= pfn < E");
+    println!("  unpin                     drop all pins");
     println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
     println!("  reboot                    restart the board");
 }
@@ -70,6 +77,49 @@ pub fn exec(line: &str) {
             }
         }
         "crash" => crash(args.next().unwrap_or("")),
+        "fill" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
+            Some(mib) => {
+                let seed = args.next().and_then(|s| s.parse::<u32>().ok());
+                crate::vm::fill(mib, seed)
+            }
+            None => println!("fill: usage: fill MiB [seed]"),
+        },
+        "check" => {
+            crate::vm::check();
+        }
+        "free" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
+            Some(mib) => crate::vm::free(mib),
+            None => println!("free: usage: free MiB"),
+        },
+        "pin" => match args.next() {
+            Some("in") => {
+                let mut num = || args.next().and_then(parse_num);
+                match (num(), num()) {
+                    (Some(a), Some(b)) => crate::vm::pin_in(a, b),
+                    _ => println!("pin: usage: pin in STARTPFN ENDPFN"),
+                }
+            }
+            Some(n) => match parse_num(n) {
+                Some(n) => crate::vm::pin(n),
+                None => println!("pin: usage: pin PAGES | pin in STARTPFN ENDPFN"),
+            },
+            None => println!("pin: usage: pin PAGES | pin in STARTPFN ENDPFN"),
+        },
+        "unpin" => crate::vm::unpin(),
+        "task" => match args.next() {
+            None => crate::vm::list(),
+            Some("new") => match crate::vm::task_new() {
+                Ok(i) => {
+                    crate::vm::switch_to(i);
+                    println!("task {} created", i);
+                }
+                Err(e) => println!("task: {}", e),
+            },
+            Some(n) => match n.parse::<usize>() {
+                Ok(i) if crate::vm::switch_to(i) => println!("task {} is current", i),
+                _ => println!("task: no task {}", n),
+            },
+        },
         "spin" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(n) if n > 0 => {
                 // SAFETY: spin_loop only uses r0/r1 and returns.
@@ -97,6 +147,14 @@ pub fn exec(line: &str) {
             sysreg::reboot()
         }
         _ => println!("sh: {}: not found", cmd),
+    }
+}
+
+/// A decimal or 0x-hex number.
+fn parse_num(s: &str) -> Option<u32> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
     }
 }
 
@@ -136,6 +194,11 @@ fn cat(path: &str) {
                 println!("cat: {}: page allocator not initialised", path);
                 return;
             };
+            // count_vm_event(CMA_ALLOC_*) lives with the CMA code
+            if let Some(a) = crate::cma::areas() {
+                pa.events.cma_alloc_success = a.vm_cma_alloc_success;
+                pa.events.cma_alloc_fail = a.vm_cma_alloc_fail;
+            }
             use cmaemu_mm::views;
             let _ = match path {
                 "/proc/buddyinfo" => views::buddyinfo(pa, &mut out),
@@ -151,6 +214,7 @@ fn cat(path: &str) {
             }
             None => println!("cat: {}: not available", path),
         },
+        "/dev/cma_test" => crate::dma::cma_test::read(),
         "/sys/kernel/tracing/trace" | "/sys/kernel/debug/tracing/trace" => {
             crate::trace::dump(&mut |b| crate::console::write_bytes(b));
         }
@@ -193,7 +257,11 @@ fn echo_to(val: &str, path: &str) {
         }
         return;
     }
+    if crate::dma::debugfs_write(path, val).is_some() {
+        return;
+    }
     match path {
+        "/dev/cma_test" => crate::dma::cma_test::write(),
         "/sys/kernel/tracing/trace" | "/sys/kernel/debug/tracing/trace" => crate::trace::clear(),
         _ => println!("sh: can't create {}: Permission denied", path),
     }

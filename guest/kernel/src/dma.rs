@@ -1,0 +1,210 @@
+//! Migration hooks, the CMA allocation path of the kernel and the DMA API:
+//! `MigrateEnv` over our page tables, `cma_alloc` through
+//! `alloc_contig_range` (`CmaContig`), `dma_alloc_coherent` /
+//! `dma_free_coherent`, the boot-time atomic pool, debugfs `alloc`/`free`,
+//! and the seed article's `cma_test` misc device.
+use crate::arch::{self, phys_to_virt};
+use crate::cma::{areas, KLog, KTrace};
+use crate::{mm, pr_info, println, rmapk, setup, vm};
+use cmaemu_abi::page::{Pfn, PG_LRU};
+use cmaemu_mm::cma::CmaId;
+use cmaemu_mm::contig::CmaContig;
+use cmaemu_mm::contiguous::{self, AtomicPool};
+use cmaemu_mm::migrate::{MigrateEnv, MigrateFaults, MigratePagesEvent, Migrator, PteError};
+use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// The kernel's page-table, TLB and copy hooks for migration.
+pub struct KEnv;
+
+fn task_of(asid: u16) -> Option<&'static mut vm::Task> {
+    vm::task((asid as usize).checked_sub(1)?)
+}
+
+impl MigrateEnv for KEnv {
+    fn clear_pte(&mut self, asid: u16, va: u32) -> Result<Pfn, PteError> {
+        let t = task_of(asid).ok_or(PteError::NoAsid(asid))?;
+        vm::clear_pte(t, va).ok_or(PteError::NotPresent(asid, va))
+    }
+    fn set_pte(&mut self, asid: u16, va: u32, pfn: Pfn) {
+        if let Some(t) = task_of(asid) {
+            vm::set_pte(t, va, pfn);
+        }
+    }
+    fn flush_tlb_page(&mut self, _asid: u16, va: u32) {
+        // flush_tlb_page: TLBIMVA (no ASIDs are in use; see vm.rs)
+        arch::tlb_flush_va(va);
+    }
+    fn copy_highpage(&mut self, from: Pfn, to: Pfn) {
+        // All RAM is in the kernel linear map (kmap_atomic is the identity).
+        // SAFETY: both frames are RAM in the linear map; `to` was just
+        // allocated and `from` is isolated by migration: no overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                phys_to_virt(from.0 << 12) as *const u8,
+                phys_to_virt(to.0 << 12) as *mut u8,
+                4096,
+            )
+        };
+    }
+    fn trace_mm_migrate_pages(&mut self, ev: &MigratePagesEvent) {
+        crate::trace::event("mm_migrate_pages", &|w| {
+            use core::fmt::Write;
+            write!(w, "{}", ev)
+        });
+    }
+    fn printk(&mut self, args: fmt::Arguments<'_>) {
+        crate::printk::printk(args);
+    }
+}
+
+/// Migration fault injections from `cmaemu.inject=` (the names migrate.rs
+/// knows; others belong to other subsystems).
+pub fn migrate_faults() -> MigrateFaults {
+    let mut f = MigrateFaults::NONE;
+    for tok in setup::cmdline().split_ascii_whitespace() {
+        if let Some(list) = tok.strip_prefix("cmaemu.inject=") {
+            for name in list.split(',') {
+                if let Some(x) = MigrateFaults::from_name(name) {
+                    f = f.with(x);
+                }
+            }
+        }
+    }
+    f
+}
+
+/// Run `f` with a `ContigRange` (alloc_contig_range with migration) for
+/// CMA area `area`.
+fn with_contig<R>(area: u32, f: impl FnOnce(&mut CmaContig<'_, '_, '_, KEnv>) -> R) -> Option<R> {
+    let pa = mm::page_alloc()?;
+    let rmap = rmapk::rmap()?;
+    let mut env = KEnv;
+    let mut m = Migrator::new(pa, rmap, &mut env);
+    m.faults = migrate_faults();
+    let mut cc = CmaContig::new(m, area);
+    Some(f(&mut cc))
+}
+
+/// `arm_dma_alloc` → `__alloc_from_contiguous`: `size` bytes from the
+/// device's area (or the default one); returns the first frame.
+pub fn dma_alloc_coherent(dev_area: Option<CmaId>, size: u64) -> Option<Pfn> {
+    let areas = areas()?;
+    let count = size.div_ceil(4096);
+    let order = contiguous::get_order(size);
+    let id = contiguous::dev_get_cma_area(areas, dev_area)?;
+    with_contig(id.0 as u32, |cc| {
+        contiguous::dma_alloc_from_contiguous(areas, dev_area, count, order, false, cc, &mut KTrace, &mut KLog)
+    })?
+}
+
+/// `dma_free_coherent` → `dma_release_from_contiguous`.
+pub fn dma_free_coherent(dev_area: Option<CmaId>, pfn: Pfn, size: u64) -> bool {
+    let Some(areas) = areas() else { return false };
+    let count = size.div_ceil(4096);
+    let id = contiguous::dev_get_cma_area(areas, dev_area).map(|i| i.0 as u32).unwrap_or(0);
+    with_contig(id, |cc| contiguous::dma_release_from_contiguous(areas, dev_area, pfn, count, cc, &mut KTrace)).unwrap_or(false)
+}
+
+/// ARM `atomic_pool_init` (postcore_initcall).
+pub fn atomic_pool_init() {
+    let (Some(areas), Some(cfg)) = (areas(), mm::config()) else { return };
+    let size = cfg.coherent_pool;
+    let id = areas.dma_contiguous_default_area.map(|i| i.0 as u32).unwrap_or(0);
+    let r = with_contig(id, |cc| contiguous::atomic_pool_init(areas, size, cc, &mut KTrace, &mut KLog));
+    if let Some(AtomicPool::UseBuddy { size }) = r {
+        let order = contiguous::get_order(size);
+        let ok = mm::page_alloc().map(|pa| pa.alloc_pages(cmaemu_mm::gfp::GFP_KERNEL, order, 0).is_ok()).unwrap_or(false);
+        if ok {
+            pr_info!("DMA: preallocated {} KiB pool for atomic coherent allocations", size / 1024);
+        } else {
+            pr_info!("DMA: failed to allocate {} KiB pool for atomic coherent allocation", size / 1024);
+        }
+    }
+}
+
+/// `echo N > /sys/kernel/debug/cma/<name>/alloc` and `…/free`.
+pub fn debugfs_write(path: &str, val: &str) -> Option<bool> {
+    let rest = path.strip_prefix("/sys/kernel/debug/cma/")?;
+    let (name, file) = rest.rsplit_once('/')?;
+    let areas = areas()?;
+    let id = areas.find_by_name(name)?;
+    let Ok(n) = val.parse::<u64>() else {
+        println!("sh: write error: Invalid argument");
+        return Some(true);
+    };
+    let r = match file {
+        "alloc" => with_contig(id.0 as u32, |cc| areas.cma_debugfs_alloc(id, n, cc, &mut KTrace, &mut KLog))?,
+        "free" => with_contig(id.0 as u32, |cc| areas.cma_debugfs_free(id, n, cc, &mut KTrace))?,
+        _ => return None,
+    };
+    if let Err(e) = r {
+        println!("sh: write error: {}", e);
+    }
+    Some(true)
+}
+
+/// Mark a freshly mapped anonymous page as on the LRU (`lru_cache_add`),
+/// which makes it migratable.
+pub fn lru_cache_add(pfn: Pfn) {
+    if let Some(p) = mm::page_alloc().and_then(|pa| pa.mem.page_mut(pfn)) {
+        p.flags |= PG_LRU;
+    }
+}
+/// Take a page off the LRU before freeing it (`release_pages`).
+pub fn lru_del(pfn: Pfn) {
+    if let Some(p) = mm::page_alloc().and_then(|pa| pa.mem.page_mut(pfn)) {
+        p.flags &= !PG_LRU;
+    }
+}
+
+/// The seed article's `cma_test` misc device: each write allocates the
+/// next free slot i (i = 0..9) of (i + 1) MiB with dma_alloc_coherent and
+/// touches every page; each read frees the lowest allocated slot.
+pub mod cma_test {
+    use super::*;
+    const CMA_NUM: usize = 10;
+    static PHYS: [AtomicU32; CMA_NUM] = [const { AtomicU32::new(0) }; CMA_NUM];
+
+    pub fn init() {
+        pr_info!("misc cma_test: registered.");
+    }
+
+    pub fn write() {
+        for (i, slot) in PHYS.iter().enumerate() {
+            if slot.load(Ordering::Relaxed) != 0 {
+                continue;
+            }
+            let size = (i as u64 + 1) << 20;
+            match dma_alloc_coherent(None, size) {
+                Some(pfn) => {
+                    let pa = pfn.0 << 12;
+                    let va = phys_to_virt(pa);
+                    for off in (0..size as u32).step_by(4096) {
+                        // SAFETY: the frames were just allocated to us and
+                        // are in the linear map.
+                        unsafe { core::ptr::write_volatile((va + off) as *mut u32, 0) };
+                    }
+                    slot.store(pa, Ordering::Relaxed);
+                    pr_info!("misc cma_test: alloc virt: {:#010x} phys: {:#010x}", va, pa);
+                }
+                None => pr_info!("misc cma_test: no mem in CMA area"),
+            }
+            return;
+        }
+    }
+
+    pub fn read() {
+        for (i, slot) in PHYS.iter().enumerate() {
+            let pa = slot.load(Ordering::Relaxed);
+            if pa == 0 {
+                continue;
+            }
+            let size = (i as u64 + 1) << 20;
+            dma_free_coherent(None, Pfn(pa >> 12), size);
+            pr_info!("misc cma_test: free virt: {:#010x} phys: {:#010x}", phys_to_virt(pa), pa);
+            slot.store(0, Ordering::Relaxed);
+            return;
+        }
+    }
+}
