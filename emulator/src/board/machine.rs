@@ -271,6 +271,8 @@ pub struct Machine {
     started: bool,
     entry: u32,
     pub capture: Capture,
+    max_insns: u64,
+    step_limit: Option<u64>,
 }
 
 /// What a step ended with.
@@ -278,6 +280,8 @@ pub struct Machine {
 pub enum Step {
     /// The awaited text appeared / the guest is waiting for input.
     Paused,
+    /// The instruction budget of the step ran out (the run can go on).
+    Timeout,
     /// The run is over.
     Exited(Exit),
 }
@@ -289,7 +293,7 @@ impl Machine {
         let capture = Capture::default();
         let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
         let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, 1_000_000_000)?;
-        Ok(Machine { cpu, started: false, entry, capture })
+        Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None })
     }
 
     /// Queue console input (a line is delivered when the guest is idle).
@@ -306,6 +310,20 @@ impl Machine {
             self.started = true;
             self.cpu.run(self.entry)
         };
+        if stop == Stop::MaxInsns {
+            if let Some(limit) = self.step_limit.take() {
+                self.cpu.set_max_insns(limit);
+                if self.cpu.stats().insns < limit {
+                    let b = self.cpu.bus_mut();
+                    b.watch = None;
+                    b.pause_when_starved = false;
+                    return Step::Timeout;
+                }
+            }
+        }
+        if let Some(limit) = self.step_limit.take() {
+            self.cpu.set_max_insns(limit);
+        }
         let b = self.cpu.bus_mut();
         if b.paused {
             b.paused = false;
@@ -326,6 +344,23 @@ impl Machine {
             Stop::Idle => Exit::IdleAfterEof,
             Stop::Error(e) => Exit::Error(e),
         })
+    }
+
+    /// Give the next step at most `insns` more instructions (it returns
+    /// `Step::Timeout` if they run out; the overall limit still applies).
+    pub fn budget(&mut self, insns: u64) {
+        let now = self.cpu.stats().insns;
+        let lim = now.saturating_add(insns).min(self.max_insns);
+        self.step_limit = Some(self.max_insns);
+        self.cpu.set_max_insns(lim);
+    }
+
+    /// Virtual time (ns) and retired instructions so far.
+    pub fn now(&self) -> u64 {
+        self.cpu.now()
+    }
+    pub fn stats(&self) -> CpuStats {
+        self.cpu.stats()
     }
 
     /// Run until `text` appears in the console output (from now on).
