@@ -78,7 +78,7 @@ impl Bad {
     }
 }
 
-fn classify(s: &Snapshot, device: u32, write: bool, pfn: u32) -> Option<Bad> {
+fn classify(s: &Snapshot, bufs: Option<&DmaBuffers>, device: u32, write: bool, pfn: u32) -> Option<Bad> {
     let p = match s.page(pfn) {
         Some(p) => p,
         None => return Some(Bad::Outside),
@@ -94,6 +94,21 @@ fn classify(s: &Snapshot, device: u32, write: bool, pfn: u32) -> Option<Bad> {
             }
         }
         return None;
+    }
+    if p.owner & OWNER_KIND_MASK == OWNER_KIND_CMA {
+        // A `cma_alloc` page (owner CMA | area) belongs to the device whose
+        // live `dma_alloc` buffer holds it (any device when unknown).
+        let mine = match bufs {
+            None => true,
+            Some(b) if write => b.buffer_of(device, pfn).is_some(),
+            Some(b) => b.buffer_of_any(pfn).is_some(),
+        };
+        let in_bitmap = s.cma_area_of(pfn).is_none_or(|a| a.bit(pfn) == Some(true));
+        return match (mine, in_bitmap) {
+            (true, true) => None,
+            (true, false) => Some(Bad::NotInBitmap(s.cma_area_of(pfn).map(|a| a.name.clone()).unwrap_or_default())),
+            (false, _) => Some(Bad::Foreign(p.owner)),
+        };
     }
     if p.owner & OWNER_KIND_MASK == OWNER_KIND_DEVICE {
         // Reading another device's live buffer is sharing (zero-copy
@@ -156,7 +171,7 @@ pub fn check_dma(s: &Snapshot, buffers: Option<&DmaBuffers>, t: &DmaTransfer, ct
     };
     let mut pfn = first;
     loop {
-        let c = classify(s, t.device, t.write, pfn);
+        let c = classify(s, buffers, t.device, t.write, pfn);
         match (&mut run, c) {
             (Some((_, n, b)), Some(c)) if *b == c => *n += 1,
             (_, c) => {

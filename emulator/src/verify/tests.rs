@@ -197,6 +197,28 @@ fn dma_into_movable_and_foreign_frames_is_caught() {
 }
 
 #[test]
+fn cma_owned_pages_belong_to_the_device_holding_the_buffer() {
+    let mut w = world();
+    // the mm tags cma_alloc pages OWNER_KIND_CMA | area; the buffer list says whose
+    let second = w.cma_base + 128;
+    w.g.set_bits(0, second, 16, true);
+    w.g.alloc(second, 16, PageRecord { owner: OWNER_KIND_CMA, ..PageRecord::INIT });
+    w.g.commit();
+    let s = snap(&w.g);
+    assert_eq!(check_integrity(&s, &ctx()), vec![]);
+    let t = DmaTransfer { device: DMA_DEV_CLCD, pa: (second as u64) << 12, len: 16 * 4096, write: true };
+    // not (yet) a buffer of the display: foreign
+    let v = check_dma(&s, Some(&w.bufs), &t, &ctx());
+    assert_eq!(v.len(), 2, "{v:#?}");
+    w.bufs.on_event(&GuestEvent::DmaAlloc { device: DMA_DEV_CLCD, pfn: second as u64, count: 16, order: 4, errorno: 0, area: 0 });
+    assert_eq!(check_dma(&s, Some(&w.bufs), &t, &ctx()), vec![]);
+    // the camera may not write it, but may read it
+    let cam = DmaTransfer { device: DMA_DEV_CAMERA, ..t };
+    assert_eq!(check_dma(&s, Some(&w.bufs), &cam, &ctx()).len(), 2);
+    assert_eq!(check_dma(&s, Some(&w.bufs), &DmaTransfer { write: false, ..cam }, &ctx()), vec![]);
+}
+
+#[test]
 fn leak_isolation_is_caught() {
     let mut w = world();
     let pb = w.g.pb_pfn(9);
