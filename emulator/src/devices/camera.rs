@@ -668,20 +668,29 @@ impl Camera {
 
     /// Capture the frame that is due, if [`Camera::next_deadline_ns`] ≤
     /// `now_ns`: write it into the oldest queued buffer through `mem` and
-    /// return the transfer. Handles exactly one frame period per call (a
-    /// dropped period returns None too); the board calls it while the
-    /// deadline is ≤ now.
+    /// return the transfer. Handles one frame period per call, except that
+    /// when no buffer can take a frame all periods up to `now_ns` are dropped
+    /// together (None is returned for dropped periods); the board calls it
+    /// while the deadline is ≤ now, which takes at most one call per queued
+    /// buffer plus one.
     pub fn capture(&mut self, now_ns: u64, mem: &dyn DmaMemory) -> Option<DmaTransfer> {
         self.advance_to(now_ns);
         let due = self.next_frame_ns.filter(|d| *d <= now_ns)?;
-        self.next_frame_ns = Some(due.saturating_add(self.period_ns()));
-        let seq = self.sequence;
-        self.sequence += 1;
+        let period = self.period_ns();
         if self.queue.is_empty() || self.done.len() >= DONE_DEPTH {
-            self.drops = self.drops.wrapping_add(1);
+            // Nothing can change before the guest acts: every period up to
+            // now is dropped at once (so a late board costs O(1)).
+            let missed = (now_ns - due) / period + 1;
+            self.sequence = self.sequence.wrapping_add(missed);
+            self.drops = self.drops.wrapping_add(missed as u32);
             self.set_error(ERR_DROPPED);
+            // Past u64::MAX ns of virtual time the camera simply stops.
+            self.next_frame_ns = missed.checked_mul(period).and_then(|d| due.checked_add(d));
             return None;
         }
+        self.next_frame_ns = due.checked_add(period);
+        let seq = self.sequence;
+        self.sequence = self.sequence.wrapping_add(1);
         let (addr, size) = self.queue.pop_front().expect("non-empty");
         let Config { format, width, height, .. } = self.cfg;
         let len = format.frame_bytes(width, height);
@@ -830,7 +839,7 @@ impl MmioDevice for Camera {
                 let was = self.enabled();
                 self.ctrl = value & (CTRL_ENABLE | CTRL_IRQ_EN);
                 match (was, self.enabled()) {
-                    (false, true) => self.next_frame_ns = Some(self.now_ns.saturating_add(self.period_ns())),
+                    (false, true) => self.next_frame_ns = self.now_ns.checked_add(self.period_ns()),
                     (true, false) => self.next_frame_ns = None,
                     _ => {}
                 }
@@ -1194,6 +1203,55 @@ mod tests {
             assert_eq!(check_scanout(&rgba, 32, 8, fmt), Ok(hdr));
             assert!(check_scanout(&rgba, 16, 16, fmt).is_err());
             assert!(check_scanout(&rgba[..100], 32, 8, fmt).is_err());
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let ram = VecRam::new(RAM, 1 << 20);
+        let mut c = Camera::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut now = 0u64;
+        for _ in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = (x >> 20) & 0x7c;
+            // Keep frames small so captures are cheap; aim some buffers into RAM.
+            let v = match off {
+                CAM_WIDTH => 16 + (x as u32 & 63),
+                CAM_HEIGHT => (x as u32 & 15).max(1),
+                CAM_PERIOD_US => 100 + (x as u32 & 1023),
+                CAM_BUF_ADDR => RAM as u32 + (x as u32 & 0xf_ffc0) + (x >> 63) as u32 * 4,
+                CAM_BUF_QUEUE | CAM_DONE_POP => 1,
+                CAM_CTRL if x & 0xff == 0 => CTRL_RESET,
+                _ => x as u32,
+            };
+            if x & 1 == 0 {
+                c.write(off, v);
+            } else {
+                c.read(off);
+            }
+            now += (x >> 48) & 0xfffff;
+            c.advance_to(now);
+            while c.next_deadline_ns().is_some_and(|d| d <= now) {
+                let _ = c.capture(now, &ram);
+            }
+            assert!(c.queued().count() <= QUEUE_DEPTH && c.done().count() <= DONE_DEPTH);
+        }
+        // The end of virtual time terminates the board loop.
+        c.write(CAM_CTRL, CTRL_RESET);
+        c.write(CAM_CTRL, CTRL_ENABLE);
+        c.advance_to(u64::MAX - 1_000);
+        let mut n = 0;
+        while c.next_deadline_ns().is_some() {
+            let _ = c.capture(u64::MAX, &ram);
+            n += 1;
+            assert!(n < 10);
+        }
+        // Reads of the whole window.
+        for off in (0..0x1000).step_by(4) {
+            c.read(off);
         }
     }
 }

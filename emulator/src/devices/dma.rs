@@ -92,6 +92,18 @@ impl DmaTransfer {
     pub fn end(&self) -> u64 {
         self.pa.saturating_add(self.len)
     }
+
+    /// The ABI's device number (`cmaemu_abi::desc::DMA_DEV_*`) the guest uses
+    /// for this bus master in its `dma_alloc` records, for the verifiers and
+    /// the trace events; None for an unknown device name.
+    pub fn abi_device(&self) -> Option<u32> {
+        use cmaemu_abi::desc::{DMA_DEV_CAMERA, DMA_DEV_CLCD};
+        match self.device {
+            "pl111" | "clcd" => Some(DMA_DEV_CLCD),
+            "camera" => Some(DMA_DEV_CAMERA),
+            _ => None,
+        }
+    }
 }
 
 /// A flat RAM `[base, base + size)` in a `Vec`, for tests and tools.
@@ -165,6 +177,15 @@ mod tests {
         assert!(e.write && e.len == 8 && e.to_string().contains("0x70000000"));
         // Failed accesses change nothing.
         assert_eq!(m.bytes(0x6000_0ffc, 4).unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn abi_device_numbers() {
+        let t = DmaTransfer { device: "pl111", pa: 0x1000, len: 16, write: false, frame: 0, at_ns: 0 };
+        assert_eq!(t.abi_device(), Some(cmaemu_abi::desc::DMA_DEV_CLCD));
+        assert_eq!(DmaTransfer { device: "camera", ..t }.abi_device(), Some(cmaemu_abi::desc::DMA_DEV_CAMERA));
+        assert_eq!(DmaTransfer { device: "x", ..t }.abi_device(), None);
+        assert_eq!(DmaTransfer { pa: u64::MAX, ..t }.end(), u64::MAX);
     }
 
     #[test]

@@ -606,7 +606,8 @@ impl Pl111 {
         self.now_ns = self.now_ns.max(now_ns);
     }
 
-    /// When the board must call [`Pl111::vsync`] next (None while disabled).
+    /// When the board must call [`Pl111::vsync`] next (None while disabled,
+    /// or when the next frame would lie past `u64::MAX` ns).
     pub fn next_vsync_ns(&self) -> Option<u64> {
         self.next_vsync_ns
     }
@@ -621,12 +622,16 @@ impl Pl111 {
             self.next_vsync_ns = None;
             return None;
         }
+        // The first period boundary after `now_ns` (missed frames are
+        // skipped, not replayed); None once virtual time would overflow.
         let period = self.frame_period_ns();
-        let mut next = self.next_vsync_ns.unwrap_or(now_ns);
-        while next <= now_ns {
-            next = next.saturating_add(period);
-        }
-        self.next_vsync_ns = Some(next);
+        let last = self.next_vsync_ns.unwrap_or(now_ns);
+        let next = if last > now_ns {
+            Some(last)
+        } else {
+            ((now_ns - last) / period + 1).checked_mul(period).and_then(|d| last.checked_add(d))
+        };
+        self.next_vsync_ns = next;
         self.vsyncs += 1;
         self.upcurr = self.upbase;
         self.lpcurr = self.lpbase;
@@ -690,7 +695,7 @@ impl Pl111 {
         self.cntl = value & CNTL_MASK;
         if self.cntl & CNTL_LCDEN != 0 {
             if old & CNTL_LCDEN == 0 {
-                self.next_vsync_ns = Some(self.now_ns.saturating_add(self.frame_period_ns()));
+                self.next_vsync_ns = self.now_ns.checked_add(self.frame_period_ns());
             }
             if !Self::supported(self.cntl) {
                 self.bad.write(CLCD_PL111_CNTL, value);
@@ -1001,5 +1006,38 @@ mod tests {
         assert_eq!(d.frame_period_ns(), DEFAULT_FRAME_PERIOD_NS);
         d.set_frame_period_ns(0);
         assert_eq!(d.frame_period_ns(), 1);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let ram = VecRam::new(RAM, 1 << 20);
+        let mut d = Pl111::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = (x >> 20) & 0xfff;
+            let size = [1, 2, 4, 8][(x >> 40) as usize & 3];
+            // Bias towards small frames in RAM so some scan-outs succeed.
+            let v = if off & !3 == CLCD_UBAS { RAM as u32 + ((x >> 8) as u32 & 0xffff) } else { x as u32 };
+            if x & 1 == 0 {
+                d.write_sized(off, size, v as u64);
+            } else {
+                d.read_sized(off, size);
+            }
+            d.advance_to(i * 997);
+            if i % 64 == 0 && d.size().0 * d.size().1 <= 64 * 64 {
+                let _ = d.vsync(i * 997, &ram);
+            }
+            let _ = d.next_deadline_ns();
+        }
+        // The end of virtual time terminates (no deadline past u64::MAX).
+        d.write(CLCD_PL111_CNTL, 0);
+        d.advance_to(u64::MAX - 10);
+        d.write(CLCD_PL111_CNTL, CNTL_LCDEN | CNTL_LCDPWR | CNTL_LCDBPP24);
+        assert_eq!(d.next_deadline_ns(), None);
+        let _ = d.vsync(u64::MAX, &ram);
+        assert_eq!(d.next_deadline_ns(), None);
     }
 }
