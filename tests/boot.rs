@@ -21,6 +21,7 @@ fn boot_with(dtb: Vec<u8>, ram: u64, script: &str, max_insns: u64) -> (Outcome, 
         stdout: false,
         capture: Some(cap.clone()),
         idle_after_eof_ns: 1_000_000_000,
+        opts: Default::default(),
     };
     let o = machine::boot(cfg).expect("boot");
     (o, cap.text())
@@ -531,4 +532,77 @@ fn pinned_page_in_the_only_window_fails_cleanly() {
     assert_eq!(used.lines().nth(1).unwrap().trim(), "1024", "{used}");
     let out = command_output(&mut m, "check");
     assert!(out.contains("pages ok"), "{out}");
+}
+
+/// A booted 256 MiB board with verification on, filled so that the default
+/// CMA area holds movable pages, then a 16 MiB CMA allocation that must
+/// migrate them. Returns (console, violations).
+fn migrate_under_injection(inject: Option<&str>) -> (String, Vec<String>) {
+    let args = match inject {
+        Some(i) => format!("console=ttyAMA0 cmaemu.inject={i}"),
+        None => "console=ttyAMA0".to_string(),
+    };
+    let mut m = stepping_machine(256 << 20, Some(&args));
+    assert!(m.verifying(), "the guest's introspection descriptor was not accepted");
+    command_output(&mut m, "fill 110 3");
+    command_output(&mut m, "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc");
+    let vm = command_output(&mut m, "cat /proc/vmstat");
+    assert!(!vm.contains("pgmigrate_success 0\r"), "nothing migrated: {vm}");
+    if inject == Some("skip_remap") {
+        // the user pages are unmapped now: touching them would oops
+        return (String::new(), m.violations());
+    }
+    let out = command_output(&mut m, "check");
+    (out, m.violations())
+}
+
+#[test]
+fn clean_migration_has_no_violations() {
+    let (out, v) = migrate_under_injection(None);
+    assert!(out.contains("pages ok"), "{out}");
+    assert!(v.is_empty(), "{v:?}");
+}
+
+#[test]
+fn skip_copy_is_caught_by_the_migration_content_check() {
+    let (out, v) = migrate_under_injection(Some("skip_copy"));
+    assert!(out.contains("differs at offset"), "the guest sees the damage too: {out}");
+    assert!(!v.is_empty());
+    assert!(v.iter().all(|l| l.contains("migrate.content")), "{v:?}");
+    assert!(v[0].contains("new frame 0x") && v[0].contains("differs from old frame 0x"), "{}", v[0]);
+}
+
+#[test]
+fn skip_remap_is_caught_by_the_mapping_check() {
+    let (_, v) = migrate_under_injection(Some("skip_remap"));
+    assert!(!v.is_empty());
+    assert!(v.iter().any(|l| l.contains("migrate.pte") && l.contains("is unmapped after the move")), "{v:?}");
+}
+
+#[test]
+fn cli_trace_files_are_deterministic_and_valid() {
+    let dir = tmp("traces");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = "fill 110 3\necho 4096 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    for fmt in ["perfetto", "jsonl", "ftrace"] {
+        let a = dir.join(format!("a.{fmt}"));
+        let b = dir.join(format!("b.{fmt}"));
+        for p in [&a, &b] {
+            let (code, _, err) = cli(&["boot", "-m", "256M", "--trace", p.to_str().unwrap(), "--trace-format", fmt], script);
+            assert_eq!(code, 0, "{err}");
+        }
+        let (ta, tb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert!(!ta.is_empty());
+        assert_eq!(ta, tb, "{fmt} trace differs between identical runs");
+        let text = String::from_utf8(ta).unwrap();
+        match fmt {
+            "perfetto" => {
+                let n = cmaemu::trace::chrome::validate(&text).unwrap();
+                assert!(n > 10, "{n} events");
+                assert!(text.contains("cma_alloc"), "no CMA span");
+            }
+            "jsonl" => assert!(text.lines().all(|l| l.starts_with('{') && l.ends_with('}'))),
+            _ => assert!(text.contains("cma_alloc_start: name=linux,cma count=4096 align=0"), "{text}"),
+        }
+    }
 }

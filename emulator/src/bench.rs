@@ -19,6 +19,7 @@ fn run(script: &str) -> Result<(Outcome, Duration, String), String> {
         stdout: false,
         capture: Some(cap.clone()),
         idle_after_eof_ns: 1_000_000_000,
+        opts: Default::default(),
     };
     let t = Instant::now();
     let o = machine::boot(cfg).map_err(|e| e.to_string())?;

@@ -16,6 +16,8 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_GUEST_FAILURE: u8 = 3;
 /// Exit status when `--max-insns` was reached.
 const EXIT_MAX_INSNS: u8 = 4;
+/// Exit status when a verifier failed under `--on-violation stop`.
+const EXIT_VIOLATION: u8 = 5;
 
 #[derive(Parser)]
 #[command(name = "cmaemu", version, about = "An instrumented vexpress-a9 emulator for Linux's Contiguous Memory Allocator")]
@@ -85,6 +87,24 @@ struct BootArgs {
     /// Port of the GDB stub (implies -s).
     #[arg(long)]
     gdb_port: Option<u16>,
+    /// Write the event trace (migrations, CMA spans, DMA, counters, violations).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Trace format: perfetto (Chrome trace-event JSON for ui.perfetto.dev), jsonl, ftrace.
+    #[arg(long, value_parser = ["perfetto", "jsonl", "ftrace"], default_value = "perfetto")]
+    trace_format: String,
+    /// What a failed verification does: log it and go on, or stop the run (exit 5).
+    #[arg(long, value_parser = ["log", "stop"], default_value = "log")]
+    on_violation: String,
+    /// Do not attach the host verifiers.
+    #[arg(long)]
+    no_verify: bool,
+    /// Save the last displayed frame (PL111 scan-out) as PNG at exit.
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+    /// Save every displayed frame as DIR/frame-NNNNNN.png.
+    #[arg(long)]
+    record_frames: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -338,7 +358,23 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         stdout: true,
         capture: None,
         idle_after_eof_ns: 10_000_000_000,
+        opts: machine::RunOptions {
+            verify: !a.no_verify,
+            on_violation: if a.on_violation == "stop" {
+                cmaemu::board::monitor::OnViolation::Stop
+            } else {
+                cmaemu::board::monitor::OnViolation::Log
+            },
+            every_frame: a.trace.is_some(),
+            report: true,
+            record_frames: a.record_frames.clone(),
+        },
     };
+    if let Some(d) = &a.record_frames {
+        if let Err(e) = std::fs::create_dir_all(d) {
+            return bad_input(format!("--record-frames {}: {e}", d.display()));
+        }
+    }
     let outcome = machine::boot(cfg);
     drop(guard);
     let o = match outcome {
@@ -348,11 +384,45 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
     finish(&a, &o)
 }
 
+/// Write --trace and --screenshot outputs.
+fn write_outputs(a: &BootArgs, o: &Outcome) -> Result<(), String> {
+    use cmaemu::trace;
+    if let Some(path) = &a.trace {
+        let f = std::fs::File::create(path).map_err(|e| format!("--trace {}: {e}", path.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        let r = match a.trace_format.as_str() {
+            "jsonl" => trace::jsonl::write_jsonl(&o.events, &mut w),
+            "ftrace" => trace::ftrace::write_ftrace(&o.events, &mut w),
+            _ => trace::chrome::write_chrome(&o.events, &mut w),
+        };
+        r.and_then(|_| std::io::Write::flush(&mut w)).map_err(|e| format!("--trace {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &a.screenshot {
+        match &o.last_frame {
+            Some((w, h, rgba)) => cmaemu::board::frames::write_png(path, *w, *h, rgba)
+                .map_err(|e| format!("--screenshot {}: {e}", path.display()))?,
+            None => eprintln!("cmaemu: --screenshot: the display never showed a frame; nothing written"),
+        }
+    }
+    if !o.violations.is_empty() {
+        eprintln!("cmaemu: {} verification violation(s)", o.violations.len());
+    }
+    Ok(())
+}
+
 fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
     if a.stats {
         print_stats(o);
     }
+    if let Err(e) = write_outputs(a, o) {
+        eprintln!("cmaemu: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     match &o.exit {
+        Exit::Violation => {
+            eprintln!("cmaemu: stopped on a verification violation (--on-violation stop)");
+            ExitCode::from(EXIT_VIOLATION)
+        }
         Exit::Poweroff(c) => ExitCode::from(*c),
         Exit::Panic(code) => {
             report_failure(o, &format!("kernel panic (poweroff status {code:#010x})"));
@@ -461,6 +531,11 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
     };
     let o = Outcome {
         exit,
+        violations: Vec::new(),
+        events: Vec::new(),
+        snapshot: None,
+        last_frame: None,
+        frames: (0, 0),
         stats: cpu.stats(),
         wall: start.elapsed(),
         last_exception: cpu.last_exception(),

@@ -6,7 +6,10 @@ use crate::cpu::{self, Cpu, CpuStats, ExcRecord, GuestRam, Stop};
 use crate::devices::gic::Gic;
 use crate::devices::pl011::Pl011;
 use crate::devices::sp804::Sp804;
+use crate::devices::camera::Camera;
+use crate::devices::pl111::Pl111;
 use crate::devices::sysregs::{PowerEvent, Sysregs};
+use super::monitor::{MonitorBox, OnViolation};
 use crate::devices::MmioDevice;
 use crate::loader::elf::{ElfError, Image};
 use cmaemu_abi::boot::{MACHINE_ID_VEXPRESS, POWEROFF_CODE_MASK, POWEROFF_PANIC};
@@ -28,6 +31,23 @@ pub struct BootConfig {
     /// After console input ends, how long (virtual ns) the guest may stay
     /// idle before the run ends.
     pub idle_after_eof_ns: u64,
+    /// Host verification and event collection.
+    pub opts: RunOptions,
+}
+
+/// Verification, tracing and frame capture options.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Attach the verifiers when the guest announces its descriptor.
+    pub verify: bool,
+    pub on_violation: OnViolation,
+    /// Emit frame markers and counters at every frame (for traces), not
+    /// only after mm activity.
+    pub every_frame: bool,
+    /// Print violations on stderr as they happen.
+    pub report: bool,
+    /// Save every scanned-out frame as PNG here.
+    pub record_frames: Option<std::path::PathBuf>,
 }
 
 /// How a run ended.
@@ -42,12 +62,24 @@ pub enum Exit {
     IdleAfterEof,
     /// Ctrl-A x on the terminal.
     UserQuit,
+    /// A verifier failed with `--on-violation stop`.
+    Violation,
     /// The emulator could not continue.
     Error(String),
 }
 
 pub struct Outcome {
     pub exit: Exit,
+    /// Verification violations (one line each).
+    pub violations: Vec<String>,
+    /// The event stream (for the trace writers).
+    pub events: Vec<crate::trace::Event>,
+    /// The last introspection snapshot (for `trace map`).
+    pub snapshot: Option<crate::introspect::snapshot::Snapshot>,
+    /// The last scanned-out frame (width, height, RGBA).
+    pub last_frame: Option<(u32, u32, Vec<u8>)>,
+    /// Camera frames captured, display frames scanned out.
+    pub frames: (u64, u64),
     pub stats: CpuStats,
     pub wall: Duration,
     pub last_exception: Option<ExcRecord>,
@@ -70,12 +102,26 @@ pub enum BoardError {
     Ram(String),
 }
 
+/// Length of one frame (the display period) when no display runs.
+pub const FRAME_NS: u64 = 16_666_667;
+
 /// The bus: the devices the CPU reaches through MMIO.
 pub struct Board {
     pub sysregs: Sysregs,
     pub uart0: Pl011,
     pub timer01: Sp804,
     pub gic: Gic,
+    pub clcd: Pl111,
+    pub camera: Camera,
+    pub ram: GuestRam,
+    monitor: Option<Box<MonitorBox>>,
+    opts: RunOptions,
+    next_frame: u64,
+    frame_index: u64,
+    activity: bool,
+    pub last_frame: Option<(u32, u32, Vec<u8>)>,
+    recorder: Option<super::frames::FrameRecorder>,
+    pub frames: (u64, u64),
     pub console: Console,
     power: Option<PowerEvent>,
     idle_after_eof_ns: u64,
@@ -89,12 +135,25 @@ pub struct Board {
 }
 
 impl Board {
-    fn new(console: Console, idle_after_eof_ns: u64) -> Self {
+    fn new(console: Console, idle_after_eof_ns: u64, ram: GuestRam, opts: RunOptions) -> Self {
+        let size = ram.len() as u64;
+        let recorder = opts.record_frames.as_ref().and_then(|d| super::frames::FrameRecorder::new(d).ok());
         Board {
             sysregs: Sysregs::new(),
             uart0: Pl011::new(),
             timer01: Sp804::new(),
             gic: Gic::new(),
+            clcd: Pl111::new(),
+            camera: Camera::new().with_dma_window(RAM_BASE, size),
+            monitor: if opts.verify { Some(Box::new(MonitorBox::new(ram.clone(), opts.on_violation, opts.report))) } else { None },
+            ram,
+            opts,
+            next_frame: FRAME_NS,
+            frame_index: 0,
+            activity: false,
+            last_frame: None,
+            recorder,
+            frames: (0, 0),
             console,
             power: None,
             idle_after_eof_ns,
@@ -112,6 +171,8 @@ impl Board {
             (SYSREGS_BASE, 0x1000),
             (UART0_BASE, 0x1000),
             (TIMER01_BASE, 0x1000),
+            (CLCD_BASE, 0x1000),
+            (CAMERA_BASE, CAMERA_SIZE),
             (A9_PRIV_BASE, A9_PRIV_SIZE),
         ]
     }
@@ -121,6 +182,10 @@ impl Board {
         self.gic.set_spi_level(SPI_TIMER01, t);
         let u = self.uart0.irq_level();
         self.gic.set_spi_level(SPI_UART0, u);
+        let c = self.clcd.irq_level();
+        self.gic.set_spi_level(SPI_CLCD, c);
+        let cam = self.camera.irq_level();
+        self.gic.set_spi_level(SPI_CAMERA, cam);
         let tx = self.uart0.take_tx();
         if !tx.is_empty() {
             if let Some((needle, seen)) = &mut self.watch {
@@ -133,6 +198,13 @@ impl Board {
         self.console.output(&tx);
         if let Some(ev) = self.sysregs.take_power_event() {
             self.power = Some(ev);
+        }
+    }
+
+    fn dma_event(&mut self, t: &crate::devices::dma::DmaTransfer, now: u64) {
+        if let (Some(m), Some(dev)) = (&mut self.monitor, t.abi_device()) {
+            let vt = crate::verify::DmaTransfer { device: dev, pa: t.pa, len: t.len, write: t.write };
+            m.dma.push((vt, now, 0));
         }
     }
 
@@ -164,6 +236,14 @@ impl cpu::Bus for Board {
             _ if (GIC_CPU_BASE..GIC_CPU_BASE + GIC_CPU_SIZE).contains(&pa) => {
                 self.gic.cpu_interface().read_sized(pa - GIC_CPU_BASE, size)
             }
+            _ if (CLCD_BASE..CLCD_BASE + 0x1000).contains(&pa) => {
+                self.clcd.advance_to(now);
+                self.clcd.read_sized(pa - CLCD_BASE, size)
+            }
+            _ if (CAMERA_BASE..CAMERA_BASE + CAMERA_SIZE).contains(&pa) => {
+                self.camera.advance_to(now);
+                self.camera.read_sized(pa - CAMERA_BASE, size)
+            }
             _ if (GIC_DIST_BASE..GIC_DIST_BASE + GIC_DIST_SIZE).contains(&pa) => {
                 self.gic.distributor().read_sized(pa - GIC_DIST_BASE, size)
             }
@@ -178,9 +258,30 @@ impl cpu::Bus for Board {
 
     fn mmio_write(&mut self, pa: u64, size: usize, value: u64, now: u64) {
         match pa {
+            // cmaemu's registers in the sysregs block (see guest hostif.rs)
+            _ if pa == SYSREGS_BASE + SYS_CMAEMU_DESC => {
+                if let Some(m) = &mut self.monitor {
+                    m.desc_pa = Some(value & 0xffff_ffff);
+                    m.doorbell = true;
+                }
+            }
+            _ if pa == SYSREGS_BASE + SYS_CMAEMU_DOORBELL => {
+                if let Some(m) = &mut self.monitor {
+                    m.doorbell = true;
+                    self.activity = true;
+                }
+            }
             _ if (SYSREGS_BASE..SYSREGS_BASE + 0x1000).contains(&pa) => {
                 self.sysregs.advance_to(now);
                 self.sysregs.write_sized(pa - SYSREGS_BASE, size, value)
+            }
+            _ if (CLCD_BASE..CLCD_BASE + 0x1000).contains(&pa) => {
+                self.clcd.advance_to(now);
+                self.clcd.write_sized(pa - CLCD_BASE, size, value)
+            }
+            _ if (CAMERA_BASE..CAMERA_BASE + CAMERA_SIZE).contains(&pa) => {
+                self.camera.advance_to(now);
+                self.camera.write_sized(pa - CAMERA_BASE, size, value)
             }
             _ if (UART0_BASE..UART0_BASE + 0x1000).contains(&pa) => {
                 self.uart0.advance_to(now);
@@ -205,13 +306,67 @@ impl cpu::Bus for Board {
         self.timer01.advance_to(now);
         self.uart0.advance_to(now);
         self.sysregs.advance_to(now);
+        self.clcd.advance_to(now);
+        self.camera.advance_to(now);
+        // DMA masters: the camera writes frames, the CLCD scans out.
+        while self.camera.next_deadline_ns().is_some_and(|d| d <= now) {
+            match self.camera.capture(now, &self.ram) {
+                Some(t) => {
+                    self.frames.0 += 1;
+                    self.dma_event(&t, now);
+                }
+                None => break,
+            }
+        }
+        if self.clcd.next_deadline_ns().is_some_and(|d| d <= now) {
+            if let Some(f) = self.clcd.vsync(now, &self.ram) {
+                self.frames.1 += 1;
+                self.dma_event(&f.transfer, now);
+                if let Some(r) = &mut self.recorder {
+                    let _ = r.record(f.number, f.width, f.height, &f.rgba);
+                }
+                self.last_frame = Some((f.width, f.height, f.rgba));
+            }
+        }
+        // Frame boundaries for the verifiers and the trace.
+        if now >= self.next_frame {
+            self.frame_index += now / FRAME_NS - (self.next_frame - FRAME_NS) / FRAME_NS;
+            self.next_frame = (now / FRAME_NS + 1) * FRAME_NS;
+            if let Some(m) = &mut self.monitor {
+                if self.opts.every_frame || std::mem::take(&mut self.activity) {
+                    m.frame_due = Some(self.frame_index);
+                }
+            }
+        }
         self.update_lines();
     }
 
     fn next_deadline(&self) -> u64 {
         let t = self.timer01.next_deadline_ns().unwrap_or(u64::MAX);
         let u = self.uart0.next_deadline_ns().unwrap_or(u64::MAX);
-        t.min(u)
+        let c = self.clcd.next_deadline_ns().unwrap_or(u64::MAX);
+        let cam = self.camera.next_deadline_ns().unwrap_or(u64::MAX);
+        let f = if self.monitor.as_ref().is_some_and(|m| m.attached()) { self.next_frame } else { u64::MAX };
+        t.min(u).min(c).min(cam).min(f)
+    }
+
+    fn wants_service(&self) -> bool {
+        self.monitor.as_ref().is_some_and(|m| m.has_work())
+    }
+
+    fn take_servicer(&mut self) -> Option<Box<dyn crate::cpu::Servicer>> {
+        if self.monitor.as_ref().is_some_and(|m| m.has_work()) {
+            return self.monitor.take().map(|m| m as Box<dyn crate::cpu::Servicer>);
+        }
+        None
+    }
+
+    fn put_servicer(&mut self, s: Box<dyn crate::cpu::Servicer>) {
+        // SAFETY-free downcast: the only servicer we hand out is MonitorBox.
+        let raw = Box::into_raw(s) as *mut MonitorBox;
+        // SAFETY: `take_servicer` only ever returns a Box<MonitorBox> cast
+        // to the trait object; converting the pointer back restores it.
+        self.monitor = Some(unsafe { Box::from_raw(raw) });
     }
 
     fn irq_pending(&self) -> bool {
@@ -219,7 +374,7 @@ impl cpu::Bus for Board {
     }
 
     fn stop_requested(&self) -> bool {
-        self.power.is_some() || self.console.quit || self.paused
+        self.power.is_some() || self.console.quit || self.paused || self.monitor.as_ref().is_some_and(|m| m.stop_requested)
     }
 
     fn idle(&mut self, now: u64) -> Option<u64> {
@@ -292,7 +447,8 @@ impl Machine {
     pub fn new(kernel_elf: &[u8], firmware_elf: &[u8], dtb: &[u8], ram_size: u64, max_insns: u64) -> Result<Machine, BoardError> {
         let capture = Capture::default();
         let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
-        let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, 1_000_000_000)?;
+        let opts = RunOptions { verify: true, report: false, ..Default::default() };
+        let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, 1_000_000_000, opts)?;
         Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None })
     }
 
@@ -338,6 +494,7 @@ impl Machine {
                 Some(PowerEvent::Shutdown { code }) if code & POWEROFF_PANIC != 0 => Exit::Panic(code),
                 Some(PowerEvent::Shutdown { code }) => Exit::Poweroff((code & POWEROFF_CODE_MASK) as u8),
                 Some(PowerEvent::Reboot) => Exit::Error("reboot is not supported while stepping".into()),
+                None if b.monitor.as_ref().is_some_and(|m| m.stop_requested) => Exit::Violation,
                 None => Exit::UserQuit,
             },
             Stop::MaxInsns => Exit::MaxInsns,
@@ -390,6 +547,14 @@ impl Machine {
     pub fn output(&self) -> String {
         self.capture.text()
     }
+    /// Violations the verifiers reported so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.cpu.bus().monitor.as_ref().map(|m| m.violations.clone()).unwrap_or_default()
+    }
+    /// Whether the guest's descriptor was accepted (verification is live).
+    pub fn verifying(&self) -> bool {
+        self.cpu.bus().monitor.as_ref().is_some_and(|m| m.attached())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -401,6 +566,7 @@ fn build(
     max_insns: u64,
     console: Console,
     idle_after_eof_ns: u64,
+    opts: RunOptions,
 ) -> Result<(Cpu<'static, Board>, u32), BoardError> {
     if ram_size % (1 << 20) != 0 || ram_size < (16 << 20) || ram_size > RAM_MAX_SIZE {
         return Err(BoardError::RamSize(ram_size));
@@ -433,7 +599,7 @@ fn build(
             }
         }
     }
-    let board = Board::new(console, idle_after_eof_ns);
+    let board = Board::new(console, idle_after_eof_ns, ram.clone(), opts);
     let cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), max_insns)?;
     Ok((cpu, firmware.entry_pa as u32))
 }
@@ -450,7 +616,7 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
     let mut console = Console::new(cfg.input, cfg.stdout, cfg.capture);
     let mut reboots = 0;
     loop {
-        let (mut cpu, entry) = build(&cfg.kernel_elf, &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns)?;
+        let (mut cpu, entry) = build(&cfg.kernel_elf, &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns, cfg.opts.clone())?;
         let stop = cpu.run(entry);
         let stats = cpu.stats();
         let last_exception = cpu.last_exception();
@@ -478,6 +644,34 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
             Stop::Error(e) => Exit::Error(e),
         };
         let console_tail = cpu.bus().console.tail.iter().cloned().collect();
-        return Ok(Outcome { exit, stats, wall: start.elapsed(), last_exception, regs, console_tail, reboots });
+        let b = cpu.bus_mut();
+        let (events, violations, snapshot) = match b.monitor.as_mut() {
+            Some(m) => {
+                let snap = m.snapshot();
+                (m.finish(), m.violations.clone(), snap)
+            }
+            None => (Vec::new(), Vec::new(), None),
+        };
+        let exit = if exit == Exit::Error("stopped without a power event".into()) && !violations.is_empty() {
+            Exit::Violation
+        } else {
+            exit
+        };
+        let last_frame = b.last_frame.take();
+        let frames = b.frames;
+        return Ok(Outcome {
+            exit,
+            violations,
+            events,
+            snapshot,
+            last_frame,
+            frames,
+            stats,
+            wall: start.elapsed(),
+            last_exception,
+            regs,
+            console_tail,
+            reboots,
+        });
     }
 }

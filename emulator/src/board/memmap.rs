@@ -298,3 +298,10 @@ mod tests {
         assert!(region_at(RAM_WINDOW_END).is_none());
     }
 }
+
+/// cmaemu's own sysregs registers (offsets in the V2M sysregs block that
+/// the real board leaves unused): the guest writes the physical address of
+/// its introspection descriptor (`cmaemu_abi::desc::GuestDesc`) here ...
+pub const SYS_CMAEMU_DESC: u64 = 0xf0;
+/// ... and writes anything here to have the host drain its trace ring now.
+pub const SYS_CMAEMU_DOORBELL: u64 = 0xf4;

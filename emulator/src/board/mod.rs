@@ -3,3 +3,4 @@ pub mod memmap;
 pub mod console;
 pub mod machine;
 pub mod frames;
+pub mod monitor;

@@ -40,6 +40,26 @@ pub trait Bus {
     /// The CPU is idle in WFI at `now` with no interrupt to take: the board
     /// delivers input or returns the time to skip to (None: stop the run).
     fn idle(&mut self, now: u64) -> Option<u64>;
+    /// Host-side work that needs the CPU's cached translations (the
+    /// verifiers): handed out while the CPU is stopped at a block boundary
+    /// and given back with `put_servicer`.
+    fn take_servicer(&mut self) -> Option<Box<dyn Servicer>> {
+        None
+    }
+    /// The servicer has work that should not wait for the next deadline
+    /// (a doorbell): the CPU stops at the next block boundary.
+    fn wants_service(&self) -> bool {
+        false
+    }
+    fn put_servicer(&mut self, _s: Box<dyn Servicer>) {}
+}
+
+/// See [`Bus::take_servicer`].
+pub trait Servicer {
+    /// `cached(va)` returns the current TTBR0 and the physical address the
+    /// CPU's TLB holds for `va` (stale entries included: that is the
+    /// point), or None when nothing translates it.
+    fn service(&mut self, now: u64, cached: &mut dyn FnMut(u32) -> Option<(u32, u64)>);
 }
 
 /// ARM exception kinds the host emulates.
@@ -177,6 +197,8 @@ struct State<B: Bus> {
     last_exc: Option<ExcRecord>,
     stats: CpuStats,
     fast: *mut Fast,
+    /// A host lookup is probing the TLB: faults must not be recorded.
+    probing: bool,
 }
 
 impl<B: Bus> State<B> {
@@ -332,6 +354,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             last_exc: None,
             stats: CpuStats::default(),
             fast: std::ptr::null_mut(),
+            probing: false,
         };
         let mut fast = Box::new(Fast {
             insns: 0,
@@ -381,7 +404,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         let now = st.now();
                         st.bus.mmio_write(base + off, sz, v, now);
                         st.rearm();
-                        if st.fast().irq_line || st.bus.stop_requested() {
+                        if st.fast().irq_line || st.bus.stop_requested() || st.bus.wants_service() {
                             st.fast_mut().limit = 0;
                         }
                     }),
@@ -478,6 +501,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                 st.last_fill = (va as u32, t.pa & !0xfff);
                 Some(TlbEntry { paddr: t.pa & !0xfff, perms: p })
             }
+            Err(_) if st.probing => None,
             Err(f) => {
                 st.fault_pending = Some((va as u32, f.fsr, access));
                 Some(TlbEntry { paddr: FAULT_PA, perms: Prot::ALL })
@@ -505,6 +529,23 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
 
     /// Set the entry point (physical; the MMU is off at reset) and run
     /// until something stops the machine.
+    /// Run the board's host-side servicer (if it has work) with access to
+    /// the CPU's cached translations.
+    fn serve(&mut self) {
+        let now = self.uc.get_data().now();
+        let Some(mut s) = self.uc.get_data_mut().bus.take_servicer() else { return };
+        let uc = &mut self.uc;
+        s.service(now, &mut |va| {
+            let ttbr0 = read_cp15(uc, 2, 0, 0, 0);
+            uc.get_data_mut().probing = true;
+            let r = uc.vmem_translate(va as u64, Prot::READ).ok();
+            uc.get_data_mut().probing = false;
+            r.map(|pa| (ttbr0, pa))
+        });
+        self.uc.get_data_mut().bus.put_servicer(s);
+        self.uc.get_data_mut().rearm();
+    }
+
     /// Inject a pending IRQ if the CPU has them unmasked; returns the PC
     /// to resume at. A masked IRQ is looked at again after 1000
     /// instructions (deterministic latency).
@@ -560,6 +601,8 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     let now = st.now();
                     st.bus.tick(now);
                     st.rearm();
+                    self.serve();
+                    let st = self.uc.get_data_mut();
                     if st.bus.stop_requested() {
                         return Stop::Device;
                     }
@@ -570,9 +613,12 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     st.stats.wfi += 1;
                     let mut guard = 0;
                     loop {
+                        let st = self.uc.get_data_mut();
                         let now = st.now();
                         st.bus.tick(now);
                         st.rearm();
+                        self.serve();
+                        let st = self.uc.get_data_mut();
                         if st.fast().irq_line || st.bus.stop_requested() {
                             break;
                         }
@@ -589,6 +635,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                             return Stop::Error("idle loop made no progress".into());
                         }
                     }
+                    let st = self.uc.get_data_mut();
                     if st.bus.stop_requested() {
                         return Stop::Device;
                     }

@@ -1,6 +1,7 @@
 //! The Rust API: boot a board in a test and drive its console.
 use super::file::{parse_size, BoardSpec};
 use super::procfs::{parse_meminfo, parse_vmstat, Counters};
+use crate::board::console::Input;
 use crate::board::machine::{Exit, Machine, Step};
 use crate::board::memmap::RAM_BASE;
 use crate::loader::board_dtb::{board_dtb, BoardDtbOptions, DEFAULT_BOOTARGS};
@@ -41,6 +42,7 @@ pub fn describe_exit(e: &Exit) -> String {
         Exit::MaxInsns => "reached the instruction limit (max_insns)".into(),
         Exit::IdleAfterEof => "stayed idle with no console input (the machine ended the run)".into(),
         Exit::UserQuit => "was stopped by the user".into(),
+        Exit::Violation => "was stopped by a verification violation".into(),
         Exit::Error(s) => format!("could not continue: {s}"),
     }
 }
@@ -339,7 +341,7 @@ impl Session {
             let b = m.capture.0.lock();
             b.len() > start && b[start..].windows(needle.len().max(1)).any(|w| w == needle.as_slice())
         };
-        self.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(text), found)?;
+        self.with_live_input(|s| s.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(text), found))?;
         let out = self.output_since(mark);
         Ok(out.lines().find(|l| l.contains(text)).unwrap_or(text).to_string())
     }
@@ -348,8 +350,33 @@ impl Session {
     pub fn run_for(&mut self, ms: u64) -> Result<(), Error> {
         const NEVER: &str = "\u{0}cmaemu-never-printed\u{0}";
         let what = format!("run for {ms} ms");
-        self.chunks(&what, ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(NEVER), |_, _| false)?;
+        self.with_live_input(|s| s.chunks(&what, ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(NEVER), |_, _| false))?;
         Ok(())
+    }
+
+    /// Run `f` with console input that never ends.
+    ///
+    /// Workaround: `Machine` ends a run once the guest has idled for 1 s
+    /// of virtual time after its scripted input ran out (and it counts
+    /// from the first time that happened), so an idle guest could never
+    /// let time pass. An open interactive channel never runs out; its only
+    /// cost is that idle periods are paced by the wall clock (at most
+    /// 20 ms per idle wait), which does not change what the guest sees.
+    /// TODO(machine.rs): stepping runs should not end on idle input (the
+    /// step budget bounds them); then drop this.
+    fn with_live_input<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let saved = {
+            let c = &mut self.m.cpu().bus_mut().console;
+            c.eof = false;
+            std::mem::replace(&mut c.input, Input::Tty(rx))
+        };
+        let r = f(self);
+        let c = &mut self.m.cpu().bus_mut().console;
+        c.input = saved;
+        c.eof = false;
+        drop(tx);
+        r
     }
 
     /// `cat /proc/meminfo`, parsed (values in kB).

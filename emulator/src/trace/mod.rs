@@ -232,7 +232,17 @@ impl RecentEvents {
         if self.q.len() == self.cap {
             self.q.pop_front();
         }
-        self.q.push_back(jsonl::event_json(e));
+        // A violation's own context is not repeated inside later contexts
+        // (it would nest and grow without bound).
+        let line = match &e.kind {
+            EventKind::Violation(v) if !v.recent_events.is_empty() => {
+                let mut short = v.clone();
+                short.recent_events.clear();
+                jsonl::event_json(&Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::Violation(short) })
+            }
+            _ => jsonl::event_json(e),
+        };
+        self.q.push_back(line);
     }
     pub fn to_vec(&self) -> Vec<String> {
         self.q.iter().cloned().collect()

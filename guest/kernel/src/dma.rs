@@ -17,6 +17,35 @@ use core::sync::atomic::{AtomicU32, Ordering};
 /// The kernel's page-table, TLB and copy hooks for migration.
 pub struct KEnv;
 
+/// The page being migrated: its old and new frame and the VAs unmapped.
+struct Pending {
+    old: u32,
+    new: u32,
+    asid: u16,
+    vas: [u32; 8],
+    n: usize,
+}
+static mut PENDING: Option<Pending> = None;
+
+fn pending() -> &'static mut Option<Pending> {
+    // SAFETY: single CPU; migration runs in thread context only.
+    unsafe { &mut *core::ptr::addr_of_mut!(PENDING) }
+}
+
+impl KEnv {
+    /// The previous page's migration is complete: tell the host (its
+    /// checkers compare contents, PTEs and cached translations now).
+    pub fn flush_pending() {
+        if let Some(p) = pending().take() {
+            let ts = crate::hostif::now();
+            cmaemu_abi::trace::TraceRecord::migrate_page_records(ts, p.old, p.new, p.asid as u32, &p.vas[..p.n], |r| {
+                crate::hostif::push(&r)
+            });
+            crate::hostif::doorbell();
+        }
+    }
+}
+
 fn task_of(asid: u16) -> Option<&'static mut vm::Task> {
     vm::task((asid as usize).checked_sub(1)?)
 }
@@ -24,18 +53,42 @@ fn task_of(asid: u16) -> Option<&'static mut vm::Task> {
 impl MigrateEnv for KEnv {
     fn clear_pte(&mut self, asid: u16, va: u32) -> Result<Pfn, PteError> {
         let t = task_of(asid).ok_or(PteError::NoAsid(asid))?;
-        vm::clear_pte(t, va).ok_or(PteError::NotPresent(asid, va))
+        let old = vm::clear_pte(t, va).ok_or(PteError::NotPresent(asid, va))?;
+        let same = matches!(pending(), Some(p) if p.old == old.0);
+        if !same {
+            KEnv::flush_pending();
+            *pending() = Some(Pending { old: old.0, new: 0, asid, vas: [0; 8], n: 0 });
+            // the host captures the old frame now, before anything moves
+            crate::hostif::push(&cmaemu_abi::trace::TraceRecord::migrate_page_begin(crate::hostif::now(), old.0, 0));
+            crate::hostif::doorbell();
+        }
+        if let Some(p) = pending() {
+            if p.n < p.vas.len() {
+                p.vas[p.n] = va;
+                p.n += 1;
+            }
+        }
+        Ok(old)
     }
     fn set_pte(&mut self, asid: u16, va: u32, pfn: Pfn) {
         if let Some(t) = task_of(asid) {
             vm::set_pte(t, va, pfn);
         }
+        if let Some(p) = pending() {
+            p.new = pfn.0;
+        }
     }
-    fn flush_tlb_page(&mut self, _asid: u16, va: u32) {
+    fn flush_tlb_page(&mut self, asid: u16, va: u32) {
         // flush_tlb_page: TLBIMVA (no ASIDs are in use; see vm.rs)
         arch::tlb_flush_va(va);
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::tlb_flush(crate::hostif::now(), 1, asid as u32, va));
     }
     fn copy_highpage(&mut self, from: Pfn, to: Pfn) {
+        if let Some(p) = pending() {
+            if p.old == from.0 {
+                p.new = to.0;
+            }
+        }
         // All RAM is in the kernel linear map (kmap_atomic is the identity).
         // SAFETY: both frames are RAM in the linear map; `to` was just
         // allocated and `from` is isolated by migration: no overlap.
@@ -48,6 +101,7 @@ impl MigrateEnv for KEnv {
         };
     }
     fn trace_mm_migrate_pages(&mut self, ev: &MigratePagesEvent) {
+        KEnv::flush_pending();
         crate::trace::event("mm_migrate_pages", &|w| {
             use core::fmt::Write;
             write!(w, "{}", ev)
@@ -88,22 +142,36 @@ fn with_contig<R>(area: u32, f: impl FnOnce(&mut CmaContig<'_, '_, '_, KEnv>) ->
 
 /// `arm_dma_alloc` → `__alloc_from_contiguous`: `size` bytes from the
 /// device's area (or the default one); returns the first frame.
-pub fn dma_alloc_coherent(dev_area: Option<CmaId>, size: u64) -> Option<Pfn> {
+pub fn dma_alloc_coherent(dev: u32, dev_area: Option<CmaId>, size: u64) -> Option<Pfn> {
     let areas = areas()?;
     let count = size.div_ceil(4096);
     let order = contiguous::get_order(size);
     let id = contiguous::dev_get_cma_area(areas, dev_area)?;
-    with_contig(id.0 as u32, |cc| {
+    crate::hostif::begin();
+    let r = with_contig(id.0 as u32, |cc| {
         contiguous::dma_alloc_from_contiguous(areas, dev_area, count, order, false, cc, &mut KTrace, &mut KLog)
-    })?
+    })
+    .flatten();
+    let (pfn, err) = match r {
+        Some(p) => (p.0 as u64, 0),
+        None => (0, -12),
+    };
+    let rec = cmaemu_abi::trace::TraceRecord::dma_alloc(crate::hostif::now(), dev, pfn, count as u32, order, err, id.0 as u8);
+    crate::hostif::push(&rec);
+    crate::hostif::end();
+    r
 }
 
 /// `dma_free_coherent` → `dma_release_from_contiguous`.
-pub fn dma_free_coherent(dev_area: Option<CmaId>, pfn: Pfn, size: u64) -> bool {
+pub fn dma_free_coherent(dev: u32, dev_area: Option<CmaId>, pfn: Pfn, size: u64) -> bool {
     let Some(areas) = areas() else { return false };
     let count = size.div_ceil(4096);
     let id = contiguous::dev_get_cma_area(areas, dev_area).map(|i| i.0 as u32).unwrap_or(0);
-    with_contig(id, |cc| contiguous::dma_release_from_contiguous(areas, dev_area, pfn, count, cc, &mut KTrace)).unwrap_or(false)
+    crate::hostif::begin();
+    crate::hostif::push(&cmaemu_abi::trace::TraceRecord::dma_free(crate::hostif::now(), dev, pfn.0 as u64, count as u32));
+    let r = with_contig(id, |cc| contiguous::dma_release_from_contiguous(areas, dev_area, pfn, count, cc, &mut KTrace)).unwrap_or(false);
+    crate::hostif::end();
+    r
 }
 
 /// ARM `atomic_pool_init` (postcore_initcall).
@@ -176,7 +244,7 @@ pub mod cma_test {
                 continue;
             }
             let size = (i as u64 + 1) << 20;
-            match dma_alloc_coherent(None, size) {
+            match dma_alloc_coherent(cmaemu_abi::desc::DMA_DEV_CMA_TEST, None, size) {
                 Some(pfn) => {
                     let pa = pfn.0 << 12;
                     let va = phys_to_virt(pa);
@@ -201,7 +269,7 @@ pub mod cma_test {
                 continue;
             }
             let size = (i as u64 + 1) << 20;
-            dma_free_coherent(None, Pfn(pa >> 12), size);
+            dma_free_coherent(cmaemu_abi::desc::DMA_DEV_CMA_TEST, None, Pfn(pa >> 12), size);
             pr_info!("misc cma_test: free virt: {:#010x} phys: {:#010x}", phys_to_virt(pa), pa);
             slot.store(0, Ordering::Relaxed);
             return;

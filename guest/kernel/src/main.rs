@@ -7,6 +7,7 @@ mod console;
 mod drivers;
 mod dt;
 mod head;
+mod hostif;
 mod mm;
 mod cma;
 mod dma;

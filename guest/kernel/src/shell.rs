@@ -35,7 +35,8 @@ fn help() {
     println!("  spin TURNS                run a tight ALU loop (benchmarks)");
     println!("  task [new|N]              list / create / switch user address spaces");
     println!("  fill MiB [SEED]           map movable anonymous pages and write a pattern");
-    println!("  check                     verify the pattern through the task's VAs");
+    println!("  check [in S E]            verify the pattern through the task's VAs (all, or");
+    println!("                            only pages with S <= pfn < E)");
     println!("  free MiB                  unmap and free pages from the top");
     println!("  pin N | pin in S E        hold page references (get_user_pages): the first N");
     println!("                            pages, or the first page with S <= pfn < E");
@@ -45,6 +46,14 @@ fn help() {
 }
 
 pub fn exec(line: &str) {
+    // Every command may change mm state: the host skips snapshots taken
+    // while `mm_seq` is odd, and re-reads after the doorbell.
+    crate::hostif::begin();
+    exec_inner(line);
+    crate::hostif::end();
+}
+
+fn exec_inner(line: &str) {
     let mut args = line.split_ascii_whitespace();
     let Some(cmd) = args.next() else { return };
     match cmd {
@@ -84,9 +93,20 @@ pub fn exec(line: &str) {
             }
             None => println!("fill: usage: fill MiB [seed]"),
         },
-        "check" => {
-            crate::vm::check();
-        }
+        "check" => match args.next() {
+            Some("in") => {
+                let mut num = || args.next().and_then(parse_num);
+                match (num(), num()) {
+                    (Some(a), Some(b)) => {
+                        crate::vm::check_range(a, b);
+                    }
+                    _ => println!("check: usage: check [in STARTPFN ENDPFN]"),
+                }
+            }
+            _ => {
+                crate::vm::check();
+            }
+        },
         "free" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(mib) => crate::vm::free(mib),
             None => println!("free: usage: free MiB"),

@@ -185,10 +185,21 @@ pub fn fill(mib: u32, seed: Option<u32>) {
 
 /// `check`: verify every byte through the task's VAs.
 pub fn check() -> u32 {
+    check_range(0, u32::MAX)
+}
+
+/// `check in S E`: verify only the pages whose frames lie in [S, E).
+pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
     let Some(t) = current() else { println!("check: no task"); return 0 };
     let mut bad = 0;
+    let mut seen = 0;
     for i in 0..t.nr_pages {
         let va = page_va(i);
+        let pfn = pte_get(t, va) >> 12;
+        if pfn < start_pfn || pfn >= end_pfn {
+            continue;
+        }
+        seen += 1;
         let p = va as *const u32;
         for w in 0..1024u32 {
             // SAFETY: `va` is mapped user RW in the current task.
@@ -212,9 +223,9 @@ pub fn check() -> u32 {
         }
     }
     if bad == 0 {
-        println!("check: {} pages ok", t.nr_pages);
+        println!("check: {} pages ok", seen);
     } else {
-        println!("check: {} of {} pages bad", bad, t.nr_pages);
+        println!("check: {} of {} pages bad", bad, seen);
     }
     bad
 }

@@ -1,0 +1,182 @@
+//! The board's host-side verification: the guest announces its
+//! introspection descriptor (sysregs 0xF0) and rings a doorbell (0xF4);
+//! this servicer attaches a `verify::Monitor`, drains the guest's trace
+//! ring at each doorbell and at frame boundaries, checks every DMA
+//! transfer, and collects the event stream for the trace writers.
+use crate::cpu::{GuestRam, Servicer};
+use crate::introspect::snapshot::Snapshot;
+use crate::trace::{self, Event, EventKind, EventSource};
+use crate::verify::{DmaTransfer, Monitor};
+use cmaemu_abi::desc::{from_bytes, AddressSpaceRecord};
+
+/// What to do when a check fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnViolation {
+    /// Report on stderr and go on.
+    #[default]
+    Log,
+    /// Report and stop the run.
+    Stop,
+}
+
+pub struct MonitorBox {
+    ram: GuestRam,
+    pub desc_pa: Option<u64>,
+    mon: Option<Monitor>,
+    source: Option<EventSource>,
+    pub doorbell: bool,
+    pub frame_due: Option<u64>,
+    pub dma: Vec<(DmaTransfer, u64, u64)>,
+    /// Every event so far (for --trace).
+    pub events: Vec<Event>,
+    /// Violation reports, one line each.
+    pub violations: Vec<String>,
+    pub error: Option<String>,
+    pub on_violation: OnViolation,
+    /// Stderr reporting (off in tests that read `violations`).
+    pub report: bool,
+    pub stop_requested: bool,
+}
+
+impl MonitorBox {
+    pub fn new(ram: GuestRam, on_violation: OnViolation, report: bool) -> Self {
+        MonitorBox {
+            ram,
+            desc_pa: None,
+            mon: None,
+            source: None,
+            doorbell: false,
+            frame_due: None,
+            dma: Vec::new(),
+            events: Vec::new(),
+            violations: Vec::new(),
+            error: None,
+            on_violation,
+            report,
+            stop_requested: false,
+        }
+    }
+
+    /// Whether a service pass has anything to do.
+    pub fn has_work(&self) -> bool {
+        (self.mon.is_none() && self.desc_pa.is_some() && self.error.is_none())
+            || (self.mon.is_some() && (self.doorbell || self.frame_due.is_some() || !self.dma.is_empty()))
+    }
+
+    pub fn attached(&self) -> bool {
+        self.mon.is_some()
+    }
+
+    /// TTBR0 of address space `asid` (from the guest's AS table).
+    fn asid_ttbr0(&self, asid: u32) -> Option<u32> {
+        let d = Snapshot::read_desc(&self.ram, self.desc_pa?).ok()?;
+        for i in 0..d.nr_address_spaces.min(64) {
+            let mut b = [0u8; 16];
+            self.ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).ok()?;
+            let r: AddressSpaceRecord = from_bytes(&b)?;
+            if r.asid == asid && r.flags & cmaemu_abi::desc::AS_LIVE != 0 {
+                return Some(r.ttbr0);
+            }
+        }
+        None
+    }
+
+    fn collect(&mut self) {
+        if let Some(src) = &self.source {
+            for e in src.try_drain() {
+                if let EventKind::Violation(v) = &e.kind {
+                    let line = v.to_string();
+                    if self.report {
+                        eprintln!("cmaemu: VIOLATION {line}");
+                        for r in &v.recent_events {
+                            eprintln!("cmaemu:   after {r}");
+                        }
+                    }
+                    self.violations.push(line);
+                    if self.on_violation == OnViolation::Stop {
+                        self.stop_requested = true;
+                    }
+                }
+                self.events.push(e);
+            }
+        }
+    }
+
+    /// The last snapshot (for `trace map`).
+    pub fn snapshot(&mut self) -> Option<Snapshot> {
+        let ram = self.ram.clone();
+        self.mon.as_mut()?.snapshot(&ram).ok().cloned()
+    }
+
+    /// End of the run: close the stream and return every event.
+    pub fn finish(&mut self) -> Vec<Event> {
+        if let Some(m) = &mut self.mon {
+            m.finish();
+        }
+        self.collect();
+        std::mem::take(&mut self.events)
+    }
+}
+
+impl Servicer for MonitorBox {
+    fn service(&mut self, now: u64, cached: &mut dyn FnMut(u32) -> Option<(u32, u64)>) {
+        if self.mon.is_none() {
+            let Some(pa) = self.desc_pa else { return };
+            if self.error.is_some() {
+                return;
+            }
+            let (sink, source) = trace::event_stream();
+            match Monitor::attach(&self.ram, pa, sink) {
+                Ok(m) => {
+                    self.mon = Some(m);
+                    self.source = Some(source);
+                }
+                Err(e) => {
+                    let msg = format!("guest introspection descriptor at {pa:#x} rejected: {e}");
+                    if self.report {
+                        eprintln!("cmaemu: {msg}");
+                    }
+                    self.error = Some(msg);
+                    return;
+                }
+            }
+        }
+        let ram = self.ram.clone();
+        // cached(asid, va): only the current address space can have
+        // cached user translations (the guest flushes the TLB on switch).
+        let ttbrs: Vec<(u32, Option<u32>)> = (1..=8).map(|a| (a, self.asid_ttbr0(a))).collect();
+        let mut by_asid = |asid: u32, va: u32| -> Option<u64> {
+            let (cur, pa) = cached(va)?;
+            let want = ttbrs.iter().find(|(a, _)| *a == asid).and_then(|(_, t)| *t);
+            match want {
+                Some(t) if t & !0x1fff == cur & !0x1fff => Some(pa),
+                _ if va >= 0x8000_0000 => Some(pa),
+                _ => None,
+            }
+        };
+        let Some(mon) = self.mon.as_mut() else { return };
+        let mut err = None;
+        if std::mem::take(&mut self.doorbell) {
+            if let Err(e) = mon.service(&ram, now, &mut by_asid) {
+                err = Some(e.to_string());
+            }
+        }
+        for (t, at, dur) in std::mem::take(&mut self.dma) {
+            if let Err(e) = mon.dma(&ram, t, at, dur) {
+                err = Some(e.to_string());
+            }
+        }
+        if let Some(i) = self.frame_due.take() {
+            if let Err(e) = mon.frame_boundary(&ram, i, now, &mut by_asid) {
+                err = Some(e.to_string());
+            }
+        }
+        if let Some(e) = err {
+            if self.report && self.error.as_deref() != Some(e.as_str()) {
+                eprintln!("cmaemu: introspection: {e}");
+            }
+            self.error = Some(e);
+        }
+        self.collect();
+    }
+}
