@@ -310,7 +310,7 @@ fn print_stats(o: &Outcome) {
     let s = &o.stats;
     let mips = s.insns as f64 / o.wall.as_secs_f64().max(1e-9) / 1e6;
     eprintln!(
-        "cmaemu: stats: retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} tlb_fills={} wfi={} reboots={} wall_ms={:.1} mips={:.1}",
+        "cmaemu: stats: retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} tlb_fills={} wfi={} reboots={} wall_ms={:.1} mips={:.1} camera_frames={} display_frames={} scanout_ok={} scanout_bad={} violations={}",
         s.insns,
         s.insns * machine::NS_PER_INSN + s.idle_ns,
         s.idle_ns,
@@ -321,7 +321,12 @@ fn print_stats(o: &Outcome) {
         s.wfi,
         o.reboots,
         o.wall.as_secs_f64() * 1e3,
-        mips
+        mips,
+        o.frames.0,
+        o.frames.1,
+        o.scanout.0,
+        o.scanout.1,
+        o.violations.len()
     );
 }
 
@@ -406,6 +411,9 @@ fn write_outputs(a: &BootArgs, o: &Outcome) -> Result<(), String> {
     }
     if !o.violations.is_empty() {
         eprintln!("cmaemu: {} verification violation(s)", o.violations.len());
+    }
+    if o.scanout.1 > 0 {
+        eprintln!("cmaemu: {} displayed frame(s) did not match the camera's frames", o.scanout.1);
     }
     Ok(())
 }
@@ -536,6 +544,7 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
         snapshot: None,
         last_frame: None,
         frames: (0, 0),
+        scanout: (0, 0),
         stats: cpu.stats(),
         wall: start.elapsed(),
         last_exception: cpu.last_exception(),

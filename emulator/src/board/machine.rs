@@ -80,6 +80,8 @@ pub struct Outcome {
     pub last_frame: Option<(u32, u32, Vec<u8>)>,
     /// Camera frames captured, display frames scanned out.
     pub frames: (u64, u64),
+    /// Displayed frames checked against the camera's records: (ok, bad).
+    pub scanout: (u64, u64),
     pub stats: CpuStats,
     pub wall: Duration,
     pub last_exception: Option<ExcRecord>,
@@ -122,6 +124,8 @@ pub struct Board {
     pub last_frame: Option<(u32, u32, Vec<u8>)>,
     recorder: Option<super::frames::FrameRecorder>,
     pub frames: (u64, u64),
+    /// Displayed frames that matched a camera frame record / that did not.
+    pub scanout: (u64, u64),
     pub console: Console,
     power: Option<PowerEvent>,
     idle_after_eof_ns: u64,
@@ -154,6 +158,7 @@ impl Board {
             last_frame: None,
             recorder,
             frames: (0, 0),
+            scanout: (0, 0),
             console,
             power: None,
             idle_after_eof_ns,
@@ -321,6 +326,18 @@ impl cpu::Bus for Board {
         if self.clcd.next_deadline_ns().is_some_and(|d| d <= now) {
             if let Some(f) = self.clcd.vsync(now, &self.ram) {
                 self.frames.1 += 1;
+                // A displayed camera frame must match what the camera wrote.
+                if self.camera.records().next().is_some() {
+                    match self.camera.check_scanout(&f.rgba, f.width, f.height) {
+                        Ok(_) => self.scanout.0 += 1,
+                        Err(e) => {
+                            self.scanout.1 += 1;
+                            if self.scanout.1 <= 5 && self.opts.report {
+                                eprintln!("cmaemu: display frame {} does not match the camera: {e}", f.number);
+                            }
+                        }
+                    }
+                }
                 self.dma_event(&f.transfer, now);
                 if let Some(r) = &mut self.recorder {
                     let _ = r.record(f.number, f.width, f.height, &f.rgba);
@@ -551,6 +568,16 @@ impl Machine {
     pub fn violations(&self) -> Vec<String> {
         self.cpu.bus().monitor.as_ref().map(|m| m.violations.clone()).unwrap_or_default()
     }
+    /// Displayed frames checked against the camera: (ok, bad); and the
+    /// camera/display frame counts.
+    pub fn frames(&self) -> ((u64, u64), (u64, u64)) {
+        let b = self.cpu.bus();
+        (b.scanout, b.frames)
+    }
+    /// The last displayed frame (width, height, RGBA).
+    pub fn last_frame(&self) -> Option<(u32, u32, Vec<u8>)> {
+        self.cpu.bus().last_frame.clone()
+    }
     /// Whether the guest's descriptor was accepted (verification is live).
     pub fn verifying(&self) -> bool {
         self.cpu.bus().monitor.as_ref().is_some_and(|m| m.attached())
@@ -659,7 +686,9 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
         };
         let last_frame = b.last_frame.take();
         let frames = b.frames;
+        let scanout = b.scanout;
         return Ok(Outcome {
+            scanout,
             exit,
             violations,
             events,

@@ -18,7 +18,7 @@ pub const DEFAULT_BOOT_TIMEOUT_MS: u64 = 20_000;
 /// Default virtual-time limit of one console command.
 pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 20_000;
 /// Smallest instruction budget of one chunk of a time-bounded wait.
-const MIN_CHUNK: u64 = 200_000;
+const MIN_CHUNK: u64 = 2_000;
 
 /// Why a session step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -292,6 +292,7 @@ impl Session {
             }
             let rem = deadline - now;
             self.m.budget((rem / divisor.max(1)).max(MIN_CHUNK).min(rem));
+            if std::env::var_os("CMAEMU_DEBUG_CHUNKS").is_some() { eprintln!("chunk now={} insns={} rem={}", now, self.m.stats().insns, rem); }
             match step(&mut self.m) {
                 Step::Paused => return Ok(true),
                 Step::Timeout => {}

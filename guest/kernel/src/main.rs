@@ -8,6 +8,8 @@ mod drivers;
 mod dt;
 mod head;
 mod hostif;
+mod jobs;
+mod video;
 mod mm;
 mod cma;
 mod dma;
@@ -22,8 +24,10 @@ mod time;
 mod traps;
 
 pub mod sched {
-    /// Idle until the next interrupt (the host skips idle virtual time).
+    /// Idle: run a step of each background job, then wait for the next
+    /// interrupt (the host skips idle virtual time).
     pub fn idle() {
+        crate::jobs::run_steps();
         crate::arch::wfi();
     }
 }

@@ -42,18 +42,35 @@ fn help() {
     println!("                            pages, or the first page with S <= pfn < E");
     println!("  unpin                     drop all pins");
     println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
+    println!("  preview N [zerocopy]      camera -> display for N frames (buffers in CMA)");
+    println!("  stress SECONDS &          background fill/free/pin + CMA allocations");
+    println!("  CMD &, jobs, kill %N      background jobs");
+    println!("  sleep MS                  let virtual time pass (jobs run)");
     println!("  reboot                    restart the board");
 }
 
 pub fn exec(line: &str) {
     // Every command may change mm state: the host skips snapshots taken
     // while `mm_seq` is odd, and re-reads after the doorbell.
+    // Long-running commands mark their own mutations (DMA allocations,
+    // background job steps) so that the host can check while they run.
+    let long = matches!(line.split_ascii_whitespace().next(), Some("preview" | "sleep")) || line.ends_with('&');
+    if long {
+        exec_inner(line);
+        return;
+    }
     crate::hostif::begin();
     exec_inner(line);
     crate::hostif::end();
 }
 
 fn exec_inner(line: &str) {
+    if let Some(bg) = line.strip_suffix('&') {
+        if !crate::jobs::spawn(bg) {
+            println!("sh: {}: cannot run in the background", bg.trim());
+        }
+        return;
+    }
     let mut args = line.split_ascii_whitespace();
     let Some(cmd) = args.next() else { return };
     match cmd {
@@ -86,6 +103,29 @@ fn exec_inner(line: &str) {
             }
         }
         "crash" => crash(args.next().unwrap_or("")),
+        "jobs" => crate::jobs::list(),
+        "kill" => match args.next().and_then(|s| s.strip_prefix('%')).and_then(|s| s.parse().ok()) {
+            Some(id) => {
+                if !crate::jobs::kill(id) {
+                    println!("sh: kill: %{}: no such job", id);
+                }
+            }
+            None => println!("kill: usage: kill %JOB"),
+        },
+        "stress" => println!("stress: run it in the background: stress SECONDS &"),
+        "preview" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
+            Some(n) => crate::video::preview(n, args.next() == Some("zerocopy")),
+            None => println!("preview: usage: preview FRAMES [zerocopy]"),
+        },
+        "sleep" => match args.next().and_then(|s| s.parse::<u64>().ok()) {
+            Some(ms) => {
+                let until = crate::time::sched_clock() + ms * 1_000_000;
+                while crate::time::sched_clock() < until {
+                    crate::sched::idle();
+                }
+            }
+            None => println!("sleep: usage: sleep MILLISECONDS"),
+        },
         "fill" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(mib) => {
                 let seed = args.next().and_then(|s| s.parse::<u32>().ok());

@@ -46,6 +46,8 @@ fn handle_irq() {
         match id {
             map::IRQ_TIMER01 => timer::irq(),
             map::IRQ_UART0 => uart::irq(),
+            crate::video::IRQ_CAMERA => crate::video::irq_camera(),
+            crate::video::IRQ_CLCD => crate::video::irq_clcd(),
             _ => pr_info!("irq {}: nobody cared", id),
         }
         gic::eoi(iar);

@@ -27,6 +27,33 @@ pub struct Task {
 
 static mut TASKS: [Option<Task>; MAX_TASKS] = [None; MAX_TASKS];
 static mut CURRENT: usize = 0;
+static QUIET: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+macro_rules! say {
+    ($($a:tt)*) => {
+        if !QUIET.load(core::sync::atomic::Ordering::Relaxed) {
+            println!($($a)*);
+        }
+    };
+}
+
+fn quietly(f: impl FnOnce()) {
+    QUIET.store(true, core::sync::atomic::Ordering::Relaxed);
+    f();
+    QUIET.store(false, core::sync::atomic::Ordering::Relaxed);
+}
+pub fn fill_quiet(mib: u32) {
+    quietly(|| fill(mib, None))
+}
+pub fn free_quiet(mib: u32) {
+    quietly(|| free(mib))
+}
+pub fn pin_quiet(n: u32) {
+    quietly(|| pin(n))
+}
+pub fn unpin_quiet() {
+    quietly(unpin)
+}
 
 fn tasks() -> &'static mut [Option<Task>; MAX_TASKS] {
     // SAFETY: single CPU; tasks are only touched from thread context.
@@ -35,6 +62,11 @@ fn tasks() -> &'static mut [Option<Task>; MAX_TASKS] {
 
 pub fn task(i: usize) -> Option<&'static mut Task> {
     tasks().get_mut(i).and_then(|t| t.as_mut())
+}
+
+pub fn current_index() -> usize {
+    // SAFETY: as in `tasks`.
+    unsafe { CURRENT }
 }
 
 pub fn current() -> Option<&'static mut Task> {
@@ -141,7 +173,7 @@ fn page_va(i: u32) -> u32 {
 /// `fill MiB [seed]`: fault in movable anonymous pages and write the
 /// pattern through the task's own VAs.
 pub fn fill(mib: u32, seed: Option<u32>) {
-    let Some(t) = current() else { println!("fill: no task"); return };
+    let Some(t) = current() else { say!("fill: no task"); return };
     let Some(pa) = mm::page_alloc() else { return };
     if let Some(s) = seed {
         if t.nr_pages == 0 {
@@ -153,19 +185,19 @@ pub fn fill(mib: u32, seed: Option<u32>) {
     while done < want {
         let va = page_va(t.nr_pages);
         if va >= USER_END - 4096 {
-            println!("fill: address space full");
+            say!("fill: address space full");
             break;
         }
         let pfn = match pa.alloc_pages(gfp::GFP_HIGHUSER_MOVABLE, 0, OWNER_KIND_USER | t.asid as u32) {
             Ok(p) => p,
             Err(_) => {
-                println!("fill: out of memory after {} pages", done);
+                say!("fill: out of memory after {} pages", done);
                 break;
             }
         };
         if !set_pte(t, va, pfn) {
             let _ = pa.__free_pages(pfn, 0);
-            println!("fill: out of memory for page tables after {} pages", done);
+            say!("fill: out of memory for page tables after {} pages", done);
             break;
         }
         crate::rmapk::add(pfn, t.asid, va);
@@ -180,7 +212,7 @@ pub fn fill(mib: u32, seed: Option<u32>) {
         t.nr_pages += 1;
         done += 1;
     }
-    println!("fill: {} pages mapped at {:#010x}-{:#010x}", t.nr_pages, USER_BASE, page_va(t.nr_pages));
+    say!("fill: {} pages mapped at {:#010x}-{:#010x}", t.nr_pages, USER_BASE, page_va(t.nr_pages));
 }
 
 /// `check`: verify every byte through the task's VAs.
@@ -238,7 +270,7 @@ pub fn free(mib: u32) {
     while n > 0 {
         let va = page_va(t.nr_pages - 1);
         if t.nr_pages <= t.pinned {
-            println!("free: remaining pages are pinned");
+            say!("free: remaining pages are pinned");
             break;
         }
         if let Some(pfn) = clear_pte(t, va) {
@@ -250,7 +282,7 @@ pub fn free(mib: u32) {
         t.nr_pages -= 1;
         n -= 1;
     }
-    println!("free: {} pages left", t.nr_pages);
+    say!("free: {} pages left", t.nr_pages);
 }
 
 /// `pin N`: raise the refcount of N more pages, as `get_user_pages` would
@@ -269,7 +301,7 @@ pub fn pin(n: u32) {
         t.pinned += 1;
         done += 1;
     }
-    println!("pin: {} pages pinned (first at va {:#010x}, pfn {:#x})", t.pinned, USER_BASE, pte_get(t, USER_BASE) >> 12);
+    say!("pin: {} pages pinned (first at va {:#010x}, pfn {:#x})", t.pinned, USER_BASE, pte_get(t, USER_BASE) >> 12);
 }
 
 /// `pin in START END`: pin the first page of the current task whose frame
@@ -348,7 +380,7 @@ pub fn unpin() {
             }
         }
     });
-    println!("unpin: done");
+    say!("unpin: done");
 }
 
 /// `task`: list the tasks.

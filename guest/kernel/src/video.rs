@@ -1,0 +1,241 @@
+//! Camera ("cmaemu,camera-v1") and display (PL111 CLCD) drivers with their
+//! buffers in CMA (`dma_alloc_coherent` from the device's `memory-region`
+//! area, else the default area), and the `preview` pipeline camera →
+//! display. While a preview waits for frames, background jobs run.
+use crate::arch::{io_p2v, phys_to_virt, readl, writel};
+use crate::{dma, pr_info, println};
+use cmaemu_abi::desc::{DMA_DEV_CAMERA, DMA_DEV_CLCD};
+use cmaemu_abi::page::Pfn;
+use cmaemu_mm::cma::CmaId;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+pub const CAMERA_PA: u32 = 0x1003_0000;
+pub const CLCD_PA: u32 = 0x1002_0000;
+pub const IRQ_CAMERA: u32 = 32 + 52;
+pub const IRQ_CLCD: u32 = 32 + 44;
+
+// camera registers (see the binding in dts/bindings/cmaemu,camera-v1.yaml)
+const CAM_ID: u32 = 0x000;
+const CAM_CTRL: u32 = 0x008;
+const CAM_FORMAT: u32 = 0x010;
+const CAM_WIDTH: u32 = 0x014;
+const CAM_HEIGHT: u32 = 0x018;
+const CAM_PERIOD_US: u32 = 0x01c;
+const CAM_BUF_ADDR: u32 = 0x020;
+const CAM_BUF_SIZE: u32 = 0x024;
+const CAM_BUF_QUEUE: u32 = 0x028;
+const CAM_FRAME_SIZE: u32 = 0x02c;
+const CAM_STATUS: u32 = 0x00c;
+const CAM_DONE_ADDR: u32 = 0x030;
+const CAM_DONE_FRAME: u32 = 0x034;
+const CAM_DONE_STATUS: u32 = 0x038;
+const CAM_DONE_POP: u32 = 0x03c;
+const CAM_ERROR: u32 = 0x048;
+const CAM_IRQ_STATUS: u32 = 0x04c;
+const CAM_ID_MAGIC: u32 = 0x4341_4d31;
+const FMT_XRGB8888: u32 = 2;
+
+// PL111 registers
+const CLCD_TIM0: u32 = 0x000;
+const CLCD_TIM1: u32 = 0x004;
+const CLCD_TIM2: u32 = 0x008;
+const CLCD_UPBASE: u32 = 0x010;
+const CLCD_CNTL: u32 = 0x018;
+const CLCD_IENB: u32 = 0x01c;
+const CLCD_ICR: u32 = 0x028;
+const CNTL_LCDEN: u32 = 1 << 0;
+const CNTL_BPP24: u32 = 5 << 1;
+const CNTL_TFT: u32 = 1 << 5;
+const CNTL_BGR: u32 = 1 << 8;
+const CNTL_PWR: u32 = 1 << 11;
+const INT_LNBU: u32 = 1 << 2;
+
+pub const WIDTH: u32 = 320;
+pub const HEIGHT: u32 = 240;
+pub const NBUF: usize = 4;
+
+static CAM_IRQS: AtomicU32 = AtomicU32::new(0);
+static VSYNCS: AtomicU32 = AtomicU32::new(0);
+static PRESENT: AtomicBool = AtomicBool::new(false);
+/// The devices' own CMA areas (from `memory-region`), as ids + 1 (0: none).
+static CAM_AREA: AtomicU32 = AtomicU32::new(0);
+static CLCD_AREA: AtomicU32 = AtomicU32::new(0);
+
+fn cam(off: u32) -> u32 {
+    io_p2v(CAMERA_PA) + off
+}
+fn clcd(off: u32) -> u32 {
+    io_p2v(CLCD_PA) + off
+}
+
+fn area(v: &AtomicU32) -> Option<CmaId> {
+    match v.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(CmaId(n as usize - 1)),
+    }
+}
+
+/// Probe: find the devices in the DT and their `memory-region` areas
+/// (`of_reserved_mem_device_init`), enable their interrupts.
+pub fn probe(fdt: &fdt::Fdt) {
+    for node in fdt.all_nodes() {
+        let is_cam = crate::dt::is_compatible(&node, "cmaemu,camera-v1");
+        let is_clcd = crate::dt::is_compatible(&node, "arm,pl111");
+        if !is_cam && !is_clcd {
+            continue;
+        }
+        if let Some(ph) = crate::dt::prop_u64(&node, "memory-region") {
+            if let Some(id) = device_area(ph as u32) {
+                let slot = if is_cam { &CAM_AREA } else { &CLCD_AREA };
+                slot.store(id.0 as u32 + 1, Ordering::Relaxed);
+                let name = crate::cma::areas().map(|a| a.get(id).cma_get_name()).unwrap_or("?");
+                pr_info!("{}: assigned reserved memory node {}", node.name, name);
+            }
+        }
+    }
+    if readl(cam(CAM_ID)) == CAM_ID_MAGIC {
+        PRESENT.store(true, Ordering::Relaxed);
+        crate::drivers::gic::enable(IRQ_CAMERA);
+        crate::drivers::gic::enable(IRQ_CLCD);
+        pr_info!("cmaemu-camera 10030000.camera: camera v1 at 0x10030000, irq {}", IRQ_CAMERA);
+    }
+}
+
+fn device_area(phandle: u32) -> Option<CmaId> {
+    // SAFETY: the table is written once at boot.
+    let table = unsafe { (*core::ptr::addr_of!(crate::cma::RMEM)).as_ref()? };
+    match table.of_reserved_mem_device_init(phandle) {
+        Ok((cmaemu_mm::rmem::RmemOps::Cma(id), _)) => Some(id),
+        _ => None,
+    }
+}
+
+pub fn irq_camera() {
+    let st = readl(cam(CAM_IRQ_STATUS));
+    writel(cam(CAM_IRQ_STATUS), st);
+    CAM_IRQS.fetch_add(1, Ordering::Relaxed);
+}
+pub fn irq_clcd() {
+    writel(clcd(CLCD_ICR), 0x1f);
+    VSYNCS.fetch_add(1, Ordering::Relaxed);
+}
+
+struct Buf {
+    pfn: Pfn,
+    size: u64,
+}
+
+/// `preview N [zerocopy]`: capture N frames and show each on the display.
+pub fn preview(frames: u32, zero_copy: bool) {
+    if !PRESENT.load(Ordering::Relaxed) {
+        println!("preview: no camera");
+        return;
+    }
+    let fsize = WIDTH * HEIGHT * 4;
+    writel(cam(CAM_CTRL), 1 << 31); // reset
+    writel(cam(CAM_FORMAT), FMT_XRGB8888);
+    writel(cam(CAM_WIDTH), WIDTH);
+    writel(cam(CAM_HEIGHT), HEIGHT);
+    writel(cam(CAM_PERIOD_US), 16_667);
+    if readl(cam(CAM_FRAME_SIZE)) != fsize {
+        println!("preview: camera rejected the format (error {:#x})", readl(cam(CAM_ERROR)));
+        return;
+    }
+    // buffers from the camera's area, framebuffer from the display's
+    let mut bufs: [Option<Buf>; NBUF] = [None, None, None, None];
+    for b in bufs.iter_mut() {
+        match dma::dma_alloc_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), fsize as u64) {
+            Some(pfn) => *b = Some(Buf { pfn, size: fsize as u64 }),
+            None => {
+                println!("preview: no memory for camera buffers");
+                free_all(&mut bufs, None);
+                return;
+            }
+        }
+    }
+    let fb = if zero_copy { None } else { dma::dma_alloc_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), fsize as u64) };
+    if !zero_copy && fb.is_none() {
+        println!("preview: no memory for the framebuffer");
+        free_all(&mut bufs, None);
+        return;
+    }
+    // display: 320x240 XRGB8888 (CNTL_BGR as Linux's pl111 driver sets it)
+    writel(clcd(CLCD_TIM0), ((WIDTH / 16 - 1) << 2) | (8 << 8) | (8 << 16) | (8 << 24));
+    writel(clcd(CLCD_TIM1), (HEIGHT - 1) | (2 << 10) | (2 << 16) | (2 << 24));
+    writel(clcd(CLCD_TIM2), (1 << 26) | ((WIDTH - 1) << 16));
+    if let Some(f) = fb {
+        writel(clcd(CLCD_UPBASE), f.0 << 12);
+    }
+    writel(clcd(CLCD_IENB), INT_LNBU);
+    writel(clcd(CLCD_CNTL), CNTL_LCDEN | CNTL_BPP24 | CNTL_TFT | CNTL_BGR | CNTL_PWR);
+    for b in bufs.iter().flatten() {
+        writel(cam(CAM_BUF_ADDR), b.pfn.0 << 12);
+        writel(cam(CAM_BUF_SIZE), b.size as u32);
+        writel(cam(CAM_BUF_QUEUE), 1);
+    }
+    writel(cam(CAM_CTRL), 0x3); // enable + irq
+    let mut shown = 0u32;
+    let mut last_frame = 0u32;
+    let mut on_screen: Option<u32> = None; // zero-copy: the buffer being scanned out
+    let start_vs = VSYNCS.load(Ordering::Relaxed);
+    while shown < frames {
+        let st = readl(cam(CAM_STATUS));
+        if (st >> 8) & 0xff == 0 {
+            crate::sched::idle();
+            continue;
+        }
+        let addr = readl(cam(CAM_DONE_ADDR));
+        let frame = readl(cam(CAM_DONE_FRAME));
+        let status = readl(cam(CAM_DONE_STATUS));
+        writel(cam(CAM_DONE_POP), 1);
+        if status != 0 {
+            println!("preview: camera failed buffer {:#x}: error {:#x}", addr, status);
+            break;
+        }
+        if zero_copy {
+            writel(clcd(CLCD_UPBASE), addr);
+            // the previous buffer goes back once the display latched the new one
+            let vs = VSYNCS.load(Ordering::Relaxed);
+            while VSYNCS.load(Ordering::Relaxed) == vs {
+                crate::sched::idle();
+            }
+            if let Some(prev) = on_screen.replace(addr) {
+                requeue(prev, fsize);
+            }
+        } else if let Some(f) = fb {
+            // SAFETY: both buffers are ours, in the linear map, fsize long.
+            unsafe {
+                core::ptr::copy_nonoverlapping(phys_to_virt(addr) as *const u8, phys_to_virt(f.0 << 12) as *mut u8, fsize as usize)
+            };
+            requeue(addr, fsize);
+            let vs = VSYNCS.load(Ordering::Relaxed);
+            while VSYNCS.load(Ordering::Relaxed) == vs {
+                crate::sched::idle();
+            }
+        }
+        shown += 1;
+        last_frame = frame;
+    }
+    writel(cam(CAM_CTRL), 1 << 31);
+    writel(clcd(CLCD_CNTL), 0);
+    let vsyncs = VSYNCS.load(Ordering::Relaxed) - start_vs;
+    println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
+    free_all(&mut bufs, fb);
+}
+
+fn requeue(addr: u32, size: u32) {
+    writel(cam(CAM_BUF_ADDR), addr);
+    writel(cam(CAM_BUF_SIZE), size);
+    writel(cam(CAM_BUF_QUEUE), 1);
+}
+
+fn free_all(bufs: &mut [Option<Buf>; NBUF], fb: Option<Pfn>) {
+    for b in bufs.iter_mut() {
+        if let Some(b) = b.take() {
+            dma::dma_free_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
+        }
+    }
+    if let Some(f) = fb {
+        dma::dma_free_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), f, (WIDTH * HEIGHT * 4) as u64);
+    }
+}
