@@ -109,7 +109,7 @@ impl PreparedBoard {
         let m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &self.dtb, self.ram_size, self.max_insns)
             .map_err(|e| Error::Board(e.to_string()))?;
         let mut s = Session { m, command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS };
-        s.bounded("boot (waiting for the shell prompt)", self.boot_timeout_ms * NS_PER_MS, 1, |m| m.run_until_idle(), |_, _| false)?;
+        s.bounded("boot (waiting for the shell prompt)", self.boot_timeout_ms * NS_PER_MS, false, |m| m.run_until_idle(), |_, _| false)?;
         Ok(s)
     }
 }
@@ -272,31 +272,45 @@ impl Session {
     /// Run `step` in budgeted chunks until it pauses, `done` says so, the
     /// guest exits, or `ns` of virtual time passed. `Ok(true)`: paused or
     /// done; `Ok(false)`: time is up without either (callers decide).
+    ///
+    /// Budgets count instructions, but an idle guest lets virtual time
+    /// pass without retiring any: with `adaptive`, each chunk is sized from
+    /// the virtual time per instruction the previous chunk saw, so that it
+    /// ends near the deadline whether the guest is busy or idle.
     fn chunks(
         &mut self,
         what: &str,
         ns: u64,
-        divisor: u64,
+        adaptive: bool,
         mut step: impl FnMut(&mut Machine) -> Step,
         mut done: impl FnMut(&Machine, usize) -> bool,
     ) -> Result<bool, Error> {
         let start = self.mark();
         let deadline = self.m.now().saturating_add(ns);
+        let mut chunk = if adaptive { MIN_CHUNK } else { ns };
         loop {
             if done(&self.m, start) {
                 return Ok(true);
             }
-            let now = self.m.now();
+            let (now, insns) = (self.m.now(), self.m.stats().insns);
             if now >= deadline {
                 return Ok(false);
             }
             let rem = deadline - now;
-            self.m.budget((rem / divisor.max(1)).max(MIN_CHUNK).min(rem));
-            if std::env::var_os("CMAEMU_DEBUG_CHUNKS").is_some() { eprintln!("chunk now={} insns={} rem={}", now, self.m.stats().insns, rem); }
+            self.m.budget(chunk.clamp(1, rem));
             match step(&mut self.m) {
                 Step::Paused => return Ok(true),
                 Step::Timeout => {}
                 Step::Exited(exit) => return Err(Error::Exited { what: what.to_string(), exit }),
+            }
+            if adaptive {
+                let dn = self.m.now().saturating_sub(now).max(1);
+                let di = self.m.stats().insns.saturating_sub(insns).max(1);
+                let rem = deadline.saturating_sub(self.m.now());
+                let per_insn = (dn / di).max(1);
+                chunk = (rem / per_insn / 2).max(MIN_CHUNK);
+            } else {
+                chunk = deadline.saturating_sub(self.m.now());
             }
         }
     }
@@ -305,11 +319,11 @@ impl Session {
         &mut self,
         what: &str,
         ns: u64,
-        divisor: u64,
+        adaptive: bool,
         step: impl FnMut(&mut Machine) -> Step,
         done: impl FnMut(&Machine, usize) -> bool,
     ) -> Result<(), Error> {
-        if self.chunks(what, ns, divisor, step, done)? {
+        if self.chunks(what, ns, adaptive, step, done)? {
             Ok(())
         } else {
             Err(Error::Timeout { what: what.to_string(), ms: ns / NS_PER_MS })
@@ -328,7 +342,7 @@ impl Session {
         let mark = self.mark();
         self.m.send(&format!("{cmd}\n"));
         let what = format!("command '{cmd}'");
-        self.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), 1, |m| m.run_until_idle(), |_, _| false)?;
+        self.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), false, |m| m.run_until_idle(), |_, _| false)?;
         Ok(strip_command_output(&self.output_since(mark)))
     }
 
@@ -342,7 +356,7 @@ impl Session {
             let b = m.capture.0.lock();
             b.len() > start && b[start..].windows(needle.len().max(1)).any(|w| w == needle.as_slice())
         };
-        self.with_live_input(|s| s.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(text), found))?;
+        self.with_live_input(|s| s.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), true, |m| m.run_until(text), found))?;
         let out = self.output_since(mark);
         Ok(out.lines().find(|l| l.contains(text)).unwrap_or(text).to_string())
     }
@@ -351,7 +365,7 @@ impl Session {
     pub fn run_for(&mut self, ms: u64) -> Result<(), Error> {
         const NEVER: &str = "\u{0}cmaemu-never-printed\u{0}";
         let what = format!("run for {ms} ms");
-        self.with_live_input(|s| s.chunks(&what, ms.saturating_mul(NS_PER_MS), 16, |m| m.run_until(NEVER), |_, _| false))?;
+        self.with_live_input(|s| s.chunks(&what, ms.saturating_mul(NS_PER_MS), true, |m| m.run_until(NEVER), |_, _| false))?;
         Ok(())
     }
 
