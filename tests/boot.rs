@@ -606,3 +606,53 @@ fn cli_trace_files_are_deterministic_and_valid() {
         }
     }
 }
+
+#[test]
+fn preview_300_frames_under_stress_every_frame_verified() {
+    let mut m = stepping_machine(256 << 20, None);
+    command_output(&mut m, "stress 8 &");
+    m.budget(30_000_000_000);
+    let out = command_output(&mut m, "preview 300");
+    assert!(out.contains("preview: 300 frames shown"), "{out}");
+    let ((ok, bad), (cam, disp)) = m.frames();
+    assert_eq!(bad, 0, "displayed frames that do not match the camera");
+    assert!(ok >= 300, "only {ok} displayed frames verified ({cam} captured, {disp} scanned out)");
+    let vm = command_output(&mut m, "cat /proc/vmstat");
+    let mig: u64 = vm.lines().find(|l| l.starts_with("pgmigrate_success ")).unwrap()[18..].trim().parse().unwrap();
+    assert!(mig > 0, "stress should have made CMA allocations migrate pages: {vm}");
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+}
+
+#[test]
+fn screenshot_is_a_png_of_the_test_pattern_and_deterministic() {
+    let dir = tmp("shots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pngs = Vec::new();
+    for name in ["a.png", "b.png"] {
+        let p = dir.join(name);
+        let (code, _, err) = cli(&["boot", "-m", "256M", "--screenshot", p.to_str().unwrap()], "preview 20\npoweroff\n");
+        assert_eq!(code, 0, "{err}");
+        pngs.push(std::fs::read(&p).unwrap());
+    }
+    assert_eq!(pngs[0], pngs[1], "screenshots of identical runs differ");
+    let (w, h, rgba) = cmaemu::board::frames::decode_png(&pngs[0]).unwrap();
+    assert_eq!((w, h), (320, 240));
+    let hdr = cmaemu::devices::camera::FrameHeader::from_rgba(&rgba, cmaemu::devices::camera::CamFormat::Xrgb8888).expect("frame header in the picture");
+    assert_eq!(hdr.width, 320);
+    // colour bars: the top-middle area is saturated colours, the bottom is grey
+    let px = |x: u32, y: u32| { let i = ((y * w + x) * 4) as usize; [rgba[i], rgba[i + 1], rgba[i + 2]] };
+    let bar = px(200, 60);
+    assert!(bar.iter().any(|&c| c > 200) , "{bar:?}");
+    let grey = px(300, 220);
+    assert!(grey[0] == grey[1] && grey[1] == grey[2], "{grey:?}");
+}
+
+#[test]
+fn bad_device_programming_is_reported_and_the_host_keeps_running() {
+    let (o, out) = boot("camera queue 0x60000004 4096\ncamera queue 0x20000000 307200\ndisplay base 0xc0000000\necho alive\npoweroff\n");
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(out.contains("rejected: error 0x6"), "{out}");
+    assert!(out.contains("rejected: error 0x1 (buffer outside RAM)"), "{out}");
+    assert!(out.contains("AHB master error: scan-out from 0xc0000000 failed"), "{out}");
+    assert!(out.contains("alive"), "{out}");
+}

@@ -91,6 +91,12 @@ impl Console {
         }
     }
 
+    /// The output ends with the guest shell's prompt (`# `): the shell is
+    /// waiting for a command.
+    pub fn at_prompt(&self) -> bool {
+        self.line == b"# "
+    }
+
     pub fn is_tty(&self) -> bool {
         matches!(self.input, Input::Tty(_))
     }

@@ -327,7 +327,11 @@ impl cpu::Bus for Board {
             if let Some(f) = self.clcd.vsync(now, &self.ram) {
                 self.frames.1 += 1;
                 // A displayed camera frame must match what the camera wrote.
-                if self.camera.records().next().is_some() {
+                // (A picture without the camera's header — a framebuffer
+                // not written yet — is not a camera frame: not checked.)
+                let has_header = crate::devices::camera::FrameHeader::from_rgba(&f.rgba, crate::devices::camera::CamFormat::Xrgb8888).is_some()
+                    || crate::devices::camera::FrameHeader::from_rgba(&f.rgba, crate::devices::camera::CamFormat::Rgb565).is_some();
+                if has_header && self.camera.records().next().is_some() {
                     match self.camera.check_scanout(&f.rgba, f.width, f.height) {
                         Ok(_) => self.scanout.0 += 1,
                         Err(e) => {
@@ -420,15 +424,19 @@ impl cpu::Bus for Board {
         if self.console.quit {
             return Some(now);
         }
-        if self.pause_when_starved && self.console.pending.is_empty() && self.uart0.rx_pending() == 0 {
+        if self.pause_when_starved && self.console.pending.is_empty() && self.uart0.rx_pending() == 0 && self.console.at_prompt() {
             self.paused = true;
             return Some(now);
         }
-        if self.console.eof {
+        // Input ended: stop once the shell has sat at its prompt for the
+        // idle limit (a guest busy with a long command is not idle).
+        if self.console.eof && self.console.at_prompt() {
             let since = *self.eof_at.get_or_insert(now);
             if now.saturating_sub(since) > self.idle_after_eof_ns {
                 return None;
             }
+        } else {
+            self.eof_at = None;
         }
         if deadline == u64::MAX {
             return if self.console.eof { None } else { Some(now) };
@@ -543,7 +551,9 @@ impl Machine {
         self.step()
     }
 
-    /// Run until the guest has consumed all queued input and waits for more.
+    /// Run until the guest has consumed all queued input and its shell waits
+    /// at the prompt for more (a long command such as `preview` runs to its
+    /// end first).
     pub fn run_until_idle(&mut self) -> Step {
         self.cpu.bus_mut().pause_when_starved = true;
         self.step()

@@ -86,6 +86,8 @@ pub struct GdbTarget<'c, B: Bus + 'static> {
     max_insns: u64,
     /// The run ended (the guest cannot go on).
     ended: Option<Stop>,
+    /// gdb resumed the guest at least once in this session.
+    resumed: bool,
 }
 
 impl<'c, B: Bus + 'static> GdbTarget<'c, B> {
@@ -98,6 +100,7 @@ impl<'c, B: Bus + 'static> GdbTarget<'c, B> {
             mode: ExecMode::Continue,
             max_insns,
             ended: None,
+            resumed: false,
         }
     }
 
@@ -193,6 +196,7 @@ impl<'c, B: Bus + 'static> GdbTarget<'c, B> {
     }
 
     fn prepare_resume(&mut self) {
+        self.resumed = true;
         let pc = self.pc();
         let mut sh = self.shared.borrow_mut();
         sh.hit = None;
@@ -412,12 +416,16 @@ impl<B: Bus + 'static> Cpu<'static, B> {
     pub fn run_with_gdb(&mut self, entry: u32, listener: &TcpListener, wait: bool, max_insns: u64) -> Result<GdbEnd, String> {
         let _ = self.uc.reg_write(RegisterARM::PC, entry as u64);
         let mut pending: Option<TcpStream> = None;
-        if wait {
-            let (s, _) = listener.accept().map_err(|e| format!("gdb: accept: {e}"))?;
-            pending = Some(s);
-        }
-        listener.set_nonblocking(true).map_err(|e| format!("gdb: {e}"))?;
+        // -S: hold the CPU until a debugger has resumed it (a client that
+        // leaves before that, e.g. a port probe, does not release it)
+        let mut hold = wait;
         loop {
+            if hold && pending.is_none() {
+                listener.set_nonblocking(false).map_err(|e| format!("gdb: {e}"))?;
+                let (s, _) = listener.accept().map_err(|e| format!("gdb: accept: {e}"))?;
+                pending = Some(s);
+            }
+            listener.set_nonblocking(true).map_err(|e| format!("gdb: {e}"))?;
             if pending.is_none() {
                 if let Ok((s, _)) = listener.accept() {
                     pending = Some(s);
@@ -429,6 +437,9 @@ impl<B: Bus + 'static> Cpu<'static, B> {
                 let r = GdbStub::new(conn).run_blocking::<EventLoop<'_, B>>(&mut target);
                 target.clear_all_breakpoints();
                 let ended = target.ended.take();
+                if target.resumed {
+                    hold = false;
+                }
                 match r {
                     Ok(DisconnectReason::Kill) => return Ok(GdbEnd::Killed),
                     Ok(DisconnectReason::TargetExited(_)) | Ok(DisconnectReason::TargetTerminated(_)) => {
@@ -439,6 +450,9 @@ impl<B: Bus + 'static> Cpu<'static, B> {
                 }
                 if let Some(s) = ended {
                     return Ok(GdbEnd::Stopped(s));
+                }
+                if hold {
+                    continue;
                 }
             }
             // run a chunk without a debugger, then look for one again

@@ -45,6 +45,8 @@ fn help() {
     println!("  preview N [zerocopy]      camera -> display for N frames (buffers in CMA)");
     println!("  stress SECONDS &          background fill/free/pin + CMA allocations");
     println!("  CMD &, jobs, kill %N      background jobs");
+    println!("  camera queue ADDR SIZE    hand the camera a buffer by hand");
+    println!("  display base ADDR         show one frame from ADDR");
     println!("  sleep MS                  let virtual time pass (jobs run)");
     println!("  reboot                    restart the board");
 }
@@ -113,6 +115,17 @@ fn exec_inner(line: &str) {
             None => println!("kill: usage: kill %JOB"),
         },
         "stress" => println!("stress: run it in the background: stress SECONDS &"),
+        "camera" => {
+            let (a, b, c) = (args.next(), args.next().and_then(parse_num), args.next().and_then(parse_num));
+            match (a, b, c) {
+                (Some("queue"), Some(addr), Some(size)) => crate::video::camera_queue(addr, size),
+                _ => println!("camera: usage: camera queue ADDR SIZE"),
+            }
+        }
+        "display" => match (args.next(), args.next().and_then(parse_num)) {
+            (Some("base"), Some(addr)) => crate::video::display_base(addr),
+            _ => println!("display: usage: display base ADDR"),
+        },
         "preview" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(n) => crate::video::preview(n, args.next() == Some("zerocopy")),
             None => println!("preview: usage: preview FRAMES [zerocopy]"),

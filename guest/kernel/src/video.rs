@@ -116,8 +116,64 @@ pub fn irq_camera() {
     CAM_IRQS.fetch_add(1, Ordering::Relaxed);
 }
 pub fn irq_clcd() {
+    let ris = readl(clcd(0x020));
     writel(clcd(CLCD_ICR), 0x1f);
+    if ris & INT_MBERROR != 0 {
+        pr_info!("pl111 10020000.clcd: AHB master error: scan-out from {:#010x} failed", readl(clcd(CLCD_UPBASE)));
+        // stop scanning out garbage, as a driver would on a fatal error
+        writel(clcd(CLCD_CNTL), readl(clcd(CLCD_CNTL)) & !CNTL_LCDEN);
+    }
     VSYNCS.fetch_add(1, Ordering::Relaxed);
+}
+
+const INT_MBERROR: u32 = 1 << 4;
+
+/// Names of the camera's ERROR bits.
+fn cam_errors(e: u32) -> &'static str {
+    match e.trailing_zeros() {
+        0 => "buffer outside RAM",
+        1 => "buffer too small",
+        2 => "buffer not 64-byte aligned",
+        3 => "queue overflow",
+        4 => "frame dropped",
+        5 => "bad configuration",
+        6 => "busy",
+        7 => "pop of an empty done queue",
+        _ => "none",
+    }
+}
+
+/// `camera queue ADDR SIZE`: hand the camera a buffer by hand (for testing
+/// how it and this driver handle bad programming).
+pub fn camera_queue(addr: u32, size: u32) {
+    writel(cam(CAM_ERROR), 0xff);
+    writel(cam(CAM_BUF_ADDR), addr);
+    writel(cam(CAM_BUF_SIZE), size);
+    writel(cam(CAM_BUF_QUEUE), 1);
+    let e = readl(cam(CAM_ERROR));
+    if e != 0 {
+        pr_info!("cmaemu-camera 10030000.camera: buffer {:#010x}+{:#x} rejected: error {:#x} ({})", addr, size, e, cam_errors(e));
+        writel(cam(CAM_ERROR), e);
+        writel(cam(CAM_IRQ_STATUS), 0x3);
+    } else {
+        println!("camera: buffer {:#010x}+{:#x} queued", addr, size);
+        writel(cam(CAM_CTRL), 1 << 31); // reset: give it back
+    }
+}
+
+/// `display base ADDR`: point the display at ADDR and enable it.
+pub fn display_base(addr: u32) {
+    writel(clcd(CLCD_TIM0), (WIDTH / 16 - 1) << 2);
+    writel(clcd(CLCD_TIM1), HEIGHT - 1);
+    writel(clcd(CLCD_UPBASE), addr);
+    writel(clcd(CLCD_IENB), INT_LNBU | INT_MBERROR);
+    writel(clcd(CLCD_CNTL), CNTL_LCDEN | CNTL_BPP24 | CNTL_TFT | CNTL_BGR | CNTL_PWR);
+    let vs = VSYNCS.load(Ordering::Relaxed);
+    while VSYNCS.load(Ordering::Relaxed) == vs {
+        crate::sched::idle();
+    }
+    writel(clcd(CLCD_CNTL), 0);
+    println!("display: one frame from {:#010x}", addr);
 }
 
 struct Buf {
