@@ -384,12 +384,27 @@ impl Session {
         let saved = {
             let c = &mut self.m.cpu().bus_mut().console;
             c.eof = false;
-            std::mem::replace(&mut c.input, Input::Tty(rx))
+            let mut saved = std::mem::replace(&mut c.input, Input::Tty(rx));
+            // input queued with `send` goes first, a line at a time as before
+            if let Input::Script(q) = &mut saved {
+                let bytes: Vec<u8> = q.drain(..).collect();
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    let _ = tx.send(line.to_vec());
+                }
+            }
+            saved
         };
         let r = f(self);
         let c = &mut self.m.cpu().bus_mut().console;
-        c.input = saved;
+        let live = std::mem::replace(&mut c.input, saved);
         c.eof = false;
+        // lines sent but not yet taken by the guest stay queued
+        if let (Input::Tty(rx), Input::Script(q)) = (live, &mut c.input) {
+            let rest: Vec<u8> = rx.try_iter().flatten().collect();
+            let tail: Vec<u8> = q.drain(..).collect();
+            q.extend(rest);
+            q.extend(tail);
+        }
         drop(tx);
         r
     }
