@@ -96,16 +96,11 @@ fn every_example_is_tested_and_parses() {
     }
 }
 
-/// A fault injection must make the scenario fail and say why.
-///
-/// `skip_copy` leaves migrated pages without their data: the guest's own
-/// `check` finds them. The host verifier would name the violation itself
-/// (`no_violations`), but it is not wired into runs yet, so that
-/// expectation must fail as "not available" rather than pass.
-/// TODO(verify): once violations are reported, assert that the reason
-/// names the MigrateContent violation.
+/// A fault injection must make the scenario fail and say why: the host
+/// verifier names the violation (`skip_copy` leaves migrated pages without
+/// their data: migrate.content), and the guest's own `check` sees it too.
 #[test]
-fn fault_injection_fails_and_names_the_reason() {
+fn fault_injection_fails_and_names_the_violation() {
     let src = r#"
 name = "inject-skip-copy"
 [board]
@@ -129,9 +124,9 @@ no_violations = true
     assert_eq!(r.status, Status::Fail);
     let all = r.reasons.join("\n");
     assert!(all.contains("step 3 (line 11): expected a line containing \"pages ok\""), "{all}");
-    assert!(all.contains("no_violations: not available"), "{all}");
-    // and without the injection, the same steps pass (the verifier aside)
-    let clean = Scenario::parse("clean.toml", &src.replace("inject = [\"skip_copy\"]", "").replace("[[expect]]\nno_violations = true\n", "")).unwrap();
+    assert!(all.contains("expect 1 (no_violations): ") && all.contains("migrate.content"), "{all}");
+    // without the injection the same scenario passes, verifier included
+    let clean = Scenario::parse("clean.toml", &src.replace("inject = [\"skip_copy\"]", "")).unwrap();
     let r = scenario::run_scenario(&clean).unwrap();
     assert_eq!(r.status, Status::Pass, "{:#?}", r.reasons);
 }

@@ -243,6 +243,15 @@ impl Session {
     pub fn machine(&mut self) -> &mut Machine {
         &mut self.m
     }
+    /// Whether the host verifier is live (the guest handed over its
+    /// introspection descriptor).
+    pub fn verifying(&self) -> bool {
+        self.m.verifying()
+    }
+    /// Violations the host verifier reported so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.m.violations()
+    }
     /// Virtual time so far (ns).
     pub fn now_ns(&self) -> u64 {
         self.m.now()

@@ -73,9 +73,10 @@
 //! bootargs. Errors name the line and the table: `x.toml:12: step 3:
 //! unknown field 'sned', expected one of ...`.
 //!
-//! `no_violations` needs the host verifier, which is not wired into the
-//! emulator yet: until it is, the expectation fails with "not available"
-//! (it never passes unchecked).
+//! `no_violations` asks the host verifier (DMA contiguity and ownership,
+//! migration content/PTEs/TLB, allocator integrity): it fails listing the
+//! violations, and fails as "not available" if the verifier is not live
+//! in the run (it never passes unchecked).
 mod api;
 mod file;
 mod procfs;
@@ -87,7 +88,7 @@ pub use api::{describe_exit, Board, BoardBuilder, Error, PreparedBoard, Session,
 pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step};
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
 pub use report::{json_line, json_string, junit_xml, xml_escape};
-pub use run::{run_prepared, run_scenario, verification_available, ScenarioResult, Status};
+pub use run::{run_prepared, run_scenario, ScenarioResult, Status};
 pub use sweep::{parse_seed_range, parse_shard, seeds, sweep};
 
 /// The guest shell's prompt.
