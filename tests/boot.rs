@@ -656,3 +656,32 @@ fn bad_device_programming_is_reported_and_the_host_keeps_running() {
     assert!(out.contains("AHB master error: scan-out from 0xc0000000 failed"), "{out}");
     assert!(out.contains("alive"), "{out}");
 }
+
+#[test]
+fn trace_summary_and_map_from_a_jsonl_trace() {
+    let dir = tmp("summary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = dir.join("t.jsonl");
+    let (code, _, err) = cli(
+        &["boot", "-m", "256M", "--trace", t.to_str().unwrap(), "--trace-format", "jsonl"],
+        "fill 110 3\necho 4096 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&["trace", "summary", t.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(" frame     start_us migrations  copied"), "{out}");
+    let total = out.lines().find(|l| l.trim_start().starts_with("total")).unwrap();
+    let cols: Vec<&str> = total.split_whitespace().collect();
+    assert!(cols[1].parse::<u64>().unwrap() >= 1, "migrations: {total}");
+    assert!(cols[2].parse::<u64>().unwrap() >= 1000, "pages copied: {total}");
+    let png = dir.join("map.png");
+    let (code, _, err) = cli(&["trace", "map", t.to_str().unwrap(), "--frame", "1000", "-o", png.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    let (w, h, rgba) = cmaemu::board::frames::read_png(&png).unwrap();
+    assert!(w > 0 && h > 0);
+    // some pageblocks are CMA (blue) on the default board
+    let blue = cmaemu::trace::read::mt_colour(4);
+    assert!(rgba.chunks(4).any(|p| p[..3] == blue), "no CMA pageblock drawn");
+    let (code, _, err) = cli(&["trace", "summary", "/nonexistent.jsonl"], "");
+    assert_eq!(code, 2, "{err}");
+}

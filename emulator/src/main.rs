@@ -47,10 +47,31 @@ enum Cmd {
     /// Run one scenario once per seed (`{seed}` in its commands and
     /// bootargs), in parallel; one JSON line per seed, in seed order.
     Sweep(SweepArgs),
+    /// Read a trace written with `boot --trace FILE --trace-format jsonl`.
+    Trace {
+        #[command(subcommand)]
+        cmd: TraceCmd,
+    },
     /// Benchmarks (figures are ratios against a baseline in the same run).
     Bench {
         #[arg(value_parser = ["boot"])]
         what: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TraceCmd {
+    /// Per-frame table: migrations, pages copied, CMA allocations and their
+    /// latency, DMA transfers, violations.
+    Summary { file: PathBuf },
+    /// Draw the pageblock map (one cell per pageblock, coloured by migrate
+    /// type) of frame N as a PNG.
+    Map {
+        file: PathBuf,
+        #[arg(long)]
+        frame: u64,
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 
@@ -555,6 +576,37 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
     finish(&a, &o)
 }
 
+fn cmd_trace(cmd: TraceCmd) -> ExitCode {
+    use cmaemu::trace::{read, summary};
+    let file = match &cmd {
+        TraceCmd::Summary { file } | TraceCmd::Map { file, .. } => file.clone(),
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => return bad_input(format!("{}: {e}", file.display())),
+    };
+    let events = match read::read_jsonl(&text) {
+        Ok(ev) => ev,
+        Err(e) => return bad_input(format!("{}: {e}", file.display())),
+    };
+    match cmd {
+        TraceCmd::Summary { .. } => {
+            print!("{}", summary::summary(&events));
+            ExitCode::SUCCESS
+        }
+        TraceCmd::Map { frame, output, .. } => {
+            let (w, h, rgba) = match read::pageblock_map_rgba(&events, frame) {
+                Ok(x) => x,
+                Err(e) => return bad_input(format!("{}: {e}", file.display())),
+            };
+            match cmaemu::board::frames::write_png(&output, w, h, &rgba) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => bad_input(format!("{}: {e}", output.display())),
+            }
+        }
+    }
+}
+
 fn cmd_bench_boot() -> ExitCode {
     match cmaemu::bench::boot_bench() {
         Ok(report) => {
@@ -769,6 +821,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Bench { .. } => cmd_bench_boot(),
+        Cmd::Trace { cmd } => cmd_trace(cmd),
         Cmd::Test(a) => cmd_test(a),
         Cmd::Sweep(a) => cmd_sweep(a),
     }

@@ -90,6 +90,7 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
                 out.push(ev("free pages", "C", t, 0).raw("args", f.done()).done());
                 out.push(ev("pageblocks", "C", t, 0).raw("args", p.done()).done());
             }
+            EventKind::PageblockMap { .. } => {}
             EventKind::Violation(v) => out.push(ev(v.check.name(), "i", t, TID_VERIFY).str("s", "g").raw("args", violation_json(v)).done()),
             k => {
                 let detail = super::ftrace::body(k).map(|(_, b)| b).unwrap_or_else(|| match k {

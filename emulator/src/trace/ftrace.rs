@@ -121,7 +121,7 @@ pub fn body(k: &EventKind) -> Option<(&'static str, String)> {
             let _ = write!(s, " detail=\"{}\"", v.detail.replace('\n', " "));
             "cmaemu_violation"
         }
-        EventKind::DmaTransfer { .. } | EventKind::Frame { .. } | EventKind::Counters(_) | EventKind::RingLoss { .. } => return None,
+        EventKind::DmaTransfer { .. } | EventKind::Frame { .. } | EventKind::Counters(_) | EventKind::RingLoss { .. } | EventKind::PageblockMap { .. } => return None,
     };
     Some((name, s))
 }

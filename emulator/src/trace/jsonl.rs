@@ -125,6 +125,10 @@ pub fn event_json(e: &Event) -> String {
         }
         EventKind::RingLoss { lost } => o.raw("lost", lost),
         EventKind::Violation(v) => o.raw("violation", violation_json(v)),
+        EventKind::PageblockMap { first_pfn, pageblock_pages, mts } => {
+            let m: String = mts.iter().map(|&t| char::from_digit((t & 0xf) as u32, 16).unwrap_or('?')).collect();
+            o.raw("first_pfn", first_pfn).raw("pageblock_pages", pageblock_pages).str("mts", &m)
+        }
     }
     .done()
 }

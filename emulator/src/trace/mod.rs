@@ -14,6 +14,7 @@ pub mod ftrace;
 pub mod jsonl;
 pub mod map;
 pub mod summary;
+pub mod read;
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +65,9 @@ pub enum EventKind {
     /// The guest dropped `lost` records (ring full) or the ring was corrupt.
     RingLoss { lost: u64 },
     Violation(Violation),
+    /// The migrate type of every pageblock (board, at frame boundaries):
+    /// what `cmaemu trace map` draws.
+    PageblockMap { first_pfn: u32, pageblock_pages: u32, mts: Vec<u8> },
 }
 
 impl EventKind {
@@ -88,6 +92,7 @@ impl EventKind {
             EventKind::Counters(_) => "counters",
             EventKind::RingLoss { .. } => "ring_loss",
             EventKind::Violation(_) => "violation",
+            EventKind::PageblockMap { .. } => "pageblock_map",
         }
     }
 }

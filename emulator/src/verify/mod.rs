@@ -56,6 +56,25 @@ pub enum Check {
 }
 
 impl Check {
+    /// Every check.
+    pub const ALL: [Check; 12] = [
+        Check::DmaContiguity,
+        Check::DmaOwnership,
+        Check::MigrateContent,
+        Check::MigratePte,
+        Check::MigrateTlb,
+        Check::PteMapsFree,
+        Check::FreeList,
+        Check::PageState,
+        Check::Pageblock,
+        Check::Isolation,
+        Check::CmaBitmap,
+        Check::Accounting,
+    ];
+    /// The check with this dotted name.
+    pub fn from_name(n: &str) -> Option<Check> {
+        Self::ALL.into_iter().find(|c| c.name() == n)
+    }
     /// Stable dotted name (used in traces).
     pub const fn name(self) -> &'static str {
         match self {

@@ -154,10 +154,14 @@ impl Monitor {
         let ctx = self.ctx(now_ns);
         let snap = self.snapshot(ram)?;
         let counters = snap.counters();
+        let pb = snap.pageblock_pages();
+        let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
+        let first_pfn = snap.pageblocks().next().unwrap_or(0);
         let mut v = check_integrity(snap, &ctx);
         v.extend(check_mapped_free(snap, ram, None, &ctx));
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(counters) });
+        self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });
         self.report(v);
         Ok(())
     }

@@ -102,6 +102,18 @@ impl MigrateEnv for KEnv {
     }
     fn trace_mm_migrate_pages(&mut self, ev: &MigratePagesEvent) {
         KEnv::flush_pending();
+        let mode = ev.mode as u8;
+        let rec = cmaemu_abi::trace::TraceRecord::mm_migrate_pages(
+            crate::hostif::now(),
+            ev.succeeded as u32,
+            ev.failed as u32,
+            0,
+            0,
+            0,
+            mode,
+            cmaemu_abi::trace::MR_CONTIG_RANGE,
+        );
+        crate::hostif::push(&rec);
         crate::trace::event("mm_migrate_pages", &|w| {
             use core::fmt::Write;
             write!(w, "{}", ev)
