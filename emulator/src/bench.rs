@@ -82,3 +82,110 @@ pub fn boot_bench() -> Result<String, String> {
         if instr_mips / bare_mips >= 0.5 { "met" } else { "missed" });
     Ok(out)
 }
+
+use crate::board::machine::{Machine, RunOptions, Step};
+use crate::loader::dtb::Dtb;
+
+fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, String> {
+    let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(ram)).map_err(|e| e.to_string())?;
+    dtb.set_bootargs(bootargs).map_err(|e| e.to_string())?;
+    let opts = RunOptions { verify, ..Default::default() };
+    let mut m = Machine::with_options(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().map_err(|e| e.to_string())?, ram, 500_000_000_000, opts)
+        .map_err(|e| e.to_string())?;
+    if m.run_until_idle() != Step::Paused {
+        return Err("guest did not reach its prompt".into());
+    }
+    Ok(m)
+}
+
+/// Run one command; (guest instructions, wall seconds, its output).
+fn timed(m: &mut Machine, cmd: &str) -> Result<(u64, f64, String), String> {
+    let before = m.output().len();
+    let i0 = m.stats().insns;
+    let t = Instant::now();
+    if m.command(cmd) != Step::Paused {
+        return Err(format!("`{cmd}` did not return to the prompt"));
+    }
+    let out = m.output()[before..].to_string();
+    Ok((m.stats().insns - i0, t.elapsed().as_secs_f64(), out))
+}
+
+/// `cmaemu bench cma`: cma_alloc latency for 1, 4, 16, 64 MiB on an empty
+/// area and on an area full of movable pages, beside a guest memcpy of the
+/// same size, in guest instructions and wall time.
+pub fn cma_bench() -> Result<String, String> {
+    const RAM: u64 = 1 << 30;
+    let args = "console=ttyAMA0 cma=80M";
+    let mut out = String::from("bench cma: 1 GiB board, cma=80M (area \"reserved\"), debian-6.1 profile\n");
+    out += &format!("{:>6} {:>14} {:>10} {:>14} {:>10} {:>14} {:>10} {:>12} {:>9}\n", "MiB", "empty insns", "empty ms", "full insns", "full ms", "memcpy insns", "memcpy ms", "full/memcpy", "migrated");
+    for mib in [1u64, 4, 16, 64] {
+        let pages = mib * 256;
+        // memcpy baseline and empty area: a fresh board
+        let mut m = machine(RAM, args, true)?;
+        let (ci, cw, _) = timed(&mut m, &format!("memcpy {mib}"))?;
+        let (ei, ew, eo) = timed(&mut m, &format!("echo {pages} > /sys/kernel/debug/cma/reserved/alloc"))?;
+        if eo.contains("alloc failed") {
+            return Err(format!("empty-area allocation of {mib} MiB failed: {eo}"));
+        }
+        // full area: fill all memory (the CMA area fills last, by
+        // fallback), then give back memory outside the area so that
+        // migration has targets.
+        let mut m = machine(RAM, args, true)?;
+        let base: u64 = timed(&mut m, "cat /sys/kernel/debug/cma/reserved/base_pfn")?.2.lines().nth(1).and_then(|l| l.trim().parse().ok()).ok_or("no base_pfn")?;
+        let count: u64 = 80 * 256;
+        let mi = timed(&mut m, "cat /proc/meminfo")?.2;
+        let free_kb: u64 = mi.lines().find(|l| l.starts_with("MemFree:")).and_then(|l| l[8..].trim().trim_end_matches("kB").trim().parse().ok()).ok_or("no MemFree")?;
+        timed(&mut m, &format!("fill {}", free_kb / 1024 - 4))?;
+        timed(&mut m, &format!("free {} out {:#x} {:#x}", mib + 8, base, base + count))?;
+        let vm0 = timed(&mut m, "cat /proc/vmstat")?.2;
+        let (fi, fw, fo) = timed(&mut m, &format!("echo {pages} > /sys/kernel/debug/cma/reserved/alloc"))?;
+        if fo.contains("alloc failed") {
+            return Err(format!("full-area allocation of {mib} MiB failed: {fo}"));
+        }
+        let vm1 = timed(&mut m, "cat /proc/vmstat")?.2;
+        let mig = |t: &str| -> u64 { t.lines().find(|l| l.starts_with("pgmigrate_success ")).and_then(|l| l[18..].trim().parse().ok()).unwrap_or(0) };
+        out += &format!(
+            "{:>6} {:>14} {:>10.1} {:>14} {:>10.1} {:>14} {:>10.1} {:>12.2} {:>9}\n",
+            mib,
+            ei,
+            ew * 1e3,
+            fi,
+            fw * 1e3,
+            ci,
+            cw * 1e3,
+            fi as f64 / ci.max(1) as f64,
+            mig(&vm1) - mig(&vm0)
+        );
+    }
+    out += "(target: a full-area allocation costs <= 1.5x the memcpy of its size)";
+    Ok(out)
+}
+
+/// `cmaemu bench verify`: the same workload (fill, CMA allocations with
+/// migration, a camera preview under stress) with host verification at
+/// every doorbell and frame vs without, as a ratio from one run.
+pub fn verify_bench() -> Result<String, String> {
+    let script = ["fill 110 3", "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc", "stress 2 &", "preview 60", "check"];
+    let mut res = Vec::new();
+    for verify in [false, true, false, true] {
+        let t = Instant::now();
+        let mut m = machine(256 << 20, "console=ttyAMA0", verify)?;
+        for c in script {
+            timed(&mut m, c)?;
+        }
+        if verify && !m.verifying() {
+            return Err("verification did not attach".into());
+        }
+        res.push((verify, t.elapsed().as_secs_f64(), m.violations().len()));
+    }
+    let off = median(res.iter().filter(|r| !r.0).map(|r| r.1).collect());
+    let on = median(res.iter().filter(|r| r.0).map(|r| r.1).collect());
+    Ok(format!(
+        "bench verify: workload `{}`\n  verification off: {:.0} ms, on: {:.0} ms (2 runs each, 2nd of sorted), ratio {:.2} (target <= 1.10), violations {}",
+        script.join("; "),
+        off * 1e3,
+        on * 1e3,
+        on / off,
+        res.iter().map(|r| r.2).sum::<usize>()
+    ))
+}

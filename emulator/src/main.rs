@@ -54,7 +54,7 @@ enum Cmd {
     },
     /// Benchmarks (figures are ratios against a baseline in the same run).
     Bench {
-        #[arg(value_parser = ["boot"])]
+        #[arg(value_parser = ["boot", "cma", "verify"])]
         what: String,
     },
 }
@@ -607,6 +607,19 @@ fn cmd_trace(cmd: TraceCmd) -> ExitCode {
     }
 }
 
+fn bench_report(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cmaemu: bench: {e}");
+            ExitCode::from(EXIT_GUEST_FAILURE)
+        }
+    }
+}
+
 fn cmd_bench_boot() -> ExitCode {
     match cmaemu::bench::boot_bench() {
         Ok(report) => {
@@ -820,7 +833,11 @@ fn main() -> ExitCode {
                 Err(e) => bad_input(format!("{}: {e}", output.display())),
             }
         }
-        Cmd::Bench { .. } => cmd_bench_boot(),
+        Cmd::Bench { what } => match what.as_str() {
+            "cma" => bench_report(cmaemu::bench::cma_bench()),
+            "verify" => bench_report(cmaemu::bench::verify_bench()),
+            _ => cmd_bench_boot(),
+        },
         Cmd::Trace { cmd } => cmd_trace(cmd),
         Cmd::Test(a) => cmd_test(a),
         Cmd::Sweep(a) => cmd_sweep(a),

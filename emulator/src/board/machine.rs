@@ -136,6 +136,9 @@ pub struct Board {
     /// ... or once the guest waits for input and none is left.
     pause_when_starved: bool,
     paused: bool,
+    /// Stepping: pause once virtual time reaches this (a step's budget).
+    time_limit: Option<u64>,
+    timed_out: bool,
 }
 
 impl Board {
@@ -167,6 +170,8 @@ impl Board {
             watch: None,
             pause_when_starved: false,
             paused: false,
+            time_limit: None,
+            timed_out: false,
         }
     }
 
@@ -400,6 +405,11 @@ impl cpu::Bus for Board {
 
     fn idle(&mut self, now: u64) -> Option<u64> {
         self.console.flush();
+        if self.time_limit.is_some_and(|l| now >= l) {
+            self.paused = true;
+            self.timed_out = true;
+            return Some(now);
+        }
         let deadline = self.next_deadline();
         let wait = if self.console.is_tty() {
             let ns = deadline.saturating_sub(now).min(20_000_000);
@@ -470,10 +480,15 @@ impl Machine {
     /// Build the board (firmware in flash, kernel and DTB in RAM) without
     /// running it. Console input is a script the caller feeds with `send`.
     pub fn new(kernel_elf: &[u8], firmware_elf: &[u8], dtb: &[u8], ram_size: u64, max_insns: u64) -> Result<Machine, BoardError> {
+        let opts = RunOptions { verify: true, report: false, ..Default::default() };
+        Self::with_options(kernel_elf, firmware_elf, dtb, ram_size, max_insns, opts)
+    }
+
+    /// As [`Machine::new`] with explicit verification/trace options.
+    pub fn with_options(kernel_elf: &[u8], firmware_elf: &[u8], dtb: &[u8], ram_size: u64, max_insns: u64, opts: RunOptions) -> Result<Machine, BoardError> {
         let capture = Capture::default();
         let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
-        let opts = RunOptions { verify: true, report: false, ..Default::default() };
-        let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, 1_000_000_000, opts)?;
+        let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
         Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None })
     }
 
@@ -506,10 +521,14 @@ impl Machine {
             self.cpu.set_max_insns(limit);
         }
         let b = self.cpu.bus_mut();
+        b.time_limit = None;
         if b.paused {
             b.paused = false;
             b.watch = None;
             b.pause_when_starved = false;
+            if std::mem::take(&mut b.timed_out) {
+                return Step::Timeout;
+            }
             return Step::Paused;
         }
         b.watch = None;
@@ -535,6 +554,19 @@ impl Machine {
         let lim = now.saturating_add(insns).min(self.max_insns);
         self.step_limit = Some(self.max_insns);
         self.cpu.set_max_insns(lim);
+        // idle time counts too (1 instruction = 1 ns of virtual time)
+        let t = self.cpu.now().saturating_add(insns);
+        self.cpu.bus_mut().time_limit = Some(t);
+    }
+
+    /// Let `ns` of virtual time pass (the guest runs or idles meanwhile).
+    pub fn run_for(&mut self, ns: u64) -> Step {
+        let t = self.cpu.now().saturating_add(ns);
+        self.cpu.bus_mut().time_limit = Some(t);
+        match self.step() {
+            Step::Timeout => Step::Paused,
+            s => s,
+        }
     }
 
     /// Virtual time (ns) and retired instructions so far.

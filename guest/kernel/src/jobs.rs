@@ -30,6 +30,13 @@ fn jobs() -> &'static mut [Option<Job>; 4] {
 
 /// Start `line` in the background; returns false if it cannot be.
 pub fn spawn(line: &str) -> bool {
+    crate::hostif::begin();
+    let r = spawn_inner(line);
+    crate::hostif::end();
+    r
+}
+
+fn spawn_inner(line: &str) -> bool {
     let mut args = line.split_ascii_whitespace();
     let kind = match args.next() {
         Some("stress") => {
@@ -87,11 +94,13 @@ pub fn kill(id: u32) -> bool {
 
 fn finish_stress(task: usize) {
     let cur = vm::current_index();
+    crate::hostif::begin();
     if vm::switch_to(task) {
         vm::unpin_quiet();
         vm::free_quiet(u32::MAX);
         vm::switch_to(cur);
     }
+    crate::hostif::end();
 }
 
 /// Run one step of every background job (called from the idle loop).

@@ -37,7 +37,9 @@ fn help() {
     println!("  fill MiB [SEED]           map movable anonymous pages and write a pattern");
     println!("  check [in S E]            verify the pattern through the task's VAs (all, or");
     println!("                            only pages with S <= pfn < E)");
-    println!("  free MiB                  unmap and free pages from the top");
+    println!("  free MiB [out S E]        unmap and free pages from the top (only frames");
+    println!("                            outside [S, E) with `out`)");
+    println!("  memcpy MiB                copy MiB between kernel buffers (benchmark baseline)");
     println!("  pin N | pin in S E        hold page references (get_user_pages): the first N");
     println!("                            pages, or the first page with S <= pfn < E");
     println!("  unpin                     drop all pins");
@@ -161,8 +163,18 @@ fn exec_inner(line: &str) {
             }
         },
         "free" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
-            Some(mib) => crate::vm::free(mib),
-            None => println!("free: usage: free MiB"),
+            Some(mib) => match args.next() {
+                Some("out") => match (args.next().and_then(parse_num), args.next().and_then(parse_num)) {
+                    (Some(a), Some(b)) => crate::vm::free_outside(mib, a, b),
+                    _ => println!("free: usage: free MiB [out STARTPFN ENDPFN]"),
+                },
+                _ => crate::vm::free(mib),
+            },
+            None => println!("free: usage: free MiB [out STARTPFN ENDPFN]"),
+        },
+        "memcpy" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
+            Some(mib) => crate::dma::memcpy_bench(mib),
+            None => println!("memcpy: usage: memcpy MiB"),
         },
         "pin" => match args.next() {
             Some("in") => {

@@ -227,8 +227,9 @@ pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
     let mut seen = 0;
     for i in 0..t.nr_pages {
         let va = page_va(i);
-        let pfn = pte_get(t, va) >> 12;
-        if pfn < start_pfn || pfn >= end_pfn {
+        let pte = pte_get(t, va);
+        let pfn = pte >> 12;
+        if pte & 2 == 0 || pfn < start_pfn || pfn >= end_pfn {
             continue;
         }
         seen += 1;
@@ -260,6 +261,35 @@ pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
         println!("check: {} of {} pages bad", bad, seen);
     }
     bad
+}
+
+/// `free MiB out S E`: unmap and free up to MiB of pages whose frames lie
+/// outside [S, E) (pfns), from the top of the region; the region keeps its
+/// size (the freed VAs are left unmapped and skipped by `check`).
+pub fn free_outside(mib: u32, start: u32, end: u32) {
+    let Some(t) = current() else { return };
+    let Some(pa) = mm::page_alloc() else { return };
+    let mut n = mib.saturating_mul(256);
+    let mut i = t.nr_pages;
+    let mut freed = 0;
+    while n > 0 && i > t.pinned {
+        i -= 1;
+        let va = page_va(i);
+        let pte = pte_get(t, va);
+        let pfn = pte >> 12;
+        if pte & 2 == 0 || (pfn >= start && pfn < end) {
+            continue;
+        }
+        if let Some(pfn) = clear_pte(t, va) {
+            arch::tlb_flush_va(va);
+            crate::rmapk::remove(pfn, t.asid, va);
+            crate::dma::lru_del(pfn);
+            let _ = pa.__free_pages(pfn, 0);
+            freed += 1;
+            n -= 1;
+        }
+    }
+    say!("free: {} pages outside {:#x}-{:#x} freed", freed, start, end);
 }
 
 /// `free MiB`: unmap and free pages from the top of the region.
