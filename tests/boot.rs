@@ -685,3 +685,18 @@ fn trace_summary_and_map_from_a_jsonl_trace() {
     let (code, _, err) = cli(&["trace", "summary", "/nonexistent.jsonl"], "");
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn record_frames_writes_every_displayed_frame() {
+    let dir = tmp("frames");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--record-frames", dir.to_str().unwrap()], "preview 5\npoweroff\n");
+    assert_eq!(code, 0, "{err}");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for f in &files {
+        let (w, h, _) = cmaemu::board::frames::read_png(f).unwrap();
+        assert_eq!((w, h), (320, 240));
+    }
+}

@@ -359,3 +359,23 @@ fn gdb_stub_breaks_at_kmain_reads_pc_and_detaches() {
     assert!(console.contains("cmaemu shell"), "{console}\n{}", String::from_utf8_lossy(&st.stderr));
     assert_eq!(st.status.code(), Some(9), "{}", String::from_utf8_lossy(&st.stderr));
 }
+
+#[test]
+fn sweep_of_200_seeds_on_both_cores() {
+    let f = tmp("sweep200.toml");
+    std::fs::write(
+        &f,
+        "[board]\nram = \"32M\"\nbootargs = \"console=ttyAMA0 cmaemu.profile=biscuitos-5.0\"\n[[step]]\nsend = \"fill 1 {seed}\"\nexpect_line = \"fill: 256 pages\"\n[[step]]\nsend = \"check\"\nexpect_line = \"256 pages ok\"\n",
+    )
+    .unwrap();
+    let out_path = tmp("sweep200.jsonl");
+    let (code, out, err) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..200", "--jobs", "2", "--out", out_path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 200);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["seed"].as_u64(), Some(i as u64));
+        assert_eq!(r["pass"].as_bool(), Some(true), "{r}");
+    }
+}
