@@ -545,6 +545,10 @@ fn migrate_under_injection(inject: Option<&str>) -> (String, Vec<String>) {
     let mut m = stepping_machine(256 << 20, Some(&args));
     assert!(m.verifying(), "the guest's introspection descriptor was not accepted");
     command_output(&mut m, "fill 110 3");
+    // touch the first pages of the allocation window (after the atomic
+    // pool) so that their translations are hot in the CPU's TLB
+    let base: u32 = command_output(&mut m, "cat /sys/kernel/debug/cma/linux,cma/base_pfn").lines().nth(1).unwrap().trim().parse().unwrap();
+    command_output(&mut m, &format!("check in {:#x} {:#x}", base + 64, base + 100));
     command_output(&mut m, "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc");
     let vm = command_output(&mut m, "cat /proc/vmstat");
     assert!(!vm.contains("pgmigrate_success 0\r"), "nothing migrated: {vm}");
@@ -570,6 +574,14 @@ fn skip_copy_is_caught_by_the_migration_content_check() {
     assert!(!v.is_empty());
     assert!(v.iter().all(|l| l.contains("migrate.content")), "{v:?}");
     assert!(v[0].contains("new frame 0x") && v[0].contains("differs from old frame 0x"), "{}", v[0]);
+}
+
+#[test]
+fn skip_tlb_flush_is_caught_by_the_cached_translation_check() {
+    let (_, v) = migrate_under_injection(Some("skip_tlb_flush"));
+    assert!(!v.is_empty(), "a missing TLB flush went unnoticed");
+    assert!(v.iter().all(|l| l.contains("migrate.tlb")), "{v:?}");
+    assert!(v[0].contains("(the old frame: missing TLB flush)"), "{}", v[0]);
 }
 
 #[test]

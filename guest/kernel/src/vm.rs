@@ -225,7 +225,9 @@ pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
     let Some(t) = current() else { println!("check: no task"); return 0 };
     let mut bad = 0;
     let mut seen = 0;
-    for i in 0..t.nr_pages {
+    // From the top down: the lowest VAs are touched last (and stay hot in
+    // the TLB for whatever runs next).
+    for i in (0..t.nr_pages).rev() {
         let va = page_va(i);
         let pte = pte_get(t, va);
         let pfn = pte >> 12;
