@@ -38,8 +38,12 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
             format!("new frame {:#x} differs from old frame {:#x} at the move: {diff} byte(s), first at offset {first:#x} (old {o:02x?}, new {n:02x?})", m.new_pfn, m.old_pfn),
         );
     }
-    if s.is_free(m.new_pfn) {
-        out.push(Check::MigratePte, Some(m.new_pfn), None, None, format!("the new frame {:#x} is free", m.new_pfn));
+    // The new frame's own record, read now (the snapshot may be older
+    // than this migration): an allocated page holds a reference.
+    if let Some(p) = read_page(ram, s, m.new_pfn) {
+        if p.flags & cmaemu_abi::page::PG_BUDDY != 0 || p.refcount <= 0 {
+            out.push(Check::MigratePte, Some(m.new_pfn), None, None, format!("the new frame {:#x} is free", m.new_pfn));
+        }
     }
     let regs = s.mmu_regs(m.asid);
     for (i, &va) in m.vas.iter().enumerate() {
@@ -74,9 +78,21 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
             }
         }
     }
-    let mut v = out.finish();
-    v.extend(check_mapped_free(s, ram, Some(m.asid), ctx));
-    v
+    // (Whole address spaces are walked for PTEs to free frames at every
+    // frame boundary: per migration that would cost O(mapped pages).)
+    out.finish()
+}
+
+/// The page record of `pfn`, read from guest RAM now.
+fn read_page(ram: &GuestRam, s: &Snapshot, pfn: u32) -> Option<cmaemu_abi::page::PageRecord> {
+    let d = &s.desc;
+    let i = pfn.checked_sub(d.base_pfn)?;
+    if i >= d.nr_pages {
+        return None;
+    }
+    let mut b = [0u8; 32];
+    ram.read(d.page_array_pa as u64 + i as u64 * 32, &mut b).ok()?;
+    cmaemu_abi::desc::from_bytes(&b)
 }
 
 /// No PTE of a live user address space (`asid`, or all when None) maps a

@@ -128,7 +128,14 @@ impl Monitor {
         let before = self.captures.remove(old_pfn).unwrap_or_else(|| after.clone());
         let c: Vec<Option<u64>> = vas.iter().map(|&va| cached(*asid, va)).collect();
         let ctx = self.ctx(e.ts_ns);
-        let snap = self.snapshot(ram)?;
+        // The address-space table does not change during a migration: the
+        // last snapshot serves (re-reading the page array per page would
+        // make a migration storm quadratic).
+        if self.snap.mmu_regs(*asid).is_none() {
+            // an address space created since the last snapshot
+            self.snapshot(ram)?;
+        }
+        let snap = &self.snap;
         let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before: &before, after: &after, cached: &c };
         let v = check_migration(snap, ram, &m, &ctx);
         self.report(v);
