@@ -712,3 +712,44 @@ fn record_frames_writes_every_displayed_frame() {
         assert_eq!((w, h), (320, 240));
     }
 }
+
+/// Run `script` on a verifying 256 MiB board with `cmaemu.inject=inject`.
+fn violations_with(inject: &str, script: &[&str]) -> Vec<String> {
+    let mut m = stepping_machine(256 << 20, Some(&format!("console=ttyAMA0 cmaemu.inject={inject}")));
+    assert!(m.verifying());
+    for c in script {
+        command_output(&mut m, c);
+    }
+    m.violations()
+}
+
+#[test]
+fn leak_isolation_is_caught_by_the_isolation_check() {
+    let v = violations_with("leak_isolation", &["echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc", "sleep 50"]);
+    assert!(v.iter().any(|l| l.contains("integrity.isolation") && l.contains("isolation leaked")), "{v:?}");
+}
+
+#[test]
+fn wrong_migratetype_is_caught_by_the_pageblock_check() {
+    let v = violations_with("wrong_migratetype", &["echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc", "sleep 50"]);
+    assert!(v.iter().any(|l| l.contains("integrity.pageblock") && l.contains("must stay CMA")), "{v:?}");
+}
+
+#[test]
+fn dma_after_free_is_caught_by_the_dma_checks() {
+    let v = violations_with("dma_after_free", &["preview 5"]);
+    assert!(v.iter().any(|l| l.contains("dma.contiguity") && l.contains("device=camera") && l.contains("freed")), "{v:?}");
+    assert!(v.iter().any(|l| l.contains("dma.ownership") && l.contains("free")), "{v:?}");
+}
+
+#[test]
+fn dma_noncontig_is_caught_by_the_contiguity_check() {
+    let v = violations_with("dma_noncontig", &["preview 5"]);
+    assert!(v.iter().any(|l| l.contains("dma.contiguity") && l.contains("runs past the end of its buffer")), "{v:?}");
+}
+
+#[test]
+fn clean_preview_and_cma_churn_have_no_violations() {
+    let v = violations_with("none", &["echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc", "echo 1024 > /sys/kernel/debug/cma/linux,cma/free", "preview 10", "sleep 50"]);
+    assert!(v.is_empty(), "{v:?}");
+}

@@ -240,3 +240,8 @@ pub fn page_ptr(pfn: Pfn) -> u32 {
 pub fn area_index(name: &str) -> u8 {
     crate::cma::areas().and_then(|a| a.find_by_name(name)).map(|i| i.0 as u8).unwrap_or(0xff)
 }
+
+/// Record that an injection fired (for the trace and the reports).
+pub fn fired(id: u8, pfn: u32, arg: u32) {
+    push(&TraceRecord::inject(now(), id, pfn as u64, arg, 0));
+}

@@ -229,6 +229,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
         writel(cam(CAM_BUF_SIZE), b.size as u32);
         writel(cam(CAM_BUF_QUEUE), 1);
     }
+    inject_dma_faults(&mut bufs, fsize);
     writel(cam(CAM_CTRL), 0x3); // enable + irq
     let mut shown = 0u32;
     let mut last_frame = 0u32;
@@ -277,6 +278,27 @@ pub fn preview(frames: u32, zero_copy: bool) {
     let vsyncs = VSYNCS.load(Ordering::Relaxed) - start_vs;
     println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
     free_all(&mut bufs, fb);
+}
+
+/// Fault injections on the DMA path (see `cmaemu.inject=`):
+/// `dma_after_free` frees a buffer the camera still has queued;
+/// `dma_noncontig` queues a buffer made of a half-size allocation, so the
+/// frame runs past it into memory that is not the camera's.
+fn inject_dma_faults(bufs: &mut [Option<Buf>; NBUF], fsize: u32) {
+    use cmaemu_abi::trace::{INJECT_DMA_AFTER_FREE, INJECT_DMA_NONCONTIG};
+    if crate::hostif::injected(INJECT_DMA_AFTER_FREE) {
+        if let Some(b) = bufs[0].take() {
+            dma::dma_free_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
+            crate::hostif::fired(INJECT_DMA_AFTER_FREE, b.pfn.0, b.size as u32);
+        }
+    }
+    if crate::hostif::injected(INJECT_DMA_NONCONTIG) {
+        if let Some(p) = dma::dma_alloc_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), (fsize / 2) as u64) {
+            // the camera is told the buffer is a whole frame long
+            requeue(p.0 << 12, fsize);
+            crate::hostif::fired(INJECT_DMA_NONCONTIG, p.0, fsize / 2);
+        }
+    }
 }
 
 fn requeue(addr: u32, size: u32) {
