@@ -640,13 +640,23 @@ fn screenshot_is_a_png_of_the_test_pattern_and_deterministic() {
     let dir = tmp("shots");
     std::fs::create_dir_all(&dir).unwrap();
     let mut pngs = Vec::new();
-    for name in ["a.png", "b.png"] {
-        let p = dir.join(name);
-        let (code, _, err) = cli(&["boot", "-m", "256M", "--screenshot", p.to_str().unwrap()], "preview 20\npoweroff\n");
+    let mut traces = Vec::new();
+    for name in ["a", "b"] {
+        let p = dir.join(format!("{name}.png"));
+        let t = dir.join(format!("{name}.jsonl"));
+        let (code, _, err) = cli(
+            &["boot", "-m", "256M", "--screenshot", p.to_str().unwrap(), "--trace", t.to_str().unwrap(), "--trace-format", "jsonl"],
+            "preview 20\npoweroff\n",
+        );
         assert_eq!(code, 0, "{err}");
         pngs.push(std::fs::read(&p).unwrap());
+        traces.push(std::fs::read_to_string(&t).unwrap());
     }
     assert_eq!(pngs[0], pngs[1], "screenshots of identical runs differ");
+    // the frame records (every DMA transfer with its frame) are identical too
+    let dma: Vec<&str> = traces[0].lines().filter(|l| l.contains("\"dma_transfer\"")).collect();
+    assert!(dma.len() >= 40, "camera writes and display reads: {}", dma.len());
+    assert_eq!(traces[0], traces[1], "traces of identical runs differ");
     let (w, h, rgba) = cmaemu::board::frames::decode_png(&pngs[0]).unwrap();
     assert_eq!((w, h), (320, 240));
     let hdr = cmaemu::devices::camera::FrameHeader::from_rgba(&rgba, cmaemu::devices::camera::CamFormat::Xrgb8888).expect("frame header in the picture");
