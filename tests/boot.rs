@@ -763,3 +763,9 @@ fn clean_preview_and_cma_churn_have_no_violations() {
     let v = violations_with("none", &["echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc", "echo 1024 > /sys/kernel/debug/cma/linux,cma/free", "preview 10", "sleep 50"]);
     assert!(v.is_empty(), "{v:?}");
 }
+
+#[test]
+fn leak_bitmap_is_caught_by_the_cma_bitmap_check() {
+    let v = violations_with("leak_bitmap", &["echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc", "echo 1024 > /sys/kernel/debug/cma/linux,cma/free", "sleep 50"]);
+    assert!(v.iter().any(|l| l.contains("integrity.cma_bitmap")), "{v:?}");
+}

@@ -221,7 +221,17 @@ pub fn debugfs_write(path: &str, val: &str) -> Option<bool> {
             }
             r
         }
-        "free" => with_contig(id.0 as u32, |cc| areas.cma_debugfs_free(id, n, cc, &mut KTrace))?,
+        "free" => {
+            let r = with_contig(id.0 as u32, |cc| areas.cma_debugfs_free(id, n, cc, &mut KTrace))?;
+            if r.is_ok() && crate::hostif::injected(cmaemu_abi::trace::INJECT_LEAK_BITMAP) {
+                // the bits of the area's last pages stay "allocated"
+                let c = areas.get_mut(id);
+                let last = Pfn(c.base_pfn().0 + c.count() as u32 - 1);
+                c.cma_inject_leak_bitmap(last, 1);
+                crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAK_BITMAP, last.0, 1);
+            }
+            r
+        }
         _ => return None,
     };
     if let Err(e) = r {

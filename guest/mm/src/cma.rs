@@ -350,6 +350,20 @@ impl<'b> Cma<'b> {
     }
 
     /// `cma_clear_bitmap()`.
+    /// Fault injection `leak_bitmap`: the bits of `[pfn, pfn + count)` say
+    /// "allocated" although nothing allocated those pages (what a lost
+    /// `cma_clear_bitmap` leaves behind). Out-of-area ranges are ignored.
+    pub fn cma_inject_leak_bitmap(&mut self, pfn: Pfn, count: u64) {
+        if (pfn.0 as u64) < self.base_pfn || pfn.0 as u64 + count > self.base_pfn + self.count {
+            return;
+        }
+        let bitmap_no = (pfn.0 as u64 - self.base_pfn) >> self.order_per_bit;
+        let bitmap_count = self.cma_bitmap_pages_to_bits(count);
+        if let Some(b) = self.bitmap.as_deref_mut() {
+            bitmap_set(b, bitmap_no as usize, bitmap_count as usize);
+        }
+    }
+
     pub fn cma_clear_bitmap(&mut self, pfn: Pfn, count: u64) {
         let bitmap_no = (pfn.0 as u64 - self.base_pfn) >> self.order_per_bit;
         let bitmap_count = self.cma_bitmap_pages_to_bits(count);

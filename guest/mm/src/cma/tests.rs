@@ -564,3 +564,31 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn injected_bitmap_leak_sets_bits_only_inside_the_area() {
+    let mut mb = crate::memblock::Memblock::new();
+    let _ = mb.memblock_add(PhysAddr(0x6000_0000), 0x1000_0000);
+    let mut areas = CmaAreas::for_config(&crate::config::Config::default());
+    let id = areas
+        .cma_declare_contiguous(&mut mb, PhysAddr(0x6400_0000), 4 << 20, PhysAddr(0), 0, 0, true, Some("t"), PhysAddr(0x7000_0000), &mut NoLog)
+        .unwrap();
+    let words = areas.bitmap_words(id);
+    let mut store = vec![0u32; words];
+    let bm: &'static mut [u32] = Box::leak(store.split_off(0).into_boxed_slice());
+    struct A;
+    impl CmaActivate for A {
+        fn pfn_range_in_one_zone(&self, _: Pfn, _: Pfn) -> bool {
+            true
+        }
+        fn init_cma_reserved_pageblock(&mut self, _: Pfn) {}
+        fn free_reserved_page(&mut self, _: Pfn) {}
+    }
+    assert!(areas.cma_activate_area(id, Some(bm), &mut A, &mut NoLog));
+    let base = areas.get(id).base_pfn();
+    areas.get_mut(id).cma_inject_leak_bitmap(Pfn(base.0 + 10), 2);
+    assert_eq!(areas.get(id).cma_used_get(), 2);
+    let n = areas.get(id).count() as u32;
+    areas.get_mut(id).cma_inject_leak_bitmap(Pfn(base.0 + n - 1), 5); // past the end: ignored
+    assert_eq!(areas.get(id).cma_used_get(), 2);
+}
