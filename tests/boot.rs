@@ -769,3 +769,26 @@ fn leak_bitmap_is_caught_by_the_cma_bitmap_check() {
     let v = violations_with("leak_bitmap", &["echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc", "echo 1024 > /sys/kernel/debug/cma/linux,cma/free", "sleep 50"]);
     assert!(v.iter().any(|l| l.contains("integrity.cma_bitmap")), "{v:?}");
 }
+
+#[test]
+fn double_free_is_caught_by_the_mapped_free_check() {
+    let v = violations_with("double_free", &["fill 8 1", "free 1", "sleep 50"]);
+    assert!(v.iter().any(|l| l.contains("pte.maps_free") || l.contains("which is free")), "{v:?}");
+}
+
+#[test]
+fn every_injection_switch_is_known_to_the_guest() {
+    let all = "skip_tlb_flush,skip_copy,skip_remap,dma_noncontig,dma_after_free,leak_old_page,ignore_pin,leak_bitmap,leak_isolation,wrong_migratetype,double_free";
+    let (o, out) = boot_with(
+        {
+            let mut d = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(256 << 20)).unwrap();
+            d.set_bootargs(&format!("console=ttyAMA0 cmaemu.inject={all}")).unwrap();
+            d.to_bytes().unwrap()
+        },
+        256 << 20,
+        "cat /proc/cmaemu/config\npoweroff\n",
+        5_000_000_000,
+    );
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(!out.contains("unknown fault-injection switch"), "{out}");
+}

@@ -299,6 +299,24 @@ pub fn free(mib: u32) {
     let Some(t) = current() else { return };
     let Some(pa) = mm::page_alloc() else { return };
     let mut n = mib.saturating_mul(256).min(t.nr_pages);
+    // Fault injection `double_free`: a second, erroneous put_page drops the
+    // mapping's reference of the page below the region's top: the page goes
+    // back to the buddy while the task still maps it.
+    if n > 0 && t.nr_pages > n && crate::hostif::injected(cmaemu_abi::trace::INJECT_DOUBLE_FREE) {
+        let va = page_va(t.nr_pages - n - 1);
+        let pte = pte_get(t, va);
+        if pte & 2 != 0 {
+            let pfn = Pfn(pte >> 12);
+            crate::dma::lru_del(pfn);
+            if let Some(pg) = pa.mem.page_mut(pfn) {
+                pg.mapcount = -1;
+                pg.mapping = 0;
+                pg.flags &= !cmaemu_abi::page::PG_ANON;
+            }
+            let _ = pa.__free_pages(pfn, 0);
+            crate::hostif::fired(cmaemu_abi::trace::INJECT_DOUBLE_FREE, pfn.0, va);
+        }
+    }
     while n > 0 {
         let va = page_va(t.nr_pages - 1);
         if t.nr_pages <= t.pinned {

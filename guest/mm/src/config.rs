@@ -123,31 +123,40 @@ pub enum Inject {
     SkipTlbFlush = 0,
     /// Skip copying the page contents during migration.
     SkipCopy = 1,
-    /// Leave one PTE pointing at the old frame after migration.
+    /// Leave the PTEs unset after migration.
     SkipRemap = 2,
     /// Hand a non-contiguous buffer to a DMA master.
-    NoncontigDma = 3,
+    DmaNoncontig = 3,
     /// Free a DMA buffer while the device is still writing to it.
-    FreeDuringDma = 4,
+    DmaAfterFree = 4,
     /// Don't return the old frame to the buddy after migration.
     LeakOldPage = 5,
     /// Migrate a pinned page anyway (ignore the extra reference).
     IgnorePin = 6,
-    /// Skip `cma_clear_bitmap()` on release.
-    SkipBitmapClear = 7,
+    /// Leave CMA bitmap bits set after a release.
+    LeakBitmap = 7,
+    /// Leave a pageblock MIGRATE_ISOLATE after an allocation.
+    LeakIsolation = 8,
+    /// Relabel a CMA pageblock MOVABLE.
+    WrongMigratetype = 9,
+    /// Drop a mapped page's reference twice (freed while mapped).
+    DoubleFree = 10,
 }
 
 impl Inject {
     /// All switches, in bit order.
-    pub const ALL: [Inject; 8] = [
+    pub const ALL: [Inject; 11] = [
         Self::SkipTlbFlush,
         Self::SkipCopy,
         Self::SkipRemap,
-        Self::NoncontigDma,
-        Self::FreeDuringDma,
+        Self::DmaNoncontig,
+        Self::DmaAfterFree,
         Self::LeakOldPage,
         Self::IgnorePin,
-        Self::SkipBitmapClear,
+        Self::LeakBitmap,
+        Self::LeakIsolation,
+        Self::WrongMigratetype,
+        Self::DoubleFree,
     ];
 
     /// The spelling on the command line (`-` and `_` are interchangeable).
@@ -156,11 +165,14 @@ impl Inject {
             Self::SkipTlbFlush => "skip_tlb_flush",
             Self::SkipCopy => "skip_copy",
             Self::SkipRemap => "skip_remap",
-            Self::NoncontigDma => "noncontig_dma",
-            Self::FreeDuringDma => "free_during_dma",
+            Self::DmaNoncontig => "dma_noncontig",
+            Self::DmaAfterFree => "dma_after_free",
             Self::LeakOldPage => "leak_old_page",
             Self::IgnorePin => "ignore_pin",
-            Self::SkipBitmapClear => "skip_bitmap_clear",
+            Self::LeakBitmap => "leak_bitmap",
+            Self::LeakIsolation => "leak_isolation",
+            Self::WrongMigratetype => "wrong_migratetype",
+            Self::DoubleFree => "double_free",
         }
     }
 

@@ -86,11 +86,11 @@ fn pageblock_order_clamped_below_max_order() {
 
 #[test]
 fn inject_set_and_unknown_names() {
-    let (c, e) = parse("cmaemu.inject=skip_copy,skip-tlb-flush,bogus,,noncontig_dma");
+    let (c, e) = parse("cmaemu.inject=skip_copy,skip-tlb-flush,bogus,,dma_noncontig");
     assert!(c.inject.contains(Inject::SkipCopy));
     assert!(c.inject.contains(Inject::SkipTlbFlush));
-    assert!(c.inject.contains(Inject::NoncontigDma));
-    assert!(!c.inject.contains(Inject::FreeDuringDma));
+    assert!(c.inject.contains(Inject::DmaNoncontig));
+    assert!(!c.inject.contains(Inject::DmaAfterFree));
     assert_eq!(e.len(), 1);
     assert!(e[0].starts_with("cmaemu.inject=bogus: unknown fault-injection switch"));
 }
