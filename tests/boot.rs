@@ -792,3 +792,19 @@ fn every_injection_switch_is_known_to_the_guest() {
     assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
     assert!(!out.contains("unknown fault-injection switch"), "{out}");
 }
+
+#[test]
+fn bad_cma_parameters_log_linux_errors_and_boot_continues() {
+    for (arg, want) in [
+        ("cma=bogus", "cma=bogus: ignoring trailing characters"),
+        ("cma=2G", "cma: Failed to reserve 2048 MiB"),
+        ("cma=16M@0x50000000-0x51000000", "cma: CMA area reserved could not be activated"),
+    ] {
+        let mut d = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(256 << 20)).unwrap();
+        d.set_bootargs(&format!("console=ttyAMA0 {arg}")).unwrap();
+        let (o, out) = boot_with(d.to_bytes().unwrap(), 256 << 20, "fill 4\ncheck\npoweroff\n", 5_000_000_000);
+        assert_eq!(o.exit, Exit::Poweroff(0), "{arg}: {out}");
+        assert!(out.contains(want), "{arg}: expected '{want}' in {out}");
+        assert!(out.contains("check: 1024 pages ok"), "{arg}: {out}");
+    }
+}

@@ -71,6 +71,10 @@ fn page_ptr(page: Option<Pfn>) -> u32 {
 struct Activate<'a>(&'a mut PageAlloc<'static>);
 impl CmaActivate for Activate<'_> {
     fn pfn_range_in_one_zone(&self, start: Pfn, end: Pfn) -> bool {
+        // cma_activate_area: WARN_ON_ONCE(!pfn_valid(pfn)) → not_in_zone
+        if end.0 <= start.0 || !self.0.mem.pfn_valid(start) || !self.0.mem.pfn_valid(Pfn(end.0 - 1)) {
+            return false;
+        }
         self.0.page_zone(start) == self.0.page_zone(Pfn(end.0 - 1))
     }
     fn init_cma_reserved_pageblock(&mut self, pfn: Pfn) {

@@ -163,7 +163,9 @@ pub fn mem_init_print_info() {
         rodata >> 10,
         0,
         (ebss - sbss) >> 10,
-        k(physpages - pa.totalram_pages() - totalcma),
+        // (unsigned in Linux; saturate rather than wrap when a CMA area
+        // was declared outside RAM)
+        k(physpages.saturating_sub(pa.totalram_pages() + totalcma)),
         k(totalcma)
     );
     if highmem {
