@@ -808,3 +808,19 @@ fn bad_cma_parameters_log_linux_errors_and_boot_continues() {
         assert!(out.contains("check: 1024 pages ok"), "{arg}: {out}");
     }
 }
+
+#[test]
+fn bad_reserved_memory_nodes_log_linux_errors_and_boot_continues() {
+    let Some(out) = boot_seed("bad-reserved-memory", None, "fill 16\ncheck\npoweroff\n") else {
+        return;
+    };
+    for want in [
+        "OF: reserved mem: OVERLAP DETECTED!",
+        "failed to allocate memory for node 'huge': size 2048 MiB",
+        "Reserved memory: incorrect alignment of CMA region",
+        "cma: Not enough slots for CMA reserved regions!",
+        "check: 4096 pages ok",
+    ] {
+        assert!(out.contains(want), "expected '{want}' in {out}");
+    }
+}
