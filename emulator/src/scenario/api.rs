@@ -1,7 +1,6 @@
 //! The Rust API: boot a board in a test and drive its console.
 use super::file::{parse_size, BoardSpec};
 use super::procfs::{parse_meminfo, parse_vmstat, Counters};
-use crate::board::console::Input;
 use crate::board::machine::{Exit, Machine, Step};
 use crate::board::memmap::RAM_BASE;
 use crate::loader::board_dtb::{board_dtb, BoardDtbOptions, DEFAULT_BOOTARGS};
@@ -365,7 +364,7 @@ impl Session {
             let b = m.capture.0.lock();
             b.len() > start && b[start..].windows(needle.len().max(1)).any(|w| w == needle.as_slice())
         };
-        self.with_live_input(|s| s.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), true, |m| m.run_until(text), found))?;
+        self.bounded(&what, timeout_ms.saturating_mul(NS_PER_MS), true, |m| m.run_until(text), found)?;
         let out = self.output_since(mark);
         Ok(out.lines().find(|l| l.contains(text)).unwrap_or(text).to_string())
     }
@@ -374,48 +373,8 @@ impl Session {
     pub fn run_for(&mut self, ms: u64) -> Result<(), Error> {
         const NEVER: &str = "\u{0}cmaemu-never-printed\u{0}";
         let what = format!("run for {ms} ms");
-        self.with_live_input(|s| s.chunks(&what, ms.saturating_mul(NS_PER_MS), true, |m| m.run_until(NEVER), |_, _| false))?;
+        self.chunks(&what, ms.saturating_mul(NS_PER_MS), true, |m| m.run_until(NEVER), |_, _| false)?;
         Ok(())
-    }
-
-    /// Run `f` with console input that never ends.
-    ///
-    /// Workaround: `Machine` ends a run once the guest has idled for 1 s
-    /// of virtual time after its scripted input ran out (and it counts
-    /// from the first time that happened), so an idle guest could never
-    /// let time pass. An open interactive channel never runs out; its only
-    /// cost is that idle periods are paced by the wall clock (at most
-    /// 20 ms per idle wait), which does not change what the guest sees.
-    /// TODO(machine.rs): stepping runs should not end on idle input (the
-    /// step budget bounds them); then drop this.
-    fn with_live_input<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-        let saved = {
-            let c = &mut self.m.cpu().bus_mut().console;
-            c.eof = false;
-            let mut saved = std::mem::replace(&mut c.input, Input::Tty(rx));
-            // input queued with `send` goes first, a line at a time as before
-            if let Input::Script(q) = &mut saved {
-                let bytes: Vec<u8> = q.drain(..).collect();
-                for line in bytes.split_inclusive(|&b| b == b'\n') {
-                    let _ = tx.send(line.to_vec());
-                }
-            }
-            saved
-        };
-        let r = f(self);
-        let c = &mut self.m.cpu().bus_mut().console;
-        let live = std::mem::replace(&mut c.input, saved);
-        c.eof = false;
-        // lines sent but not yet taken by the guest stay queued
-        if let (Input::Tty(rx), Input::Script(q)) = (live, &mut c.input) {
-            let rest: Vec<u8> = rx.try_iter().flatten().collect();
-            let tail: Vec<u8> = q.drain(..).collect();
-            q.extend(rest);
-            q.extend(tail);
-        }
-        drop(tx);
-        r
     }
 
     /// `cat /proc/meminfo`, parsed (values in kB).
