@@ -691,7 +691,9 @@ impl Camera {
         self.next_frame_ns = due.checked_add(period);
         let seq = self.sequence;
         self.sequence = self.sequence.wrapping_add(1);
-        let (addr, size) = self.queue.pop_front().expect("non-empty");
+        let Some((addr, size)) = self.queue.pop_front() else {
+            return None; // (checked empty above)
+        };
         let Config { format, width, height, .. } = self.cfg;
         let len = format.frame_bytes(width, height);
         let fail = |cam: &mut Camera, bits: u32| {

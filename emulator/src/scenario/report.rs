@@ -84,26 +84,8 @@ pub fn junit_xml(suite: &str, results: &[ScenarioResult]) -> String {
     x
 }
 
-/// Escape a JSON string (with the quotes).
-pub fn json_string(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
+/// Escape a JSON string (with the quotes): the trace writers' escaper.
+pub use crate::trace::jsonl::json_str as json_string;
 
 /// One JSON line for a sweep: seed, pass, reasons, virtual time, instructions.
 pub fn json_line(r: &ScenarioResult) -> String {
