@@ -5,7 +5,7 @@
 //! and the seed article's `cma_test` misc device.
 use crate::arch::{self, phys_to_virt};
 use crate::cma::{areas, KLog, KTrace};
-use crate::{mm, pr_info, println, rmapk, setup, vm};
+use crate::{mm, pr_info, println, rmapk, vm};
 use cmaemu_abi::page::{Pfn, PG_LRU};
 use cmaemu_mm::cma::CmaId;
 use cmaemu_mm::contig::CmaContig;
@@ -128,12 +128,10 @@ impl MigrateEnv for KEnv {
 /// knows; others belong to other subsystems).
 pub fn migrate_faults() -> MigrateFaults {
     let mut f = MigrateFaults::NONE;
-    for tok in setup::cmdline().split_ascii_whitespace() {
-        if let Some(list) = tok.strip_prefix("cmaemu.inject=") {
-            for name in list.split(',') {
-                if let Some(x) = MigrateFaults::from_name(name) {
-                    f = f.with(x);
-                }
+    if let Some(cfg) = mm::config() {
+        for i in cfg.inject.iter() {
+            if let Some(x) = MigrateFaults::from_name(i.name()) {
+                f = f.with(x);
             }
         }
     }

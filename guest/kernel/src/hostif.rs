@@ -95,13 +95,11 @@ pub fn init() {
 /// `cmaemu.inject=` as the descriptor's bit mask (1 << INJECT_*).
 pub fn inject_mask() -> u32 {
     let mut m = 0;
-    for tok in crate::setup::cmdline().split_ascii_whitespace() {
-        if let Some(list) = tok.strip_prefix("cmaemu.inject=") {
-            for name in list.split(',') {
-                for id in 1..=8u8 {
-                    if tr::inject_name(id) == name {
-                        m |= 1 << id;
-                    }
+    if let Some(cfg) = mm::config() {
+        for i in cfg.inject.iter() {
+            for id in 1..=8u8 {
+                if tr::inject_name(id) == i.name() {
+                    m |= 1 << id;
                 }
             }
         }
