@@ -129,11 +129,9 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         paging::SWAPPER_PG_DIR_SIZE as u64,
     );
     let _ = mb.memblock_reserve(PhysAddr(virt_to_phys(stext) as u64), (kend - stext) as u64);
-    // early_init_fdt_reserve_self + /memreserve/ entries
+    // early_init_fdt_reserve_self (the /memreserve/ entries are reserved
+    // by early_init_fdt_scan_reserved_mem in cma::reserve)
     let _ = mb.memblock_reserve(PhysAddr(dtb_pa as u64), size as u64);
-    for r in fdt.memory_reservations() {
-        let _ = mb.memblock_reserve(PhysAddr(r.address() as u64), r.size() as u64);
-    }
     // adjust_lowmem_bounds: memblock allocations stay in lowmem
     let lowmem = lowmem_limit(mb);
     mb.memblock_set_current_limit(PhysAddr(lowmem));
