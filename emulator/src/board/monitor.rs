@@ -67,18 +67,22 @@ impl MonitorBox {
         self.mon.is_some()
     }
 
-    /// TTBR0 of address space `asid` (from the guest's AS table).
-    fn asid_ttbr0(&self, asid: u32) -> Option<u32> {
-        let d = Snapshot::read_desc(&self.ram, self.desc_pa?).ok()?;
+    /// (asid, TTBR0) of every live address space, from the guest's table.
+    fn address_spaces(&self) -> Vec<(u32, u32)> {
+        let Some(d) = self.desc_pa.and_then(|pa| Snapshot::read_desc(&self.ram, pa).ok()) else { return Vec::new() };
+        let mut out = Vec::new();
         for i in 0..d.nr_address_spaces.min(64) {
             let mut b = [0u8; 16];
-            self.ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).ok()?;
-            let r: AddressSpaceRecord = from_bytes(&b)?;
-            if r.asid == asid && r.flags & cmaemu_abi::desc::AS_LIVE != 0 {
-                return Some(r.ttbr0);
+            if self.ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).is_err() {
+                break;
+            }
+            if let Some(r) = from_bytes::<AddressSpaceRecord>(&b) {
+                if r.flags & cmaemu_abi::desc::AS_LIVE != 0 {
+                    out.push((r.asid, r.ttbr0));
+                }
             }
         }
-        None
+        out
     }
 
     fn collect(&mut self) {
@@ -144,10 +148,10 @@ impl Servicer for MonitorBox {
         let ram = self.ram.clone();
         // cached(asid, va): only the current address space can have
         // cached user translations (the guest flushes the TLB on switch).
-        let ttbrs: Vec<(u32, Option<u32>)> = (1..=8).map(|a| (a, self.asid_ttbr0(a))).collect();
+        let ttbrs = self.address_spaces();
         let mut by_asid = |asid: u32, va: u32| -> Option<u64> {
             let (cur, pa) = cached(va)?;
-            let want = ttbrs.iter().find(|(a, _)| *a == asid).and_then(|(_, t)| *t);
+            let want = ttbrs.iter().find(|(a, _)| *a == asid).map(|(_, t)| *t);
             match want {
                 Some(t) if t & !0x1fff == cur & !0x1fff => Some(pa),
                 _ if va >= 0x8000_0000 => Some(pa),
