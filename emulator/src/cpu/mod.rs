@@ -154,6 +154,12 @@ pub struct CpuStats {
 #[repr(C)]
 struct Fast {
     insns: u64,
+    /// The hook stops the run when `insns` reaches this: `limit`, or
+    /// `masked_until` if sooner while the IRQ line is up. Kept derived by
+    /// `Fast::set` so the hook does one add and one compare.
+    deadline: u64,
+    /// Blocks retired (statistics).
+    blocks: u64,
     /// Stop when `insns` reaches this (min of the next device deadline and
     /// the instruction limit, in instructions).
     limit: u64,
@@ -165,7 +171,23 @@ struct Fast {
     /// The hook asked the run to stop; the block it saw (address, count).
     need_service: bool,
     stop_block: (u64, u64),
-    blocks: u64,
+}
+
+impl Fast {
+    /// Set the limit, IRQ line and masked-until mark, and derive the
+    /// hook's single deadline from them.
+    fn set(&mut self, limit: u64, irq_line: bool, masked_until: u64) {
+        self.limit = limit;
+        self.irq_line = irq_line;
+        self.masked_until = masked_until;
+        self.deadline = if irq_line { limit.min(masked_until) } else { limit };
+    }
+    fn set_limit(&mut self, limit: u64) {
+        self.set(limit, self.irq_line, self.masked_until);
+    }
+    fn set_masked_until(&mut self, masked_until: u64) {
+        self.set(self.limit, self.irq_line, masked_until);
+    }
 }
 
 unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, address: u64, size: u32, user: *mut c_void) {
@@ -175,7 +197,7 @@ unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, add
     let n = (size as u64 / 4).max(1);
     f.insns += n;
     f.blocks += 1;
-    if f.insns >= f.limit || (f.irq_line && f.insns >= f.masked_until) {
+    if f.insns >= f.deadline {
         if !f.need_service {
             f.need_service = true;
             f.stop_block = (address, n);
@@ -221,11 +243,8 @@ impl<B: Bus> State<B> {
         let max = self.max_insns;
         let irq = self.bus.irq_pending();
         let f = self.fast_mut();
-        f.limit = d.saturating_sub(idle).min(max);
-        if irq && !f.irq_line {
-            f.masked_until = 0;
-        }
-        f.irq_line = irq;
+        let masked_until = if irq && !f.irq_line { 0 } else { f.masked_until };
+        f.set(d.saturating_sub(idle).min(max), irq, masked_until);
     }
 }
 
@@ -358,6 +377,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         };
         let mut fast = Box::new(Fast {
             insns: 0,
+            deadline: 0,
             limit: 0,
             irq_line: false,
             masked_until: 0,
@@ -395,7 +415,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         // re-execute the access on resume (a FIFO read twice,
                         // a byte written twice). Serve at the next block.
                         if st.fast().irq_line || st.bus.stop_requested() {
-                            st.fast_mut().limit = 0;
+                            st.fast_mut().set_limit(0);
                         }
                         v
                     }),
@@ -405,7 +425,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         st.bus.mmio_write(base + off, sz, v, now);
                         st.rearm();
                         if st.fast().irq_line || st.bus.stop_requested() || st.bus.wants_service() {
-                            st.fast_mut().limit = 0;
+                            st.fast_mut().set_limit(0);
                         }
                     }),
                 ),
@@ -561,11 +581,12 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
         if cpsr & 0x80 == 0 {
             take_exception(&mut self.uc, ExcKind::Irq, pc as u32 + 4, pc as u32, 0, 0);
-            self.uc.get_data_mut().fast_mut().masked_until = 0;
+            self.uc.get_data_mut().fast_mut().set_masked_until(0);
             self.uc.reg_read(RegisterARM::PC).unwrap_or(0)
         } else {
             let f = self.uc.get_data_mut().fast_mut();
-            f.masked_until = f.insns + 1000;
+            let until = f.insns + 1000;
+            f.set_masked_until(until);
             pc
         }
     }
@@ -644,7 +665,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     if st.bus.stop_requested() {
                         return Stop::Device;
                     }
-                    st.fast_mut().masked_until = 0;
+                    st.fast_mut().set_masked_until(0);
                     pc = self.maybe_take_irq(pc);
                 }
                 Err(e @ (uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED | uc_error::FETCH_UNMAPPED)) => {
