@@ -122,11 +122,12 @@ fn timed(m: &mut Machine, cmd: &str) -> Result<(u64, f64, String), String> {
 /// `cmaemu bench cma`: cma_alloc latency for 1, 4, 16, 64 MiB on an empty
 /// area and on an area full of movable pages, beside a guest memcpy of the
 /// same size, in guest instructions and wall time.
-pub fn cma_bench() -> Result<String, String> {
+pub fn cma_bench(profile: Option<usize>) -> Result<String, String> {
     const RAM: u64 = 1 << 30;
     let args = "console=ttyAMA0 cma=80M";
     let mut out = String::from("bench cma: 1 GiB board, cma=80M (area \"reserved\"), debian-6.1 profile\n");
     out += &format!("{:>6} {:>14} {:>10} {:>14} {:>10} {:>14} {:>10} {:>12} {:>9}\n", "MiB", "empty insns", "empty ms", "full insns", "full ms", "memcpy insns", "memcpy ms", "full/memcpy", "migrated");
+    let mut profiles = String::new();
     for mib in [1u64, 4, 16, 64] {
         let pages = mib * 256;
         // memcpy baseline and empty area: a fresh board
@@ -147,7 +148,13 @@ pub fn cma_bench() -> Result<String, String> {
         timed(&mut m, &format!("fill {}", free_kb / 1024 - 4))?;
         timed(&mut m, &format!("free {} out {:#x} {:#x}", mib + 8, base, base + count))?;
         let vm0 = timed(&mut m, "cat /proc/vmstat")?.2;
+        if profile.is_some() {
+            m.enable_profile().map_err(|e| e.to_string())?;
+        }
         let (fi, fw, fo) = timed(&mut m, &format!("echo {pages} > /sys/kernel/debug/cma/reserved/alloc"))?;
+        if let Some(n) = profile {
+            profiles += &format!("full-area allocation of {mib} MiB:\n{}", crate::board::profile::format_profile(&m.take_profile(), n));
+        }
         if fo.contains("alloc failed") {
             return Err(format!("full-area allocation of {mib} MiB failed: {fo}"));
         }
@@ -167,6 +174,7 @@ pub fn cma_bench() -> Result<String, String> {
         );
     }
     out += "(target: a full-area allocation costs <= 1.5x the memcpy of its size)";
+    out += &profiles;
     Ok(out)
 }
 

@@ -56,6 +56,11 @@ enum Cmd {
     Bench {
         #[arg(value_parser = ["boot", "cma", "verify"])]
         what: String,
+        /// `cma` only: also print the top N guest functions of each
+        /// full-area allocation, by retired instructions (wall times then
+        /// include the profiler's cost).
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "30")]
+        profile: Option<usize>,
     },
 }
 
@@ -126,6 +131,10 @@ struct BootArgs {
     /// Save every displayed frame as DIR/frame-NNNNNN.png.
     #[arg(long)]
     record_frames: Option<PathBuf>,
+    /// Count retired instructions per guest function and print the top N
+    /// (default 30) on stderr at exit. Slows the run down.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "30")]
+    profile: Option<usize>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -394,6 +403,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             every_frame: a.trace.is_some(),
             report: true,
             record_frames: a.record_frames.clone(),
+            profile: a.profile.is_some(),
         },
     };
     if let Some(d) = &a.record_frames {
@@ -442,6 +452,9 @@ fn write_outputs(a: &BootArgs, o: &Outcome) -> Result<(), String> {
 fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
     if a.stats {
         print_stats(o);
+    }
+    if let Some(n) = a.profile {
+        eprint!("{}", cmaemu::board::profile::format_profile(&o.profile, n));
     }
     if let Err(e) = write_outputs(a, o) {
         eprintln!("cmaemu: {e}");
@@ -572,6 +585,7 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
         regs: cpu.regs(),
         console_tail: cpu.bus().console.tail.iter().cloned().collect(),
         reboots: 0,
+        profile: Vec::new(),
     };
     finish(&a, &o)
 }
@@ -833,8 +847,8 @@ fn main() -> ExitCode {
                 Err(e) => bad_input(format!("{}: {e}", output.display())),
             }
         }
-        Cmd::Bench { what } => match what.as_str() {
-            "cma" => bench_report(cmaemu::bench::cma_bench()),
+        Cmd::Bench { what, profile } => match what.as_str() {
+            "cma" => bench_report(cmaemu::bench::cma_bench(profile)),
             "verify" => bench_report(cmaemu::bench::verify_bench()),
             _ => cmd_bench_boot(),
         },

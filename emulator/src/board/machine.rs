@@ -13,6 +13,7 @@ use super::monitor::{MonitorBox, OnViolation};
 use crate::devices::MmioDevice;
 use crate::loader::elf::{ElfError, Image};
 use cmaemu_abi::boot::{MACHINE_ID_VEXPRESS, POWEROFF_CODE_MASK, POWEROFF_PANIC};
+use super::profile::Symbolizer;
 use std::time::{Duration, Instant};
 
 /// Virtual nanoseconds per retired instruction (a 1 GHz Cortex-A9, IPC 1).
@@ -48,6 +49,8 @@ pub struct RunOptions {
     pub report: bool,
     /// Save every scanned-out frame as PNG here.
     pub record_frames: Option<std::path::PathBuf>,
+    /// Count retired instructions per guest function (slower).
+    pub profile: bool,
 }
 
 /// How a run ended.
@@ -88,6 +91,9 @@ pub struct Outcome {
     pub regs: ([u32; 16], u32),
     pub console_tail: Vec<String>,
     pub reboots: u32,
+    /// With `RunOptions::profile`: retired instructions per guest
+    /// function, largest first.
+    pub profile: Vec<(String, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -463,6 +469,7 @@ pub struct Machine {
     pub capture: Capture,
     max_insns: u64,
     step_limit: Option<u64>,
+    symbols: Symbolizer,
 }
 
 /// What a step ended with.
@@ -488,8 +495,8 @@ impl Machine {
     pub fn with_options(kernel_elf: &[u8], firmware_elf: &[u8], dtb: &[u8], ram_size: u64, max_insns: u64, opts: RunOptions) -> Result<Machine, BoardError> {
         let capture = Capture::default();
         let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
-        let (cpu, entry) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
-        Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None })
+        let (cpu, entry, symbols) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
+        Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None, symbols })
     }
 
     /// Queue console input (a line is delivered when the guest is idle).
@@ -624,6 +631,19 @@ impl Machine {
     pub fn verifying(&self) -> bool {
         self.cpu.bus().monitor.as_ref().is_some_and(|m| m.attached())
     }
+
+    /// Start counting retired instructions per guest function (the
+    /// count restarts at every `take_profile`).
+    pub fn enable_profile(&mut self) -> Result<(), BoardError> {
+        Ok(self.cpu.enable_profile()?)
+    }
+
+    /// Instructions per guest function since profiling started or the
+    /// last call, largest first.
+    pub fn take_profile(&mut self) -> Vec<(String, u64)> {
+        let raw = self.cpu.take_profile();
+        self.symbols.functions(&raw)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -636,7 +656,7 @@ fn build(
     console: Console,
     idle_after_eof_ns: u64,
     opts: RunOptions,
-) -> Result<(Cpu<'static, Board>, u32), BoardError> {
+) -> Result<(Cpu<'static, Board>, u32, Symbolizer), BoardError> {
     if ram_size % (1 << 20) != 0 || ram_size < (16 << 20) || ram_size > RAM_MAX_SIZE {
         return Err(BoardError::RamSize(ram_size));
     }
@@ -668,9 +688,14 @@ fn build(
             }
         }
     }
+    let profile = opts.profile;
     let board = Board::new(console, idle_after_eof_ns, ram.clone(), opts);
-    let cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), max_insns)?;
-    Ok((cpu, firmware.entry_pa as u32))
+    let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), max_insns)?;
+    if profile {
+        cpu.enable_profile()?;
+    }
+    let entry = firmware.entry_pa as u32;
+    Ok((cpu, entry, Symbolizer::new(vec![kernel, firmware])))
 }
 
 /// Where the firmware puts the DTB: QEMU's `arm_load_dtb` places it at
@@ -685,9 +710,10 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
     let mut console = Console::new(cfg.input, cfg.stdout, cfg.capture);
     let mut reboots = 0;
     loop {
-        let (mut cpu, entry) = build(&cfg.kernel_elf, &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns, cfg.opts.clone())?;
+        let (mut cpu, entry, symbols) = build(&cfg.kernel_elf, &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns, cfg.opts.clone())?;
         let stop = cpu.run(entry);
         let stats = cpu.stats();
+        let profile = symbols.functions(&cpu.take_profile());
         let last_exception = cpu.last_exception();
         let regs = cpu.regs();
         let power = cpu.bus_mut().power.take();
@@ -743,6 +769,7 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
             regs,
             console_tail,
             reboots,
+            profile,
         });
     }
 }

@@ -4,3 +4,4 @@ pub mod console;
 pub mod machine;
 pub mod frames;
 pub mod monitor;
+pub mod profile;

@@ -221,6 +221,8 @@ struct State<B: Bus> {
     fast: *mut Fast,
     /// A host lookup is probing the TLB: faults must not be recorded.
     probing: bool,
+    /// Retired instructions per block start address (`--profile`).
+    profile: Option<std::collections::HashMap<u64, u64>>,
 }
 
 impl<B: Bus> State<B> {
@@ -374,6 +376,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             stats: CpuStats::default(),
             fast: std::ptr::null_mut(),
             probing: false,
+            profile: None,
         };
         let mut fast = Box::new(Fast {
             insns: 0,
@@ -694,6 +697,33 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     }
     pub fn bus_mut(&mut self) -> &mut B {
         &mut self.uc.get_data_mut().bus
+    }
+    /// Count retired instructions per block address from now on (a
+    /// second block hook: slower, for `--profile`). Translated code is
+    /// dropped so that every block gets the hook.
+    pub fn enable_profile(&mut self) -> Result<(), CpuError> {
+        if self.uc.get_data().profile.is_some() {
+            return Ok(());
+        }
+        self.uc.get_data_mut().profile = Some(Default::default());
+        ucr(
+            "profile hook",
+            self.uc.add_block_hook(1, 0, |uc: &mut Unicorn<State<B>>, address: u64, size: u32| {
+                if let Some(p) = uc.get_data_mut().profile.as_mut() {
+                    *p.entry(address).or_default() += (size as u64 / 4).max(1);
+                }
+            }),
+        )?;
+        let _ = self.uc.ctl_flush_tb();
+        Ok(())
+    }
+    /// The profile so far: (block address, retired instructions), and
+    /// start a new one.
+    pub fn take_profile(&mut self) -> Vec<(u64, u64)> {
+        match self.uc.get_data_mut().profile.as_mut() {
+            Some(p) => std::mem::take(p).into_iter().collect(),
+            None => Vec::new(),
+        }
     }
     pub fn stats(&self) -> CpuStats {
         let st = self.uc.get_data();

@@ -33,6 +33,8 @@ pub struct Image {
     /// Entry point as a physical address (where the CPU starts, MMU off).
     pub entry_pa: u64,
     pub symbols: Vec<(String, u64, u64)>,
+    /// Function symbols (address, size, mangled name), sorted by address.
+    pub functions: Vec<(u64, u64, String)>,
 }
 
 impl Image {
@@ -76,7 +78,17 @@ impl Image {
             .filter_map(|s| elf.strtab.get_at(s.st_name).map(|n| (n.to_string(), s.st_value, s.st_size)))
             .filter(|(n, _, _)| !n.is_empty())
             .collect();
-        Ok(Image { segments, entry_pa, symbols })
+        let mut functions: Vec<(u64, u64, String)> = elf
+            .syms
+            .iter()
+            .filter(|s| matches!(s.st_type(), goblin::elf::sym::STT_FUNC | goblin::elf::sym::STT_NOTYPE))
+            .filter(|s| s.st_shndx != goblin::elf::section_header::SHN_ABS as usize && s.st_shndx != 0)
+            .filter_map(|s| elf.strtab.get_at(s.st_name).map(|n| (s.st_value & !1, s.st_size, n.to_string())))
+            // ARM mapping symbols ($a, $d, $t) mark code/data, not functions
+            .filter(|(_, _, n)| !n.is_empty() && !n.starts_with('$'))
+            .collect();
+        functions.sort();
+        Ok(Image { segments, entry_pa, symbols, functions })
     }
 
     /// Physical address of a symbol (through its segment's VA→PA offset).
@@ -86,6 +98,17 @@ impl Image {
             .iter()
             .find(|s| *va >= s.vaddr && *va < s.vaddr + s.memsz)
             .map(|s| s.paddr + (va - s.vaddr))
+    }
+
+    /// The function containing virtual address `va`, demangled.
+    pub fn function_at(&self, va: u64) -> Option<String> {
+        let i = self.functions.partition_point(|f| f.0 <= va).checked_sub(1)?;
+        let (start, size, name) = &self.functions[i];
+        if size == &0 || va < start + size {
+            Some(format!("{:#}", rustc_demangle::demangle(name)))
+        } else {
+            None
+        }
     }
 
     /// Check every segment lies in `[base, base + size)`.

@@ -234,10 +234,13 @@ pub trait MigrateEnv {
 }
 
 /// A list of isolated pages (`cc->migratepages`, at most
-/// [`COMPACT_CLUSTER_MAX`]), caller-side storage, no allocation.
+/// [`COMPACT_CLUSTER_MAX`]), caller-side storage, no allocation. The live
+/// pages are `pfns[head..head + len]`, so that taking the first page (what
+/// `migrate_pages` does to every page it moves) costs no copying.
 #[derive(Clone, Copy, Debug)]
 pub struct MigrateList {
     pfns: [u32; COMPACT_CLUSTER_MAX],
+    head: usize,
     len: usize,
 }
 
@@ -250,7 +253,7 @@ impl Default for MigrateList {
 impl MigrateList {
     /// Empty.
     pub const fn new() -> Self {
-        MigrateList { pfns: [0; COMPACT_CLUSTER_MAX], len: 0 }
+        MigrateList { pfns: [0; COMPACT_CLUSTER_MAX], head: 0, len: 0 }
     }
     /// `list_empty`.
     pub fn is_empty(&self) -> bool {
@@ -265,29 +268,47 @@ impl MigrateList {
         if self.len == COMPACT_CLUSTER_MAX {
             return false;
         }
-        self.pfns[self.len] = pfn.0;
+        if self.head + self.len == COMPACT_CLUSTER_MAX {
+            // compact to the front to make room at the tail
+            self.pfns.copy_within(self.head..self.head + self.len, 0);
+            self.head = 0;
+        }
+        self.pfns[self.head + self.len] = pfn.0;
         self.len += 1;
         true
     }
     /// The `i`-th page.
     pub fn get(&self, i: usize) -> Option<Pfn> {
-        (i < self.len).then(|| Pfn(self.pfns[i]))
+        (i < self.len).then(|| Pfn(self.pfns[self.head + i]))
     }
-    /// `list_del` of the `i`-th page (order kept).
+    /// `list_del` of the `i`-th page (order kept). Panics when `i` is out
+    /// of range, as indexing does.
     pub fn remove(&mut self, i: usize) -> Pfn {
-        let p = self.pfns[i];
-        self.pfns.copy_within(i + 1..self.len, i);
+        assert!(i < self.len, "MigrateList::remove({i}) of {}", self.len);
+        let at = self.head + i;
+        let p = self.pfns[at];
+        if i == 0 {
+            self.head += 1;
+        } else {
+            self.pfns.copy_within(at + 1..self.head + self.len, at);
+        }
         self.len -= 1;
+        if self.len == 0 {
+            self.head = 0;
+        }
         Pfn(p)
     }
     /// The pages.
     pub fn as_slice(&self) -> &[u32] {
-        &self.pfns[..self.len]
+        &self.pfns[self.head..self.head + self.len]
     }
     /// `list_splice` of `other` onto the tail (what does not fit is
     /// returned in `other`).
     pub fn splice(&mut self, other: &mut MigrateList) {
-        while !other.is_empty() && self.push(Pfn(other.pfns[0])) {
+        while let Some(p) = other.get(0) {
+            if !self.push(p) {
+                break;
+            }
             other.remove(0);
         }
     }

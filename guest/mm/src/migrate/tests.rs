@@ -262,3 +262,64 @@ fn fault_flag_names_roundtrip() {
     }
     assert!(!MigrateFaults::NONE.contains(MigrateFaults::NONE));
 }
+
+mod migrate_list_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(u32),
+        Remove(usize),
+        SpliceFrom(Vec<u32>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => any::<u32>().prop_map(Op::Push),
+            3 => (0usize..40).prop_map(Op::Remove),
+            1 => proptest::collection::vec(any::<u32>(), 0..40).prop_map(Op::SpliceFrom),
+        ]
+    }
+
+    proptest! {
+        /// The ring-headed list behaves as a bounded Vec: push refuses when
+        /// full, remove keeps order, splice moves what fits.
+        #[test]
+        fn migrate_list_matches_a_bounded_vec(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut l = MigrateList::new();
+            let mut v: Vec<u32> = Vec::new();
+            for o in ops {
+                match o {
+                    Op::Push(p) => {
+                        let fits = v.len() < COMPACT_CLUSTER_MAX;
+                        prop_assert_eq!(l.push(Pfn(p)), fits);
+                        if fits { v.push(p); }
+                    }
+                    Op::Remove(i) => {
+                        if i < v.len() {
+                            prop_assert_eq!(l.remove(i).0, v.remove(i));
+                        }
+                    }
+                    Op::SpliceFrom(src) => {
+                        let mut other = MigrateList::new();
+                        let src: Vec<u32> = src.into_iter().take(COMPACT_CLUSTER_MAX).collect();
+                        for p in &src { other.push(Pfn(*p)); }
+                        l.splice(&mut other);
+                        let room = COMPACT_CLUSTER_MAX - v.len();
+                        let moved = src.len().min(room);
+                        v.extend_from_slice(&src[..moved]);
+                        prop_assert_eq!(other.as_slice(), &src[moved..]);
+                    }
+                }
+                prop_assert_eq!(l.as_slice(), &v[..]);
+                prop_assert_eq!(l.len(), v.len());
+                prop_assert_eq!(l.is_empty(), v.is_empty());
+                for (i, p) in v.iter().enumerate() {
+                    prop_assert_eq!(l.get(i), Some(Pfn(*p)));
+                }
+                prop_assert_eq!(l.get(v.len()), None);
+            }
+        }
+    }
+}
