@@ -178,6 +178,23 @@ fn cli_stats_are_deterministic() {
 }
 
 #[test]
+fn cli_profile_names_kernel_functions_and_sums_to_the_instruction_count() {
+    let (code, _, e) = cli(&["boot", "--stats", "--profile", "5"], "spin 10000000\npoweroff\n");
+    assert_eq!(code, 0, "{e}");
+    let retired: u64 = e.split_whitespace().find_map(|w| w.strip_prefix("retired_instructions=")).and_then(|v| v.parse().ok()).expect("stats line");
+    let head = e.lines().find(|l| l.starts_with("cmaemu: profile: ")).expect("profile header");
+    let total: u64 = head["cmaemu: profile: ".len()..].split_whitespace().next().unwrap().parse().unwrap();
+    // every retired block is counted once (a block cut short by a fault
+    // or a service stop may differ by a few instructions)
+    assert!(total.abs_diff(retired) * 1000 < retired, "profile {total} vs retired {retired}");
+    let lines: Vec<&str> = e.lines().skip_while(|l| !l.starts_with("cmaemu: profile: ")).skip(1).take_while(|l| l.starts_with("  ")).collect();
+    assert_eq!(lines.len(), 5, "{e}");
+    // the 30 M-instruction spin loop is the top function
+    assert!(lines[0].trim_end().ends_with(" spin_loop"), "{e}");
+    assert!(e.contains("start_kernel"), "{e}");
+}
+
+#[test]
 fn boots_dtc_compiled_dts_and_prints_iomem_and_reserved() {
     let out = tmp("board.dtb");
     if !dtc(&root().join("dts/vexpress-cmaemu.dts"), &out) {

@@ -50,50 +50,106 @@ pub fn boot_bench() -> Result<String, String> {
     out += &format!("boot to prompt and poweroff: median {:.1} ms wall over 5 runs ({} guest instructions)\n", boot_ms, insns);
 
     const TURNS: u32 = 100_000_000;
-    let want = (0..TURNS as u64).map(|i| (i + 1) as u32).fold(0u32, |a, b| a.wrapping_add(b));
-    // Instrumented: the `spin` shell command on a booted board, timed
-    // alone (boot excluded); bare: the same function on a hookless
-    // Unicorn. Five interleaved pairs, so that host noise hits both sides;
-    // the figure is the median pair.
     let kernel = Image::parse("kernel", images::KERNEL_ELF).map_err(|e| e.to_string())?;
-    let f = kernel.symbols.iter().find(|(n, _, _)| n == "spin_loop").map(|s| s.1).ok_or("no spin_loop symbol")?;
     let segs: Vec<(u64, Vec<u8>)> = kernel.segments.iter().map(|s| (s.vaddr, s.data.clone())).collect();
     let mut m = machine(1 << 30, "console=ttyAMA0", true)?;
-    let mut pairs = Vec::new();
-    for _ in 0..5 {
-        let (insns, wall, text) = timed(&mut m, &format!("spin {TURNS}"))?;
-        if !text.contains(&format!("checksum {:#010x}", want)) {
-            return Err("guest spin loop gave a wrong checksum".into());
+    let mut worst = 0.0;
+    for lp in [AluLoop::SPIN, AluLoop::XORSHIFT] {
+        let (instr, bare, lo, hi) = alu_pairs(&mut m, &kernel, &segs, lp, TURNS)?;
+        out += &format!(
+            "guest ALU loop `{}` ({} instructions a block, {} M instructions; median of 5 interleaved pairs): instrumented {:.0} MIPS, bare Unicorn {:.0} MIPS, ratio {:.2} (pairs {:.2}..{:.2})\n",
+            lp.symbol,
+            lp.per_turn,
+            lp.per_turn as u64 * TURNS as u64 / 1_000_000,
+            instr,
+            bare,
+            instr / bare,
+            lo,
+            hi
+        );
+        if lp.symbol == AluLoop::SPIN.symbol {
+            worst = instr / bare;
         }
-        let instr = insns as f64 / wall / 1e6;
-        let t = Instant::now();
-        let r = bare::run_function(&segs, f, TURNS).map_err(|e| e.to_string())?;
-        let wall = t.elapsed().as_secs_f64();
-        if r != want {
-            return Err("bare spin loop gave a wrong checksum".into());
-        }
-        pairs.push((instr, (3.0 * TURNS as f64 + 3.0) / wall / 1e6));
     }
-    pairs.sort_by(|a, b| (a.0 / a.1).partial_cmp(&(b.0 / b.1)).unwrap());
-    let (instr_mips, bare_mips) = pairs[pairs.len() / 2];
-    let spread = (pairs[0].0 / pairs[0].1, pairs[pairs.len() - 1].0 / pairs[pairs.len() - 1].1);
     out += &format!(
-        "guest ALU loop (3 instructions a block, {} M instructions; median of 5 interleaved pairs): instrumented {:.0} MIPS, bare Unicorn {:.0} MIPS, ratio {:.2} (pairs {:.2}..{:.2})\n",
-        3 * TURNS as u64 / 1_000_000,
-        instr_mips,
-        bare_mips,
-        instr_mips / bare_mips,
-        spread.0,
-        spread.1
-    );
-    out += &format!("targets: boot ≤ 250 ms ({}), instrumented ≥ 50 % of bare ({})",
+        "targets: boot ≤ 250 ms ({}), instrumented ≥ 50 % of bare on the 3-instruction worst case ({})",
         if boot_ms <= 250.0 { "met" } else { "missed" },
-        if instr_mips / bare_mips >= 0.5 { "met" } else { "missed" });
+        if worst >= 0.5 { "met" } else { "missed" }
+    );
     Ok(out)
 }
 
 use crate::board::machine::{Machine, RunOptions, Step};
 use crate::loader::dtb::Dtb;
+
+/// A guest ALU loop the boot benchmark runs both instrumented and bare.
+#[derive(Clone, Copy)]
+struct AluLoop {
+    /// Kernel symbol (`u32 f(u32 turns)`).
+    symbol: &'static str,
+    /// Shell command suffix after `spin N`.
+    arg: &'static str,
+    /// Instructions per turn (= per block).
+    per_turn: u32,
+    /// Instructions outside the loop.
+    fixed: u32,
+    /// The checksum the loop returns.
+    checksum: fn(u32) -> u32,
+}
+
+impl AluLoop {
+    const SPIN: AluLoop = AluLoop {
+        symbol: "spin_loop",
+        arg: "",
+        per_turn: 3,
+        fixed: 3,
+        checksum: |n| (1..=n).fold(0u32, |a, b| a.wrapping_add(b)),
+    };
+    const XORSHIFT: AluLoop = AluLoop {
+        symbol: "xorshift_loop",
+        arg: " xorshift",
+        per_turn: 6,
+        fixed: 5,
+        checksum: |n| {
+            let (mut x, mut sum) = (0x2545_f491u32, 0u32);
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                sum = sum.wrapping_add(x);
+            }
+            sum
+        },
+    };
+}
+
+/// Five interleaved pairs of (instrumented `spin` command on a booted
+/// board, timed alone; the same function on a hookless Unicorn), so that
+/// host noise hits both sides. Returns the median pair's MIPS and the
+/// lowest and highest pair ratio.
+fn alu_pairs(m: &mut Machine, kernel: &Image, segs: &[(u64, Vec<u8>)], lp: AluLoop, turns: u32) -> Result<(f64, f64, f64, f64), String> {
+    let want = (lp.checksum)(turns);
+    let f = kernel.symbols.iter().find(|(n, _, _)| n == lp.symbol).map(|s| s.1).ok_or(format!("no {} symbol", lp.symbol))?;
+    let mut pairs = Vec::new();
+    for _ in 0..5 {
+        let (insns, wall, text) = timed(m, &format!("spin {turns}{}", lp.arg))?;
+        if !text.contains(&format!("checksum {:#010x}", want)) {
+            return Err(format!("guest {} gave a wrong checksum: {text}", lp.symbol));
+        }
+        let instr = insns as f64 / wall / 1e6;
+        let t = Instant::now();
+        let r = bare::run_function(segs, f, turns).map_err(|e| e.to_string())?;
+        let wall = t.elapsed().as_secs_f64();
+        if r != want {
+            return Err(format!("bare {} gave a wrong checksum", lp.symbol));
+        }
+        pairs.push((instr, (lp.per_turn as f64 * turns as f64 + lp.fixed as f64) / wall / 1e6));
+    }
+    pairs.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+    let (i, b) = pairs[pairs.len() / 2];
+    let (lo, hi) = (pairs[0].0 / pairs[0].1, pairs[pairs.len() - 1].0 / pairs[pairs.len() - 1].1);
+    Ok((i, b, lo, hi))
+}
 
 fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, String> {
     let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(ram)).map_err(|e| e.to_string())?;

@@ -24,6 +24,8 @@ pub struct Segment {
     pub vaddr: u64,
     pub data: Vec<u8>,
     pub memsz: u64,
+    /// Mapped executable (`PF_X`).
+    pub exec: bool,
 }
 
 /// A parsed ARM executable.
@@ -61,6 +63,7 @@ impl Image {
                 vaddr: ph.p_vaddr,
                 data: bytes[off as usize..end as usize].to_vec(),
                 memsz: ph.p_memsz,
+                exec: ph.p_flags & goblin::elf::program_header::PF_X != 0,
             });
         }
         if segments.is_empty() {
@@ -102,6 +105,9 @@ impl Image {
 
     /// The function containing virtual address `va`, demangled.
     pub fn function_at(&self, va: u64) -> Option<String> {
+        if !self.segments.iter().any(|s| s.exec && va >= s.vaddr && va < s.vaddr + s.memsz) {
+            return None;
+        }
         let i = self.functions.partition_point(|f| f.0 <= va).checked_sub(1)?;
         let (start, size, name) = &self.functions[i];
         if size == &0 || va < start + size {

@@ -166,8 +166,27 @@ core::arch::global_asm!(
     "    bne   1b",
     "    mov   r0, r1",
     "    bx    lr",
+    ".balign 32",
+    ".global xorshift_loop",
+    // u32 xorshift_loop(u32 n): an xorshift32 generator summed, 6
+    // instructions a turn (about the kernel's own average block length:
+    // 4.8 at boot); the benchmark's second, typical-block loop.
+    "xorshift_loop:",
+    "    movw  r2, #0xf491",
+    "    movt  r2, #0x2545",
+    "    mov   r1, #0",
+    "2:  eor   r2, r2, r2, lsl #13",
+    "    eor   r2, r2, r2, lsr #17",
+    "    eor   r2, r2, r2, lsl #5",
+    "    add   r1, r1, r2",
+    "    subs  r0, r0, #1",
+    "    bne   2b",
+    "    mov   r0, r1",
+    "    bx    lr",
 );
 extern "C" {
     /// See the global_asm above.
     pub fn spin_loop(n: u32) -> u32;
+    /// See the global_asm above.
+    pub fn xorshift_loop(n: u32) -> u32;
 }

@@ -32,7 +32,7 @@ fn help() {
     println!("  uptime                    time since boot (virtual)");
     println!("  echo TEXT                 print TEXT");
     println!("  crash undef|dabt|pabt|svc raise that exception");
-    println!("  spin TURNS                run a tight ALU loop (benchmarks)");
+    println!("  spin TURNS [xorshift]     run a tight ALU loop (benchmarks)");
     println!("  task [new|N]              list / create / switch user address spaces");
     println!("  fill MiB [SEED]           map movable anonymous pages and write a pattern");
     println!("  check [in S E]            verify the pattern through the task's VAs (all, or");
@@ -205,13 +205,18 @@ fn exec_inner(line: &str) {
                 _ => println!("task: no task {}", n),
             },
         },
-        "spin" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
-            Some(n) if n > 0 => {
+        "spin" => match (args.next().and_then(|s| s.parse::<u32>().ok()), args.next()) {
+            (Some(n), None) if n > 0 => {
                 // SAFETY: spin_loop only uses r0/r1 and returns.
                 let r = unsafe { arch::spin_loop(n) };
                 println!("spin: {} turns, checksum {:#010x}", n, r);
             }
-            _ => println!("spin: usage: spin TURNS (a 3-instruction ALU loop)"),
+            (Some(n), Some("xorshift")) if n > 0 => {
+                // SAFETY: xorshift_loop only uses r0-r2 and returns.
+                let r = unsafe { arch::xorshift_loop(n) };
+                println!("spin: {} xorshift turns, checksum {:#010x}", n, r);
+            }
+            _ => println!("spin: usage: spin TURNS [xorshift] (a 3- or 6-instruction ALU loop)"),
         },
         "poweroff" => {
             let code = match args.next() {
