@@ -50,7 +50,7 @@ fn scenario(skip_tlb_flush: bool) -> Outcome {
     g.mm_seq = 1; // the guest is inside mm code
     g.commit();
     g.push(&TraceRecord::mm_migrate_pages_start(t + 100, MIGRATE_SYNC, MR_CONTIG_RANGE));
-    g.push(&TraceRecord::migrate_page_begin(t + 200, old, new));
+    g.push(&TraceRecord::migrate_page_begin(t + 200, old, new, Some((1, VA))));
     // doorbell: the host drains now and captures the old frame
     drainer.drain(&g.ram, &mut records).unwrap();
     let before = g.frame(old);
@@ -167,6 +167,25 @@ fn skip_tlb_flush_run_reports_the_stale_translation() {
 }
 
 /// The board's glue (`verify::Monitor`) over the same kind of guest: doorbell
+/// A TLB model for the monitor: entries stay until... never (the guest
+/// skipped its flush).
+#[derive(Default)]
+struct StaleTlb {
+    entries: std::collections::BTreeMap<(u32, u32), u64>,
+    retained: Vec<(u32, u32, u64)>,
+}
+
+impl cmaemu::verify::monitor::TlbAccess for StaleTlb {
+    fn cached(&mut self, asid: u32, va: u32) -> Option<u64> {
+        self.entries.get(&(asid, va)).copied()
+    }
+    fn retain(&mut self, asid: u32, va: u32, pa: u64) -> bool {
+        self.entries.insert((asid, va), pa);
+        self.retained.push((asid, va, pa));
+        true
+    }
+}
+
 /// after `migrate_page_begin` and after the move, a DMA transfer after the
 /// buffer was freed, frame boundaries.
 #[test]
@@ -181,12 +200,15 @@ fn monitor_drives_the_whole_pipeline() {
     g.commit();
     let (sink, source) = trace::event_stream();
     let mut mon = verify::Monitor::attach(&g.ram, g.desc_pa, sink).unwrap();
-    // the CPU glue's view: VA still cached to the old frame (skip_tlb_flush)
-    let mut cached = |asid: u32, va: u32| (asid == 1 && va == VA).then_some((old as u64) << 12);
+    // the CPU glue's view: a TLB that nothing empties (skip_tlb_flush); it
+    // holds nothing until the monitor retains the old translation at
+    // migrate_page_begin
+    let mut cached = StaleTlb::default();
 
     g.push(&TraceRecord::cma_alloc_start(10, area as u8, 16, 4));
-    g.push(&TraceRecord::migrate_page_begin(20, old, new));
+    g.push(&TraceRecord::migrate_page_begin(20, old, new, Some((1, VA))));
     mon.service(&g.ram, 20, &mut cached).unwrap(); // doorbell
+    assert_eq!(cached.retained, vec![(1, VA, (old as u64) << 12)], "the old translation was not retained at migrate_page_begin");
     g.move_user_page(1, VA, old, new, false); // and skip the copy too
     g.push(&TraceRecord::migrate_page(30, old, new, 1, 1, 0, &[VA]));
     g.cma_alloc_at(area, cma_base, 16, DMA_DEV_CAMERA);

@@ -3,9 +3,10 @@
 //! this servicer attaches a `verify::Monitor`, drains the guest's trace
 //! ring at each doorbell and at frame boundaries, checks every DMA
 //! transfer, and collects the event stream for the trace writers.
-use crate::cpu::{GuestRam, Servicer};
+use crate::cpu::{CpuTlb, GuestRam, Servicer};
 use crate::introspect::snapshot::Snapshot;
 use crate::trace::{self, Event, EventKind, EventSource};
+use crate::verify::monitor::TlbAccess;
 use crate::verify::{DmaTransfer, Monitor};
 use cmaemu_abi::desc::{from_bytes, AddressSpaceRecord};
 
@@ -122,8 +123,41 @@ impl MonitorBox {
     }
 }
 
+/// The CPU's TLB by address space: only the current one can have cached
+/// user translations (the guest flushes the TLB when it switches; kernel
+/// VAs are global).
+struct AsidTlb<'t> {
+    cpu: &'t mut dyn CpuTlb,
+    /// (asid, TTBR0) of every address space.
+    ttbrs: Vec<(u32, u32)>,
+}
+
+impl AsidTlb<'_> {
+    fn is_current(&mut self, asid: u32) -> bool {
+        let cur = self.cpu.ttbr0();
+        self.ttbrs.iter().any(|&(a, t)| a == asid && t & !0x1fff == cur & !0x1fff)
+    }
+}
+
+impl TlbAccess for AsidTlb<'_> {
+    fn cached(&mut self, asid: u32, va: u32) -> Option<u64> {
+        if va >= 0x8000_0000 || self.is_current(asid) {
+            self.cpu.cached(va)
+        } else {
+            None
+        }
+    }
+    fn retain(&mut self, asid: u32, va: u32, pa: u64) -> bool {
+        if va >= 0x8000_0000 || !self.is_current(asid) {
+            return false;
+        }
+        self.cpu.retain(va, pa);
+        true
+    }
+}
+
 impl Servicer for MonitorBox {
-    fn service(&mut self, now: u64, cached: &mut dyn FnMut(u32) -> Option<(u32, u64)>) {
+    fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb) {
         if self.mon.is_none() {
             let Some(pa) = self.desc_pa else { return };
             if self.error.is_some() {
@@ -146,22 +180,11 @@ impl Servicer for MonitorBox {
             }
         }
         let ram = self.ram.clone();
-        // cached(asid, va): only the current address space can have
-        // cached user translations (the guest flushes the TLB on switch).
-        let ttbrs = self.address_spaces();
-        let mut by_asid = |asid: u32, va: u32| -> Option<u64> {
-            let (cur, pa) = cached(va)?;
-            let want = ttbrs.iter().find(|(a, _)| *a == asid).map(|(_, t)| *t);
-            match want {
-                Some(t) if t & !0x1fff == cur & !0x1fff => Some(pa),
-                _ if va >= 0x8000_0000 => Some(pa),
-                _ => None,
-            }
-        };
+        let mut tlb = AsidTlb { cpu: tlb, ttbrs: self.address_spaces() };
         let Some(mon) = self.mon.as_mut() else { return };
         let mut err = None;
         if std::mem::take(&mut self.doorbell) {
-            if let Err(e) = mon.service(&ram, now, &mut by_asid) {
+            if let Err(e) = mon.service(&ram, now, &mut tlb) {
                 err = Some(e.to_string());
             }
         }
@@ -171,7 +194,7 @@ impl Servicer for MonitorBox {
             }
         }
         if let Some(i) = self.frame_due.take() {
-            if let Err(e) = mon.frame_boundary(&ram, i, now, &mut by_asid) {
+            if let Err(e) = mon.frame_boundary(&ram, i, now, &mut tlb) {
                 err = Some(e.to_string());
             }
         }

@@ -56,10 +56,50 @@ pub trait Bus {
 
 /// See [`Bus::take_servicer`].
 pub trait Servicer {
-    /// `cached(va)` returns the current TTBR0 and the physical address the
-    /// CPU's TLB holds for `va` (stale entries included: that is the
-    /// point), or None when nothing translates it.
-    fn service(&mut self, now: u64, cached: &mut dyn FnMut(u32) -> Option<(u32, u64)>);
+    fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb);
+}
+
+/// The CPU's TLB as host-side checks see it (the current address space's
+/// translations, at the privilege the kernel runs at).
+pub trait CpuTlb {
+    /// The current TTBR0.
+    fn ttbr0(&mut self) -> u32;
+    /// The physical address the TLB holds for `va` (stale entries
+    /// included: that is the point), else what a walk gives now (which the
+    /// TLB then caches, as a CPU access would); None when nothing
+    /// translates it.
+    fn cached(&mut self, va: u32) -> Option<u64>;
+    /// Make the TLB hold `va -> pa` (read/write, never executable) unless
+    /// it already holds an entry for `va`: what a CPU that used a mapping
+    /// before its PTE changed may still cache until a TLB invalidate.
+    fn retain(&mut self, va: u32, pa: u64);
+}
+
+/// [`CpuTlb`] over the engine, while it is stopped.
+struct EngineTlb<'u, 'a, B: Bus> {
+    uc: &'u mut Unicorn<'a, State<B>>,
+}
+
+impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
+    fn ttbr0(&mut self) -> u32 {
+        read_cp15(self.uc, 2, 0, 0, 0)
+    }
+    fn cached(&mut self, va: u32) -> Option<u64> {
+        self.uc.get_data_mut().probing = true;
+        let r = self.uc.vmem_translate(va as u64, Prot::READ).ok();
+        self.uc.get_data_mut().probing = false;
+        r
+    }
+    fn retain(&mut self, va: u32, pa: u64) {
+        // A TLB miss now fills from `retained` instead of the page tables.
+        let st = self.uc.get_data_mut();
+        st.retained = Some((va & !0xfff, pa & !0xfff));
+        st.probing = true;
+        let _ = self.uc.vmem_translate(va as u64, Prot::READ);
+        let st = self.uc.get_data_mut();
+        st.probing = false;
+        st.retained = None;
+    }
 }
 
 /// ARM exception kinds the host emulates.
@@ -223,6 +263,9 @@ struct State<B: Bus> {
     probing: bool,
     /// Retired instructions per block start address (`--profile`).
     profile: Option<std::collections::HashMap<u64, u64>>,
+    /// A translation the host asks the TLB to hold (see `CpuTlb::retain`):
+    /// (VA page, PA page), used by the next fill of that page.
+    retained: Option<(u32, u64)>,
 }
 
 impl<B: Bus> State<B> {
@@ -377,6 +420,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             fast: std::ptr::null_mut(),
             probing: false,
             profile: None,
+            retained: None,
         };
         let mut fast = Box::new(Fast {
             insns: 0,
@@ -512,6 +556,11 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         };
         let regs = mmu_regs(uc);
         let st = uc.get_data_mut();
+        if let Some((vpage, pa)) = st.retained {
+            if vpage == va as u32 & !0xfff {
+                return Some(TlbEntry { paddr: pa, perms: Prot::READ | Prot::WRITE });
+            }
+        }
         st.stats.tlb_fills += 1;
         let ram = &st.ram;
         match walk::translate(&regs, va as u32, access, &mut |pa| ram.read_u32(pa)) {
@@ -562,14 +611,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     fn serve(&mut self) {
         let now = self.uc.get_data().now();
         let Some(mut s) = self.uc.get_data_mut().bus.take_servicer() else { return };
-        let uc = &mut self.uc;
-        s.service(now, &mut |va| {
-            let ttbr0 = read_cp15(uc, 2, 0, 0, 0);
-            uc.get_data_mut().probing = true;
-            let r = uc.vmem_translate(va as u64, Prot::READ).ok();
-            uc.get_data_mut().probing = false;
-            r.map(|pa| (ttbr0, pa))
-        });
+        s.service(now, &mut EngineTlb { uc: &mut self.uc });
         self.uc.get_data_mut().bus.put_servicer(s);
         self.uc.get_data_mut().rearm();
     }

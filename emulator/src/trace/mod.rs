@@ -164,7 +164,7 @@ impl Decoder {
                 mode,
                 reason,
             },
-            GuestEvent::MigratePageBegin { old_pfn, new_pfn } => EventKind::MigratePageBegin { old_pfn, new_pfn },
+            GuestEvent::MigratePageBegin { old_pfn, new_pfn, .. } => EventKind::MigratePageBegin { old_pfn, new_pfn },
             GuestEvent::MigratePage { .. } => unreachable!("handled above"),
             GuestEvent::DmaAlloc { device, pfn, count, order, errorno, .. } => EventKind::DmaAlloc { device, pfn, count, order, errorno },
             GuestEvent::DmaFree { device, pfn, count } => EventKind::DmaFree { device, pfn, count },

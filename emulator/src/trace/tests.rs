@@ -18,7 +18,7 @@ pub(crate) fn sample() -> Vec<Event> {
         TraceRecord::cma_alloc_finish(123_999_000, 0, 0x69000, 0xc0d2_0000, 64, 6, 0),
         TraceRecord::cma_alloc_start(200_000_000, 1, 256, 8),
         TraceRecord::mm_migrate_pages_start(200_000_100, MIGRATE_SYNC, MR_CONTIG_RANGE),
-        TraceRecord::migrate_page_begin(200_000_200, 0x69100, 0x61234),
+        TraceRecord::migrate_page_begin(200_000_200, 0x69100, 0x61234, Some((1, 0x400000))),
     ];
     for r in &recs {
         d.push(r, 0, &mut out);

@@ -13,6 +13,30 @@ use crate::trace::{Decoder, Event, EventKind, EventSink, RecentEvents};
 use cmaemu_abi::trace::GuestEvent;
 use std::collections::BTreeMap;
 
+/// The CPU's translation cache as the verifiers see it.
+pub trait TlbAccess {
+    /// The physical address the CPU translates `va` of `asid` to now: its
+    /// cached entry, stale or not, else a fresh walk; None when nothing
+    /// translates it or `asid` is not the current address space.
+    fn cached(&mut self, asid: u32, va: u32) -> Option<u64>;
+    /// Make the CPU's TLB hold `va -> pa` for `asid`, as a CPU that used
+    /// the mapping while it was live may still hold it (hardware keeps
+    /// translations until they are invalidated; Unicorn's small TLB would
+    /// otherwise hide most missing flushes). False when it cannot (another
+    /// address space is current: its entries were flushed at the switch).
+    fn retain(&mut self, asid: u32, va: u32, pa: u64) -> bool {
+        let _ = (asid, va, pa);
+        false
+    }
+}
+
+/// A plain `cached(asid, va)` function (nothing can be retained).
+impl<F: FnMut(u32, u32) -> Option<u64>> TlbAccess for F {
+    fn cached(&mut self, asid: u32, va: u32) -> Option<u64> {
+        self(asid, va)
+    }
+}
+
 /// Events kept as context for each violation.
 pub const RECENT_EVENTS: usize = 16;
 
@@ -79,10 +103,10 @@ impl Monitor {
         }
     }
 
-    /// Drain the ring and handle every record. `cached(asid, va)` returns
-    /// the physical address the CPU currently caches for `va` (None when
-    /// nothing is cached).
-    pub fn service(&mut self, ram: &GuestRam, now_ns: u64, cached: &mut dyn FnMut(u32, u32) -> Option<u64>) -> Result<(), IntrospectError> {
+    /// Drain the ring and handle every record. `tlb` is the CPU's
+    /// translation cache: at `migrate_page_begin` the old translation is
+    /// retained in it, after the move it is read back.
+    pub fn service(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
         let mut recs = Vec::new();
         let lost = self.drainer.drain(ram, &mut recs);
         match lost {
@@ -102,22 +126,28 @@ impl Monitor {
             self.decoder.push(&r, self.frame, &mut evs);
             if let Ok(ge) = r.decode() {
                 self.buffers.on_event(&ge);
-                if let GuestEvent::MigratePageBegin { old_pfn, .. } = ge {
+                if let GuestEvent::MigratePageBegin { old_pfn, first, .. } = ge {
                     let mut b = vec![0u8; 4096];
                     if ram.read((old_pfn as u64) << 12, &mut b).is_ok() {
                         self.captures.insert(old_pfn, b);
                     }
+                    // The PTE is cleared but not yet flushed: a real TLB
+                    // may still hold the old translation. Make ours hold
+                    // it, so that only the guest's flush removes it.
+                    if let Some((asid, va)) = first {
+                        tlb.retain(asid, va, (old_pfn as u64) << 12);
+                    }
                 }
             }
             for e in evs {
-                self.migration(ram, &e, cached)?;
+                self.migration(ram, &e, tlb)?;
                 self.emit(e);
             }
         }
         Ok(())
     }
 
-    fn migration(&mut self, ram: &GuestRam, e: &Event, cached: &mut dyn FnMut(u32, u32) -> Option<u64>) -> Result<(), IntrospectError> {
+    fn migration(&mut self, ram: &GuestRam, e: &Event, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
         let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind else { return Ok(()) };
         let mut after = vec![0u8; 4096];
         if ram.read((*new_pfn as u64) << 12, &mut after).is_err() {
@@ -126,7 +156,7 @@ impl Monitor {
         // Without a capture (no doorbell after migrate_page_begin) the
         // content check cannot run: compare the new frame with itself.
         let before = self.captures.remove(old_pfn).unwrap_or_else(|| after.clone());
-        let c: Vec<Option<u64>> = vas.iter().map(|&va| cached(*asid, va)).collect();
+        let c: Vec<Option<u64>> = vas.iter().map(|&va| tlb.cached(*asid, va)).collect();
         let ctx = self.ctx(e.ts_ns);
         // The address-space table does not change during a migration: the
         // last snapshot serves (re-reading the page array per page would
@@ -154,8 +184,8 @@ impl Monitor {
 
     /// Frame `index` starts: drain, re-read, emit the frame and counters,
     /// check integrity (stable snapshots) and that no PTE maps a free frame.
-    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, cached: &mut dyn FnMut(u32, u32) -> Option<u64>) -> Result<(), IntrospectError> {
-        self.service(ram, now_ns, cached)?;
+    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.service(ram, now_ns, tlb)?;
         self.frame = index;
         self.dirty = true;
         let ctx = self.ctx(now_ns);

@@ -51,9 +51,12 @@ pub const TR_MM_MIGRATE_PAGES_START: u16 = 5;
 /// `migrate:mm_migrate_pages`: mode, args = succeeded, failed,
 /// thp_succeeded, thp_failed, thp_split, reason.
 pub const TR_MM_MIGRATE_PAGES: u16 = 6;
-/// One page is about to be copied: every PTE of the old frame is cleared,
-/// its content is final. pfn = old, page = new. The guest rings the
-/// doorbell after pushing it (the host captures the old frame now).
+/// One page is about to be copied: its first PTE has just been cleared
+/// (the TLB not yet flushed), its content is final. pfn = old, page = new;
+/// count = 1 when args[0] = asid and args[1] = the VA of that PTE. The
+/// guest rings the doorbell after pushing it (the host captures the old
+/// frame now, and makes the CPU's TLB hold the VA's old translation, as a
+/// real TLB may, so that a missing flush is always observable).
 pub const TR_MIGRATE_PAGE_BEGIN: u16 = 7;
 /// One page moved (copied, remapped, TLB maintained): pfn = old, page =
 /// new, count = total mappings, align = index of the first VA here,
@@ -180,7 +183,8 @@ pub enum GuestEvent {
     CmaRelease { area: u8, pfn: u64, page: u32, count: u32 },
     MigratePagesStart { mode: u8, reason: u32 },
     MigratePages { succeeded: u32, failed: u32, thp_succeeded: u32, thp_failed: u32, thp_split: u32, mode: u8, reason: u32 },
-    MigratePageBegin { old_pfn: u32, new_pfn: u32 },
+    /// `first`: (asid, VA) of the PTE just cleared, when the guest gave it.
+    MigratePageBegin { old_pfn: u32, new_pfn: u32, first: Option<(u32, u32)> },
     /// `vas[..nr_vas]` are valid.
     MigratePage { old_pfn: u32, new_pfn: u32, asid: u32, total: u32, first: u32, nr_vas: u8, vas: [u32; MIGRATE_VAS_PER_RECORD] },
     DmaAlloc { device: u32, pfn: u64, count: u32, order: u32, errorno: i32, area: u8 },
@@ -224,8 +228,14 @@ impl TraceRecord {
     pub fn mm_migrate_pages(ts_ns: u64, succeeded: u32, failed: u32, thp_succeeded: u32, thp_failed: u32, thp_split: u32, mode: u8, reason: u32) -> Self {
         TraceRecord { mode, args: [succeeded, failed, thp_succeeded, thp_failed, thp_split, reason], ..Self::base(TR_MM_MIGRATE_PAGES, ts_ns) }
     }
-    pub fn migrate_page_begin(ts_ns: u64, old_pfn: u32, new_pfn: u32) -> Self {
-        TraceRecord { pfn: old_pfn as u64, page: new_pfn, ..Self::base(TR_MIGRATE_PAGE_BEGIN, ts_ns) }
+    pub fn migrate_page_begin(ts_ns: u64, old_pfn: u32, new_pfn: u32, first: Option<(u32, u32)>) -> Self {
+        let mut r = TraceRecord { pfn: old_pfn as u64, page: new_pfn, ..Self::base(TR_MIGRATE_PAGE_BEGIN, ts_ns) };
+        if let Some((asid, va)) = first {
+            r.count = 1;
+            r.args[0] = asid;
+            r.args[1] = va;
+        }
+        r
     }
     /// One record for `vas` (at most 4; extra VAs are ignored: split them
     /// with [`TraceRecord::migrate_page_records`]).
@@ -300,7 +310,15 @@ impl TraceRecord {
             TR_CMA_RELEASE => GuestEvent::CmaRelease { area: self.area, pfn: self.pfn, page: self.page, count: self.count },
             TR_MM_MIGRATE_PAGES_START => GuestEvent::MigratePagesStart { mode: self.mode, reason: a[0] },
             TR_MM_MIGRATE_PAGES => GuestEvent::MigratePages { succeeded: a[0], failed: a[1], thp_succeeded: a[2], thp_failed: a[3], thp_split: a[4], mode: self.mode, reason: a[5] },
-            TR_MIGRATE_PAGE_BEGIN => GuestEvent::MigratePageBegin { old_pfn: pfn32(self.pfn)?, new_pfn: self.page },
+            TR_MIGRATE_PAGE_BEGIN => GuestEvent::MigratePageBegin {
+                old_pfn: pfn32(self.pfn)?,
+                new_pfn: self.page,
+                first: match self.count {
+                    0 => None,
+                    1 => Some((a[0], a[1])),
+                    _ => return Err(DecodeError::BadField("migrate_page_begin count")),
+                },
+            },
             TR_MIGRATE_PAGE => {
                 if a[1] as usize > MIGRATE_VAS_PER_RECORD {
                     return Err(DecodeError::BadField("migrate_page nr_vas"));

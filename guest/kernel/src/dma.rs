@@ -59,7 +59,7 @@ impl MigrateEnv for KEnv {
             KEnv::flush_pending();
             *pending() = Some(Pending { old: old.0, new: 0, asid, vas: [0; 8], n: 0 });
             // the host captures the old frame now, before anything moves
-            crate::hostif::push(&cmaemu_abi::trace::TraceRecord::migrate_page_begin(crate::hostif::now(), old.0, 0));
+            crate::hostif::push(&cmaemu_abi::trace::TraceRecord::migrate_page_begin(crate::hostif::now(), old.0, 0, Some((asid as u32, va))));
             crate::hostif::doorbell();
         }
         if let Some(p) = pending() {
