@@ -148,6 +148,23 @@ fn undefined_instruction_oopses() {
 }
 
 #[test]
+fn recursive_abort_on_a_corrupt_stack_is_reported_not_spun_on() {
+    // The vector stub's srsdb onto a wrecked SVC stack faults in Abort
+    // mode, forever: the run stops after NESTED_ABORT_LIMIT of them, long
+    // before any instruction budget, with a report naming the loop.
+    let (o, _) = boot("crash stack\n");
+    let Exit::Error(e) = &o.exit else { panic!("{:?}", o.exit) };
+    assert!(e.starts_with("exception loop: data abort at pc 0x"), "{e}");
+    assert!(e.contains("fault address 0x0bacfff8") && e.contains("10000 times in a row in Abort mode"), "{e}");
+    let (base, _) = boot("poweroff\n");
+    assert!(o.stats.insns < base.stats.insns + 1_000_000, "{} instructions after the prompt", o.stats.insns - base.stats.insns);
+    // the CLI: a guest failure (exit 3) with the report
+    let (code, _, err) = cli(&["boot", "-m", "256M"], "crash stack\n");
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cmaemu: guest failure: exception loop"), "{err}");
+}
+
+#[test]
 fn runaway_guest_stops_at_max_insns() {
     // The shell waits for input forever in WFI: with an endless script of
     // commands the limit is what stops it.

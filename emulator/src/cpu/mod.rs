@@ -263,6 +263,9 @@ struct State<B: Bus> {
     probing: bool,
     /// Retired instructions per block start address (`--profile`).
     profile: Option<std::collections::HashMap<u64, u64>>,
+    /// Aborts taken in a row while already in Abort mode (see
+    /// `NESTED_ABORT_LIMIT`).
+    nested_aborts: u32,
     /// A translation the host asks the TLB to hold (see `CpuTlb::retain`):
     /// (VA page, PA page), used by the next fill of that page.
     retained: Option<(u32, u64)>,
@@ -370,8 +373,25 @@ fn read_gprs<D>(uc: &Unicorn<D>) -> [u32; 16] {
 /// Emulate exception entry (ARM ARM B1.8): new mode with banked SP/LR/SPSR,
 /// SPSR = old CPSR, LR = `lr`, I set (A too for IRQ and aborts), T from
 /// SCTLR.TE, IT/J cleared, PC = vector base + offset.
+/// An abort taken while the CPU is already in Abort mode has clobbered the
+/// handler's own LR and SPSR: the handler itself faults (a corrupt stack or
+/// vectors). Hardware would spin on it forever at a few instructions per
+/// fault; after this many in a row the run stops with a report.
+pub const NESTED_ABORT_LIMIT: u32 = 10_000;
+
 fn take_exception<B: Bus>(uc: &mut Unicorn<State<B>>, kind: ExcKind, lr: u32, insn_pc: u32, far: u32, fsr: u32) {
     let old = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
+    if matches!(kind, ExcKind::DataAbort | ExcKind::PrefetchAbort) {
+        let st = uc.get_data_mut();
+        st.nested_aborts = if old & 0x1f == 0x17 { st.nested_aborts + 1 } else { 0 };
+        if st.nested_aborts >= NESTED_ABORT_LIMIT {
+            let what = if kind == ExcKind::DataAbort { "data abort" } else { "prefetch abort" };
+            st.stop = Some(Stop::Error(format!(
+                "exception loop: {what} at pc {insn_pc:#010x} (fault address {far:#010x}, status {fsr:#x}) taken {} times in a row in Abort mode: the abort handler itself faults (corrupt stack or vectors)",
+                st.nested_aborts
+            )));
+        }
+    }
     let sctlr = read_cp15(uc, 1, 0, 0, 0);
     let mut new = old & !(0x1f | (1 << 5) | (1 << 24) | (0x3 << 25) | (0x3f << 10));
     new |= kind.mode() | 0x80;
@@ -421,6 +441,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             probing: false,
             profile: None,
             retained: None,
+            nested_aborts: 0,
         };
         let mut fast = Box::new(Fast {
             insns: 0,
@@ -726,6 +747,9 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         write_cp15(&mut self.uc, 6, 0, 0, 0, f.va);
                         write_cp15(&mut self.uc, 5, 0, 0, 0, f.fsr);
                         take_exception(&mut self.uc, ExcKind::DataAbort, pc as u32 + 8, pc as u32, f.va, f.fsr);
+                    }
+                    if let Some(stop) = self.uc.get_data_mut().stop.take() {
+                        return stop;
                     }
                     pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
                 }

@@ -137,6 +137,14 @@ pub mod crash {
         unsafe { asm!("ldr {0}, [{1}]", out(reg) v, in(reg) va, options(nostack)) };
         v
     }
+    /// Point the kernel (SVC-mode) stack at an unmapped VA, then fault:
+    /// the vector stub's `srsdb` onto that stack faults in turn, in Abort
+    /// mode, again and again (a recursive abort, as with a corrupt stack).
+    pub fn bad_stack(va: u32) {
+        // SAFETY: deliberately wrecks the stack pointer and faults; the CPU
+        // never comes back here.
+        unsafe { asm!("cpsid i", "mov sp, {0}", "ldr {0}, [{0}]", inout(reg) va => _, options(nostack)) };
+    }
     /// A branch to an unmapped VA.
     pub fn pabt(va: u32) {
         // SAFETY: deliberately faults on instruction fetch.

@@ -136,6 +136,26 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     let lowmem = lowmem_limit(mb);
     mb.memblock_set_current_limit(PhysAddr(lowmem));
     crate::cma::reserve(&fdt, mb, lowmem);
+    // A reserved-memory node whose setup failed is memblock-freed (as in
+    // Linux's fdt_init_reserved_mem); if its range covered the kernel's own
+    // reservations they are gone, and Linux would go on to hand its own
+    // image out as free memory. Say so instead.
+    let own = [
+        ("swapper_pg_dir", paging::SWAPPER_PG_DIR, paging::SWAPPER_PG_DIR_SIZE),
+        ("the kernel image", virt_to_phys(stext), kend - stext),
+        ("the device tree blob", dtb_pa, size),
+    ];
+    for (what, base, len) in own {
+        if let Some(off) = (0..len).step_by(4096).chain([len - 1]).find(|o| !mb.memblock_is_reserved(PhysAddr((base + o) as u64))) {
+            fail(format_args!(
+                "reserved-memory: a node freed after a failed setup covered {} ({:#010x}-{:#010x}, unreserved at {:#010x}); fix the device tree",
+                what,
+                base,
+                base + len - 1,
+                base + off
+            ));
+        }
+    }
 
     // --- paging_init: final tables (L2 tables from memblock, below lowmem)
     let ram_size = ram_end - ram_start as u64;

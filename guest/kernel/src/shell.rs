@@ -31,7 +31,7 @@ fn help() {
     println!("                            /sys/kernel/debug/memblock/{{memory,reserved}}");
     println!("  uptime                    time since boot (virtual)");
     println!("  echo TEXT                 print TEXT");
-    println!("  crash undef|dabt|pabt|svc raise that exception");
+    println!("  crash undef|dabt|pabt|svc|stack raise that exception");
     println!("  spin TURNS [xorshift]     run a tight ALU loop (benchmarks)");
     println!("  task [new|N]              list / create / switch user address spaces");
     println!("  fill MiB [SEED]           map movable anonymous pages and write a pattern");
@@ -256,11 +256,12 @@ fn crash(kind: &str) {
             println!("read {:#x}", v);
         }
         "pabt" => arch::crash::pabt(0x0bad_c000),
+        "stack" => arch::crash::bad_stack(0x0bad_0000),
         "svc" => {
             let r = arch::crash::svc(1);
             println!("svc returned r0={:#x}", r);
         }
-        _ => println!("crash: usage: crash undef|dabt|pabt|svc"),
+        _ => println!("crash: usage: crash undef|dabt|pabt|svc|stack"),
     }
 }
 

@@ -1,0 +1,189 @@
+//! The guest kernel's device-tree handling under hostile trees: the
+//! default board with random, structurally valid mutations of the nodes the
+//! guest reads (reserved memory, CMA areas, devices, bootargs). The host
+//! accepts every tree (its `/memory` is intact); the guest must boot to its
+//! shell and power off cleanly (bad input gets Linux's error lines), or,
+//! where Linux itself cannot go on (all RAM reserved, its own image freed
+//! by a failed node), stop with a `Kernel panic - not syncing:` line that
+//! names the problem. Never an oops, an abort loop or a hang.
+use cmaemu::board::console::{Capture, Input};
+use cmaemu::board::machine::{self, BootConfig, Exit};
+use cmaemu::loader::dtb::{DtNode, Dtb};
+use cmaemu::loader::{board_dtb, images};
+
+/// xorshift64* — deterministic, no dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+}
+
+/// Values that break arithmetic: zero, one, page and section edges,
+/// RAM's edges, the top of the address space.
+fn nasty_u32(r: &mut Rng) -> u32 {
+    let any = r.next() as u32;
+    *r.pick(&[0, 1, 3, 0xfff, 0x1000, 0x10_0000, 0x40_0000, 0x80_0000, 0x0200_0000, 0x1000_0000, 0x4000_0000, 0x5fff_ffff, 0x6000_0000, 0x6800_0000, 0x9fff_f000, 0xa000_0000, 0xffff_f000, 0xffff_ffff, any])
+}
+
+fn be_cells(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|c| c.to_be_bytes()).collect()
+}
+
+/// Every node path below `n` (`prefix` is `n`'s path).
+fn paths(n: &DtNode, prefix: &str, out: &mut Vec<String>) {
+    for c in &n.children {
+        let p = format!("{}/{}", prefix, c.name);
+        out.push(p.clone());
+        paths(c, &p, out);
+    }
+}
+
+/// One random mutation of a node the guest reads.
+fn mutate(d: &mut Dtb, r: &mut Rng) {
+    let mut all = Vec::new();
+    paths(&d.root, "", &mut all);
+    // /memory stays as the host wrote it (the host rejects bad ones itself)
+    all.retain(|p| !p.starts_with("/memory"));
+    let reserved: Vec<String> = all.iter().filter(|p| p.starts_with("/reserved-memory/")).cloned().collect();
+    let path = if !reserved.is_empty() && r.below(2) == 0 { r.pick(&reserved).clone() } else { r.pick(&all).clone() };
+    match r.below(11) {
+        0 | 1 => {
+            let n = 1 + r.below(3);
+            let cells: Vec<u32> = (0..n).map(|_| nasty_u32(r)).collect();
+            d.find_mut(&path).unwrap().set_prop("reg", be_cells(&cells));
+        }
+        2 => {
+            let v = nasty_u32(r);
+            let prop = *r.pick(&["size", "alignment"]);
+            d.find_mut(&path).unwrap().set_prop(prop, be_cells(&[v]));
+        }
+        3 => {
+            let cells: Vec<u32> = (0..2 * (1 + r.below(2))).map(|_| nasty_u32(r)).collect();
+            d.find_mut(&path).unwrap().set_prop("alloc-ranges", be_cells(&cells));
+        }
+        4 => {
+            let p = *r.pick(&["reusable", "no-map", "linux,cma-default", "linux,dma-default"]);
+            let n = d.find_mut(&path).unwrap();
+            if n.remove_prop(p).is_none() {
+                n.set_prop(p, Vec::new());
+            }
+        }
+        5 => {
+            let c = *r.pick(&["shared-dma-pool", "restricted-dma-pool", "", "shared-dma-pool\0shared-dma-pool", "arm,pl011\0arm,primecell"]);
+            d.find_mut(&path).unwrap().set_prop("compatible", c.as_bytes().iter().copied().chain([0]).collect());
+        }
+        6 => {
+            // a phandle reference to anything, or nothing
+            let ph = *r.pick(&[0u32, 1, 2, 3, 7, 0xffff_ffff]);
+            let n = 1 + r.below(2);
+            d.find_mut(&path).unwrap().set_prop("memory-region", be_cells(&vec![ph; n]));
+        }
+        7 => {
+            let cells = *r.pick(&[0u32, 1, 2, 3, 5]);
+            let p = *r.pick(&["#address-cells", "#size-cells"]);
+            let target = if r.below(2) == 0 { "/reserved-memory".to_string() } else { path.clone() };
+            if let Some(n) = d.find_mut(&target) {
+                n.set_prop(p, be_cells(&[cells]));
+            }
+        }
+        8 => {
+            // a property of odd length
+            let p = *r.pick(&["reg", "size", "interrupts", "alignment", "compatible"]);
+            let len = r.below(7);
+            let v: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+            d.find_mut(&path).unwrap().set_prop(p, v);
+        }
+        9 => {
+            // many areas: copies of a reserved-memory child
+            if let Some(rm) = d.find_mut("/reserved-memory") {
+                if let Some(c) = rm.children.first().cloned() {
+                    for i in 0..1 + r.below(9) {
+                        let mut k = c.clone();
+                        k.name = format!("fuzz{i}@{:x}", 0x6000_0000u32 + (i as u32) * 0x100_0000);
+                        k.remove_prop("phandle");
+                        rm.children.push(k);
+                    }
+                }
+            }
+        }
+        _ => {
+            let args = *r.pick(&[
+                "console=ttyAMA0 cma=0",
+                "console=ttyAMA0 cma=4G",
+                "console=ttyAMA0 cma=16M@0x10000000",
+                "console=ttyAMA0 cma=-1",
+                "console=ttyAMA0 cma=16M@0x9ff00000-0x9ff80000",
+                "console=ttyAMA0 cma=1M@@@",
+                "console=ttyAMA0 cmaemu.cma_size_percentage=250 cmaemu.cma_size_sel=percentage",
+                "console=ttyAMA0 cmaemu.pageblock_order=31",
+                "console=ttyAMA0 cmaemu.max_order=0",
+                "console=ttyAMA0 trace_event=cma:*,nonsense:*",
+            ]);
+            d.set_bootargs(args).unwrap();
+        }
+    }
+}
+
+#[test]
+fn mutated_trees_boot_to_the_shell_and_power_off() {
+    const RAM: u64 = 256 << 20;
+    let base = Dtb::parse(&board_dtb::default_board_dtb(RAM)).unwrap();
+    let mut r = Rng(0x5eed_0f_d7_f022);
+    // CMAEMU_FUZZ_ITERS raises the count for a longer local run.
+    let iters: usize = std::env::var("CMAEMU_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let mut failures = Vec::new();
+    let mut clean = 0;
+    let mut panics = std::collections::BTreeMap::new();
+    for i in 0..iters {
+        let mut d = base.clone();
+        for _ in 0..1 + r.below(3) {
+            mutate(&mut d, &mut r);
+        }
+        let Ok(bytes) = d.to_bytes() else { continue };
+        let cap = Capture::default();
+        let cfg = BootConfig {
+            kernel_elf: images::KERNEL_ELF.to_vec(),
+            firmware_elf: images::FIRMWARE_ELF.to_vec(),
+            dtb: bytes,
+            ram_size: RAM,
+            max_insns: 2_000_000_000,
+            input: Input::Script(b"cat /proc/meminfo\necho 1 > /dev/cma_test\npoweroff\n".iter().copied().collect()),
+            stdout: false,
+            capture: Some(cap.clone()),
+            idle_after_eof_ns: 1_000_000_000,
+            opts: Default::default(),
+        };
+        match machine::boot(cfg) {
+            Ok(o) if o.exit == Exit::Poweroff(0) && o.violations.is_empty() => clean += 1,
+            Ok(o) if matches!(o.exit, Exit::Panic(_)) && cap.text().lines().last().is_some_and(|l| l.contains("] Kernel panic - not syncing: ") && !l.contains("Fatal exception")) => {
+                let text = cap.text();
+                let why = text.lines().last().and_then(|l| l.split("not syncing: ").nth(1)).unwrap_or("").to_string();
+                // group by the message without its numbers
+                let key: String = why.chars().map(|c| if c.is_ascii_hexdigit() && !c.is_alphabetic() { '#' } else { c }).collect();
+                *panics.entry(key).or_insert(0u32) += 1;
+            }
+            Ok(o) => {
+                let text = cap.text();
+                let tail: Vec<&str> = text.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
+                failures.push(format!("mutation {i}: {:?}, violations {:?}\n{}", o.exit, o.violations, tail.join("\n")));
+            }
+            Err(e) => failures.push(format!("mutation {i}: host error {e}")),
+        }
+    }
+    eprintln!("guest dt fuzz: {clean} clean, {} clear panics, {} failures", panics.values().sum::<u32>(), failures.len());
+    for (why, n) in &panics {
+        eprintln!("  {n:>4} x Kernel panic - not syncing: {why}");
+    }
+    assert!(failures.is_empty(), "{} of {iters} mutated trees failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(clean > iters / 2, "most mutated trees should still boot: {clean} of {iters}");
+}
