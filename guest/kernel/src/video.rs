@@ -223,7 +223,12 @@ pub fn preview(frames: u32, zero_copy: bool) {
         writel(clcd(CLCD_UPBASE), f.0 << 12);
     }
     writel(clcd(CLCD_IENB), INT_LNBU);
-    writel(clcd(CLCD_CNTL), CNTL_LCDEN | CNTL_BPP24 | CNTL_TFT | CNTL_BGR | CNTL_PWR);
+    // Copy mode scans out the framebuffer from now on; zero-copy mode
+    // enables the display at the first camera frame, once there is a
+    // buffer to point it at (never at address 0).
+    if !zero_copy {
+        writel(clcd(CLCD_CNTL), DISPLAY_ON);
+    }
     for b in bufs.iter().flatten() {
         writel(cam(CAM_BUF_ADDR), b.pfn.0 << 12);
         writel(cam(CAM_BUF_SIZE), b.size as u32);
@@ -235,9 +240,14 @@ pub fn preview(frames: u32, zero_copy: bool) {
     let mut last_frame = 0u32;
     let mut on_screen: Option<u32> = None; // zero-copy: the buffer being scanned out
     let start_vs = VSYNCS.load(Ordering::Relaxed);
+    let mut waiting_since = crate::time::sched_clock();
     while shown < frames {
         let st = readl(cam(CAM_STATUS));
         if (st >> 8) & 0xff == 0 {
+            if crate::time::sched_clock() - waiting_since > WAIT_NS {
+                println!("preview: no frame from the camera in 1 s (status {:#x}, error {:#x})", st, readl(cam(CAM_ERROR)));
+                break;
+            }
             crate::sched::idle();
             continue;
         }
@@ -250,14 +260,18 @@ pub fn preview(frames: u32, zero_copy: bool) {
             break;
         }
         if zero_copy {
-            writel(clcd(CLCD_UPBASE), addr);
-            // the previous buffer goes back once the display latched the new one
             let vs = VSYNCS.load(Ordering::Relaxed);
-            while VSYNCS.load(Ordering::Relaxed) == vs {
-                crate::sched::idle();
+            writel(clcd(CLCD_UPBASE), addr);
+            if on_screen.is_none() {
+                writel(clcd(CLCD_CNTL), DISPLAY_ON);
             }
+            // the previous buffer goes back once the display latched the new one
+            let latched = wait_vsync(vs);
             if let Some(prev) = on_screen.replace(addr) {
                 requeue(prev, fsize);
+            }
+            if !latched {
+                break;
             }
         } else if let Some(f) = fb {
             // SAFETY: both buffers are ours, in the linear map, fsize long.
@@ -265,19 +279,44 @@ pub fn preview(frames: u32, zero_copy: bool) {
                 core::ptr::copy_nonoverlapping(phys_to_virt(addr) as *const u8, phys_to_virt(f.0 << 12) as *mut u8, fsize as usize)
             };
             requeue(addr, fsize);
-            let vs = VSYNCS.load(Ordering::Relaxed);
-            while VSYNCS.load(Ordering::Relaxed) == vs {
-                crate::sched::idle();
+            if !wait_vsync(VSYNCS.load(Ordering::Relaxed)) {
+                break;
             }
         }
         shown += 1;
         last_frame = frame;
+        waiting_since = crate::time::sched_clock();
     }
     writel(cam(CAM_CTRL), 1 << 31);
     writel(clcd(CLCD_CNTL), 0);
     let vsyncs = VSYNCS.load(Ordering::Relaxed) - start_vs;
     println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
     free_all(&mut bufs, fb);
+}
+
+/// The display's control word while scanning out (320x240 XRGB8888 TFT).
+const DISPLAY_ON: u32 = CNTL_LCDEN | CNTL_BPP24 | CNTL_TFT | CNTL_BGR | CNTL_PWR;
+
+/// How long preview waits for a camera frame or a vsync (virtual ns).
+const WAIT_NS: u64 = 1_000_000_000;
+
+/// Wait for the vsync after `vs` (the display latched its base). False,
+/// with a message, when the display stopped (the IRQ handler turns it off
+/// after an AHB master error) or no vsync came within `WAIT_NS`.
+fn wait_vsync(vs: u32) -> bool {
+    let since = crate::time::sched_clock();
+    while VSYNCS.load(Ordering::Relaxed) == vs {
+        if readl(clcd(CLCD_CNTL)) & CNTL_LCDEN == 0 {
+            println!("preview: the display stopped (see the kernel log)");
+            return false;
+        }
+        if crate::time::sched_clock() - since > WAIT_NS {
+            println!("preview: no vsync from the display in 1 s");
+            return false;
+        }
+        crate::sched::idle();
+    }
+    true
 }
 
 /// Fault injections on the DMA path (see `cmaemu.inject=`):
