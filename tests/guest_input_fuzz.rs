@@ -150,3 +150,22 @@ fn random_command_lines_boot_and_allocate() {
         assert!(m.violations().is_empty(), "cmdline {i} `{line}`: {:?}", m.violations());
     }
 }
+
+/// Replay a session from a file (one command a line): a failing fuzz
+/// session, reproduced alone. `CMAEMU_REPLAY=FILE cargo test replay`.
+#[test]
+fn replay() {
+    let Ok(path) = std::env::var("CMAEMU_REPLAY") else { return };
+    let mut m = machine("console=ttyAMA0");
+    for cmd in std::fs::read_to_string(path).unwrap().lines() {
+        m.budget(3_000_000_000);
+        let step = m.command(cmd);
+        let st = m.cpu().stats();
+        eprintln!("`{cmd}` -> {step:?} at {} insns, {} ns idle", st.insns, st.idle_ns);
+        if step != Step::Paused {
+            let out = m.output();
+            let tail: String = out.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!("`{cmd}` did not return:\n{tail}");
+        }
+    }
+}

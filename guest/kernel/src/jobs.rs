@@ -19,8 +19,25 @@ pub struct Job {
 }
 
 static mut JOBS: [Option<Job>; 4] = [None; 4];
+/// Jobs that finished since the last prompt (their ids): reported before
+/// the next prompt, as bash does, not in the middle of the user's line.
+static mut DONE: [u32; 4] = [0; 4];
 static mut NEXT_ID: u32 = 1;
 static RUNNING: AtomicBool = AtomicBool::new(false);
+
+fn done() -> &'static mut [u32; 4] {
+    // SAFETY: as in `jobs`.
+    unsafe { &mut *core::ptr::addr_of_mut!(DONE) }
+}
+
+/// Report the jobs that finished since the last prompt (the shell calls it
+/// before printing its prompt).
+pub fn notify_done() {
+    for d in done().iter_mut().filter(|d| **d != 0) {
+        println!("[{}]+ Done                    stress", *d);
+        *d = 0;
+    }
+}
 
 fn jobs() -> &'static mut [Option<Job>; 4] {
     // SAFETY: single CPU, thread context only; `run_steps` guards against
@@ -117,7 +134,9 @@ pub fn run_steps() {
                     let (id, t) = (job.id, *task);
                     *j = None;
                     finish_stress(t);
-                    println!("[{}]+ Done                    stress", id);
+                    if let Some(d) = done().iter_mut().find(|d| **d == 0) {
+                        *d = id;
+                    }
                     continue;
                 }
                 crate::hostif::begin();

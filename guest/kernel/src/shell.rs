@@ -14,6 +14,7 @@ pub fn run() -> ! {
     println!("cmaemu shell: type 'help' for commands");
     let mut buf = [0u8; 512];
     loop {
+        crate::jobs::notify_done();
         print!("{}", PROMPT);
         let n = crate::console::read_line(&mut buf);
         let line = core::str::from_utf8(&buf[..n]).unwrap_or("");

@@ -351,7 +351,13 @@ pub fn pin(n: u32) {
         t.pinned += 1;
         done += 1;
     }
-    say!("pin: {} pages pinned (first at va {:#010x}, pfn {:#x})", t.pinned, USER_BASE, pte_get(t, USER_BASE) >> 12);
+    // report the pages that hold a pin: slots freed since `fill` have none
+    let mapped = (0..t.pinned).map(page_va).filter(|&va| pte_get(t, va) & 2 != 0);
+    let (count, first) = mapped.fold((0u32, None), |(c, f), va| (c + 1, f.or(Some(va))));
+    match first {
+        Some(va) => say!("pin: {} pages pinned (first at va {:#010x}, pfn {:#x})", count, va, pte_get(t, va) >> 12),
+        None => say!("pin: 0 pages pinned (no mapped page)"),
+    }
 }
 
 /// `pin in START END`: pin the first page of the current task whose frame
