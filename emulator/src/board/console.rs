@@ -49,12 +49,14 @@ pub struct Console {
     /// Ctrl-A pressed (TTY escape), waiting for the command key.
     escape: bool,
     pub quit: bool,
+    /// The last value the guest wrote to `SYS_CMAEMU_PROMPT` (None: never).
+    prompt_flag: Option<bool>,
 }
 
 impl Console {
     pub fn new(input: Input, stdout: bool, capture: Option<Capture>) -> Self {
         let eof = matches!(input, Input::None);
-        Console { input, pending: VecDeque::new(), eof, stdout, capture, tail: VecDeque::new(), line: Vec::new(), escape: false, quit: false }
+        Console { input, pending: VecDeque::new(), eof, stdout, capture, tail: VecDeque::new(), line: Vec::new(), escape: false, quit: false, prompt_flag: None }
     }
 
     /// Guest output.
@@ -95,6 +97,18 @@ impl Console {
     /// waiting for a command.
     pub fn at_prompt(&self) -> bool {
         self.line == b"# "
+    }
+
+    /// The guest's shell waits for a command: what it said through
+    /// `SYS_CMAEMU_PROMPT` once it has used that register, else a last
+    /// output line of `# `.
+    pub fn waiting_at_prompt(&self) -> bool {
+        self.prompt_flag.unwrap_or_else(|| self.at_prompt())
+    }
+
+    /// The guest wrote `SYS_CMAEMU_PROMPT`.
+    pub fn set_prompt_flag(&mut self, waiting: bool) {
+        self.prompt_flag = Some(waiting);
     }
 
     pub fn is_tty(&self) -> bool {
@@ -164,5 +178,24 @@ impl Console {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_register_outlives_kernel_messages_after_the_prompt() {
+        let mut c = Console::new(Input::Script(Default::default()), false, None);
+        c.output(b"done\n# ");
+        assert!(c.at_prompt() && c.waiting_at_prompt(), "a guest without the register: the last line decides");
+        c.output(b"[    0.9] cma: cma_alloc: alloc failed\n");
+        assert!(!c.waiting_at_prompt(), "without the register a message after the prompt hides it");
+        c.set_prompt_flag(true);
+        assert!(c.waiting_at_prompt(), "the shell said it waits");
+        c.set_prompt_flag(false);
+        c.output(b"# ");
+        assert!(!c.waiting_at_prompt(), "once the guest uses the register, the text no longer counts");
     }
 }

@@ -287,6 +287,7 @@ impl cpu::Bus for Board {
                     self.activity = true;
                 }
             }
+            _ if pa == SYSREGS_BASE + SYS_CMAEMU_PROMPT => self.console.set_prompt_flag(value != 0),
             _ if (SYSREGS_BASE..SYSREGS_BASE + 0x1000).contains(&pa) => {
                 self.sysregs.advance_to(now);
                 self.sysregs.write_sized(pa - SYSREGS_BASE, size, value)
@@ -440,13 +441,13 @@ impl cpu::Bus for Board {
         if self.console.quit {
             return Some(now);
         }
-        if self.pause_when_starved && self.console.pending.is_empty() && self.uart0.rx_pending() == 0 && self.console.at_prompt() {
+        if self.pause_when_starved && self.console.pending.is_empty() && self.uart0.rx_pending() == 0 && self.console.waiting_at_prompt() {
             self.paused = true;
             return Some(now);
         }
         // Input ended: stop once the shell has sat at its prompt for the
         // idle limit (a guest busy with a long command is not idle).
-        if self.console.eof && self.console.at_prompt() {
+        if self.console.eof && self.console.waiting_at_prompt() {
             let since = *self.eof_at.get_or_insert(now);
             if now.saturating_sub(since) > self.idle_after_eof_ns {
                 return None;

@@ -305,3 +305,8 @@ mod tests {
 pub const SYS_CMAEMU_DESC: u64 = 0xf0;
 /// ... and writes anything here to have the host drain its trace ring now.
 pub const SYS_CMAEMU_DOORBELL: u64 = 0xf4;
+/// The guest's shell writes 1 here when it has printed its prompt and waits
+/// for a command line, 0 when it has read one. Stepping APIs pause on it
+/// (kernel messages printed after the prompt do not hide it); guests that
+/// never write it are recognised by a last output line of `# `.
+pub const SYS_CMAEMU_PROMPT: u64 = 0xf8;

@@ -6,7 +6,8 @@
 //!
 //! Board registers (cmaemu's, in the V2M sysregs block): SYS_CMAEMU_DESC
 //! (0xF0) takes the descriptor's physical address, SYS_CMAEMU_DOORBELL
-//! (0xF4) asks the host to drain the ring now.
+//! (0xF4) asks the host to drain the ring now, SYS_CMAEMU_PROMPT (0xF8)
+//! says whether the shell waits at its prompt.
 use crate::arch::{io_p2v, phys_to_virt, virt_to_phys, writel};
 use crate::drivers::map;
 use crate::{mm, vm};
@@ -17,6 +18,14 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 pub const SYS_CMAEMU_DESC: u32 = 0xf0;
 pub const SYS_CMAEMU_DOORBELL: u32 = 0xf4;
+pub const SYS_CMAEMU_PROMPT: u32 = 0xf8;
+
+/// Tell the host whether the shell waits at its prompt for a command
+/// (stepping APIs pause there; kernel messages printed after the prompt
+/// do not hide it).
+pub fn at_prompt(waiting: bool) {
+    writel(io_p2v(map::SYSREGS) + SYS_CMAEMU_PROMPT, waiting as u32);
+}
 const RING_CAP: u32 = 1024;
 
 static DESC_VA: AtomicU32 = AtomicU32::new(0);

@@ -16,7 +16,9 @@ pub fn run() -> ! {
     loop {
         crate::jobs::notify_done();
         print!("{}", PROMPT);
+        crate::hostif::at_prompt(true);
         let n = crate::console::read_line(&mut buf);
+        crate::hostif::at_prompt(false);
         let line = core::str::from_utf8(&buf[..n]).unwrap_or("");
         exec(line.trim());
     }
