@@ -138,7 +138,7 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
 fn mutated_trees_boot_to_the_shell_and_power_off() {
     const RAM: u64 = 256 << 20;
     let base = Dtb::parse(&board_dtb::default_board_dtb(RAM)).unwrap();
-    let mut r = Rng(0x5eed_0f_d7_f022);
+    let mut r = Rng(0x5eed_0fd7_f022);
     // CMAEMU_FUZZ_ITERS raises the count for a longer local run.
     let iters: usize = std::env::var("CMAEMU_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
     let mut failures = Vec::new();

@@ -118,7 +118,7 @@ fn random_shell_sessions_keep_the_guest_and_its_data_intact() {
 #[test]
 fn random_command_lines_boot_and_allocate() {
     let iters: usize = std::env::var("CMAEMU_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
-    let mut r = Rng(0xc0ffee_0dd);
+    let mut r = Rng(0x0c0f_fee0_0dd0);
     for i in 0..iters {
         let mut args = vec!["console=ttyAMA0".to_string()];
         for _ in 0..1 + r.below(4) {

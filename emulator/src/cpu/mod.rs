@@ -188,7 +188,7 @@ pub struct CpuStats {
 
 /// The block hook's state: kept apart from `State` and reached through a
 /// raw pointer from a plain C callback, so that counting a block costs one
-/// add and two compares (the binding's closure proxy costs several times
+/// add and one compare (the binding's closure proxy costs several times
 /// that on short blocks). Anything more (device deadlines, IRQ injection,
 /// limits) stops the run and is served by `Cpu::run`.
 #[repr(C)]
@@ -237,13 +237,11 @@ unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, add
     let n = (size as u64 / 4).max(1);
     f.insns += n;
     f.blocks += 1;
-    if f.insns >= f.deadline {
-        if !f.need_service {
-            f.need_service = true;
-            f.stop_block = (address, n);
-            // SAFETY: a valid engine handle, called from its own hook.
-            unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
-        }
+    if f.insns >= f.deadline && !f.need_service {
+        f.need_service = true;
+        f.stop_block = (address, n);
+        // SAFETY: a valid engine handle, called from its own hook.
+        unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
     }
 }
 
@@ -370,15 +368,15 @@ fn read_gprs<D>(uc: &Unicorn<D>) -> [u32; 16] {
     r
 }
 
-/// Emulate exception entry (ARM ARM B1.8): new mode with banked SP/LR/SPSR,
-/// SPSR = old CPSR, LR = `lr`, I set (A too for IRQ and aborts), T from
-/// SCTLR.TE, IT/J cleared, PC = vector base + offset.
 /// An abort taken while the CPU is already in Abort mode has clobbered the
 /// handler's own LR and SPSR: the handler itself faults (a corrupt stack or
 /// vectors). Hardware would spin on it forever at a few instructions per
 /// fault; after this many in a row the run stops with a report.
 pub const NESTED_ABORT_LIMIT: u32 = 10_000;
 
+/// Emulate exception entry (ARM ARM B1.8): new mode with banked SP/LR/SPSR,
+/// SPSR = old CPSR, LR = `lr`, I set (A too for IRQ and aborts), T from
+/// SCTLR.TE, IT/J cleared, PC = vector base + offset.
 fn take_exception<B: Bus>(uc: &mut Unicorn<State<B>>, kind: ExcKind, lr: u32, insn_pc: u32, far: u32, fsr: u32) {
     let old = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
     if matches!(kind, ExcKind::DataAbort | ExcKind::PrefetchAbort) {

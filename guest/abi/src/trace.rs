@@ -462,7 +462,7 @@ impl RawRing {
         }
         // SAFETY: in bounds (checked), valid per `new`'s contract.
         let p = unsafe { self.base.add(o) };
-        ((p as usize) % core::mem::align_of::<T>() == 0).then_some(p as *mut T)
+        (p as usize).is_multiple_of(core::mem::align_of::<T>()).then_some(p as *mut T)
     }
 }
 
@@ -502,7 +502,7 @@ impl RingMem for RawRing {
         }
         // SAFETY: in bounds (checked), valid per `new`'s contract.
         let p = unsafe { self.base.add(o) };
-        if (p as usize) % 4 == 0 && buf.len() % 4 == 0 {
+        if (p as usize).is_multiple_of(4) && buf.len().is_multiple_of(4) {
             // Word at a time: the ring is pushed several times per migrated
             // page, so its cost shows in `cma_alloc`.
             for (i, c) in buf.chunks_exact_mut(4).enumerate() {
@@ -525,7 +525,7 @@ impl RingMem for RawRing {
         }
         // SAFETY: in bounds (checked), valid per `new`'s contract.
         let p = unsafe { self.base.add(o) };
-        if (p as usize) % 4 == 0 && data.len() % 4 == 0 {
+        if (p as usize).is_multiple_of(4) && data.len().is_multiple_of(4) {
             for (i, c) in data.chunks_exact(4).enumerate() {
                 // SAFETY: in bounds and 4-aligned (checked above).
                 unsafe { core::ptr::write_volatile((p as *mut u32).add(i), u32::from_ne_bytes([c[0], c[1], c[2], c[3]])) };
