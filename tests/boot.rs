@@ -211,6 +211,73 @@ fn cli_profile_names_kernel_functions_and_sums_to_the_instruction_count() {
     assert!(e.contains("start_kernel"), "{e}");
 }
 
+/// Run `cmaemu ARGS` on a pseudo-terminal (util-linux `script`); for each
+/// (marker, keys), wait until the output shows `marker` `n` times (the
+/// n-th prompt), then type `keys`. None when `script` is missing.
+fn on_tty(args: &str, keys: &[(usize, &[u8])]) -> Option<(i32, String)> {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_cmaemu"));
+    let mut c = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdin = c.stdin.take().unwrap();
+    let mut stdout = c.stdout.take().unwrap();
+    let out = Arc::new(Mutex::new(String::new()));
+    let o = out.clone();
+    let reader = std::thread::spawn(move || {
+        let mut b = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut b) {
+            if n == 0 {
+                break;
+            }
+            o.lock().unwrap().push_str(&String::from_utf8_lossy(&b[..n]));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (prompts, k) in keys {
+        while out.lock().unwrap().matches("# ").count() < *prompts {
+            assert!(Instant::now() < deadline, "no prompt {prompts} on the terminal: {}", out.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stdin.write_all(k).unwrap();
+        stdin.flush().unwrap();
+    }
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            drop(stdin);
+            reader.join().unwrap();
+            let text = out.lock().unwrap().clone();
+            return Some((st.code().unwrap_or(-1), text));
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("the run did not end: {}", out.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tty_mode_is_raw_and_ctrl_a_x_quits() {
+    // Typed commands end in CR (raw mode); the exit status is the guest's.
+    let Some((code, out)) = on_tty("boot -m 256M", &[(1, b"uptime\r"), (2, b"poweroff 7\r")]) else {
+        eprintln!("skipped: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    };
+    assert_eq!(code, 7, "{out}");
+    assert!(out.contains("# uptime") && out.contains("up ") && out.contains("reboot: Power down"), "{out}");
+    // Ctrl-A x ends the run from the terminal, as in QEMU, with status 0.
+    let (code, out) = on_tty("boot -m 256M", &[(1, b"\x01x")]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cmaemu: terminated by Ctrl-A x"), "{out}");
+}
+
 #[test]
 fn boots_dtc_compiled_dts_and_prints_iomem_and_reserved() {
     let out = tmp("board.dtb");
