@@ -137,7 +137,16 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
 #[test]
 fn mutated_trees_boot_to_the_shell_and_power_off() {
     const RAM: u64 = 256 << 20;
-    let base = Dtb::parse(&board_dtb::default_board_dtb(RAM)).unwrap();
+    let mut bases = vec![Dtb::parse(&board_dtb::default_board_dtb(RAM)).unwrap()];
+    // Linux's own layout (motherboard/daughterboard nodes, a no-map vram
+    // pool, CLCD with memory-region), when dtc is there to compile it
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dts/vexpress-linux-layout.dts");
+    let out = std::env::temp_dir().join(format!("cmaemu-fuzz-linux-layout-{}.dtb", std::process::id()));
+    if std::process::Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&src).status().is_ok_and(|s| s.success()) {
+        let mut d = Dtb::parse(&std::fs::read(&out).unwrap()).unwrap();
+        d.set_memory(0x6000_0000, RAM).unwrap();
+        bases.push(d);
+    }
     let mut r = Rng(0x5eed_0fd7_f022);
     // CMAEMU_FUZZ_ITERS raises the count for a longer local run.
     let iters: usize = std::env::var("CMAEMU_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
@@ -145,7 +154,7 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
     let mut clean = 0;
     let mut panics = std::collections::BTreeMap::new();
     for i in 0..iters {
-        let mut d = base.clone();
+        let mut d = bases[i % bases.len()].clone();
         for _ in 0..1 + r.below(3) {
             mutate(&mut d, &mut r);
         }
