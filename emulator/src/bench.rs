@@ -71,6 +71,22 @@ pub fn boot_bench() -> Result<String, String> {
             worst = instr / bare;
         }
     }
+    // Host memory: guest RAM is mapped lazily; what filling it costs in
+    // resident memory, against the guest memory filled.
+    let rss0 = rss_kib();
+    let (_, _, text) = timed(&mut m, "fill 900")?;
+    let rss1 = rss_kib();
+    let pages: u64 = text.split("fill: ").filter_map(|l| l.split_whitespace().next()?.parse().ok()).last().unwrap_or(0);
+    if let (Some(a), Some(b)) = (rss0, rss1) {
+        let filled = pages * 4;
+        out += &format!(
+            "host memory: resident {} MiB after boot; filling {} MiB of guest pages adds {} MiB (ratio {:.2})\n",
+            a / 1024,
+            filled / 1024,
+            b.saturating_sub(a) / 1024,
+            b.saturating_sub(a) as f64 / filled.max(1) as f64
+        );
+    }
     out += &format!(
         "targets: boot ≤ 250 ms ({}), instrumented ≥ 50 % of bare on the 3-instruction worst case ({})",
         if boot_ms <= 250.0 { "met" } else { "missed" },
@@ -81,6 +97,12 @@ pub fn boot_bench() -> Result<String, String> {
 
 use crate::board::machine::{Machine, RunOptions, Step};
 use crate::loader::dtb::Dtb;
+
+/// This process's resident set (Linux `/proc/self/status`), KiB.
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()
+}
 
 /// A guest ALU loop the boot benchmark runs both instrumented and bare.
 #[derive(Clone, Copy)]
