@@ -848,6 +848,10 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Bench { what, profile } => match what.as_str() {
+            _ if profile.is_some() && what != "cma" => {
+                eprintln!("cmaemu: bench {what}: --profile applies to `bench cma` only (profile a run with `cmaemu boot --profile`)");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
             "cma" => bench_report(cmaemu::bench::cma_bench(profile)),
             "verify" => bench_report(cmaemu::bench::verify_bench()),
             _ => cmd_bench_boot(),
