@@ -200,7 +200,8 @@ pub fn begin() {
 /// End of an mm mutation: refresh the summary, `mm_seq` even, doorbell.
 pub fn end() {
     if DEPTH.fetch_sub(1, Ordering::Relaxed) == 1 {
-        crate::dma::KEnv::flush_pending();
+        // the last page's records go with the doorbell below
+        crate::dma::KEnv::flush_pending_quiet();
         refresh();
         if let Some(d) = desc() {
             crate::arch::dsb();
