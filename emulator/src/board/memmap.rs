@@ -299,14 +299,9 @@ mod tests {
     }
 }
 
-/// cmaemu's own sysregs registers (offsets in the V2M sysregs block that
-/// the real board leaves unused): the guest writes the physical address of
-/// its introspection descriptor (`cmaemu_abi::desc::GuestDesc`) here ...
-pub const SYS_CMAEMU_DESC: u64 = 0xf0;
-/// ... and writes anything here to have the host drain its trace ring now.
-pub const SYS_CMAEMU_DOORBELL: u64 = 0xf4;
-/// The guest's shell writes 1 here when it has printed its prompt and waits
-/// for a command line, 0 when it has read one. Stepping APIs pause on it
-/// (kernel messages printed after the prompt do not hide it); guests that
-/// never write it are recognised by a last output line of `# `.
-pub const SYS_CMAEMU_PROMPT: u64 = 0xf8;
+/// cmaemu's own sysregs registers (see `cmaemu_abi::boot`): descriptor,
+/// doorbell, prompt. Guests that never write the prompt register are
+/// recognised by a last output line of `# `.
+pub const SYS_CMAEMU_DESC: u64 = cmaemu_abi::boot::SYS_CMAEMU_DESC as u64;
+pub const SYS_CMAEMU_DOORBELL: u64 = cmaemu_abi::boot::SYS_CMAEMU_DOORBELL as u64;
+pub const SYS_CMAEMU_PROMPT: u64 = cmaemu_abi::boot::SYS_CMAEMU_PROMPT as u64;

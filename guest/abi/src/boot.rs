@@ -13,3 +13,14 @@ pub const POWEROFF_CODE_MASK: u32 = 0xff;
 pub const POWEROFF_PANIC: u32 = 1 << 31;
 
 const _: () = assert!(POWEROFF_PANIC & POWEROFF_CODE_MASK == 0);
+
+/// cmaemu's own registers, at these offsets in the V2M sysregs block (which
+/// the real board leaves unused). The guest writes the physical address of
+/// its introspection descriptor (`desc::GuestDesc`) here ...
+pub const SYS_CMAEMU_DESC: u32 = 0xf0;
+/// ... and anything here to have the host drain its trace ring now ...
+pub const SYS_CMAEMU_DOORBELL: u32 = 0xf4;
+/// ... and 1 here when its shell has printed the prompt and waits for a
+/// command line, 0 once it has read one (stepping APIs pause on it; kernel
+/// messages printed after the prompt do not hide it).
+pub const SYS_CMAEMU_PROMPT: u32 = 0xf8;

@@ -16,9 +16,7 @@ use cmaemu_abi::page::{Pfn, PFN_NONE};
 use cmaemu_abi::trace::{self as tr, RawRing, TraceRecord};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-pub const SYS_CMAEMU_DESC: u32 = 0xf0;
-pub const SYS_CMAEMU_DOORBELL: u32 = 0xf4;
-pub const SYS_CMAEMU_PROMPT: u32 = 0xf8;
+use cmaemu_abi::boot::{SYS_CMAEMU_DESC, SYS_CMAEMU_DOORBELL, SYS_CMAEMU_PROMPT};
 
 /// Tell the host whether the shell waits at its prompt for a command
 /// (stepping APIs pause there; kernel messages printed after the prompt
