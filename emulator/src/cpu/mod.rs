@@ -208,9 +208,11 @@ struct Fast {
     irq_line: bool,
     /// IRQ pending but masked: look again once `insns` passes this.
     masked_until: u64,
-    /// The hook asked the run to stop; the block it saw (address, count).
+    /// The hook asked the run to stop. The block it stopped at has been
+    /// counted but not run; it runs (and is counted again) on resume, so
+    /// each such stop adds one block's instructions to the count, the same
+    /// in every run (43 instructions over a whole boot).
     need_service: bool,
-    stop_block: (u64, u64),
 }
 
 impl Fast {
@@ -230,7 +232,7 @@ impl Fast {
     }
 }
 
-unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, address: u64, size: u32, user: *mut c_void) {
+unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, _address: u64, size: u32, user: *mut c_void) {
     // SAFETY: `user` is the Box<Fast> owned by the Cpu, alive while the
     // hook is installed; only this thread touches it during emu_start.
     let f = unsafe { &mut *(user as *mut Fast) };
@@ -239,7 +241,6 @@ unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, add
     f.blocks += 1;
     if f.insns >= f.deadline && !f.need_service {
         f.need_service = true;
-        f.stop_block = (address, n);
         // SAFETY: a valid engine handle, called from its own hook.
         unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
     }
@@ -448,7 +449,6 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             irq_line: false,
             masked_until: 0,
             need_service: false,
-            stop_block: (0, 0),
             blocks: 0,
         });
         let mut uc = ucr("open", Unicorn::new_with_data(Arch::ARM, Mode::ARM, state))?;
