@@ -728,6 +728,29 @@ fn skip_remap_is_caught_by_the_mapping_check() {
 }
 
 #[test]
+fn trace_without_verification_keeps_every_event_and_checks_nothing() {
+    // --no-verify --trace used to write an empty trace (nobody drained the
+    // guest's ring): the events are collected, only the verifiers are off.
+    let dir = tmp("trace-nv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = "fill 110 3\necho 4096 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let (on, nv) = (dir.join("on.jsonl"), dir.join("nv.jsonl"));
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--trace", on.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--no-verify", "--trace", nv.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{err}");
+    let (a, b) = (std::fs::read_to_string(&on).unwrap(), std::fs::read_to_string(&nv).unwrap());
+    assert!(b.lines().count() > 1000 && b.contains("\"migrate_page\""), "{} lines", b.lines().count());
+    assert_eq!(a, b, "a clean run's trace does not depend on verification");
+    // with a bug injected, only the verifying run reports it
+    let args = "console=ttyAMA0 cmaemu.inject=skip_copy";
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--append", args, "--no-verify", "--trace", nv.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{err}");
+    assert!(!std::fs::read_to_string(&nv).unwrap().contains("\"violation\""));
+    assert!(!err.contains("violation"), "{err}");
+}
+
+#[test]
 fn cli_trace_files_are_deterministic_and_valid() {
     let dir = tmp("traces");
     std::fs::create_dir_all(&dir).unwrap();

@@ -404,6 +404,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             report: true,
             record_frames: a.record_frames.clone(),
             profile: a.profile.is_some(),
+            trace: a.trace.is_some(),
         },
     };
     if let Some(d) = &a.record_frames {

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub record_frames: Option<std::path::PathBuf>,
     /// Count retired instructions per guest function (slower).
     pub profile: bool,
+    /// Collect the guest's events for a trace even when `verify` is off.
+    pub trace: bool,
 }
 
 /// How a run ended.
@@ -158,7 +160,7 @@ impl Board {
             gic: Gic::new(),
             clcd: Pl111::new(),
             camera: Camera::new().with_dma_window(RAM_BASE, size),
-            monitor: if opts.verify { Some(Box::new(MonitorBox::new(ram.clone(), opts.on_violation, opts.report))) } else { None },
+            monitor: if opts.verify || opts.trace { Some(Box::new(MonitorBox::new(ram.clone(), opts.on_violation, opts.report, opts.verify))) } else { None },
             ram,
             opts,
             next_frame: FRAME_NS,
@@ -630,7 +632,7 @@ impl Machine {
     }
     /// Whether the guest's descriptor was accepted (verification is live).
     pub fn verifying(&self) -> bool {
-        self.cpu.bus().monitor.as_ref().is_some_and(|m| m.attached())
+        self.cpu.bus().monitor.as_ref().is_some_and(|m| m.verifying())
     }
 
     /// Start counting retired instructions per guest function (the

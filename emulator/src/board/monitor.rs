@@ -37,10 +37,14 @@ pub struct MonitorBox {
     /// Stderr reporting (off in tests that read `violations`).
     pub report: bool,
     pub stop_requested: bool,
+    /// Run the verifiers (false: events for a trace only).
+    checks: bool,
 }
 
 impl MonitorBox {
-    pub fn new(ram: GuestRam, on_violation: OnViolation, report: bool) -> Self {
+    /// `checks`: run the verifiers; without them the box only collects the
+    /// guest's events (for `--trace` with `--no-verify`).
+    pub fn new(ram: GuestRam, on_violation: OnViolation, report: bool, checks: bool) -> Self {
         MonitorBox {
             ram,
             desc_pa: None,
@@ -55,6 +59,7 @@ impl MonitorBox {
             on_violation,
             report,
             stop_requested: false,
+            checks,
         }
     }
 
@@ -66,6 +71,11 @@ impl MonitorBox {
 
     pub fn attached(&self) -> bool {
         self.mon.is_some()
+    }
+
+    /// Attached and running the verifiers.
+    pub fn verifying(&self) -> bool {
+        self.checks && self.attached()
     }
 
     /// (asid, TTBR0) of every live address space, from the guest's table.
@@ -165,7 +175,8 @@ impl Servicer for MonitorBox {
             }
             let (sink, source) = trace::event_stream();
             match Monitor::attach(&self.ram, pa, sink) {
-                Ok(m) => {
+                Ok(mut m) => {
+                    m.checks = self.checks;
                     self.mon = Some(m);
                     self.source = Some(source);
                 }

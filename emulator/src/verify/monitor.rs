@@ -55,6 +55,9 @@ pub struct Monitor {
     frame: u64,
     /// Violations found so far.
     pub violations: u64,
+    /// Run the verifiers (false: only decode and emit events, for a trace
+    /// of a run without verification).
+    pub checks: bool,
 }
 
 impl Monitor {
@@ -74,6 +77,7 @@ impl Monitor {
             dirty: false,
             frame: 0,
             violations: 0,
+            checks: true,
         })
     }
 
@@ -126,7 +130,7 @@ impl Monitor {
             self.decoder.push(&r, self.frame, &mut evs);
             if let Ok(ge) = r.decode() {
                 self.buffers.on_event(&ge);
-                if let GuestEvent::MigratePageBegin { old_pfn, first, .. } = ge {
+                if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
                     let mut b = vec![0u8; 4096];
                     if ram.read((old_pfn as u64) << 12, &mut b).is_ok() {
                         self.captures.insert(old_pfn, b);
@@ -149,6 +153,9 @@ impl Monitor {
 
     fn migration(&mut self, ram: &GuestRam, e: &Event, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
         let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind else { return Ok(()) };
+        if !self.checks {
+            return Ok(());
+        }
         let mut after = vec![0u8; 4096];
         if ram.read((*new_pfn as u64) << 12, &mut after).is_err() {
             after.clear();
@@ -175,8 +182,12 @@ impl Monitor {
     /// One DMA master transfer.
     pub fn dma(&mut self, ram: &GuestRam, t: DmaTransfer, now_ns: u64, dur_ns: u64) -> Result<(), IntrospectError> {
         let ctx = self.ctx(now_ns);
-        let bufs = self.buffers.clone();
-        let v = check_dma(self.snapshot(ram)?, Some(&bufs), &t, &ctx);
+        let v = if self.checks {
+            let bufs = self.buffers.clone();
+            check_dma(self.snapshot(ram)?, Some(&bufs), &t, &ctx)
+        } else {
+            Vec::new()
+        };
         self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::DmaTransfer { device: t.device, pa: t.pa, len: t.len, write: t.write, dur_ns } });
         self.report(v);
         Ok(())
@@ -189,13 +200,17 @@ impl Monitor {
         self.frame = index;
         self.dirty = true;
         let ctx = self.ctx(now_ns);
+        let checks = self.checks;
         let snap = self.snapshot(ram)?;
         let counters = snap.counters();
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
-        let mut v = check_integrity(snap, &ctx);
-        v.extend(check_mapped_free(snap, ram, None, &ctx));
+        let mut v = Vec::new();
+        if checks {
+            v = check_integrity(snap, &ctx);
+            v.extend(check_mapped_free(snap, ram, None, &ctx));
+        }
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(counters) });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });
@@ -205,6 +220,9 @@ impl Monitor {
 
     /// The CPU is about to cache a user translation `va -> pa` of `asid`.
     pub fn translation(&mut self, ram: &GuestRam, asid: u32, va: u32, pa: u64, now_ns: u64) -> Result<(), IntrospectError> {
+        if !self.checks {
+            return Ok(());
+        }
         let ctx = self.ctx(now_ns);
         if let Some(v) = check_translation(self.snapshot(ram)?, asid, va, pa, &ctx) {
             self.report(vec![v]);
