@@ -8,6 +8,9 @@ use cmaemu::loader::dtb::{DtNode, Dtb, DtbError};
 use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+use common::Rng;
+
 fn dts_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dts")
 }
@@ -203,20 +206,6 @@ fn memory_outside_window() {
     // A malformed reg is an error, not a panic.
     d2.find_mut("/memory").unwrap().set_prop("reg", vec![1, 2, 3]);
     assert!(d2.memory_regions().unwrap_err().to_string().starts_with("dtb: /memory@60000000 reg: "));
-}
-
-/// xorshift64* — deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 #[test]

@@ -11,28 +11,14 @@ use cmaemu::board::machine::{self, BootConfig, Exit};
 use cmaemu::loader::dtb::{DtNode, Dtb};
 use cmaemu::loader::{board_dtb, images};
 
-/// xorshift64* — deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len())]
-    }
-}
+mod common;
+use common::Rng;
 
 /// Values that break arithmetic: zero, one, page and section edges,
 /// RAM's edges, the top of the address space.
 fn nasty_u32(r: &mut Rng) -> u32 {
     let any = r.next() as u32;
-    *r.pick(&[0, 1, 3, 0xfff, 0x1000, 0x10_0000, 0x40_0000, 0x80_0000, 0x0200_0000, 0x1000_0000, 0x4000_0000, 0x5fff_ffff, 0x6000_0000, 0x6800_0000, 0x9fff_f000, 0xa000_0000, 0xffff_f000, 0xffff_ffff, any])
+    r.pick(&[0, 1, 3, 0xfff, 0x1000, 0x10_0000, 0x40_0000, 0x80_0000, 0x0200_0000, 0x1000_0000, 0x4000_0000, 0x5fff_ffff, 0x6000_0000, 0x6800_0000, 0x9fff_f000, 0xa000_0000, 0xffff_f000, 0xffff_ffff, any])
 }
 
 fn be_cells(v: &[u32]) -> Vec<u8> {
@@ -55,7 +41,7 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
     // /memory stays as the host wrote it (the host rejects bad ones itself)
     all.retain(|p| !p.starts_with("/memory"));
     let reserved: Vec<String> = all.iter().filter(|p| p.starts_with("/reserved-memory/")).cloned().collect();
-    let path = if !reserved.is_empty() && r.below(2) == 0 { r.pick(&reserved).clone() } else { r.pick(&all).clone() };
+    let path = if !reserved.is_empty() && r.below(2) == 0 { r.pick(&reserved) } else { r.pick(&all) };
     match r.below(11) {
         0 | 1 => {
             let n = 1 + r.below(3);
@@ -64,7 +50,7 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
         }
         2 => {
             let v = nasty_u32(r);
-            let prop = *r.pick(&["size", "alignment"]);
+            let prop = r.pick(&["size", "alignment"]);
             d.find_mut(&path).unwrap().set_prop(prop, be_cells(&[v]));
         }
         3 => {
@@ -72,25 +58,25 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
             d.find_mut(&path).unwrap().set_prop("alloc-ranges", be_cells(&cells));
         }
         4 => {
-            let p = *r.pick(&["reusable", "no-map", "linux,cma-default", "linux,dma-default"]);
+            let p = r.pick(&["reusable", "no-map", "linux,cma-default", "linux,dma-default"]);
             let n = d.find_mut(&path).unwrap();
             if n.remove_prop(p).is_none() {
                 n.set_prop(p, Vec::new());
             }
         }
         5 => {
-            let c = *r.pick(&["shared-dma-pool", "restricted-dma-pool", "", "shared-dma-pool\0shared-dma-pool", "arm,pl011\0arm,primecell"]);
+            let c = r.pick(&["shared-dma-pool", "restricted-dma-pool", "", "shared-dma-pool\0shared-dma-pool", "arm,pl011\0arm,primecell"]);
             d.find_mut(&path).unwrap().set_prop("compatible", c.as_bytes().iter().copied().chain([0]).collect());
         }
         6 => {
             // a phandle reference to anything, or nothing
-            let ph = *r.pick(&[0u32, 1, 2, 3, 7, 0xffff_ffff]);
+            let ph = r.pick(&[0u32, 1, 2, 3, 7, 0xffff_ffff]);
             let n = 1 + r.below(2);
             d.find_mut(&path).unwrap().set_prop("memory-region", be_cells(&vec![ph; n]));
         }
         7 => {
-            let cells = *r.pick(&[0u32, 1, 2, 3, 5]);
-            let p = *r.pick(&["#address-cells", "#size-cells"]);
+            let cells = r.pick(&[0u32, 1, 2, 3, 5]);
+            let p = r.pick(&["#address-cells", "#size-cells"]);
             let target = if r.below(2) == 0 { "/reserved-memory".to_string() } else { path.clone() };
             if let Some(n) = d.find_mut(&target) {
                 n.set_prop(p, be_cells(&[cells]));
@@ -98,7 +84,7 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
         }
         8 => {
             // a property of odd length
-            let p = *r.pick(&["reg", "size", "interrupts", "alignment", "compatible"]);
+            let p = r.pick(&["reg", "size", "interrupts", "alignment", "compatible"]);
             let len = r.below(7);
             let v: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
             d.find_mut(&path).unwrap().set_prop(p, v);
@@ -117,7 +103,7 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
             }
         }
         _ => {
-            let args = *r.pick(&[
+            let args = r.pick(&[
                 "console=ttyAMA0 cma=0",
                 "console=ttyAMA0 cma=4G",
                 "console=ttyAMA0 cma=16M@0x10000000",

@@ -7,22 +7,8 @@ use cmaemu::board::machine::{Machine, Step};
 use cmaemu::loader::dtb::Dtb;
 use cmaemu::loader::{board_dtb, images};
 
-/// xorshift64* — deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
-    }
-}
+mod common;
+use common::Rng;
 
 /// Numbers that break parsers and arithmetic.
 fn num(r: &mut Rng) -> String {
