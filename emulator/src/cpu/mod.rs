@@ -232,11 +232,18 @@ impl Fast {
     }
 }
 
+/// Instructions in a translated block of `size` bytes (ARM state; a block
+/// is counted as at least one instruction).
+#[inline(always)]
+fn block_insns(size: u32) -> u64 {
+    (size as u64 / 4).max(1)
+}
+
 unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, _address: u64, size: u32, user: *mut c_void) {
     // SAFETY: `user` is the Box<Fast> owned by the Cpu, alive while the
     // hook is installed; only this thread touches it during emu_start.
     let f = unsafe { &mut *(user as *mut Fast) };
-    let n = (size as u64 / 4).max(1);
+    let n = block_insns(size);
     f.insns += n;
     f.blocks += 1;
     if f.insns >= f.deadline && !f.need_service {
@@ -774,7 +781,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             "profile hook",
             self.uc.add_block_hook(1, 0, |uc: &mut Unicorn<State<B>>, address: u64, size: u32| {
                 if let Some(p) = uc.get_data_mut().profile.as_mut() {
-                    *p.entry(address).or_default() += (size as u64 / 4).max(1);
+                    *p.entry(address).or_default() += block_insns(size);
                 }
             }),
         )?;
