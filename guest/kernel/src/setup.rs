@@ -121,17 +121,19 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         ));
     }
 
-    // --- arm_memblock_init: the kernel image and swapper_pg_dir
+    // --- arm_memblock_init: swapper_pg_dir and the kernel image; then
+    // early_init_fdt_reserve_self (the /memreserve/ entries are reserved by
+    // early_init_fdt_scan_reserved_mem in cma::reserve)
     let (stext, _) = paging::kernel_text();
     let kend = paging::kernel_end();
-    let _ = mb.memblock_reserve(
-        PhysAddr(paging::SWAPPER_PG_DIR as u64),
-        paging::SWAPPER_PG_DIR_SIZE as u64,
-    );
-    let _ = mb.memblock_reserve(PhysAddr(virt_to_phys(stext) as u64), (kend - stext) as u64);
-    // early_init_fdt_reserve_self (the /memreserve/ entries are reserved
-    // by early_init_fdt_scan_reserved_mem in cma::reserve)
-    let _ = mb.memblock_reserve(PhysAddr(dtb_pa as u64), size as u64);
+    let own = [
+        ("swapper_pg_dir", paging::SWAPPER_PG_DIR, paging::SWAPPER_PG_DIR_SIZE),
+        ("the kernel image", virt_to_phys(stext), kend - stext),
+        ("the device tree blob", dtb_pa, size),
+    ];
+    for (_, base, len) in own {
+        let _ = mb.memblock_reserve(PhysAddr(base as u64), len as u64);
+    }
     // adjust_lowmem_bounds: memblock allocations stay in lowmem
     let lowmem = lowmem_limit(mb);
     mb.memblock_set_current_limit(PhysAddr(lowmem));
@@ -140,11 +142,6 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     // Linux's fdt_init_reserved_mem); if its range covered the kernel's own
     // reservations they are gone, and Linux would go on to hand its own
     // image out as free memory. Say so instead.
-    let own = [
-        ("swapper_pg_dir", paging::SWAPPER_PG_DIR, paging::SWAPPER_PG_DIR_SIZE),
-        ("the kernel image", virt_to_phys(stext), kend - stext),
-        ("the device tree blob", dtb_pa, size),
-    ];
     for (what, base, len) in own {
         if let Some(off) = (0..len).step_by(4096).chain([len - 1]).find(|o| !mb.memblock_is_reserved(PhysAddr((base + o) as u64))) {
             fail(format_args!(
