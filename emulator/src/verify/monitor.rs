@@ -206,11 +206,13 @@ impl Monitor {
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
-        let mut v = Vec::new();
-        if checks {
-            v = check_integrity(snap, &ctx);
+        let v = if checks {
+            let mut v = check_integrity(snap, &ctx);
             v.extend(check_mapped_free(snap, ram, None, &ctx));
-        }
+            v
+        } else {
+            Vec::new()
+        };
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(counters) });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });
