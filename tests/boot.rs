@@ -983,3 +983,28 @@ fn bad_reserved_memory_nodes_log_linux_errors_and_boot_continues() {
         assert!(out.contains(want), "expected '{want}' in {out}");
     }
 }
+
+/// The console of `stress 1 SEED &` run to its end, then the counters it moved.
+fn seeded_stress_run(seed: &str) -> String {
+    let mut m = stepping_machine(256 << 20, None);
+    command_output(&mut m, &format!("stress 1 {seed} &"));
+    let out = command_output(&mut m, "sleep 1200");
+    assert!(out.contains("Done"), "{out}");
+    command_output(&mut m, "cat /proc/vmstat");
+    command_output(&mut m, "cat /sys/kernel/debug/cma/linux,cma/used");
+    m.output()
+}
+
+#[test]
+fn stress_seed_repeats_byte_for_byte_and_two_seeds_differ() {
+    let a = seeded_stress_run("7");
+    let b = seeded_stress_run("7");
+    assert_eq!(a, b, "the same seed gave different consoles");
+    let c = seeded_stress_run("8");
+    let tail = |s: &str| s[s.find("cat /proc/vmstat").unwrap()..].to_string();
+    assert_ne!(tail(&a), tail(&c), "seeds 7 and 8 left the same counters");
+    let mut m = stepping_machine(256 << 20, None);
+    let out = command_output(&mut m, "stress 1 x &");
+    assert!(out.contains("stress: usage: stress SECONDS [SEED]"), "{out}");
+    assert!(command_output(&mut m, "jobs").trim().lines().all(|l| !l.contains("Running")), "a bad seed started a job");
+}

@@ -311,16 +311,16 @@ pub mod cma_test {
     }
 }
 
-/// `stress`: allocate (or release) 1024 pages in the default area, as a
-/// driver would, so that movable pages in the way are migrated.
-pub fn stress_cma(alloc: bool) {
+/// `stress`: allocate (or release) `pages` pages in the default area, as
+/// a driver would, so that movable pages in the way are migrated.
+pub fn stress_cma(alloc: bool, pages: u32) {
     let Some(areas) = areas() else { return };
     let Some(id) = areas.dma_contiguous_default_area else { return };
     let _ = with_contig(id.0 as u32, |cc| {
         if alloc {
-            let _ = areas.cma_debugfs_alloc(id, 1024, cc, &mut KTrace, &mut crate::cma::KLog);
+            let _ = areas.cma_debugfs_alloc(id, pages as u64, cc, &mut KTrace, &mut crate::cma::KLog);
         } else {
-            let _ = areas.cma_debugfs_free(id, 1024, cc, &mut KTrace);
+            let _ = areas.cma_debugfs_free(id, pages as u64, cc, &mut KTrace);
         }
     });
 }

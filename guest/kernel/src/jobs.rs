@@ -6,10 +6,12 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Copy)]
 pub enum Kind {
-    /// `stress SECONDS`: fill, free, pin and unpin movable memory in its
-    /// own address space, and allocate and release CMA memory, so that
-    /// CMA allocations migrate pages.
-    Stress { until_ns: u64, step: u32, task: usize },
+    /// `stress SECONDS [SEED]`: fill, free, pin and unpin movable memory
+    /// in its own address space, and allocate and release CMA memory, so
+    /// that CMA allocations migrate pages. Without a seed the steps follow
+    /// a fixed cycle; with one, an xorshift generator seeded with it picks
+    /// each step's action and size (the same seed gives the same steps).
+    Stress { until_ns: u64, step: u32, task: usize, rng: Option<u64> },
 }
 
 #[derive(Clone, Copy)]
@@ -57,7 +59,23 @@ fn spawn_inner(line: &str) -> bool {
     let mut args = line.split_ascii_whitespace();
     let kind = match args.next() {
         Some("stress") => {
-            let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+            let secs: u64 = match args.next().map(str::parse) {
+                None => 5,
+                Some(Ok(s)) => s,
+                Some(Err(_)) => {
+                    println!("stress: usage: stress SECONDS [SEED] & (SECONDS and SEED are integers)");
+                    return true;
+                }
+            };
+            let rng = match args.next().map(str::parse::<u64>) {
+                None => None,
+                // xorshift64 must not start at 0; splitmix the seed into a state
+                Some(Ok(seed)) => Some(splitmix64(seed) | 1),
+                Some(Err(_)) => {
+                    println!("stress: usage: stress SECONDS [SEED] & (SECONDS and SEED are integers)");
+                    return true;
+                }
+            };
             let cur = crate::vm::current_index();
             let task = match vm::task_new() {
                 Ok(t) => t,
@@ -67,7 +85,7 @@ fn spawn_inner(line: &str) -> bool {
                 }
             };
             vm::switch_to(cur);
-            Kind::Stress { until_ns: crate::time::sched_clock() + secs * 1_000_000_000, step: 0, task }
+            Kind::Stress { until_ns: crate::time::sched_clock().saturating_add(secs.saturating_mul(1_000_000_000)), step: 0, task, rng }
         }
         _ => return false,
     };
@@ -129,7 +147,7 @@ pub fn run_steps() {
     for j in jobs().iter_mut() {
         let Some(job) = j.as_mut() else { continue };
         match &mut job.kind {
-            Kind::Stress { until_ns, step, task } => {
+            Kind::Stress { until_ns, step, task, rng } => {
                 if now >= *until_ns {
                     let (id, t) = (job.id, *task);
                     *j = None;
@@ -139,8 +157,12 @@ pub fn run_steps() {
                     }
                     continue;
                 }
+                let action = match rng {
+                    None => fixed_action(*step),
+                    Some(state) => seeded_action(state),
+                };
                 crate::hostif::begin();
-                stress_step(*task, *step);
+                stress_step(*task, action);
                 crate::hostif::end();
                 *step += 1;
             }
@@ -149,28 +171,88 @@ pub fn run_steps() {
     RUNNING.store(false, Ordering::Relaxed);
 }
 
-/// One step of `stress`: a deterministic cycle of fills, frees, pins and
-/// CMA allocations (which migrate the movable pages in their way).
-fn stress_step(task: usize, step: u32) {
+/// What one step of `stress` does.
+#[derive(Clone, Copy)]
+enum Action {
+    /// Map and fill this many MiB (when a fifth of memory is still free).
+    Fill(u32),
+    /// Pin this many of the task's pages.
+    Pin(u32),
+    /// Unpin everything and unmap this many MiB.
+    UnpinFree(u32),
+    /// `cma_alloc` this many pages in the default area.
+    CmaAlloc(u32),
+    /// `cma_release` this many pages of it.
+    CmaRelease(u32),
+}
+
+/// The unseeded cycle: six 4 MiB fills, a pin, an unpin+free, a 4 MiB CMA
+/// allocation and its release.
+fn fixed_action(step: u32) -> Action {
+    match step % 10 {
+        0..=5 => Action::Fill(4),
+        6 => Action::Pin(4),
+        7 => Action::UnpinFree(4),
+        8 => Action::CmaAlloc(1024),
+        _ => Action::CmaRelease(1024),
+    }
+}
+
+/// xorshift64 (Marsaglia): the next value of `state`.
+fn xorshift64(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// splitmix64: spreads small seeds (0, 1, 2...) over the whole state.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A seeded step: the fixed cycle's mix of actions (fills most often),
+/// with sizes drawn too: 1-8 MiB fills and frees, 1-8 pins, CMA
+/// allocations of 256-2048 pages.
+fn seeded_action(state: &mut u64) -> Action {
+    let r = xorshift64(state);
+    let size = 1 + ((r >> 8) % 8) as u32;
+    match r % 10 {
+        0..=5 => Action::Fill(size),
+        6 => Action::Pin(size),
+        7 => Action::UnpinFree(size),
+        8 => Action::CmaAlloc(256 * size),
+        _ => Action::CmaRelease(256 * size),
+    }
+}
+
+/// One step of `stress` (CMA allocations migrate the movable pages in
+/// their way).
+fn stress_step(task: usize, action: Action) {
     let cur = vm::current_index();
     if !vm::switch_to(task) {
         return;
     }
     // keep about a fifth of memory free (room for migration targets)
     let roomy = crate::mm::page_alloc().is_some_and(|pa| pa.nr_free_pages() * 5 > pa.totalram_pages());
-    match step % 10 {
-        0..=5 => {
+    match action {
+        Action::Fill(mib) => {
             if roomy {
-                vm::fill_quiet(4)
+                vm::fill_quiet(mib)
             }
         }
-        6 => vm::pin_quiet(4),
-        7 => {
+        Action::Pin(n) => vm::pin_quiet(n),
+        Action::UnpinFree(mib) => {
             vm::unpin_quiet();
-            vm::free_quiet(4);
+            vm::free_quiet(mib);
         }
-        8 => crate::dma::stress_cma(true),
-        _ => crate::dma::stress_cma(false),
+        Action::CmaAlloc(pages) => crate::dma::stress_cma(true, pages),
+        Action::CmaRelease(pages) => crate::dma::stress_cma(false, pages),
     }
     vm::switch_to(cur);
 }

@@ -48,7 +48,7 @@ fn help() {
     println!("  unpin                     drop all pins");
     println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
     println!("  preview N [zerocopy]      camera -> display for N frames (buffers in CMA)");
-    println!("  stress SECONDS &          background fill/free/pin + CMA allocations");
+    println!("  stress SECONDS [SEED] &   background fill/free/pin + CMA allocations (seeded: random steps)");
     println!("  CMD &, jobs, kill %N      background jobs");
     println!("  camera queue ADDR SIZE    hand the camera a buffer by hand");
     println!("  display base ADDR         show one frame from ADDR");
@@ -119,7 +119,7 @@ fn exec_inner(line: &str) {
             }
             None => println!("kill: usage: kill %JOB"),
         },
-        "stress" => println!("stress: run it in the background: stress SECONDS &"),
+        "stress" => println!("stress: run it in the background: stress SECONDS [SEED] &"),
         "camera" => {
             let (a, b, c) = (args.next(), args.next().and_then(parse_num), args.next().and_then(parse_num));
             match (a, b, c) {
