@@ -4,6 +4,7 @@ pub mod cpu;
 pub mod devices;
 pub mod introspect;
 pub mod loader;
+pub mod outpath;
 pub mod scenario;
 pub mod bench;
 pub mod trace;

@@ -33,7 +33,7 @@ enum Cmd {
     Boot(BootArgs),
     /// Write the default board's device tree.
     Dtb {
-        /// Output file.
+        /// Output file (`-`: standard output).
         #[arg(short, long)]
         output: PathBuf,
         /// RAM size (e.g. 256M, 1G).
@@ -198,12 +198,7 @@ fn bad_input(msg: impl std::fmt::Display) -> ExitCode {
 /// and --append applied, validated.
 fn prepare_dtb(a: &BootArgs) -> Result<(Vec<u8>, u64), String> {
     if let Some(m) = a.memory {
-        if m == 0 || m > RAM_MAX_SIZE || m % (1 << 20) != 0 || m < (16 << 20) {
-            return Err(format!(
-                "-m {}: RAM must be a multiple of 1 MiB from 16M to 1G (vexpress-a9 maps RAM at 0x60000000-0x9fffffff)",
-                human(m)
-            ));
-        }
+        check_ram_size(m)?;
     }
     let bytes = match &a.dtb {
         Some(p) => read_file("--dtb", p)?,
@@ -222,6 +217,38 @@ fn prepare_dtb(a: &BootArgs) -> Result<(Vec<u8>, u64), String> {
     let ram = (end - RAM_BASE).div_ceil(1 << 20) << 20;
     let out = dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?;
     Ok((out, ram.max(16 << 20)))
+}
+
+/// `-m`: a multiple of 1 MiB from 16M to 1G; a bare number that would be
+/// valid in MiB gets a hint (`-m 256` is 256 bytes, as in QEMU's size
+/// syntax with a suffix).
+fn check_ram_size(m: u64) -> Result<(), String> {
+    if m <= RAM_MAX_SIZE && m % (1 << 20) == 0 && m >= (16 << 20) {
+        return Ok(());
+    }
+    let hint = match m.checked_mul(1 << 20) {
+        Some(mib) if (16 << 20..=RAM_MAX_SIZE).contains(&mib) => format!(" (did you mean {m}M?)"),
+        _ => String::new(),
+    };
+    Err(format!(
+        "-m {}: RAM must be a multiple of 1 MiB from 16M to 1G (vexpress-a9 maps RAM at 0x60000000-0x9fffffff){hint}",
+        human(m)
+    ))
+}
+
+/// Every output path of a boot, checked before the guest starts.
+fn check_boot_outputs(a: &BootArgs) -> Result<(), String> {
+    use cmaemu::outpath;
+    if let Some(p) = &a.trace {
+        outpath::check_file("--trace", p).map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &a.screenshot {
+        outpath::check_file("--screenshot", p).map_err(|e| e.to_string())?;
+    }
+    if let Some(d) = &a.record_frames {
+        outpath::prepare_dir("--record-frames", d).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn human(n: u64) -> String {
@@ -303,32 +330,65 @@ impl Drop for TtyGuard {
     }
 }
 
-fn report_failure(o: &Outcome, what: &str) {
+/// The kernel's and firmware's symbols, for PC/LR in failure reports.
+fn symbolizer(a: &BootArgs) -> cmaemu::board::profile::Symbolizer {
+    let (kernel, firmware) = load_images(a).unwrap_or_default();
+    cmaemu::board::profile::Symbolizer::from_elves(&[("kernel", &kernel), ("firmware", &firmware)])
+}
+
+/// ` (func+0x1c/0x80)` for a code address, or nothing.
+fn at_symbol(sym: &cmaemu::board::profile::Symbolizer, addr: u32) -> String {
+    sym.symbol(addr as u64).map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+fn report_failure(o: &Outcome, what: &str, sym: &cmaemu::board::profile::Symbolizer) {
     eprintln!();
     eprintln!("cmaemu: guest failure: {what}");
     if let Some(e) = &o.last_exception {
         eprintln!(
-            "  last exception: {} at pc {:#010x}, fault address {:#010x}, fault status {:#x}, cpsr {:#010x}, at {} ns",
+            "  last exception: {} at pc {:#010x}{}, fault address {:#010x}, fault status {:#x}, cpsr {:#010x}, at {} ns",
             e.kind.name(),
             e.pc,
+            at_symbol(sym, e.pc),
             e.far,
             e.fsr,
             e.cpsr,
             e.at
         );
-        print_regs("  registers at the exception:", &e.regs);
+        print_regs("  registers at the exception:", &e.regs, sym);
     }
     let (r, cpsr) = o.regs;
-    print_regs(&format!("  registers now (cpsr {cpsr:#010x}):"), &r);
+    print_regs(&format!("  registers now (cpsr {cpsr:#010x}):"), &r, sym);
     eprintln!("  retired instructions: {}", o.stats.insns);
+    print_console_tail(o);
+}
+
+fn print_console_tail(o: &Outcome) {
+    if o.console_tail.is_empty() {
+        eprintln!("  last console lines: (the guest printed nothing)");
+        return;
+    }
     eprintln!("  last console lines:");
     for l in &o.console_tail {
         eprintln!("    | {l}");
     }
 }
 
-fn print_regs(title: &str, r: &[u32; 16]) {
+/// `--max-insns` reached: not a guest failure; where the guest was and
+/// what it printed last.
+fn report_max_insns(o: &Outcome, max: u64, sym: &cmaemu::board::profile::Symbolizer) {
+    let (r, _) = o.regs;
+    eprintln!();
+    eprintln!("cmaemu: stopped: --max-insns {max} reached (the instruction limit, not a guest failure; raise it, or 0 for no limit)");
+    eprintln!("  pc {:#010x}{}, lr {:#010x}{}", r[15], at_symbol(sym, r[15]), r[14], at_symbol(sym, r[14]));
+    print_console_tail(o);
+}
+
+fn print_regs(title: &str, r: &[u32; 16], sym: &cmaemu::board::profile::Symbolizer) {
     eprintln!("{title}");
+    // Linux's __show_regs: "PC is at func+off/size", "LR is at ..."
+    eprintln!("    PC is at {}", sym.symbol(r[15] as u64).unwrap_or_else(|| format!("{:#010x}", r[15])));
+    eprintln!("    LR is at {}", sym.symbol(r[14] as u64).unwrap_or_else(|| format!("{:#010x}", r[14])));
     for row in 0..4 {
         let names = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
         let line: Vec<String> = (0..4).map(|c| format!("{:>3}={:08x}", names[row * 4 + c], r[row * 4 + c])).collect();
@@ -361,6 +421,9 @@ fn print_stats(o: &Outcome) {
 }
 
 fn cmd_boot(a: BootArgs) -> ExitCode {
+    if let Err(e) = check_boot_outputs(&a) {
+        return bad_input(e);
+    }
     if a.gdb || a.gdb_wait || a.gdb_port.is_some() {
         return cmd_boot_gdb(a);
     }
@@ -407,11 +470,6 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             trace: a.trace.is_some(),
         },
     };
-    if let Some(d) = &a.record_frames {
-        if let Err(e) = std::fs::create_dir_all(d) {
-            return bad_input(format!("--record-frames {}: {e}", d.display()));
-        }
-    }
     let outcome = machine::boot(cfg);
     drop(guard);
     let o = match outcome {
@@ -468,11 +526,11 @@ fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
         }
         Exit::Poweroff(c) => ExitCode::from(*c),
         Exit::Panic(code) => {
-            report_failure(o, &format!("kernel panic (poweroff status {code:#010x})"));
+            report_failure(o, &format!("kernel panic (poweroff status {code:#010x})"), &symbolizer(a));
             ExitCode::from(EXIT_GUEST_FAILURE)
         }
         Exit::MaxInsns => {
-            report_failure(o, &format!("--max-insns {} reached", a.max_insns));
+            report_max_insns(o, a.max_insns, &symbolizer(a));
             ExitCode::from(EXIT_MAX_INSNS)
         }
         Exit::IdleAfterEof => {
@@ -484,7 +542,7 @@ fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
             ExitCode::SUCCESS
         }
         Exit::Error(e) => {
-            report_failure(o, e);
+            report_failure(o, e, &symbolizer(a));
             ExitCode::from(EXIT_GUEST_FAILURE)
         }
     }
@@ -584,7 +642,7 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
         wall: start.elapsed(),
         last_exception: cpu.last_exception(),
         regs: cpu.regs(),
-        console_tail: cpu.bus().console.tail.iter().cloned().collect(),
+        console_tail: cpu.bus().console.tail_lines(),
         reboots: 0,
         profile: Vec::new(),
     };
@@ -717,6 +775,11 @@ fn summary_line(results: &[scenario::ScenarioResult]) -> String {
 }
 
 fn cmd_test(a: TestArgs) -> ExitCode {
+    if let Some(p) = &a.junit {
+        if let Err(e) = cmaemu::outpath::check_file("--junit", p) {
+            return bad_input(e);
+        }
+    }
     let list = match load_scenarios(&a.files, a.seed) {
         Ok(l) => l,
         Err(e) => return bad_input(e),
@@ -839,11 +902,17 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Boot(a) => cmd_boot(a),
         Cmd::Dtb { output, memory } => {
-            if memory > RAM_MAX_SIZE || memory % (1 << 20) != 0 || memory < (16 << 20) {
-                return bad_input(format!("-m {}: RAM must be a multiple of 1 MiB from 16M to 1G", human(memory)));
+            if let Err(e) = check_ram_size(memory) {
+                return bad_input(e);
             }
             let b = board_dtb::default_board_dtb(memory);
-            match std::fs::write(&output, b) {
+            let written = if output.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().lock().write_all(&b).and_then(|_| std::io::stdout().flush())
+            } else {
+                std::fs::write(&output, b)
+            };
+            match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => bad_input(format!("{}: {e}", output.display())),
             }

@@ -87,6 +87,16 @@ impl Console {
         }
     }
 
+    /// The last lines of output for a failure report, with the line being
+    /// written (e.g. a command after the prompt) if it is not empty.
+    pub fn tail_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tail.iter().cloned().collect();
+        if !self.line.is_empty() {
+            v.push(String::from_utf8_lossy(&self.line).into_owned());
+        }
+        v
+    }
+
     pub fn flush(&mut self) {
         if self.stdout {
             let _ = std::io::stdout().flush();
@@ -197,5 +207,17 @@ mod tests {
         c.set_prompt_flag(false);
         c.output(b"# ");
         assert!(!c.waiting_at_prompt(), "once the guest uses the register, the text no longer counts");
+    }
+
+    #[test]
+    fn tail_lines_include_the_unfinished_line() {
+        let mut c = Console::new(Input::None, false, None);
+        c.output(b"a
+b
+# spin 9");
+        assert_eq!(c.tail_lines(), ["a", "b", "# spin 9"]);
+        c.output(b"
+");
+        assert_eq!(c.tail_lines(), ["a", "b", "# spin 9"]);
     }
 }

@@ -102,10 +102,13 @@ pub struct FrameRecorder {
 }
 
 impl FrameRecorder {
-    /// Create `dir` (and parents) if needed.
+    /// Create `dir` if needed (not its parents: a missing parent is an
+    /// error, as for any output path).
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, FrameError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|source| FrameError::Io { path: dir.clone(), source })?;
+        if !dir.is_dir() {
+            fs::create_dir(&dir).map_err(|source| FrameError::Io { path: dir.clone(), source })?;
+        }
         Ok(FrameRecorder { dir, written: 0 })
     }
 

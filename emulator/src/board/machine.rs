@@ -741,7 +741,7 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
             Stop::Idle => Exit::IdleAfterEof,
             Stop::Error(e) => Exit::Error(e),
         };
-        let console_tail = cpu.bus().console.tail.iter().cloned().collect();
+        let console_tail = cpu.bus().console.tail_lines();
         let b = cpu.bus_mut();
         let (events, violations, snapshot) = match b.monitor.as_mut() {
             Some(m) => {

@@ -14,6 +14,19 @@ impl Symbolizer {
         Symbolizer { images }
     }
 
+    /// The kernel's and firmware's images, from their ELF bytes (an image
+    /// that does not parse contributes no symbols).
+    pub fn from_elves(elves: &[(&str, &[u8])]) -> Self {
+        Symbolizer::new(elves.iter().filter_map(|(what, b)| Image::parse(what, b).ok()).collect())
+    }
+
+    /// `func+0x1c/0x80` for a code address, as Linux's `%pS` prints it
+    /// (`vsprintf.c` `sprint_symbol`); None outside every function.
+    pub fn symbol(&self, addr: u64) -> Option<String> {
+        let (name, off, size) = self.images.iter().find_map(|i| i.function_offset_at(addr))?;
+        Some(format!("{name}+{off:#x}/{size:#x}"))
+    }
+
     /// Fold (block address, instructions) into (function, instructions),
     /// largest first; ties by name so that the order is deterministic.
     pub fn functions(&self, blocks: &[(u64, u64)]) -> Vec<(String, u64)> {
@@ -51,6 +64,10 @@ mod tests {
         let f = s.functions(&[(spin, 30), (spin + 4, 12), (0xdead_0000, 5)]);
         assert_eq!(f[0], ("spin_loop".to_string(), 42));
         assert_eq!(f[1], ("[unknown 0xdead0000]".to_string(), 5));
+        // spin_loop is assembly without a size: it runs to the next symbol
+        let sym = s.symbol(spin + 4).unwrap();
+        assert!(sym.starts_with("spin_loop+0x4/0x") && !sym.ends_with("/0x0"), "{sym}");
+        assert_eq!(s.symbol(0xdead_0000), None);
         let text = format_profile(&f, 1);
         assert!(text.contains("47 instructions in 2 functions"), "{text}");
         assert!(text.contains("89.36%"), "{text}");

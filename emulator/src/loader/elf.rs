@@ -105,16 +105,24 @@ impl Image {
 
     /// The function containing virtual address `va`, demangled.
     pub fn function_at(&self, va: u64) -> Option<String> {
+        self.function_offset_at(va).map(|(name, _, _)| name)
+    }
+
+    /// The function containing virtual address `va` (demangled), the
+    /// offset of `va` into it and its size.
+    pub fn function_offset_at(&self, va: u64) -> Option<(String, u64, u64)> {
         if !self.segments.iter().any(|s| s.exec && va >= s.vaddr && va < s.vaddr + s.memsz) {
             return None;
         }
         let i = self.functions.partition_point(|f| f.0 <= va).checked_sub(1)?;
         let (start, size, name) = &self.functions[i];
-        if size == &0 || va < start + size {
-            Some(format!("{:#}", rustc_demangle::demangle(name)))
-        } else {
-            None
-        }
+        // a symbol without a size (assembly) runs to the next one, as
+        // kallsyms sizes every symbol
+        let size = match *size {
+            0 => self.functions[i + 1..].iter().map(|f| f.0).find(|&a| a > *start).unwrap_or(va + 1) - start,
+            s => s,
+        };
+        (va < start + size).then(|| (format!("{:#}", rustc_demangle::demangle(name)), va - start, size))
     }
 
     /// Check every segment lies in `[base, base + size)`.
