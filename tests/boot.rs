@@ -327,6 +327,10 @@ fn bad_input_is_one_line_and_exit_2() {
     let notelf = tmp("kernel.bin");
     std::fs::write(&notelf, b"not an elf").unwrap();
     let host_elf = std::env::current_exe().unwrap();
+    // issue 19: a firmware segment with p_filesz 0x60 > p_memsz 0x50 panicked in the flash copy
+    let fw_hex = "7f454c46010101000000000000000000020028000100000000000000340000000000000000020005340020000100280000000000010000000000000000000000f00f000060000000500000000500000004000000000000000000000000000000";
+    let fw = tmp("filesz-above-memsz.elf");
+    std::fs::write(&fw, (0..fw_hex.len()).step_by(2).map(|i| u8::from_str_radix(&fw_hex[i..i + 2], 16).unwrap()).collect::<Vec<u8>>()).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["boot", "--dtb", garbage.to_str().unwrap()], "magic"),
         (vec!["boot", "--dtb", trunc.to_str().unwrap()], "truncated"),
@@ -336,6 +340,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["boot", "--kernel", host_elf.to_str().unwrap()], "not a 32-bit little-endian ARM"),
         (vec!["boot", "--dtb", "/nonexistent/board.dtb"], "No such file"),
         (vec!["boot", "--bogus-flag"], "unexpected argument"),
+        (vec!["boot", "--firmware", fw.to_str().unwrap(), "--max-insns", "1000"], "file size 0x60 larger than its memory size 0x50"),
     ];
     for (args, want) in cases {
         let (code, _, err) = cli(&args, "poweroff\n");
@@ -363,6 +368,32 @@ fn dtb_without_memory_or_outside_window_is_rejected() {
     let (code, _, err) = cli(&["boot", "--dtb", out2.to_str().unwrap()], "poweroff\n");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("outside"), "{err}");
+}
+
+/// Issue 19: the guest took every node with device_type = "memory" and
+/// ignored `status`; the host (as Linux 6.1) takes only available root
+/// children. A tree the host accepts must boot the guest.
+#[test]
+fn nested_and_disabled_memory_nodes_are_not_memory_on_either_side() {
+    use cmaemu::loader::dtb::{DtNode, Dtb};
+    let cells = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|c| c.to_be_bytes()).collect() };
+    let mut d = Dtb::parse(&board_dtb::default_board_dtb(256 << 20)).unwrap();
+    let mut nested = DtNode::new("cma@70000000");
+    nested.set_prop("device_type", b"memory\0".to_vec());
+    nested.set_prop("reg", cells(&[0x0400_0000, 0x10]));
+    d.find_mut("/reserved-memory").unwrap().children.push(nested);
+    for (name, status) in [("memory@40000000", &b"disabled\0"[..]), ("memory@a0000000", b"\xff\0")] {
+        let mut m = DtNode::new(name);
+        m.set_prop("device_type", b"memory\0".to_vec());
+        m.set_prop("reg", cells(&[u32::from_str_radix(&name[7..], 16).unwrap(), 0x1000_0000]));
+        m.set_prop("status", status.to_vec());
+        d.root.children.push(m);
+    }
+    assert_eq!(d.memory_regions().unwrap(), vec![(0x6000_0000, 256 << 20)]);
+    let (o, out) = boot_with(d.to_bytes().unwrap(), 256 << 20, "cat /sys/kernel/debug/memblock/memory\npoweroff\n", 5_000_000_000);
+    assert_eq!(o.exit, Exit::Poweroff(0), "{out}");
+    assert!(out.contains("0: 0x60000000..0x6fffffff"), "{out}");
+    assert!(!out.contains("0x40000000") && !out.contains("0xa0000000"), "{out}");
 }
 
 #[test]
@@ -865,6 +896,12 @@ fn trace_summary_and_map_from_a_jsonl_trace() {
     assert!(rgba.chunks(4).any(|p| p[..3] == blue), "no CMA pageblock drawn");
     let (code, _, err) = cli(&["trace", "summary", "/nonexistent.jsonl"], "");
     assert_eq!(code, 2, "{err}");
+    // issue 19: a map of 7,456,544 pageblocks overflowed the pixel buffer size
+    let huge = dir.join("huge.jsonl");
+    std::fs::write(&huge, format!("{{\"ts_ns\":0,\"frame\":0,\"event\":\"pageblock_map\",\"first_pfn\":0,\"pageblock_pages\":1,\"mts\":\"{}\"}}\n", "1".repeat(7_456_544))).unwrap();
+    let (code, _, err) = cli(&["trace", "map", huge.to_str().unwrap(), "--frame", "0", "-o", png.to_str().unwrap()], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has 7456544 pageblocks, more than the 262144"), "{err}");
 }
 
 #[test]

@@ -287,6 +287,22 @@ fn cli_sweep_writes_one_line_per_seed_in_order() {
     assert_eq!(code, 2, "{err}");
 }
 
+/// Issue 19: `--seeds 0..18446744073709551615` collected the range (a
+/// 2 GiB allocation, then an abort) and with `--shard 0/18446744073709551615`
+/// spun through 2^64 numbers to find its one seed.
+#[test]
+fn cli_sweep_counts_huge_ranges_instead_of_walking_them() {
+    let f = tmp("sweep-huge.toml");
+    std::fs::write(&f, "[board]\nram = \"64M\"\n[[step]]\nsend = \"echo seed-{seed}\"\nexpect_line = \"seed-{seed}\"\n").unwrap();
+    let (code, _, err) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..18446744073709551615"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("18446744073709551615 seeds, more than the 1048576 one sweep runs"), "{err}");
+    let (code, out, err) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..18446744073709551615", "--shard", "0/18446744073709551615"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let seeds: Vec<u64> = out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, vec![0]);
+}
+
 fn gdb_multiarch() -> Option<&'static str> {
     let ok = |b: &str| Command::new(b).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     if ok("gdb-multiarch") {

@@ -846,6 +846,10 @@ fn cmd_sweep(a: SweepArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    let seeds = match scenario::seeds(range.clone(), shard) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
     let sc = match scenario::Scenario::load(&a.file) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
@@ -856,7 +860,6 @@ fn cmd_sweep(a: SweepArgs) -> ExitCode {
             return bad_input(format!("{}: board: {e}", a.file.display()));
         }
     }
-    let seeds = scenario::seeds(range, shard);
     let mut out: Box<dyn std::io::Write> = match &a.out {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),

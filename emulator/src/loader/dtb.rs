@@ -17,14 +17,20 @@
 //! is cross-checked against the walk. Every failure is one line starting
 //! with `dtb: ` that names the problem.
 //!
-//! Memory helpers follow Linux: `/memory` nodes are root children with
-//! `device_type = "memory"` (and not `status = "disabled"`), `reg` is decoded
-//! with the root's `#address-cells`/`#size-cells` (defaults 2 and 1), and
-//! zero-sized ranges are skipped.
+//! Memory helpers follow Linux 6.1's `early_init_dt_scan_memory` (and the
+//! guest kernel's `setup.rs` reads the same nodes): `/memory` nodes are
+//! direct children of the root with `device_type = "memory"` whose `status`
+//! is absent, `okay` or `ok`; `reg` is decoded with the root's
+//! `#address-cells`/`#size-cells` (defaults 2 and 1), and zero-sized ranges
+//! are skipped. RAM must start at 0x6000_0000 and fit memblock.
 
 use crate::board::memmap::{RAM_BASE, RAM_WINDOW_END};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The most memory ranges accepted: the guest's memblock holds
+/// `INIT_MEMBLOCK_REGIONS` (128) and would drop the rest.
+pub const MAX_MEMORY_RANGES: usize = 128;
 
 /// FDT header magic.
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -111,6 +117,18 @@ pub enum DtbError {
         base: u64,
         /// Range size.
         size: u64,
+    },
+    /// RAM that does not start where the kernel is loaded.
+    #[error("dtb: the lowest /memory range starts at {base:#x}; RAM must start at {:#x}, where the kernel is loaded", RAM_BASE)]
+    MemoryNotAtRamBase {
+        /// Lowest base of all memory ranges.
+        base: u64,
+    },
+    /// More memory ranges than the kernel's memblock holds.
+    #[error("dtb: {count} /memory ranges, more than the {MAX_MEMORY_RANGES} memblock holds (INIT_MEMBLOCK_REGIONS)")]
+    TooManyMemoryRanges {
+        /// Non-empty ranges found.
+        count: usize,
     },
     /// A value that cannot be stored.
     #[error("dtb: {0}")]
@@ -630,6 +648,15 @@ impl Dtb {
         if out.is_empty() {
             return Err(DtbError::NoMemory);
         }
+        // the guest (as Linux with PHYS_OFFSET fixed) needs RAM from its
+        // load address, and every range in memblock
+        let lowest = out.iter().map(|r| r.0).min().unwrap_or(RAM_BASE);
+        if lowest != RAM_BASE {
+            return Err(DtbError::MemoryNotAtRamBase { base: lowest });
+        }
+        if out.len() > MAX_MEMORY_RANGES {
+            return Err(DtbError::TooManyMemoryRanges { count: out.len() });
+        }
         Ok(out)
     }
 
@@ -792,6 +819,49 @@ mod tests {
         assert_eq!(d.reservations, vec![MemReserve { address: 0x6000_0000, size: 0x1000 }]);
         assert_eq!(d.find_phandle(7).unwrap().0, "/intc@1e001000");
         assert_eq!(d.find("/intc").unwrap().prop("interrupt-controller"), Some(&[][..]));
+    }
+
+    /// Issue 19: only root children with device_type = "memory" that are
+    /// available are memory, as in Linux 6.1 and the guest's setup.rs.
+    #[test]
+    fn memory_nodes_are_available_root_children_only() {
+        let mut d = Dtb::parse(&sample()).unwrap();
+        let mut nested = DtNode::new("cma@70000000");
+        nested.set_prop("device_type", b"memory\0".to_vec());
+        nested.set_prop("reg", [0x0400_0000u32, 0x10].iter().flat_map(|c| c.to_be_bytes()).collect());
+        let mut rm = DtNode::new("reserved-memory");
+        rm.children.push(nested);
+        d.root.children.push(rm);
+        let mut off = DtNode::new("memory@40000000");
+        off.set_prop("device_type", b"memory\0".to_vec());
+        off.set_prop("reg", [0x4000_0000u32, 0x1000].iter().flat_map(|c| c.to_be_bytes()).collect());
+        for status in [&b"disabled\0"[..], b"fail\0", b"\xff\0", b"okayish\0"] {
+            off.set_prop("status", status.to_vec());
+            let mut d2 = d.clone();
+            d2.root.children.push(off.clone());
+            assert_eq!(d2.memory_regions().unwrap(), vec![(0x6000_0000, 0x1000_0000)], "{status:?}");
+        }
+        for status in [&b"okay\0"[..], b"ok\0", b"ok"] {
+            off.set_prop("status", status.to_vec());
+            let mut d2 = d.clone();
+            d2.root.children.push(off.clone());
+            assert!(matches!(d2.memory_regions(), Err(DtbError::MemoryOutsideWindow { .. })), "{status:?}");
+        }
+        assert_eq!(d.memory_regions().unwrap(), vec![(0x6000_0000, 0x1000_0000)]);
+    }
+
+    #[test]
+    fn ram_starts_at_the_load_address_and_fits_memblock() {
+        let mut d = Dtb::parse(&sample()).unwrap();
+        let reg = |pairs: &[(u32, u32)]| -> Vec<u8> { pairs.iter().flat_map(|(a, s)| [a.to_be_bytes(), s.to_be_bytes()]).flatten().collect() };
+        d.find_mut("/memory").unwrap().set_prop("reg", reg(&[(0x7000_0000, 0x1000_0000)]));
+        let e = d.memory_regions().unwrap_err();
+        assert_eq!(e.to_string(), "dtb: the lowest /memory range starts at 0x70000000; RAM must start at 0x60000000, where the kernel is loaded");
+        let many: Vec<(u32, u32)> = (0..129).map(|i| (0x6000_0000 + i * 0x10_0000, 0x1000)).collect();
+        d.find_mut("/memory").unwrap().set_prop("reg", reg(&many[..128]));
+        assert_eq!(d.memory_regions().unwrap().len(), 128);
+        d.find_mut("/memory").unwrap().set_prop("reg", reg(&many));
+        assert!(matches!(d.memory_regions(), Err(DtbError::TooManyMemoryRanges { count: 129 })));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum ElfError {
     OutOfRange { what: String, pa: u64, size: u64, region: String },
     #[error("{what}: segment at {offset:#x}+{size:#x} runs past the end of the file ({len} bytes)")]
     Truncated { what: String, offset: u64, size: u64, len: usize },
+    #[error("{what}: segment at physical {pa:#x} has a file size {filesz:#x} larger than its memory size {memsz:#x}")]
+    FileLargerThanMemory { what: String, pa: u64, filesz: u64, memsz: u64 },
     #[error("{what}: entry point {entry:#x} is in no loadable segment")]
     BadEntry { what: String, entry: u64 },
 }
@@ -58,6 +60,11 @@ impl Image {
             let Some(end) = end else {
                 return Err(ElfError::Truncated { what: w(), offset: off, size: ph.p_filesz, len: bytes.len() });
             };
+            // The ELF spec (and QEMU's load_elf) refuse p_filesz > p_memsz:
+            // the loaders copy the file bytes into a region of p_memsz.
+            if ph.p_filesz > ph.p_memsz {
+                return Err(ElfError::FileLargerThanMemory { what: w(), pa: ph.p_paddr, filesz: ph.p_filesz, memsz: ph.p_memsz });
+            }
             segments.push(Segment {
                 paddr: ph.p_paddr,
                 vaddr: ph.p_vaddr,
@@ -152,5 +159,19 @@ mod tests {
         // the host's own binary is an ELF but not ARM32
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         assert!(matches!(Image::parse("x", &me), Err(ElfError::NotArm { .. })));
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// Issue 19: a segment of 0x60 file bytes and 0x50 memory bytes used
+    /// to pass here and panic in the firmware flash copy.
+    #[test]
+    fn rejects_file_size_above_memory_size() {
+        let fw = unhex("7f454c46010101000000000000000000020028000100000000000000340000000000000000020005340020000100280000000000010000000000000000000000f00f000060000000500000000500000004000000000000000000000000000000");
+        let e = Image::parse("firmware", &fw).unwrap_err();
+        assert!(matches!(e, ElfError::FileLargerThanMemory { filesz: 0x60, memsz: 0x50, .. }), "{e:?}");
+        assert_eq!(e.to_string(), "firmware: segment at physical 0xff0 has a file size 0x60 larger than its memory size 0x50");
     }
 }

@@ -89,7 +89,7 @@ pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, Sc
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
 pub use report::{json_line, json_string, junit_xml, xml_escape};
 pub use run::{run_prepared, run_scenario, ScenarioResult, Status};
-pub use sweep::{parse_seed_range, parse_shard, seeds, sweep};
+pub use sweep::{parse_seed_range, parse_shard, seeds, sweep, Seeds, SeedsError, MAX_SWEEP_SEEDS};
 
 /// The guest shell's prompt.
 pub const PROMPT: &str = "# ";

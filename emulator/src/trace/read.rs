@@ -90,6 +90,11 @@ pub fn mt_colour(mt: u8) -> [u8; 3] {
     }
 }
 
+/// The most pageblocks a map can hold: the board's largest RAM (1 GiB) in
+/// pageblocks of one 4 KiB page. A longer map is not from a cmaemu guest,
+/// and drawing it would take gigabytes.
+pub const MAX_MAP_PAGEBLOCKS: usize = (crate::board::memmap::RAM_MAX_SIZE >> 12) as usize;
+
 /// The pageblock map of frame `frame` (the last map at or before it) as
 /// an RGBA picture: one 12×12 cell per pageblock, 16 a row.
 pub fn pageblock_map_rgba(events: &[Event], frame: u64) -> Result<(u32, u32, Vec<u8>), String> {
@@ -102,11 +107,18 @@ pub fn pageblock_map_rgba(events: &[Event], frame: u64) -> Result<(u32, u32, Vec
         })
         .last()
         .ok_or_else(|| format!("no pageblock map at or before frame {frame} (was the trace written with --trace-format jsonl?)"))?;
+    if map.len() > MAX_MAP_PAGEBLOCKS {
+        return Err(format!(
+            "the pageblock map at or before frame {frame} has {} pageblocks, more than the {MAX_MAP_PAGEBLOCKS} of a 1 GiB board (not a cmaemu trace?)",
+            map.len()
+        ));
+    }
     const CELL: u32 = 12;
     const PER_ROW: u32 = 16;
+    // at most 16384 rows of 12 px: every product below fits u32 and usize
     let rows = (map.len() as u32).div_ceil(PER_ROW).max(1);
     let (w, h) = (PER_ROW * CELL, rows * CELL);
-    let mut rgba = vec![0xffu8; (w * h * 4) as usize];
+    let mut rgba = vec![0xffu8; w as usize * h as usize * 4];
     for (i, &mt) in map.iter().enumerate() {
         let (cx, cy) = ((i as u32 % PER_ROW) * CELL, (i as u32 / PER_ROW) * CELL);
         let c = mt_colour(mt);

@@ -8,12 +8,14 @@ struct Row {
     start_ns: Option<u64>,
     migrations: u64,
     pages_copied: u64,
-    migrate_failed: u64,
+    // sums of values read from the trace: u128 cannot overflow on any
+    // number of u64 addends a file can hold
+    migrate_failed: u128,
     allocs: u64,
     alloc_failed: u64,
     lat: Vec<u64>,
     dma: u64,
-    dma_bytes: u64,
+    dma_bytes: u128,
     violations: u64,
 }
 
@@ -30,7 +32,7 @@ pub fn summary(events: &[Event]) -> String {
         match &e.kind {
             EventKind::MigratePages { failed, .. } => {
                 r.migrations += 1;
-                r.migrate_failed += failed;
+                r.migrate_failed += u128::from(*failed);
             }
             EventKind::MigratePage { .. } => r.pages_copied += 1,
             EventKind::CmaAllocStart { name, .. } => {
@@ -47,7 +49,7 @@ pub fn summary(events: &[Event]) -> String {
             }
             EventKind::DmaTransfer { len, .. } => {
                 r.dma += 1;
-                r.dma_bytes += len;
+                r.dma_bytes += u128::from(*len);
             }
             EventKind::Violation(_) => r.violations += 1,
             _ => {}
@@ -62,7 +64,8 @@ pub fn summary(events: &[Event]) -> String {
         } else {
             let min = v.iter().min().unwrap();
             let max = v.iter().max().unwrap();
-            let avg = v.iter().sum::<u64>() / v.len() as u64;
+            // the mean of u64s is a u64; the sum is taken in u128
+            let avg = (v.iter().map(|&x| u128::from(x)).sum::<u128>() / v.len() as u128) as u64;
             format!("{}/{}/{}", super::us(*min), super::us(avg), super::us(*max))
         }
     };

@@ -224,3 +224,43 @@ fn map_draws_pageblocks_and_pages() {
     assert_eq!(&buf[..info.buffer_size()], &px[..]);
     let _ = std::fs::remove_file(dir);
 }
+
+/// Issue 19: a map of 7,456,529+ pageblocks overflowed `w*h*4` in u32 (a
+/// 2 KiB buffer, then an index panic); slightly smaller ones asked for ~4 GB.
+#[test]
+fn absurd_pageblock_maps_are_refused_not_drawn() {
+    let line = |n: usize| format!("{{\"ts_ns\":0,\"frame\":0,\"event\":\"pageblock_map\",\"first_pfn\":0,\"pageblock_pages\":1,\"mts\":\"{}\"}}\n", "1".repeat(n));
+    for n in [7_456_544, 7_456_528, read::MAX_MAP_PAGEBLOCKS + 1] {
+        let evs = read::read_jsonl(&line(n)).unwrap();
+        let e = read::pageblock_map_rgba(&evs, 0).unwrap_err();
+        assert!(e.contains(&format!("has {n} pageblocks, more than the 262144 of a 1 GiB board")), "{e}");
+    }
+    let (w, h, px) = read::pageblock_map_rgba(&read::read_jsonl(&line(17)).unwrap(), 0).unwrap();
+    assert_eq!((w, h, px.len()), (192, 24, 192 * 24 * 4));
+    assert_eq!(&px[(13 * 192 + 1) * 4..][..3], &read::mt_colour(1));
+    assert_eq!(&px[(13 * 192 + 13) * 4..][..3], &[0xff; 3]);
+}
+
+/// Issue 19: sums of DMA lengths and latencies overflowed u64 (a panic with
+/// overflow checks, wrong totals without).
+#[test]
+fn summary_totals_do_not_overflow() {
+    let big = u64::MAX - 1;
+    let evs = vec![
+        ev(0, 0, EventKind::DmaTransfer { device: DMA_DEV_CAMERA, pa: 0, len: big, write: true, dur_ns: 0 }),
+        ev(1, 1, EventKind::DmaTransfer { device: DMA_DEV_CAMERA, pa: 0, len: big, write: true, dur_ns: 0 }),
+        ev(0, 1, EventKind::CmaAllocStart { name: "a".into(), count: 1, align: 0 }),
+        ev(big, 1, EventKind::CmaAllocFinish { name: "a".into(), pfn: 1, page: 0, count: 1, align: 0, errorno: 0 }),
+        ev(0, 1, EventKind::CmaAllocStart { name: "a".into(), count: 1, align: 0 }),
+        ev(big, 1, EventKind::CmaAllocFinish { name: "a".into(), pfn: 1, page: 0, count: 1, align: 0, errorno: 0 }),
+        ev(big, 1, EventKind::MigratePages { succeeded: 0, failed: u64::MAX, thp_succeeded: 0, thp_failed: 0, thp_split: 0, mode: 0, reason: 0 }),
+        ev(big, 1, EventKind::MigratePages { succeeded: 0, failed: u64::MAX, thp_succeeded: 0, thp_failed: 0, thp_split: 0, mode: 0, reason: 0 }),
+    ];
+    let s = summary(&evs);
+    let total: Vec<&str> = s.lines().last().unwrap().split_whitespace().collect();
+    // total: migrations copied mfail allocs afail lat dma dma_bytes violations
+    assert_eq!(total[3], (2 * u128::from(u64::MAX)).to_string(), "{s}");
+    let lat = super::us(big);
+    assert_eq!(total[6], format!("{lat}/{lat}/{lat}"), "{s}");
+    assert_eq!(&total[7..], &["2", &(2 * u128::from(big)).to_string(), "0"], "{s}");
+}

@@ -124,9 +124,7 @@ pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
                     node = node.compatible(s.trim_end_matches('\0'));
                 }
             }
-            if let Some(st) = dt::prop_str(&child, "status") {
-                node.available = st == "okay" || st == "ok";
-            }
+            node.available = dt::is_available(&child);
             node.reg = cells_prop(&child, "reg");
             node.size = cells_prop(&child, "size");
             node.alignment = cells_prop(&child, "alignment");
@@ -152,15 +150,9 @@ pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
         children: &flat[..n],
     });
     let mut log = KLog;
-    table.early_init_fdt_scan_reserved_mem(
-        &mem_rsv[..nrsv],
-        dt_rm.as_ref(),
-        (rac as u32, rsc as u32),
-        mb,
-        &mut areas,
-        cfg,
-        &mut log,
-    );
+    if let Err(e) = table.early_init_fdt_scan_reserved_mem(&mem_rsv[..nrsv], dt_rm.as_ref(), (rac as u32, rsc as u32), mb, &mut areas, cfg, &mut log) {
+        pr_info!("OF: fdt: Reserved memory: {}", e);
+    }
     let _ = dma_contiguous_reserve(&mut areas, mb, cfg, PhysAddr(0xffff_ffff), PhysAddr(highmem_start), &mut log);
     // SAFETY: single-threaded boot; published once.
     unsafe {

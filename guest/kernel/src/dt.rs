@@ -124,6 +124,18 @@ pub fn prop_str<'a>(node: &FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
     core::str::from_utf8(&p.value[..end]).ok()
 }
 
+/// `of_fdt_device_is_available()`: no `status`, or `status` is `okay` or
+/// `ok` (compared up to the first NUL, as `strcmp` does, on raw bytes).
+pub fn is_available(node: &FdtNode) -> bool {
+    match node.property("status") {
+        None => true,
+        Some(p) => {
+            let end = p.value.iter().position(|&c| c == 0).unwrap_or(p.value.len());
+            matches!(&p.value[..end], b"okay" | b"ok")
+        }
+    }
+}
+
 /// Whether a `compatible` string list contains `want`.
 pub fn is_compatible(node: &FdtNode, want: &str) -> bool {
     match node.property("compatible") {

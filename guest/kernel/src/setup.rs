@@ -87,13 +87,14 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
 
     crate::mm::parse_params(cmdline());
 
-    // --- memblock: memory from /memory nodes (early_init_dt_scan_memory)
+    // --- memblock: memory from /memory nodes (early_init_dt_scan_memory:
+    // direct children of the root with device_type = "memory" that are
+    // available; the host's Dtb::memory_regions reads the same nodes)
     let mb = memblock();
     let (rac, rsc) = dt::cells(&root);
     let mut nmem = 0;
-    for node in fdt.all_nodes() {
-        let is_mem = dt::prop_str(&node, "device_type") == Some("memory");
-        if !is_mem {
+    for node in root.children() {
+        if dt::prop_str(&node, "device_type") != Some("memory") || !dt::is_available(&node) {
             continue;
         }
         let Some(reg) = node.property("reg") else { continue };

@@ -28,6 +28,28 @@ pub const PROP_MAX_CELLS: usize = 32;
 /// Bytes kept of a `compatible` list.
 pub const COMPATIBLE_MAX: usize = 128;
 const SZ_1M: u64 = 1 << 20;
+/// `OF_MAX_ADDR_CELLS` (drivers/of/address.c): the most cells an address
+/// (or size) of any bus has. Linux's flat scan does not check the root's
+/// counts and overflows `t_len` on absurd ones; we refuse them.
+pub const OF_MAX_CELLS: u32 = 4;
+
+/// Why `/reserved-memory` was not scanned at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmemError {
+    /// The root's `#address-cells` / `#size-cells` are out of range.
+    RootCells { addr_cells: u32, size_cells: u32 },
+}
+
+impl fmt::Display for RmemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RootCells { addr_cells, size_cells } => write!(
+                f,
+                "root #address-cells={addr_cells}/#size-cells={size_cells} out of range (1-{OF_MAX_CELLS} and 0-{OF_MAX_CELLS}), /reserved-memory ignored"
+            ),
+        }
+    }
+}
 
 /// A cell-encoded property as found in the FDT: its length in bytes (which
 /// need not be a multiple of 4: Linux checks it) and its cells, host order.
@@ -90,9 +112,12 @@ impl PropCells {
 
     /// `dt_mem_next_cell()` / `of_read_number()` of `n` cells at cell `at`,
     /// stored into a 32-bit `phys_addr_t` as Linux does (high bits lost).
+    /// Only the last two cells survive the shifts of a u64, so only they
+    /// are read (bounded work for any `n`).
     fn read(&self, at: usize, n: usize) -> u64 {
         let mut r = 0u64;
-        for i in at..at + n {
+        let end = at.saturating_add(n);
+        for i in end.saturating_sub(2).max(at)..end {
             r = (r << 32) | self.cells.get(i).copied().unwrap_or(0) as u64;
         }
         r & crate::memblock::PHYS_ADDR_MAX
@@ -300,9 +325,10 @@ pub fn linux_sort<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> core::cmp::Ordering) {
     }
 }
 
-/// One `reg`/`alloc-ranges` entry length in bytes.
+/// One `reg`/`alloc-ranges` entry length in bytes (the counts are at
+/// most [`OF_MAX_CELLS`], checked on entry).
 fn t_len(ac: u32, sc: u32) -> usize {
-    (ac + sc) as usize * 4
+    (ac as usize + sc as usize) * 4
 }
 
 impl ReservedMemTable {
@@ -331,7 +357,10 @@ impl ReservedMemTable {
     /// `/memreserve/` entries, then `fdt_scan_reserved_mem()` (reserve every
     /// `reg`) and `fdt_init_reserved_mem()` (allocate `size` nodes, run the
     /// init functions: CMA areas, coherent pools). `root_cells` is the
-    /// root node's `(#address-cells, #size-cells)`.
+    /// root node's `(#address-cells, #size-cells)`; counts above
+    /// [`OF_MAX_CELLS`] (or no address cells) leave `/reserved-memory`
+    /// unscanned and are returned as an error (the `/memreserve/` entries
+    /// are still reserved).
     #[allow(clippy::too_many_arguments)]
     pub fn early_init_fdt_scan_reserved_mem(
         &mut self,
@@ -342,7 +371,7 @@ impl ReservedMemTable {
         areas: &mut CmaAreas<'_>,
         cfg: &Config,
         log: &mut dyn Log,
-    ) {
+    ) -> Result<(), RmemError> {
         // Process header /memreserve/ fields
         for &(base, size) in mem_rsv {
             if size == 0 {
@@ -350,10 +379,15 @@ impl ReservedMemTable {
             }
             let _ = mb.memblock_reserve(PhysAddr(base), size);
         }
-        let Some(dt) = dt else { return };
+        let Some(dt) = dt else { return Ok(()) };
+        let (ac, sc) = root_cells;
+        if !(1..=OF_MAX_CELLS).contains(&ac) || sc > OF_MAX_CELLS {
+            return Err(RmemError::RootCells { addr_cells: ac, size_cells: sc });
+        }
         if self.fdt_scan_reserved_mem(dt, root_cells, mb, log).is_ok() {
             self.fdt_init_reserved_mem(dt.children, root_cells, mb, areas, cfg, log);
         }
+        Ok(())
     }
 
     /// `__reserved_mem_check_root()` + `fdt_scan_reserved_mem()`.

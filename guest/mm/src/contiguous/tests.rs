@@ -47,7 +47,7 @@ fn boot(bootargs: &str, children: &[RmemNode]) -> Booted {
     let mut areas = CmaAreas::for_config(&cfg);
     let mut rmem = ReservedMemTable::new();
     let dt = ReservedMemoryDt { addr_cells: Some(1), size_cells: Some(1), has_ranges: true, children };
-    rmem.early_init_fdt_scan_reserved_mem(&[], Some(&dt), (1, 1), &mut mb, &mut areas, &cfg, &mut log);
+    rmem.early_init_fdt_scan_reserved_mem(&[], Some(&dt), (1, 1), &mut mb, &mut areas, &cfg, &mut log).unwrap();
     dma_contiguous_reserve(&mut areas, &mut mb, &cfg, PhysAddr(0xffff_ffff), PhysAddr(lowmem), &mut log);
     // zones: HighMem starts at the lowmem limit
     let mut mm = FakeMm { zone_boundary: Some((lowmem >> 12) as u32), ..Default::default() };

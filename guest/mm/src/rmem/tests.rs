@@ -14,7 +14,7 @@ fn run(children: &[RmemNode], cells: (u32, u32)) -> (Memblock, CmaAreas<'static>
     let cfg = Config::for_profile(Profile::Biscuitos50);
     let (mut mb, mut a, mut t, mut log) = setup(&cfg);
     let dt = ReservedMemoryDt { addr_cells: Some(cells.0), size_cells: Some(cells.1), has_ranges: true, children };
-    t.early_init_fdt_scan_reserved_mem(&[], Some(&dt), cells, &mut mb, &mut a, &cfg, &mut log);
+    t.early_init_fdt_scan_reserved_mem(&[], Some(&dt), cells, &mut mb, &mut a, &cfg, &mut log).unwrap();
     (mb, a, t, log.0)
 }
 
@@ -37,7 +37,7 @@ fn cells_mismatch_with_root_is_unsupported() {
     let (mut mb, mut a, mut t, mut log) = setup(&cfg);
     let n = [cma_node("cma@70000000").reg(&[(0x7000_0000, 0x0100_0000)], 1, 1)];
     let dt = ReservedMemoryDt { addr_cells: Some(1), size_cells: Some(1), has_ranges: false, children: &n };
-    t.early_init_fdt_scan_reserved_mem(&[(0x6100_0000, 0x1000)], Some(&dt), (1, 1), &mut mb, &mut a, &cfg, &mut log);
+    t.early_init_fdt_scan_reserved_mem(&[(0x6100_0000, 0x1000)], Some(&dt), (1, 1), &mut mb, &mut a, &cfg, &mut log).unwrap();
     assert_eq!(log.0, vec!["OF: fdt: Reserved memory: unsupported node format, ignoring"]);
     assert!(a.is_empty());
     // /memreserve/ still applied
@@ -205,7 +205,7 @@ fn cmdline_priority_uses_parsed_cma() {
     let (mut mb, mut a, mut t, mut log) = setup(&cfg);
     let n = [cma_node("cma@70000000").reg(&[(0x7000_0000, 0x0080_0000)], 1, 1)];
     let dt = ReservedMemoryDt { addr_cells: Some(1), size_cells: Some(1), has_ranges: true, children: &n };
-    t.early_init_fdt_scan_reserved_mem(&[], Some(&dt), (1, 1), &mut mb, &mut a, &cfg, &mut log);
+    t.early_init_fdt_scan_reserved_mem(&[], Some(&dt), (1, 1), &mut mb, &mut a, &cfg, &mut log).unwrap();
     // not the default node: no bypass
     assert_eq!(a.len(), 1);
 }
@@ -234,4 +234,31 @@ mod fuzz {
             let _ = run(&children, cells);
         }
     }
+}
+
+/// Issue 19: `#address-cells = 0xffffffff` with `#size-cells = 2` wrapped
+/// `t_len` to 4 and read 2^32 cells per `reg` entry.
+#[test]
+fn absurd_root_cells_are_a_typed_error_not_a_long_loop() {
+    let cfg = Config::default();
+    for cells in [(0xffff_ffff, 2), (2, 0xffff_ffff), (0xffff_fffe, 0xffff_fffe), (5, 1), (0, 1), (1, 5)] {
+        let (mut mb, mut a, mut t, mut log) = setup(&cfg);
+        let n = [cma_node("cma@70000000").reg(&[(0x7000_0000, 0x0100_0000)], 2, 2)];
+        let dt = ReservedMemoryDt { addr_cells: Some(cells.0), size_cells: Some(cells.1), has_ranges: true, children: &n };
+        let e = t.early_init_fdt_scan_reserved_mem(&[(0x6100_0000, 0x1000)], Some(&dt), cells, &mut mb, &mut a, &cfg, &mut log);
+        assert_eq!(e, Err(RmemError::RootCells { addr_cells: cells.0, size_cells: cells.1 }));
+        assert!(a.is_empty() && t.entries().is_empty(), "{cells:?}");
+        assert!(mb.memblock_is_reserved(PhysAddr(0x6100_0000)), "/memreserve/ still applied");
+    }
+    assert_eq!(
+        RmemError::RootCells { addr_cells: 0xffff_ffff, size_cells: 2 }.to_string(),
+        "root #address-cells=4294967295/#size-cells=2 out of range (1-4 and 0-4), /reserved-memory ignored"
+    );
+    // the largest legal counts still decode (the low two cells of each number)
+    let mut n = cma_node("cma@70000000");
+    n.reg = Some(PropCells::from_cells(&[0, 0, 0, 0x7000_0000, 0, 0, 0, 0x0100_0000]));
+    let (mb, a, _, log) = run(&[n], (4, 4));
+    assert_eq!(log[0], "Reserved memory: created CMA memory pool at 0x70000000, size 16 MiB");
+    assert_eq!(a.get(crate::cma::CmaId(0)).count(), 4096);
+    assert!(mb.memblock_is_region_reserved(PhysAddr(0x7000_0000), 16 * MIB));
 }
