@@ -887,13 +887,19 @@ fn trace_summary_and_map_from_a_jsonl_trace() {
     assert!(cols[1].parse::<u64>().unwrap() >= 1, "migrations: {total}");
     assert!(cols[2].parse::<u64>().unwrap() >= 1000, "pages copied: {total}");
     let png = dir.join("map.png");
-    let (code, _, err) = cli(&["trace", "map", t.to_str().unwrap(), "--frame", "1000", "-o", png.to_str().unwrap()], "");
+    let (code, _, err) = cli(&["trace", "map", t.to_str().unwrap(), "--frame", "100000", "-o", png.to_str().unwrap()], "");
+    assert_eq!(code, 2, "an out-of-range frame is an error");
+    assert!(err.contains("frame 100000 is out of range: the trace has frames 0..="), "{err}");
+    let last: u64 = err.trim().rsplit("..=").next().unwrap().parse().unwrap();
+    let (code, _, err) = cli(&["trace", "map", t.to_str().unwrap(), "--frame", &last.to_string(), "--pages", "-o", png.to_str().unwrap()], "");
     assert_eq!(code, 0, "{err}");
     let (w, h, rgba) = cmaemu::board::frames::read_png(&png).unwrap();
-    assert!(w > 0 && h > 0);
-    // some pageblocks are CMA (blue) on the default board
-    let blue = cmaemu::trace::read::mt_colour(4);
+    assert!(w >= 1024 && h >= 100, "{w}x{h}");
+    // some pageblocks are CMA (blue) on the default board; user pages were filled
+    let blue = cmaemu::trace::map::MT_COLORS[4];
     assert!(rgba.chunks(4).any(|p| p[..3] == blue), "no CMA pageblock drawn");
+    let user = cmaemu::trace::framemap::PAGE_COLORS[cmaemu::introspect::PageState::User as usize];
+    assert!(rgba.chunks(4).any(|p| p[..3] == user), "no user page drawn");
     let (code, _, err) = cli(&["trace", "summary", "/nonexistent.jsonl"], "");
     assert_eq!(code, 2, "{err}");
     // issue 19: a map of 7,456,544 pageblocks overflowed the pixel buffer size

@@ -47,6 +47,16 @@ enum Cmd {
     /// Run one scenario once per seed (`{seed}` in its commands and
     /// bootargs), in parallel; one JSON line per seed, in seed order.
     Sweep(SweepArgs),
+    /// Write one self-contained HTML report (memory map per frame,
+    /// allocation timeline, counters, violations) of a trace written with
+    /// `boot --trace FILE --trace-format jsonl`.
+    Report {
+        /// The JSON-lines trace.
+        file: PathBuf,
+        /// The HTML file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Read a trace written with `boot --trace FILE --trace-format jsonl`.
     Trace {
         #[command(subcommand)]
@@ -69,14 +79,18 @@ enum TraceCmd {
     /// Per-frame table: migrations, pages copied, CMA allocations and their
     /// latency, DMA transfers, violations.
     Summary { file: PathBuf },
-    /// Draw the pageblock map (one cell per pageblock, coloured by migrate
-    /// type) of frame N as a PNG.
+    /// Draw the physical memory of frame N as a PNG: one cell per
+    /// pageblock coloured by migrate type, zone and CMA-area bands with
+    /// their addresses, a row address axis and a legend.
     Map {
         file: PathBuf,
         #[arg(long)]
         frame: u64,
         #[arg(short, long)]
         output: PathBuf,
+        /// Show every page's state (free, kernel, user, CMA, device...) inside its pageblock.
+        #[arg(long)]
+        pages: bool,
     },
 }
 
@@ -125,6 +139,10 @@ struct BootArgs {
     /// Do not attach the host verifiers.
     #[arg(long)]
     no_verify: bool,
+    /// Write a self-contained HTML report of the run (memory map per
+    /// frame, allocation timeline, counters, violations) at exit.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Save the last displayed frame (PL111 scan-out) as PNG at exit.
     #[arg(long)]
     screenshot: Option<PathBuf>,
@@ -247,6 +265,9 @@ fn check_boot_outputs(a: &BootArgs) -> Result<(), String> {
     }
     if let Some(d) = &a.record_frames {
         outpath::prepare_dir("--record-frames", d).map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &a.report {
+        outpath::check_file("--report", p).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -463,11 +484,12 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             } else {
                 cmaemu::board::monitor::OnViolation::Log
             },
-            every_frame: a.trace.is_some(),
+            every_frame: a.trace.is_some() || a.report.is_some(),
             report: true,
             record_frames: a.record_frames.clone(),
             profile: a.profile.is_some(),
-            trace: a.trace.is_some(),
+            trace: a.trace.is_some() || a.report.is_some(),
+            dtb_label: Some(a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into())),
         },
     };
     let outcome = machine::boot(cfg);
@@ -491,6 +513,20 @@ fn write_outputs(a: &BootArgs, o: &Outcome) -> Result<(), String> {
             _ => trace::chrome::write_chrome(&o.events, &mut w),
         };
         r.and_then(|_| std::io::Write::flush(&mut w)).map_err(|e| format!("--trace {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &a.report {
+        let f = std::fs::File::create(path).map_err(|e| format!("--report {}: {e}", path.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        let title = a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "boot".into());
+        let extra = vec![
+            ("retired instructions".to_string(), o.stats.insns.to_string()),
+            ("camera frames captured".to_string(), o.frames.0.to_string()),
+            ("display frames scanned out".to_string(), o.frames.1.to_string()),
+            ("displayed frames matching the camera / not".to_string(), format!("{} / {}", o.scanout.0, o.scanout.1)),
+        ];
+        trace::html::write_report(&o.events, &title, &extra, &mut w)
+            .and_then(|_| std::io::Write::flush(&mut w))
+            .map_err(|e| format!("--report {}: {e}", path.display()))?;
     }
     if let Some(path) = &a.screenshot {
         match &o.last_frame {
@@ -667,16 +703,39 @@ fn cmd_trace(cmd: TraceCmd) -> ExitCode {
             print!("{}", summary::summary(&events));
             ExitCode::SUCCESS
         }
-        TraceCmd::Map { frame, output, .. } => {
-            let (w, h, rgba) = match read::pageblock_map_rgba(&events, frame) {
+        TraceCmd::Map { frame, output, pages, .. } => {
+            use cmaemu::trace::framemap;
+            let c = match framemap::view_at(&events, frame).and_then(|v| framemap::render(&v, pages)) {
                 Ok(x) => x,
                 Err(e) => return bad_input(format!("{}: {e}", file.display())),
             };
-            match cmaemu::board::frames::write_png(&output, w, h, &rgba) {
+            match cmaemu::board::frames::write_png(&output, c.width, c.height, &c.rgba) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => bad_input(format!("{}: {e}", output.display())),
             }
         }
+    }
+}
+
+/// `cmaemu report TRACE -o FILE`.
+fn cmd_report(file: &PathBuf, output: &PathBuf) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return bad_input(format!("{}: {e}", file.display())),
+    };
+    let events = match cmaemu::trace::read::read_jsonl(&text) {
+        Ok(ev) => ev,
+        Err(e) => return bad_input(format!("{}: {e}", file.display())),
+    };
+    let title = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let r = std::fs::File::create(output).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        cmaemu::trace::html::write_report(&events, &title, &[], &mut w)?;
+        std::io::Write::flush(&mut w)
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => bad_input(format!("{}: {e}", output.display())),
     }
 }
 
@@ -930,6 +989,7 @@ fn main() -> ExitCode {
             _ => cmd_bench_boot(),
         },
         Cmd::Trace { cmd } => cmd_trace(cmd),
+        Cmd::Report { file, output } => cmd_report(&file, &output),
         Cmd::Test(a) => cmd_test(a),
         Cmd::Sweep(a) => cmd_sweep(a),
     }

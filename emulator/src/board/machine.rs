@@ -53,6 +53,9 @@ pub struct RunOptions {
     pub profile: bool,
     /// Collect the guest's events for a trace even when `verify` is off.
     pub trace: bool,
+    /// What the trace's `run` event names the device tree (a file name;
+    /// default "default board").
+    pub dtb_label: Option<String>,
 }
 
 /// How a run ended.
@@ -219,10 +222,11 @@ impl Board {
         }
     }
 
-    fn dma_event(&mut self, t: &crate::devices::dma::DmaTransfer, now: u64) {
+    /// A DMA master moved a frame; it took `dur_ns` (its frame period).
+    fn dma_event(&mut self, t: &crate::devices::dma::DmaTransfer, now: u64, dur_ns: u64) {
         if let (Some(m), Some(dev)) = (&mut self.monitor, t.abi_device()) {
             let vt = crate::verify::DmaTransfer { device: dev, pa: t.pa, len: t.len, write: t.write };
-            m.dma.push((vt, now, 0));
+            m.dma.push((vt, now, dur_ns));
         }
     }
 
@@ -332,7 +336,8 @@ impl cpu::Bus for Board {
             match self.camera.capture(now, &self.ram) {
                 Some(t) => {
                     self.frames.0 += 1;
-                    self.dma_event(&t, now);
+                    let period = self.camera.period_ns();
+                    self.dma_event(&t, now, period);
                 }
                 None => break,
             }
@@ -345,9 +350,13 @@ impl cpu::Bus for Board {
                 // not written yet — is not a camera frame: not checked.)
                 let has_header = crate::devices::camera::FrameHeader::from_rgba(&f.rgba, crate::devices::camera::CamFormat::Xrgb8888).is_some()
                     || crate::devices::camera::FrameHeader::from_rgba(&f.rgba, crate::devices::camera::CamFormat::Rgb565).is_some();
+                let mut shown = None;
                 if has_header && self.camera.records().next().is_some() {
                     match self.camera.check_scanout(&f.rgba, f.width, f.height) {
-                        Ok(_) => self.scanout.0 += 1,
+                        Ok(rec) => {
+                            self.scanout.0 += 1;
+                            shown = Some(rec.frame as u64);
+                        }
                         Err(e) => {
                             self.scanout.1 += 1;
                             if self.scanout.1 <= 5 && self.opts.report {
@@ -356,7 +365,12 @@ impl cpu::Bus for Board {
                         }
                     }
                 }
-                self.dma_event(&f.transfer, now);
+                let period = self.clcd.frame_period_ns();
+                self.dma_event(&f.transfer, now, period);
+                if let Some(m) = &mut self.monitor {
+                    let kind = crate::trace::EventKind::DisplayFrame { number: f.number, pa: f.transfer.pa, camera: shown };
+                    m.notes.push(crate::trace::Event { ts_ns: now, frame: self.frame_index, kind });
+                }
                 if let Some(r) = &mut self.recorder {
                     let _ = r.record(f.number, f.width, f.height, &f.rgba);
                 }
@@ -692,13 +706,28 @@ fn build(
         }
     }
     let profile = opts.profile;
-    let board = Board::new(console, idle_after_eof_ns, ram.clone(), opts);
+    let run = run_info(dtb, ram_size, &opts);
+    let mut board = Board::new(console, idle_after_eof_ns, ram.clone(), opts);
+    if let Some(m) = &mut board.monitor {
+        m.events.push(crate::trace::Event { ts_ns: 0, frame: 0, kind: crate::trace::EventKind::Run(run) });
+    }
     let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), max_insns)?;
     if profile {
         cpu.enable_profile()?;
     }
     let entry = firmware.entry_pa as u32;
     Ok((cpu, entry, Symbolizer::new(vec![kernel, firmware])))
+}
+
+/// The trace's `run` event: device tree, command line, RAM, profile.
+fn run_info(dtb: &[u8], ram_size: u64, opts: &RunOptions) -> crate::trace::RunInfo {
+    let cmdline = crate::loader::dtb::Dtb::parse(dtb).ok().and_then(|d| d.bootargs()).unwrap_or_default();
+    crate::trace::RunInfo {
+        dtb: opts.dtb_label.clone().unwrap_or_else(|| "default board".into()),
+        profile: crate::trace::RunInfo::profile_of(&cmdline),
+        cmdline,
+        ram_bytes: ram_size,
+    }
 }
 
 /// Where the firmware puts the DTB: QEMU's `arm_load_dtb` places it at

@@ -28,6 +28,8 @@ pub struct MonitorBox {
     pub doorbell: bool,
     pub frame_due: Option<u64>,
     pub dma: Vec<(DmaTransfer, u64, u64)>,
+    /// Board events (displayed frames) waiting to join the stream.
+    pub notes: Vec<Event>,
     /// Every event so far (for --trace).
     pub events: Vec<Event>,
     /// Violation reports, one line each.
@@ -53,6 +55,7 @@ impl MonitorBox {
             doorbell: false,
             frame_due: None,
             dma: Vec::new(),
+            notes: Vec::new(),
             events: Vec::new(),
             violations: Vec::new(),
             error: None,
@@ -66,7 +69,7 @@ impl MonitorBox {
     /// Whether a service pass has anything to do.
     pub fn has_work(&self) -> bool {
         (self.mon.is_none() && self.desc_pa.is_some() && self.error.is_none())
-            || (self.mon.is_some() && (self.doorbell || self.frame_due.is_some() || !self.dma.is_empty()))
+            || (self.mon.is_some() && (self.doorbell || self.frame_due.is_some() || !self.dma.is_empty() || !self.notes.is_empty()))
     }
 
     pub fn attached(&self) -> bool {
@@ -177,6 +180,7 @@ impl Servicer for MonitorBox {
             match Monitor::attach(&self.ram, pa, sink) {
                 Ok(mut m) => {
                     m.checks = self.checks;
+                    m.emit_layout(now);
                     self.mon = Some(m);
                     self.source = Some(source);
                 }
@@ -203,6 +207,9 @@ impl Servicer for MonitorBox {
             if let Err(e) = mon.dma(&ram, t, at, dur) {
                 err = Some(e.to_string());
             }
+        }
+        for e in std::mem::take(&mut self.notes) {
+            mon.note(e);
         }
         if let Some(i) = self.frame_due.take() {
             if let Err(e) = mon.frame_boundary(&ram, i, now, &mut tlb) {

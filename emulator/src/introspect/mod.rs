@@ -5,7 +5,7 @@ pub mod ring;
 pub mod va;
 
 pub use ring::RingDrainer;
-pub use snapshot::{CmaArea, IntrospectError, MmCounters, Snapshot, MT_NAMES};
+pub use snapshot::{CmaArea, IntrospectError, MmCounters, PageState, Snapshot, MT_NAMES};
 #[doc(hidden)]
 pub mod synth;
 #[cfg(test)]

@@ -123,12 +123,57 @@ pub struct Snapshot {
 }
 
 /// Counters for one point in time (what the "C" trace events plot).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MmCounters {
     /// Free pages by the migrate type of the pageblock they sit in.
     pub free_per_mt: [u64; MIGRATE_TYPES],
     /// Pageblocks by migrate type.
     pub pageblocks_per_mt: [u32; MIGRATE_TYPES],
+    /// Pages allocated in each CMA area (set bitmap bits × 2^order_per_bit),
+    /// in the descriptor's area order.
+    pub cma_used: Vec<u64>,
+}
+
+/// What one page frame holds, as the maps and the report draw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum PageState {
+    /// Inside a free buddy block.
+    Free = 0,
+    /// `PG_reserved` (memblock-reserved, kernel image, holes).
+    Reserved = 1,
+    /// Allocated to the kernel (slab, page tables' neighbours, other).
+    Kernel = 2,
+    /// A movable user page (LRU/anon): what migration moves.
+    User = 3,
+    /// Allocated from a CMA area (its bitmap bit is set).
+    CmaAllocated = 4,
+    /// Owned by a device (a DMA buffer).
+    Device = 5,
+    /// A page-table page.
+    PageTable = 6,
+}
+
+impl PageState {
+    /// Every state, by code.
+    pub const ALL: [PageState; 7] =
+        [PageState::Free, PageState::Reserved, PageState::Kernel, PageState::User, PageState::CmaAllocated, PageState::Device, PageState::PageTable];
+    /// Short name (legends, JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            PageState::Free => "free",
+            PageState::Reserved => "reserved",
+            PageState::Kernel => "kernel",
+            PageState::User => "user (movable)",
+            PageState::CmaAllocated => "CMA allocated",
+            PageState::Device => "device (DMA buffer)",
+            PageState::PageTable => "page table",
+        }
+    }
+    /// The state with code `c`.
+    pub fn from_code(c: u8) -> Option<PageState> {
+        Self::ALL.get(c as usize).copied()
+    }
 }
 
 /// Names of the migrate types, as `/proc/pagetypeinfo` prints them.
@@ -265,6 +310,26 @@ impl Snapshot {
         let end = self.end_pfn();
         (0..).map(move |i| first + i * pb).take_while(move |&p| p < end).map(|p| p as u32)
     }
+    /// What frame `pfn` holds (None outside the page array).
+    pub fn page_state(&self, pfn: u32) -> Option<PageState> {
+        let p = self.page(pfn)?;
+        if self.is_free(pfn) {
+            return Some(PageState::Free);
+        }
+        if p.has(PG_RESERVED) {
+            return Some(PageState::Reserved);
+        }
+        let kind = p.owner & OWNER_KIND_MASK;
+        Some(match kind {
+            OWNER_KIND_DEVICE => PageState::Device,
+            OWNER_KIND_PGTABLE => PageState::PageTable,
+            _ if self.cma_area_of(pfn).is_some_and(|a| a.bit(pfn) == Some(true)) && kind != OWNER_KIND_USER => PageState::CmaAllocated,
+            OWNER_KIND_CMA => PageState::CmaAllocated,
+            _ if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 || kind == OWNER_KIND_USER => PageState::User,
+            _ => PageState::Kernel,
+        })
+    }
+
     /// Free pages per migrate type and pageblocks per migrate type.
     pub fn counters(&self) -> MmCounters {
         let mut c = MmCounters::default();
@@ -285,6 +350,7 @@ impl Snapshot {
                 }
             }
         }
+        c.cma_used = self.cma.iter().map(|a| cma_used_pages(a)).collect();
         c
     }
     /// Live address space with this ASID.
@@ -297,6 +363,21 @@ impl Snapshot {
         let a = self.address_space(asid)?;
         Some(MmuRegs { sctlr: 1, ttbr0: a.ttbr0, ttbr1: self.desc.kernel_ttbr1, ttbcr: self.desc.ttbcr, dacr: 0xffff_ffff, privileged: true })
     }
+}
+
+/// Pages allocated in `a`: set bits among its `nbits()`, times the pages a bit covers.
+fn cma_used_pages(a: &CmaArea) -> u64 {
+    let n = a.nbits() as usize;
+    let mut bits = 0u64;
+    for (i, w) in a.bitmap.iter().enumerate() {
+        let lo = i * 32;
+        if lo >= n {
+            break;
+        }
+        let valid = if n - lo >= 32 { u32::MAX } else { (1u32 << (n - lo)) - 1 };
+        bits += (w & valid).count_ones() as u64;
+    }
+    (bits << a.order_per_bit).min(a.count as u64)
 }
 
 /// A `u32` as a [`Pod`] record (bitmap words).

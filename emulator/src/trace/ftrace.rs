@@ -122,6 +122,7 @@ pub fn body(k: &EventKind) -> Option<(&'static str, String)> {
             "cmaemu_violation"
         }
         EventKind::DmaTransfer { .. } | EventKind::Frame { .. } | EventKind::Counters(_) | EventKind::RingLoss { .. } | EventKind::PageblockMap { .. } => return None,
+        EventKind::Run(_) | EventKind::Layout(_) | EventKind::PageStates { .. } | EventKind::DisplayFrame { .. } => return None,
     };
     Some((name, s))
 }

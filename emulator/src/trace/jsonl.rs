@@ -121,13 +121,34 @@ pub fn event_json(e: &Event) -> String {
                 f = f.raw(n, c.free_per_mt[i]);
                 p = p.raw(n, c.pageblocks_per_mt[i]);
             }
-            o.raw("free_pages", f.done()).raw("pageblocks", p.done())
+            let used: Vec<String> = c.cma_used.iter().map(|u| u.to_string()).collect();
+            o.raw("free_pages", f.done()).raw("pageblocks", p.done()).raw("cma_used", format!("[{}]", used.join(",")))
         }
         EventKind::RingLoss { lost } => o.raw("lost", lost),
         EventKind::Violation(v) => o.raw("violation", violation_json(v)),
         EventKind::PageblockMap { first_pfn, pageblock_pages, mts } => {
             let m: String = mts.iter().map(|&t| char::from_digit((t & 0xf) as u32, 16).unwrap_or('?')).collect();
             o.raw("first_pfn", first_pfn).raw("pageblock_pages", pageblock_pages).str("mts", &m)
+        }
+        EventKind::Run(r) => o.str("dtb", &r.dtb).str("cmdline", &r.cmdline).raw("ram_bytes", r.ram_bytes).str("profile", &r.profile),
+        EventKind::Layout(l) => {
+            let spans = |v: &[super::PfnSpan]| -> String {
+                let s: Vec<String> = v.iter().map(|z| Obj::new().str("name", &z.name).raw("start_pfn", z.start).raw("end_pfn", z.end).done()).collect();
+                format!("[{}]", s.join(","))
+            };
+            o.raw("base_pfn", l.base_pfn)
+                .raw("nr_pages", l.nr_pages)
+                .raw("pageblock_pages", l.pageblock_pages)
+                .raw("max_order", l.max_order)
+                .raw("zones", spans(&l.zones))
+                .raw("cma_areas", spans(&l.areas))
+        }
+        EventKind::PageStates { full, runs } => {
+            let r: Vec<String> = runs.iter().map(|(p, n, c)| format!("[{p},{n},{c}]")).collect();
+            o.raw("full", full).raw("runs", format!("[{}]", r.join(",")))
+        }
+        EventKind::DisplayFrame { number, pa, camera } => {
+            o.raw("number", number).raw("pa", pa).raw("camera_frame", camera.map(|c| c.to_string()).unwrap_or("null".into()))
         }
     }
     .done()

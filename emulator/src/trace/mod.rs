@@ -10,7 +10,10 @@
 //! [`map`] draws the pageblock/page map of a snapshot. Every writer is a
 //! pure function of its input: identical events give identical bytes.
 pub mod chrome;
+pub mod draw;
+pub mod framemap;
 pub mod ftrace;
+pub mod html;
 pub mod jsonl;
 pub mod map;
 pub mod summary;
@@ -65,9 +68,103 @@ pub enum EventKind {
     /// The guest dropped `lost` records (ring full) or the ring was corrupt.
     RingLoss { lost: u64 },
     Violation(Violation),
-    /// The migrate type of every pageblock (board, at frame boundaries):
-    /// what `cmaemu trace map` draws.
+    /// The migrate type of every pageblock (board, at the first frame
+    /// boundary and at every later one where a type changed): what
+    /// `cmaemu trace map` draws.
     PageblockMap { first_pfn: u32, pageblock_pages: u32, mts: Vec<u8> },
+    /// What the run was started with (board, first event).
+    Run(RunInfo),
+    /// The guest's memory layout (host, when the verifier attaches).
+    Layout(Layout),
+    /// Page occupancy (host, at frame boundaries): `full` lists every
+    /// page, otherwise only the runs that changed since the last one.
+    /// Runs are `(first pfn, pages, PageState code)`.
+    PageStates { full: bool, runs: Vec<(u32, u32, u8)> },
+    /// The display scanned out its frame `number` from `pa`; `camera` is
+    /// the camera frame it showed (None: not a camera frame).
+    DisplayFrame { number: u64, pa: u64, camera: Option<u64> },
+}
+
+/// What a run was started with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The device tree: a file name or "default board".
+    pub dtb: String,
+    /// The kernel command line (`/chosen/bootargs` as handed over).
+    pub cmdline: String,
+    /// RAM size in bytes.
+    pub ram_bytes: u64,
+    /// `cmaemu.profile=` of the command line (default debian-6.1).
+    pub profile: String,
+}
+
+impl RunInfo {
+    /// The profile a command line selects (`cmaemu.profile=`, last wins).
+    pub fn profile_of(cmdline: &str) -> String {
+        cmdline.split_whitespace().filter_map(|w| w.strip_prefix("cmaemu.profile=")).last().unwrap_or("debian-6.1").to_string()
+    }
+}
+
+/// A named pfn range `[start, end)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PfnSpan {
+    pub name: String,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// The memory layout a report draws.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// First pfn with a page record, and how many.
+    pub base_pfn: u32,
+    pub nr_pages: u32,
+    pub pageblock_pages: u32,
+    pub max_order: u32,
+    pub zones: Vec<PfnSpan>,
+    pub areas: Vec<PfnSpan>,
+}
+
+impl Layout {
+    /// The layout of a snapshot.
+    pub fn of(s: &crate::introspect::Snapshot) -> Layout {
+        Layout {
+            base_pfn: s.base_pfn(),
+            nr_pages: s.pages.len() as u32,
+            pageblock_pages: s.pageblock_pages(),
+            max_order: s.desc.max_order,
+            zones: s
+                .zones
+                .iter()
+                .filter(|z| z.end_pfn > z.start_pfn)
+                .map(|z| PfnSpan { name: String::from_utf8_lossy(name_bytes(&z.name)).into_owned(), start: z.start_pfn, end: z.end_pfn })
+                .collect(),
+            areas: s.cma.iter().map(|a| PfnSpan { name: a.name.clone(), start: a.base_pfn, end: a.base_pfn + a.count }).collect(),
+        }
+    }
+}
+
+/// The [`PageState`](crate::introspect::PageState) code of every page of a snapshot.
+pub fn page_states(s: &crate::introspect::Snapshot) -> Vec<u8> {
+    let base = s.base_pfn();
+    (0..s.pages.len() as u32).map(|i| s.page_state(base + i).map(|p| p as u8).unwrap_or(0)).collect()
+}
+
+/// `new` (codes of pages from `base` on) as runs `(first pfn, pages,
+/// code)`; with `old`, only the pages whose code changed.
+pub fn state_runs(base: u32, new: &[u8], old: Option<&[u8]>) -> Vec<(u32, u32, u8)> {
+    let mut out: Vec<(u32, u32, u8)> = Vec::new();
+    for (i, &c) in new.iter().enumerate() {
+        if old.is_some_and(|o| o.get(i) == Some(&c)) {
+            continue;
+        }
+        let pfn = base + i as u32;
+        match out.last_mut() {
+            Some((s, n, oc)) if *oc == c && *s + *n == pfn => *n += 1,
+            _ => out.push((pfn, 1, c)),
+        }
+    }
+    out
 }
 
 impl EventKind {
@@ -93,6 +190,10 @@ impl EventKind {
             EventKind::RingLoss { .. } => "ring_loss",
             EventKind::Violation(_) => "violation",
             EventKind::PageblockMap { .. } => "pageblock_map",
+            EventKind::Run(_) => "run",
+            EventKind::Layout(_) => "layout",
+            EventKind::PageStates { .. } => "page_states",
+            EventKind::DisplayFrame { .. } => "display_frame",
         }
     }
 }

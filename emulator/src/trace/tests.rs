@@ -229,16 +229,19 @@ fn map_draws_pageblocks_and_pages() {
 /// 2 KiB buffer, then an index panic); slightly smaller ones asked for ~4 GB.
 #[test]
 fn absurd_pageblock_maps_are_refused_not_drawn() {
-    let line = |n: usize| format!("{{\"ts_ns\":0,\"frame\":0,\"event\":\"pageblock_map\",\"first_pfn\":0,\"pageblock_pages\":1,\"mts\":\"{}\"}}\n", "1".repeat(n));
-    for n in [7_456_544, 7_456_528, read::MAX_MAP_PAGEBLOCKS + 1] {
-        let evs = read::read_jsonl(&line(n)).unwrap();
-        let e = read::pageblock_map_rgba(&evs, 0).unwrap_err();
-        assert!(e.contains(&format!("has {n} pageblocks, more than the 262144 of a 1 GiB board")), "{e}");
+    let line = |n: usize, ppb: u64| format!("{{\"ts_ns\":0,\"frame\":0,\"event\":\"pageblock_map\",\"first_pfn\":0,\"pageblock_pages\":{ppb},\"mts\":\"{}\"}}\n", "1".repeat(n));
+    for (n, ppb) in [(7_456_544, 1), (7_456_528, 1), (framemap::MAX_MAP_PAGES as usize + 1, 1), (2, 1 << 31)] {
+        let evs = read::read_jsonl(&line(n, ppb)).unwrap();
+        let e = framemap::view_at(&evs, 0).unwrap_err().to_string();
+        assert!(e.contains(&format!("({n} pageblocks), more than the 262144 of a 1 GiB board")), "{e}");
     }
-    let (w, h, px) = read::pageblock_map_rgba(&read::read_jsonl(&line(17)).unwrap(), 0).unwrap();
-    assert_eq!((w, h, px.len()), (192, 24, 192 * 24 * 4));
-    assert_eq!(&px[(13 * 192 + 1) * 4..][..3], &read::mt_colour(1));
-    assert_eq!(&px[(13 * 192 + 13) * 4..][..3], &[0xff; 3]);
+    let layout = "{\"ts_ns\":0,\"frame\":0,\"event\":\"layout\",\"base_pfn\":0,\"nr_pages\":4000000000,\"pageblock_pages\":1,\"max_order\":1,\"zones\":[],\"cma_areas\":[]}\n";
+    let e = framemap::view_at(&read::read_jsonl(layout).unwrap(), 0).unwrap_err().to_string();
+    assert!(e.contains("covers 4000000000 pages"), "{e}");
+    let v = framemap::view_at(&read::read_jsonl(&line(17, 1024)).unwrap(), 0).unwrap();
+    let c = framemap::render(&v, false).unwrap();
+    assert_eq!(c.rgba.len(), c.width as usize * c.height as usize * 4);
+    assert!(c.rgba.chunks(4).filter(|p| p[..3] == map::MT_COLORS[1]).count() > 17 * 64 * 16 / 2, "17 movable cells");
 }
 
 /// Issue 19: sums of DMA lengths and latencies overflowed u64 (a panic with

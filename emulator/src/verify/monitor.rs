@@ -58,6 +58,10 @@ pub struct Monitor {
     /// Run the verifiers (false: only decode and emit events, for a trace
     /// of a run without verification).
     pub checks: bool,
+    /// Page states and pageblock types last emitted (frame events carry
+    /// only what changed since).
+    last_states: Option<Vec<u8>>,
+    last_mts: Option<Vec<u8>>,
 }
 
 impl Monitor {
@@ -78,7 +82,22 @@ impl Monitor {
             frame: 0,
             violations: 0,
             checks: true,
+            last_states: None,
+            last_mts: None,
         })
+    }
+
+    /// Emit the guest's memory layout (zones, CMA areas, pageblock size):
+    /// what a report draws its map with.
+    pub fn emit_layout(&mut self, now_ns: u64) {
+        let l = crate::trace::Layout::of(&self.snap);
+        self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Layout(l) });
+    }
+
+    /// Emit an event that did not come from the guest's ring (board
+    /// notes such as displayed frames), in stream order.
+    pub fn note(&mut self, e: Event) {
+        self.emit(e);
     }
 
     /// The latest snapshot (re-read if the guest changed state since).
@@ -125,6 +144,7 @@ impl Monitor {
             return Ok(());
         }
         self.dirty = true;
+        let mut alloc_activity = false;
         for r in recs {
             let mut evs = Vec::new();
             self.decoder.push(&r, self.frame, &mut evs);
@@ -144,9 +164,16 @@ impl Monitor {
                 }
             }
             for e in evs {
+                alloc_activity |= matches!(e.kind, EventKind::CmaAllocStart { .. } | EventKind::CmaAllocFinish { .. } | EventKind::CmaRelease { .. });
                 self.migration(ram, &e, tlb)?;
                 self.emit(e);
             }
+        }
+        if alloc_activity {
+            // counters at every allocation's start and end (the state as of
+            // this drain), not only at frame boundaries
+            let c = self.snapshot(ram)?.counters();
+            self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Counters(c) });
         }
         Ok(())
     }
@@ -206,6 +233,8 @@ impl Monitor {
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
+        let states = crate::trace::page_states(snap);
+        let base = snap.base_pfn();
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
             v.extend(check_mapped_free(snap, ram, None, &ctx));
@@ -215,7 +244,16 @@ impl Monitor {
         };
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(counters) });
-        self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });
+        if self.last_mts.as_ref() != Some(&mts) {
+            self.last_mts = Some(mts.clone());
+            self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });
+        }
+        let old = self.last_states.take().filter(|o| o.len() == states.len());
+        let runs = crate::trace::state_runs(base, &states, old.as_deref());
+        if old.is_none() || !runs.is_empty() {
+            self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageStates { full: old.is_none(), runs } });
+        }
+        self.last_states = Some(states);
         self.report(v);
         Ok(())
     }
