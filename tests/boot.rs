@@ -907,7 +907,7 @@ fn trace_summary_and_map_from_a_jsonl_trace() {
     std::fs::write(&huge, format!("{{\"ts_ns\":0,\"frame\":0,\"event\":\"pageblock_map\",\"first_pfn\":0,\"pageblock_pages\":1,\"mts\":\"{}\"}}\n", "1".repeat(7_456_544))).unwrap();
     let (code, _, err) = cli(&["trace", "map", huge.to_str().unwrap(), "--frame", "0", "-o", png.to_str().unwrap()], "");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("has 7456544 pageblocks, more than the 262144"), "{err}");
+    assert!(err.contains("(7456544 pageblocks), more than the 262144"), "{err}");
 }
 
 #[test]
