@@ -138,3 +138,159 @@ fn failure_report_names_the_functions_at_pc_and_lr() {
     assert!(r.stderr.contains("    PC is at cmaemu_kernel::shell::crash+0x"), "{}", r.stderr);
     assert!(r.stderr.contains("    LR is at cmaemu_kernel::shell::"), "{}", r.stderr);
 }
+
+use cmaemu::board::console::{Capture, Input};
+use cmaemu::board::machine::{self, BootConfig, Exit};
+use cmaemu::loader::{board_dtb, images};
+
+/// Boot the default board (256 MiB) with a console script; the console text.
+fn boot_script(script: &[u8]) -> (Exit, String) {
+    let cap = Capture::default();
+    let cfg = BootConfig {
+        kernel_elf: images::KERNEL_ELF.to_vec(),
+        firmware_elf: images::FIRMWARE_ELF.to_vec(),
+        dtb: board_dtb::default_board_dtb(256 << 20),
+        ram_size: 256 << 20,
+        max_insns: 20_000_000_000,
+        input: Input::Script(script.iter().copied().collect()),
+        stdout: false,
+        capture: Some(cap.clone()),
+        idle_after_eof_ns: 1_000_000_000,
+        opts: Default::default(),
+    };
+    let o = machine::boot(cfg).expect("boot");
+    (o.exit, cap.text())
+}
+
+/// The output lines of each command: the text between its prompt line and
+/// the next prompt, per command (escape sequences included).
+fn after(out: &str, marker: &str) -> String {
+    let out = out.replace('\r', "");
+    let i = out.find(marker).unwrap_or_else(|| panic!("no {marker:?} in {out}"));
+    let rest = &out[i + marker.len()..];
+    rest[..rest.find("# ").unwrap_or(rest.len())].to_string()
+}
+
+#[test]
+fn shell_line_editing_and_history() {
+    let script: &[u8] = b"echo abc\x1b[D\x1b[DX\n\
+        echo junk\x15echo clean\n\
+        echo a b\x17c\n\
+        echo abd\x7fc\n\
+        echo first\n\
+        echo second\n\
+        \x1b[A\x1b[A\x1b[B\n\
+        echo typed\x1b[A\x1b[B -draft\n\
+        X12345\x1b[H\x1b[3~echo \x1b[F6\n\
+        \x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\n\
+        poweroff 4\n";
+    let (exit, out) = boot_script(script);
+    assert_eq!(exit, Exit::Poweroff(4), "{out}");
+    let results: Vec<String> = out
+        .split("# ")
+        .skip(1)
+        .filter_map(|chunk| chunk.replace('\r', "").split_once('\n').map(|(_, rest)| rest.lines().next().unwrap_or("").to_string()))
+        .collect();
+    // left/left then X lands before "bc"
+    assert!(results.contains(&"aXbc".to_string()), "{results:?}\n{out}");
+    assert!(results.contains(&"clean".to_string()), "Ctrl-U: {results:?}");
+    assert!(results.contains(&"a c".to_string()), "Ctrl-W: {results:?}");
+    assert!(results.contains(&"abc".to_string()), "backspace: {results:?}");
+    assert_eq!(results.iter().filter(|r| *r == "second").count(), 2, "up, up, down recalls `echo second`: {results:?}");
+    assert!(results.contains(&"typed -draft".to_string()), "down past the newest entry restores the draft: {results:?}");
+    assert!(results.contains(&"123456".to_string()), "Home, Delete, typing at the start, End: {results:?}");
+    // up past the oldest entry stays at the oldest (`echo abcX...` edited line)
+    assert_eq!(results.iter().filter(|r| *r == "aXbc").count(), 2, "{results:?}");
+    // deterministic: the same bytes give the same console
+    assert_eq!(boot_script(script).1, out);
+}
+
+#[test]
+fn ctrl_c_stops_the_foreground_command() {
+    let (exit, out) = boot_script(b"preview 3000\n\x03echo after\nsleep 100000\n\x03poweroff 6\n");
+    assert_eq!(exit, Exit::Poweroff(6), "{out}");
+    let p = after(&out, "# preview 3000\n");
+    assert!(p.contains("^C"), "{p}");
+    assert!(!p.contains("frames shown"), "the preview was stopped: {p}");
+    assert!(after(&out, "# sleep 100000\n").contains("^C"), "{out}");
+    assert!(after(&out, "# echo after\n").starts_with("after"), "{out}");
+    // Ctrl-C at the prompt drops the line being typed
+    // (Linux flushes the input received before Ctrl-C)
+    let (exit, out) = boot_script(b"echo never\x03\necho ok\npoweroff 2\n");
+    assert_eq!(exit, Exit::Poweroff(2), "{out}");
+    let out = out.replace('\r', "");
+    assert!(out.contains("# ^C\n"), "{out}");
+    assert!(!out.contains("\nnever"), "{out}");
+    assert!(out.contains("# echo ok\nok\n"), "{out}");
+}
+
+#[test]
+fn help_lists_every_file_and_ls_lists_every_directory() {
+    let (exit, out) = boot_script(b"help\nls\nls /sys/kernel/mm/cma/linux,cma\nls /sys/kernel/debug/cma/linux,cma/\nls /sys/kernel/tracing/events\nls /dev\nls /proc/meminfo\nls /nope\npoweroff\n");
+    assert_eq!(exit, Exit::Poweroff(0), "{out}");
+    let help = after(&out, "# help\n");
+    for f in [
+        "/proc/meminfo",
+        "/proc/iomem",
+        "/sys/kernel/debug/memblock/reserved",
+        "/sys/kernel/debug/cma/linux,cma/alloc",
+        "/sys/kernel/debug/cma/linux,cma/bitmap",
+        "/sys/kernel/mm/cma/linux,cma/alloc_pages_success",
+        "/sys/kernel/tracing/trace",
+        "/sys/kernel/tracing/events/cma/cma_alloc_start/enable",
+        "/dev/cma_test",
+    ] {
+        assert!(help.lines().any(|l| l.trim() == f), "help lacks {f}: {help}");
+    }
+    assert_eq!(after(&out, "# ls\n").trim_end(), "dev\nproc\nsys");
+    assert_eq!(after(&out, "# ls /sys/kernel/mm/cma/linux,cma\n").trim_end(), "alloc_pages_fail\nalloc_pages_success");
+    assert!(after(&out, "# ls /sys/kernel/debug/cma/linux,cma/\n").contains("maxchunk\n"), "{out}");
+    assert_eq!(after(&out, "# ls /sys/kernel/tracing/events\n").trim_end(), "cma\nenable\nmigrate");
+    assert_eq!(after(&out, "# ls /dev\n").trim_end(), "cma_test");
+    assert_eq!(after(&out, "# ls /proc/meminfo\n").trim_end(), "/proc/meminfo");
+    assert!(after(&out, "# ls /nope\n").contains("ls: cannot access '/nope': No such file or directory"));
+    // every file help names can be read (or, for write-only files, written)
+    let files: Vec<&str> = help.lines().map(str::trim).filter(|l| l.starts_with('/')).collect();
+    let mut script = String::new();
+    for f in &files {
+        if !f.ends_with("/alloc") && !f.ends_with("/free") {
+            script += &format!("cat {f}\n");
+        }
+    }
+    script += "poweroff\n";
+    let (exit, out) = boot_script(script.as_bytes());
+    assert_eq!(exit, Exit::Poweroff(0), "{out}");
+    assert!(!out.contains("No such file"), "{out}");
+}
+
+#[test]
+fn proc_iomem_lists_the_clcd_and_the_camera_as_linux_does() {
+    let (exit, out) = boot_script(b"cat /proc/iomem\npoweroff\n");
+    assert_eq!(exit, Exit::Poweroff(0), "{out}");
+    let io = after(&out, "# cat /proc/iomem\n");
+    // AMBA devices: the bus's resource, the driver's request nested under it
+    assert!(io.contains("10020000-10020fff : clcd@10020000\n  10020000-10020fff : 10020000.clcd clcd@10020000\n"), "{io}");
+    assert!(io.contains("10009000-10009fff : serial@10009000\n  10009000-10009fff : 10009000.serial serial@10009000\n"), "{io}");
+    // the platform device: the driver's request only
+    assert!(io.contains("10030000-10030fff : 10030000.camera camera@10030000\n"), "{io}");
+    assert!(io.contains("60000000-6fffffff : System RAM\n  60008000-"), "{io}");
+    // in address order
+    let starts: Vec<u32> = io.lines().filter(|l| !l.starts_with(' ')).map(|l| u32::from_str_radix(&l[..8], 16).unwrap()).collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{io}");
+}
+
+#[test]
+fn proc_meminfo_has_linux_6_1_field_set() {
+    let (exit, out) = boot_script(b"fill 4\ncat /proc/meminfo\npoweroff\n");
+    assert_eq!(exit, Exit::Poweroff(0), "{out}");
+    let mi = after(&out, "# cat /proc/meminfo\n");
+    let names: Vec<&str> = mi.lines().map(|l| l.split(':').next().unwrap()).collect();
+    // Linux 6.1 ARM32 armmp (HIGHMEM, ZSWAP, CMA), as `cat /proc/meminfo`
+    // prints it under qemu-system-arm -M vexpress-a9
+    assert_eq!(names.len(), 45, "{mi}");
+    assert_eq!(&names[..4], ["MemTotal", "MemFree", "MemAvailable", "Buffers"]);
+    assert_eq!(&names[names.len() - 2..], ["CmaTotal", "CmaFree"]);
+    assert!(mi.contains("\nAnonPages:          4096 kB\n"), "fill 4 maps 4 MiB: {mi}");
+    // 256 MiB of lowmem: vmalloc from 0xd0800000 to 0xff800000, as Linux
+    assert!(mi.contains("\nVmallocTotal:     770048 kB\n"), "{mi}");
+}

@@ -218,20 +218,6 @@ pub fn cat(path: &str, out: &mut dyn fmt::Write) -> bool {
     true
 }
 
-/// `ls` of the CMA directories.
-pub fn list(path: &str) -> bool {
-    let Some(areas) = areas() else { return false };
-    match path.trim_end_matches('/') {
-        "/sys/kernel/debug/cma" | "/sys/kernel/mm/cma" => {
-            for (_, c) in areas.iter() {
-                println!("{}", c.cma_get_name());
-            }
-            true
-        }
-        _ => false,
-    }
-}
-
 struct FmtAdapter<'a>(&'a mut dyn fmt::Write);
 impl fmt::Write for FmtAdapter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {

@@ -37,6 +37,10 @@ pub mod uart {
     static mut RX_BUF: [u8; RX_LEN] = [0; RX_LEN];
     static RX_HEAD: AtomicU32 = AtomicU32::new(0);
     static RX_TAIL: AtomicU32 = AtomicU32::new(0);
+    /// Ring index up to which input is flushed, set by the IRQ on Ctrl-C
+    /// (with RX_FLUSH) and applied by the reader.
+    static RX_FLUSH_TO: AtomicU32 = AtomicU32::new(0);
+    static RX_FLUSH: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
     fn base() -> u32 {
         match BASE.load(Ordering::Relaxed) {
@@ -78,6 +82,14 @@ pub mod uart {
         let b = base();
         while readl(b + FR) & FR_RXFE == 0 {
             let c = (readl(b + DR) & 0xff) as u8;
+            if c == crate::console::VINTR {
+                // the tty's ISIG: Ctrl-C interrupts the foreground command
+                // and flushes the input received before it (no NOFLSH)
+                RX_FLUSH_TO.store(RX_HEAD.load(Ordering::Relaxed), Ordering::Relaxed);
+                RX_FLUSH.store(true, Ordering::Release);
+                crate::console::raise_interrupt();
+                continue;
+            }
             let h = RX_HEAD.load(Ordering::Relaxed);
             let t = RX_TAIL.load(Ordering::Relaxed);
             if h.wrapping_sub(t) as usize >= RX_LEN {
@@ -96,6 +108,10 @@ pub mod uart {
 
     /// A received byte, if any.
     pub fn getc() -> Option<u8> {
+        // a Ctrl-C flushed what came before it: skip to where it was
+        if RX_FLUSH.swap(false, Ordering::Acquire) {
+            RX_TAIL.store(RX_FLUSH_TO.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         let h = RX_HEAD.load(Ordering::Acquire);
         let t = RX_TAIL.load(Ordering::Relaxed);
         if h == t {

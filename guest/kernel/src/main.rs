@@ -8,6 +8,7 @@ mod drivers;
 mod dt;
 mod head;
 mod hostif;
+mod iomem;
 mod jobs;
 mod video;
 mod mm;

@@ -192,6 +192,7 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     crate::dma::atomic_pool_init();
     crate::dma::cma_test::init();
     crate::video::probe(&fdt);
+    crate::iomem::probe(&fdt);
     crate::hostif::init();
     // the shell's task (init)
     match crate::vm::task_new() {

@@ -28,10 +28,11 @@ fn help() {
     println!("commands:");
     println!("  help                      this text");
     println!("  dmesg                     the kernel log");
-    println!("  cat FILE                  /proc/iomem /proc/cmdline /proc/uptime /proc/meminfo");
-    println!("                            /proc/buddyinfo /proc/pagetypeinfo /proc/zoneinfo");
-    println!("                            /proc/vmstat /proc/cmaemu/config");
-    println!("                            /sys/kernel/debug/memblock/{{memory,reserved}}");
+    println!("  cat FILE                  read a file (see files: below)");
+    println!("  echo VALUE > FILE         write a file: cma/<area>/alloc and free (pages),");
+    println!("                            tracing events/.../enable (0|1), trace (clear),");
+    println!("                            /dev/cma_test (1: run the seed article's test)");
+    println!("  ls [DIR]                  list a directory (default /)");
     println!("  uptime                    time since boot (virtual)");
     println!("  echo TEXT                 print TEXT");
     println!("  crash undef|dabt|pabt|svc|stack raise that exception");
@@ -48,12 +49,151 @@ fn help() {
     println!("  unpin                     drop all pins");
     println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
     println!("  preview N [zerocopy]      camera -> display for N frames (buffers in CMA)");
-    println!("  stress SECONDS [SEED] &   background fill/free/pin + CMA allocations (seeded: random steps)");
+    println!("  stress SECONDS [SEED] &   background fill/free/pin + CMA allocations");
     println!("  CMD &, jobs, kill %N      background jobs");
     println!("  camera queue ADDR SIZE    hand the camera a buffer by hand");
     println!("  display base ADDR         show one frame from ADDR");
     println!("  sleep MS                  let virtual time pass (jobs run)");
     println!("  reboot                    restart the board");
+    println!("keys: left/right, Home/End, Delete, backspace, Ctrl-U, Ctrl-W edit the line;");
+    println!("      up/down walk the history; Ctrl-C stops preview and sleep");
+    println!("files:");
+    let mut path = [0u8; 160];
+    walk(&mut path, 1, &mut |p| println!("  {}", p));
+}
+
+/// The virtual file system: a directory's entries (directories end in
+/// `/`), or None when `dir` is not a directory. CMA area directories come
+/// from the areas themselves.
+fn dir_entries(dir: &str, f: &mut dyn FnMut(&str)) -> bool {
+    let fixed: &[&str] = match dir {
+        "/" => &["dev/", "proc/", "sys/"],
+        "/dev" => &["cma_test"],
+        "/proc" => &["buddyinfo", "cmaemu/", "cmdline", "iomem", "meminfo", "pagetypeinfo", "uptime", "vmstat", "zoneinfo"],
+        "/proc/cmaemu" => &["config"],
+        "/sys" => &["kernel/"],
+        "/sys/kernel" => &["debug/", "mm/", "tracing/"],
+        "/sys/kernel/debug" => &["cma/", "memblock/", "tracing/"],
+        "/sys/kernel/debug/memblock" => &["memory", "reserved"],
+        "/sys/kernel/mm" => &["cma/"],
+        "/sys/kernel/tracing" | "/sys/kernel/debug/tracing" => &["events/", "trace"],
+        "/sys/kernel/tracing/events" | "/sys/kernel/debug/tracing/events" => &["cma/", "enable", "migrate/"],
+        "/sys/kernel/debug/cma" | "/sys/kernel/mm/cma" => {
+            let Some(areas) = crate::cma::areas() else { return true };
+            for (_, c) in areas.iter() {
+                let mut name = [0u8; 64];
+                let n = c.cma_get_name().len().min(63);
+                name[..n].copy_from_slice(&c.cma_get_name().as_bytes()[..n]);
+                name[n] = b'/';
+                f(core::str::from_utf8(&name[..=n]).unwrap_or("?/"));
+            }
+            return true;
+        }
+        _ => {
+            let events = dir.strip_prefix("/sys/kernel/tracing/events/").or_else(|| dir.strip_prefix("/sys/kernel/debug/tracing/events/"));
+            if let Some(rest) = events {
+                return trace_event_entries(rest, f);
+            }
+            let area = dir.strip_prefix("/sys/kernel/debug/cma/").map(|a| (a, true)).or_else(|| dir.strip_prefix("/sys/kernel/mm/cma/").map(|a| (a, false)));
+            if let Some((name, debugfs)) = area {
+                if crate::cma::areas().and_then(|a| a.find_by_name(name)).is_none() {
+                    return false;
+                }
+                let files: &[&str] = if debugfs {
+                    &["alloc", "base_pfn", "bitmap", "count", "free", "maxchunk", "order_per_bit", "used"]
+                } else {
+                    &["alloc_pages_fail", "alloc_pages_success"]
+                };
+                files.iter().for_each(|e| f(e));
+                return true;
+            }
+            return false;
+        }
+    };
+    fixed.iter().for_each(|e| f(e));
+    true
+}
+
+/// `events/<system>[/<event>]` directories of the trace events we have.
+fn trace_event_entries(rest: &str, f: &mut dyn FnMut(&str)) -> bool {
+    let rest = rest.trim_end_matches('/');
+    match rest.split_once('/') {
+        None => {
+            if !crate::trace::EVENTS.iter().any(|(s, _)| *s == rest) {
+                return false;
+            }
+            f("enable");
+            for (s, e) in crate::trace::EVENTS {
+                if s == rest {
+                    let mut name = [0u8; 64];
+                    let n = e.len().min(63);
+                    name[..n].copy_from_slice(&e.as_bytes()[..n]);
+                    name[n] = b'/';
+                    f(core::str::from_utf8(&name[..=n]).unwrap_or("?/"));
+                }
+            }
+            true
+        }
+        Some((s, e)) => {
+            if !crate::trace::EVENTS.iter().any(|(ts, te)| *ts == s && *te == e) {
+                return false;
+            }
+            f("enable");
+            true
+        }
+    }
+}
+
+/// Every file under the directory in `path[..len]` (which ends in `/`),
+/// depth first; the debugfs tracing alias is left out.
+fn walk(path: &mut [u8; 160], len: usize, out: &mut dyn FnMut(&str)) {
+    path[0] = b'/';
+    let mut names: [[u8; 64]; 16] = [[0; 64]; 16];
+    let mut lens = [0usize; 16];
+    let mut count = 0;
+    let dir = core::str::from_utf8(&path[..len]).unwrap_or("/");
+    let dir_key = if len > 1 { &dir[..len - 1] } else { "/" };
+    let debugfs = dir_key == "/sys/kernel/debug";
+    dir_entries(dir_key, &mut |e| {
+        if count < 16 {
+            let n = e.len().min(64);
+            names[count][..n].copy_from_slice(&e.as_bytes()[..n]);
+            lens[count] = n;
+            count += 1;
+        }
+    });
+    for i in 0..count {
+        let e = &names[i][..lens[i]];
+        if debugfs && e == b"tracing/" {
+            continue;
+        }
+        let end = (len + e.len()).min(path.len());
+        path[len..end].copy_from_slice(&e[..end - len]);
+        if e.ends_with(b"/") {
+            walk(path, end, out);
+        } else {
+            out(core::str::from_utf8(&path[..end]).unwrap_or("?"));
+        }
+    }
+}
+
+/// `ls [PATH]`: a directory's entries, or the path of a file.
+fn ls(path: &str) {
+    let p = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    if dir_entries(p, &mut |e| println!("{}", e.trim_end_matches('/'))) {
+        return;
+    }
+    // a file: `ls FILE` prints its name, as ls does
+    if let Some((dir, file)) = p.rsplit_once('/') {
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let mut found = false;
+        dir_entries(dir, &mut |e| found |= e == file);
+        if found {
+            println!("{}", p);
+            return;
+        }
+    }
+    println!("ls: cannot access '{}': No such file or directory", path);
 }
 
 pub fn exec(line: &str) {
@@ -103,12 +243,7 @@ fn exec_inner(line: &str) {
                 None => println!("{}", rest),
             }
         }
-        "ls" => {
-            let p = args.next().unwrap_or("/");
-            if !crate::cma::list(p) {
-                println!("ls: cannot access '{}': No such file or directory", p);
-            }
-        }
+        "ls" => ls(args.next().unwrap_or("/")),
         "crash" => crash(args.next().unwrap_or("")),
         "jobs" => crate::jobs::list(),
         "kill" => match args.next().and_then(|s| s.strip_prefix('%')).and_then(|s| s.parse().ok()) {
@@ -139,6 +274,10 @@ fn exec_inner(line: &str) {
             Some(ms) => {
                 let until = crate::time::sched_clock() + ms * 1_000_000;
                 while crate::time::sched_clock() < until {
+                    if crate::console::interrupted() {
+                        crate::console::write_bytes(b"^C\n");
+                        break;
+                    }
                     crate::sched::idle();
                 }
             }
@@ -299,7 +438,7 @@ fn cat(path: &str) {
                 "/proc/pagetypeinfo" => views::pagetypeinfo(pa, &mut out),
                 "/proc/zoneinfo" => views::zoneinfo(pa, &mut out),
                 "/proc/vmstat" => views::vmstat(pa, &mut out),
-                _ => views::meminfo(pa, &mut out),
+                _ => views::meminfo(pa, &views::MeminfoExtra { anon_pages: crate::vm::anon_pages() }, &mut out),
             };
         }
         "/proc/cmaemu/config" => match crate::mm::config() {
@@ -328,6 +467,9 @@ fn trace_enable_path(path: &str) -> Option<(&str, &str)> {
     let rest = path
         .strip_prefix("/sys/kernel/tracing/events/")
         .or_else(|| path.strip_prefix("/sys/kernel/debug/tracing/events/"))?;
+    if rest == "enable" {
+        return Some(("*", "*")); // events/enable: every event
+    }
     let rest = rest.strip_suffix("/enable")?;
     Some(match rest.split_once('/') {
         Some((s, e)) => (s, e),
@@ -361,14 +503,12 @@ fn echo_to(val: &str, path: &str) {
     }
 }
 
-/// `/proc/iomem`: the devices we drive, then System RAM with the kernel's
-/// code and data as children (`request_standard_resources`).
+/// `/proc/iomem` as Linux 6.1 prints it (kernel/resource.c `r_show`):
+/// the resources the devices' drivers request, children indented under
+/// their parent; then System RAM with the kernel's code and data as
+/// children (`request_standard_resources`).
 fn proc_iomem(out: &mut dyn Write) {
-    let _ = writeln!(out, "10000000-10000fff : 10000000.sysreg sysreg@0");
-    let _ = writeln!(out, "10009000-10009fff : 10009000.uart uart@9000");
-    let _ = writeln!(out, "10011000-10011fff : 10011000.timer timer@11000");
-    let _ = writeln!(out, "1e000100-1e0001ff : 1e000100.interrupt-controller");
-    let _ = writeln!(out, "1e001000-1e001fff : 1e001000.interrupt-controller");
+    crate::iomem::show(out);
     let (stext, etext) = paging::kernel_text();
     let kend = paging::kernel_end();
     let mb = setup::memblock();

@@ -65,7 +65,7 @@ pub fn enable_state(system: &str, event: &str) -> Option<char> {
     let mut on = 0;
     let mut total = 0;
     for (i, (s, e)) in EVENTS.iter().enumerate() {
-        if *s == system && (event == "*" || *e == event) {
+        if (system == "*" || *s == system) && (event == "*" || *e == event) {
             total += 1;
             if ENABLED.load(Ordering::Relaxed) & (1 << i) != 0 {
                 on += 1;

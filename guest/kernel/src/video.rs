@@ -77,6 +77,11 @@ fn area(v: &AtomicU32) -> Option<CmaId> {
 
 /// Probe: find the devices in the DT and their `memory-region` areas
 /// (`of_reserved_mem_device_init`), enable their interrupts.
+/// The camera answered its ID register at probe.
+pub fn camera_present() -> bool {
+    PRESENT.load(Ordering::Relaxed)
+}
+
 pub fn probe(fdt: &fdt::Fdt) {
     for node in fdt.all_nodes() {
         let is_cam = crate::dt::is_compatible(&node, "cmaemu,camera-v1");
@@ -241,7 +246,13 @@ pub fn preview(frames: u32, zero_copy: bool) {
     let mut on_screen: Option<u32> = None; // zero-copy: the buffer being scanned out
     let start_vs = VSYNCS.load(Ordering::Relaxed);
     let mut waiting_since = crate::time::sched_clock();
+    let mut aborted = false;
     while shown < frames {
+        if crate::console::interrupted() {
+            crate::console::write_bytes(b"^C\n");
+            aborted = true;
+            break;
+        }
         let st = readl(cam(CAM_STATUS));
         if (st >> 8) & 0xff == 0 {
             if crate::time::sched_clock() - waiting_since > WAIT_NS {
@@ -290,7 +301,9 @@ pub fn preview(frames: u32, zero_copy: bool) {
     writel(cam(CAM_CTRL), 1 << 31);
     writel(clcd(CLCD_CNTL), 0);
     let vsyncs = VSYNCS.load(Ordering::Relaxed) - start_vs;
-    println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
+    if !aborted {
+        println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
+    }
     free_all(&mut bufs, fb);
 }
 

@@ -55,6 +55,11 @@ pub fn unpin_quiet() {
     quietly(unpin)
 }
 
+/// `NR_ANON_MAPPED`: anonymous pages mapped in all tasks.
+pub fn anon_pages() -> u64 {
+    tasks().iter().flatten().map(|t| t.nr_pages as u64).sum()
+}
+
 fn tasks() -> &'static mut [Option<Task>; MAX_TASKS] {
     // SAFETY: single CPU; tasks are only touched from thread context.
     unsafe { &mut *core::ptr::addr_of_mut!(TASKS) }

@@ -172,15 +172,58 @@ fn show_val_kb(w: &mut dyn Write, label: &str, pages: u64) -> fmt::Result {
     writeln!(w, "{}{:>8} kB", label, pages_to_kb(pages))
 }
 
-/// `/proc/meminfo` lines the allocator can answer: MemTotal, MemFree,
-/// MemAvailable, the HighMem/LowMem split (with `CONFIG_HIGHMEM`) and
-/// CmaTotal/CmaFree, in Linux's order.
-pub fn meminfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
+/// What `/proc/meminfo` needs beyond the page allocator: the kernel's
+/// own counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeminfoExtra {
+    /// `NR_ANON_MAPPED`: anonymous pages mapped into user address spaces.
+    pub anon_pages: u64,
+}
+
+/// `VMALLOC_TOTAL` in kB: `VMALLOC_END - VMALLOC_START`, with
+/// `VMALLOC_START = (high_memory + VMALLOC_OFFSET) & ~(VMALLOC_OFFSET - 1)`
+/// (arch/arm/include/asm/pgtable.h) and `high_memory` the virtual end of
+/// lowmem (the end of ZONE_NORMAL).
+fn vmalloc_total_kb(pa: &PageAlloc) -> u64 {
+    use crate::zone::{VMALLOC_END, VMALLOC_OFFSET};
+    let Some(normal) = pa.zones().iter().find(|z| z.kind == ZoneType::Normal && z.populated()) else { return 0 };
+    let phys_offset = (normal.zone_start_pfn.0 as u64) << 12;
+    let lowmem_end = (normal.zone_end_pfn().0 as u64) << 12;
+    let high_memory = pa.profile.vmsplit.page_offset() + (lowmem_end - phys_offset);
+    let start = (high_memory + VMALLOC_OFFSET) & !(VMALLOC_OFFSET - 1);
+    VMALLOC_END.saturating_sub(start) >> 10
+}
+
+/// `/proc/meminfo` (fs/proc/meminfo.c `meminfo_proc_show`) for a Linux 6.1
+/// ARM32 build like Debian's armmp: CONFIG_HIGHMEM (with the HighMem
+/// profile), CONFIG_ZSWAP, CONFIG_CMA; no THP, hugetlbfs, memory-failure or
+/// shadow call stack (those need LPAE or another architecture). Lines in
+/// Linux's order; what the guest has no notion of (page cache, LRU lists,
+/// slab, swap, vmalloc use, ...) reads 0 as on a kernel without it.
+/// `CommitLimit` is `vm_commit_limit()` with the default overcommit ratio
+/// (50%) and no swap; `Committed_AS` counts the mapped anonymous pages.
+pub fn meminfo(pa: &PageAlloc, extra: &MeminfoExtra, w: &mut dyn Write) -> fmt::Result {
     let total = pa.totalram_pages();
     let free = pa.nr_free_pages();
+    let anon = extra.anon_pages;
     show_val_kb(w, "MemTotal:       ", total)?;
     show_val_kb(w, "MemFree:        ", free)?;
     show_val_kb(w, "MemAvailable:   ", si_mem_available(pa))?;
+    for label in [
+        "Buffers:        ",
+        "Cached:         ",
+        "SwapCached:     ",
+        "Active:         ",
+        "Inactive:       ",
+        "Active(anon):   ",
+        "Inactive(anon): ",
+        "Active(file):   ",
+        "Inactive(file): ",
+        "Unevictable:    ",
+        "Mlocked:        ",
+    ] {
+        show_val_kb(w, label, 0)?;
+    }
     if pa.profile.highmem {
         let high_total = pa.totalhigh_pages();
         let high_free = pa.nr_free_highpages();
@@ -189,6 +232,28 @@ pub fn meminfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
         show_val_kb(w, "LowTotal:       ", total - high_total)?;
         show_val_kb(w, "LowFree:        ", free - high_free)?;
     }
+    show_val_kb(w, "SwapTotal:      ", 0)?;
+    show_val_kb(w, "SwapFree:       ", 0)?;
+    writeln!(w, "Zswap:          {:>8} kB", 0)?;
+    writeln!(w, "Zswapped:       {:>8} kB", 0)?;
+    show_val_kb(w, "Dirty:          ", 0)?;
+    show_val_kb(w, "Writeback:      ", 0)?;
+    show_val_kb(w, "AnonPages:      ", anon)?;
+    for label in ["Mapped:         ", "Shmem:          ", "KReclaimable:   ", "Slab:           ", "SReclaimable:   ", "SUnreclaim:     "] {
+        show_val_kb(w, label, 0)?;
+    }
+    writeln!(w, "KernelStack:    {:>8} kB", 0)?;
+    show_val_kb(w, "PageTables:     ", 0)?;
+    show_val_kb(w, "SecPageTables:  ", 0)?;
+    show_val_kb(w, "NFS_Unstable:   ", 0)?;
+    show_val_kb(w, "Bounce:         ", 0)?;
+    show_val_kb(w, "WritebackTmp:   ", 0)?;
+    show_val_kb(w, "CommitLimit:    ", total * 50 / 100)?;
+    show_val_kb(w, "Committed_AS:   ", anon)?;
+    writeln!(w, "VmallocTotal:   {:>8} kB", vmalloc_total_kb(pa))?;
+    show_val_kb(w, "VmallocUsed:    ", 0)?;
+    show_val_kb(w, "VmallocChunk:   ", 0)?;
+    show_val_kb(w, "Percpu:         ", 0)?;
     show_val_kb(w, "CmaTotal:       ", pa.totalcma_pages)?;
     show_val_kb(w, "CmaFree:        ", pa.nr_free_cma_pages())?;
     Ok(())
@@ -239,15 +304,18 @@ mod tests {
         let cma = 0x60000 + 6 * 1024;
         let mut pa = boot_full(MmProfile::BISCUITOS_5_0, 0x60000, 8192, &[(cma, cma + 2048)], None, &[cma, cma + 1024]);
         let mut s = String::new();
-        meminfo(&pa, &mut s).unwrap();
+        meminfo(&pa, &MeminfoExtra { anon_pages: 3 }, &mut s).unwrap();
         let avail = 8192 - pa.totalreserve_pages;
-        assert_eq!(
-            s,
-            format!(
-                "MemTotal:          32768 kB\nMemFree:           32768 kB\nMemAvailable:   {:>8} kB\nCmaTotal:           8192 kB\nCmaFree:            8192 kB\n",
-                avail * 4
-            )
+        assert!(
+            s.starts_with(&format!("MemTotal:          32768 kB\nMemFree:           32768 kB\nMemAvailable:   {:>8} kB\nBuffers:               0 kB\n", avail * 4)),
+            "{s}"
         );
+        assert!(s.ends_with("CmaTotal:           8192 kB\nCmaFree:            8192 kB\n"), "{s}");
+        assert!(s.contains("\nAnonPages:            12 kB\n"), "{s}");
+        assert!(s.contains("\nCommitLimit:       16384 kB\nCommitted_AS:         12 kB\n"), "{s}");
+        assert!(!s.contains("HighTotal"), "no HighMem in the biscuitos profile: {s}");
+        // every line is `Label:<spaces>N kB`, 16 + 8 + 3 columns
+        assert!(s.lines().all(|l| l.len() == 27 && l.ends_with(" kB")), "{s}");
         let p = pa.__alloc_pages(GFP_HIGHUSER_MOVABLE, 0).unwrap();
         pa.__free_pages(p, 0).unwrap();
         let mut v = String::new();
@@ -267,8 +335,20 @@ mod tests {
     fn meminfo_highmem_split_on_debian() {
         let pa = boot(MmProfile::DEBIAN_6_1, 0x60000, 1 << 18);
         let mut s = String::new();
-        meminfo(&pa, &mut s).unwrap();
-        assert!(s.contains("HighTotal:        262144 kB\nHighFree:         262144 kB\nLowTotal:         786432 kB\nLowFree:          786432 kB\n"));
+        meminfo(&pa, &MeminfoExtra::default(), &mut s).unwrap();
+        assert!(s.contains("\nMlocked:               0 kB\nHighTotal:        262144 kB\nHighFree:         262144 kB\nLowTotal:         786432 kB\nLowFree:          786432 kB\nSwapTotal:             0 kB\n"), "{s}");
         assert!(s.starts_with("MemTotal:        1048576 kB\n"));
+        // Linux's field set and order for 6.1 ARM32 (HIGHMEM, ZSWAP, CMA)
+        let names: Vec<&str> = s.lines().map(|l| l.split(':').next().unwrap()).collect();
+        assert_eq!(
+            names.join(" "),
+            "MemTotal MemFree MemAvailable Buffers Cached SwapCached Active Inactive Active(anon) Inactive(anon) \
+             Active(file) Inactive(file) Unevictable Mlocked HighTotal HighFree LowTotal LowFree SwapTotal SwapFree \
+             Zswap Zswapped Dirty Writeback AnonPages Mapped Shmem KReclaimable Slab SReclaimable SUnreclaim \
+             KernelStack PageTables SecPageTables NFS_Unstable Bounce WritebackTmp CommitLimit Committed_AS \
+             VmallocTotal VmallocUsed VmallocChunk Percpu CmaTotal CmaFree"
+        );
+        // 768 MiB lowmem at 0xc0000000: vmalloc from 0xf0800000 to 0xff800000
+        assert!(s.contains("\nVmallocTotal:     245760 kB\n"), "{s}");
     }
 }
