@@ -250,6 +250,11 @@ fn cli_test_junit_round_trip_and_exit_codes() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// The `run` lines of a sweep's JSON lines.
+fn runs(text: &str) -> Vec<serde_json::Value> {
+    text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["type"] == "run").collect()
+}
+
 #[test]
 fn cli_sweep_writes_one_line_per_seed_in_order() {
     let f = tmp("sweep.toml");
@@ -262,7 +267,7 @@ fn cli_sweep_writes_one_line_per_seed_in_order() {
     let (code, out, err) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..6", "--jobs", "3", "--out", out_path.to_str().unwrap()]);
     assert_eq!(code, 1, "seed 3 fails on purpose: {out}{err}");
     let text = std::fs::read_to_string(&out_path).unwrap();
-    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = runs(&text);
     let seeds: Vec<u64> = rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
     assert_eq!(seeds, vec![0, 1, 2, 3, 4, 5]);
     for r in &rows {
@@ -274,7 +279,7 @@ fn cli_sweep_writes_one_line_per_seed_in_order() {
     // same seeds, same virtual time: deterministic across threads
     let (code, out, _) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..=5", "--jobs", "2", "--shard", "1/2"]);
     assert_eq!(code, 1);
-    let shard: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let shard: Vec<serde_json::Value> = runs(&out);
     assert_eq!(shard.iter().map(|r| r["seed"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 3, 5]);
     for r in &shard {
         let s = r["seed"].as_u64().unwrap() as usize;
@@ -299,7 +304,7 @@ fn cli_sweep_counts_huge_ranges_instead_of_walking_them() {
     assert!(err.contains("18446744073709551615 seeds, more than the 1048576 one sweep runs"), "{err}");
     let (code, out, err) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..18446744073709551615", "--shard", "0/18446744073709551615"]);
     assert_eq!(code, 0, "{out}{err}");
-    let seeds: Vec<u64> = out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"].as_u64().unwrap()).collect();
+    let seeds: Vec<u64> = runs(&out).iter().map(|r| r["seed"].as_u64().unwrap()).collect();
     assert_eq!(seeds, vec![0]);
 }
 
@@ -388,7 +393,7 @@ fn sweep_of_200_seeds_on_both_cores() {
     let (code, out, err) = cli(&["sweep", f.to_str().unwrap(), "--seeds", "0..200", "--jobs", "2", "--out", out_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     let text = std::fs::read_to_string(&out_path).unwrap();
-    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = runs(&text);
     assert_eq!(rows.len(), 200);
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r["seed"].as_u64(), Some(i as u64));

@@ -172,21 +172,54 @@ struct TestArgs {
 }
 
 #[derive(clap::Args, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct SweepArgs {
+    #[command(subcommand)]
+    cmd: Option<SweepCmd>,
     /// The scenario file.
-    file: PathBuf,
-    /// Seeds: A..B (B excluded) or A..=B.
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    /// Seeds: A..B (B excluded) or A..=B (default: the file's [sweep] seeds).
     #[arg(long)]
-    seeds: String,
+    seeds: Option<String>,
+    /// A parameter axis crossed with the seeds, NAME=VALUES (repeatable):
+    /// cma=4M..=64M*2, ram=128M,256M, profile=..., cmaemu.KNOB=..., dt.NODE=SIZES, arg.NAME=...
+    #[arg(long = "axis", value_name = "NAME=VALUES")]
+    axes: Vec<String>,
+    /// The axis whose smallest value passing every seed the verdict names (default: the first numeric one).
+    #[arg(long)]
+    size_axis: Option<String>,
     /// Worker threads.
     #[arg(short, long, default_value_t = 1)]
     jobs: usize,
-    /// Keep only seeds with seed % M == k (k/M), to split a sweep over machines.
+    /// Run only runs with run % M == k (k/M), or `auto`: k and M from a Slurm job array, a Kubernetes Indexed Job or GitLab CI parallel.
     #[arg(long)]
     shard: Option<String>,
+    /// With --shard auto under Kubernetes: the Job's completions.
+    #[arg(long)]
+    shard_count: Option<u64>,
     /// Write the JSON lines here instead of standard output.
     #[arg(short, long)]
     out: Option<PathBuf>,
+    /// Draw the verdict (pass rate, allocation latency) as a PNG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Clone)]
+enum SweepCmd {
+    /// Combine the outputs of every shard of a sweep into the single-machine result.
+    Merge {
+        /// The shards' JSON lines files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the merged JSON lines here instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Draw the verdict as a PNG here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
 }
 
 /// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
@@ -897,54 +930,37 @@ fn unreachable_board(sc: &scenario::Scenario, e: String) -> scenario::ScenarioRe
 }
 
 fn cmd_sweep(a: SweepArgs) -> ExitCode {
-    let range = match scenario::parse_seed_range(&a.seeds) {
-        Ok(r) => r,
-        Err(e) => return bad_input(e),
-    };
-    let shard = match a.shard.as_deref().map(scenario::parse_shard).transpose() {
-        Ok(s) => s,
-        Err(e) => return bad_input(e),
-    };
-    let seeds = match scenario::seeds(range.clone(), shard) {
-        Ok(s) => s,
-        Err(e) => return bad_input(e),
-    };
-    let sc = match scenario::Scenario::load(&a.file) {
-        Ok(s) => s,
-        Err(e) => return bad_input(e),
-    };
-    if sc.pending.is_none() {
-        // fail early on a board that cannot be built (seed 0 stands in)
-        if let Err(e) = scenario::PreparedBoard::from_spec(&sc.with_seed(range.start).board, sc.dir.as_deref()) {
-            return bad_input(format!("{}: board: {e}", a.file.display()));
+    use scenario::driver::{merge_command, sweep_command, SweepOptions};
+    let r = match (a.cmd, a.file) {
+        (Some(SweepCmd::Merge { files, out, plot }), _) => merge_command(&files, out.as_deref(), plot.as_deref()),
+        (None, Some(file)) => {
+            let o = SweepOptions {
+                file,
+                seeds: a.seeds,
+                axes: a.axes,
+                size_axis: a.size_axis,
+                jobs: a.jobs,
+                shard: a.shard,
+                shard_count: a.shard_count,
+                out: a.out,
+                plot: a.plot,
+            };
+            let name = o.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut pb: Option<indicatif::ProgressBar> = None;
+            sweep_command(&o, &mut |done, total| {
+                let p = pb.get_or_insert_with(|| progress_bar(total as usize, &name));
+                p.set_position(done);
+                if done == total {
+                    p.finish_and_clear();
+                }
+            })
         }
-    }
-    let mut out: Box<dyn std::io::Write> = match &a.out {
-        Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => return bad_input(format!("--out {}: {e}", p.display())),
-        },
-        None => Box::new(std::io::stdout()),
+        (None, None) => return bad_input("sweep: a scenario file, or `sweep merge SHARD...`"),
     };
-    let pb = progress_bar(seeds.len(), &sc.name);
-    let mut write_err = None;
-    let results = scenario::sweep(&sc, &seeds, a.jobs, |r| {
-        pb.inc(1);
-        let line = scenario::json_line(r);
-        if let Err(e) = pb.suspend(|| writeln!(out, "{line}").and_then(|_| out.flush())) {
-            write_err.get_or_insert(e);
-        }
-    });
-    pb.finish_and_clear();
-    if let Some(e) = write_err {
-        eprintln!("cmaemu: sweep: writing results: {e}");
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
-    eprintln!("cmaemu: sweep {}: {}", sc.name, summary_line(&results).trim_start_matches("scenarios: "));
-    if results.iter().any(|r| r.status == scenario::Status::Fail) {
-        ExitCode::from(EXIT_SCENARIO_FAILED)
-    } else {
-        ExitCode::SUCCESS
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_SCENARIO_FAILED),
+        Err(e) => bad_input(format!("sweep: {e}")),
     }
 }
 

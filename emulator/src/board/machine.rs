@@ -634,6 +634,11 @@ impl Machine {
     pub fn violations(&self) -> Vec<String> {
         self.cpu.bus().monitor.as_ref().map(|m| m.violations.clone()).unwrap_or_default()
     }
+    /// The events collected so far (guest trace ring, DMA, frames,
+    /// violations), in order.
+    pub fn events(&self) -> &[crate::trace::Event] {
+        self.cpu.bus().monitor.as_ref().map(|m| &m.events[..]).unwrap_or(&[])
+    }
     /// Displayed frames checked against the camera: (ok, bad); and the
     /// camera/display frame counts.
     pub fn frames(&self) -> ((u64, u64), (u64, u64)) {

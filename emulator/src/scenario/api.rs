@@ -61,7 +61,11 @@ impl PreparedBoard {
     /// Build the board a `[board]` table describes. Relative `dtb` paths
     /// are taken from `dir`; a `.dts` is compiled with `dtc`.
     pub fn from_spec(spec: &BoardSpec, dir: Option<&Path>) -> Result<PreparedBoard, String> {
-        let inject = if spec.inject.is_empty() { String::new() } else { format!(" cmaemu.inject={}", spec.inject.join(",")) };
+        let mut inject = if spec.inject.is_empty() { String::new() } else { format!(" cmaemu.inject={}", spec.inject.join(",")) };
+        for a in &spec.args {
+            inject.push(' ');
+            inject.push_str(a);
+        }
         let (dtb, ram_size, bootargs) = match &spec.dtb {
             None => {
                 let mut o = BoardDtbOptions::new(spec.ram.unwrap_or(1 << 30));
@@ -72,7 +76,7 @@ impl PreparedBoard {
                 if let Some(c) = spec.camera_cma {
                     o.camera_cma_size = c;
                 }
-                (board_dtb(&o), o.ram_size, o.bootargs)
+                (set_reserved_sizes(board_dtb(&o), &spec.reserved_sizes, "the generated board")?, o.ram_size, o.bootargs)
             }
             Some(p) => {
                 let path = match dir {
@@ -91,7 +95,8 @@ impl PreparedBoard {
                 let regions = dtb.memory_regions().map_err(|e| format!("{what}: {e}"))?;
                 let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
                 let ram = (end.saturating_sub(RAM_BASE)).div_ceil(1 << 20) << 20;
-                (dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?, ram.clamp(16 << 20, 1 << 30), args)
+                let bytes = dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?;
+                (set_reserved_sizes(bytes, &spec.reserved_sizes, &what.to_string())?, ram.clamp(16 << 20, 1 << 30), args)
             }
         };
         Ok(PreparedBoard {
@@ -111,6 +116,47 @@ impl PreparedBoard {
         s.bounded("boot (waiting for the shell prompt)", self.boot_timeout_ms * NS_PER_MS, false, |m| m.run_until_idle(), |_, _| false)?;
         Ok(s)
     }
+}
+
+/// Give `/reserved-memory` nodes new sizes: `size` of a dynamically
+/// placed node, the size cells of a static node's one `reg` entry. A node
+/// is named in full (`camera-cma`, `buffer@78000000`) or by the part
+/// before `@`.
+fn set_reserved_sizes(dtb: Vec<u8>, sizes: &[(String, u64)], what: &str) -> Result<Vec<u8>, String> {
+    if sizes.is_empty() {
+        return Ok(dtb);
+    }
+    let mut d = Dtb::parse(&dtb).map_err(|e| format!("{what}: {e}"))?;
+    let rm_path = "/reserved-memory";
+    let Some(rm) = d.find(rm_path) else { return Err(format!("{what}: no /reserved-memory node to resize")) };
+    let (ac, sc) = (rm.prop_u32("#address-cells").unwrap_or(d.address_cells()), rm.prop_u32("#size-cells").unwrap_or(d.size_cells()));
+    let names: Vec<String> = rm.children.iter().map(|c| c.name.clone()).collect();
+    for (node, size) in sizes {
+        let Some(full) = names.iter().find(|n| *n == node || n.split('@').next() == Some(node.as_str())) else {
+            return Err(format!("dt.{node}: {what} has no /reserved-memory/{node} (it has: {})", names.join(", ")));
+        };
+        let cells = |v: u64, n: u32| -> Vec<u8> {
+            if n == 2 { v.to_be_bytes().to_vec() } else { (v as u32).to_be_bytes().to_vec() }
+        };
+        if sc == 1 && *size > u32::MAX as u64 {
+            return Err(format!("dt.{node}: {size:#x} does not fit the node's one size cell"));
+        }
+        let n = d.find_mut(&format!("{rm_path}/{full}")).ok_or_else(|| format!("dt.{node}: node vanished"))?;
+        if n.prop("size").is_some() {
+            n.set_prop("size", cells(*size, sc));
+        } else if let Some(reg) = n.prop("reg").map(<[u8]>::to_vec) {
+            let a = 4 * ac as usize;
+            if reg.len() != a + 4 * sc as usize {
+                return Err(format!("dt.{node}: reg has {} bytes, expected one (address, size) entry", reg.len()));
+            }
+            let mut r = reg[..a].to_vec();
+            r.extend(cells(*size, sc));
+            n.set_prop("reg", r);
+        } else {
+            return Err(format!("dt.{node}: /reserved-memory/{full} has neither size nor reg"));
+        }
+    }
+    d.to_bytes().map_err(|e| format!("{what}: {e}"))
 }
 
 fn read_dtb(path: &Path) -> Result<Vec<u8>, String> {

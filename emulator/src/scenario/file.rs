@@ -22,6 +22,20 @@ pub struct Scenario {
     pub expects: Vec<Expect>,
     /// Where the file was read from (for relative `dtb` paths), if anywhere.
     pub dir: Option<std::path::PathBuf>,
+    /// `[sweep]`: what `cmaemu sweep` varies (the command line adds to it).
+    pub sweep: SweepSpec,
+}
+
+/// `[sweep]`: seeds and parameter axes for `cmaemu sweep`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SweepSpec {
+    /// `seeds = "0..20"`.
+    pub seeds: Option<std::ops::Range<u64>>,
+    /// `size_axis = "cma"`: the axis whose smallest passing value the
+    /// verdict names (default: the first numeric axis).
+    pub size_axis: Option<String>,
+    /// `[sweep.axes]`, in file order.
+    pub axes: Vec<super::axes::Axis>,
 }
 
 /// `[board]`.
@@ -44,6 +58,12 @@ pub struct BoardSpec {
     pub max_insns: Option<u64>,
     /// How long (virtual ms) the boot may take to reach the shell prompt.
     pub boot_timeout_ms: Option<u64>,
+    /// Command-line parameters appended after the bootargs and the
+    /// injections (`cma=16M`, `cmaemu.max_order=11`: a sweep's axes).
+    pub args: Vec<String>,
+    /// New sizes of `/reserved-memory` nodes (node name, bytes): a sweep's
+    /// `dt.NODE` axes.
+    pub reserved_sizes: Vec<(String, u64)>,
 }
 
 /// One `[[step]]`.
@@ -256,6 +276,15 @@ struct RawScenario {
     board: Option<RawBoard>,
     step: Option<Vec<Spanned<RawStep>>>,
     expect: Option<Vec<Spanned<RawExpect>>>,
+    sweep: Option<RawSweep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    seeds: Option<Spanned<String>>,
+    size_axis: Option<Spanned<String>>,
+    axes: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
 
 #[derive(Deserialize)]
@@ -318,6 +347,8 @@ fn context_at(src: &str, offset: usize) -> Option<String> {
             ctx = Some(format!("expect {expects}"));
         } else if compact == "[board]" {
             ctx = Some("board".to_string());
+        } else if compact.starts_with("[sweep") {
+            ctx = Some("sweep".to_string());
         } else if compact.starts_with('[') {
             ctx = None;
         }
@@ -501,7 +532,48 @@ impl Scenario {
                 return Err(ctx_err("no_violations = false checks nothing: remove it".into(), at));
             });
         }
+        let mut sweep = SweepSpec::default();
+        if let Some(sw) = raw.sweep {
+            let at = |sp: std::ops::Range<usize>, m: String| ScenarioError {
+                file: file.to_string(),
+                line: Some(line_of(src, sp.start)),
+                context: Some("sweep".into()),
+                message: m,
+            };
+            if let Some(s) = sw.seeds {
+                sweep.seeds = Some(super::sweep::parse_seed_range(s.get_ref()).map_err(|m| at(s.span(), m.replace("--seeds", "seeds")))?);
+            }
+            let mut axes: Vec<(usize, super::axes::Axis)> = Vec::new();
+            for (name, v) in sw.axes.unwrap_or_default() {
+                let items: Vec<String> = match v.get_ref() {
+                    toml::Value::String(s) => s.split(',').map(str::to_string).collect(),
+                    toml::Value::Integer(i) => vec![i.to_string()],
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|x| match x {
+                            toml::Value::String(s) => Ok(s.clone()),
+                            toml::Value::Integer(i) => Ok(i.to_string()),
+                            _ => Err(()),
+                        })
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| at(v.span(), format!("axis {name}: values are strings or integers")))?,
+                    _ => return Err(at(v.span(), format!("axis {name}: expected a list of values or a string like \"4M..=64M*2\""))),
+                };
+                let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+                let axis = super::axes::Axis::new(&name, &refs).map_err(|e| at(v.span(), e.to_string()))?;
+                axes.push((v.span().start, axis));
+            }
+            axes.sort_by_key(|(at, _)| *at);
+            sweep.axes = axes.into_iter().map(|(_, a)| a).collect();
+            if let Some(sa) = sw.size_axis {
+                if !sweep.axes.iter().any(|a| &a.name == sa.get_ref()) {
+                    return Err(at(sa.span(), format!("size_axis {:?} is not one of the axes", sa.get_ref())));
+                }
+                sweep.size_axis = Some(sa.into_inner());
+            }
+        }
         Ok(Scenario {
+            sweep,
             name: raw.name.unwrap_or_else(|| "scenario".into()),
             description: raw.description,
             pending,

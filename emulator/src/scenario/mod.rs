@@ -78,18 +78,25 @@
 //! violations, and fails as "not available" if the verifier is not live
 //! in the run (it never passes unchecked).
 mod api;
+pub mod axes;
+pub mod driver;
 mod file;
+pub mod metrics;
 mod procfs;
 mod report;
 mod run;
+pub mod shard;
 mod sweep;
+pub mod plot;
+pub mod verdict;
 
 pub use api::{describe_exit, Board, BoardBuilder, Error, PreparedBoard, Session, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_INSNS};
-pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step};
+pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step, SweepSpec};
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
 pub use report::{json_line, json_string, junit_xml, xml_escape};
 pub use run::{run_prepared, run_scenario, ScenarioResult, Status};
-pub use sweep::{parse_seed_range, parse_shard, seeds, sweep, Seeds, SeedsError, MAX_SWEEP_SEEDS};
+pub use sweep::{parse_seed_range, parse_shard, run_indexed};
+pub use verdict::{Combination, Header, Line, Plan, RunRecord, Smallest, SweepError};
 
 /// The guest shell's prompt.
 pub const PROMPT: &str = "# ";

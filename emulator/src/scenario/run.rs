@@ -28,6 +28,8 @@ pub struct ScenarioResult {
     pub wall: Duration,
     /// The last console lines (for failure reports).
     pub console_tail: Vec<String>,
+    /// Allocation latencies, frames (what a sweep's verdict reads).
+    pub metrics: super::metrics::RunMetrics,
 }
 
 impl ScenarioResult {
@@ -53,6 +55,7 @@ pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
         insns: 0,
         wall: Duration::ZERO,
         console_tail: Vec::new(),
+        metrics: Default::default(),
     };
     if let Some(p) = &sc.pending {
         res.status = Status::Skipped;
@@ -72,6 +75,7 @@ pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
         res.virtual_ns = s.now_ns();
         res.insns = s.insns();
         let out = s.output();
+        res.metrics = super::metrics::RunMetrics::read(s.machine().events(), &out);
         let lines: Vec<&str> = out.lines().collect();
         res.console_tail = lines[lines.len().saturating_sub(15)..].iter().map(|s| s.to_string()).collect();
     }
