@@ -926,6 +926,7 @@ fn unreachable_board(sc: &scenario::Scenario, e: String) -> scenario::ScenarioRe
         insns: 0,
         wall: Duration::ZERO,
         console_tail: Vec::new(),
+        metrics: Default::default(),
     }
 }
 
