@@ -2,13 +2,19 @@
 //! ui.perfetto.dev and chrome://tracing).
 //!
 //! Tracks (pid 1): tid 1 `cma` (an "X" span per allocation, start to
-//! finish), tid 2 `migration` (per moved page two 1 ns slices, old pfn and
-//! new pfn, joined by an "s"/"f" flow), tid 3 `guest` (other guest events as
-//! thread instants), tid 4 `verify` (violations as global instants), and one
-//! track per DMA master (tid 100 + device id, an "X" per transfer). Frames
-//! are global instants; counters are "C" events `free pages` and
-//! `pageblocks` with one series per migrate type. Timestamps are µs with
-//! ns precision. Output depends only on the input events.
+//! finish), tid 2 `migration: old pfn` and tid 5 `migration: new pfn` (per
+//! moved page one slice on each, spanning the copy from
+//! `migrate_page_begin` to the move, joined by an "s"/"f" flow arrow from
+//! the old page's slice to the new one's), tid 3 `guest` (other guest
+//! events as thread instants), tid 4 `verify` (violations as global
+//! instants), and one track per DMA master (tid 100 + device id, an "X"
+//! per transfer spanning its frame period: a scan-out from its vsync to the
+//! next, a camera frame over the period that ends with its capture).
+//! Frames are global instants; counters are "C" events `free pages` and
+//! `pageblocks` with one series per migrate type and `CMA used: <area>`
+//! per CMA area, sampled at every frame and at every allocation's start
+//! and end. Timestamps are µs with ns precision. Output depends only on
+//! the input events.
 use super::jsonl::{json_str, violation_json, Obj};
 use super::{us, Event, EventKind};
 use crate::introspect::MT_NAMES;
@@ -21,6 +27,7 @@ const TID_CMA: u32 = 1;
 const TID_MIGRATION: u32 = 2;
 const TID_GUEST: u32 = 3;
 const TID_VERIFY: u32 = 4;
+const TID_MIGRATION_NEW: u32 = 5;
 const TID_DMA_BASE: u32 = 100;
 
 fn ev(name: &str, ph: &str, ts_ns: u64, tid: u32) -> Obj {
@@ -43,7 +50,8 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
         .collect();
     out.push(meta("process_name", 0, "cmaemu guest"));
     out.push(meta("thread_name", TID_CMA, "cma"));
-    out.push(meta("thread_name", TID_MIGRATION, "migration"));
+    out.push(meta("thread_name", TID_MIGRATION, "migration: old pfn"));
+    out.push(meta("thread_name", TID_MIGRATION_NEW, "migration: new pfn"));
     out.push(meta("thread_name", TID_GUEST, "guest"));
     out.push(meta("thread_name", TID_VERIFY, "verify"));
     for d in &devices {
@@ -51,6 +59,8 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
     }
     let mut open: BTreeMap<String, (u64, u64, u32)> = BTreeMap::new();
     let mut flow_id: u64 = 0;
+    let mut begins: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut areas: Vec<String> = Vec::new();
     for e in events {
         let t = e.ts_ns;
         match &e.kind {
@@ -66,19 +76,49 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
                     None => out.push(ev(&format!("cma_alloc_finish {name}"), "i", t, TID_CMA).str("s", "t").raw("args", args).done()),
                 }
             }
+            EventKind::MigratePageBegin { old_pfn, .. } => {
+                begins.insert(*old_pfn, t);
+            }
             EventKind::MigratePage { old_pfn, new_pfn, asid, vas } => {
                 flow_id += 1;
+                // the copy: from migrate_page_begin (PTEs cleared) to the
+                // move; 1 µs where the begin record is missing
+                let (st, dur) = match begins.remove(old_pfn) {
+                    Some(b) if b < t => (b, t - b),
+                    _ => (t, 1000),
+                };
                 let vs: Vec<String> = vas.iter().map(|v| json_str(&format!("{v:#x}"))).collect();
-                let args = Obj::new().str("old_pfn", &format!("{old_pfn:#x}")).str("new_pfn", &format!("{new_pfn:#x}")).raw("asid", asid).raw("vas", format!("[{}]", vs.join(","))).done();
-                out.push(ev(&format!("pfn {old_pfn:#x} (old)"), "X", t, TID_MIGRATION).str("cat", "migration").raw("dur", us(1)).raw("args", args.clone()).done());
-                out.push(ev("migrate", "s", t, TID_MIGRATION).str("cat", "migration").raw("id", flow_id).done());
-                out.push(ev(&format!("pfn {new_pfn:#x} (new)"), "X", t + 1, TID_MIGRATION).str("cat", "migration").raw("dur", us(1)).raw("args", args).done());
-                out.push(ev("migrate", "f", t + 1, TID_MIGRATION).str("cat", "migration").str("bp", "e").raw("id", flow_id).done());
+                let args = Obj::new().str("old_pfn", &format!("{old_pfn:#x}")).str("new_pfn", &format!("{new_pfn:#x}")).raw("asid", asid).raw("vas", format!("[{}]", vs.join(","))).raw("copy_ns", dur).done();
+                out.push(ev(&format!("pfn {old_pfn:#x} (old)"), "X", st, TID_MIGRATION).str("cat", "migration").raw("dur", us(dur)).raw("args", args.clone()).done());
+                out.push(ev("migrate", "s", st, TID_MIGRATION).str("cat", "migration").raw("id", flow_id).done());
+                out.push(ev(&format!("pfn {new_pfn:#x} (new)"), "X", st, TID_MIGRATION_NEW).str("cat", "migration").raw("dur", us(dur)).raw("args", args).done());
+                out.push(ev("migrate", "f", st + dur - 1, TID_MIGRATION_NEW).str("cat", "migration").str("bp", "e").raw("id", flow_id).done());
             }
             EventKind::DmaTransfer { device, pa, len, write, dur_ns } => {
                 let args = Obj::new().str("pa", &format!("{pa:#x}")).raw("len", len).raw("frame", e.frame).done();
-                out.push(ev(if *write { "write" } else { "read" }, "X", t, TID_DMA_BASE + device).raw("dur", us((*dur_ns).max(1))).raw("args", args).done());
+                let dur = (*dur_ns).max(1);
+                // a camera frame is written over the period its capture
+                // ends; a scan-out reads from its vsync to the next
+                let st = if *write { t.saturating_sub(dur) } else { t };
+                out.push(ev(if *write { "write" } else { "read" }, "X", st, TID_DMA_BASE + device).raw("dur", us(dur)).raw("args", args).done());
             }
+            EventKind::DisplayFrame { number, pa, camera } => {
+                let what = camera.map(|c| format!("shows camera frame {c}")).unwrap_or_else(|| "shows a non-camera picture".into());
+                let args = Obj::new().raw("display_frame", number).str("pa", &format!("{pa:#x}")).raw("camera_frame", camera.map(|c| c.to_string()).unwrap_or("null".into())).done();
+                out.push(ev(&what, "i", t, TID_DMA_BASE + cmaemu_abi::desc::DMA_DEV_CLCD).str("s", "t").raw("args", args).done());
+            }
+            EventKind::Layout(l) => {
+                areas = l.areas.iter().map(|a| a.name.clone()).collect();
+                let a: Vec<String> = l.areas.iter().map(|a| json_str(&format!("{} [{:#x}, {:#x})", a.name, (a.start as u64) << 12, (a.end as u64) << 12))).collect();
+                let z: Vec<String> = l.zones.iter().map(|a| json_str(&format!("{} [{:#x}, {:#x})", a.name, (a.start as u64) << 12, (a.end as u64) << 12))).collect();
+                let args = Obj::new().raw("pageblock_pages", l.pageblock_pages).raw("zones", format!("[{}]", z.join(","))).raw("cma_areas", format!("[{}]", a.join(","))).done();
+                out.push(ev("layout", "i", t, TID_GUEST).str("s", "t").raw("args", args).done());
+            }
+            EventKind::Run(r) => {
+                let args = Obj::new().str("dtb", &r.dtb).str("cmdline", &r.cmdline).raw("ram_bytes", r.ram_bytes).str("profile", &r.profile).done();
+                out.push(ev("run", "i", t, TID_GUEST).str("s", "t").raw("args", args).done());
+            }
+            EventKind::PageStates { .. } => {}
             EventKind::Frame { index } => out.push(ev(&format!("frame {index}"), "i", t, TID_GUEST).str("s", "g").done()),
             EventKind::Counters(c) => {
                 let mut f = Obj::new();
@@ -89,6 +129,10 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
                 }
                 out.push(ev("free pages", "C", t, 0).raw("args", f.done()).done());
                 out.push(ev("pageblocks", "C", t, 0).raw("args", p.done()).done());
+                for (i, used) in c.cma_used.iter().enumerate() {
+                    let name = areas.get(i).cloned().unwrap_or_else(|| format!("area{i}"));
+                    out.push(ev(&format!("CMA used: {name}"), "C", t, 0).raw("args", Obj::new().raw("pages", used).done()).done());
+                }
             }
             EventKind::PageblockMap { .. } => {}
             EventKind::Violation(v) => out.push(ev(v.check.name(), "i", t, TID_VERIFY).str("s", "g").raw("args", violation_json(v)).done()),

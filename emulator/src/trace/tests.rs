@@ -43,6 +43,7 @@ pub(crate) fn sample() -> Vec<Event> {
     let mut c = crate::introspect::MmCounters::default();
     c.free_per_mt[1] = 1000;
     c.pageblocks_per_mt[4] = 4;
+    c.cma_used = vec![64, 256];
     out.push(ev(201_700_000, 1, EventKind::Counters(c)));
     let cx = CheckCtx { frame: 1, at_ns: 201_800_000, recent: vec![jsonl::event_json(&out[1])] };
     out.push(ev(201_800_000, 1, EventKind::Violation(cx.violation(Check::MigrateTlb, Some(0x69100), Some(0x0040_0000), None, "stale \"tlb\"\nline".into()))));
@@ -106,9 +107,24 @@ fn chrome_trace_is_valid_and_complete() {
     assert_eq!(find("f", "migrate"), 1);
     assert_eq!(find("X", "pfn 0x69100 (old)"), 1);
     assert_eq!(find("X", "pfn 0x61234 (new)"), 1);
+    // old and new on their own tracks, each spanning the copy (begin at
+    // 200_000_200 ns, moved at 200_000_300 ns), the arrow between them
+    let old = arr.iter().find(|e| e["name"] == "pfn 0x69100 (old)").unwrap();
+    let new = arr.iter().find(|e| e["name"] == "pfn 0x61234 (new)").unwrap();
+    assert_ne!(old["tid"], new["tid"]);
+    assert_eq!((old["ts"].as_f64().unwrap(), old["dur"].as_f64().unwrap()), (200000.2, 0.1));
+    assert_eq!((new["ts"].as_f64().unwrap(), new["dur"].as_f64().unwrap()), (200000.2, 0.1));
+    let f = arr.iter().find(|e| e["ph"] == "f").unwrap();
+    assert_eq!(f["tid"], new["tid"]);
+    assert!(f["ts"].as_f64().unwrap() >= 200000.2 && f["ts"].as_f64().unwrap() < 200000.3);
+    // a DMA transfer spans its period: the camera's write ends at its capture
+    let cam = arr.iter().find(|e| e["ph"] == "X" && e["tid"] == 100 + DMA_DEV_CAMERA).unwrap();
+    assert_eq!((cam["ts"].as_f64().unwrap(), cam["dur"].as_f64().unwrap()), (201496.0, 4.0));
     assert_eq!(find("C", "free pages"), 1);
     assert_eq!(find("C", "pageblocks"), 1);
-    assert_eq!(find("M", "thread_name"), 6);
+    assert_eq!(find("C", "CMA used: area0"), 1);
+    assert_eq!(find("C", "CMA used: area1"), 1);
+    assert_eq!(find("M", "thread_name"), 7);
     assert!(arr.iter().any(|e| e["ph"] == "M" && e["args"]["name"] == "dma: camera"));
     assert!(arr.iter().any(|e| e["ph"] == "X" && e["tid"] == 100 + DMA_DEV_CLCD && e["name"] == "read"));
     assert_eq!(find("i", "migrate.tlb"), 1);
