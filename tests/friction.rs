@@ -294,3 +294,38 @@ fn proc_meminfo_has_linux_6_1_field_set() {
     // 256 MiB of lowmem: vmalloc from 0xd0800000 to 0xff800000, as Linux
     assert!(mi.contains("\nVmallocTotal:     770048 kB\n"), "{mi}");
 }
+
+#[test]
+fn a_failed_scenario_step_shows_its_own_output() {
+    let d = scratch("scenario");
+    std::fs::write(
+        d.join("s.toml"),
+        "name = \"step-output\"\n[board]\nram = \"64M\"\n\
+         [[step]]\nsend = \"echo first step\"\n\
+         [[step]]\nsend = \"cat /proc/buddyinfo\"\nexpect_line = \"no such text\"\n\
+         [[step]]\nsend = \"echo third step\"\n\
+         [[expect]]\ncounter = \"vmstat.nr_free_pages > 0\"\n",
+    )
+    .unwrap();
+    let r = cmaemu(&d, &["test", "s.toml"], "");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("step 2 (line 6): expected a line containing \"no such text\""), "{}", r.stdout);
+    let tail = &r.stdout[r.stdout.find("last console lines:").expect(&r.stdout)..];
+    assert!(tail.contains("| # cat /proc/buddyinfo"), "the failing step's command: {tail}");
+    assert!(tail.contains("| Node 0, zone   Normal"), "and its output: {tail}");
+    assert!(!tail.contains("nr_free_pages"), "not the runner's vmstat read: {tail}");
+    assert!(!tail.contains("third step"), "not later steps: {tail}");
+    // a failed [[expect]] line: the scenario's output, before the runner's reads
+    std::fs::write(
+        d.join("e.toml"),
+        "name = \"expect-line\"\n[board]\nram = \"64M\"\n[[step]]\nsend = \"echo hello\"\n\
+         [[expect]]\nline = \"absent\"\n[[expect]]\ncounter = \"vmstat.nr_free_pages > 0\"\n",
+    )
+    .unwrap();
+    let r = cmaemu(&d, &["test", "e.toml"], "");
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let tail = &r.stdout[r.stdout.find("last console lines:").expect(&r.stdout)..];
+    assert!(tail.contains("| hello"), "{tail}");
+    assert!(!tail.contains("nr_free_pages"), "{tail}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -313,6 +313,11 @@ impl Session {
     pub fn mark(&self) -> usize {
         self.m.capture.0.lock().len()
     }
+    /// Console output before a mark (`\r\n` as `\n`).
+    pub fn output_until(&self, mark: usize) -> String {
+        let b = self.m.capture.0.lock();
+        String::from_utf8_lossy(&b[..mark.min(b.len())]).replace("\r\n", "\n")
+    }
     /// Console output after a mark (`\r\n` as `\n`).
     pub fn output_since(&self, mark: usize) -> String {
         let b = self.m.capture.0.lock();

@@ -26,7 +26,10 @@ pub struct ScenarioResult {
     pub virtual_ns: u64,
     pub insns: u64,
     pub wall: Duration,
-    /// The last console lines (for failure reports).
+    /// For failure reports: the output of the first failing step (its
+    /// last lines, its command first), else the last console lines before
+    /// the runner read counters for `[[expect]]` (after, when a counter
+    /// expectation failed: then its `cat` is what matters).
     pub console_tail: Vec<String>,
     /// Allocation latencies, frames (what a sweep's verdict reads).
     pub metrics: super::metrics::RunMetrics,
@@ -70,14 +73,19 @@ pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
         }
     };
     if let Some(s) = session.as_mut() {
-        let alive = run_steps(sc, s, &mut res.reasons);
-        check_expects(sc, s, alive, &mut res.reasons);
+        let (alive, failed_step) = run_steps(sc, s, &mut res.reasons);
+        let before_expects = s.mark();
+        let counter_failed = check_expects(sc, s, alive, &mut res.reasons);
         res.virtual_ns = s.now_ns();
         res.insns = s.insns();
-        let out = s.output();
-        res.metrics = super::metrics::RunMetrics::read(s.machine().events(), &out);
-        let lines: Vec<&str> = out.lines().collect();
-        res.console_tail = lines[lines.len().saturating_sub(15)..].iter().map(|s| s.to_string()).collect();
+        let full = s.output();
+        res.metrics = super::metrics::RunMetrics::read(s.machine().events(), &full);
+        let out = match failed_step {
+            Some(step_out) => step_out,
+            None if counter_failed => full,
+            None => s.output_until(before_expects),
+        };
+        res.console_tail = last_lines(&out, 15);
     }
     if !res.reasons.is_empty() {
         res.status = Status::Fail;
@@ -86,8 +94,25 @@ pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
     res
 }
 
-/// Run the steps; returns whether the guest is still at a prompt.
-fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> bool {
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+}
+
+/// The prompt and command line that start a step's output, so that the
+/// failure report shows which command printed what.
+fn with_command(s: &Session, mark: usize) -> String {
+    let before = s.output_until(mark);
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    format!("{}{}", &before[start..], s.output_since(mark))
+}
+
+/// Run the steps; returns whether the guest is still at a prompt, and the
+/// output of the first step that failed.
+fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> (bool, Option<String>) {
+    let n = reasons.len();
+    let mut failed: Option<String> = None;
     for st in &sc.steps {
         let label = format!("step {} (line {})", st.index, st.line);
         let mark = s.mark();
@@ -106,7 +131,7 @@ fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> bool 
                         let out = s.output_since(m);
                         if let Some(why) = step_expect_failure(st, &out) {
                             reasons.push(format!("{label}: repetition {} of '{cmd}': {why}", i + 1));
-                            return true;
+                            return (true, failed.or(Some(with_command(s, m))));
                         }
                     }
                 }
@@ -120,14 +145,19 @@ fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> bool 
             Err(e) => {
                 let alive = matches!(e, Error::Timeout { .. });
                 reasons.push(format!("{label}: {e}"));
-                return alive && !matches!(st.action, Action::Send { .. });
+                let out = failed.unwrap_or_else(|| with_command(s, mark));
+                return (alive && !matches!(st.action, Action::Send { .. }), Some(out));
             }
         }
-        if let Some(why) = step_expect_failure(st, &s.output_since(mark)) {
+        let out = s.output_since(mark);
+        if let Some(why) = step_expect_failure(st, &out) {
             reasons.push(format!("{label}: {why}"));
         }
+        if failed.is_none() && reasons.len() > n {
+            failed = Some(with_command(s, mark));
+        }
     }
-    true
+    (true, failed)
 }
 
 fn step_expect_failure(st: &super::file::Step, out: &str) -> Option<String> {
@@ -150,7 +180,10 @@ fn step_expect_failure(st: &super::file::Step, out: &str) -> Option<String> {
     }
 }
 
-fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<String>) {
+/// Check the `[[expect]]` entries; returns whether a counter expectation
+/// failed.
+fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<String>) -> bool {
+    let mut counter_failed = false;
     // Line expectations look at the output of the scenario itself, before
     // the counters are read.
     let out = s.output();
@@ -195,6 +228,7 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
                         })
                     });
                 }
+                let n = reasons.len();
                 match counters[slot].as_ref() {
                     Some(Ok(cs)) => match cs.get(&c.field) {
                         Some(v) if c.op.holds(v, c.value) => {}
@@ -204,9 +238,11 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
                     Some(Err(e)) => reasons.push(format!("{label}: cannot read {}: {e}", c.source.path())),
                     None => {}
                 }
+                counter_failed |= reasons.len() > n;
             }
         }
     }
+    counter_failed
 }
 
 /// Load-time preparation and run, for callers holding only a scenario.
