@@ -329,3 +329,24 @@ fn a_failed_scenario_step_shows_its_own_output() {
     assert!(!tail.contains("nr_free_pages"), "{tail}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn ftrace_file_names_the_task_as_the_guests_own_trace_does() {
+    let d = scratch("ftrace");
+    let t = d.join("t.txt");
+    let r = cmaemu(
+        &d,
+        &["boot", "-m", "256M", "--trace", t.to_str().unwrap(), "--trace-format", "ftrace"],
+        "echo 1 > /sys/kernel/tracing/events/cma/enable\necho 64 > /sys/kernel/debug/cma/linux,cma/alloc\ncat /sys/kernel/tracing/trace\npoweroff\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let host = std::fs::read_to_string(&t).unwrap();
+    let guest_lines: Vec<&str> = r.stdout.lines().map(|l| l.trim_end_matches('\r')).filter(|l| l.contains(": cma_alloc_")).collect();
+    assert!(!guest_lines.is_empty(), "{}", r.stdout);
+    for g in &guest_lines {
+        assert!(g.trim_start().starts_with("sh-1 "), "{g}");
+        assert!(host.lines().any(|h| h == *g), "the host's line differs from the guest's {g:?}:\n{host}");
+    }
+    assert!(!host.contains("<idle>"), "{host}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

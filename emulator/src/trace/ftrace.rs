@@ -127,12 +127,21 @@ pub fn body(k: &EventKind) -> Option<(&'static str, String)> {
     Some((name, s))
 }
 
-/// One ftrace line (no newline) for an event, as `<idle>-0` on CPU 0.
+/// The task (comm, pid) an event ran in. The guest kernel has one task:
+/// its shell, PID 1 (`Comm: sh` in its oopses), which runs every command
+/// and steps the background jobs; the guest's own trace names it `sh-1`.
+/// Violations are found at the guest's doorbells, in the same context.
+pub fn task(_k: &EventKind) -> (&'static str, u32) {
+    ("sh", 1)
+}
+
+/// One ftrace line (no newline) for an event, on CPU 0, in its task.
 pub fn line(e: &Event) -> Option<String> {
     let (name, b) = body(&e.kind)?;
+    let (comm, pid) = task(&e.kind);
     let secs = e.ts_ns / 1_000_000_000;
     let usecs = (e.ts_ns % 1_000_000_000) / 1000;
-    Some(format!("{:>16}-{:<7} [{:03}] {} {:>5}.{:06}: {}: {}", "<idle>", 0, 0, ".....", secs, usecs, name, b))
+    Some(format!("{:>16}-{:<7} [{:03}] {} {:>5}.{:06}: {}: {}", comm, pid, 0, ".....", secs, usecs, name, b))
 }
 
 /// The whole trace file: header, then the lines.

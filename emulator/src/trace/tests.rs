@@ -71,8 +71,8 @@ fn ftrace_lines_match_linux_6_1() {
     let t = String::from_utf8(b).unwrap();
     assert!(t.starts_with("# tracer: nop\n#\n# entries-in-buffer/entries-written: "));
     let lines: Vec<&str> = t.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(lines[0], "          <idle>-0       [000] .....     0.123456: cma_alloc_start: name=linux,cma count=64 align=6");
-    assert_eq!(lines[1], "          <idle>-0       [000] .....     0.123999: cma_alloc_finish: name=linux,cma pfn=0x69000 page=c0d20000 count=64 align=6");
+    assert_eq!(lines[0], "              sh-1       [000] .....     0.123456: cma_alloc_start: name=linux,cma count=64 align=6");
+    assert_eq!(lines[1], "              sh-1       [000] .....     0.123999: cma_alloc_finish: name=linux,cma pfn=0x69000 page=c0d20000 count=64 align=6");
     assert!(t.contains(": mm_migrate_pages_start: mode=MIGRATE_SYNC reason=contig_range\n"));
     assert!(t.contains(": mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=contig_range\n"));
     assert!(t.contains(": cma_alloc_busy_retry: name=BiscuitOS_CMA pfn=0x69100 page=00000000 count=256 align=8\n"));
