@@ -116,3 +116,28 @@ fn report_and_map_of_a_run_are_deterministic_and_grow_with_events() {
     let (w, h, _) = cmaemu::board::frames::read_png(&png).unwrap();
     assert!(w >= 1000 && h >= 150, "{w}x{h}");
 }
+
+#[test]
+fn test_report_writes_the_camera_preview_scenario_report() {
+    let d = out("camera-preview");
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/camera-preview-under-pressure.toml");
+    // a bad directory is refused before anything runs
+    let (code, _, err) = cli(&["test", ex, "--report", "/nonexistent/dir/x"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--report"), "{err}");
+    let (code, out_, err) = cli(&["test", ex, "--report", d.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out_}{err}");
+    let html = std::fs::read_to_string(d.join("camera-preview-under-pressure.html")).unwrap();
+    assert!(html.contains("cmaemu report: camera-preview-under-pressure"));
+    assert!(html.contains("\"result\",\"PASS\""), "the scenario's result is in the report");
+    // frames flow (every frame is in the report, and the display showed camera frames)
+    let open = "<script id=\"data\" type=\"application/json\">";
+    let a = html.find(open).unwrap() + open.len();
+    let e = a + html[a..].find("</script>").unwrap();
+    let v: Value = serde_json::from_str(&html[a..e].replace("<\\/", "</")).unwrap();
+    let frames = v["frames"].as_array().unwrap();
+    assert!(frames.len() > 100, "{} frames", frames.len());
+    assert!(frames.windows(2).all(|w| w[1][0].as_u64().unwrap() == w[0][0].as_u64().unwrap() + 1), "a frame is missing");
+    assert!(v["display"].as_array().unwrap().iter().filter(|d| d[3].is_u64()).count() >= 30);
+    assert!(v["migr"].as_array().unwrap().len() > 5 * 100, "migrations");
+}

@@ -304,4 +304,24 @@ fn report_loads_in_chromium_and_its_slider_and_timeline_work() {
 
     let problems = cdp.problems(&url);
     assert!(problems.is_empty(), "the report logged problems:\n{}", problems.join("\n"));
+
+    // the report of the camera-preview example, from `cmaemu test --report`
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/camera-preview-under-pressure.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_cmaemu")).args(["test", ex, "--report"]).arg(&dir).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let page = dir.join("camera-preview-under-pressure.html");
+    let url2 = format!("file://{}", page.canonicalize().unwrap().display());
+    cdp.events.clear();
+    cdp.call("Page.navigate", json!({"url": url2}));
+    cdp.wait_event("Page.loadEventFired");
+    assert_eq!(cdp.eval("!!(window.cmaReport && window.cmaReport.ready)"), json!(true), "{:?}", cdp.problems(&url2));
+    let load_ms = cdp.eval("performance.getEntriesByType('navigation')[0].loadEventEnd");
+    eprintln!("camera-preview report {} bytes, loaded in {load_ms} ms", std::fs::metadata(&page).unwrap().len());
+    let n = cdp.eval("window.cmaReport.frames").as_u64().unwrap();
+    let before = cdp.eval("document.getElementById('map').toDataURL()");
+    cdp.eval(&format!("(function(){{var s=document.getElementById('slider');s.value={};s.dispatchEvent(new Event('input'));}})()", n / 2));
+    assert_ne!(before, cdp.eval("document.getElementById('map').toDataURL()"), "the map did not change between frame 0 and the middle of the run");
+    screenshot(&mut cdp, &dir.join("camera-preview-under-pressure.png"));
+    let problems = cdp.problems(&url2);
+    assert!(problems.is_empty(), "the camera-preview report logged problems:\n{}", problems.join("\n"));
 }

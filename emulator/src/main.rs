@@ -169,6 +169,10 @@ struct TestArgs {
     /// Run this many scenarios in parallel.
     #[arg(short, long, default_value_t = 1)]
     jobs: usize,
+    /// Write an HTML report of each scenario's run here (DIR/FILE-STEM.html;
+    /// the directory is created).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -872,10 +876,23 @@ fn cmd_test(a: TestArgs) -> ExitCode {
             return bad_input(e);
         }
     }
-    let list = match load_scenarios(&a.files, a.seed) {
+    if let Some(d) = &a.report {
+        if let Err(e) = cmaemu::outpath::prepare_dir("--report", d) {
+            return bad_input(e);
+        }
+    }
+    let mut list = match load_scenarios(&a.files, a.seed) {
         Ok(l) => l,
         Err(e) => return bad_input(e),
     };
+    if a.report.is_some() {
+        for (_, b) in list.iter_mut() {
+            if let Some(b) = b {
+                b.every_frame = true;
+            }
+        }
+    }
+    let report_errors = std::sync::Mutex::new(Vec::<String>::new());
     let pb = progress_bar(list.len(), "scenarios");
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(vec![None; list.len()]);
@@ -886,7 +903,17 @@ fn cmd_test(a: TestArgs) -> ExitCode {
                 let Some((sc, board)) = list.get(i) else { break };
                 pb.set_message(sc.name.clone());
                 let mut r = match board {
-                    Some(b) => scenario::run_prepared(sc, b),
+                    Some(b) => match &a.report {
+                        Some(dir) => {
+                            let path = dir.join(format!("{}.html", a.files[i].file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| sc.name.clone())));
+                            scenario::run_prepared_with(sc, b, &mut |s, reasons| {
+                                if let Err(e) = write_scenario_report(&path, sc, s, reasons) {
+                                    report_errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!("--report {}: {e}", path.display()));
+                                }
+                            })
+                        }
+                        None => scenario::run_prepared(sc, b),
+                    },
                     None => match scenario::run_scenario(sc) {
                         Ok(r) => r,
                         Err(e) => unreachable_board(sc, e),
@@ -907,11 +934,31 @@ fn cmd_test(a: TestArgs) -> ExitCode {
         }
     }
     println!("{}", summary_line(&results));
+    let report_errors = report_errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !report_errors.is_empty() {
+        return bad_input(report_errors.join("; "));
+    }
     if results.iter().any(|r| r.status == scenario::Status::Fail) {
         ExitCode::from(EXIT_SCENARIO_FAILED)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The HTML report of one scenario's run.
+fn write_scenario_report(path: &std::path::Path, sc: &scenario::Scenario, s: &mut scenario::Session, reasons: &[String]) -> std::io::Result<()> {
+    let mut extra = vec![
+        ("scenario".to_string(), format!("{} (seed {})", sc.name, sc.seed)),
+        ("result".to_string(), if reasons.is_empty() { "PASS".to_string() } else { format!("FAIL: {}", reasons.join("; ")) }),
+        ("retired instructions".to_string(), s.insns().to_string()),
+    ];
+    if let Some(d) = &sc.description {
+        extra.insert(1, ("description".to_string(), d.clone()));
+    }
+    let f = std::fs::File::create(path)?;
+    let mut w = std::io::BufWriter::new(f);
+    cmaemu::trace::html::write_report(s.machine().events(), &sc.name, &extra, &mut w)?;
+    std::io::Write::flush(&mut w)
 }
 
 /// A pending scenario needs no board; anything else was prepared at load.

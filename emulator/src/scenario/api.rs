@@ -55,6 +55,11 @@ pub struct PreparedBoard {
     pub bootargs: String,
     pub max_insns: u64,
     pub boot_timeout_ms: u64,
+    /// Emit frame events, counters and page states at every frame, not
+    /// only after mm activity (for `cmaemu test --report`).
+    pub every_frame: bool,
+    /// What the trace's `run` event calls the device tree.
+    pub dtb_label: Option<String>,
 }
 
 impl PreparedBoard {
@@ -105,12 +110,20 @@ impl PreparedBoard {
             bootargs,
             max_insns: spec.max_insns.unwrap_or(DEFAULT_MAX_INSNS),
             boot_timeout_ms: spec.boot_timeout_ms.unwrap_or(DEFAULT_BOOT_TIMEOUT_MS),
+            every_frame: false,
+            dtb_label: spec.dtb.clone(),
         })
     }
 
     /// Boot it to the shell prompt.
     pub fn boot(&self) -> Result<Session, Error> {
-        let m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &self.dtb, self.ram_size, self.max_insns)
+        let opts = crate::board::machine::RunOptions {
+            verify: true,
+            every_frame: self.every_frame,
+            dtb_label: self.dtb_label.clone(),
+            ..Default::default()
+        };
+        let m = Machine::with_options(images::KERNEL_ELF, images::FIRMWARE_ELF, &self.dtb, self.ram_size, self.max_insns, opts)
             .map_err(|e| Error::Board(e.to_string()))?;
         let mut s = Session { m, command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS };
         s.bounded("boot (waiting for the shell prompt)", self.boot_timeout_ms * NS_PER_MS, false, |m| m.run_until_idle(), |_, _| false)?;

@@ -94,7 +94,7 @@ pub use api::{describe_exit, Board, BoardBuilder, Error, PreparedBoard, Session,
 pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step, SweepSpec};
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
 pub use report::{json_line, json_string, junit_xml, xml_escape};
-pub use run::{run_prepared, run_scenario, ScenarioResult, Status};
+pub use run::{run_prepared, run_prepared_with, run_scenario, ScenarioResult, Status};
 pub use sweep::{parse_seed_range, parse_shard, run_indexed};
 pub use verdict::{Combination, Header, Line, Plan, RunRecord, Smallest, SweepError};
 

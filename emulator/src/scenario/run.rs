@@ -47,6 +47,13 @@ fn lines_containing<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
 
 /// Run `sc` (already seeded) on a freshly built `board`.
 pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
+    run_prepared_with(sc, board, &mut |_, _| {})
+}
+
+/// As [`run_prepared`], handing the finished session and the reasons it
+/// failed (empty: passed) to `at_end` (`cmaemu test --report` writes the
+/// run's report there) when the board booted.
+pub fn run_prepared_with(sc: &Scenario, board: &PreparedBoard, at_end: &mut dyn FnMut(&mut Session, &[String])) -> ScenarioResult {
     let start = Instant::now();
     let mut res = ScenarioResult {
         name: sc.name.clone(),
@@ -86,6 +93,7 @@ pub fn run_prepared(sc: &Scenario, board: &PreparedBoard) -> ScenarioResult {
             None => s.output_until(before_expects),
         };
         res.console_tail = last_lines(&out, 15);
+        at_end(s, &res.reasons);
     }
     if !res.reasons.is_empty() {
         res.status = Status::Fail;
@@ -249,7 +257,7 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
 pub fn run_scenario(sc: &Scenario) -> Result<ScenarioResult, String> {
     if sc.pending.is_some() {
         // no board needed (its DTB may not even exist yet)
-        let board = PreparedBoard { dtb: Vec::new(), ram_size: 0, bootargs: String::new(), max_insns: 0, boot_timeout_ms: 0 };
+        let board = PreparedBoard { dtb: Vec::new(), ram_size: 0, bootargs: String::new(), max_insns: 0, boot_timeout_ms: 0, every_frame: false, dtb_label: None };
         return Ok(run_prepared(sc, &board));
     }
     let board = PreparedBoard::from_spec(&sc.board, sc.dir.as_deref())?;
