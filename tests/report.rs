@@ -141,3 +141,36 @@ fn test_report_writes_the_camera_preview_scenario_report() {
     assert!(v["display"].as_array().unwrap().iter().filter(|d| d[3].is_u64()).count() >= 30);
     assert!(v["migr"].as_array().unwrap().len() > 5 * 100, "migrations");
 }
+
+#[test]
+fn overlay_labels_recorded_frames_with_frame_number_and_buffer() {
+    let d = out("overlay");
+    let (with, without) = (d.join("with"), d.join("without"));
+    for (dir, extra) in [(&with, Some("--overlay")), (&without, None)] {
+        let mut args = vec!["boot", "-m", "256M", "--record-frames", dir.to_str().unwrap()];
+        args.extend(extra);
+        let (code, _, err) = cli(&args, "preview 3\npoweroff\n");
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&with).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    let label = |p: &PathBuf| -> Vec<u8> {
+        let (w, h, rgba) = cmaemu::board::frames::read_png(p).unwrap();
+        // the label box: bottom-left, 12 px high
+        (h - 14..h - 2).flat_map(|y| (2..200).map(move |x| (y * w + x) as usize)).flat_map(|i| rgba[i * 4..i * 4 + 3].to_vec()).collect()
+    };
+    let a = label(&with.join(&names[1]));
+    let b = label(&with.join(&names[2]));
+    let plain = label(&without.join(&names[1]));
+    assert_ne!(a, plain, "no label drawn");
+    assert_ne!(a, b, "two frames carry the same label");
+    let black = a.chunks(3).filter(|p| p == &[0, 0, 0]).count();
+    let white = a.chunks(3).filter(|p| p == &[255, 255, 255]).count();
+    assert!(black > 500 && white > 200, "black {black} white {white}: not white text on a black box");
+    // the camera's header row is untouched: the scan-out checks still pass on the saved picture
+    let (w, h, rgba) = cmaemu::board::frames::read_png(with.join(&names[2])).unwrap();
+    let (_, _, plain_px) = cmaemu::board::frames::read_png(without.join(&names[2])).unwrap();
+    assert_eq!(rgba[..(w * 4 * 8) as usize], plain_px[..(w * 4 * 8) as usize], "the top rows changed");
+    assert_eq!((w, h), (320, 240));
+}

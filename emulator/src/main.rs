@@ -146,6 +146,10 @@ struct BootArgs {
     /// Save the last displayed frame (PL111 scan-out) as PNG at exit.
     #[arg(long)]
     screenshot: Option<PathBuf>,
+    /// Label --screenshot and --record-frames pictures with the display
+    /// frame number, the camera frame shown and the buffer address.
+    #[arg(long)]
+    overlay: bool,
     /// Save every displayed frame as DIR/frame-NNNNNN.png.
     #[arg(long)]
     record_frames: Option<PathBuf>,
@@ -526,6 +530,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             record_frames: a.record_frames.clone(),
             profile: a.profile.is_some(),
             trace: a.trace.is_some() || a.report.is_some(),
+            overlay: a.overlay,
             dtb_label: Some(a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into())),
         },
     };

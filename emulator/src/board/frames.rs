@@ -93,6 +93,25 @@ pub fn read_png(path: impl AsRef<Path>) -> Result<(u32, u32, Vec<u8>), FrameErro
     decode_png(&bytes)
 }
 
+/// Draw a readable label at the bottom-left of a picture: the display
+/// frame number, the camera frame it shows and the buffer address
+/// (`--overlay`). The bottom keeps the camera's header row intact.
+pub fn overlay(rgba: &mut Vec<u8>, width: u32, height: u32, number: u64, camera: Option<u64>, pa: u64) {
+    use crate::trace::draw::{Canvas, GLYPH};
+    let text = match camera {
+        Some(c) => format!("frame {number} cam {c} buf {pa:#010x}"),
+        None => format!("frame {number} buf {pa:#010x}"),
+    };
+    let scale = (width / 320).max(1);
+    let h = GLYPH * scale + 4;
+    if height < h + 2 || width < 16 {
+        return;
+    }
+    let Some(mut c) = Canvas::from_rgba(width, height, std::mem::take(rgba)) else { return };
+    c.label(2, height - h - 2, &text, scale, [255, 255, 255], [0, 0, 0], 2);
+    *rgba = c.rgba;
+}
+
 /// Writes one PNG per frame into a directory (`frame-000042.png`), for
 /// `--record-frames DIR`.
 #[derive(Debug)]

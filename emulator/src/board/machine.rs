@@ -56,6 +56,9 @@ pub struct RunOptions {
     /// What the trace's `run` event names the device tree (a file name;
     /// default "default board").
     pub dtb_label: Option<String>,
+    /// Draw the display frame number, the camera frame shown and the
+    /// buffer address on saved pictures (`--screenshot`, `--record-frames`).
+    pub overlay: bool,
 }
 
 /// How a run ended.
@@ -371,10 +374,14 @@ impl cpu::Bus for Board {
                     let kind = crate::trace::EventKind::DisplayFrame { number: f.number, pa: f.transfer.pa, camera: shown };
                     m.notes.push(crate::trace::Event { ts_ns: now, frame: self.frame_index, kind });
                 }
-                if let Some(r) = &mut self.recorder {
-                    let _ = r.record(f.number, f.width, f.height, &f.rgba);
+                let mut rgba = f.rgba;
+                if self.opts.overlay {
+                    super::frames::overlay(&mut rgba, f.width, f.height, f.number, shown, f.transfer.pa);
                 }
-                self.last_frame = Some((f.width, f.height, f.rgba));
+                if let Some(r) = &mut self.recorder {
+                    let _ = r.record(f.number, f.width, f.height, &rgba);
+                }
+                self.last_frame = Some((f.width, f.height, rgba));
             }
         }
         // Frame boundaries for the verifiers and the trace.
