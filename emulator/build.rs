@@ -6,6 +6,10 @@
 //! `/usr/bin/cargo`) with `-Zbuild-std`, or any toolchain named by
 //! CMAEMU_GUEST_RUSTC / CMAEMU_GUEST_CARGO that has the library sources.
 use std::path::{Path, PathBuf};
+
+#[path = "src/loader/kallsyms.rs"]
+#[allow(dead_code)] // its tests and error variants are the library's
+mod kallsyms;
 use std::process::Command;
 
 fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
@@ -40,7 +44,21 @@ fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
         panic!("building {} for armv7a-none-eabi failed", crate_dir.display());
     }
     let elf = target_dir.join("armv7a-none-eabi/release").join(bin);
-    std::fs::copy(&elf, out.join(format!("{bin}.elf"))).expect("copy guest ELF");
+    let mut bytes = std::fs::read(&elf).unwrap_or_else(|e| panic!("read {}: {e}", elf.display()));
+    if bin == "cmaemu-kernel" {
+        kallsyms::patch_kernel(&mut bytes).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));
+        // a stable path for gdb (README): <target>/guest/cmaemu-kernel.elf
+        write_atomic(&target_dir.join("cmaemu-kernel.elf"), &bytes);
+    }
+    write_atomic(&out.join(format!("{bin}.elf")), &bytes);
+}
+
+/// Write through a temporary name and rename (parallel builds share the
+/// guest target directory).
+fn write_atomic(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("rename to {}: {e}", path.display()));
 }
 
 fn main() {
@@ -60,4 +78,5 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CMAEMU_GUEST_CARGO");
     build(&root.join("firmware"), "cmaemu-firmware", &target_dir, &out);
     build(&root.join("guest/kernel"), "cmaemu-kernel", &target_dir, &out);
+    println!("cargo:rustc-env=CMAEMU_KERNEL_ELF={}", target_dir.join("cmaemu-kernel.elf").display());
 }

@@ -343,10 +343,64 @@ fn ftrace_file_names_the_task_as_the_guests_own_trace_does() {
     let host = std::fs::read_to_string(&t).unwrap();
     let guest_lines: Vec<&str> = r.stdout.lines().map(|l| l.trim_end_matches('\r')).filter(|l| l.contains(": cma_alloc_")).collect();
     assert!(!guest_lines.is_empty(), "{}", r.stdout);
+    // the same line but for the timestamp (the guest stamps its text line
+    // a few instructions after the record the host reads)
+    let key = |l: &str| {
+        let (task, rest) = l.split_once(" .....").unwrap_or((l, ""));
+        (task.to_string(), rest.split_once(": ").map(|x| x.1.to_string()).unwrap_or_default())
+    };
     for g in &guest_lines {
         assert!(g.trim_start().starts_with("sh-1 "), "{g}");
-        assert!(host.lines().any(|h| h == *g), "the host's line differs from the guest's {g:?}:\n{host}");
+        assert!(host.lines().any(|h| key(h) == key(g)), "the host's line differs from the guest's {g:?}:\n{host}");
     }
     assert!(!host.contains("<idle>"), "{host}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn the_guest_oops_names_the_functions_at_pc_and_lr() {
+    for (cmd, func) in [("crash undef", "cmaemu_kernel::shell::crash+0x"), ("crash dabt", "cmaemu_kernel::")] {
+        let (exit, out) = boot_script(format!("{cmd}\n").as_bytes());
+        assert!(matches!(exit, Exit::Panic(_)), "{cmd}: {exit:?}\n{out}");
+        let pc = out.lines().find(|l| l.contains("] PC is at ")).unwrap_or_else(|| panic!("{out}"));
+        // Linux's __show_regs: "PC is at func+0x1c/0x80"
+        let sym = pc.split("PC is at ").nth(1).unwrap().trim_end();
+        assert!(sym.starts_with(func), "{cmd}: {pc}");
+        let (off, size) = sym.rsplit_once('+').unwrap().1.split_once('/').unwrap();
+        let (off, size) = (u32::from_str_radix(&off[2..], 16).unwrap(), u32::from_str_radix(&size[2..], 16).unwrap());
+        assert!(off < size, "{pc}");
+        assert!(out.lines().any(|l| l.contains("] LR is at cmaemu_kernel::")), "{out}");
+    }
+}
+
+#[test]
+fn readme_examples_run_verbatim_from_another_directory() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = readme
+        .split("<!-- examples:begin -->")
+        .nth(1)
+        .and_then(|r| r.split("<!-- examples:end -->").next())
+        .expect("README has an examples block");
+    let lines: Vec<&str> = block.lines().filter_map(|l| l.strip_prefix("    ")).collect();
+    assert!(lines.len() >= 5, "{block}");
+    let d = scratch("readme");
+    // one shell, so that the block's own `cd` holds for the lines after it
+    let script = format!("set -eu\n{}\n", lines.join("\n"));
+    let r = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(&d)
+        .env("CMAEMU", root())
+        .env("CMAEMU_BIN", env!("CARGO_BIN_EXE_cmaemu"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    assert!(r.status.success(), "README examples failed ({:?}):\n{out}\n{err}", r.status);
+    assert!(out.contains("60000000-9fffffff : System RAM"), "{out}");
+    // cma=32M replaces the DT's 64 MiB default pool; the camera keeps its 32 MiB
+    assert!(out.contains("Kernel command line: console=ttyAMA0 cma=32M"), "{out}");
+    assert!(out.contains("CmaTotal:          65536 kB"), "the cma=32M board: {out}");
+    assert!(out.contains("scenarios: 1 passed"), "{out}");
+    assert!(out.contains("frame"), "trace summary: {out}");
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -669,6 +669,14 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
         "cmaemu: gdb stub on 127.0.0.1:{port}{}",
         if a.gdb_wait { " (waiting for the debugger before the first instruction)" } else { "" }
     );
+    let elf = match &a.kernel {
+        Some(p) => Ok(p.clone()),
+        None => images::kernel_elf_file(),
+    };
+    match elf {
+        Ok(p) => eprintln!("cmaemu: kernel symbols: gdb-multiarch {} -ex 'target remote :{port}'", p.display()),
+        Err(e) => eprintln!("cmaemu: cannot write the kernel ELF for gdb: {e}"),
+    }
     let (input, guard) = console_input();
     m.cpu().bus_mut().console = cmaemu::board::console::Console::new(input, true, None);
     let start = std::time::Instant::now();

@@ -3,3 +3,4 @@ pub mod dtb;
 pub mod board_dtb;
 pub mod elf;
 pub mod images;
+pub mod kallsyms;

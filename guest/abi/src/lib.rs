@@ -8,3 +8,4 @@ pub mod page;
 pub mod boot;
 pub mod desc;
 pub mod trace;
+pub mod kallsyms;

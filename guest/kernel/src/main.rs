@@ -10,6 +10,7 @@ mod head;
 mod hostif;
 mod iomem;
 mod jobs;
+mod kallsyms;
 mod video;
 mod mm;
 mod cma;

@@ -115,8 +115,8 @@ pub fn die(msg: &str, err: u32, f: &TrapFrame) -> ! {
     pr_info!("Modules linked in:");
     pr_info!("CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0-cmaemu #1");
     pr_info!("Hardware name: ARM-Versatile Express");
-    pr_info!("PC is at {:#010x}", f.pc);
-    pr_info!("LR is at {:#010x}", f.lr);
+    pr_info!("PC is at {}", crate::kallsyms::Sym(f.pc));
+    pr_info!("LR is at {}", crate::kallsyms::Sym(f.lr));
     pr_info!("pc : [<{:08x}>]    lr : [<{:08x}>]    psr: {:08x}", f.pc, f.lr, f.spsr);
     pr_info!("sp : {:08x}  ip : {:08x}  fp : {:08x}", sp, f.r[12], f.r[11]);
     pr_info!("r10: {:08x}  r9 : {:08x}  r8 : {:08x}", f.r[10], f.r[9], f.r[8]);
