@@ -175,3 +175,51 @@ fn bad_axes_shards_and_paths_are_errors_before_any_boot() {
     assert_eq!(code, 2);
     assert!(err.contains("sized.toml:1"), "{err}");
 }
+
+/// The axes reach the guest: `dt.camera-cma` resizes the camera's pool
+/// in the DTB (CmaTotal grows), `profile` sets `cmaemu.profile=`.
+#[test]
+fn dt_and_profile_axes_reach_the_guest() {
+    let f = tmp("dt.toml");
+    std::fs::write(
+        &f,
+        r#"[board]
+ram = "256M"
+[[step]]
+send = "cat /proc/cmaemu/config"
+[[expect]]
+counter = "meminfo.CmaTotal >= 81920"
+[[expect]]
+line = "cmaemu.profile=biscuitos-5.0"
+"#,
+    )
+    .unwrap();
+    let out = tmp("dt.jsonl");
+    let (code, _, err) = cli(&[
+        "sweep",
+        f.to_str().unwrap(),
+        "--seeds",
+        "0..1",
+        "--axis",
+        "dt.camera-cma=8M,16M",
+        "--axis",
+        "profile=debian-6.1,biscuitos-5.0",
+        "--jobs",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let runs: Vec<(String, String, bool)> = lines(&out)
+        .iter()
+        .filter(|l| l["type"] == "run")
+        .map(|r| (r["params"]["dt.camera-cma"].as_str().unwrap().into(), r["params"]["profile"].as_str().unwrap().into(), r["pass"].as_bool().unwrap()))
+        .collect();
+    let want: Vec<(String, String, bool)> = [("8M", "debian-6.1", false), ("8M", "biscuitos-5.0", false), ("16M", "debian-6.1", false), ("16M", "biscuitos-5.0", true)]
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+        .collect();
+    assert_eq!(runs, want, "{err}");
+    assert!(err.contains("smallest dt.camera-cma that passes every seed with profile=biscuitos-5.0: 16M"), "{err}");
+    assert!(err.contains("no dt.camera-cma passes every seed with profile=debian-6.1"), "{err}");
+}

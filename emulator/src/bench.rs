@@ -304,3 +304,44 @@ pub fn verify_bench() -> Result<String, String> {
         res.iter().map(|r| r.2).sum::<usize>()
     ))
 }
+
+/// `cmaemu bench sweep`: sweep throughput (boots per minute) of the
+/// camera-preview-under-pressure example (2 CMA sizes × 4 seeds) on one
+/// worker thread and on two, interleaved, 5 rounds; the scaling ratio is
+/// of the medians. The two give the same records (checked).
+pub fn sweep_bench() -> Result<String, String> {
+    use crate::scenario::axes::Axis;
+    use crate::scenario::{run_indexed, Plan, Scenario};
+    let src = include_str!("../../examples/camera-preview-under-pressure.toml");
+    let sc = Scenario::parse("camera-preview-under-pressure.toml", src).map_err(|e| e.to_string())?;
+    let axis = Axis::parse_cli("cma=16M,64M").map_err(|e| e.to_string())?;
+    let plan = Plan::new(&sc, String::new(), vec![axis], Some(0..4), None).map_err(|e| e.to_string())?;
+    let n = plan.runs() as usize;
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut first: Option<Vec<crate::scenario::RunRecord>> = None;
+    for round in 0..5 {
+        let order = if round % 2 == 0 { [1, 2] } else { [2, 1] };
+        for jobs in order {
+            let t = Instant::now();
+            let mut recs = Vec::with_capacity(n);
+            run_indexed(n, |i| plan.scenario(&sc, i as u64), jobs, |i, r| recs.push(plan.record(i as u64, &r)));
+            times[jobs - 1].push(t.elapsed().as_secs_f64());
+            match &first {
+                None => first = Some(recs),
+                Some(f) if *f != recs => return Err(format!("--jobs {jobs} gave other records than the first round")),
+                _ => {}
+            }
+        }
+    }
+    let per_min = |s: f64| n as f64 * 60.0 / s;
+    let (t1, t2) = (median(times[0].clone()), median(times[1].clone()));
+    Ok(format!(
+        "bench sweep: camera-preview-under-pressure, cma=16M,64M x seeds 0..4 = {n} boots per sweep, 5 rounds interleaved (median)\n  --jobs 1: {:.1} s, {:.1} boots/min\n  --jobs 2: {:.1} s, {:.1} boots/min\n  scaling --jobs 2 / --jobs 1: {:.2}x (on {} host CPUs; other processes on the machine count)",
+        t1,
+        per_min(t1),
+        t2,
+        per_min(t2),
+        t1 / t2,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    ))
+}

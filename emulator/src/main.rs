@@ -64,7 +64,7 @@ enum Cmd {
     },
     /// Benchmarks (figures are ratios against a baseline in the same run).
     Bench {
-        #[arg(value_parser = ["boot", "cma", "verify"])]
+        #[arg(value_parser = ["boot", "cma", "verify", "sweep"])]
         what: String,
         /// `cma` only: also print the top N guest functions of each
         /// full-area allocation, by retired instructions (wall times then
@@ -1063,6 +1063,7 @@ fn main() -> ExitCode {
             }
             "cma" => bench_report(cmaemu::bench::cma_bench(profile)),
             "verify" => bench_report(cmaemu::bench::verify_bench()),
+            "sweep" => bench_report(cmaemu::bench::sweep_bench()),
             _ => cmd_bench_boot(),
         },
         Cmd::Trace { cmd } => cmd_trace(cmd),
