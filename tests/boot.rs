@@ -1051,3 +1051,53 @@ fn stress_seed_repeats_byte_for_byte_and_two_seeds_differ() {
     assert!(out.contains("stress: usage: stress SECONDS [SEED]"), "{out}");
     assert!(command_output(&mut m, "jobs").trim().lines().all(|l| !l.contains("Running")), "a bad seed started a job");
 }
+
+#[test]
+fn one_injected_skip_copy_run_is_short_on_stderr_and_exits_5() {
+    let script = "fill 110 3\necho 4096 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let args = "console=ttyAMA0 cmaemu.inject=skip_copy";
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--append", args], script);
+    assert_eq!(code, 5, "a run that found violations exits 5 under --on-violation log: {err}");
+    assert!(err.lines().count() < 100, "{} lines on stderr:\n{err}", err.lines().count());
+    // the first violations in full: hex frames, the VA, the events before it
+    assert!(err.contains("cmaemu: VIOLATION #1: migrate.content"), "{err}");
+    assert!(err.contains("  VA:     0x0"), "{err}");
+    assert!(err.contains("events just before it (oldest first)") && err.contains("before: @"), "{err}");
+    assert!(err.contains("before: @") && err.contains(" migrate_page ") && err.contains("old_pfn=0x"), "{err}");
+    assert!(!err.contains("Some(") && !err.contains("None"), "Rust formatting leaked: {err}");
+    // then counts per check and the first one
+    let summary = err.lines().find(|l| l.contains("verification violation(s): migrate.content ")).expect("summary line");
+    let n: u64 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(n > 100, "{summary}");
+    // warn keeps the guest's status; stop stops at the first
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--append", args, "--on-violation", "warn"], script);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("verification violation(s)"), "{err}");
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--append", args, "--on-violation", "stop"], script);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("stopped on a verification violation"), "{err}");
+}
+
+#[test]
+fn a_violation_wins_over_other_exit_causes() {
+    // poweroff 7 right after the bug: the final check finds it, 5 wins
+    let args = "console=ttyAMA0 cmaemu.inject=leak_isolation";
+    let (code, _, err) = cli(&["boot", "-m", "256M", "--append", args], "echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff 7\n");
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("integrity.isolation"), "{err}");
+}
+
+#[test]
+fn the_final_check_catches_a_bug_in_the_last_moments_before_poweroff() {
+    // The allocation leaks an isolated pageblock and the guest powers off
+    // at once, before any frame boundary checks the state.
+    let mut m = stepping_machine(256 << 20, Some("console=ttyAMA0 cmaemu.inject=leak_isolation"));
+    m.send("echo 1024 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n");
+    let mut step = m.run_until_idle();
+    while step == cmaemu::board::machine::Step::Paused {
+        step = m.run_until_idle();
+    }
+    assert_eq!(step, cmaemu::board::machine::Step::Exited(Exit::Poweroff(0)));
+    let v = m.violations();
+    assert!(v.iter().any(|l| l.contains("integrity.isolation")), "{v:?}");
+}

@@ -16,7 +16,8 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_GUEST_FAILURE: u8 = 3;
 /// Exit status when `--max-insns` was reached.
 const EXIT_MAX_INSNS: u8 = 4;
-/// Exit status when a verifier failed under `--on-violation stop`.
+/// Exit status when a verifier found a violation (unless `--on-violation
+/// warn`); it wins over every other exit cause of the run.
 const EXIT_VIOLATION: u8 = 5;
 
 #[derive(Parser)]
@@ -133,8 +134,10 @@ struct BootArgs {
     /// Trace format: perfetto (Chrome trace-event JSON for ui.perfetto.dev), jsonl, ftrace.
     #[arg(long, value_parser = ["perfetto", "jsonl", "ftrace"], default_value = "perfetto")]
     trace_format: String,
-    /// What a failed verification does: log it and go on, or stop the run (exit 5).
-    #[arg(long, value_parser = ["log", "stop"], default_value = "log")]
+    /// What a failed verification does: log (report, go on, exit 5 at the
+    /// end), stop (report, stop the run, exit 5), warn (report, go on, keep
+    /// the guest's exit status).
+    #[arg(long, value_parser = ["log", "stop", "warn"], default_value = "log")]
     on_violation: String,
     /// Do not attach the host verifiers.
     #[arg(long)]
@@ -520,11 +523,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         idle_after_eof_ns: 10_000_000_000,
         opts: machine::RunOptions {
             verify: !a.no_verify,
-            on_violation: if a.on_violation == "stop" {
-                cmaemu::board::monitor::OnViolation::Stop
-            } else {
-                cmaemu::board::monitor::OnViolation::Log
-            },
+            on_violation: cmaemu::board::monitor::OnViolation::from_name(&a.on_violation).unwrap_or_default(),
             every_frame: a.trace.is_some() || a.report.is_some(),
             report: true,
             record_frames: a.record_frames.clone(),
@@ -577,8 +576,8 @@ fn write_outputs(a: &BootArgs, o: &Outcome) -> Result<(), String> {
             None => eprintln!("cmaemu: --screenshot: the display never showed a frame; nothing written"),
         }
     }
-    if !o.violations.is_empty() {
-        eprintln!("cmaemu: {} verification violation(s)", o.violations.len());
+    for l in o.violation_summary.lines() {
+        eprintln!("{l}");
     }
     if o.scanout.1 > 0 {
         eprintln!("cmaemu: {} displayed frame(s) did not match the camera's frames", o.scanout.1);
@@ -597,6 +596,17 @@ fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
         eprintln!("cmaemu: {e}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
+    let code = exit_code(a, o);
+    if o.violation_summary.total > 0 && a.on_violation != "warn" && !matches!(o.exit, Exit::Violation) {
+        eprintln!("cmaemu: exit status 5: the verifiers found {} violation(s) (--on-violation warn keeps the guest's status)", o.violation_summary.total);
+        return ExitCode::from(EXIT_VIOLATION);
+    }
+    code
+}
+
+/// The exit status for how the run ended (a violation found on the way
+/// overrides it: see `finish`).
+fn exit_code(a: &BootArgs, o: &Outcome) -> ExitCode {
     match &o.exit {
         Exit::Violation => {
             eprintln!("cmaemu: stopped on a verification violation (--on-violation stop)");
@@ -682,6 +692,8 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
     let start = std::time::Instant::now();
     let r = m.cpu().run_with_gdb(entry, &listener, a.gdb_wait, max_insns);
     drop(guard);
+    m.final_check();
+    let (violations, violation_summary) = (m.violations(), m.violation_summary());
     let cpu = m.cpu();
     cpu.bus_mut().console.flush();
     let stop = match r {
@@ -718,7 +730,8 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
     };
     let o = Outcome {
         exit,
-        violations: Vec::new(),
+        violations,
+        violation_summary,
         events: Vec::new(),
         snapshot: None,
         last_frame: None,

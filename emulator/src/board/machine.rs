@@ -83,6 +83,8 @@ pub struct Outcome {
     pub exit: Exit,
     /// Verification violations (one line each).
     pub violations: Vec<String>,
+    /// Violation counts per check and the first one (printed at exit).
+    pub violation_summary: super::monitor::ViolationSummary,
     /// The event stream (for the trace writers).
     pub events: Vec<crate::trace::Event>,
     /// The last introspection snapshot (for `trace map`).
@@ -564,7 +566,7 @@ impl Machine {
         }
         b.watch = None;
         b.pause_when_starved = false;
-        Step::Exited(match stop {
+        let exit = match stop {
             Stop::Device => match b.power.take() {
                 Some(PowerEvent::Shutdown { code }) if code & POWEROFF_PANIC != 0 => Exit::Panic(code),
                 Some(PowerEvent::Shutdown { code }) => Exit::Poweroff((code & POWEROFF_CODE_MASK) as u8),
@@ -575,7 +577,21 @@ impl Machine {
             Stop::MaxInsns => Exit::MaxInsns,
             Stop::Idle => Exit::IdleAfterEof,
             Stop::Error(e) => Exit::Error(e),
-        })
+        };
+        final_check(&mut self.cpu);
+        Step::Exited(exit)
+    }
+
+    /// Drain the guest's ring and run every state check on the current
+    /// state now (what every exit does; scenarios call it before they
+    /// judge `no_violations`).
+    pub fn final_check(&mut self) {
+        final_check(&mut self.cpu);
+    }
+
+    /// Violation counts per check and the first violation.
+    pub fn violation_summary(&self) -> super::monitor::ViolationSummary {
+        self.cpu.bus().monitor.as_ref().map(|m| m.summary.clone()).unwrap_or_default()
     }
 
     /// Give the next step at most `insns` more instructions (it returns
@@ -742,6 +758,15 @@ fn run_info(dtb: &[u8], ram_size: u64, opts: &RunOptions) -> crate::trace::RunIn
     }
 }
 
+/// The run is over: drain the guest's ring and run every state check once
+/// more on the final state (at every exit, whatever ended the run).
+fn final_check(cpu: &mut Cpu<'static, Board>) {
+    if let Some(m) = cpu.bus_mut().monitor.as_mut() {
+        m.request_final_check();
+    }
+    cpu.serve();
+}
+
 /// Where the firmware puts the DTB: QEMU's `arm_load_dtb` places it at
 /// `loader_start + MIN(ram_size / 2, 128 MiB)` when there is no initrd.
 pub fn dtb_address(ram_size: u64) -> u64 {
@@ -783,13 +808,14 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
             Stop::Error(e) => Exit::Error(e),
         };
         let console_tail = cpu.bus().console.tail_lines();
+        final_check(&mut cpu);
         let b = cpu.bus_mut();
-        let (events, violations, snapshot) = match b.monitor.as_mut() {
+        let (events, violations, snapshot, violation_summary) = match b.monitor.as_mut() {
             Some(m) => {
                 let snap = m.snapshot();
-                (m.finish(), m.violations.clone(), snap)
+                (m.finish(), m.violations.clone(), snap, m.summary.clone())
             }
-            None => (Vec::new(), Vec::new(), None),
+            None => (Vec::new(), Vec::new(), None, Default::default()),
         };
         let exit = if exit == Exit::Error("stopped without a power event".into()) && !violations.is_empty() {
             Exit::Violation
@@ -803,6 +829,7 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
             scanout,
             exit,
             violations,
+            violation_summary,
             events,
             snapshot,
             last_frame,

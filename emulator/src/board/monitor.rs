@@ -7,17 +7,96 @@ use crate::cpu::{CpuTlb, GuestRam, Servicer};
 use crate::introspect::snapshot::Snapshot;
 use crate::trace::{self, Event, EventKind, EventSource};
 use crate::verify::monitor::TlbAccess;
-use crate::verify::{DmaTransfer, Monitor};
+use crate::verify::{Check, DmaTransfer, Monitor, Violation};
 use cmaemu_abi::desc::{from_bytes, AddressSpaceRecord};
+use std::collections::BTreeMap;
 
 /// What to do when a check fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OnViolation {
-    /// Report on stderr and go on.
+    /// Report on stderr and go on; the run exits 5 at its end.
     #[default]
     Log,
-    /// Report and stop the run.
+    /// Report and stop the run (exit 5).
     Stop,
+    /// Report on stderr and go on; the exit status stays the guest's.
+    Warn,
+}
+
+impl OnViolation {
+    /// `--on-violation` spelling.
+    pub fn from_name(s: &str) -> Option<OnViolation> {
+        match s {
+            "log" => Some(OnViolation::Log),
+            "stop" => Some(OnViolation::Stop),
+            "warn" => Some(OnViolation::Warn),
+            _ => None,
+        }
+    }
+}
+
+/// Violations printed in full on stderr; later ones are only counted (all
+/// of them go to the trace and into the summary at exit).
+pub const REPORTED_IN_FULL: usize = 3;
+/// Events shown before each violation printed in full.
+pub const EVENTS_SHOWN: usize = 8;
+
+/// A violation as a user reads it: the headline, where (pfn and physical
+/// address, VA, device), what, and the events just before it.
+pub fn format_violation(n: u64, v: &Violation) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let ms = v.at_ns as f64 / 1e6;
+    let _ = writeln!(s, "cmaemu: VIOLATION #{n}: {} (frame {}, virtual time {ms:.6} ms = {} ns)", v.check, v.frame, v.at_ns);
+    if let Some(p) = v.pfn {
+        let _ = writeln!(s, "cmaemu:   frame:  pfn {p:#x} (physical address {:#010x})", (p as u64) << 12);
+    }
+    if let Some(va) = v.va {
+        let _ = writeln!(s, "cmaemu:   VA:     {va:#010x}");
+    }
+    if let Some(d) = v.device {
+        let _ = writeln!(s, "cmaemu:   device: {}", cmaemu_abi::desc::dma_dev_name(d));
+    }
+    let _ = writeln!(s, "cmaemu:   what:   {}", v.detail);
+    let recent = &v.recent_events[v.recent_events.len().saturating_sub(EVENTS_SHOWN)..];
+    if !recent.is_empty() {
+        let _ = writeln!(s, "cmaemu:   the {} events just before it (oldest first):", recent.len());
+        for r in recent {
+            let _ = writeln!(s, "cmaemu:     before: {}", crate::trace::event_text(r));
+        }
+    }
+    s
+}
+
+/// Per-check counts and the first violation: what a run prints at exit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViolationSummary {
+    pub total: u64,
+    pub per_check: BTreeMap<Check, u64>,
+    /// The first violation's headline.
+    pub first: Option<String>,
+}
+
+impl ViolationSummary {
+    fn add(&mut self, v: &Violation) {
+        self.total += 1;
+        *self.per_check.entry(v.check).or_default() += 1;
+        if self.first.is_none() {
+            self.first = Some(v.to_string());
+        }
+    }
+    /// The lines printed at exit (empty without violations).
+    pub fn lines(&self) -> Vec<String> {
+        if self.total == 0 {
+            return Vec::new();
+        }
+        let per: Vec<String> = self.per_check.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let mut l = vec![format!("cmaemu: {} verification violation(s): {}", self.total, per.join(", "))];
+        if let Some(f) = &self.first {
+            l.push(format!("cmaemu: first: {f}"));
+        }
+        l
+    }
 }
 
 pub struct MonitorBox {
@@ -34,11 +113,15 @@ pub struct MonitorBox {
     pub events: Vec<Event>,
     /// Violation reports, one line each.
     pub violations: Vec<String>,
+    /// Counts per check and the first violation.
+    pub summary: ViolationSummary,
     pub error: Option<String>,
     pub on_violation: OnViolation,
     /// Stderr reporting (off in tests that read `violations`).
     pub report: bool,
     pub stop_requested: bool,
+    /// The run is over: drain and check everything once more.
+    final_due: bool,
     /// Run the verifiers (false: events for a trace only).
     checks: bool,
 }
@@ -58,10 +141,12 @@ impl MonitorBox {
             notes: Vec::new(),
             events: Vec::new(),
             violations: Vec::new(),
+            summary: ViolationSummary::default(),
             error: None,
             on_violation,
             report,
             stop_requested: false,
+            final_due: false,
             checks,
         }
     }
@@ -69,7 +154,15 @@ impl MonitorBox {
     /// Whether a service pass has anything to do.
     pub fn has_work(&self) -> bool {
         (self.mon.is_none() && self.desc_pa.is_some() && self.error.is_none())
-            || (self.mon.is_some() && (self.doorbell || self.frame_due.is_some() || !self.dma.is_empty() || !self.notes.is_empty()))
+            || (self.mon.is_some() && (self.doorbell || self.frame_due.is_some() || !self.dma.is_empty() || !self.notes.is_empty() || self.final_due))
+    }
+
+    /// Ask for the final full check (at every exit: poweroff, --max-insns,
+    /// a stop, the end of input); the next service pass runs it.
+    pub fn request_final_check(&mut self) {
+        if self.mon.is_some() {
+            self.final_due = true;
+        }
     }
 
     pub fn attached(&self) -> bool {
@@ -104,10 +197,12 @@ impl MonitorBox {
             for e in src.try_drain() {
                 if let EventKind::Violation(v) = &e.kind {
                     let line = v.to_string();
-                    if self.report {
-                        eprintln!("cmaemu: VIOLATION {line}");
-                        for r in &v.recent_events {
-                            eprintln!("cmaemu:   after {r}");
+                    self.summary.add(v);
+                    let n = self.summary.total;
+                    if self.report && n as usize <= REPORTED_IN_FULL {
+                        eprint!("{}", format_violation(n, v));
+                        if n as usize == REPORTED_IN_FULL {
+                            eprintln!("cmaemu: further violations are counted, not printed: the summary follows at exit (--trace FILE records every one)");
                         }
                     }
                     self.violations.push(line);
@@ -213,6 +308,11 @@ impl Servicer for MonitorBox {
         }
         if let Some(i) = self.frame_due.take() {
             if let Err(e) = mon.frame_boundary(&ram, i, now, &mut tlb) {
+                err = Some(e.to_string());
+            }
+        }
+        if std::mem::take(&mut self.final_due) {
+            if let Err(e) = mon.final_check(&ram, now, &mut tlb) {
                 err = Some(e.to_string());
             }
         }

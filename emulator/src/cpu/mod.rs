@@ -634,7 +634,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     /// until something stops the machine.
     /// Run the board's host-side servicer (if it has work) with access to
     /// the CPU's cached translations.
-    fn serve(&mut self) {
+    pub fn serve(&mut self) {
         let now = self.uc.get_data().now();
         let Some(mut s) = self.uc.get_data_mut().bus.take_servicer() else { return };
         s.service(now, &mut EngineTlb { uc: &mut self.uc });

@@ -307,6 +307,11 @@ impl Session {
         self.m.verifying()
     }
     /// Violations the host verifier reported so far.
+    /// Drain the guest's ring and run every state check now (what every
+    /// exit does).
+    pub fn final_check(&mut self) {
+        self.m.final_check();
+    }
     pub fn violations(&self) -> Vec<String> {
         self.m.violations()
     }

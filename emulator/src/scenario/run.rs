@@ -210,6 +210,7 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
                 }
             }
             Expect::NoViolations => {
+                s.final_check();
                 let v = s.violations();
                 if !s.verifying() {
                     reasons.push(format!(

@@ -359,3 +359,44 @@ impl RecentEvents {
 pub(crate) fn us(ns: u64) -> String {
     format!("{}.{:03}", ns / 1000, ns % 1000)
 }
+
+/// One JSON-line event (as violations carry them) as a short line a user
+/// reads: `@<µs> <event> key=value ...`, frames, addresses and VAs in hex,
+/// a violation as its check and pfn only.
+pub fn event_text(line: &str) -> String {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(line) else { return line.to_string() };
+    let ts = m.get("ts_ns").and_then(|v| v.as_u64()).unwrap_or(0);
+    let ev = m.get("event").and_then(|v| v.as_str()).unwrap_or("?");
+    let mut s = format!("@{} us {ev}", us(ts));
+    let hexy = |k: &str| k.contains("pfn") || k == "va" || k == "pa" || k == "page" || k == "vas";
+    let val = |k: &str, v: &serde_json::Value| -> String {
+        match v {
+            serde_json::Value::Number(n) if hexy(k) => n.as_u64().map(|x| format!("{x:#x}")).unwrap_or_else(|| n.to_string()),
+            serde_json::Value::Array(a) => {
+                let items: Vec<String> = a.iter().map(|x| match x.as_u64() {
+                    Some(x) if hexy(k) => format!("{x:#x}"),
+                    _ => x.to_string(),
+                }).collect();
+                format!("[{}]", items.join(","))
+            }
+            serde_json::Value::String(t) => t.clone(),
+            other => other.to_string(),
+        }
+    };
+    for (k, v) in &m {
+        match k.as_str() {
+            "ts_ns" | "frame" | "event" => {}
+            "violation" => {
+                let check = v.get("check").and_then(|c| c.as_str()).unwrap_or("?");
+                s.push_str(&format!(" {check}"));
+                if let Some(p) = v.get("pfn").and_then(|p| p.as_u64()) {
+                    s.push_str(&format!(" pfn={p:#x}"));
+                }
+            }
+            "mts" => {}
+            _ if v.is_null() => {}
+            _ => s.push_str(&format!(" {k}={}", val(k, v))),
+        }
+    }
+    s
+}

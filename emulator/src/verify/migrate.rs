@@ -29,13 +29,16 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
     if m.before != m.after {
         let diff = m.before.iter().zip(m.after).filter(|(a, b)| a != b).count() + m.before.len().abs_diff(m.after.len());
         let first = m.before.iter().zip(m.after).position(|(a, b)| a != b).unwrap_or(m.before.len().min(m.after.len()));
-        let (o, n) = (m.before.get(first).copied(), m.after.get(first).copied());
+        let byte = |b: Option<&u8>| b.map(|b| format!("{b:#04x}")).unwrap_or_else(|| "none (unreadable)".into());
+        let (o, n) = (byte(m.before.get(first)), byte(m.after.get(first)));
+        let va = m.vas.first().copied();
+        let at = va.map(|v| format!(" (VA {v:#010x} of asid {})", m.asid)).unwrap_or_default();
         out.push(
             Check::MigrateContent,
             Some(m.new_pfn),
+            va,
             None,
-            None,
-            format!("new frame {:#x} differs from old frame {:#x} at the move: {diff} byte(s), first at offset {first:#x} (old {o:02x?}, new {n:02x?})", m.new_pfn, m.old_pfn),
+            format!("new frame {:#x} differs from old frame {:#x}{at} at the move: {diff} byte(s), first at offset {first:#x} (old byte {o}, new byte {n})", m.new_pfn, m.old_pfn),
         );
     }
     // The new frame's own record, read now (the snapshot may be older

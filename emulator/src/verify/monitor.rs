@@ -62,6 +62,8 @@ pub struct Monitor {
     /// only what changed since).
     last_states: Option<Vec<u8>>,
     last_mts: Option<Vec<u8>>,
+    /// State violations already reported (see `report_state`).
+    seen_state: std::collections::HashSet<(Check, Option<u32>, Option<u32>, String)>,
 }
 
 impl Monitor {
@@ -84,6 +86,7 @@ impl Monitor {
             checks: true,
             last_states: None,
             last_mts: None,
+            seen_state: Default::default(),
         })
     }
 
@@ -165,8 +168,12 @@ impl Monitor {
             }
             for e in evs {
                 alloc_activity |= matches!(e.kind, EventKind::CmaAllocStart { .. } | EventKind::CmaAllocFinish { .. } | EventKind::CmaRelease { .. });
-                self.migration(ram, &e, tlb)?;
+                // the move is among the events before its own violations
+                let moved = matches!(e.kind, EventKind::MigratePage { .. }).then(|| e.clone());
                 self.emit(e);
+                if let Some(e) = moved {
+                    self.migration(ram, &e, tlb)?;
+                }
             }
         }
         if alloc_activity {
@@ -254,8 +261,35 @@ impl Monitor {
             self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageStates { full: old.is_none(), runs } });
         }
         self.last_states = Some(states);
-        self.report(v);
+        self.report_state(v);
         Ok(())
+    }
+
+    /// The run is over: drain the ring and run every state check on the
+    /// final snapshot (a bug in the last moments before the exit is caught
+    /// too). A snapshot taken in the middle of an mm operation (the run
+    /// stopped there) is not stable: then only the checks that hold at
+    /// any instant run.
+    pub fn final_check(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.service(ram, now_ns, tlb)?;
+        if !self.checks {
+            return Ok(());
+        }
+        self.dirty = true;
+        let ctx = self.ctx(now_ns);
+        let snap = self.snapshot(ram)?;
+        let mut v = check_integrity(snap, &ctx);
+        v.extend(check_mapped_free(snap, ram, None, &ctx));
+        self.report_state(v);
+        Ok(())
+    }
+
+    /// Report state violations (found by the whole-state checks at frame
+    /// boundaries and at exit) once each: a leaked pageblock stays leaked
+    /// for the rest of the run and is not re-reported every frame.
+    fn report_state(&mut self, vs: Vec<Violation>) {
+        let fresh: Vec<Violation> = vs.into_iter().filter(|v| self.seen_state.insert((v.check, v.pfn, v.va, v.detail.clone()))).collect();
+        self.report(fresh);
     }
 
     /// The CPU is about to cache a user translation `va -> pa` of `asid`.

@@ -201,7 +201,9 @@ pub fn exec(line: &str) {
     // while `mm_seq` is odd, and re-reads after the doorbell.
     // Long-running commands mark their own mutations (DMA allocations,
     // background job steps) so that the host can check while they run.
-    let long = matches!(line.split_ascii_whitespace().next(), Some("preview" | "sleep")) || line.ends_with('&');
+    // `poweroff`/`reboot` end the run: the host's final check must see a
+    // stable state (mm_seq even), not one inside this command's section.
+    let long = matches!(line.split_ascii_whitespace().next(), Some("preview" | "sleep" | "poweroff" | "reboot")) || line.ends_with('&');
     if long {
         exec_inner(line);
         return;
