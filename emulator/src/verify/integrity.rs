@@ -161,7 +161,12 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
         let flush = |run: &mut Option<(u32, u32, bool)>, out: &mut Out| {
             if let Some((p, k, set)) = run.take() {
                 let d = if set {
-                    format!("CMA area {}: {k} page(s) from {p:#x} have their bitmap bits set but are free in the buddy (bitmap leaked)", a.name)
+                    let what = match s.page(p) {
+                        Some(_) if s.is_free(p) => "free in the buddy".to_string(),
+                        Some(q) => format!("owned by {} (refcount {})", super::owner_text(q.owner), q.refcount),
+                        None => "outside the page array".to_string(),
+                    };
+                    format!("CMA area {}: {k} page(s) from {p:#x} have their bitmap bits set but the area did not hand them out (the first is {what}): bitmap leaked", a.name)
                 } else {
                     format!("CMA area {}: {k} page(s) from {p:#x} are allocated to a device/CMA user but their bitmap bits are clear", a.name)
                 };
@@ -173,8 +178,10 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
             let first = a.base_pfn + b * chunk;
             let mut bad: Option<u32> = None;
             for pfn in first..first.saturating_add(chunk) {
-                let owned = s.page(pfn).is_some_and(|p| matches!(p.owner & OWNER_KIND_MASK, OWNER_KIND_DEVICE | OWNER_KIND_CMA));
-                if (set && s.is_free(pfn)) || (!set && owned) {
+                // A set bit covers a frame the area handed out (a CMA or
+                // device allocation), whatever else may occupy it.
+                let owned = !s.is_free(pfn) && s.page(pfn).is_some_and(|p| p.refcount > 0 && matches!(p.owner & OWNER_KIND_MASK, OWNER_KIND_DEVICE | OWNER_KIND_CMA));
+                if set != owned {
                     bad = Some(pfn);
                     break;
                 }

@@ -48,6 +48,25 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
             out.push(Check::MigratePte, Some(m.new_pfn), None, None, format!("the new frame {:#x} is free", m.new_pfn));
         }
     }
+    // The old frame went back to the buddy (Linux: the isolation
+    // reference was the last one once the mappings moved).
+    if let Some(p) = read_page(ram, s, m.old_pfn) {
+        if p.refcount > 0 {
+            out.push(
+                Check::MigrateOldPage,
+                Some(m.old_pfn),
+                m.vas.first().copied(),
+                None,
+                format!(
+                    "the old frame {:#x} still holds {} reference(s) after its move to {:#x}: it is never freed (leaked; a pinned page that moved keeps its pin on the old frame) and belongs to {}",
+                    m.old_pfn,
+                    p.refcount,
+                    m.new_pfn,
+                    super::owner_text(p.owner)
+                ),
+            );
+        }
+    }
     let regs = s.mmu_regs(m.asid);
     for (i, &va) in m.vas.iter().enumerate() {
         let walked = match regs {

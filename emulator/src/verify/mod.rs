@@ -16,6 +16,7 @@ mod dma;
 mod integrity;
 mod migrate;
 pub mod monitor;
+mod ownership;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ pub use dma::{check_dma, DmaBuffers, DmaTransfer};
 pub use integrity::check_integrity;
 pub use migrate::{check_mapped_free, check_migration, check_translation, MigrationInput};
 pub use monitor::Monitor;
+pub use ownership::{check_frames, owner_text};
 
 use std::fmt;
 
@@ -53,11 +55,18 @@ pub enum Check {
     CmaBitmap,
     /// Zone counters disagree with the pages.
     Accounting,
+    /// A migrated page's old frame was not freed after the move.
+    MigrateOldPage,
+    /// A frame is not owned as the guest's structures say (an orphan user
+    /// page, a PTE to a frame that is not a user page, a wrong mapcount).
+    Ownership,
+    /// A DMA master wrote into a frame while it was being migrated.
+    DmaMigrating,
 }
 
 impl Check {
     /// Every check.
-    pub const ALL: [Check; 12] = [
+    pub const ALL: [Check; 15] = [
         Check::DmaContiguity,
         Check::DmaOwnership,
         Check::MigrateContent,
@@ -70,6 +79,9 @@ impl Check {
         Check::Isolation,
         Check::CmaBitmap,
         Check::Accounting,
+        Check::MigrateOldPage,
+        Check::Ownership,
+        Check::DmaMigrating,
     ];
     /// The check with this dotted name.
     pub fn from_name(n: &str) -> Option<Check> {
@@ -90,6 +102,9 @@ impl Check {
             Check::Isolation => "integrity.isolation",
             Check::CmaBitmap => "integrity.cma_bitmap",
             Check::Accounting => "integrity.accounting",
+            Check::MigrateOldPage => "migrate.old_page",
+            Check::Ownership => "integrity.ownership",
+            Check::DmaMigrating => "dma.migrating",
         }
     }
 }

@@ -244,7 +244,7 @@ impl Monitor {
         let base = snap.base_pfn();
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
-            v.extend(check_mapped_free(snap, ram, None, &ctx));
+            v.extend(check_frames(snap, ram, &ctx));
             v
         } else {
             Vec::new()
@@ -279,7 +279,7 @@ impl Monitor {
         let ctx = self.ctx(now_ns);
         let snap = self.snapshot(ram)?;
         let mut v = check_integrity(snap, &ctx);
-        v.extend(check_mapped_free(snap, ram, None, &ctx));
+        v.extend(check_frames(snap, ram, &ctx));
         self.report_state(v);
         Ok(())
     }

@@ -101,6 +101,20 @@ pub const INJECT_LEAK_BITMAP: u8 = 6;
 pub const INJECT_WRONG_MIGRATETYPE: u8 = 7;
 /// Free the same page twice.
 pub const INJECT_DOUBLE_FREE: u8 = 8;
+/// Leave the PTEs of a migrated page unset.
+pub const INJECT_SKIP_REMAP: u8 = 9;
+/// Never drop the old frame's last reference after a migration.
+pub const INJECT_LEAK_OLD_PAGE: u8 = 10;
+/// Migrate a pinned page (the extra reference ignored).
+pub const INJECT_IGNORE_PIN: u8 = 11;
+/// Unmap a user page without dropping its reference (never freed).
+pub const INJECT_MISSED_PUT_PAGE: u8 = 12;
+/// A pin (`get_user_pages` reference) that is never released.
+pub const INJECT_LEAKED_PIN: u8 = 13;
+/// The reverse-map walk misses one mapping of a shared page.
+pub const INJECT_RMAP_MISS: u8 = 14;
+/// The camera keeps writing into a user buffer page while it migrates.
+pub const INJECT_DMA_DURING_MIGRATION: u8 = 15;
 
 /// Name of an injection.
 pub const fn inject_name(id: u8) -> &'static str {
@@ -113,6 +127,13 @@ pub const fn inject_name(id: u8) -> &'static str {
         INJECT_LEAK_BITMAP => "leak_bitmap",
         INJECT_WRONG_MIGRATETYPE => "wrong_migratetype",
         INJECT_DOUBLE_FREE => "double_free",
+        INJECT_SKIP_REMAP => "skip_remap",
+        INJECT_LEAK_OLD_PAGE => "leak_old_page",
+        INJECT_IGNORE_PIN => "ignore_pin",
+        INJECT_MISSED_PUT_PAGE => "missed_put_page",
+        INJECT_LEAKED_PIN => "leaked_pin",
+        INJECT_RMAP_MISS => "rmap_miss",
+        INJECT_DMA_DURING_MIGRATION => "dma_during_migration",
         _ => "unknown",
     }
 }

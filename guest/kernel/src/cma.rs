@@ -54,6 +54,9 @@ impl CmaTrace for KTrace {
         crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_release(crate::hostif::now(), crate::hostif::area_index(name), pfn, pp, count as u32));
         crate::trace::event("cma_release", &|w| cmaemu_mm::cma::fmt_cma_release(w, name, pfn, pp, count));
     }
+    fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
+        crate::hostif::fired_name(name, pfn.0, arg);
+    }
 }
 
 /// The `struct page *` Linux prints: the address of the page's record in
@@ -96,6 +99,8 @@ fn cells_prop(node: &fdt::node::FdtNode, name: &str) -> Option<PropCells> {
 pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
     let Some(cfg) = mm::config() else { return };
     let mut areas = CmaAreas::for_config(cfg);
+    // the injected `leak_bitmap` lives in cma_release() itself
+    areas.inject_skip_bitmap_clear = cfg.inject.contains(cmaemu_mm::config::Inject::LeakBitmap);
     let mut table = ReservedMemTable::default();
     let root = fdt.find_node("/");
     let (rac, rsc) = root.as_ref().map(dt::cells).unwrap_or((1, 1));

@@ -127,6 +127,9 @@ impl MigrateEnv for KEnv {
             write!(w, "{}", ev)
         });
     }
+    fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
+        crate::hostif::fired_name(name, pfn.0, arg);
+    }
     fn printk(&mut self, args: fmt::Arguments<'_>) {
         crate::printk::printk(args);
     }
@@ -220,24 +223,8 @@ pub fn debugfs_write(path: &str, val: &str) -> Option<bool> {
         return Some(true);
     };
     let r = match file {
-        "alloc" => {
-            let r = with_contig(id.0 as u32, |cc| areas.cma_debugfs_alloc(id, n, cc, &mut KTrace, &mut KLog))?;
-            if r.is_ok() {
-                inject_after_alloc(id);
-            }
-            r
-        }
-        "free" => {
-            let r = with_contig(id.0 as u32, |cc| areas.cma_debugfs_free(id, n, cc, &mut KTrace))?;
-            if r.is_ok() && crate::hostif::injected(cmaemu_abi::trace::INJECT_LEAK_BITMAP) {
-                // the bits of the area's last pages stay "allocated"
-                let c = areas.get_mut(id);
-                let last = Pfn(c.base_pfn().0 + c.count() as u32 - 1);
-                c.cma_inject_leak_bitmap(last, 1);
-                crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAK_BITMAP, last.0, 1);
-            }
-            r
-        }
+        "alloc" => with_contig(id.0 as u32, |cc| areas.cma_debugfs_alloc(id, n, cc, &mut KTrace, &mut KLog))?,
+        "free" => with_contig(id.0 as u32, |cc| areas.cma_debugfs_free(id, n, cc, &mut KTrace))?,
         _ => return None,
     };
     if let Err(e) = r {
@@ -364,25 +351,4 @@ pub fn memcpy_bench(mib: u32) {
         let _ = pa.__free_pages(Pfn(dst[i]), 8);
     }
     println!("memcpy: {} MiB in {} us (virtual)", got, ns / 1000);
-}
-
-/// Fault injections that corrupt allocator state after a successful CMA
-/// allocation (each breaks exactly one thing the integrity check watches).
-fn inject_after_alloc(id: CmaId) {
-    use cmaemu_abi::trace::{INJECT_LEAK_ISOLATION, INJECT_WRONG_MIGRATETYPE};
-    use cmaemu_mm::pageblock::MigrateType;
-    let (Some(areas), Some(pa)) = (areas(), mm::page_alloc()) else { return };
-    let base = areas.get(id).base_pfn();
-    if crate::hostif::injected(INJECT_LEAK_ISOLATION) {
-        // undo_isolate_page_range "forgotten" for the area's first pageblock
-        pa.mem.set_pageblock_migratetype_raw(base, MigrateType::Isolate);
-        crate::hostif::fired(INJECT_LEAK_ISOLATION, base.0, 0);
-    }
-    if crate::hostif::injected(INJECT_WRONG_MIGRATETYPE) {
-        // a CMA pageblock relabelled MOVABLE
-        let pb = pa.pageblock_nr_pages();
-        let last = Pfn(base.0 + (areas.get(id).count() as u32 / pb - 1) * pb);
-        pa.mem.set_pageblock_migratetype_raw(last, MigrateType::Movable);
-        crate::hostif::fired(INJECT_WRONG_MIGRATETYPE, last.0, 0);
-    }
 }

@@ -248,6 +248,13 @@ pub fn area_index(name: &str) -> u8 {
 }
 
 /// Record that an injection fired (for the trace and the reports).
+pub fn fired_name(name: &str, pfn: u32, arg: u32) {
+    if let Some(id) = (0..32u8).find(|&i| tr::inject_name(i) == name) {
+        fired(id, pfn, arg);
+    }
+}
+
+/// Record that injection `id` fired (for the trace and the reports).
 pub fn fired(id: u8, pfn: u32, arg: u32) {
     push(&TraceRecord::inject(now(), id, pfn as u64, arg, 0));
 }

@@ -12,6 +12,10 @@ pub const PROMPT: &str = "# ";
 pub fn run() -> ! {
     println!();
     println!("cmaemu shell: type 'help' for commands");
+    // Publish the state the boot left (its last allocations ran outside
+    // any mm section): the host checks what it reads.
+    crate::hostif::begin();
+    crate::hostif::end();
     let mut buf = [0u8; 512];
     loop {
         crate::jobs::notify_done();
@@ -374,6 +378,9 @@ fn exec_inner(line: &str) {
                 },
             };
             crate::pr_info!("reboot: Power down");
+            // the host's final check reads the summary: publish it
+            crate::hostif::begin();
+            crate::hostif::end();
             sysreg::poweroff(code as u32)
         }
         "reboot" => {

@@ -127,6 +127,11 @@ pub trait CmaTrace {
     fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32);
     /// `cma_release`.
     fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64);
+    /// An injected fault (by its `cmaemu.inject` name) broke something at
+    /// `pfn` (every firing goes to the trace).
+    fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
+        let _ = (name, pfn, arg);
+    }
 }
 
 /// A [`CmaTrace`] that drops everything.
@@ -492,7 +497,8 @@ pub struct CmaAreas<'b> {
     /// Print `cma_debug_show_areas()` after a failed `cma_alloc()`
     /// (`CONFIG_CMA_DEBUG`).
     pub show_areas_on_failure: bool,
-    /// Fault injection: `cma_release()` skips `cma_clear_bitmap()`.
+    /// Fault injection `leak_bitmap`: `cma_release()` does not clear the
+    /// bit of the released range's last page.
     pub inject_skip_bitmap_clear: bool,
 }
 
@@ -961,6 +967,14 @@ impl<'b> CmaAreas<'b> {
         mm.free_contig_range(pfn, count);
         if !self.inject_skip_bitmap_clear {
             self.get_mut(id).cma_clear_bitmap(pfn, count);
+        } else {
+            // Injected bug: the bits of the released range's last page are
+            // not cleared (the area believes that page is still allocated).
+            let last = Pfn(pfn.0 + count as u32 - 1);
+            if count > 1 {
+                self.get_mut(id).cma_clear_bitmap(pfn, count - 1);
+            }
+            trace.fault_fired("leak_bitmap", last, 1);
         }
         trace.cma_release(name.as_str(), pfn.0 as u64, Some(pfn), count);
         true

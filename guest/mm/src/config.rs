@@ -141,11 +141,19 @@ pub enum Inject {
     WrongMigratetype = 9,
     /// Drop a mapped page's reference twice (freed while mapped).
     DoubleFree = 10,
+    /// Unmap a user page without dropping its reference (never freed).
+    MissedPutPage = 11,
+    /// A pin that `unpin` never releases.
+    LeakedPin = 12,
+    /// The reverse-map walk of migration misses one mapping of a shared page.
+    RmapMiss = 13,
+    /// The camera writes into a user buffer page while it is migrated.
+    DmaDuringMigration = 14,
 }
 
 impl Inject {
     /// All switches, in bit order.
-    pub const ALL: [Inject; 11] = [
+    pub const ALL: [Inject; 15] = [
         Self::SkipTlbFlush,
         Self::SkipCopy,
         Self::SkipRemap,
@@ -157,6 +165,10 @@ impl Inject {
         Self::LeakIsolation,
         Self::WrongMigratetype,
         Self::DoubleFree,
+        Self::MissedPutPage,
+        Self::LeakedPin,
+        Self::RmapMiss,
+        Self::DmaDuringMigration,
     ];
 
     /// The spelling on the command line (`-` and `_` are interchangeable).
@@ -173,6 +185,10 @@ impl Inject {
             Self::LeakIsolation => "leak_isolation",
             Self::WrongMigratetype => "wrong_migratetype",
             Self::DoubleFree => "double_free",
+            Self::MissedPutPage => "missed_put_page",
+            Self::LeakedPin => "leaked_pin",
+            Self::RmapMiss => "rmap_miss",
+            Self::DmaDuringMigration => "dma_during_migration",
         }
     }
 

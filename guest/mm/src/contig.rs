@@ -151,8 +151,32 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
         // already undone its own work, so return directly.
         self.pa.start_isolate_page_range(start, end, migratetype, 0).map_err(isolation_errno)?;
         let ret = self.alloc_contig_range_isolated(start, end);
-        self.pa.undo_isolate_page_range(start, end, migratetype);
+        self.undo_isolate_page_range(start, end, migratetype);
         ret
+    }
+
+    /// `undo_isolate_page_range(start, end, migratetype)` at `done:` — where
+    /// the injected `leak_isolation` (the first pageblock is never
+    /// un-isolated) and `wrong_migratetype` (the last pageblock is restored
+    /// as `MIGRATE_MOVABLE`) live.
+    fn undo_isolate_page_range(&mut self, start: Pfn, end: Pfn, migratetype: MigrateType) {
+        let pb = self.pa.pageblock_nr_pages();
+        let first = self.pa.mem.pageblock_start_pfn(start);
+        let last = self.pa.mem.pageblock_start_pfn(Pfn(end.0 - 1));
+        let mut from = start;
+        let mut to = end;
+        if self.faults.contains(MigrateFaults::LEAK_ISOLATION) {
+            self.env.fault_fired("leak_isolation", first, 0);
+            from = Pfn(first.0 + pb);
+        }
+        if self.faults.contains(MigrateFaults::WRONG_MIGRATETYPE) && last.0 >= from.0 {
+            self.env.fault_fired("wrong_migratetype", last, 0);
+            self.pa.undo_isolate_page_range(last, Pfn(last.0 + pb), MigrateType::Movable);
+            to = last;
+        }
+        if from < to {
+            self.pa.undo_isolate_page_range(from, to, migratetype);
+        }
     }
 
     /// The part of [`Self::alloc_contig_range`] between isolation and

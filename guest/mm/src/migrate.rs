@@ -127,8 +127,17 @@ impl MigrateFaults {
     /// Pinned pages are isolated and migrated like unpinned ones (the pin
     /// holder keeps the old frame, the mappings move away from it).
     pub const IGNORE_PIN: MigrateFaults = MigrateFaults(1 << 4);
+    /// `alloc_contig_range` does not undo the isolation of the range's
+    /// first pageblock (it stays `MIGRATE_ISOLATE`).
+    pub const LEAK_ISOLATION: MigrateFaults = MigrateFaults(1 << 5);
+    /// `alloc_contig_range` restores the range's last pageblock as
+    /// `MIGRATE_MOVABLE` instead of the type it isolated it from.
+    pub const WRONG_MIGRATETYPE: MigrateFaults = MigrateFaults(1 << 6);
+    /// `try_to_migrate`'s reverse-map walk stops after the first mapping
+    /// of a page mapped more than once.
+    pub const RMAP_MISS: MigrateFaults = MigrateFaults(1 << 7);
     /// All known bits.
-    pub const ALL: MigrateFaults = MigrateFaults(0x1f);
+    pub const ALL: MigrateFaults = MigrateFaults(0xff);
 
     /// Whether every bit of `f` is set.
     pub const fn contains(self, f: MigrateFaults) -> bool {
@@ -140,8 +149,8 @@ impl MigrateFaults {
     }
     /// Names of the set flags, for logs (`skip_tlb_flush,skip_copy`).
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        const N: [&str; 5] = ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin"];
-        (0..5).filter(move |i| self.0 & (1 << i) != 0).map(|i| N[i])
+        const N: [&str; 8] = ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin", "leak_isolation", "wrong_migratetype", "rmap_miss"];
+        (0..8).filter(move |i| self.0 & (1 << i) != 0).map(|i| N[i])
     }
     /// Parses one flag name.
     pub fn from_name(s: &str) -> Option<MigrateFaults> {
@@ -151,6 +160,9 @@ impl MigrateFaults {
             "skip_remap" => Self::SKIP_REMAP,
             "leak_old_page" => Self::LEAK_OLD_PAGE,
             "ignore_pin" => Self::IGNORE_PIN,
+            "leak_isolation" => Self::LEAK_ISOLATION,
+            "wrong_migratetype" => Self::WRONG_MIGRATETYPE,
+            "rmap_miss" => Self::RMAP_MISS,
             _ => return None,
         })
     }
@@ -226,6 +238,11 @@ pub trait MigrateEnv {
     /// `trace_mm_migrate_pages` (once per `migrate_pages` call).
     fn trace_mm_migrate_pages(&mut self, ev: &MigratePagesEvent) {
         let _ = ev;
+    }
+    /// An injected fault (`MigrateFaults`, by its name) just broke
+    /// something at `pfn` (for the trace: every firing is recorded).
+    fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
+        let _ = (name, pfn, arg);
     }
     /// A kernel log line (`pr_info`/`WARN` text without the newline).
     fn printk(&mut self, args: fmt::Arguments<'_>) {
@@ -502,14 +519,30 @@ impl<'x, 'a, 'r, E: MigrateEnv + ?Sized> Migrator<'x, 'a, 'r, E> {
     pub fn try_to_migrate(&mut self, pfn: Pfn) {
         let mut idx = self.chain_first(pfn);
         let mut budget = self.rmap.capacity();
+        let mut cleared = 0u32;
         while idx != RMAP_NONE && budget > 0 {
             budget -= 1;
             let Some(e) = self.rmap.entry(idx) else { break };
+            if e.present() && cleared > 0 && self.faults.contains(MigrateFaults::RMAP_MISS) {
+                // Injected bug: the walk misses this mapping, yet accounts
+                // for it as if it had been unmapped (its PTE still maps
+                // the old frame, which the migration then frees).
+                self.env.fault_fired("rmap_miss", pfn, e.va);
+                if let Some(p) = self.pm(pfn) {
+                    p.mapcount -= 1;
+                    p.refcount -= 1;
+                }
+                idx = e.next;
+                continue;
+            }
             if e.present() {
+                cleared += 1;
                 match self.env.clear_pte(e.asid, e.va) {
                     Ok(mapped) if mapped == pfn => {
                         if !self.faults.contains(MigrateFaults::SKIP_TLB_FLUSH) {
                             self.env.flush_tlb_page(e.asid, e.va);
+                        } else {
+                            self.env.fault_fired("skip_tlb_flush", pfn, e.va);
                         }
                         self.rmap.set_migration_entry(&mut self.pa.mem, pfn, idx);
                         if let Some(p) = self.pm(pfn) {
@@ -562,14 +595,21 @@ impl<'x, 'a, 'r, E: MigrateEnv + ?Sized> Migrator<'x, 'a, 'r, E> {
     pub fn move_to_new_folio(&mut self, newpage: Pfn, page: Pfn) -> i32 {
         let p = self.page(page);
         // folio_expected_refs(NULL mapping) == 1: only our isolation ref.
-        if p.refcount != 1 && !self.faults.contains(MigrateFaults::IGNORE_PIN) {
-            return Errno::EAGAIN.0;
+        if p.refcount != 1 {
+            if !self.faults.contains(MigrateFaults::IGNORE_PIN) {
+                return Errno::EAGAIN.0;
+            }
+            // Injected bug: the extra (pin) reference is ignored and the
+            // pinned page moves; the pin holder keeps the old frame.
+            self.env.fault_fired("ignore_pin", page, (p.refcount - 1) as u32);
         }
         // folio_migrate_mapping: newfolio->mapping = folio->mapping.
         Rmap::move_chain(&mut self.pa.mem, page, newpage);
         // folio_migrate_copy.
         if !self.faults.contains(MigrateFaults::SKIP_COPY) {
             self.env.copy_highpage(page, newpage);
+        } else {
+            self.env.fault_fired("skip_copy", page, newpage.0);
         }
         // folio_migrate_flags: active/unevictable/mlocked move (cleared on
         // the old page), anon and the rest are copied.
@@ -613,6 +653,9 @@ impl<'x, 'a, 'r, E: MigrateEnv + ?Sized> Migrator<'x, 'a, 'r, E> {
         if page_was_mapped {
             if rc == MIGRATEPAGE_SUCCESS {
                 let skip = self.faults.contains(MigrateFaults::SKIP_REMAP);
+                if skip {
+                    self.env.fault_fired("skip_remap", newpage, page.0);
+                }
                 self.remove_migration_ptes(newpage, skip);
             } else {
                 self.remove_migration_ptes(page, false);
@@ -649,6 +692,8 @@ impl<'x, 'a, 'r, E: MigrateEnv + ?Sized> Migrator<'x, 'a, 'r, E> {
         if rc == MIGRATEPAGE_SUCCESS {
             if !self.faults.contains(MigrateFaults::LEAK_OLD_PAGE) {
                 self.put_page(page);
+            } else {
+                self.env.fault_fired("leak_old_page", page, newpage.0);
             }
         } else {
             self.put_page(newpage);

@@ -470,7 +470,8 @@ fn inject_skip_bitmap_clear_leaves_bits_set() {
     let p = a.cma_alloc(Some(id), 8, 0, false, &mut mm, &mut t, &mut log).unwrap();
     a.inject_skip_bitmap_clear = true;
     assert!(a.cma_release(Some(id), p, 8, &mut mm, &mut t));
-    assert_eq!(a.get(id).cma_used_get(), 8);
+    // the released range's last page stays "allocated" in the bitmap
+    assert_eq!(a.get(id).cma_used_get(), 1);
 }
 
 mod prop {

@@ -1,0 +1,99 @@
+//! Frame ownership: every frame is free or owned exactly as the guest's
+//! structures say. One walk of every live address space serves both
+//! checks that need it: no PTE maps a free frame ([`Check::PteMapsFree`])
+//! and no user page is an orphan or mapped by a foreign PTE
+//! ([`Check::Ownership`]).
+use super::{Check, CheckCtx, Out, Violation};
+use crate::cpu::ram::GuestRam;
+use crate::introspect::va::user_mappings;
+use crate::introspect::Snapshot;
+use cmaemu_abi::desc::{dma_dev_name, AS_LIVE};
+use cmaemu_abi::page::*;
+use std::collections::HashMap;
+
+/// Who a page record says owns the frame, for messages.
+pub fn owner_text(owner: u32) -> String {
+    let id = owner & !OWNER_KIND_MASK;
+    match owner & OWNER_KIND_MASK {
+        OWNER_NONE => "nobody".into(),
+        OWNER_KIND_KERNEL => format!("the kernel ({id:#x})"),
+        OWNER_KIND_DEVICE => format!("device {}", dma_dev_name(id)),
+        OWNER_KIND_CMA => format!("a CMA allocation of area {id}"),
+        OWNER_KIND_USER => format!("the task of asid {id}"),
+        OWNER_KIND_PGTABLE => format!("a page table of asid {id}"),
+        _ => format!("owner {owner:#x}"),
+    }
+}
+
+/// Walk every live user address space once and check, on a stable
+/// snapshot: no PTE maps a free frame; every mapped frame is a user page;
+/// every user page with a reference is mapped by as many PTEs as its
+/// `mapcount` says (none: an orphan — a frame nobody will ever free).
+/// On an unstable snapshot only the free-frame check runs.
+pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violation> {
+    let mut out = Out::new(ctx);
+    // pfn -> (PTEs mapping it, first (asid, va))
+    let mut mapped: HashMap<u32, (u32, u32, u32)> = HashMap::new();
+    for a in &s.address_spaces {
+        if a.flags & AS_LIVE == 0 {
+            continue;
+        }
+        let Some(regs) = s.mmu_regs(a.asid) else { continue };
+        for m in user_mappings(ram, &regs) {
+            let pfn = (m.pa >> PAGE_SHIFT) as u32;
+            if s.is_free(pfn) {
+                out.push(Check::PteMapsFree, Some(pfn), Some(m.va), None, format!("VA {:#010x} of asid {} maps frame {pfn:#x}, which is free", m.va, a.asid));
+                continue;
+            }
+            if !s.stable {
+                continue;
+            }
+            let e = mapped.entry(pfn).or_insert((0, a.asid, m.va));
+            e.0 += 1;
+            if let Some(p) = s.page(pfn) {
+                if p.owner & OWNER_KIND_MASK != OWNER_KIND_USER {
+                    out.push(
+                        Check::Ownership,
+                        Some(pfn),
+                        Some(m.va),
+                        None,
+                        format!("VA {:#010x} of asid {} maps frame {pfn:#x}, which belongs to {} (refcount {}), not to a task", m.va, a.asid, owner_text(p.owner), p.refcount),
+                    );
+                }
+            }
+        }
+    }
+    if !s.stable {
+        return out.finish();
+    }
+    let base = s.base_pfn();
+    for (i, p) in s.pages.iter().enumerate() {
+        if p.refcount <= 0 || p.has(PG_BUDDY) || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER {
+            continue;
+        }
+        let pfn = base + i as u32;
+        match mapped.get(&pfn) {
+            None => out.push(
+                Check::Ownership,
+                Some(pfn),
+                None,
+                None,
+                format!(
+                    "frame {pfn:#x} belongs to the task of asid {} (refcount {}, mapcount {}) but no PTE maps it: an orphan nobody will free (a missed put_page, a leaked pin or old page)",
+                    p.owner & !OWNER_KIND_MASK,
+                    p.refcount,
+                    p.mapcount
+                ),
+            ),
+            Some(&(n, asid, va)) if n as i64 != p.mapcount as i64 + 1 => out.push(
+                Check::Ownership,
+                Some(pfn),
+                Some(va),
+                None,
+                format!("frame {pfn:#x} is mapped by {n} PTE(s) (first VA {va:#010x} of asid {asid}) but its mapcount says {}", p.mapcount as i64 + 1),
+            ),
+            Some(_) => {}
+        }
+    }
+    out.finish()
+}
