@@ -155,6 +155,10 @@ impl Monitor {
                 self.buffers.on_event(&ge);
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
                     let mut b = vec![0u8; 4096];
+                    // one page migrates at a time: older captures are done
+                    // (a shared page's moves, one per address space, all
+                    // use the same capture)
+                    self.captures.clear();
                     if ram.read((old_pfn as u64) << 12, &mut b).is_ok() {
                         self.captures.insert(old_pfn, b);
                     }
@@ -196,7 +200,7 @@ impl Monitor {
         }
         // Without a capture (no doorbell after migrate_page_begin) the
         // content check cannot run: compare the new frame with itself.
-        let before = self.captures.remove(old_pfn).unwrap_or_else(|| after.clone());
+        let before = self.captures.get(old_pfn).cloned().unwrap_or_else(|| after.clone());
         let c: Vec<Option<u64>> = vas.iter().map(|&va| tlb.cached(*asid, va)).collect();
         let ctx = self.ctx(e.ts_ns);
         // The address-space table does not change during a migration: the

@@ -17,12 +17,12 @@ use core::sync::atomic::{AtomicU32, Ordering};
 /// The kernel's page-table, TLB and copy hooks for migration.
 pub struct KEnv;
 
-/// The page being migrated: its old and new frame and the VAs unmapped.
+/// The page being migrated: its old and new frame and the (asid, VA)s
+/// unmapped (a shared page is mapped by several tasks).
 struct Pending {
     old: u32,
     new: u32,
-    asid: u16,
-    vas: [u32; 8],
+    maps: [(u16, u32); 8],
     n: usize,
 }
 static mut PENDING: Option<Pending> = None;
@@ -48,7 +48,20 @@ impl KEnv {
     pub fn flush_pending_quiet() -> bool {
         let Some(p) = pending().take() else { return false };
         let ts = crate::hostif::now();
-        cmaemu_abi::trace::TraceRecord::migrate_page_records(ts, p.old, p.new, p.asid as u32, &p.vas[..p.n], |r| crate::hostif::push(&r));
+        // one record group per address space, in the order first unmapped
+        let maps = &p.maps[..p.n];
+        for (i, &(asid, _)) in maps.iter().enumerate() {
+            if maps[..i].iter().any(|m| m.0 == asid) {
+                continue;
+            }
+            let mut vas = [0u32; 8];
+            let mut k = 0;
+            for m in maps.iter().filter(|m| m.0 == asid) {
+                vas[k] = m.1;
+                k += 1;
+            }
+            cmaemu_abi::trace::TraceRecord::migrate_page_records(ts, p.old, p.new, asid as u32, &vas[..k], |r| crate::hostif::push(&r));
+        }
         true
     }
 }
@@ -65,14 +78,14 @@ impl MigrateEnv for KEnv {
         if !same {
             // the previous page's records go with this page's doorbell
             KEnv::flush_pending_quiet();
-            *pending() = Some(Pending { old: old.0, new: 0, asid, vas: [0; 8], n: 0 });
+            *pending() = Some(Pending { old: old.0, new: 0, maps: [(0, 0); 8], n: 0 });
             // the host captures the old frame now, before anything moves
             crate::hostif::push(&cmaemu_abi::trace::TraceRecord::migrate_page_begin(crate::hostif::now(), old.0, 0, Some((asid as u32, va))));
             crate::hostif::doorbell();
         }
         if let Some(p) = pending() {
-            if p.n < p.vas.len() {
-                p.vas[p.n] = va;
+            if p.n < p.maps.len() {
+                p.maps[p.n] = (asid, va);
                 p.n += 1;
             }
         }

@@ -104,7 +104,7 @@ pub fn inject_mask() -> u32 {
     let mut m = 0;
     if let Some(cfg) = mm::config() {
         for i in cfg.inject.iter() {
-            for id in 1..=8u8 {
+            for id in 1..32u8 {
                 if tr::inject_name(id) == i.name() {
                     m |= 1 << id;
                 }

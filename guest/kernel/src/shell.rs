@@ -51,6 +51,9 @@ fn help() {
     println!("  pin N | pin in S E        hold page references (get_user_pages): the first N");
     println!("                            pages, or the first page with S <= pfn < E");
     println!("  unpin                     drop all pins");
+    println!("  share T N [in S E]        map N pages of this task (the first, or frames in");
+    println!("                            [S, E)) into task T too");
+    println!("                            (a shared anonymous mapping: two tasks, one frame)");
     println!("  poweroff [CODE]           power off; CODE is the emulator's exit status");
     println!("  preview N [zerocopy]      camera -> display for N frames (buffers in CMA)");
     println!("  stress SECONDS [SEED] &   background fill/free/pin + CMA allocations");
@@ -339,6 +342,20 @@ fn exec_inner(line: &str) {
             None => println!("pin: usage: pin PAGES | pin in STARTPFN ENDPFN"),
         },
         "unpin" => crate::vm::unpin(),
+        "share" => {
+            let w: [Option<&str>; 5] = [args.next(), args.next(), args.next(), args.next(), args.next()];
+            let num = |i: usize| w[i].and_then(parse_num);
+            let (t, n) = (num(0), num(1));
+            let range = match w[2] {
+                None => Some((0, u32::MAX)),
+                Some("in") if w[4].is_some() => num(3).zip(num(4)),
+                Some(_) => None,
+            };
+            match (t, n, range) {
+                (Some(t), Some(n), Some((s, e))) => crate::vm::share(t as usize, n, s, e),
+                _ => println!("share: usage: share TASK PAGES [in STARTPFN ENDPFN]"),
+            }
+        }
         "task" => match args.next() {
             None => crate::vm::list(),
             Some("new") => match crate::vm::task_new() {

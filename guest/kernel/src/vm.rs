@@ -23,6 +23,9 @@ pub struct Task {
     pub seed: u32,
     /// Pages whose refcount `pin` raised (from the start of the region).
     pub pinned: u32,
+    /// Pages `share` mapped from another task: `shared.1` pages from
+    /// index `shared.0` (they hold that task's pattern: `check` skips them).
+    pub shared: (u32, u32),
 }
 
 static mut TASKS: [Option<Task>; MAX_TASKS] = [None; MAX_TASKS];
@@ -87,7 +90,7 @@ pub fn task_new() -> Result<usize, &'static str> {
     let ttbr0 = pgd.0 << 12;
     // SAFETY: two fresh lowmem pages, linearly mapped, owned by this task.
     unsafe { core::ptr::write_bytes(phys_to_virt(ttbr0) as *mut u8, 0, 8192) };
-    tasks()[slot] = Some(Task { asid: slot as u16 + 1, ttbr0, nr_pages: 0, seed: 0, pinned: 0 });
+    tasks()[slot] = Some(Task { asid: slot as u16 + 1, ttbr0, nr_pages: 0, seed: 0, pinned: 0, shared: (0, 0) });
     Ok(slot)
 }
 
@@ -241,6 +244,11 @@ pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
         }
         seen += 1;
         let p = va as *const u32;
+        // a page shared from another task holds that task's pattern
+        if i >= t.shared.0 && i < t.shared.0 + t.shared.1 {
+            seen -= 1;
+            continue;
+        }
         for w in 0..1024u32 {
             // SAFETY: `va` is mapped user RW in the current task.
             let v = unsafe { core::ptr::read_volatile(p.add(w as usize)) };
@@ -322,6 +330,7 @@ pub fn free(mib: u32) {
             crate::hostif::fired(cmaemu_abi::trace::INJECT_DOUBLE_FREE, pfn.0, va);
         }
     }
+    let mut missed_put = crate::hostif::injected(cmaemu_abi::trace::INJECT_MISSED_PUT_PAGE);
     while n > 0 {
         let va = page_va(t.nr_pages - 1);
         if t.nr_pages <= t.pinned {
@@ -332,12 +341,64 @@ pub fn free(mib: u32) {
             arch::tlb_flush_va(va);
             crate::rmapk::remove(pfn, t.asid, va);
             crate::dma::lru_del(pfn);
-            let _ = pa.__free_pages(pfn, 0);
+            if core::mem::take(&mut missed_put) {
+                // Fault injection `missed_put_page`: the unmapped page's
+                // reference is never dropped: the frame is never freed.
+                crate::hostif::fired(cmaemu_abi::trace::INJECT_MISSED_PUT_PAGE, pfn.0, va);
+            } else {
+                let _ = pa.__free_pages(pfn, 0);
+            }
         }
         t.nr_pages -= 1;
         n -= 1;
     }
     say!("free: {} pages left", t.nr_pages);
+}
+
+/// `share T N [in S E]`: map up to N pages of the current task (the first
+/// ones, or the first whose frames lie in [S, E)) into task T as well,
+/// after T's own pages: a shared anonymous mapping inherited over fork
+/// (two tasks, one frame; each mapping holds a reference and is on the
+/// frame's reverse map). T's `check` skips them (they hold this task's
+/// pattern; this task's `check` verifies them).
+pub fn share(other: usize, n: u32, start: u32, end: u32) {
+    let (Some(t), Some(pa)) = (current(), mm::page_alloc()) else { return };
+    let src = current_index();
+    let Some(o) = task(other).filter(|_| other != src) else {
+        println!("share: no other task {}", other);
+        return;
+    };
+    if o.shared.1 != 0 {
+        println!("share: task {} already maps shared pages", other);
+        return;
+    }
+    let at = o.nr_pages;
+    let mut done = 0;
+    for i in 0..t.nr_pages {
+        if done == n {
+            break;
+        }
+        let pte = pte_get(t, page_va(i));
+        let ova = page_va(o.nr_pages);
+        if ova >= USER_END - 4096 {
+            break;
+        }
+        let pfn = Pfn(pte >> 12);
+        if pte & 2 == 0 || pfn.0 < start || pfn.0 >= end {
+            continue;
+        }
+        if !set_pte(o, ova, pfn) {
+            break;
+        }
+        if let Some(pg) = pa.mem.page_mut(pfn) {
+            pg.refcount += 1;
+        }
+        crate::rmapk::add(pfn, o.asid, ova);
+        o.nr_pages += 1;
+        done += 1;
+    }
+    o.shared = (at, done);
+    println!("share: {} pages of task {} mapped into task {} at {:#010x}", done, src, other, page_va(at));
 }
 
 /// `pin N`: raise the refcount of N more pages, as `get_user_pages` would
@@ -423,22 +484,29 @@ static EXTRA_PINS: Pins = Pins { list: core::cell::UnsafeCell::new([(0, 0); 64])
 pub fn unpin() {
     let Some(t) = current() else { return };
     let Some(pa) = mm::page_alloc() else { return };
-    for i in 0..t.pinned {
-        let pte = pte_get(t, page_va(i));
-        if pte & 2 != 0 {
-            if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
-                pg.refcount = pg.refcount.saturating_sub(1).max(1);
-            }
+    // Fault injection `leaked_pin`: the first pin is never released.
+    let mut leak = crate::hostif::injected(cmaemu_abi::trace::INJECT_LEAKED_PIN);
+    let mut unpin_one = |pa: &mut cmaemu_mm::buddy::PageAlloc<'_>, va: u32, pte: u32| {
+        if pte & 2 == 0 {
+            return;
         }
+        if core::mem::take(&mut leak) {
+            crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAKED_PIN, pte >> 12, va);
+            return;
+        }
+        if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
+            pg.refcount = pg.refcount.saturating_sub(1).max(1);
+        }
+    };
+    for i in 0..t.pinned {
+        let va = page_va(i);
+        unpin_one(pa, va, pte_get(t, va));
     }
     t.pinned = 0;
     EXTRA_PINS.with(|p| {
         for (va, _) in p.drain() {
             // the page may have moved since: unpin what the PTE maps now
-            let pte = pte_get(t, va);
-            if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
-                pg.refcount = pg.refcount.saturating_sub(1).max(1);
-            }
+            unpin_one(pa, va, pte_get(t, va) | 2);
         }
     });
     say!("unpin: done");
