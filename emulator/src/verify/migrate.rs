@@ -50,8 +50,11 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
     }
     // The old frame went back to the buddy (Linux: the isolation
     // reference was the last one once the mappings moved).
+    // (Read when the move is drained: a frame already handed out again —
+    // a CMA or device allocation — was freed in between and is not
+    // judged.)
     if let Some(p) = read_page(ram, s, m.old_pfn) {
-        if p.refcount > 0 {
+        if p.refcount > 0 && p.owner & cmaemu_abi::page::OWNER_KIND_MASK == cmaemu_abi::page::OWNER_KIND_USER {
             out.push(
                 Check::MigrateOldPage,
                 Some(m.old_pfn),
