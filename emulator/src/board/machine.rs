@@ -589,6 +589,12 @@ impl Machine {
         final_check(&mut self.cpu);
     }
 
+    /// Every fault injection that fired so far: (virtual ns, `INJECT_*`
+    /// id, pfn), from the guest's trace records.
+    pub fn injections_fired(&self) -> Vec<(u64, u8, u64)> {
+        self.cpu.bus().monitor.as_ref().map(|m| m.fired.clone()).unwrap_or_default()
+    }
+
     /// Violation counts per check and the first violation.
     pub fn violation_summary(&self) -> super::monitor::ViolationSummary {
         self.cpu.bus().monitor.as_ref().map(|m| m.summary.clone()).unwrap_or_default()

@@ -75,6 +75,8 @@ pub struct ViolationSummary {
     pub per_check: BTreeMap<Check, u64>,
     /// The first violation's headline.
     pub first: Option<String>,
+    /// The first violation's virtual time and check.
+    pub first_at: Option<(u64, Check)>,
 }
 
 impl ViolationSummary {
@@ -83,6 +85,7 @@ impl ViolationSummary {
         *self.per_check.entry(v.check).or_default() += 1;
         if self.first.is_none() {
             self.first = Some(v.to_string());
+            self.first_at = Some((v.at_ns, v.check));
         }
     }
     /// The lines printed at exit (empty without violations).
@@ -115,6 +118,8 @@ pub struct MonitorBox {
     pub violations: Vec<String>,
     /// Counts per check and the first violation.
     pub summary: ViolationSummary,
+    /// Every injection that fired: (virtual ns, `INJECT_*` id, pfn).
+    pub fired: Vec<(u64, u8, u64)>,
     pub error: Option<String>,
     pub on_violation: OnViolation,
     /// Stderr reporting (off in tests that read `violations`).
@@ -142,6 +147,7 @@ impl MonitorBox {
             events: Vec::new(),
             violations: Vec::new(),
             summary: ViolationSummary::default(),
+            fired: Vec::new(),
             error: None,
             on_violation,
             report,
@@ -195,6 +201,9 @@ impl MonitorBox {
     fn collect(&mut self) {
         if let Some(src) = &self.source {
             for e in src.try_drain() {
+                if let EventKind::Inject { id, pfn, .. } = e.kind {
+                    self.fired.push((e.ts_ns, id, pfn));
+                }
                 if let EventKind::Violation(v) = &e.kind {
                     let line = v.to_string();
                     self.summary.add(v);

@@ -86,6 +86,7 @@ mod procfs;
 mod report;
 mod run;
 pub mod shard;
+pub mod matrix;
 mod sweep;
 pub mod plot;
 pub mod verdict;

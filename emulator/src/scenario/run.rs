@@ -83,6 +83,7 @@ pub fn run_prepared_with(sc: &Scenario, board: &PreparedBoard, at_end: &mut dyn 
         let (alive, failed_step) = run_steps(sc, s, &mut res.reasons);
         let before_expects = s.mark();
         let counter_failed = check_expects(sc, s, alive, &mut res.reasons);
+        s.final_check();
         res.virtual_ns = s.now_ns();
         res.insns = s.insns();
         let full = s.output();

@@ -92,6 +92,15 @@ pub fn init() {
     unsafe { core::ptr::write_volatile(dva as *mut GuestDesc, d) };
     DESC_VA.store(dva, Ordering::Relaxed);
     RING_VA.store(rva, Ordering::Relaxed);
+    // injections that fired before the ring existed (the boot-time atomic
+    // pool allocation) are recorded now, with their own time
+    let n = EARLY_N.load(Ordering::Relaxed).min(EARLY_MAX);
+    for k in 0..n {
+        // SAFETY: single CPU at boot; EARLY is only written before the
+        // ring exists (see `fired`).
+        let (ts, id, pfn, arg) = unsafe { (*core::ptr::addr_of!(EARLY))[k] };
+        push(&TraceRecord::inject(ts, id, pfn as u64, arg, 0));
+    }
     CMA_VA.store(cva, Ordering::Relaxed);
     AS_VA.store(ava, Ordering::Relaxed);
     refresh();
@@ -254,7 +263,19 @@ pub fn fired_name(name: &str, pfn: u32, arg: u32) {
     }
 }
 
+const EARLY_MAX: usize = 8;
+static mut EARLY: [(u64, u8, u32, u32); EARLY_MAX] = [(0, 0, 0, 0); EARLY_MAX];
+static EARLY_N: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 /// Record that injection `id` fired (for the trace and the reports).
 pub fn fired(id: u8, pfn: u32, arg: u32) {
+    if RING_VA.load(Ordering::Relaxed) == 0 {
+        let k = EARLY_N.fetch_add(1, Ordering::Relaxed);
+        if k < EARLY_MAX {
+            // SAFETY: single CPU, boot only (the ring does not exist yet).
+            unsafe { (*core::ptr::addr_of_mut!(EARLY))[k] = (now(), id, pfn, arg) };
+        }
+        return;
+    }
     push(&TraceRecord::inject(now(), id, pfn as u64, arg, 0));
 }
