@@ -302,13 +302,16 @@ impl Servicer for MonitorBox {
         let mut tlb = AsidTlb { cpu: tlb, ttbrs: self.address_spaces() };
         let Some(mon) = self.mon.as_mut() else { return };
         let mut err = None;
-        if std::mem::take(&mut self.doorbell) {
-            if let Err(e) = mon.service(&ram, now, &mut tlb) {
+        // Transfers first: they happened at the last device tick, before
+        // whatever the guest announced since (e.g. a buffer freed or
+        // unpinned right after the device was stopped).
+        for (t, at, dur) in std::mem::take(&mut self.dma) {
+            if let Err(e) = mon.dma(&ram, t, at, dur) {
                 err = Some(e.to_string());
             }
         }
-        for (t, at, dur) in std::mem::take(&mut self.dma) {
-            if let Err(e) = mon.dma(&ram, t, at, dur) {
+        if std::mem::take(&mut self.doorbell) {
+            if let Err(e) = mon.service(&ram, now, &mut tlb) {
                 err = Some(e.to_string());
             }
         }

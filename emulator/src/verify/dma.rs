@@ -62,6 +62,8 @@ enum Bad {
     NotInBitmap(String),
     OtherDevice(u32),
     Movable(u32),
+    /// A user page nobody pinned for the device.
+    Unpinned(u32),
     Foreign(u32),
 }
 
@@ -73,6 +75,7 @@ impl Bad {
             Bad::NotInBitmap(a) => format!("in CMA area {a} but not allocated in its bitmap"),
             Bad::OtherDevice(d) => format!("allocated to device {}", dma_dev_name(*d)),
             Bad::Movable(o) => format!("movable (owner {o:#x}): migration may move it under the device"),
+            Bad::Unpinned(o) => format!("a user page of asid {} that is not pinned for the device: migration may move it under the device", o & !OWNER_KIND_MASK),
             Bad::Foreign(o) => format!("owned by someone else (owner {o:#x})"),
         }
     }
@@ -117,6 +120,17 @@ fn classify(s: &Snapshot, bufs: Option<&DmaBuffers>, device: u32, write: bool, p
             return None;
         }
         return Some(Bad::OtherDevice(p.owner & !OWNER_KIND_MASK));
+    }
+    if p.owner & OWNER_KIND_MASK == OWNER_KIND_USER {
+        // A user page the driver pinned (pin_user_pages: a reference above
+        // its mappings') and mapped for this device (a live buffer) is a
+        // USERPTR buffer: migration leaves it alone.
+        let pinned = p.refcount as i64 > p.mapcount as i64 + 1;
+        let mine = bufs.is_none_or(|b| b.buffer_of(device, pfn).is_some());
+        if pinned && mine {
+            return None;
+        }
+        return Some(Bad::Unpinned(p.owner));
     }
     if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 {
         return Some(Bad::Movable(p.owner));

@@ -62,6 +62,9 @@ pub struct Monitor {
     /// only what changed since).
     last_states: Option<Vec<u8>>,
     last_mts: Option<Vec<u8>>,
+    /// Frames whose page migrated away: old -> (new, when); forgotten when
+    /// the frame is handed to a device.
+    moved: BTreeMap<u32, (u32, u64)>,
     /// State violations already reported (see `report_state`).
     seen_state: std::collections::HashSet<(Check, Option<u32>, Option<u32>, String)>,
 }
@@ -87,6 +90,7 @@ impl Monitor {
             last_states: None,
             last_mts: None,
             seen_state: Default::default(),
+            moved: BTreeMap::new(),
         })
     }
 
@@ -153,6 +157,20 @@ impl Monitor {
             self.decoder.push(&r, self.frame, &mut evs);
             if let Ok(ge) = r.decode() {
                 self.buffers.on_event(&ge);
+                match ge {
+                    GuestEvent::DmaAlloc { pfn, count, errorno: 0, .. } => {
+                        let p = pfn as u32;
+                        let gone: Vec<u32> = self.moved.range(p..p.saturating_add(count)).map(|(k, _)| *k).collect();
+                        for k in gone {
+                            self.moved.remove(&k);
+                        }
+                    }
+                    GuestEvent::MigratePage { old_pfn, new_pfn, .. } if self.checks => {
+                        self.moved.remove(&new_pfn);
+                        self.moved.insert(old_pfn, (new_pfn, r.ts_ns));
+                    }
+                    _ => {}
+                }
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
                     let mut b = vec![0u8; 4096];
                     // one page migrates at a time: older captures are done
@@ -222,7 +240,9 @@ impl Monitor {
         let ctx = self.ctx(now_ns);
         let v = if self.checks {
             let bufs = self.buffers.clone();
-            check_dma(self.snapshot(ram)?, Some(&bufs), &t, &ctx)
+            let mut v = check_dma(self.snapshot(ram)?, Some(&bufs), &t, &ctx);
+            v.extend(self.dma_into_moved(&t, &ctx));
+            v
         } else {
             Vec::new()
         };
@@ -294,6 +314,35 @@ impl Monitor {
     fn report_state(&mut self, vs: Vec<Violation>) {
         let fresh: Vec<Violation> = vs.into_iter().filter(|v| self.seen_state.insert((v.check, v.pfn, v.va, v.detail.clone()))).collect();
         self.report(fresh);
+    }
+
+    /// A device write into a frame whose page migration moved away: the
+    /// write lands in the old frame and is lost (the page's data now lives
+    /// in the new frame).
+    fn dma_into_moved(&self, t: &DmaTransfer, ctx: &CheckCtx) -> Vec<Violation> {
+        if !t.write || t.len == 0 || self.moved.is_empty() {
+            return Vec::new();
+        }
+        let first = (t.pa >> 12) as u32;
+        let last = ((t.pa + t.len - 1) >> 12) as u32;
+        let mut out = Vec::new();
+        for pfn in first..=last {
+            if let Some(&(new, at)) = self.moved.get(&pfn) {
+                out.push(ctx.violation(
+                    Check::DmaMigrating,
+                    Some(pfn),
+                    None,
+                    Some(t.device),
+                    format!(
+                        "{} wrote [{:#x}, {:#x}) into frame {pfn:#x}, whose page migrated to frame {new:#x} at {at} ns: the write is lost (the device was not told, the page was not pinned)",
+                        cmaemu_abi::desc::dma_dev_name(t.device),
+                        t.pa,
+                        t.pa + t.len
+                    ),
+                ));
+            }
+        }
+        out
     }
 
     /// The CPU is about to cache a user translation `va -> pa` of `asid`.

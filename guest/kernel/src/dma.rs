@@ -311,6 +311,28 @@ pub mod cma_test {
     }
 }
 
+/// Compaction of a few pages (`isolate_migratepages_block` +
+/// `migrate_pages`, `MR_COMPACTION`): move each movable, unpinned page of
+/// `pfns` to a new frame (pinned pages are not isolated). Returns how many
+/// moved.
+pub fn compact_pages(pfns: &[Pfn]) -> u32 {
+    use cmaemu_mm::migrate::{MigrateList, MigrateMode, MigrateReason, MigrateStats};
+    let (Some(pa), Some(rmap)) = (mm::page_alloc(), rmapk::rmap()) else { return 0 };
+    crate::hostif::begin();
+    let mut env = KEnv;
+    let mut m = Migrator::new(pa, rmap, &mut env);
+    m.faults = migrate_faults();
+    let mut list = MigrateList::new();
+    for p in pfns {
+        m.isolate_migratepages_block(&mut list, *p, Pfn(p.0 + 1));
+    }
+    let mut stats = MigrateStats::default();
+    let _ = m.migrate_pages(&mut list, cmaemu_mm::contig::ALLOC_CONTIG_MIGRATE_GFP, MigrateMode::Sync, MigrateReason::Compaction, &mut stats);
+    m.putback_movable_pages(&mut list);
+    crate::hostif::end();
+    stats.nr_succeeded
+}
+
 /// `stress`: allocate (or release) `pages` pages in the default area, as
 /// a driver would, so that movable pages in the way are migrated.
 pub fn stress_cma(alloc: bool, pages: u32) {

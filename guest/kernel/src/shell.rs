@@ -51,6 +51,8 @@ fn help() {
     println!("  pin N | pin in S E        hold page references (get_user_pages): the first N");
     println!("                            pages, or the first page with S <= pfn < E");
     println!("  unpin                     drop all pins");
+    println!("  capture N [in S E]        camera writes N small frames into this task's pages");
+    println!("                            (USERPTR, pinned) while they are compacted");
     println!("  share T N [in S E]        map N pages of this task (the first, or frames in");
     println!("                            [S, E)) into task T too");
     println!("                            (a shared anonymous mapping: two tasks, one frame)");
@@ -210,7 +212,7 @@ pub fn exec(line: &str) {
     // background job steps) so that the host can check while they run.
     // `poweroff`/`reboot` end the run: the host's final check must see a
     // stable state (mm_seq even), not one inside this command's section.
-    let long = matches!(line.split_ascii_whitespace().next(), Some("preview" | "sleep" | "poweroff" | "reboot")) || line.ends_with('&');
+    let long = matches!(line.split_ascii_whitespace().next(), Some("preview" | "capture" | "sleep" | "poweroff" | "reboot")) || line.ends_with('&');
     if long {
         exec_inner(line);
         return;
@@ -342,6 +344,19 @@ fn exec_inner(line: &str) {
             None => println!("pin: usage: pin PAGES | pin in STARTPFN ENDPFN"),
         },
         "unpin" => crate::vm::unpin(),
+        "capture" => {
+            let w: [Option<&str>; 4] = [args.next(), args.next(), args.next(), args.next()];
+            let num = |i: usize| w[i].and_then(parse_num);
+            let range = match w[1] {
+                None => Some((0, u32::MAX)),
+                Some("in") if w[3].is_some() => num(2).zip(num(3)),
+                Some(_) => None,
+            };
+            match (num(0), range) {
+                (Some(n), Some((s, e))) => crate::video::capture_userptr(n, s, e),
+                _ => println!("capture: usage: capture FRAMES [in STARTPFN ENDPFN]"),
+            }
+        }
         "share" => {
             let w: [Option<&str>; 5] = [args.next(), args.next(), args.next(), args.next(), args.next()];
             let num = |i: usize| w[i].and_then(parse_num);

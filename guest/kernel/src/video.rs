@@ -307,6 +307,87 @@ pub fn preview(frames: u32, zero_copy: bool) {
     free_all(&mut bufs, fb);
 }
 
+/// `capture N [in S E]`: V4L2 USERPTR-style capture. The camera writes N
+/// small frames (16x16 RGB565, 512 bytes, one every 100 µs) straight into
+/// up to 4 pages of the current task (the first whose frames lie in [S, E),
+/// default: anywhere) while the kernel compacts those pages. The driver
+/// pins each page while the camera holds it (`pin_user_pages` with
+/// `FOLL_LONGTERM`: compaction leaves pinned pages alone) and maps it for
+/// the device (a `dma_alloc`-style record tells the host the page is the
+/// camera's buffer now). The injected `dma_during_migration` forgets the
+/// pin: the page migrates under the camera, which keeps writing into the
+/// old frame; the writes are lost.
+pub fn capture_userptr(frames: u32, start: u32, end: u32) {
+    use cmaemu_abi::trace::{TraceRecord, INJECT_DMA_DURING_MIGRATION};
+    if !PRESENT.load(Ordering::Relaxed) {
+        println!("capture: no camera");
+        return;
+    }
+    let mut pages = [(0u32, Pfn(0)); 4];
+    let n = crate::vm::pages_in(start, end, &mut pages);
+    if n == 0 {
+        println!("capture: no page of this task in pfns {:#x}-{:#x}", start, end);
+        return;
+    }
+    let pages = &pages[..n];
+    writel(cam(CAM_CTRL), 1 << 31); // reset
+    writel(cam(CAM_FORMAT), FMT_RGB565);
+    writel(cam(CAM_WIDTH), 16);
+    writel(cam(CAM_HEIGHT), 16);
+    writel(cam(CAM_PERIOD_US), 100);
+    let fsize = readl(cam(CAM_FRAME_SIZE));
+    let forget_pin = crate::hostif::injected(INJECT_DMA_DURING_MIGRATION);
+    crate::hostif::begin();
+    for &(va, pfn) in pages {
+        if forget_pin {
+            crate::hostif::fired(INJECT_DMA_DURING_MIGRATION, pfn.0, va);
+        } else {
+            crate::vm::pin_frame(pfn, true);
+        }
+        crate::hostif::push(&TraceRecord::dma_alloc(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1, 0, 0, 0xff));
+        writel(cam(CAM_BUF_ADDR), pfn.0 << 12);
+        writel(cam(CAM_BUF_SIZE), 4096);
+        writel(cam(CAM_BUF_QUEUE), 1);
+    }
+    crate::hostif::end();
+    writel(cam(CAM_CTRL), 1); // enable, polled
+    let mut done = 0u32;
+    let mut moved = 0u32;
+    let since = crate::time::sched_clock();
+    while done < frames {
+        if (readl(cam(CAM_STATUS)) >> 8) & 0xff == 0 {
+            if crate::time::sched_clock() - since > WAIT_NS {
+                println!("capture: no frame from the camera in 1 s (error {:#x})", readl(cam(CAM_ERROR)));
+                break;
+            }
+            crate::sched::idle();
+            continue;
+        }
+        let addr = readl(cam(CAM_DONE_ADDR));
+        writel(cam(CAM_DONE_POP), 1);
+        requeue(addr, 4096);
+        done += 1;
+        if done == frames / 2 {
+            // compaction runs while the camera streams into the pages
+            let pfns: [Pfn; 4] = core::array::from_fn(|i| pages.get(i).map_or(Pfn(0), |p| p.1));
+            moved = crate::dma::compact_pages(&pfns[..n]);
+        }
+    }
+    writel(cam(CAM_CTRL), 1 << 31); // reset: the camera lets go of the pages
+    crate::hostif::begin();
+    for &(va, pfn) in pages {
+        crate::hostif::push(&TraceRecord::dma_free(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1));
+        if !forget_pin {
+            crate::vm::pin_frame(pfn, false);
+        }
+        let _ = va;
+    }
+    crate::hostif::end();
+    println!("capture: {} frames of {} bytes into {} user pages, {} pages moved by compaction meanwhile", done, fsize, n, moved);
+}
+
+const FMT_RGB565: u32 = 1;
+
 /// The display's control word while scanning out (320x240 XRGB8888 TFT).
 const DISPLAY_ON: u32 = CNTL_LCDEN | CNTL_BPP24 | CNTL_TFT | CNTL_BGR | CNTL_PWR;
 

@@ -401,6 +401,37 @@ pub fn share(other: usize, n: u32, start: u32, end: u32) {
     println!("share: {} pages of task {} mapped into task {} at {:#010x}", done, src, other, page_va(at));
 }
 
+/// Up to `out.len()` mapped pages of the current task whose frames lie
+/// in `[start, end)`, lowest VA first: (VA, frame). Returns how many.
+pub fn pages_in(start: u32, end: u32, out: &mut [(u32, Pfn)]) -> usize {
+    let Some(t) = current() else { return 0 };
+    let mut n = 0;
+    for i in 0..t.nr_pages {
+        if n == out.len() {
+            break;
+        }
+        let va = page_va(i);
+        let pte = pte_get(t, va);
+        if pte & 2 != 0 && pte >> 12 >= start && pte >> 12 < end {
+            out[n] = (va, Pfn(pte >> 12));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `get_user_pages` / `unpin_user_page` of one frame: one reference more
+/// or less.
+pub fn pin_frame(pfn: Pfn, on: bool) {
+    if let Some(pg) = mm::page_alloc().and_then(|pa| pa.mem.page_mut(pfn)) {
+        if on {
+            pg.refcount += 1;
+        } else {
+            pg.refcount = pg.refcount.saturating_sub(1).max(1);
+        }
+    }
+}
+
 /// `pin N`: raise the refcount of N more pages, as `get_user_pages` would
 /// (pinned pages cannot be migrated).
 pub fn pin(n: u32) {
