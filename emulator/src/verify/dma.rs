@@ -75,7 +75,7 @@ impl Bad {
             Bad::NotInBitmap(a) => format!("in CMA area {a} but not allocated in its bitmap"),
             Bad::OtherDevice(d) => format!("allocated to device {}", dma_dev_name(*d)),
             Bad::Movable(o) => format!("movable (owner {o:#x}): migration may move it under the device"),
-            Bad::Unpinned(o) => format!("a user page of asid {} that is not pinned for the device: migration may move it under the device", o & !OWNER_KIND_MASK),
+            Bad::Unpinned(o) => format!("a movable user page of asid {} that is not pinned for the device: migration may move it under the device", o & !OWNER_KIND_MASK),
             Bad::Foreign(o) => format!("owned by someone else (owner {o:#x})"),
         }
     }
