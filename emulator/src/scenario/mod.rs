@@ -67,6 +67,13 @@
 //! counter = "vmstat.pgmigrate_success > 0"   # OP: >= > <= < == !=
 //! [[expect]]
 //! no_violations = true           # the host verifier saw no violation
+//!
+//! [sweep]                        # `cmaemu sweep` (see [`verdict`], [`axes`])
+//! seeds = "0..20"
+//! size_axis = "cma"              # default: the first numeric axis
+//! [sweep.axes]                   # crossed with each other and the seeds
+//! cma = ["8M", "16M", "32M"]     # or "8M..=32M*2"; also ram, profile,
+//!                                # cmaemu.KNOB, dt.NODE, arg.NAME
 //! ```
 //!
 //! `{seed}` is replaced in commands, waited-for texts, expectations and
