@@ -404,3 +404,66 @@ fn readme_examples_run_verbatim_from_another_directory() {
     assert!(out.contains("frame"), "trace summary: {out}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// `gdb-multiarch`, installed from Debian's registry when missing (None:
+/// it cannot be installed here).
+fn gdb_multiarch() -> Option<&'static str> {
+    let have = || Command::new("gdb-multiarch").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !have() {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let mut c = Command::new(if root { "apt-get" } else { "sudo" });
+        if !root {
+            c.args(["-n", "apt-get"]);
+        }
+        let _ = c
+            .args(["-o", "DPkg::Lock::Timeout=900", "install", "-y", "-qq", "gdb-multiarch"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    have().then_some("gdb-multiarch")
+}
+
+#[test]
+fn readme_gdb_recipe_stops_in_a_named_kernel_function() {
+    use std::io::BufRead;
+    let Some(gdb) = gdb_multiarch() else {
+        eprintln!("gdb-multiarch cannot be installed here (no apt or no registry): skipping");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut emu = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
+        .args(["boot", "-S", "--gdb-port", &port, "-m", "64M"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(emu.stderr.take().unwrap());
+    // the stub prints the exact gdb command line
+    let mut line = String::new();
+    let elf = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "cmaemu ended before printing the symbols line");
+        if let Some(rest) = line.trim_end().strip_prefix("cmaemu: kernel symbols: gdb-multiarch ") {
+            let (elf, target) = rest.split_once(" -ex ").unwrap();
+            assert_eq!(target, format!("'target remote :{port}'"));
+            break elf.to_string();
+        }
+    };
+    assert!(Path::new(&elf).is_file(), "{elf}");
+    let out = Command::new(gdb)
+        .args(["-batch", "-nx", &elf])
+        .args(["-ex", &format!("target remote :{port}"), "-ex", "rbreak shell::run$", "-ex", "continue", "-ex", "info symbol $pc", "-ex", "kill"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Breakpoint 1, ") && text.contains("::shell::run"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = emu.wait().unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("killed by the debugger"), "{rest}");
+}
