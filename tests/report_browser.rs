@@ -325,3 +325,43 @@ fn report_loads_in_chromium_and_its_slider_and_timeline_work() {
     let problems = cdp.problems(&url2);
     assert!(problems.is_empty(), "the camera-preview report logged problems:\n{}", problems.join("\n"));
 }
+
+/// Load time of reports in Chromium: `CMAEMU_REPORTS="base.html a.html
+/// ..."` (the first is the baseline), each loaded 5 times, interleaved;
+/// prints the median time to the load event and to the report's script
+/// being ready, and the ratio to the baseline. A figure, not a check:
+///
+///     CMAEMU_REPORTS="small.html big.html" cargo test --release --test report_browser report_load_time -- --ignored --nocapture
+#[test]
+#[ignore]
+fn report_load_time() {
+    let files: Vec<PathBuf> = std::env::var("CMAEMU_REPORTS").expect("set CMAEMU_REPORTS").split_whitespace().map(|p| PathBuf::from(p).canonicalize().unwrap()).collect();
+    let dir = out_dir();
+    let (_browser, ws) = launch(&dir);
+    let mut cdp = Cdp::connect(&ws);
+    let target = cdp.call("Target.createTarget", json!({"url": "about:blank"}));
+    let sid = cdp.call("Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true}));
+    cdp.session = sid["sessionId"].as_str().map(String::from);
+    for m in ["Runtime.enable", "Page.enable"] {
+        cdp.call(m, json!({}));
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
+    for _ in 0..5 {
+        for (i, f) in files.iter().enumerate() {
+            cdp.events.clear();
+            cdp.call("Page.navigate", json!({"url": format!("file://{}", f.display())}));
+            cdp.wait_event("Page.loadEventFired");
+            assert_eq!(cdp.eval("!!(window.cmaReport && window.cmaReport.ready)"), json!(true), "{}", f.display());
+            times[i].push(cdp.eval("performance.getEntriesByType('navigation')[0].loadEventEnd").as_f64().unwrap());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let base = median(&mut times[0].clone());
+    for (f, t) in files.iter().zip(times.iter_mut()) {
+        let m = median(t);
+        println!("{:>10} bytes  load {:>8.1} ms (median of 5)  {:>6.2}x baseline  {}", std::fs::metadata(f).unwrap().len(), m, m / base, f.display());
+    }
+}
