@@ -108,7 +108,7 @@ pub fn overlay(rgba: &mut Vec<u8>, width: u32, height: u32, number: u64, camera:
         return;
     }
     let Some(mut c) = Canvas::from_rgba(width, height, std::mem::take(rgba)) else { return };
-    c.label(2, height - h - 2, &text, scale, [255, 255, 255], [0, 0, 0], 2);
+    c.label(2, height - h - 2, &text, scale, ([255, 255, 255], [0, 0, 0]));
     *rgba = c.rgba;
 }
 

@@ -350,7 +350,7 @@ impl Snapshot {
                 }
             }
         }
-        c.cma_used = self.cma.iter().map(|a| cma_used_pages(a)).collect();
+        c.cma_used = self.cma.iter().map(cma_used_pages).collect();
         c
     }
     /// Live address space with this ASID.

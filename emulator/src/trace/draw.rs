@@ -77,12 +77,13 @@ impl Canvas {
         }
     }
 
-    /// `s` on a filled box with a `pad`-pixel margin: readable on any picture.
-    pub fn label(&mut self, x: u32, y: u32, s: &str, scale: u32, fg: [u8; 3], bg: [u8; 3], pad: u32) {
-        let w = Self::text_width(s, scale) + 2 * pad;
-        let h = GLYPH * scale + 2 * pad;
+    /// `s` in `fg` on a `bg` box with a 2-pixel margin: readable on any picture.
+    pub fn label(&mut self, x: u32, y: u32, s: &str, scale: u32, (fg, bg): ([u8; 3], [u8; 3])) {
+        const PAD: u32 = 2;
+        let w = Self::text_width(s, scale) + 2 * PAD;
+        let h = GLYPH * scale + 2 * PAD;
         self.fill(x, y, w, h, bg);
-        self.text(x + pad, y + pad, s, scale, fg);
+        self.text(x + PAD, y + PAD, s, scale, fg);
     }
 }
 
