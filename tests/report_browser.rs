@@ -324,6 +324,37 @@ fn report_loads_in_chromium_and_its_slider_and_timeline_work() {
     screenshot(&mut cdp, &dir.join("camera-preview-under-pressure.png"));
     let problems = cdp.problems(&url2);
     assert!(problems.is_empty(), "the camera-preview report logged problems:\n{}", problems.join("\n"));
+
+    // violations are listed and each links to its frame
+    let trace3 = dir.join("violations.jsonl");
+    let page3 = dir.join("violations.html");
+    let o = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
+        .args(["boot", "-m", "256M", "--append", "console=ttyAMA0 cmaemu.inject=skip_copy", "--trace-format", "jsonl", "--trace"])
+        .arg(&trace3)
+        .arg("--report")
+        .arg(&page3)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"fill 80 3\necho 2048 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let url3 = format!("file://{}", page3.canonicalize().unwrap().display());
+    cdp.events.clear();
+    cdp.call("Page.navigate", json!({"url": url3}));
+    cdp.wait_event("Page.loadEventFired");
+    let n = cdp.eval("document.querySelectorAll('#violations tr').length - 1").as_u64().unwrap();
+    assert!(n >= 1, "no violation listed");
+    let link = cdp.eval("(function(){var a=document.querySelector('#violations a.fr');window.cmaReport.setFrame(0);a.click();return +a.getAttribute('data-frame');})()");
+    assert_eq!(cdp.eval("window.cmaReport.frame()"), link, "the violation's link did not select its frame");
+    assert!(cdp.eval("document.querySelectorAll('#timeline rect[data-kind=violation]').length").as_u64().unwrap() >= 1);
+    let problems = cdp.problems(&url3);
+    assert!(problems.is_empty(), "the violations report logged problems:\n{}", problems.join("\n"));
 }
 
 /// Load time of reports in Chromium: `CMAEMU_REPORTS="base.html a.html
