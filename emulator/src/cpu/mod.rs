@@ -16,6 +16,8 @@ use unicorn_engine::{
 pub mod bare;
 pub mod gdb;
 pub mod ram;
+#[cfg(test)]
+mod tests;
 pub use ram::GuestRam;
 
 /// Physical page that stands for "this translation faulted": nothing is
@@ -194,20 +196,24 @@ pub struct CpuStats {
 #[repr(C)]
 struct Fast {
     insns: u64,
-    /// The hook stops the run when `insns` reaches this: `limit`, or
-    /// `masked_until` if sooner while the IRQ line is up. Kept derived by
-    /// `Fast::set` so the hook does one add and one compare.
+    /// The hook stops the run when `insns` reaches this: `limit`, or at
+    /// once when an unmasked IRQ is pending. Kept derived by `Fast::set`
+    /// so the hook does one add and one compare.
     deadline: u64,
     /// Blocks retired (statistics).
     blocks: u64,
     /// Stop when `insns` reaches this (min of the next device deadline and
     /// the instruction limit, in instructions).
     limit: u64,
-    /// The GIC drives the CPU's IRQ input, and it has not been found masked
-    /// since (see `masked_until`).
+    /// The GIC drives the CPU's IRQ input.
     irq_line: bool,
-    /// IRQ pending but masked: look again once `insns` passes this.
-    masked_until: u64,
+    /// The IRQ is pending but was found masked (CPSR.I set).
+    masked: bool,
+    /// `irq_line && masked`: the hook reads CPSR.I at every block and
+    /// stops as soon as the guest unmasks, so the IRQ is taken at the
+    /// first block boundary after `cpsie i` (Linux's idle loop unmasks for
+    /// a few instructions only, then waits in WFI).
+    watch_unmask: bool,
     /// The hook asked the run to stop. The block it stopped at has been
     /// counted but not run; it runs (and is counted again) on resume, so
     /// each such stop adds one block's instructions to the count, the same
@@ -216,21 +222,26 @@ struct Fast {
 }
 
 impl Fast {
-    /// Set the limit, IRQ line and masked-until mark, and derive the
-    /// hook's single deadline from them.
-    fn set(&mut self, limit: u64, irq_line: bool, masked_until: u64) {
+    /// Set the limit, IRQ line and masked state, and derive the hook's
+    /// deadline and unmask watch from them.
+    fn set(&mut self, limit: u64, irq_line: bool, masked: bool) {
         self.limit = limit;
         self.irq_line = irq_line;
-        self.masked_until = masked_until;
-        self.deadline = if irq_line { limit.min(masked_until) } else { limit };
+        self.masked = masked;
+        self.deadline = if irq_line && !masked { 0 } else { limit };
+        self.watch_unmask = irq_line && masked;
     }
     fn set_limit(&mut self, limit: u64) {
-        self.set(limit, self.irq_line, self.masked_until);
+        self.set(limit, self.irq_line, self.masked);
     }
-    fn set_masked_until(&mut self, masked_until: u64) {
-        self.set(self.limit, self.irq_line, masked_until);
+    fn set_masked(&mut self, masked: bool) {
+        self.set(self.limit, self.irq_line, masked);
     }
 }
+
+/// CPSR bits the glue reads.
+const CPSR_T: u32 = 1 << 5;
+const CPSR_I: u32 = 1 << 7;
 
 /// Instructions in a translated block of `size` bytes (ARM state; a block
 /// is counted as at least one instruction).
@@ -246,11 +257,23 @@ unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, _ad
     let n = block_insns(size);
     f.insns += n;
     f.blocks += 1;
-    if f.insns >= f.deadline && !f.need_service {
+    if (f.insns >= f.deadline || (f.watch_unmask && irqs_unmasked(uc))) && !f.need_service {
         f.need_service = true;
         // SAFETY: a valid engine handle, called from its own hook.
         unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
     }
+}
+
+/// CPSR.I is clear (read from inside a hook).
+#[cold]
+fn irqs_unmasked(uc: *mut unicorn_engine_sys::uc_engine) -> bool {
+    let mut cpsr: u64 = CPSR_I as u64;
+    // SAFETY: a valid engine handle, called from its own block hook; the
+    // value pointer is a live u64 (Unicorn writes 32 bits for CPSR).
+    let r = unsafe {
+        unicorn_engine_sys::uc_reg_read(uc, RegisterARM::CPSR as i32, &mut cpsr as *mut u64 as *mut c_void)
+    };
+    r == uc_error::OK && cpsr as u32 & CPSR_I == 0
 }
 
 struct State<B: Bus> {
@@ -297,8 +320,9 @@ impl<B: Bus> State<B> {
         let max = self.max_insns;
         let irq = self.bus.irq_pending();
         let f = self.fast_mut();
-        let masked_until = if irq && !f.irq_line { 0 } else { f.masked_until };
-        f.set(d.saturating_sub(idle).min(max), irq, masked_until);
+        // A newly raised line is looked at once before it counts as masked.
+        let masked = irq && f.irq_line && f.masked;
+        f.set(d.saturating_sub(idle).min(max), irq, masked);
     }
 }
 
@@ -454,7 +478,8 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             deadline: 0,
             limit: 0,
             irq_line: false,
-            masked_until: 0,
+            masked: false,
+            watch_unmask: false,
             need_service: false,
             blocks: 0,
         });
@@ -540,7 +565,10 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             // EXCP_SWI: PC is already past the SVC instruction.
             2 => take_exception(uc, ExcKind::Svc, pc, pc.wrapping_sub(4), 0, 0),
             // EXCP_BKPT: the guest has no debugger; treat as undefined.
-            7 => take_exception(uc, ExcKind::Undef, pc + 4, pc, 0, 0),
+            7 => {
+                let thumb = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32 & CPSR_T != 0;
+                take_exception(uc, ExcKind::Undef, pc + if thumb { 2 } else { 4 }, pc, 0, 0)
+            }
             _ => {
                 let st = uc.get_data_mut();
                 st.stop = Some(Stop::Error(format!("unexpected CPU exception {} at pc {:#010x}", intno, pc)));
@@ -551,21 +579,35 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
 
     fn on_invalid(uc: &mut Unicorn<State<B>>) -> bool {
         let pc = uc.reg_read(RegisterARM::PC).unwrap_or(0) as u32;
-        let mut insn = [0u8; 4];
-        // WFE / YIELD / SEV arrive here with PC already past them: they are
-        // hints on a single core; carry on.
-        let prev = pc.wrapping_sub(4);
-        if let Ok(t) = Self::translate(uc, prev, Access::Fetch) {
-            let st = uc.get_data();
-            if st.ram.read(t, &mut insn).is_ok() {
-                let w = u32::from_le_bytes(insn);
-                if w & 0x0fff_fffc == 0x0320_f000 || w & 0x0fff_ffff == 0x0320_f004 {
-                    return true;
-                }
-            }
+        let thumb = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32 & CPSR_T != 0;
+        if Self::after_hint(uc, pc, thumb) {
+            return true;
         }
-        take_exception(uc, ExcKind::Undef, pc + 4, pc, 0, 0);
+        // Undefined-instruction entry: LR = the instruction's address + 4
+        // in ARM state, + 2 in Thumb state (ARM ARM B1.9.6; Linux's
+        // __und_usr_thumb reads the instruction at LR - 2).
+        let lr = if thumb { pc + 2 } else { pc + 4 };
+        take_exception(uc, ExcKind::Undef, lr, pc, 0, 0);
         true
+    }
+
+    /// WFE / YIELD / SEV reach the invalid-instruction hook with PC already
+    /// past them; on a single core they are hints: carry on.
+    fn after_hint(uc: &Unicorn<State<B>>, pc: u32, thumb: bool) -> bool {
+        let (prev, len) = if thumb { (pc.wrapping_sub(2), 2) } else { (pc.wrapping_sub(4), 4) };
+        let Ok(t) = Self::translate(uc, prev, Access::Fetch) else { return false };
+        let mut insn = [0u8; 4];
+        if uc.get_data().ram.read(t, &mut insn[..len]).is_err() && uc.mem_read(t, &mut insn[..len]).is_err() {
+            return false;
+        }
+        let w = u32::from_le_bytes(insn);
+        if thumb {
+            // T1 encodings: YIELD 0xbf10, WFE 0xbf20, SEV 0xbf40.
+            matches!(w & 0xffff, 0xbf10 | 0xbf20 | 0xbf40)
+        } else {
+            // A1 encodings: YIELD, WFE (…f001/…f002), SEV (…f004).
+            w & 0x0fff_fffc == 0x0320_f000 || w & 0x0fff_ffff == 0x0320_f004
+        }
     }
 
     fn translate(uc: &Unicorn<State<B>>, va: u32, access: Access) -> Result<u64, walk::Fault> {
@@ -643,21 +685,32 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     }
 
     /// Inject a pending IRQ if the CPU has them unmasked; returns the PC
-    /// to resume at. A masked IRQ is looked at again after 1000
-    /// instructions (deterministic latency).
+    /// to resume at. A masked IRQ is taken at the first block boundary
+    /// after the guest clears CPSR.I (the block hook watches for it).
     fn maybe_take_irq(&mut self, pc: u64) -> u64 {
         if !self.uc.get_data().fast().irq_line {
             return pc;
         }
-        let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0x80) as u32;
-        if cpsr & 0x80 == 0 {
+        let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(CPSR_I as u64) as u32;
+        if cpsr & CPSR_I == 0 {
+            // IRQ entry: LR = preferred return address + 4 in ARM and Thumb.
             take_exception(&mut self.uc, ExcKind::Irq, pc as u32 + 4, pc as u32, 0, 0);
-            self.uc.get_data_mut().fast_mut().set_masked_until(0);
+            self.uc.get_data_mut().fast_mut().set_masked(false);
             self.uc.reg_read(RegisterARM::PC).unwrap_or(0)
         } else {
-            let f = self.uc.get_data_mut().fast_mut();
-            let until = f.insns + 1000;
-            f.set_masked_until(until);
+            self.uc.get_data_mut().fast_mut().set_masked(true);
+            pc
+        }
+    }
+
+    /// The address to hand `emu_start` to continue at `pc` in the CPU's
+    /// current instruction set: Unicorn takes the T bit from bit 0 of the
+    /// start address, not from CPSR.
+    fn start_address(&self, pc: u64) -> u64 {
+        let cpsr = self.uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
+        if cpsr & CPSR_T != 0 {
+            pc | 1
+        } else {
             pc
         }
     }
@@ -683,7 +736,8 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         let mut pc = start;
         self.uc.get_data_mut().rearm();
         loop {
-            let r = self.uc.emu_start(pc, u64::MAX, 0, 0);
+            let begin = if pc & 1 != 0 { pc } else { self.start_address(pc) };
+            let r = self.uc.emu_start(begin, u64::MAX, 0, 0);
             pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
             let st = self.uc.get_data_mut();
             if let Some(stop) = st.stop.take() {
@@ -736,7 +790,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     if st.bus.stop_requested() {
                         return Stop::Device;
                     }
-                    st.fast_mut().set_masked_until(0);
+                    st.fast_mut().set_masked(false);
                     pc = self.maybe_take_irq(pc);
                 }
                 Err(e @ (uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED | uc_error::FETCH_UNMAPPED)) => {
@@ -747,7 +801,10 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     if f.fetch {
                         write_cp15(&mut self.uc, 6, 0, 0, 2, f.va);
                         write_cp15(&mut self.uc, 5, 0, 0, 1, f.fsr & !(1 << 11));
-                        take_exception(&mut self.uc, ExcKind::PrefetchAbort, f.va + 4, f.va, f.va, f.fsr & !(1 << 11));
+                        // LR = the instruction's address + 4 (ARM and Thumb);
+                        // IFAR = the address that faulted, which differs for
+                        // a Thumb-2 instruction straddling into the next page.
+                        take_exception(&mut self.uc, ExcKind::PrefetchAbort, pc as u32 + 4, pc as u32, f.va, f.fsr & !(1 << 11));
                     } else {
                         write_cp15(&mut self.uc, 6, 0, 0, 0, f.va);
                         write_cp15(&mut self.uc, 5, 0, 0, 0, f.fsr);

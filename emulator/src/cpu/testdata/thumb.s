@@ -1,0 +1,72 @@
+@ Thumb programs for the CPU glue tests (emulator/src/cpu/tests.rs), placed
+@ at flash 0x1000. Regenerate the byte arrays there with:
+@   llvm-mc -triple=thumbv7a-none-eabi -filetype=obj thumb.s -o t.o && llvm-objcopy -O binary t.o t.bin
+.syntax unified
+.thumb
+.org 0x0
+t_undef:
+  wfe
+  yield
+  sev
+  movs r0, #1
+  udf #1
+.org 0x40
+t_undef32:
+  movs r0, #1
+  udf.w #1
+.org 0x80
+t_irq:
+  ldr r12, =0x10000000
+  movs r0, #1
+  str r0, [r12, #12]
+  ldr r1, =1000
+1: subs r1, #1
+  bne 1b
+  cpsie i
+  b 2f
+2: cpsid i
+  ldr r1, =3000
+3: subs r1, #1
+  bne 3b
+  str r0, [r12, #4]
+  b .
+.ltorg
+.org 0x100
+t_loop:
+  ldr r12, =0x10000000
+  movs r0, #0
+  ldr r1, =1000
+1: adds r0, r0, r1
+  subs r1, #1
+  bne 1b
+  str r0, [r12]
+  str r0, [r12, #4]
+  b .
+.ltorg
+.org 0x140
+t_pabt:
+  ldr r0, =0x60fffff9
+  bx r0
+.ltorg
+.org 0x160
+t_it:
+  ldr r12, =0x10000000
+  ldr r2, =0x60001000
+  movs r3, #0
+  movs r1, #7
+  movs r0, #0
+  it eq
+  streq r1, [r2]
+  movs r0, #1
+  b 1f
+1: movs r3, #42
+  str r3, [r12]
+  str r3, [r12, #4]
+  b .
+.ltorg
+.org 0x1c0
+ram_code:
+  nop
+  nop
+  nop
+  bl .+0x1000
