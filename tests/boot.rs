@@ -13,6 +13,7 @@ fn boot_with(dtb: Vec<u8>, ram: u64, script: &str, max_insns: u64) -> (Outcome, 
     let cap = Capture::default();
     let cfg = BootConfig {
         kernel_elf: images::KERNEL_ELF.to_vec(),
+        initrd: None,
         firmware_elf: images::FIRMWARE_ELF.to_vec(),
         dtb,
         ram_size: ram,

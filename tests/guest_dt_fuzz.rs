@@ -148,6 +148,7 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
         let cap = Capture::default();
         let cfg = BootConfig {
             kernel_elf: images::KERNEL_ELF.to_vec(),
+            initrd: None,
             firmware_elf: images::FIRMWARE_ELF.to_vec(),
             dtb: bytes,
             ram_size: RAM,

@@ -11,6 +11,7 @@ fn run(script: &str) -> Result<(Outcome, Duration, String), String> {
     let cap = Capture::default();
     let cfg = BootConfig {
         kernel_elf: images::KERNEL_ELF.to_vec(),
+        initrd: None,
         firmware_elf: images::FIRMWARE_ELF.to_vec(),
         dtb: board_dtb::default_board_dtb(1 << 30),
         ram_size: 1 << 30,

@@ -107,9 +107,14 @@ struct BootArgs {
     /// Device tree blob (default: the embedded board).
     #[arg(long)]
     dtb: Option<PathBuf>,
-    /// Guest kernel ELF (default: the embedded kernel).
+    /// Guest kernel: an ELF, a Linux zImage or raw Image (default: the
+    /// embedded kernel). Placed as QEMU's ARM loader does.
     #[arg(long)]
     kernel: Option<PathBuf>,
+    /// Initial ramdisk (initramfs), placed as QEMU's -initrd and named in
+    /// /chosen/linux,initrd-start/end.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
     /// Boot firmware ELF (default: the embedded firmware).
     #[arg(long)]
     firmware: Option<PathBuf>,
@@ -258,14 +263,16 @@ enum SweepCmd {
     },
 }
 
-/// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
+/// Sizes: 256M, 1G, 65536K, 0x10000000 (bytes); a bare decimal number is
+/// MiB, as QEMU's `-m 256`.
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (num, mul) = match t.chars().last() {
         Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
         Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
         Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
+        _ if t.starts_with("0x") => (t, 1),
+        _ => (t, 1 << 20),
     };
     let n = if let Some(h) = num.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { num.parse::<u64>() };
     let n = n.map_err(|_| format!("'{s}' is not a size (examples: 256M, 1G)"))?;
@@ -535,9 +542,17 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         },
         None => images::FIRMWARE_ELF.to_vec(),
     };
+    let initrd = match &a.initrd {
+        Some(p) => match read_file("--initrd", p) {
+            Ok(b) => Some(b),
+            Err(e) => return bad_input(e),
+        },
+        None => None,
+    };
     let (input, guard) = console_input();
     let cfg = BootConfig {
         kernel_elf: kernel,
+        initrd,
         firmware_elf: firmware,
         dtb,
         ram_size,
@@ -1124,8 +1139,19 @@ fn cmd_sweep(a: SweepArgs) -> ExitCode {
     }
 }
 
+/// QEMU's single-dash spellings of the options cmaemu shares with it
+/// (`-kernel`, `-initrd`, `-dtb`, `-append`), so a QEMU command line's
+/// boot options work unchanged.
+fn qemu_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.map(|a| match a.to_str() {
+        Some("-kernel" | "-initrd" | "-dtb" | "-append") => format!("-{}", a.to_str().unwrap_or_default()).into(),
+        _ => a,
+    })
+    .collect()
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(qemu_style_args(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let kind = e.kind();

@@ -153,13 +153,17 @@ fn build_with_cmake() {
 
 fn watch_source_files() {
     let current_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-    let project_root = std::path::Path::new(&current_dir)
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap();
+    // cmaemu patch: in the published package (and this vendored copy) the
+    // sources sit beside Cargo.toml; the upstream path (three levels up, the
+    // repository's bindings/rust/sys layout) names files that do not exist,
+    // which makes cargo rerun this build script, and rebuild Unicorn, on
+    // every build of a path dependency.
+    let here = std::path::Path::new(&current_dir);
+    let project_root = if here.join("uc.c").exists() {
+        here
+    } else {
+        here.parent().unwrap().parent().unwrap().parent().unwrap()
+    };
 
     println!(
         "cargo:rerun-if-changed={}",

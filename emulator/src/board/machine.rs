@@ -8,12 +8,19 @@ use crate::devices::pl011::Pl011;
 use crate::devices::sp804::Sp804;
 use crate::devices::camera::Camera;
 use crate::devices::pl111::Pl111;
+use crate::devices::pl310::Pl310;
+use crate::devices::scu::Scu;
+use crate::devices::twd::{Twd, TWD_TIMER_PPI, TWD_WDOG_PPI};
+const _: () = assert!(TWD_TIMER_PPI == PPI_PRIVATE_TIMER_ID && TWD_WDOG_PPI == PPI_WATCHDOG_ID);
 use crate::devices::sysregs::{PowerEvent, Sysregs};
 use super::monitor::{MonitorBox, OnViolation};
 use crate::devices::MmioDevice;
+use crate::loader::dtb::{Dtb, DtbError};
 use crate::loader::elf::{ElfError, Image};
+use crate::loader::kernel::{self, KernelKind};
 use cmaemu_abi::boot::{MACHINE_ID_VEXPRESS, POWEROFF_CODE_MASK, POWEROFF_PANIC};
 use super::profile::Symbolizer;
+use super::unmodelled::NullDevices;
 use std::time::{Duration, Instant};
 
 /// Virtual nanoseconds per retired instruction (a 1 GHz Cortex-A9, IPC 1).
@@ -21,7 +28,10 @@ pub const NS_PER_INSN: u64 = 1;
 
 /// Everything a boot needs.
 pub struct BootConfig {
+    /// The kernel: an ELF, a zImage or a raw Image (see `loader::kernel`).
     pub kernel_elf: Vec<u8>,
+    /// An initramfs/initrd image (placed as QEMU does, named in /chosen).
+    pub initrd: Option<Vec<u8>>,
     pub firmware_elf: Vec<u8>,
     pub dtb: Vec<u8>,
     pub ram_size: u64,
@@ -114,6 +124,8 @@ pub enum BoardError {
     KernelTooBig { end: u64, dtb: u64 },
     #[error("{0}")]
     Cpu(#[from] cpu::CpuError),
+    #[error("DTB: {0}")]
+    Dtb(#[from] DtbError),
     #[error("RAM size {0:#x} is not a multiple of 1 MiB between 16 MiB and 1 GiB")]
     RamSize(u64),
     #[error("{0}")]
@@ -131,6 +143,11 @@ pub struct Board {
     pub gic: Gic,
     pub clcd: Pl111,
     pub camera: Camera,
+    pub scu: Scu,
+    pub twd: Twd,
+    pub l2: Pl310,
+    /// DT devices the board does not model (read as zero).
+    pub null: NullDevices,
     pub ram: GuestRam,
     monitor: Option<Box<MonitorBox>>,
     opts: RunOptions,
@@ -168,6 +185,10 @@ impl Board {
             gic: Gic::new(),
             clcd: Pl111::new(),
             camera: Camera::new().with_dma_window(RAM_BASE, size),
+            scu: Scu::new(),
+            twd: Twd::new(),
+            l2: Pl310::new(),
+            null: NullDevices::default(),
             monitor: if opts.verify || opts.trace { Some(Box::new(MonitorBox::new(ram.clone(), opts.on_violation, opts.report, opts.verify))) } else { None },
             ram,
             opts,
@@ -200,6 +221,7 @@ impl Board {
             (CLCD_BASE, 0x1000),
             (CAMERA_BASE, CAMERA_SIZE),
             (A9_PRIV_BASE, A9_PRIV_SIZE),
+            (L2CC_BASE, PERIPH_SIZE),
         ]
     }
 
@@ -212,6 +234,12 @@ impl Board {
         self.gic.set_spi_level(SPI_CLCD, c);
         let cam = self.camera.irq_level();
         self.gic.set_spi_level(SPI_CAMERA, cam);
+        let (t, w) = (self.twd.timer_irq(), self.twd.wdog_irq());
+        self.gic.set_ppi_level(TWD_TIMER_PPI, t);
+        self.gic.set_ppi_level(TWD_WDOG_PPI, w);
+        if self.twd.take_reset_request() {
+            self.power = Some(PowerEvent::Reboot);
+        }
         let tx = self.uart0.take_tx();
         if !tx.is_empty() {
             if let Some((needle, seen)) = &mut self.watch {
@@ -274,6 +302,16 @@ impl cpu::Bus for Board {
             _ if (GIC_DIST_BASE..GIC_DIST_BASE + GIC_DIST_SIZE).contains(&pa) => {
                 self.gic.distributor().read_sized(pa - GIC_DIST_BASE, size)
             }
+            _ if (SCU_BASE..SCU_BASE + SCU_SIZE).contains(&pa) => self.scu.read_sized(pa - SCU_BASE, size),
+            _ if (TWD_BASE..TWD_BASE + TWD_SIZE).contains(&pa) => {
+                self.twd.advance_to(now);
+                self.twd.read_sized(pa - TWD_BASE, size)
+            }
+            _ if (L2CC_BASE..L2CC_BASE + PERIPH_SIZE).contains(&pa) => self.l2.read_sized(pa - L2CC_BASE, size),
+            _ if self.null.contains(pa) => {
+                self.null.accesses += 1;
+                0
+            }
             _ => {
                 self.unhandled += 1;
                 0
@@ -325,6 +363,13 @@ impl cpu::Bus for Board {
             _ if (GIC_DIST_BASE..GIC_DIST_BASE + GIC_DIST_SIZE).contains(&pa) => {
                 self.gic.distributor().write_sized(pa - GIC_DIST_BASE, size, value)
             }
+            _ if (SCU_BASE..SCU_BASE + SCU_SIZE).contains(&pa) => self.scu.write_sized(pa - SCU_BASE, size, value),
+            _ if (TWD_BASE..TWD_BASE + TWD_SIZE).contains(&pa) => {
+                self.twd.advance_to(now);
+                self.twd.write_sized(pa - TWD_BASE, size, value)
+            }
+            _ if (L2CC_BASE..L2CC_BASE + PERIPH_SIZE).contains(&pa) => self.l2.write_sized(pa - L2CC_BASE, size, value),
+            _ if self.null.contains(pa) => self.null.accesses += 1,
             _ => self.unhandled += 1,
         }
         self.update_lines();
@@ -336,6 +381,7 @@ impl cpu::Bus for Board {
         self.sysregs.advance_to(now);
         self.clcd.advance_to(now);
         self.camera.advance_to(now);
+        self.twd.advance_to(now);
         // DMA masters: the camera writes frames, the CLCD scans out.
         while self.camera.next_deadline_ns().is_some_and(|d| d <= now) {
             match self.camera.capture(now, &self.ram) {
@@ -404,8 +450,9 @@ impl cpu::Bus for Board {
         let u = self.uart0.next_deadline_ns().unwrap_or(u64::MAX);
         let c = self.clcd.next_deadline_ns().unwrap_or(u64::MAX);
         let cam = self.camera.next_deadline_ns().unwrap_or(u64::MAX);
+        let twd = self.twd.next_deadline_ns().unwrap_or(u64::MAX);
         let f = if self.monitor.as_ref().is_some_and(|m| m.attached()) { self.next_frame } else { u64::MAX };
-        t.min(u).min(c).min(cam).min(f)
+        t.min(u).min(c).min(cam).min(twd).min(f)
     }
 
     fn wants_service(&self) -> bool {
@@ -521,7 +568,19 @@ impl Machine {
     pub fn with_options(kernel_elf: &[u8], firmware_elf: &[u8], dtb: &[u8], ram_size: u64, max_insns: u64, opts: RunOptions) -> Result<Machine, BoardError> {
         let capture = Capture::default();
         let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
-        let (cpu, entry, symbols) = build(kernel_elf, firmware_elf, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
+        let (cpu, entry, symbols) = build(kernel_elf, None, firmware_elf, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
+        Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None, symbols })
+    }
+
+    /// A board booting a Linux kernel (zImage, Image or ELF) with an
+    /// optional initramfs, on `dtb` (Linux's own vexpress-v2p-ca9.dtb
+    /// works), without the cmaemu verifiers.
+    pub fn linux(kernel: &[u8], initrd: Option<&[u8]>, dtb: &[u8], ram_size: u64, max_insns: u64) -> Result<Machine, BoardError> {
+        let capture = Capture::default();
+        let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
+        let opts = RunOptions::default();
+        let fw = crate::loader::images::FIRMWARE_ELF;
+        let (cpu, entry, symbols) = build(kernel, initrd, fw, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
         Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None, symbols })
     }
 
@@ -699,7 +758,8 @@ impl Machine {
 
 #[allow(clippy::too_many_arguments)]
 fn build(
-    kernel_elf: &[u8],
+    kernel_bytes: &[u8],
+    initrd: Option<&[u8]>,
     firmware_elf: &[u8],
     dtb: &[u8],
     ram_size: u64,
@@ -711,27 +771,54 @@ fn build(
     if ram_size % (1 << 20) != 0 || ram_size < (16 << 20) || ram_size > RAM_MAX_SIZE {
         return Err(BoardError::RamSize(ram_size));
     }
-    let kernel = Image::parse("kernel", kernel_elf)?;
-    kernel.check_within("kernel", RAM_BASE, ram_size, "RAM")?;
     let firmware = Image::parse("firmware", firmware_elf)?;
     firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
-    let dtb_pa = dtb_address(ram_size);
-    let (_, kend) = kernel.extent();
+    let ram = GuestRam::new(RAM_BASE, ram_size as usize).map_err(BoardError::Ram)?;
+    let kind = KernelKind::detect(kernel_bytes);
+    let (kernel_image, kernel_entry, kend) = match kind {
+        KernelKind::Elf => {
+            let kernel = Image::parse("kernel", kernel_bytes)?;
+            kernel.check_within("kernel", RAM_BASE, ram_size, "RAM")?;
+            for s in &kernel.segments {
+                ram.write(s.paddr, &s.data).map_err(BoardError::Ram)?;
+            }
+            let (_, kend) = kernel.extent();
+            let entry = kernel.entry_pa;
+            (Some(kernel), entry, kend)
+        }
+        KernelKind::ZImage | KernelKind::Image => {
+            let at = RAM_BASE + kind.load_offset();
+            let end = at + kernel_bytes.len() as u64;
+            if end > RAM_BASE + ram_size {
+                return Err(BoardError::KernelTooBig { end, dtb: RAM_BASE + ram_size });
+            }
+            ram.write(at, kernel_bytes).map_err(BoardError::Ram)?;
+            (None, at, end)
+        }
+    };
+    let lay = kernel::layout(RAM_BASE, ram_size, kend, initrd.map(|i| i.len() as u64));
+    let dtb_pa = lay.dtb;
     if kend > dtb_pa {
         return Err(BoardError::KernelTooBig { end: kend, dtb: dtb_pa });
     }
-    let ram = GuestRam::new(RAM_BASE, ram_size as usize).map_err(BoardError::Ram)?;
-    for s in &kernel.segments {
-        ram.write(s.paddr, &s.data).map_err(BoardError::Ram)?;
+    let mut dtb_bytes = std::borrow::Cow::Borrowed(dtb);
+    if let (Some(data), Some((start, end))) = (initrd, lay.initrd) {
+        ram.write(start, data).map_err(|e| BoardError::Ram(format!("initrd of {} bytes at {start:#x}: {e}", data.len())))?;
+        let mut tree = Dtb::parse(dtb)?;
+        kernel::set_initrd(&mut tree, start, end)?;
+        dtb_bytes = std::borrow::Cow::Owned(tree.to_bytes()?);
     }
-    ram.write(dtb_pa, dtb).map_err(BoardError::Ram)?;
+    if dtb_pa + dtb_bytes.len() as u64 > RAM_BASE + ram_size {
+        return Err(BoardError::Ram(format!("the DTB ({} bytes at {dtb_pa:#x}) does not fit in RAM", dtb_bytes.len())));
+    }
+    ram.write(dtb_pa, &dtb_bytes).map_err(BoardError::Ram)?;
     let (_, fw_end) = firmware.extent();
     let mut flash = vec![0u8; fw_end.max(4096) as usize];
     for s in &firmware.segments {
         flash[s.paddr as usize..s.paddr as usize + s.data.len()].copy_from_slice(&s.data);
     }
     if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
-        let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel.entry_pa as u32];
+        let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel_entry as u32];
         for (i, w) in words.iter().enumerate() {
             let at = bi as usize + 4 * i;
             if at + 4 <= flash.len() {
@@ -740,17 +827,23 @@ fn build(
         }
     }
     let profile = opts.profile;
-    let run = run_info(dtb, ram_size, &opts);
+    let run = run_info(&dtb_bytes, ram_size, &opts);
+    let null = NullDevices::from_dtb(&dtb_bytes, ram_size);
+    let mut windows = Board::mmio_windows();
+    windows.extend(null.windows.iter().map(|w| (w.base, w.size)));
     let mut board = Board::new(console, idle_after_eof_ns, ram.clone(), opts);
+    board.null = null;
     if let Some(m) = &mut board.monitor {
         m.events.push(crate::trace::Event { ts_ns: 0, frame: 0, kind: crate::trace::EventKind::Run(run) });
     }
-    let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &Board::mmio_windows(), max_insns)?;
+    let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &windows, max_insns)?;
     if profile {
         cpu.enable_profile()?;
     }
     let entry = firmware.entry_pa as u32;
-    Ok((cpu, entry, Symbolizer::new(vec![kernel, firmware])))
+    let mut images = vec![firmware];
+    images.extend(kernel_image);
+    Ok((cpu, entry, Symbolizer::new(images)))
 }
 
 /// The trace's `run` event: device tree, command line, RAM, profile.
@@ -785,7 +878,12 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
     let mut console = Console::new(cfg.input, cfg.stdout, cfg.capture);
     let mut reboots = 0;
     loop {
-        let (mut cpu, entry, symbols) = build(&cfg.kernel_elf, &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns, cfg.opts.clone())?;
+        let (mut cpu, entry, symbols) = build(&cfg.kernel_elf, cfg.initrd.as_deref(), &cfg.firmware_elf, &cfg.dtb, cfg.ram_size, cfg.max_insns, console, cfg.idle_after_eof_ns, cfg.opts.clone())?;
+        if reboots == 0 && cfg.opts.report {
+            if let Some(line) = cpu.bus().null.report() {
+                eprintln!("{line}");
+            }
+        }
         let stop = cpu.run(entry);
         let stats = cpu.stats();
         let profile = symbols.functions(&cpu.take_profile());

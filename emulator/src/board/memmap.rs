@@ -152,6 +152,8 @@ pub const A9_PRIV_BASE: u64 = 0x1e00_0000;
 pub const A9_PRIV_SIZE: u64 = 0x2000;
 /// Snoop control unit.
 pub const SCU_BASE: u64 = 0x1e00_0000;
+/// Size of the SCU's register window.
+pub const SCU_SIZE: u64 = 0x100;
 /// GIC CPU interface.
 pub const GIC_CPU_BASE: u64 = 0x1e00_0100;
 /// Size of the GIC CPU interface window.
@@ -160,6 +162,10 @@ pub const GIC_CPU_SIZE: u64 = 0x100;
 pub const GLOBAL_TIMER_BASE: u64 = 0x1e00_0200;
 /// Private timer (and watchdog at +0x20).
 pub const PRIVATE_TIMER_BASE: u64 = 0x1e00_0600;
+/// The private timer and watchdog block (`TWD`).
+pub const TWD_BASE: u64 = PRIVATE_TIMER_BASE;
+/// Size of the TWD window (timer at +0, watchdog at +0x20).
+pub const TWD_SIZE: u64 = 0x100;
 /// GIC distributor.
 pub const GIC_DIST_BASE: u64 = 0x1e00_1000;
 /// Size of the GIC distributor window.

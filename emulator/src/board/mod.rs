@@ -5,3 +5,4 @@ pub mod machine;
 pub mod frames;
 pub mod monitor;
 pub mod profile;
+pub mod unmodelled;

@@ -33,8 +33,11 @@ pub mod dma;
 pub mod gic;
 pub mod pl011;
 pub mod pl111;
+pub mod pl310;
+pub mod scu;
 pub mod sp804;
 pub mod sysregs;
+pub mod twd;
 
 use std::collections::VecDeque;
 

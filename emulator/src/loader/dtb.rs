@@ -623,6 +623,24 @@ impl Dtb {
             .collect())
     }
 
+    /// Every enabled device node's `reg` ranges as CPU physical addresses
+    /// (translated through the parents' `ranges`, as Linux's
+    /// `of_translate_address`): (node path, base, size). Nodes under
+    /// `/cpus`, `/memory`, `/reserved-memory` and regions a bus cannot
+    /// translate are skipped.
+    pub fn device_regions(&self) -> Vec<(String, u64, u64)> {
+        let mut out = Vec::new();
+        let ac = self.address_cells();
+        let sc = self.size_cells();
+        for c in &self.root.children {
+            if c.name == "cpus" || c.name == "memory" || c.name.starts_with("memory@") || c.name == "reserved-memory" || c.name == "chosen" || c.name == "aliases" {
+                continue;
+            }
+            walk_devices(c, &format!("/{}", c.name), ac, sc, &[], true, &mut out);
+        }
+        out
+    }
+
     /// RAM ranges from the `/memory` nodes, each checked to lie inside the
     /// board's RAM window 0x6000_0000..0xa000_0000. Zero-sized ranges are skipped.
     pub fn memory_regions(&self) -> Result<Vec<(u64, u64)>, DtbError> {
@@ -919,5 +937,71 @@ mod tests {
         assert_eq!(d.find("/memory").unwrap().prop("reg").unwrap().len(), 16);
         assert_eq!(d.memory_regions().unwrap(), vec![(0x6000_0000, 0x4000_0000)]);
         assert!(d.set_memory(0x6000_0000, 0x4000_0001).is_err());
+    }
+}
+
+/// One `ranges` entry: child bus address, parent (CPU) address, size.
+type Range = (u64, u64, u64);
+
+fn read_cells(b: &[u8], cells: u32) -> Option<(u64, &[u8])> {
+    let n = cells as usize * 4;
+    if b.len() < n || cells > 2 && cells != 3 {
+        return None;
+    }
+    // 3-cell addresses (PCI) are not translated; the 2-cell vexpress
+    // chip-select form <cs offset> is folded as cs << 32 | offset.
+    let mut v = 0u64;
+    for i in 0..cells as usize {
+        v = (v << 32) | u32::from_be_bytes(b[4 * i..4 * i + 4].try_into().ok()?) as u64;
+    }
+    Some((v, &b[n..]))
+}
+
+/// Translate a child-bus address to a CPU address through the chain of
+/// `ranges` above it (`root` = identity).
+fn translate(addr: u64, ranges: &[Range], root: bool) -> Option<u64> {
+    if root {
+        return Some(addr);
+    }
+    ranges.iter().find(|(c, _, sz)| addr >= *c && addr - c < *sz).map(|(c, p, _)| p + (addr - c))
+}
+
+fn walk_devices(n: &DtNode, path: &str, ac: u32, sc: u32, ranges: &[Range], root: bool, out: &mut Vec<(String, u64, u64)>) {
+    if n.prop_str("status").is_some_and(|s| s != "okay" && s != "ok") {
+        return;
+    }
+    if let Some(mut reg) = n.prop("reg") {
+        while let Some((a, rest)) = read_cells(reg, ac) {
+            let Some((sz, rest)) = read_cells(rest, sc) else { break };
+            reg = rest;
+            if let Some(pa) = translate(a, ranges, root) {
+                if sz > 0 {
+                    out.push((path.to_string(), pa, sz));
+                }
+            }
+        }
+    }
+    // Children: through this node's `ranges` (empty = identity, absent =
+    // not memory-mapped: skip the subtree).
+    let cac = n.prop_u32("#address-cells").unwrap_or(2);
+    let csc = n.prop_u32("#size-cells").unwrap_or(1);
+    let Some(r) = n.prop("ranges") else { return };
+    let (child_ranges, child_root) = if r.is_empty() {
+        (ranges.to_vec(), root)
+    } else {
+        let mut v = Vec::new();
+        let mut b = r;
+        while let Some((c, rest)) = read_cells(b, cac) {
+            let Some((p, rest)) = read_cells(rest, ac) else { break };
+            let Some((sz, rest)) = read_cells(rest, csc) else { break };
+            b = rest;
+            if let Some(pp) = translate(p, ranges, root) {
+                v.push((c, pp, sz));
+            }
+        }
+        (v, false)
+    };
+    for c in &n.children {
+        walk_devices(c, &format!("{path}/{}", c.name), cac, csc, &child_ranges, child_root, out);
     }
 }

@@ -4,3 +4,4 @@ pub mod board_dtb;
 pub mod elf;
 pub mod images;
 pub mod kallsyms;
+pub mod kernel;

@@ -1,0 +1,71 @@
+//! Debian 12's Linux 6.1 armmp kernel on cmaemu's board, from the package
+//! registry (scripts/linux-assets.sh, cached under $CMAEMU_CACHE/linux):
+//! Linux's own vexpress-v2p-ca9.dtb, a busybox initramfs, QEMU's loader
+//! layout. Skipped (with a message) only when the registry is unreachable.
+use cmaemu::board::machine::{Exit, Machine, Step};
+use cmaemu::board::memmap::RAM_BASE;
+use cmaemu::loader::dtb::Dtb;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Assets {
+    zimage: Vec<u8>,
+    dtb: Vec<u8>,
+    initrd: Vec<u8>,
+}
+
+/// `linux-assets.sh env`; None (skip) when it exits 3: registry unreachable.
+fn assets() -> Option<Assets> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/linux-assets.sh");
+    let out = Command::new("bash").arg(&script).arg("env").output().expect("run scripts/linux-assets.sh");
+    if out.status.code() == Some(3) {
+        eprintln!("SKIPPED: the Debian package registry is unreachable: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    assert!(out.status.success(), "linux-assets.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    let env = String::from_utf8_lossy(&out.stdout).to_string();
+    let get = |k: &str| -> PathBuf {
+        let line = env.lines().find(|l| l.starts_with(&format!("{k}="))).unwrap_or_else(|| panic!("{k} missing in {env}"));
+        PathBuf::from(&line[k.len() + 1..])
+    };
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Some(Assets { zimage: read(get("ZIMAGE")), dtb: read(get("DTB")), initrd: read(get("INITRD")) })
+}
+
+const RAM: u64 = 256 << 20;
+
+/// Linux's DTB with -m 256M and -append "console=ttyAMA0", as QEMU does.
+fn dtb(a: &Assets) -> Vec<u8> {
+    let mut t = Dtb::parse(&a.dtb).expect("Linux's vexpress-v2p-ca9.dtb parses");
+    t.set_memory(RAM_BASE, RAM).unwrap();
+    t.set_bootargs("console=ttyAMA0").unwrap();
+    t.to_bytes().unwrap()
+}
+
+/// Boot to the busybox prompt, run a command, `poweroff -f`; returns the
+/// retired instructions and the console bytes.
+fn boot_shell_poweroff(a: &Assets, dtb: &[u8]) -> (u64, String) {
+    let mut m = Machine::linux(&a.zimage, Some(&a.initrd), dtb, RAM, 20_000_000_000).expect("build the board");
+    let s = m.run_until("/ # ");
+    assert_eq!(s, Step::Paused, "no busybox prompt; console:\n{}", m.output());
+    m.send("echo hello-$((6*7)) from $(uname -r)\n");
+    let s = m.run_until("hello-42 from 6.1.0-");
+    assert_eq!(s, Step::Paused, "the command did not run; console:\n{}", m.output());
+    m.send("poweroff -f\n");
+    let s = m.run_until("text that never appears");
+    assert_eq!(s, Step::Exited(Exit::Poweroff(0)), "console:\n{}", m.output());
+    (m.stats().insns, m.output())
+}
+
+#[test]
+fn debian_armmp_boots_to_a_busybox_shell_and_powers_off_deterministically() {
+    let Some(a) = assets() else { return };
+    let dtb = dtb(&a);
+    let (n1, out1) = boot_shell_poweroff(&a, &dtb);
+    assert!(out1.contains("Linux version 6.1.0-"), "{out1}");
+    assert!(out1.contains("L2C-310 cache controller enabled"), "{out1}");
+    assert!(out1.contains("Run /init as init process"), "{out1}");
+    let (n2, out2) = boot_shell_poweroff(&a, &dtb);
+    assert_eq!(n1, n2, "same inputs, same retired instruction count");
+    assert_eq!(out1, out2, "same inputs, same console bytes");
+}
