@@ -148,6 +148,7 @@ fn boot_script(script: &[u8]) -> (Exit, String) {
     let cap = Capture::default();
     let cfg = BootConfig {
         kernel_elf: images::KERNEL_ELF.to_vec(),
+        initrd: None,
         firmware_elf: images::FIRMWARE_ELF.to_vec(),
         dtb: board_dtb::default_board_dtb(256 << 20),
         ram_size: 256 << 20,
