@@ -35,16 +35,16 @@ unreachable() {
     exit 3
 }
 
-# Enable armhf packages (download only: nothing armhf is installed).
+# Enable armhf packages (download only: nothing armhf is installed); read
+# the package lists again only when they lack armhf (no network otherwise).
 ensure_armhf() {
     if ! dpkg --print-foreign-architectures | grep -qx armhf; then
         $SUDO dpkg --add-architecture armhf
-        APT_UPDATED=""
     fi
-    if [ -z "${APT_UPDATED:-}" ]; then
+    if [ -z "${APT_UPDATED:-}" ] && ! apt-cache show linux-image-armmp:armhf >/dev/null 2>&1; then
         $SUDO "${APT[@]}" update -qq >/dev/null 2>&1 || unreachable "apt-get update failed"
-        APT_UPDATED=1
     fi
+    APT_UPDATED=1
 }
 
 # The versioned package the armmp metapackage points at now, e.g.
