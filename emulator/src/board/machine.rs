@@ -126,6 +126,8 @@ pub enum BoardError {
     Cpu(#[from] cpu::CpuError),
     #[error("DTB: {0}")]
     Dtb(#[from] DtbError),
+    #[error("kernel: not an ELF, a zImage (no magic 0x016f2818 at offset 0x24) or a raw Linux Image ({len} bytes, under 64 KiB)")]
+    NotAKernel { len: usize },
     #[error("RAM size {0:#x} is not a multiple of 1 MiB between 16 MiB and 1 GiB")]
     RamSize(u64),
     #[error("{0}")]
@@ -785,6 +787,9 @@ fn build(
             let (_, kend) = kernel.extent();
             let entry = kernel.entry_pa;
             (Some(kernel), entry, kend)
+        }
+        KernelKind::Image if kernel_bytes.len() < kernel::MIN_RAW_IMAGE => {
+            return Err(BoardError::NotAKernel { len: kernel_bytes.len() });
         }
         KernelKind::ZImage | KernelKind::Image => {
             let at = RAM_BASE + kind.load_offset();

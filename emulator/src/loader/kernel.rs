@@ -20,6 +20,11 @@ pub const INITRD_MAX_OFFSET: u64 = 128 << 20;
 /// DTB alignment after the initrd (QEMU: 4 KiB on 32-bit ARM).
 pub const DTB_ALIGN: u64 = 0x1000;
 
+/// A file that is neither an ELF nor a zImage is taken as a raw Image only
+/// from this size on (the smallest ARM Linux Image is megabytes; a few
+/// bytes of something else is bad input, not a kernel to jump into).
+pub const MIN_RAW_IMAGE: usize = 64 << 10;
+
 /// The kind of kernel file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KernelKind {
