@@ -263,16 +263,14 @@ enum SweepCmd {
     },
 }
 
-/// Sizes: 256M, 1G, 65536K, 0x10000000 (bytes); a bare decimal number is
-/// MiB, as QEMU's `-m 256`.
+/// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (num, mul) = match t.chars().last() {
         Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
         Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
         Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
-        _ if t.starts_with("0x") => (t, 1),
-        _ => (t, 1 << 20),
+        _ => (t, 1),
     };
     let n = if let Some(h) = num.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { num.parse::<u64>() };
     let n = n.map_err(|_| format!("'{s}' is not a size (examples: 256M, 1G)"))?;

@@ -36,23 +36,27 @@ impl Log for KLog {
 pub struct KTrace;
 impl CmaTrace for KTrace {
     fn cma_alloc_start(&mut self, name: &str, count: u64, align: u32) {
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_start(crate::hostif::now(), crate::hostif::area_index(name), count as u32, align));
-        crate::trace::event("cma_alloc_start", &|w| cmaemu_mm::cma::fmt_cma_alloc_start(w, name, count, align));
+        let ts = crate::hostif::now();
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_start(ts, crate::hostif::area_index(name), count as u32, align));
+        crate::trace::event("cma_alloc_start", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_start(w, name, count, align));
     }
     fn cma_alloc_busy_retry(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
         let pp = page_ptr(page);
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_busy_retry(crate::hostif::now(), crate::hostif::area_index(name), pfn, pp, count as u32, align));
-        crate::trace::event("cma_alloc_busy_retry", &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
+        let ts = crate::hostif::now();
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_busy_retry(ts, crate::hostif::area_index(name), pfn, pp, count as u32, align));
+        crate::trace::event("cma_alloc_busy_retry", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
     }
     fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32) {
         let pp = page_ptr(page);
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_finish(crate::hostif::now(), crate::hostif::area_index(name), pfn, pp, count as u32, align, errorno));
-        crate::trace::event("cma_alloc_finish", &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
+        let ts = crate::hostif::now();
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_finish(ts, crate::hostif::area_index(name), pfn, pp, count as u32, align, errorno));
+        crate::trace::event("cma_alloc_finish", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
     }
     fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
         let pp = page_ptr(page);
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_release(crate::hostif::now(), crate::hostif::area_index(name), pfn, pp, count as u32));
-        crate::trace::event("cma_release", &|w| cmaemu_mm::cma::fmt_cma_release(w, name, pfn, pp, count));
+        let ts = crate::hostif::now();
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_release(ts, crate::hostif::area_index(name), pfn, pp, count as u32));
+        crate::trace::event("cma_release", ts, &|w| cmaemu_mm::cma::fmt_cma_release(w, name, pfn, pp, count));
     }
     fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
         crate::hostif::fired_name(name, pfn.0, arg);

@@ -124,8 +124,9 @@ impl MigrateEnv for KEnv {
     fn trace_mm_migrate_pages(&mut self, ev: &MigratePagesEvent) {
         KEnv::flush_pending();
         let mode = ev.mode as u8;
+        let ts = crate::hostif::now();
         let rec = cmaemu_abi::trace::TraceRecord::mm_migrate_pages(
-            crate::hostif::now(),
+            ts,
             ev.succeeded as u32,
             ev.failed as u32,
             0,
@@ -135,7 +136,7 @@ impl MigrateEnv for KEnv {
             cmaemu_abi::trace::MR_CONTIG_RANGE,
         );
         crate::hostif::push(&rec);
-        crate::trace::event("mm_migrate_pages", &|w| {
+        crate::trace::event("mm_migrate_pages", ts, &|w| {
             use core::fmt::Write;
             write!(w, "{}", ev)
         });

@@ -93,12 +93,12 @@ impl Write for Line {
     }
 }
 
-/// Record `event` if enabled; `body` writes its TP_printk text.
-pub fn event(event: &str, body: &dyn Fn(&mut Line) -> fmt::Result) {
+/// Record `event` if enabled, stamped `ns` (the same sched_clock reading
+/// as the host's record of it); `body` writes its TP_printk text.
+pub fn event(event: &str, ns: u64, body: &dyn Fn(&mut Line) -> fmt::Result) {
     if !enabled(event) {
         return;
     }
-    let ns = crate::time::sched_clock();
     let mut l = Line { buf: [0; 512], len: 0 };
     let _ = write!(
         l,
