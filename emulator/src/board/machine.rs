@@ -846,8 +846,8 @@ fn build(
         cpu.enable_profile()?;
     }
     let entry = firmware.entry_pa as u32;
-    let mut images = vec![firmware];
-    images.extend(kernel_image);
+    let mut images: Vec<Image> = kernel_image.into_iter().collect();
+    images.push(firmware);
     Ok((cpu, entry, Symbolizer::new(images)))
 }
 
