@@ -6,6 +6,12 @@
 //! where Linux itself cannot go on (all RAM reserved, its own image freed
 //! by a failed node), stop with a `Kernel panic - not syncing:` line that
 //! names the problem. Never an oops, an abort loop or a hang.
+//!
+//! Memory nodes are mutated too (nested `device_type = "memory"`,
+//! `status`, the root memory node's `reg`); every tree goes through the
+//! host's `cmaemu boot` path (`prepare_boot_dtb`) first. A tree the host
+//! accepts must never stop the guest with a memory-node complaint: the
+//! two sides read the same nodes (issue 19).
 use cmaemu::board::console::{Capture, Input};
 use cmaemu::board::machine::{self, BootConfig, Exit};
 use cmaemu::loader::dtb::{DtNode, Dtb};
@@ -42,7 +48,7 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
     all.retain(|p| !p.starts_with("/memory"));
     let reserved: Vec<String> = all.iter().filter(|p| p.starts_with("/reserved-memory/")).cloned().collect();
     let path = if !reserved.is_empty() && r.below(2) == 0 { r.pick(&reserved) } else { r.pick(&all) };
-    match r.below(11) {
+    match r.below(14) {
         0 | 1 => {
             let n = 1 + r.below(3);
             let cells: Vec<u32> = (0..n).map(|_| nasty_u32(r)).collect();
@@ -102,6 +108,31 @@ fn mutate(d: &mut Dtb, r: &mut Rng) {
                 }
             }
         }
+        11 => {
+            // a memory node where Linux does not look for one (nested), or
+            // a disabled one at the root: neither side may take it
+            let reg = be_cells(&[nasty_u32(r), nasty_u32(r)]);
+            let n = d.find_mut(&path).unwrap();
+            n.set_prop("device_type", b"memory\0".to_vec());
+            n.set_prop("reg", reg.clone());
+            if r.below(2) == 0 {
+                let mut m = DtNode::new(format!("memory@{:x}", nasty_u32(r)));
+                m.set_prop("device_type", b"memory\0".to_vec());
+                m.set_prop("reg", reg);
+                m.set_prop("status", r.pick(&[&b"disabled\0"[..], b"fail\0", b"\xff\0", b"okay\0"]).to_vec());
+                d.root.children.push(m);
+            }
+        }
+        12 => {
+            // the root memory node itself: the host must reject what the guest would
+            let cells: Vec<u32> = (0..2 * (1 + r.below(2))).map(|_| nasty_u32(r)).collect();
+            let m = d.root.children.iter_mut().find(|c| c.name.starts_with("memory")).unwrap();
+            m.set_prop("reg", be_cells(&cells));
+        }
+        13 => {
+            let m = d.root.children.iter_mut().find(|c| c.name.starts_with("memory")).unwrap();
+            m.set_prop("status", r.pick(&[&b"disabled\0"[..], b"ok\0", b"okay\0", b"\xff\0"]).to_vec());
+        }
         _ => {
             let args = r.pick(&[
                 "console=ttyAMA0 cma=0",
@@ -139,19 +170,29 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
     let mut failures = Vec::new();
     let mut clean = 0;
     let mut panics = std::collections::BTreeMap::new();
+    let mut host_rejected = 0;
+    let mut disagreements = Vec::new();
     for i in 0..iters {
         let mut d = bases[i % bases.len()].clone();
         for _ in 0..1 + r.below(3) {
             mutate(&mut d, &mut r);
         }
         let Ok(bytes) = d.to_bytes() else { continue };
+        // what `cmaemu boot --dtb` does before the guest sees the tree
+        let (bytes, ram) = match board_dtb::prepare_boot_dtb(&bytes, None, None) {
+            Ok(x) => x,
+            Err(_) => {
+                host_rejected += 1;
+                continue;
+            }
+        };
         let cap = Capture::default();
         let cfg = BootConfig {
             kernel_elf: images::KERNEL_ELF.to_vec(),
             initrd: None,
             firmware_elf: images::FIRMWARE_ELF.to_vec(),
             dtb: bytes,
-            ram_size: RAM,
+            ram_size: ram,
             max_insns: 2_000_000_000,
             input: Input::Script(b"cat /proc/meminfo\necho 1 > /dev/cma_test\npoweroff\n".iter().copied().collect()),
             stdout: false,
@@ -164,6 +205,9 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
             Ok(o) if matches!(o.exit, Exit::Panic(_)) && cap.text().lines().last().is_some_and(|l| l.contains("] Kernel panic - not syncing: ") && !l.contains("Fatal exception")) => {
                 let text = cap.text();
                 let why = text.lines().last().and_then(|l| l.split("not syncing: ").nth(1)).unwrap_or("").to_string();
+                if why.contains("/memory node") || why.contains("RAM window") {
+                    disagreements.push(format!("mutation {i}: the host accepted the tree, the guest said: {why}"));
+                }
                 // group by the message without its numbers
                 let key: String = why.chars().map(|c| if c.is_ascii_hexdigit() && !c.is_alphabetic() { '#' } else { c }).collect();
                 *panics.entry(key).or_insert(0u32) += 1;
@@ -176,10 +220,16 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
             Err(e) => failures.push(format!("mutation {i}: host error {e}")),
         }
     }
-    eprintln!("guest dt fuzz: {clean} clean, {} clear panics, {} failures", panics.values().sum::<u32>(), failures.len());
+    eprintln!(
+        "guest dt fuzz: {iters} trees: {host_rejected} rejected by the host, {clean} clean, {} clear panics, {} failures, {} host/guest disagreements",
+        panics.values().sum::<u32>(),
+        failures.len(),
+        disagreements.len()
+    );
     for (why, n) in &panics {
         eprintln!("  {n:>4} x Kernel panic - not syncing: {why}");
     }
     assert!(failures.is_empty(), "{} of {iters} mutated trees failed:\n{}", failures.len(), failures.join("\n\n"));
-    assert!(clean > iters / 2, "most mutated trees should still boot: {clean} of {iters}");
+    assert!(disagreements.is_empty(), "host/guest disagreement on memory nodes:\n{}", disagreements.join("\n"));
+    assert!(clean > (iters - host_rejected) / 2, "most mutated trees should still boot: {clean} of {}", iters - host_rejected);
 }

@@ -2,13 +2,18 @@
 use clap::{Parser, Subcommand};
 use cmaemu::board::console::Input;
 use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
-use cmaemu::board::memmap::{RAM_BASE, RAM_MAX_SIZE};
-use cmaemu::loader::{board_dtb, dtb::Dtb, images};
+use cmaemu::board::memmap::RAM_MAX_SIZE;
+use cmaemu::loader::{board_dtb, images};
 use cmaemu::scenario;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// The system allocator; under `cmaemu fuzz`, one allocation above the
+/// fuzzer's limit saves the input and stops the run.
+#[global_allocator]
+static ALLOC: cmaemu::fuzz::LimitAlloc = cmaemu::fuzz::LimitAlloc;
 
 /// Exit status for bad input (files, flags, DTB).
 const EXIT_BAD_INPUT: u8 = 2;
@@ -65,6 +70,10 @@ enum Cmd {
     /// went uncaught, a clean run reported anything, or an injection fired
     /// in fewer than two workloads (one with --quick).
     Matrix(MatrixArgs),
+    /// Fuzz the host's input parsers (DTB, ELF, scenarios, traces, sizes,
+    /// the guest command line and reserved memory, gdb packets, console)
+    /// for a budget; crashes and hangs are saved with a replay command.
+    Fuzz(cmaemu::fuzz::FuzzArgs),
     /// Read a trace written with `boot --trace FILE --trace-format jsonl`.
     Trace {
         #[command(subcommand)]
@@ -263,18 +272,10 @@ enum SweepCmd {
     },
 }
 
-/// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
+/// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000 (the scenario
+/// files' parser).
 fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mul) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n = if let Some(h) = num.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { num.parse::<u64>() };
-    let n = n.map_err(|_| format!("'{s}' is not a size (examples: 256M, 1G)"))?;
-    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+    scenario::parse_size(s)
 }
 
 fn read_file(what: &str, p: &PathBuf) -> Result<Vec<u8>, String> {
@@ -297,18 +298,7 @@ fn prepare_dtb(a: &BootArgs) -> Result<(Vec<u8>, u64), String> {
         None => board_dtb::default_board_dtb(a.memory.unwrap_or(RAM_MAX_SIZE)),
     };
     let what = a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into());
-    let mut dtb = Dtb::parse(&bytes).map_err(|e| format!("{what}: {e}"))?;
-    if let Some(m) = a.memory {
-        dtb.set_memory(RAM_BASE, m).map_err(|e| format!("{what}: {e}"))?;
-    }
-    if let Some(args) = &a.append {
-        dtb.set_bootargs(args).map_err(|e| format!("{what}: {e}"))?;
-    }
-    let regions = dtb.memory_regions().map_err(|e| format!("{what}: {e}"))?;
-    let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
-    let ram = (end - RAM_BASE).div_ceil(1 << 20) << 20;
-    let out = dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?;
-    Ok((out, ram.max(16 << 20)))
+    board_dtb::prepare_boot_dtb(&bytes, a.memory, a.append.as_deref()).map_err(|e| format!("{what}: {e}"))
 }
 
 /// `-m`: a multiple of 1 MiB from 16M to 1G; a bare number that would be
@@ -374,27 +364,7 @@ fn console_input() -> (Input, Option<TtyGuard>) {
         (Input::Tty(rx), guard)
     } else {
         let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            let mut s = std::io::stdin().lock();
-            let mut line = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        for &b in &buf[..n] {
-                            line.push(b);
-                            if b == b'\n' && tx.send(std::mem::take(&mut line)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
-            if !line.is_empty() {
-                let _ = tx.send(line);
-            }
-        });
+        std::thread::spawn(move || cmaemu::board::console::send_lines(std::io::stdin().lock(), &tx));
         (Input::Lines(rx), None)
     }
 }
@@ -1191,6 +1161,7 @@ fn main() -> ExitCode {
         },
         Cmd::Trace { cmd } => cmd_trace(cmd),
         Cmd::Report { file, output } => cmd_report(&file, &output),
+        Cmd::Fuzz(a) => ExitCode::from(cmaemu::fuzz::cli(&a)),
         Cmd::Test(a) => cmd_test(a),
         Cmd::Sweep(a) => cmd_sweep(a),
         Cmd::Matrix(a) => cmd_matrix(a),

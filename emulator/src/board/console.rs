@@ -10,6 +10,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Longest output line kept for the tail (the rest of a longer line is
+/// dropped from the tail, never from the output itself).
+pub const MAX_LINE: usize = 4096;
+
 /// Where console input comes from.
 pub enum Input {
     /// No input at all.
@@ -82,6 +86,8 @@ impl Console {
                     self.line.clear();
                 }
                 b'\r' => {}
+                // a guest that never ends its line cannot grow the host
+                _ if self.line.len() >= MAX_LINE => {}
                 _ => self.line.push(b),
             }
         }
@@ -188,6 +194,30 @@ impl Console {
                 }
             },
         }
+    }
+}
+
+/// Split a byte stream into lines (each with its `\n`; a last line
+/// without one is sent as it is) for [`Input::Lines`]. Stops at the end
+/// of the stream, a read error, or when the receiver is gone.
+pub fn send_lines(mut r: impl std::io::Read, tx: &crossbeam_channel::Sender<Vec<u8>>) {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                for &b in &buf[..n] {
+                    line.push(b);
+                    if b == b'\n' && tx.send(std::mem::take(&mut line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    if !line.is_empty() {
+        let _ = tx.send(line);
     }
 }
 

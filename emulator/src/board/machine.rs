@@ -758,6 +758,61 @@ impl Machine {
     }
 }
 
+/// The checked images of a boot: the kernel (inside RAM, ending below the
+/// DTB), the firmware (inside flash) and the flash contents with the boot
+/// info the firmware reads (magic, machine id, DTB and kernel entry).
+pub struct LoadPlan {
+    pub kernel: Image,
+    pub firmware: Image,
+    pub flash: Vec<u8>,
+    pub dtb_pa: u64,
+}
+
+/// Parse and check the kernel and firmware ELFs for a board with
+/// `ram_size` bytes of RAM (everything before Unicorn is touched).
+pub fn load_plan(kernel_elf: &[u8], firmware_elf: &[u8], ram_size: u64) -> Result<LoadPlan, BoardError> {
+    let (kernel, dtb_pa) = check_kernel(kernel_elf, ram_size)?;
+    let (firmware, flash) = flash_image(firmware_elf, dtb_pa, kernel.entry_pa)?;
+    Ok(LoadPlan { kernel, firmware, flash, dtb_pa })
+}
+
+/// The kernel image, checked to lie in RAM below the DTB, and the DTB's
+/// address.
+pub fn check_kernel(kernel_elf: &[u8], ram_size: u64) -> Result<(Image, u64), BoardError> {
+    let kernel = Image::parse("kernel", kernel_elf)?;
+    kernel.check_within("kernel", RAM_BASE, ram_size, "RAM")?;
+    let dtb_pa = dtb_address(ram_size);
+    let (_, kend) = kernel.extent();
+    if kend > dtb_pa {
+        return Err(BoardError::KernelTooBig { end: kend, dtb: dtb_pa });
+    }
+    Ok((kernel, dtb_pa))
+}
+
+/// The firmware image, checked to lie in flash, and the flash contents
+/// with the boot info it reads at `BOOT_INFO` (magic, machine id, DTB
+/// address, kernel entry).
+pub fn flash_image(firmware_elf: &[u8], dtb_pa: u64, kernel_entry: u64) -> Result<(Image, Vec<u8>), BoardError> {
+    let firmware = Image::parse("firmware", firmware_elf)?;
+    firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
+    // check_within: every segment (memsz >= file size) ends inside flash
+    let (_, fw_end) = firmware.extent();
+    let mut flash = vec![0u8; fw_end.max(4096) as usize];
+    for s in &firmware.segments {
+        flash[s.paddr as usize..s.paddr as usize + s.data.len()].copy_from_slice(&s.data);
+    }
+    if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
+        let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel_entry as u32];
+        for (i, w) in words.iter().enumerate() {
+            let at = (bi as usize).saturating_add(4 * i);
+            if at.saturating_add(4) <= flash.len() {
+                flash[at..at + 4].copy_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+    Ok((firmware, flash))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build(
     kernel_bytes: &[u8],
@@ -825,8 +880,8 @@ fn build(
     if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
         let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel_entry as u32];
         for (i, w) in words.iter().enumerate() {
-            let at = bi as usize + 4 * i;
-            if at + 4 <= flash.len() {
+            let at = (bi as usize).saturating_add(4 * i);
+            if at.saturating_add(4) <= flash.len() {
                 flash[at..at + 4].copy_from_slice(&w.to_le_bytes());
             }
         }

@@ -33,6 +33,12 @@ use unicorn_engine::{RegisterARM, UcHookId};
 
 /// Instructions run between two looks at the gdb connection.
 const CHUNK: u64 = 2_000_000;
+/// The most bytes one `m` packet may read: what fits a reply in the
+/// packet size we advertise (4 KiB; gdb asks for at most that). `gdbstub`
+/// would serve any length chunk by chunk, so `m0,ffffffff` streamed all of
+/// flash and RAM as hex. QEMU refuses more than half its packet size with
+/// `E22`; we end the reply with `E16` (EINVAL) after one packet's worth.
+pub const MAX_MEM_READ: usize = 4 << 10;
 /// Marks a stop that the stub's own hooks asked for.
 const GDB_STOP: &str = "\u{0}gdb-stop";
 
@@ -88,6 +94,44 @@ pub struct GdbTarget<'c, B: Bus + 'static> {
     ended: Option<Stop>,
     /// gdb resumed the guest at least once in this session.
     resumed: bool,
+    /// Bytes received from gdb so far (a change: a new packet).
+    received: Rc<std::cell::Cell<u64>>,
+    /// (`received` at the current `m` packet, bytes it has read so far).
+    read_run: (u64, usize),
+}
+
+/// A connection that counts the bytes gdb sends, so the target can tell
+/// one packet's memory reads from the next one's.
+struct CountingConn<C> {
+    inner: C,
+    received: Rc<std::cell::Cell<u64>>,
+}
+
+impl<C: gdbstub::conn::Connection> gdbstub::conn::Connection for CountingConn<C> {
+    type Error = C::Error;
+    fn write(&mut self, byte: u8) -> Result<(), Self::Error> {
+        self.inner.write(byte)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), Self::Error> {
+        self.inner.write_all(buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush()
+    }
+    fn on_session_start(&mut self) -> Result<(), Self::Error> {
+        self.inner.on_session_start()
+    }
+}
+
+impl<C: ConnectionExt> ConnectionExt for CountingConn<C> {
+    fn read(&mut self) -> Result<u8, Self::Error> {
+        let b = self.inner.read()?;
+        self.received.set(self.received.get() + 1);
+        Ok(b)
+    }
+    fn peek(&mut self) -> Result<Option<u8>, Self::Error> {
+        self.inner.peek()
+    }
 }
 
 impl<'c, B: Bus + 'static> GdbTarget<'c, B> {
@@ -101,6 +145,8 @@ impl<'c, B: Bus + 'static> GdbTarget<'c, B> {
             max_insns,
             ended: None,
             resumed: false,
+            received: Rc::default(),
+            read_run: (u64::MAX, 0),
         }
     }
 
@@ -262,6 +308,15 @@ impl<'c, B: Bus + 'static> SingleThreadBase for GdbTarget<'c, B> {
     }
 
     fn read_addrs(&mut self, start: u32, data: &mut [u8]) -> TargetResult<usize, Self> {
+        // gdbstub calls this once per buffer-sized chunk of one `m` packet
+        let packet = self.received.get();
+        if self.read_run.0 != packet {
+            self.read_run = (packet, 0);
+        }
+        if self.read_run.1 >= MAX_MEM_READ {
+            return Err(TargetError::Errno(22)); // EINVAL, as QEMU's E22
+        }
+        self.read_run.1 += data.len();
         let mut done = 0usize;
         while done < data.len() {
             let va = start.wrapping_add(done as u32);
@@ -363,11 +418,11 @@ impl<'c, B: Bus + 'static> SwBreakpoint for GdbTarget<'c, B> {
     }
 }
 
-struct EventLoop<'c, B>(std::marker::PhantomData<(&'c (), B)>);
+struct EventLoop<'c, B, C>(std::marker::PhantomData<(&'c (), B, C)>);
 
-impl<'c, B: Bus + 'static> BlockingEventLoop for EventLoop<'c, B> {
+impl<'c, B: Bus + 'static, C: ConnectionExt<Error = std::io::Error>> BlockingEventLoop for EventLoop<'c, B, C> {
     type Target = GdbTarget<'c, B>;
-    type Connection = TcpStream;
+    type Connection = C;
     type StopReason = SingleThreadStopReason<u32>;
 
     fn wait_for_stop_reason(
@@ -409,6 +464,21 @@ pub fn listen(port: u16) -> std::io::Result<TcpListener> {
 }
 
 impl<B: Bus + 'static> Cpu<'static, B> {
+    /// One debugger session on `conn` until it detaches, kills or the
+    /// connection ends: how it ended, the stop that ended the run (if it
+    /// did), and whether gdb resumed the guest. Breakpoints are removed.
+    pub fn gdb_session<C: ConnectionExt<Error = std::io::Error>>(
+        &mut self,
+        conn: C,
+        max_insns: u64,
+    ) -> (Result<DisconnectReason, String>, Option<Stop>, bool) {
+        let mut target = GdbTarget::new(self, max_insns);
+        let conn = CountingConn { inner: conn, received: target.received.clone() };
+        let r = GdbStub::new(conn).run_blocking::<EventLoop<'_, B, CountingConn<C>>>(&mut target).map_err(|e| e.to_string());
+        target.clear_all_breakpoints();
+        (r, target.ended.take(), target.resumed)
+    }
+
     /// Run from `entry` (the reset PC) with a GDB stub on `listener`: with
     /// `wait`, nothing runs before a debugger attached and resumed; without,
     /// the guest runs and a debugger may attach at any time (the guest
@@ -433,11 +503,8 @@ impl<B: Bus + 'static> Cpu<'static, B> {
             }
             if let Some(conn) = pending.take() {
                 let _ = conn.set_nonblocking(false);
-                let mut target = GdbTarget::new(self, max_insns);
-                let r = GdbStub::new(conn).run_blocking::<EventLoop<'_, B>>(&mut target);
-                target.clear_all_breakpoints();
-                let ended = target.ended.take();
-                if target.resumed {
+                let (r, ended, resumed) = self.gdb_session(conn, max_insns);
+                if resumed {
                     hold = false;
                 }
                 match r {

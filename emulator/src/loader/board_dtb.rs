@@ -90,6 +90,27 @@ pub fn board_dtb(opts: &BoardDtbOptions) -> Vec<u8> {
     })
 }
 
+/// What `cmaemu boot` does to a device tree before the guest sees it:
+/// parse it, apply `-m` (rewrite `/memory`) and `--append` (rewrite
+/// `/chosen/bootargs`), check the memory nodes, serialize. Returns the
+/// blob and the RAM size the board needs (the end of the highest memory
+/// range, rounded up to 1 MiB, at least 16 MiB). `memory` must already be
+/// a valid board RAM size.
+pub fn prepare_boot_dtb(bytes: &[u8], memory: Option<u64>, append: Option<&str>) -> Result<(Vec<u8>, u64), crate::loader::dtb::DtbError> {
+    let mut dtb = crate::loader::dtb::Dtb::parse(bytes)?;
+    if let Some(m) = memory {
+        dtb.set_memory(RAM_BASE, m)?;
+    }
+    if let Some(args) = append {
+        dtb.set_bootargs(args)?;
+    }
+    let regions = dtb.memory_regions()?;
+    // every range ends inside the RAM window: no overflow, end >= RAM_BASE
+    let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
+    let ram = (end - RAM_BASE).div_ceil(1 << 20) << 20;
+    Ok((dtb.to_bytes()?, ram.max(16 << 20)))
+}
+
 fn cell(v: u64) -> u32 {
     v.min(u32::MAX as u64) as u32
 }

@@ -98,6 +98,7 @@ mod sweep;
 pub mod plot;
 pub mod verdict;
 
+pub(crate) use api::strip_command_output;
 pub use api::{describe_exit, Board, BoardBuilder, Error, PreparedBoard, Session, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_INSNS};
 pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step, SweepSpec};
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
