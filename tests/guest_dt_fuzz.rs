@@ -167,6 +167,8 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
     let mut r = Rng(0x5eed_0fd7_f022);
     // CMAEMU_FUZZ_ITERS raises the count for a longer local run.
     let iters: usize = std::env::var("CMAEMU_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    // CMAEMU_FUZZ_ONLY=N boots only mutation N (the others are made, not run)
+    let only: Option<usize> = std::env::var("CMAEMU_FUZZ_ONLY").ok().and_then(|v| v.parse().ok());
     let mut failures = Vec::new();
     let mut clean = 0;
     let mut panics = std::collections::BTreeMap::new();
@@ -186,12 +188,22 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
                 continue;
             }
         };
+        if only.is_some_and(|n| n != i) {
+            continue;
+        }
+        // a failing tree is kept, to boot by hand
+        let saved = std::env::temp_dir().join(format!("cmaemu-dt-fuzz-{i}.dtb"));
+        let keep = |why: String| -> String {
+            let _ = std::fs::write(&saved, &bytes);
+            format!("{why}\n  tree saved: cmaemu boot --dtb {} -m {}M", saved.display(), ram >> 20)
+        };
+        let dtb_copy = bytes.clone();
         let cap = Capture::default();
         let cfg = BootConfig {
             kernel_elf: images::KERNEL_ELF.to_vec(),
             initrd: None,
             firmware_elf: images::FIRMWARE_ELF.to_vec(),
-            dtb: bytes,
+            dtb: dtb_copy,
             ram_size: ram,
             max_insns: 2_000_000_000,
             input: Input::Script(b"cat /proc/meminfo\necho 1 > /dev/cma_test\npoweroff\n".iter().copied().collect()),
@@ -206,7 +218,7 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
                 let text = cap.text();
                 let why = text.lines().last().and_then(|l| l.split("not syncing: ").nth(1)).unwrap_or("").to_string();
                 if why.contains("/memory node") || why.contains("RAM window") {
-                    disagreements.push(format!("mutation {i}: the host accepted the tree, the guest said: {why}"));
+                    disagreements.push(keep(format!("mutation {i}: the host accepted the tree, the guest said: {why}")));
                 }
                 // group by the message without its numbers
                 let key: String = why.chars().map(|c| if c.is_ascii_hexdigit() && !c.is_alphabetic() { '#' } else { c }).collect();
@@ -215,9 +227,9 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
             Ok(o) => {
                 let text = cap.text();
                 let tail: Vec<&str> = text.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
-                failures.push(format!("mutation {i}: {:?}, violations {:?}\n{}", o.exit, o.violations, tail.join("\n")));
+                failures.push(keep(format!("mutation {i}: {:?}, violations {:?}\n{}", o.exit, o.violations, tail.join("\n"))));
             }
-            Err(e) => failures.push(format!("mutation {i}: host error {e}")),
+            Err(e) => failures.push(keep(format!("mutation {i}: host error {e}"))),
         }
     }
     eprintln!(
@@ -231,5 +243,5 @@ fn mutated_trees_boot_to_the_shell_and_power_off() {
     }
     assert!(failures.is_empty(), "{} of {iters} mutated trees failed:\n{}", failures.len(), failures.join("\n\n"));
     assert!(disagreements.is_empty(), "host/guest disagreement on memory nodes:\n{}", disagreements.join("\n"));
-    assert!(clean > (iters - host_rejected) / 2, "most mutated trees should still boot: {clean} of {}", iters - host_rejected);
+    assert!(only.is_some() || clean > (iters - host_rejected) / 2, "most mutated trees should still boot: {clean} of {}", iters - host_rejected);
 }

@@ -381,7 +381,7 @@ impl Target for Trace {
         "trace"
     }
     fn about(&self) -> &'static str {
-        "JSONL trace reader with trace summary and trace map (and the writers)"
+        "JSONL trace reader with trace summary, trace map, the HTML report and the writers"
     }
     fn seeds(&self) -> Vec<Vec<u8>> {
         vec![include_bytes!("seeds/trace.jsonl").to_vec()]
@@ -390,7 +390,7 @@ impl Target for Trace {
         &["{\"ts_ns\":0,\"frame\":0,\"event\":\"", "pageblock_map", "\"mts\":\"", "migrate_page", "violation", "dma_transfer", "cma_alloc_start", "cma_alloc_finish", "mm_migrate_pages", "\"len\":18446744073709551615", "\"vas\":[1,2]", "\"check\":\"migrate_tlb\"", "\"errorno\":-12", "\"pfn\":", "\"frame\":18446744073709551615", "\"}\n", "null", "1e400", "-1"]
     }
     fn run(&self, input: &[u8]) -> String {
-        use crate::trace::{chrome, ftrace, jsonl, read, summary};
+        use crate::trace::{chrome, framemap, ftrace, html, jsonl, read, summary};
         let text = String::from_utf8_lossy(input);
         let evs = match read::read_jsonl(&text) {
             Ok(e) => e,
@@ -398,11 +398,14 @@ impl Target for Trace {
         };
         let s = summary::summary(&evs);
         assert!(s.lines().last().is_some_and(|l| l.trim_start().starts_with("total")), "{s}");
-        let map = [0, u64::MAX].map(|f| read::pageblock_map_rgba(&evs, f).map(|(w, h, px)| assert_eq!(px.len(), w as usize * h as usize * 4)));
+        let map = [(0, false), (u64::MAX, true)].map(|(f, pages)| {
+            framemap::view_at(&evs, f).and_then(|v| framemap::render(&v, pages)).map(|c| assert_eq!(c.rgba.len(), c.width as usize * c.height as usize * 4))
+        });
         let mut sink = Vec::new();
         jsonl::write_jsonl(&evs, &mut sink).expect("write to a Vec");
         chrome::write_chrome(&evs, &mut sink).expect("write to a Vec");
         ftrace::write_ftrace(&evs, &mut sink).expect("write to a Vec");
+        html::write_report(&evs, "fuzz", &[], &mut sink).expect("write to a Vec");
         format!("ok: map {}", map[1].is_ok())
     }
 }

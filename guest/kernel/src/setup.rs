@@ -155,6 +155,30 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         }
     }
 
+    // --- unflatten_device_tree reads a copy in memblock memory: the blob
+    // may lie outside the memory the tree declares (QEMU places it by its
+    // RAM size, not by /memory), where paging_init maps nothing. Copy it
+    // while the boot table still maps the whole RAM window.
+    let in_lowmem = mb.memblock_is_region_memory(PhysAddr(dtb_pa as u64), size as u64) && dtb_pa as u64 + size as u64 <= lowmem;
+    let fdt = if in_lowmem {
+        fdt
+    } else {
+        let Some(pa) = mb.memblock_phys_alloc_range(size as u64, 8, PhysAddr(ram_start as u64), PhysAddr(lowmem)) else {
+            fail(format_args!("early_init_dt_alloc_memory_arch: Failed to allocate {} bytes align=0x8 (the device tree lies outside /memory)", size))
+        };
+        let dst = phys_to_virt(pa.0 as u32);
+        // SAFETY: the source is the blob the firmware placed in the RAM
+        // window and the destination was just reserved in memblock below
+        // lowmem; the boot page table maps the whole window, and the two
+        // do not overlap (the blob's range is memblock-reserved, so the
+        // allocation lies elsewhere).
+        unsafe { core::ptr::copy_nonoverlapping(dtb_va as *const u8, dst as *mut u8, size as usize) };
+        match dt::open(dst, size) {
+            Ok(f) => f,
+            Err(e) => fail(format_args!("device tree copy at {:#010x}: {}", pa.0, e)),
+        }
+    };
+
     // --- paging_init: final tables (L2 tables from memblock, below lowmem)
     let ram_size = ram_end - ram_start as u64;
     let mut alloc = |size: u32, align: u32| -> u32 {
