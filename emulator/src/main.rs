@@ -251,7 +251,9 @@ struct SweepArgs {
     /// Write the JSON lines here instead of standard output.
     #[arg(short, long)]
     out: Option<PathBuf>,
-    /// Draw the verdict (pass rate, allocation latency) as a PNG here.
+    /// Draw the verdict (pass rate, allocation latency) as a PNG here; a
+    /// name ending in .html writes one self-contained page instead: the
+    /// verdict table and the plot.
     #[arg(long)]
     plot: Option<PathBuf>,
 }
@@ -266,7 +268,7 @@ enum SweepCmd {
         /// Write the merged JSON lines here instead of standard output.
         #[arg(short, long)]
         out: Option<PathBuf>,
-        /// Draw the verdict as a PNG here.
+        /// Draw the verdict as a PNG here (.html: table and plot in one page).
         #[arg(long)]
         plot: Option<PathBuf>,
     },

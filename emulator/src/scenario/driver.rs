@@ -71,13 +71,39 @@ fn open_plot(path: Option<&Path>) -> Result<Option<(String, std::fs::File)>, Dri
         .transpose()
 }
 
-fn write_plot(plot: Option<(String, std::fs::File)>, plan: &Plan, combos: &[super::verdict::Combination]) -> Result<(), DriverError> {
+fn write_plot(plot: Option<(String, std::fs::File)>, plan: &Plan, combos: &[super::verdict::Combination], table: &str) -> Result<(), DriverError> {
     if let Some((name, mut f)) = plot {
         let png = super::plot::plot_png(plan, combos).map_err(input)?;
-        f.write_all(&png).map_err(|err| DriverError::Io { path: name.clone(), err })?;
+        let bytes = if name.to_ascii_lowercase().ends_with(".html") { verdict_html(plan, table, &png).into_bytes() } else { png };
+        f.write_all(&bytes).map_err(|err| DriverError::Io { path: name.clone(), err })?;
         eprintln!("cmaemu: sweep: plot written to {name}");
     }
     Ok(())
+}
+
+/// `--plot FILE.html`: one self-contained page (no network) with the
+/// verdict table and the plot inlined as a PNG data URI.
+fn verdict_html(plan: &Plan, table: &str, png: &[u8]) -> String {
+    verdict_page(&plan.scenario, table, png)
+}
+
+#[cfg(test)]
+pub(super) fn verdict_html_for_test(scenario: &str, table: &str, png: &[u8]) -> String {
+    verdict_page(scenario, table, png)
+}
+
+fn verdict_page(scenario: &str, table: &str, png: &[u8]) -> String {
+    use base64::Engine as _;
+    let esc = crate::trace::html::html_escape;
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cmaemu sweep: {t}</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em}}pre{{background:#f4f4f4;padding:1em}}</style></head>\n\
+         <body><h1>Sweep verdict: {t}</h1>\n<section id=\"verdict\"><h2>Verdict</h2><pre>{table}</pre></section>\n\
+         <section id=\"plot\"><h2>Plot</h2><img alt=\"sweep verdict plot\" src=\"data:image/png;base64,{img}\"></section>\n</body></html>\n",
+        t = esc(scenario),
+        table = esc(table),
+        img = base64::engine::general_purpose::STANDARD.encode(png),
+    )
 }
 
 /// The plan of a sweep command (scenario, axes, seeds), checked.
@@ -183,8 +209,9 @@ pub fn sweep_command(o: &SweepOptions, progress: &mut dyn FnMut(u64, u64)) -> Re
 
 fn finish(plan: &Plan, records: &[RunRecord], plot: Option<(String, std::fs::File)>) -> Result<(), DriverError> {
     let (combos, smallest) = plan.verdict(records);
-    eprint!("{}", table(plan, &combos, &smallest));
-    write_plot(plot, plan, &combos)
+    let t = table(plan, &combos, &smallest);
+    eprint!("{t}");
+    write_plot(plot, plan, &combos, &t)
 }
 
 /// `cmaemu sweep merge SHARD...`: the whole sweep's output from its

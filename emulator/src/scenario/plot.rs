@@ -169,4 +169,16 @@ mod tests {
         // colored series pixels (not only black/grey text and mesh)
         assert!(img.chunks(3).any(|p| p[0] != p[1] || p[1] != p[2]), "no series drawn");
     }
+
+    #[test]
+    fn verdict_html_inlines_the_table_and_the_plot() {
+        let png = [0x89u8, b'P', b'N', b'G', 1, 2, 3];
+        let html = super::super::driver::verdict_html_for_test("a<b", "cma  runs\n8M & more", &png);
+        assert!(html.contains("8M &amp; more"), "{html}");
+        assert!(html.contains("a&lt;b"));
+        assert!(!html.contains("http"), "a self-contained page loads nothing");
+        use base64::Engine as _;
+        let b64 = html.split("data:image/png;base64,").nth(1).and_then(|r| r.split('"').next()).unwrap();
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(b64).unwrap(), png);
+    }
 }
