@@ -1120,3 +1120,48 @@ fn the_final_check_catches_a_bug_in_the_last_moments_before_poweroff() {
     let v = m.violations();
     assert!(v.iter().any(|l| l.contains("integrity.isolation")), "{v:?}");
 }
+
+/// `count`, `high`, `batch`, `managed` and `low` of one zone in
+/// `/proc/zoneinfo`.
+fn zone_pageset(zoneinfo: &str, zone: &str) -> (u64, u64, u64, u64, u64) {
+    let start = zoneinfo.find(&format!("zone {zone:>8}")).unwrap_or_else(|| panic!("{zone} in {zoneinfo}"));
+    let z = &zoneinfo[start..];
+    let z = &z[..z[1..].find("Node ").map(|i| i + 1).unwrap_or(z.len())];
+    let field = |name: &str| -> u64 {
+        let l = z.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name} in {z}"));
+        l.trim_start()[name.len()..].trim().parse().unwrap()
+    };
+    (field("count:"), field("high:"), field("batch:"), field("managed "), field("low "))
+}
+
+#[test]
+fn per_cpu_lists_hold_released_cma_pages_until_the_next_cma_alloc_drains_them() {
+    let mut m = stepping_machine(1 << 30, None);
+    let zi = command_output(&mut m, "cat /proc/zoneinfo");
+    for zone in ["Normal", "HighMem"] {
+        // zone_batchsize / zone_highsize as 6.1 computes them.
+        let (_, high, batch, managed, low) = zone_pageset(&zi, zone);
+        let b = ((managed >> 10).min(256) / 4).max(1);
+        let b = (1u64 << (63 - (b + b / 2).leading_zeros())) - 1;
+        assert_eq!(batch, b.max(1), "{zone}: {zi}");
+        assert_eq!(high, low.max(4 * batch), "{zone}: {zi}");
+    }
+    let total = meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "CmaFree:");
+    let out = command_output(&mut m, "echo 1 > /dev/cma_test");
+    assert!(out.contains("misc cma_test: alloc"), "{out}");
+    let out = command_output(&mut m, "cat /dev/cma_test");
+    assert!(out.contains("misc cma_test: free"), "{out}");
+    // cma_release -> free_contig_range -> __free_page: the 256 pages go
+    // through the HighMem pcp list; what is still parked there is not free.
+    let (count, high, _, _, _) = zone_pageset(&command_output(&mut m, "cat /proc/zoneinfo"), "HighMem");
+    assert!(count > 0 && count < high, "count {count} high {high}");
+    let after_free = meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "CmaFree:");
+    assert_eq!(after_free, total - count * 4);
+    // The next cma_alloc drains the lists (alloc_contig_range ->
+    // drain_all_pages) before it takes its 256 pages.
+    let out = command_output(&mut m, "echo 1 > /dev/cma_test");
+    assert!(out.contains("misc cma_test: alloc"), "{out}");
+    let (count, _, _, _, _) = zone_pageset(&command_output(&mut m, "cat /proc/zoneinfo"), "HighMem");
+    assert_eq!(count, 0);
+    assert_eq!(meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "CmaFree:"), total - 1024);
+}

@@ -118,7 +118,8 @@ pub struct Snapshot {
     pub address_spaces: Vec<AddressSpaceRecord>,
     /// `mm_seq` was even and unchanged across the whole read.
     pub stable: bool,
-    /// For each page: inside a free buddy block (head with `PG_BUDDY`).
+    /// For each page: inside a free buddy block (head with `PG_BUDDY`) or a
+    /// block on a per-cpu list (head with `PG_PCP`).
     free: Vec<bool>,
 }
 
@@ -250,7 +251,7 @@ impl Snapshot {
         let mut i = 0;
         while i < n {
             let p = &self.pages[i];
-            if p.has(PG_BUDDY) && p.private < self.desc.max_order {
+            if (p.has(PG_BUDDY) || p.has(PG_PCP)) && p.private < self.desc.max_order {
                 let len = 1usize << p.private;
                 let e = (i + len).min(n);
                 free[i..e].iter_mut().for_each(|f| *f = true);
@@ -272,7 +273,8 @@ impl Snapshot {
     pub fn page(&self, pfn: u32) -> Option<&PageRecord> {
         self.pages.get(pfn.checked_sub(self.desc.base_pfn)? as usize)
     }
-    /// Whether `pfn` lies inside a free buddy block.
+    /// Whether `pfn` lies inside a free buddy block or a block on a per-cpu
+    /// list (free to Linux, not in the buddy).
     pub fn is_free(&self, pfn: u32) -> bool {
         pfn.checked_sub(self.desc.base_pfn).and_then(|i| self.free.get(i as usize).copied()).unwrap_or(false)
     }

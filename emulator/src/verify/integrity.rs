@@ -20,12 +20,17 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     let n = s.pages.len();
     let max_order = s.desc.max_order;
 
-    // 1. Buddy blocks: shape, overlaps, free pages not owned/mapped.
+    // 1. Buddy blocks and blocks on the per-cpu lists: shape, overlaps,
+    //    free pages not owned/mapped.
     let mut covered = vec![false; n];
     for i in 0..n {
         let p = s.pages[i];
-        if !p.has(PG_BUDDY) {
+        if !p.has(PG_BUDDY) && !p.has(PG_PCP) {
             continue;
+        }
+        if p.has(PG_BUDDY) && p.has(PG_PCP) {
+            let pfn = base + i as u32;
+            out.push(Check::PageState, Some(pfn), None, None, format!("page {pfn:#x} is both a buddy block head and on a per-cpu list"));
         }
         let pfn = base + i as u32;
         let order = p.private;

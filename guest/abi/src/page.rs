@@ -91,6 +91,10 @@ pub const PG_HWPOISON: u32 = 1 << 14;
 pub const PG_PRIVATE: u32 = 1 << 15;
 /// All state bits (everything below the packed fields).
 pub const PG_STATE_MASK: u32 = (1 << 16) - 1;
+/// On a per-CPU page list (`pcp->lists[]`): free to the page checks but not
+/// in the buddy; the block's order is in `private`. Our marker, outside
+/// [`PG_STATE_MASK`]; Linux knows these pages by list membership only.
+pub const PG_PCP: u32 = 1 << 16;
 
 /// Bits 24..=26: the migrate type of the free list the page is on while
 /// `PG_BUDDY` is set, and afterwards the type it was allocated from (Linux

@@ -104,6 +104,8 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
     crate::rmapk::init(mb, nr, lowmem_end);
     let memmap = MemMap::new(pages, base, pb, profile.pageblock_order).map_err(|_| "bad page array")?;
     let mut pa = PageAlloc::new(profile, &layout, memmap).map_err(|_| "page allocator setup failed")?;
+    // start_kernel: build_all_zonelists(NULL) before mm_init.
+    pa.build_all_zonelists();
     // memblock_free_all: every range memblock did not reserve goes to the buddy.
     for (s, e) in mb.free_mem_ranges() {
         let sp = ((s.0 + 0xfff) >> 12) as u32;
@@ -115,6 +117,9 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
     if let Some(a) = crate::cma::areas() {
         pa.totalcma_pages = a.totalcma_pages;
     }
+    // start_kernel: setup_per_cpu_pageset() after mm_init; the watermarks
+    // are still 0, so high = 4 * batch until init_per_zone_wmark_min.
+    pa.setup_per_cpu_pageset();
     // SAFETY: single-threaded boot; published once.
     unsafe {
         PHYSPAGES = mb.memblock_phys_mem_size() >> 12;
@@ -173,4 +178,13 @@ pub fn mem_init_print_info() {
     }
     let _ = write!(line, ")");
     pr_info!("{}", line.as_str());
+}
+
+/// `init_per_zone_wmark_min` (postcore_initcall, after ARM's
+/// `atomic_pool_init` in link order): `min_free_kbytes`, the watermarks,
+/// the per-cpu `high`/`batch` that follow them, `lowmem_reserve`.
+pub fn init_per_zone_wmark_min() {
+    if let Some(pa) = page_alloc() {
+        pa.init_per_zone_wmark_min();
+    }
 }

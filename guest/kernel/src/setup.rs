@@ -214,6 +214,7 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         }
     }
     crate::dma::atomic_pool_init();
+    crate::mm::init_per_zone_wmark_min();
     crate::dma::cma_test::init();
     crate::video::probe(&fdt);
     crate::iomem::probe(&fdt);

@@ -5,10 +5,9 @@
 //! .free_list[migratetype]`, so nothing here allocates.
 //!
 //! Simplifications against Linux, each also noted where it happens:
-//! - no per-cpu page lists (single CPU): order <= 3 requests go straight to
-//!   `rmqueue_buddy` and frees straight to `free_one_page`. Linux would
-//!   batch them through the pcp lists; which frame you get differs, the
-//!   free-list invariants do not.
+//! - per-cpu page lists for the one CPU are in [`crate::pcp`]: order <= 3
+//!   requests go through `rmqueue_pcplist` and frees through
+//!   `free_unref_page`, as in 6.1.
 //! - no reclaim, compaction, kswapd or OOM killer: the slow path retries
 //!   with the lowered watermarks and the reserves Linux would grant, then
 //!   fails (`__GFP_NOFAIL` fails too instead of looping forever).
@@ -18,6 +17,7 @@
 use crate::gfp::*;
 use crate::page::*;
 use crate::pageblock::{MigrateType, MIGRATE_PCPTYPES, MIGRATE_TYPES};
+use crate::pcp::{pcp_allowed_order, PerCpuPages, BOOT_PAGESET_BATCH, BOOT_PAGESET_HIGH, NR_ONLINE_CPUS};
 use crate::profile::{MmProfile, ProfileError, MAX_ORDER_LIMIT};
 use crate::types::Pfn;
 use crate::zone::{zone_types, ZoneLayout, ZoneType, MAX_NR_ZONES_LIMIT};
@@ -106,7 +106,8 @@ pub struct FreeList {
 }
 
 impl FreeList {
-    const EMPTY: FreeList = FreeList { head: PFN_NONE, tail: PFN_NONE };
+    /// An empty list.
+    pub const EMPTY: FreeList = FreeList { head: PFN_NONE, tail: PFN_NONE };
     /// `list_empty`.
     pub const fn is_empty(&self) -> bool {
         self.head == PFN_NONE
@@ -161,6 +162,16 @@ pub struct Zone {
     pub nr_reserved_highatomic: u64,
     /// `nr_isolate_pageblock`.
     pub nr_isolate_pageblock: u32,
+    /// `per_cpu_pageset` of the one CPU.
+    pub pcp: PerCpuPages,
+    /// The zone left the boot pageset (`setup_zone_pageset` ran).
+    pub pcp_ready: bool,
+    /// `pageset_high`.
+    pub pageset_high: u32,
+    /// `pageset_batch`.
+    pub pageset_batch: u32,
+    /// `per_cpu_zonestats->stat_threshold` (`calculate_normal_threshold`).
+    pub stat_threshold: u32,
 }
 
 impl Zone {
@@ -180,6 +191,11 @@ impl Zone {
             lowmem_reserve: [0; MAX_NR_ZONES_LIMIT],
             nr_reserved_highatomic: 0,
             nr_isolate_pageblock: 0,
+            pcp: PerCpuPages::BOOT,
+            pcp_ready: false,
+            pageset_high: BOOT_PAGESET_HIGH,
+            pageset_batch: BOOT_PAGESET_BATCH,
+            stat_threshold: 0,
         }
     }
     /// `zone_end_pfn`.
@@ -649,7 +665,7 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// `free_one_page` (with the isolation re-check of the caller's type).
-    fn free_one_page(&mut self, zid: usize, pfn: Pfn, order: u32, mut mt: MigrateType, fpi_flags: u32) {
+    pub(crate) fn free_one_page(&mut self, zid: usize, pfn: Pfn, order: u32, mut mt: MigrateType, fpi_flags: u32) {
         if self.has_isolate_pageblock(zid) || mt.is_isolate() {
             mt = self.mem.get_pageblock_migratetype(pfn);
         }
@@ -689,7 +705,7 @@ impl<'a> PageAlloc<'a> {
         let compound = head.has(PG_HEAD);
         for i in 1..(1u32 << order) {
             let p = self.mem.p(pfn.0 + i);
-            if p.has(PG_BUDDY) {
+            if p.has(PG_BUDDY) || p.has(PG_PCP) {
                 return Err(BuddyError::DoubleFree(Pfn(pfn.0 + i)));
             }
             if compound && !p.has(PG_TAIL) {
@@ -725,16 +741,40 @@ impl<'a> PageAlloc<'a> {
         }
     }
 
-    /// `__free_pages_ok` (also `free_the_page`: no pcp lists here).
-    fn __free_pages_ok(&mut self, pfn: Pfn, order: u32, fpi_flags: u32, head_refs: i32) -> Result<(), BuddyError> {
+    /// `free_the_page`: blocks of order <= `PAGE_ALLOC_COSTLY_ORDER` go to
+    /// the per-cpu lists (`free_unref_page`), larger ones to the buddy
+    /// (`__free_pages_ok`). Both run `free_pages_prepare` first.
+    fn free_the_page(&mut self, pfn: Pfn, order: u32, head_refs: i32) -> Result<(), BuddyError> {
+        if !pcp_allowed_order(order) {
+            return self.__free_pages_ok(pfn, order, FPI_NONE, head_refs);
+        }
+        if !self.free_pages_prepare(pfn, order, head_refs)? {
+            return Ok(());
+        }
         let zid = self.page_zone(pfn);
+        self.free_unref_page(zid, pfn, order);
+        Ok(())
+    }
+
+    /// `free_pages_prepare`: the checks, then the state changes. `Ok(false)`
+    /// when the page must not reach the allocator (hwpoison).
+    fn free_pages_prepare(&mut self, pfn: Pfn, order: u32, head_refs: i32) -> Result<bool, BuddyError> {
         if order == 0 && self.mem.p(pfn.0).has(PG_HWPOISON) {
             // Do not let hwpoison pages hit the buddy.
             self.mem.pm(pfn.0).refcount = 0;
-            return Ok(());
+            return Ok(false);
         }
         self.free_pages_check(pfn, order, head_refs)?;
         self.free_pages_prepare_apply(pfn, order);
+        Ok(true)
+    }
+
+    /// `__free_pages_ok`: straight to the buddy.
+    fn __free_pages_ok(&mut self, pfn: Pfn, order: u32, fpi_flags: u32, head_refs: i32) -> Result<(), BuddyError> {
+        let zid = self.page_zone(pfn);
+        if !self.free_pages_prepare(pfn, order, head_refs)? {
+            return Ok(());
+        }
         let pbo = self.profile.pageblock_order;
         if order > pbo {
             // A block larger than a pageblock (only with a profile whose
@@ -773,7 +813,7 @@ impl<'a> PageAlloc<'a> {
             return Err(BuddyError::BadPage(pfn, "freeing a tail page"));
         }
         if head.refcount == 1 {
-            return self.__free_pages_ok(pfn, order, FPI_NONE, 1);
+            return self.free_the_page(pfn, order, 1);
         }
         // put_page_testzero() did not reach zero.
         if !head.has(PG_HEAD) {
@@ -784,7 +824,7 @@ impl<'a> PageAlloc<'a> {
         self.mem.pm(pfn.0).refcount -= 1;
         if !head.has(PG_HEAD) {
             for o in (0..order).rev() {
-                self.__free_pages_ok(Pfn(pfn.0 + (1 << o)), o, FPI_NONE, 0)?;
+                self.free_the_page(Pfn(pfn.0 + (1 << o)), o, 0)?;
             }
         }
         Ok(())
@@ -870,7 +910,8 @@ impl<'a> PageAlloc<'a> {
         p.flags &= !PG_RESERVED;
         p.refcount = 0;
         self.zones[zid].managed_pages += 1;
-        self.__free_pages_ok(pfn, 0, FPI_NONE, 0)
+        // __free_page(): through the (boot) pageset.
+        self.free_the_page(pfn, 0, 0)
     }
 
     /// `init_cma_reserved_pageblock`: a reserved pageblock becomes
@@ -1144,12 +1185,24 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// `check_new_pages`: true when a page of the block is bad.
-    fn check_new_pages(&self, pfn: u32, order: u32) -> bool {
+    pub(crate) fn check_new_pages(&self, pfn: u32, order: u32) -> bool {
         (0..(1u32 << order)).any(|i| !page_expected_state(self.mem.p(pfn + i), PAGE_FLAGS_CHECK_AT_PREP | PG_HWPOISON))
     }
 
-    /// `rmqueue` / `rmqueue_buddy` (no pcp lists: single CPU).
+    /// `rmqueue`: the per-cpu lists for small orders (not for movable
+    /// requests that may not use CMA: the movable pcp list may hold CMA
+    /// pages), else the buddy.
     fn rmqueue(&mut self, zid: usize, order: u32, alloc_flags: u32, mt: MigrateType) -> Option<u32> {
+        if pcp_allowed_order(order) && (alloc_flags & ALLOC_CMA != 0 || mt != MigrateType::Movable) {
+            if let Some(pfn) = self.rmqueue_pcplist(zid, order, mt, alloc_flags) {
+                return Some(pfn);
+            }
+        }
+        self.rmqueue_buddy(zid, order, alloc_flags, mt)
+    }
+
+    /// `rmqueue_buddy`.
+    fn rmqueue_buddy(&mut self, zid: usize, order: u32, alloc_flags: u32, mt: MigrateType) -> Option<u32> {
         loop {
             let mut page = None;
             if alloc_flags & ALLOC_HIGHATOMIC != 0 {
@@ -1342,6 +1395,7 @@ impl<'a> PageAlloc<'a> {
         if let Some(p) = self.get_page_from_freelist(gfp, order, alloc_flags, &ac) {
             return Ok(Pfn(p));
         }
+        let mut drained = false;
         loop {
             let reserve_flags = __gfp_pfmemalloc_flags(gfp);
             if reserve_flags != 0 {
@@ -1353,8 +1407,19 @@ impl<'a> PageAlloc<'a> {
             if !gfp.any(__GFP_DIRECT_RECLAIM) {
                 break;
             }
-            // No reclaim progress is possible; should_reclaim_retry() ends
-            // with unreserve_highatomic_pageblock(ac, true) before OOM.
+            // __alloc_pages_direct_reclaim: no reclaim progress is
+            // possible; it retries once after unreserving HighAtomic
+            // blocks and draining the per-cpu lists.
+            if !drained {
+                drained = true;
+                self.unreserve_highatomic_pageblock(&ac, false);
+                self.drain_all_pages(None);
+                if let Some(p) = self.get_page_from_freelist(gfp, order, alloc_flags, &ac) {
+                    return Ok(Pfn(p));
+                }
+            }
+            // should_reclaim_retry() ends with
+            // unreserve_highatomic_pageblock(ac, true) before OOM.
             if !self.unreserve_highatomic_pageblock(&ac, true) {
                 break;
             }
@@ -1423,6 +1488,19 @@ impl<'a> PageAlloc<'a> {
             z.watermark[WMARK_PROMO] = z.watermark[WMARK_HIGH] + tmp;
         }
         self.calculate_totalreserve_pages();
+        // The watermark size have changed so update the pcpu batch and
+        // high limits or the limits may be inappropriate.
+        self.zone_pcp_update_all();
+    }
+
+    /// `refresh_zone_stat_thresholds` (`calculate_normal_threshold` for
+    /// each populated zone).
+    pub fn refresh_zone_stat_thresholds(&mut self) {
+        for z in self.zones[..self.nr_zones].iter_mut().filter(|z| z.present_pages != 0) {
+            let mem = (z.managed_pages >> (27 - crate::types::PAGE_SHIFT)) as u32;
+            let fls = |x: u32| 32 - x.leading_zeros();
+            z.stat_threshold = (2 * fls(NR_ONLINE_CPUS) * (1 + fls(mem))).min(125);
+        }
     }
 
     /// `calculate_totalreserve_pages`.
@@ -1456,6 +1534,7 @@ impl<'a> PageAlloc<'a> {
     pub fn init_per_zone_wmark_min(&mut self) {
         self.calculate_min_free_kbytes();
         self.setup_per_zone_wmarks();
+        self.refresh_zone_stat_thresholds();
         self.setup_per_zone_lowmem_reserve();
     }
 
@@ -1484,8 +1563,10 @@ impl<'a> PageAlloc<'a> {
     /// is aligned, marked `PageBuddy` with its order, on the list of its
     /// order, linked both ways; blocks do not overlap; `nr_free` and the
     /// free-page counters match the lists; CMA/Isolate lists hold only
-    /// blocks of CMA/Isolate pageblocks and vice versa. Returns the number
-    /// of free pages found (isolated ones included). `O(pages)`, read-only,
+    /// blocks of CMA/Isolate pageblocks and vice versa; the per-cpu lists
+    /// hold what their counts say ([`PageAlloc::check_pcp_integrity`]).
+    /// Returns the number of free pages found (isolated ones and those on
+    /// the per-cpu lists included). `O(pages)`, read-only,
     /// no allocation.
     pub fn check_integrity(&self) -> Result<u64, BuddyError> {
         let mut total = 0u64;
@@ -1502,7 +1583,7 @@ impl<'a> PageAlloc<'a> {
                     while cur != PFN_NONE {
                         let pfn = Pfn(cur);
                         let p = self.mem.page(pfn).ok_or(BuddyError::Corrupt(pfn, "list entry outside memmap"))?;
-                        if !p.has(PG_BUDDY) || p.private != order {
+                        if !p.has(PG_BUDDY) || p.has(PG_PCP) || p.private != order {
                             return Err(BuddyError::Corrupt(pfn, "free block without PageBuddy/order"));
                         }
                         if p.lru_prev != prev {
@@ -1525,7 +1606,7 @@ impl<'a> PageAlloc<'a> {
                             }
                             if i > 0 {
                                 let q = self.mem.p(cur + i);
-                                if q.has(PG_BUDDY) || q.refcount != 0 {
+                                if q.has(PG_BUDDY) || q.has(PG_PCP) || q.refcount != 0 {
                                     return Err(BuddyError::Corrupt(Pfn(cur + i), "overlapping free blocks"));
                                 }
                             }
@@ -1549,6 +1630,7 @@ impl<'a> PageAlloc<'a> {
                     return Err(BuddyError::Corrupt(z.zone_start_pfn, "nr_free differs from the lists"));
                 }
             }
+            total += self.check_pcp_integrity(zid)?;
             if free != z.nr_free_pages {
                 return Err(BuddyError::Corrupt(z.zone_start_pfn, "NR_FREE_PAGES differs from the lists"));
             }

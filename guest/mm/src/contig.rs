@@ -9,7 +9,8 @@
 //!    free blocks crossing the boundary; pre-5.19 kernels aligned to
 //!    `MAX_ORDER_NR_PAGES` instead — the same thing for both named profiles,
 //!    whose pageblock is the largest buddy block);
-//! 2. `drain_all_pages`: nothing to do, there are no per-cpu lists;
+//! 2. `drain_all_pages(zone)`: pages on the per-cpu lists go back to the
+//!    buddy (onto the isolate lists for the range's pageblocks);
 //! 3. `__alloc_contig_migrate_range`: isolate the LRU pages in batches of
 //!    32 and migrate them away, `-EBUSY` after 5 rounds without emptying
 //!    the batch (`-EBUSY` is then ignored: the next step decides);
@@ -182,7 +183,7 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
     /// The part of [`Self::alloc_contig_range`] between isolation and
     /// `done:`.
     fn alloc_contig_range_isolated(&mut self, start: Pfn, end: Pfn) -> Result<(), Errno> {
-        // drain_all_pages(cc.zone): no per-cpu page lists.
+        self.pa.drain_all_pages(Some(self.pa.page_zone(start)));
         // In case of -EBUSY, we'd like to know which page causes problem.
         // So, just fall through. test_pages_isolated() decides.
         match self.__alloc_contig_migrate_range(start, end) {

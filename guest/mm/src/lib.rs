@@ -10,6 +10,7 @@ pub mod page;
 pub mod pageblock;
 pub mod gfp;
 pub mod buddy;
+pub mod pcp;
 pub mod isolation;
 pub mod cma;
 pub mod contiguous;

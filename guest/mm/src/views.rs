@@ -101,8 +101,8 @@ fn zone_stat_items(free: u64, free_cma: u64) -> [(&'static str, u64); 11] {
 }
 
 /// `/proc/zoneinfo` for every zone of the build (populated or not). The
-/// per-node stats block is left out; the pagesets show one CPU with the
-/// boot pageset values (count 0, high 0, batch 1): we keep no pcp lists.
+/// per-node stats block is left out; the pagesets show the one CPU's
+/// per-cpu lists (`count`, `high`, `batch`) and `stat_threshold`.
 pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
     for z in pa.zones() {
         write!(w, "Node {}, zone {:>8}", 0, z.kind.name())?;
@@ -132,7 +132,11 @@ pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
         for (name, v) in zone_stat_items(z.free_pages(), z.free_cma_pages()) {
             write!(w, "\n      {:<12} {}", name, v)?;
         }
-        write!(w, "\n  pagesets\n    cpu: 0\n              count: 0\n              high:  0\n              batch: 1\n  vm stats threshold: 0")?;
+        write!(
+            w,
+            "\n  pagesets\n    cpu: 0\n              count: {}\n              high:  {}\n              batch: {}\n  vm stats threshold: {}",
+            z.pcp.count, z.pcp.high, z.pcp.batch, z.stat_threshold
+        )?;
         writeln!(w, "\n  node_unreclaimable:  0\n  start_pfn:           {}", z.zone_start_pfn.0)?;
     }
     Ok(())

@@ -53,6 +53,11 @@ struct Model {
     blocks: Vec<Block>,
     /// Pageblock start -> type before isolation.
     isolated: Vec<(u32, MigrateType)>,
+    /// Pageblocks that were ever HighAtomic: unreserving one moves its free
+    /// blocks to another type's lists without merging them
+    /// (`move_freepages_block`), so its order >= pageblock_order blocks may
+    /// sit beside a free buddy, in Linux as here.
+    ever_highatomic: std::collections::BTreeSet<u32>,
     pgfree: u64,
 }
 
@@ -103,6 +108,9 @@ fn full_check(pa: &PageAlloc, m: &Model, ctx: &str) {
                                 let t1 = pa.mem.get_pageblock_migratetype(Pfn(cur));
                                 let t2 = pa.mem.get_pageblock_migratetype(Pfn(b));
                                 let blocked = order >= pbo && t1 != t2 && (!t1.is_mergeable() || !t2.is_mergeable());
+                                let pbm = !((1u32 << pbo) - 1);
+                                let unreserved = order >= pbo && (m.ever_highatomic.contains(&(cur & pbm)) || m.ever_highatomic.contains(&(b & pbm)));
+                                let blocked = blocked || unreserved;
                                 assert!(blocked, "{}: free buddies {:#x}/{:#x} order {} not merged ({:?}/{:?}, lists {}/{})", ctx, cur, b, order, t1, t2, pa.mem.p(cur).list_mt(), bp.list_mt());
                             }
                         }
@@ -149,6 +157,17 @@ fn model_unmovable(pa: &PageAlloc, m: &Model, s: u32, e: u32) -> bool {
     })
 }
 
+/// `PGFREE` a free adds in 6.1: none for a small block freed into an
+/// isolated pageblock (`free_unref_page` hands it to `free_one_page`
+/// without counting), else its pages.
+fn pgfree_of(pa: &PageAlloc, pfn: u32, order: u32) -> u64 {
+    if crate::pcp::pcp_allowed_order(order) && pa.mem.get_pageblock_migratetype(Pfn(pfn)).is_isolate() {
+        0
+    } else {
+        1 << order
+    }
+}
+
 fn run(profile: MmProfile, nr_pages: u32, cma_blocks: u32, vmalloc: Option<u64>, seed: u64, actions: usize) {
     let base = 0x60000u32;
     let pb = profile.pageblock_nr_pages();
@@ -165,6 +184,7 @@ fn run(profile: MmProfile, nr_pages: u32, cma_blocks: u32, vmalloc: Option<u64>,
         frames: vec![Frame::Free; nr_pages as usize],
         blocks: Vec::new(),
         isolated: Vec::new(),
+        ever_highatomic: Default::default(),
         pgfree: pa.events.pgfree,
     };
     for i in 0..reserved_head {
@@ -214,6 +234,11 @@ fn run(profile: MmProfile, nr_pages: u32, cma_blocks: u32, vmalloc: Option<u64>,
                     }
                     m.blocks.push(Block { pfn: p.0, order, movable });
                     let mt_after: Vec<MigrateType> = (0..nblocks).map(|b| pa.mem.get_pageblock_migratetype(Pfn(base + b * pb))).collect();
+                    for (b, t) in mt_after.iter().enumerate() {
+                        if t.is_highatomic() {
+                            m.ever_highatomic.insert(base + b as u32 * pb);
+                        }
+                    }
                     for (b, (x, y)) in mt_before.iter().zip(&mt_after).enumerate() {
                         if x != y {
                             steals_seen += 1;
@@ -241,17 +266,17 @@ fn run(profile: MmProfile, nr_pages: u32, cma_blocks: u32, vmalloc: Option<u64>,
                         pa.mem.page_mut(Pfn(pfn)).unwrap().flags |= PG_MOVABLE;
                     }
                     if rng.chance(50) {
+                        m.pgfree += pgfree_of(&pa, pfn, 0);
                         pa.__free_pages(Pfn(pfn), 0).unwrap_or_else(|e| panic!("{}: {}", ctx, e));
                         m.set(pfn, 0, Frame::Free);
-                        m.pgfree += 1;
                     } else {
                         m.blocks.push(Block { pfn, order: 0, movable: b.movable });
                     }
                 }
             } else {
+                m.pgfree += pgfree_of(&pa, b.pfn, b.order);
                 pa.__free_pages(Pfn(b.pfn), b.order).unwrap_or_else(|e| panic!("{}: {}", ctx, e));
                 m.set(b.pfn, b.order, Frame::Free);
-                m.pgfree += 1 << b.order;
             }
         } else if r < 96 {
             // Isolate a random pageblock.

@@ -13,6 +13,13 @@ pub(crate) fn boot_with(profile: MmProfile, start: u32, nr_pages: u32, reserved:
 /// the watermarks are computed, as `cma_init_reserved_areas` (a core
 /// initcall) runs before `init_per_zone_wmark_min` (postcore).
 pub(crate) fn boot_full(profile: MmProfile, start: u32, nr_pages: u32, reserved: &[(u32, u32)], vmalloc: Option<u64>, cma_blocks: &[u32]) -> PageAlloc<'static> {
+    boot_opts(profile, start, nr_pages, reserved, vmalloc, cma_blocks, false)
+}
+
+/// [`boot_full`], with `setup_per_cpu_pageset` (between `mm_init` and the
+/// initcalls, as `start_kernel` runs it) when `pcp` is set; without it
+/// every zone keeps the boot pageset, which hands each page straight on.
+pub(crate) fn boot_opts(profile: MmProfile, start: u32, nr_pages: u32, reserved: &[(u32, u32)], vmalloc: Option<u64>, cma_blocks: &[u32], pcp: bool) -> PageAlloc<'static> {
     let ram = [(Pfn(start).phys(), Pfn(start + nr_pages).phys())];
     let layout = zone_sizes_init(&profile, &ram, vmalloc).unwrap();
     let pages: &'static mut [PageRecord] = Vec::leak(vec![PageRecord::INIT; nr_pages as usize]);
@@ -33,6 +40,9 @@ pub(crate) fn boot_full(profile: MmProfile, start: u32, nr_pages: u32, reserved:
     }
     if cur < start + nr_pages {
         pa.memblock_free_pages(Pfn(cur), Pfn(start + nr_pages)).unwrap();
+    }
+    if pcp {
+        pa.setup_per_cpu_pageset();
     }
     for &b in cma_blocks {
         pa.init_cma_reserved_pageblock(Pfn(b)).unwrap();
