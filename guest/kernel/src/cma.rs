@@ -39,6 +39,9 @@ impl CmaTrace for KTrace {
         let ts = crate::hostif::now();
         crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_start(ts, crate::hostif::area_index(name), count as u32, align));
         crate::trace::event("cma_alloc_start", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_start(w, name, count, align));
+        // The host samples its counters at the start of every allocation,
+        // not only once the allocation's records are drained at its end.
+        crate::hostif::doorbell();
     }
     fn cma_alloc_busy_retry(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
         let pp = page_ptr(page);
