@@ -796,6 +796,13 @@ pub fn flash_image(firmware_elf: &[u8], dtb_pa: u64, kernel_entry: u64) -> Resul
     let firmware = Image::parse("firmware", firmware_elf)?;
     firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
     // check_within: every segment (memsz >= file size) ends inside flash
+    let flash = flash_contents(&firmware, dtb_pa, kernel_entry);
+    Ok((firmware, flash))
+}
+
+/// The flash image: the firmware's segments (checked to lie inside flash)
+/// and its BOOT_INFO words (magic, machine id, DTB, kernel entry).
+fn flash_contents(firmware: &Image, dtb_pa: u64, kernel_entry: u64) -> Vec<u8> {
     let (_, fw_end) = firmware.extent();
     let mut flash = vec![0u8; fw_end.max(4096) as usize];
     for s in &firmware.segments {
@@ -810,7 +817,7 @@ pub fn flash_image(firmware_elf: &[u8], dtb_pa: u64, kernel_entry: u64) -> Resul
             }
         }
     }
-    Ok((firmware, flash))
+    flash
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -872,20 +879,7 @@ fn build(
         return Err(BoardError::Ram(format!("the DTB ({} bytes at {dtb_pa:#x}) does not fit in RAM", dtb_bytes.len())));
     }
     ram.write(dtb_pa, &dtb_bytes).map_err(BoardError::Ram)?;
-    let (_, fw_end) = firmware.extent();
-    let mut flash = vec![0u8; fw_end.max(4096) as usize];
-    for s in &firmware.segments {
-        flash[s.paddr as usize..s.paddr as usize + s.data.len()].copy_from_slice(&s.data);
-    }
-    if let Some(bi) = firmware.symbol_pa("BOOT_INFO") {
-        let words = [0x434d_4142u32, MACHINE_ID_VEXPRESS, dtb_pa as u32, kernel_entry as u32];
-        for (i, w) in words.iter().enumerate() {
-            let at = (bi as usize).saturating_add(4 * i);
-            if at.saturating_add(4) <= flash.len() {
-                flash[at..at + 4].copy_from_slice(&w.to_le_bytes());
-            }
-        }
-    }
+    let flash = flash_contents(&firmware, dtb_pa, kernel_entry);
     let profile = opts.profile;
     let run = run_info(&dtb_bytes, ram_size, &opts);
     let null = NullDevices::from_dtb(&dtb_bytes, ram_size);
