@@ -999,7 +999,7 @@ fn double_free_is_caught_by_the_mapped_free_check() {
 
 #[test]
 fn every_injection_switch_is_known_to_the_guest() {
-    let all = "skip_tlb_flush,skip_copy,skip_remap,dma_noncontig,dma_after_free,leak_old_page,ignore_pin,leak_bitmap,leak_isolation,wrong_migratetype,double_free";
+    let all = "skip_tlb_flush,skip_copy,skip_remap,dma_noncontig,dma_after_free,leak_old_page,ignore_pin,leak_bitmap,leak_isolation,wrong_migratetype,double_free,skip_lru_drain";
     let (o, out) = boot_with(
         {
             let mut d = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(256 << 20)).unwrap();
@@ -1164,4 +1164,40 @@ fn per_cpu_lists_hold_released_cma_pages_until_the_next_cma_alloc_drains_them() 
     let (count, _, _, _, _) = zone_pageset(&command_output(&mut m, "cat /proc/zoneinfo"), "HighMem");
     assert_eq!(count, 0);
     assert_eq!(meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "CmaFree:"), total - 1024);
+}
+
+/// `skip_lru_drain`: `alloc_contig_range` disables the LRU cache without
+/// draining the LRU add batch. Caught by `migrate.lru_drain` in two
+/// workloads: a debugfs `cma_alloc` over memory filled by a task, and the
+/// `dma_alloc_coherent` path (`/dev/cma_test`) after a fill that reached the
+/// CMA area; a clean run of each has no violation.
+#[test]
+fn skip_lru_drain_is_caught_in_two_workloads() {
+    let cma_fill = |m: &mut cmaemu::board::machine::Machine| {
+        let free_kb = meminfo_kb(&command_output(m, "cat /proc/meminfo"), "MemFree:");
+        command_output(m, &format!("fill {} 11", free_kb * 70 / 100 / 1024));
+    };
+    for inject in [None, Some("skip_lru_drain")] {
+        let args = inject.map(|i| format!("console=ttyAMA0 cmaemu.inject={i}")).unwrap_or_else(|| "console=ttyAMA0".into());
+        // 1. fill 110 MiB (28160 pages: 5 left in the batch), debugfs alloc.
+        let mut m = stepping_machine(256 << 20, Some(&args));
+        assert!(m.verifying());
+        command_output(&mut m, "fill 110 3");
+        command_output(&mut m, "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc");
+        let v1 = m.violations();
+        // 2. fill into the CMA area, then the DMA API path.
+        let mut m = stepping_machine(256 << 20, Some(&args));
+        cma_fill(&mut m);
+        let out = command_output(&mut m, "echo 1 > /dev/cma_test");
+        assert!(out.contains("misc cma_test: alloc"), "{out}");
+        let v2 = m.violations();
+        match inject {
+            None => assert!(v1.is_empty() && v2.is_empty(), "{v1:?} {v2:?}"),
+            Some(_) => {
+                for v in [&v1, &v2] {
+                    assert!(v.iter().any(|l| l.contains("migrate.lru_drain") && l.contains("lru_add_drain_all() was skipped")), "{v:?}");
+                }
+            }
+        }
+    }
 }

@@ -273,6 +273,16 @@ impl Snapshot {
     pub fn page(&self, pfn: u32) -> Option<&PageRecord> {
         self.pages.get(pfn.checked_sub(self.desc.base_pfn)? as usize)
     }
+    /// The CPU's LRU add batch, read live from guest RAM (None when the
+    /// guest publishes none or it is not in RAM).
+    pub fn read_lru_add(&self, ram: &GuestRam) -> Option<cmaemu_abi::desc::LruAddRecord> {
+        if self.desc.lru_add_pa == 0 {
+            return None;
+        }
+        let mut b = vec![0u8; std::mem::size_of::<cmaemu_abi::desc::LruAddRecord>()];
+        ram.read(self.desc.lru_add_pa as u64, &mut b).ok()?;
+        from_bytes(&b)
+    }
     /// Whether `pfn` lies inside a free buddy block or a block on a per-cpu
     /// list (free to Linux, not in the buddy).
     pub fn is_free(&self, pfn: u32) -> bool {

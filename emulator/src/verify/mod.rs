@@ -14,6 +14,7 @@
 //! Every checker returns [`Violation`]s and never panics on guest data.
 mod dma;
 mod integrity;
+mod lru;
 mod migrate;
 pub mod monitor;
 mod ownership;
@@ -22,6 +23,7 @@ mod tests;
 
 pub use dma::{check_dma, DmaBuffers, DmaTransfer};
 pub use integrity::check_integrity;
+pub use lru::{check_lru_batch_pages, check_lru_drained};
 pub use migrate::{check_mapped_free, check_migration, check_translation, MigrationInput};
 pub use monitor::Monitor;
 pub use ownership::{check_frames, owner_text};
@@ -62,11 +64,14 @@ pub enum Check {
     Ownership,
     /// A DMA master wrote into a frame while it was being migrated.
     DmaMigrating,
+    /// The LRU add batch holds pages while `lru_cache_disable()` is in
+    /// force (the drain before migration was skipped).
+    LruDrain,
 }
 
 impl Check {
     /// Every check.
-    pub const ALL: [Check; 15] = [
+    pub const ALL: [Check; 16] = [
         Check::DmaContiguity,
         Check::DmaOwnership,
         Check::MigrateContent,
@@ -82,6 +87,7 @@ impl Check {
         Check::MigrateOldPage,
         Check::Ownership,
         Check::DmaMigrating,
+        Check::LruDrain,
     ];
     /// The check with this dotted name.
     pub fn from_name(n: &str) -> Option<Check> {
@@ -105,6 +111,7 @@ impl Check {
             Check::MigrateOldPage => "migrate.old_page",
             Check::Ownership => "integrity.ownership",
             Check::DmaMigrating => "dma.migrating",
+            Check::LruDrain => "migrate.lru_drain",
         }
     }
 }

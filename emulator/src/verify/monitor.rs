@@ -67,6 +67,9 @@ pub struct Monitor {
     moved: BTreeMap<u32, (u32, u64)>,
     /// State violations already reported (see `report_state`).
     seen_state: std::collections::HashSet<(Check, Option<u32>, Option<u32>, String)>,
+    /// A skipped LRU drain was reported for the current
+    /// `lru_cache_disable()` episode (one violation per episode).
+    lru_reported: bool,
 }
 
 impl Monitor {
@@ -91,6 +94,7 @@ impl Monitor {
             last_mts: None,
             seen_state: Default::default(),
             moved: BTreeMap::new(),
+            lru_reported: false,
         })
     }
 
@@ -198,6 +202,18 @@ impl Monitor {
                 }
             }
         }
+        if self.checks {
+            // lru_cache_disable() leaves the LRU add batch empty.
+            if let Some(rec) = self.snap.read_lru_add(ram) {
+                if rec.disable_count == 0 {
+                    self.lru_reported = false;
+                } else if !self.lru_reported {
+                    let v = check_lru_drained(&rec, &self.ctx(now_ns));
+                    self.lru_reported = !v.is_empty();
+                    self.report(v);
+                }
+            }
+        }
         if alloc_activity {
             // counters at every allocation's start and end (the state as of
             // this drain), not only at frame boundaries
@@ -269,6 +285,9 @@ impl Monitor {
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
             v.extend(check_frames(snap, ram, &ctx));
+            if let Some(rec) = snap.read_lru_add(ram) {
+                v.extend(check_lru_batch_pages(&rec, snap, &ctx));
+            }
             v
         } else {
             Vec::new()

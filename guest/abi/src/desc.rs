@@ -160,6 +160,35 @@ const _: () = assert!(core::mem::size_of::<AddressSpaceRecord>() == 16);
 // SAFETY: integers only, no padding (size asserted).
 unsafe impl Pod for AddressSpaceRecord {}
 
+/// `PAGEVEC_SIZE` in Linux 6.1: folios in a `folio_batch`.
+pub const PAGEVEC_SIZE: usize = 15;
+
+/// The CPU's LRU add batch (`cpu_fbatches.lru_add`, a `folio_batch` of
+/// order-0 pages by PFN) and the global `lru_disable_count`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LruAddRecord {
+    /// `folio_batch.nr`.
+    pub nr: u32,
+    /// `lru_disable_count`: non-zero while `alloc_contig_range` (and other
+    /// `lru_cache_disable` users) run; the batch must then stay empty.
+    pub disable_count: u32,
+    /// `folio_batch.folios[]` (PFNs; the first `nr` are valid).
+    pub pfns: [u32; PAGEVEC_SIZE],
+}
+const _: () = assert!(core::mem::size_of::<LruAddRecord>() == 68);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for LruAddRecord {}
+
+impl LruAddRecord {
+    /// Empty batch, cache enabled.
+    pub const INIT: LruAddRecord = LruAddRecord { nr: 0, disable_count: 0, pfns: [crate::page::PFN_NONE; PAGEVEC_SIZE] };
+    /// The pages in the batch (clamped to the array).
+    pub fn batch(&self) -> &[u32] {
+        &self.pfns[..(self.nr as usize).min(PAGEVEC_SIZE)]
+    }
+}
+
 /// `AddressSpaceRecord::flags`: the slot is live.
 pub const AS_LIVE: u32 = 1 << 0;
 
@@ -237,8 +266,9 @@ pub struct GuestDesc {
     pub ttbcr: u32,
     /// Kernel TTBR0 used when no user address space is current.
     pub kernel_ttbr0: u32,
-    /// Reserved, 0.
-    pub _reserved1: u32,
+    /// Physical address of the CPU's [`LruAddRecord`] (0: none). The guest
+    /// updates it in place; the host reads it live.
+    pub lru_add_pa: u32,
 
     /// Zone summary, `nr_zones` used, in zone order.
     pub zones: [ZoneRecord; DESC_MAX_ZONES],
@@ -283,7 +313,7 @@ impl GuestDesc {
             kernel_ttbr1: 0,
             ttbcr: 0,
             kernel_ttbr0: 0,
-            _reserved1: 0,
+            lru_add_pa: 0,
             zones: [ZoneRecord::EMPTY; DESC_MAX_ZONES],
         }
     }

@@ -115,6 +115,9 @@ pub const INJECT_LEAKED_PIN: u8 = 13;
 pub const INJECT_RMAP_MISS: u8 = 14;
 /// The camera keeps writing into a user buffer page while it migrates.
 pub const INJECT_DMA_DURING_MIGRATION: u8 = 15;
+/// `lru_cache_disable` without draining the LRU add batch (pfn = first
+/// page left in the batch, args[1] = pages in it).
+pub const INJECT_SKIP_LRU_DRAIN: u8 = 16;
 
 /// Name of an injection.
 pub const fn inject_name(id: u8) -> &'static str {
@@ -134,6 +137,7 @@ pub const fn inject_name(id: u8) -> &'static str {
         INJECT_LEAKED_PIN => "leaked_pin",
         INJECT_RMAP_MISS => "rmap_miss",
         INJECT_DMA_DURING_MIGRATION => "dma_during_migration",
+        INJECT_SKIP_LRU_DRAIN => "skip_lru_drain",
         _ => "unknown",
     }
 }

@@ -147,6 +147,11 @@ impl MigrateEnv for KEnv {
     fn printk(&mut self, args: fmt::Arguments<'_>) {
         crate::printk::printk(args);
     }
+    fn injected(&mut self, fault: MigrateFaults, pfn: Pfn, arg: u32) {
+        if fault.contains(MigrateFaults::SKIP_LRU_DRAIN) {
+            crate::hostif::fired(cmaemu_abi::trace::INJECT_SKIP_LRU_DRAIN, pfn.0, arg);
+        }
+    }
 }
 
 /// Migration fault injections from `cmaemu.inject=` (the names migrate.rs
@@ -247,11 +252,12 @@ pub fn debugfs_write(path: &str, val: &str) -> Option<bool> {
     Some(true)
 }
 
-/// Mark a freshly mapped anonymous page as on the LRU (`lru_cache_add`),
-/// which makes it migratable.
+/// A freshly mapped anonymous page goes to the LRU through the CPU's
+/// LRU add batch (`folio_add_lru_vma` → `folio_add_lru`): it becomes
+/// `PageLRU`, hence migratable, when the batch moves.
 pub fn lru_cache_add(pfn: Pfn) {
-    if let Some(p) = mm::page_alloc().and_then(|pa| pa.mem.page_mut(pfn)) {
-        p.flags |= PG_LRU;
+    if let Some(pa) = mm::page_alloc() {
+        pa.folio_add_lru(pfn);
     }
 }
 /// Take a page off the LRU before freeing it (`release_pages`).

@@ -284,6 +284,8 @@ pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
 pub fn free_outside(mib: u32, start: u32, end: u32) {
     let Some(t) = current() else { return };
     let Some(pa) = mm::page_alloc() else { return };
+    // unmap_region: lru_add_drain() before the pages are zapped.
+    pa.lru_add_drain();
     let mut n = mib.saturating_mul(256);
     let mut i = t.nr_pages;
     let mut freed = 0;
@@ -311,6 +313,8 @@ pub fn free_outside(mib: u32, start: u32, end: u32) {
 pub fn free(mib: u32) {
     let Some(t) = current() else { return };
     let Some(pa) = mm::page_alloc() else { return };
+    // unmap_region: lru_add_drain() before the pages are zapped.
+    pa.lru_add_drain();
     let mut n = mib.saturating_mul(256).min(t.nr_pages);
     // Fault injection `double_free`: a second, erroneous put_page drops the
     // mapping's reference of the page below the region's top: the page goes

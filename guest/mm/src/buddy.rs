@@ -308,6 +308,9 @@ pub struct PageAlloc<'a> {
     pub totalcma_pages: u64,
     /// Event counters.
     pub events: VmEvents,
+    /// The CPU's LRU add batch and `lru_disable_count` (mm/swap.c's
+    /// per-cpu `cpu_fbatches`; see [`crate::swap`]).
+    pub lru_add: crate::swap::LruAdd,
 }
 
 /// Integer square root (`int_sqrt`).
@@ -392,6 +395,7 @@ impl<'a> PageAlloc<'a> {
             totalreserve_pages: 0,
             totalcma_pages: 0,
             events: VmEvents::default(),
+            lru_add: crate::swap::LruAdd::INIT,
         })
     }
 

@@ -149,11 +149,13 @@ pub enum Inject {
     RmapMiss = 13,
     /// The camera writes into a user buffer page while it is migrated.
     DmaDuringMigration = 14,
+    /// `lru_cache_disable` without draining the LRU add batch.
+    SkipLruDrain = 15,
 }
 
 impl Inject {
     /// All switches, in bit order.
-    pub const ALL: [Inject; 15] = [
+    pub const ALL: [Inject; 16] = [
         Self::SkipTlbFlush,
         Self::SkipCopy,
         Self::SkipRemap,
@@ -169,6 +171,7 @@ impl Inject {
         Self::LeakedPin,
         Self::RmapMiss,
         Self::DmaDuringMigration,
+        Self::SkipLruDrain,
     ];
 
     /// The spelling on the command line (`-` and `_` are interchangeable).
@@ -189,6 +192,7 @@ impl Inject {
             Self::LeakedPin => "leaked_pin",
             Self::RmapMiss => "rmap_miss",
             Self::DmaDuringMigration => "dma_during_migration",
+            Self::SkipLruDrain => "skip_lru_drain",
         }
     }
 

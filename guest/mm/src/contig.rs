@@ -56,7 +56,12 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
         let mut pfn = start;
         let mut tries = 0u32;
         let mut ret: Result<u32, Errno> = Ok(0);
-        // lru_cache_disable(): no per-cpu LRU batches here.
+        // lru_cache_disable(): drain the LRU add batches, bypass them from
+        // now on (the `skip_lru_drain` injection leaves the drain out).
+        self.pa.lru_cache_disable(self.faults.contains(MigrateFaults::SKIP_LRU_DRAIN));
+        if self.faults.contains(MigrateFaults::SKIP_LRU_DRAIN) && self.pa.lru_add.nr != 0 {
+            self.env.injected(MigrateFaults::SKIP_LRU_DRAIN, Pfn(self.pa.lru_add.pfns[0]), self.pa.lru_add.nr);
+        }
         while pfn < end || !list.is_empty() {
             // (fatal_signal_pending: no signals in the guest kernel)
             if list.is_empty() {
@@ -78,6 +83,7 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
                 break;
             }
         }
+        self.pa.lru_cache_enable();
         if let Err(e) = ret {
             // (alloc_contig_dump_pages: dynamic debug only, off by default)
             self.putback_movable_pages(&mut list);

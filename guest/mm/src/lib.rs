@@ -11,6 +11,7 @@ pub mod pageblock;
 pub mod gfp;
 pub mod buddy;
 pub mod pcp;
+pub mod swap;
 pub mod isolation;
 pub mod cma;
 pub mod contiguous;

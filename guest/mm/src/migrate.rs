@@ -136,8 +136,12 @@ impl MigrateFaults {
     /// `try_to_migrate`'s reverse-map walk stops after the first mapping
     /// of a page mapped more than once.
     pub const RMAP_MISS: MigrateFaults = MigrateFaults(1 << 7);
+    /// `lru_cache_disable` does not drain the LRU add batches: pages parked
+    /// there stay off the LRU with the batch's extra reference, and
+    /// `alloc_contig_range` cannot isolate (so cannot migrate) them.
+    pub const SKIP_LRU_DRAIN: MigrateFaults = MigrateFaults(1 << 8);
     /// All known bits.
-    pub const ALL: MigrateFaults = MigrateFaults(0xff);
+    pub const ALL: MigrateFaults = MigrateFaults(0x1ff);
 
     /// Whether every bit of `f` is set.
     pub const fn contains(self, f: MigrateFaults) -> bool {
@@ -149,8 +153,8 @@ impl MigrateFaults {
     }
     /// Names of the set flags, for logs (`skip_tlb_flush,skip_copy`).
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        const N: [&str; 8] = ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin", "leak_isolation", "wrong_migratetype", "rmap_miss"];
-        (0..8).filter(move |i| self.0 & (1 << i) != 0).map(|i| N[i])
+        const N: [&str; 9] = ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin", "leak_isolation", "wrong_migratetype", "rmap_miss", "skip_lru_drain"];
+        (0..9).filter(move |i| self.0 & (1 << i) != 0).map(|i| N[i])
     }
     /// Parses one flag name.
     pub fn from_name(s: &str) -> Option<MigrateFaults> {
@@ -163,6 +167,7 @@ impl MigrateFaults {
             "leak_isolation" => Self::LEAK_ISOLATION,
             "wrong_migratetype" => Self::WRONG_MIGRATETYPE,
             "rmap_miss" => Self::RMAP_MISS,
+            "skip_lru_drain" => Self::SKIP_LRU_DRAIN,
             _ => return None,
         })
     }
@@ -247,6 +252,11 @@ pub trait MigrateEnv {
     /// A kernel log line (`pr_info`/`WARN` text without the newline).
     fn printk(&mut self, args: fmt::Arguments<'_>) {
         let _ = args;
+    }
+    /// A fault injection fired (recorded in the trace): `pfn` is the frame
+    /// concerned, `arg` a count.
+    fn injected(&mut self, fault: MigrateFaults, pfn: Pfn, arg: u32) {
+        let _ = (fault, pfn, arg);
     }
 }
 

@@ -741,3 +741,41 @@ fn cma_alloc_migrates_through_cma_contig_and_retries_past_a_pinned_page() {
     assert!(w.env.log.is_empty(), "{:?}", w.env.log);
     w.check();
 }
+
+/// A user page still in the LRU add batch: `alloc_contig_range` drains the
+/// batch (`lru_cache_disable`) and migrates it; with `skip_lru_drain` the
+/// page cannot be isolated and the range is busy.
+#[test]
+fn page_in_the_lru_add_batch_is_drained_then_migrated_unless_the_drain_is_skipped() {
+    for skip in [false, true] {
+        let mut w = world();
+        grab_area(&mut w);
+        for i in 0..AREA_PAGES {
+            if i != 40 {
+                free(&mut w, AREA + i);
+            }
+        }
+        w.map_at(Pfn(AREA + 40), 1, 0x1000, 42);
+        // A freshly faulted page: off the LRU, in the batch (folio_add_lru).
+        w.pa.mem.page_mut(Pfn(AREA + 40)).unwrap().flags &= !PG_LRU;
+        w.pa.folio_add_lru(Pfn(AREA + 40));
+        assert!(w.pa.in_lru_add_batch(Pfn(AREA + 40)));
+        if skip {
+            w.faults = MigrateFaults::SKIP_LRU_DRAIN;
+        }
+        let r = w.m().alloc_contig_range(Pfn(AREA + 30), Pfn(AREA + 60), MigrateType::Cma, GFP_KERNEL);
+        assert_eq!(w.pa.lru_add.disable_count, 0, "lru_cache_enable after the migration step");
+        if skip {
+            assert_eq!(r, Err(Errno::EBUSY));
+            assert_eq!(w.env.ptes[&(1, 0x1000)], AREA + 40, "not migrated");
+            assert!(w.pa.in_lru_add_batch(Pfn(AREA + 40)));
+        } else {
+            r.unwrap();
+            let new = w.env.ptes[&(1, 0x1000)];
+            assert!(!(AREA + 30..AREA + 60).contains(&new));
+            assert_eq!(w.env.mem[&new], 42);
+            assert_eq!(w.pa.lru_add.nr, 0);
+            w.check();
+        }
+    }
+}
