@@ -63,7 +63,7 @@ mod tests {
 
     fn rec(nr: u32, disable: u32) -> LruAddRecord {
         let mut r = LruAddRecord::INIT;
-        for i in 0..nr {
+        for i in 0..nr.min(PAGEVEC_SIZE as u32) {
             r.pfns[i as usize] = 0x60100 + i;
         }
         r.nr = nr;
