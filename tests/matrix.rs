@@ -5,7 +5,7 @@
 use cmaemu::scenario::matrix;
 
 /// The check that must catch each injection (others may join in).
-const EXPECTED: [(&str, &str); 15] = [
+const EXPECTED: [(&str, &str); 16] = [
     ("skip_tlb_flush", "migrate.tlb"),
     ("skip_copy", "migrate.content"),
     ("dma_noncontig", "dma.contiguity"),
@@ -21,6 +21,7 @@ const EXPECTED: [(&str, &str); 15] = [
     ("leaked_pin", "integrity.ownership"),
     ("rmap_miss", "pte.maps_free"),
     ("dma_during_migration", "dma.migrating"),
+    ("skip_lru_drain", "migrate.lru_drain"),
 ];
 
 #[test]

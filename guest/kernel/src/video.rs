@@ -40,6 +40,7 @@ const CLCD_TIM0: u32 = 0x000;
 const CLCD_TIM1: u32 = 0x004;
 const CLCD_TIM2: u32 = 0x008;
 const CLCD_UPBASE: u32 = 0x010;
+const CLCD_UPCURR: u32 = 0x02c;
 const CLCD_CNTL: u32 = 0x018;
 const CLCD_IENB: u32 = 0x01c;
 const CLCD_ICR: u32 = 0x028;
@@ -209,24 +210,33 @@ pub fn preview(frames: u32, zero_copy: bool) {
             Some(pfn) => *b = Some(Buf { pfn, size: fsize as u64 }),
             None => {
                 println!("preview: no memory for camera buffers");
-                free_all(&mut bufs, None);
+                free_all(&mut bufs, [None, None]);
                 return;
             }
         }
     }
-    let fb = if zero_copy { None } else { dma::dma_alloc_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), fsize as u64) };
-    if !zero_copy && fb.is_none() {
-        println!("preview: no memory for the framebuffer");
-        free_all(&mut bufs, None);
-        return;
+    // Copy mode: two framebuffers, flipped at vsync (a DRM page flip): the
+    // CPU only ever writes the one the display is not scanning out.
+    let mut fbs: [Option<Pfn>; 2] = [None, None];
+    if !zero_copy {
+        for f in fbs.iter_mut() {
+            *f = dma::dma_alloc_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), fsize as u64);
+            if f.is_none() {
+                println!("preview: no memory for the framebuffer");
+                free_all(&mut bufs, fbs);
+                return;
+            }
+        }
     }
     // display: 320x240 XRGB8888 (CNTL_BGR as Linux's pl111 driver sets it)
     writel(clcd(CLCD_TIM0), ((WIDTH / 16 - 1) << 2) | (8 << 8) | (8 << 16) | (8 << 24));
     writel(clcd(CLCD_TIM1), (HEIGHT - 1) | (2 << 10) | (2 << 16) | (2 << 24));
     writel(clcd(CLCD_TIM2), (1 << 26) | ((WIDTH - 1) << 16));
-    if let Some(f) = fb {
+    // the first frame is drawn into fbs[0] while the display shows fbs[1]
+    if let Some(f) = fbs[1] {
         writel(clcd(CLCD_UPBASE), f.0 << 12);
     }
+    let mut back = 0usize;
     writel(clcd(CLCD_IENB), INT_LNBU);
     // Copy mode scans out the framebuffer from now on; zero-copy mode
     // enables the display at the first camera frame, once there is a
@@ -271,28 +281,31 @@ pub fn preview(frames: u32, zero_copy: bool) {
             break;
         }
         if zero_copy {
-            let vs = VSYNCS.load(Ordering::Relaxed);
             writel(clcd(CLCD_UPBASE), addr);
             if on_screen.is_none() {
                 writel(clcd(CLCD_CNTL), DISPLAY_ON);
             }
             // the previous buffer goes back once the display latched the new one
-            let latched = wait_vsync(vs);
+            let latched = wait_flip(addr);
             if let Some(prev) = on_screen.replace(addr) {
                 requeue(prev, fsize);
             }
             if !latched {
                 break;
             }
-        } else if let Some(f) = fb {
-            // SAFETY: both buffers are ours, in the linear map, fsize long.
+        } else if let Some(f) = fbs[back] {
+            // SAFETY: both buffers are ours, in the linear map, fsize long;
+            // the display is not reading `f` (it scans out the other one).
             unsafe {
                 core::ptr::copy_nonoverlapping(phys_to_virt(addr) as *const u8, phys_to_virt(f.0 << 12) as *mut u8, fsize as usize)
             };
             requeue(addr, fsize);
-            if !wait_vsync(VSYNCS.load(Ordering::Relaxed)) {
+            // flip: the other buffer is written only once this one is latched
+            writel(clcd(CLCD_UPBASE), f.0 << 12);
+            if !wait_flip(f.0 << 12) {
                 break;
             }
+            back ^= 1;
         }
         shown += 1;
         last_frame = frame;
@@ -304,7 +317,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
     if !aborted {
         println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
     }
-    free_all(&mut bufs, fb);
+    free_all(&mut bufs, fbs);
 }
 
 /// `capture N [in S E]`: V4L2 USERPTR-style capture. The camera writes N
@@ -394,12 +407,14 @@ const DISPLAY_ON: u32 = CNTL_LCDEN | CNTL_BPP24 | CNTL_TFT | CNTL_BGR | CNTL_PWR
 /// How long preview waits for a camera frame or a vsync (virtual ns).
 const WAIT_NS: u64 = 1_000_000_000;
 
-/// Wait for the vsync after `vs` (the display latched its base). False,
-/// with a message, when the display stopped (the IRQ handler turns it off
-/// after an AHB master error) or no vsync came within `WAIT_NS`.
-fn wait_vsync(vs: u32) -> bool {
+/// Wait until the display latched `base` (written to LCDUPBASE) at a vsync:
+/// LCDUPCURR reads it back, so the buffer scanned out before is free (what
+/// a page flip's completion event tells a DRM driver). False, with a
+/// message, when the display stopped (the IRQ handler turns it off after an
+/// AHB master error) or no vsync latched it within `WAIT_NS`.
+fn wait_flip(base: u32) -> bool {
     let since = crate::time::sched_clock();
-    while VSYNCS.load(Ordering::Relaxed) == vs {
+    while readl(clcd(CLCD_UPCURR)) != base {
         if readl(clcd(CLCD_CNTL)) & CNTL_LCDEN == 0 {
             println!("preview: the display stopped (see the kernel log)");
             return false;
@@ -440,13 +455,13 @@ fn requeue(addr: u32, size: u32) {
     writel(cam(CAM_BUF_QUEUE), 1);
 }
 
-fn free_all(bufs: &mut [Option<Buf>; NBUF], fb: Option<Pfn>) {
+fn free_all(bufs: &mut [Option<Buf>; NBUF], fbs: [Option<Pfn>; 2]) {
     for b in bufs.iter_mut() {
         if let Some(b) = b.take() {
             dma::dma_free_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
         }
     }
-    if let Some(f) = fb {
+    for f in fbs.into_iter().flatten() {
         dma::dma_free_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), f, (WIDTH * HEIGHT * 4) as u64);
     }
 }
