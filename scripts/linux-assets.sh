@@ -83,11 +83,43 @@ install_atomic() {
     mv -f "$tmp" "$2"
 }
 
-# The kernel: zImage + Linux's vexpress-v2p-ca9.dtb, in $LINUX_CACHE/<version>/.
-fetch_kernel() {
+# The kernel version in use: the pin in scripts/linux-pin (LINUX_PKG and
+# LINUX_VERSION lines), upgraded deliberately by editing that file. When
+# Debian's registry no longer carries the pinned build (its 6.1 point
+# releases move) and it is not cached, the current one is used and
+# LINUX_PIN says so (every oracle report prints it).
+# CMAEMU_LINUX=current always takes the current one.
+resolve_pinned() {
+    local pin="${CMAEMU_LINUX_PIN_FILE:-$(dirname "${BASH_SOURCE[0]}")/linux-pin}" ppkg="" pver=""
+    if [ "${CMAEMU_LINUX:-}" != current ] && [ -f "$pin" ]; then
+        ppkg="$(sed -n 's/^LINUX_PKG=//p' "$pin")"
+        pver="$(sed -n 's/^LINUX_VERSION=//p' "$pin")"
+    fi
+    if [ -n "$ppkg" ] && [ -n "$pver" ]; then
+        if [ "$(cat "$LINUX_CACHE/$ppkg/version" 2>/dev/null)" = "$pver" ] && [ -s "$LINUX_CACHE/$ppkg/vmlinuz" ]; then
+            LINUX_PKG="$ppkg" LINUX_VERSION="$pver" LINUX_PIN="pinned"
+            return
+        fi
+        ensure_armhf
+        if apt-cache madison "$ppkg:armhf" 2>/dev/null | awk -v v="$pver" '$3 == v { f = 1 } END { exit !f }'; then
+            LINUX_PKG="$ppkg" LINUX_VERSION="$pver" LINUX_PIN="pinned"
+            return
+        fi
+    fi
     ensure_armhf
     LINUX_PKG="$(resolve_armmp)"
     LINUX_VERSION="$(apt-cache policy "$LINUX_PKG:armhf" | awk '/Candidate:/ { print $2 }')"
+    if [ -n "$ppkg" ]; then
+        LINUX_PIN="moved: pinned $ppkg $pver is gone from the registry, using $LINUX_PKG $LINUX_VERSION (update scripts/linux-pin)"
+        log "$LINUX_PIN"
+    else
+        LINUX_PIN="current"
+    fi
+}
+
+# The kernel: zImage + Linux's vexpress-v2p-ca9.dtb, in $LINUX_CACHE/<version>/.
+fetch_kernel() {
+    resolve_pinned
     KDIR="$LINUX_CACHE/$LINUX_PKG"
     ZIMAGE="$KDIR/vmlinuz"
     DTB="$KDIR/vexpress-v2p-ca9.dtb"
@@ -97,7 +129,7 @@ fetch_kernel() {
     mkdir -p "$KDIR"
     local deb x
     log "downloading $LINUX_PKG $LINUX_VERSION (armhf)"
-    deb="$(apt_fetch "$LINUX_PKG:armhf" "$LINUX_CACHE/debs")"
+    deb="$(apt_fetch "$LINUX_PKG:armhf=$LINUX_VERSION" "$LINUX_CACHE/debs")"
     x="$(mktemp -d "$KDIR/.x.XXXXXX")"
     deb_extract "$deb" "$x"
     local krel="${LINUX_PKG#linux-image-}"
@@ -185,6 +217,7 @@ need_tools() {
 print_env() {
     [ -n "${LINUX_VERSION:-}" ] && echo "LINUX_VERSION=$LINUX_VERSION"
     [ -n "${LINUX_PKG:-}" ] && echo "LINUX_PKG=$LINUX_PKG"
+    [ -n "${LINUX_PIN:-}" ] && echo "LINUX_PIN=$LINUX_PIN"
     [ -n "${ZIMAGE:-}" ] && echo "ZIMAGE=$ZIMAGE"
     [ -n "${DTB:-}" ] && echo "DTB=$DTB"
     [ -n "${BUSYBOX_VERSION:-}" ] && echo "BUSYBOX_VERSION=$BUSYBOX_VERSION"

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The ioctl contract between cmaemu_oracle.ko and the oracle program. */
+#ifndef CMAEMU_ORACLE_H
+#define CMAEMU_ORACLE_H
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define ORACLE_NAME_LEN 48
+
+struct oracle_dma {
+	char area[ORACLE_NAME_LEN];	/* in: the area (memory-region node name) */
+	__u32 pages;			/* in: alloc size; out: pages freed */
+	__u32 pfn;			/* out: first pfn (0: failed) */
+};
+
+struct oracle_pin {
+	__u32 start;	/* user VA of the first page */
+	__u32 pages;	/* in: how many; out: how many pinned */
+	__u32 pfn;	/* out: pfn of the first pinned page */
+};
+
+#define ORACLE_DMA_ALLOC _IOWR('C', 1, struct oracle_dma)
+#define ORACLE_DMA_FREE  _IOWR('C', 2, struct oracle_dma)	/* the oldest live allocation of the area */
+#define ORACLE_PIN       _IOWR('C', 3, struct oracle_pin)
+#define ORACLE_UNPIN     _IOWR('C', 4, struct oracle_pin)	/* every pin */
+#define ORACLE_AREAS     _IOWR('C', 5, struct oracle_dma)	/* pages = index; area out ("" past the end) */
+#endif
