@@ -2056,6 +2056,15 @@ uc_err uc_hook_del(uc_engine *uc, uc_hook hh)
         }
     }
 
+    // cmaemu patch: outside uc_emu_start nothing walks the hook lists, so
+    // unlink deleted hooks now. Upstream defers it to the end of the next
+    // uc_emu_start; a host that adds and deletes hooks while the CPU is
+    // stopped (a debugger setting and clearing breakpoints) grows the lists
+    // without bound, and every uc_hook_del walks them all.
+    if (uc->nested_level == 0) {
+        clear_deleted_hooks(uc);
+    }
+
     restore_jit_state(uc);
     return UC_ERR_OK;
 }
