@@ -22,6 +22,9 @@ fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
         "-Crelocation-model=static".to_string(),
         "-Ctarget-cpu=cortex-a9".to_string(),
     ]
+    .into_iter()
+    .chain(remap_flags())
+    .collect::<Vec<_>>()
     .join("\x1f");
     let mut cmd = Command::new(&cargo);
     // The outer build's cargo/rustc settings must not leak into the guest
@@ -51,6 +54,25 @@ fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
         write_atomic(&target_dir.join("cmaemu-kernel.elf"), &bytes);
     }
     write_atomic(&out.join(format!("{bin}.elf")), &bytes);
+}
+
+/// Source paths the image embeds (panic locations) made the same on every
+/// machine: the checkout as `/cmaemu`, cargo's registry as
+/// `/cargo/registry`. A longer checkout path would otherwise grow the
+/// kernel's read-only data, and with it the pages the image occupies and
+/// every count derived from them (tests/golden.rs would differ between
+/// two clones).
+fn remap_flags() -> Vec<String> {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    let mut v = vec![format!("--remap-path-prefix={}=/cmaemu", root.display())];
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(h) = cargo_home {
+        v.push(format!("--remap-path-prefix={}=/cargo/registry", h.join("registry").display()));
+    }
+    v
 }
 
 /// Write through a temporary name and rename (parallel builds share the

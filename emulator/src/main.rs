@@ -201,6 +201,11 @@ struct TestArgs {
     /// the directory is created).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Write each scenario's console bytes, counts and trace (all three
+    /// formats) here: DIR/FILE-STEM.{console,stats,jsonl,perfetto.json,ftrace}
+    /// (the directory is created; what tests/golden.rs compares).
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -917,11 +922,16 @@ fn cmd_test(a: TestArgs) -> ExitCode {
             return bad_input(e);
         }
     }
+    if let Some(d) = &a.trace_dir {
+        if let Err(e) = cmaemu::outpath::prepare_dir("--trace-dir", d) {
+            return bad_input(e);
+        }
+    }
     let mut list = match load_scenarios(&a.files, a.seed) {
         Ok(l) => l,
         Err(e) => return bad_input(e),
     };
-    if a.report.is_some() {
+    if a.report.is_some() || a.trace_dir.is_some() {
         for (_, b) in list.iter_mut() {
             if let Some(b) = b {
                 b.every_frame = true;
@@ -938,18 +948,21 @@ fn cmd_test(a: TestArgs) -> ExitCode {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some((sc, board)) = list.get(i) else { break };
                 pb.set_message(sc.name.clone());
+                let stem = a.files[i].file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| sc.name.clone());
                 let mut r = match board {
-                    Some(b) => match &a.report {
-                        Some(dir) => {
-                            let path = dir.join(format!("{}.html", a.files[i].file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| sc.name.clone())));
-                            scenario::run_prepared_with(sc, b, &mut |s, reasons| {
-                                if let Err(e) = write_scenario_report(&path, sc, s, reasons) {
-                                    report_errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!("--report {}: {e}", path.display()));
-                                }
-                            })
+                    Some(b) => scenario::run_prepared_with(sc, b, &mut |s, reasons| {
+                        if let Some(dir) = &a.report {
+                            let path = dir.join(format!("{stem}.html"));
+                            if let Err(e) = write_scenario_report(&path, sc, s, reasons) {
+                                report_errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!("--report {}: {e}", path.display()));
+                            }
                         }
-                        None => scenario::run_prepared(sc, b),
-                    },
+                        if let Some(dir) = &a.trace_dir {
+                            if let Err(e) = scenario::artifacts::write_run_files(dir, &stem, s, reasons) {
+                                report_errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!("--trace-dir {e}"));
+                            }
+                        }
+                    }),
                     None => match scenario::run_scenario(sc) {
                         Ok(r) => r,
                         Err(e) => unreachable_board(sc, e),

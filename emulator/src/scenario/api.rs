@@ -301,6 +301,14 @@ impl Session {
     pub fn machine(&mut self) -> &mut Machine {
         &mut self.m
     }
+    /// The underlying machine, read-only (its events, statistics).
+    pub fn machine_ref(&self) -> &Machine {
+        &self.m
+    }
+    /// The console's bytes so far, as the guest wrote them.
+    pub fn console_bytes(&self) -> Vec<u8> {
+        self.m.capture.0.lock().clone()
+    }
     /// Whether the host verifier is live (the guest handed over its
     /// introspection descriptor).
     pub fn verifying(&self) -> bool {

@@ -85,6 +85,7 @@
 //! violations, and fails as "not available" if the verifier is not live
 //! in the run (it never passes unchecked).
 mod api;
+pub mod artifacts;
 pub mod axes;
 pub mod driver;
 mod file;
