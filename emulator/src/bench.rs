@@ -198,11 +198,26 @@ fn timed(m: &mut Machine, cmd: &str) -> Result<(u64, f64, String), String> {
     Ok((m.stats().insns - i0, t.elapsed().as_secs_f64(), out))
 }
 
+/// One full-area allocation (see [`full_area_alloc`]).
+struct FullArea {
+    /// Guest instructions of the allocation.
+    insns: u64,
+    /// Its wall seconds.
+    wall: f64,
+    /// Its virtual nanoseconds.
+    virt_ns: u64,
+    /// Pages migrated.
+    migrated: u64,
+    /// The profile, if asked.
+    profile: String,
+    /// Violations reported over the whole run.
+    violations: usize,
+}
+
 /// One full-area allocation of `mib` MiB: fill all memory (the CMA area
 /// fills last, by fallback), give back memory outside the area so that
-/// migration has targets, then allocate. Returns (guest instructions, wall
-/// seconds, pages migrated, the profile if asked).
-fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>) -> Result<(u64, f64, u64, String), String> {
+/// migration has targets, then allocate.
+fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>, mark: &mut dyn FnMut(bool)) -> Result<FullArea, String> {
     let pages = mib * 256;
     let mut m = machine(1 << 30, CMA_BENCH_ARGS, verify)?;
     let base: u64 = timed(&mut m, "cat /sys/kernel/debug/cma/reserved/base_pfn")?.2.lines().nth(1).and_then(|l| l.trim().parse().ok()).ok_or("no base_pfn")?;
@@ -215,7 +230,11 @@ fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>) -> Result<(u6
     if profile.is_some() {
         m.enable_profile().map_err(|e| e.to_string())?;
     }
+    let v0 = m.now();
+    mark(true);
     let (fi, fw, fo) = timed(&mut m, &format!("echo {pages} > /sys/kernel/debug/cma/reserved/alloc"))?;
+    mark(false);
+    let virt_ns = m.now() - v0;
     let prof = match profile {
         Some(n) => format!("\nfull-area allocation of {mib} MiB:\n{}", crate::board::profile::format_profile(&m.take_profile(), n)),
         None => String::new(),
@@ -225,7 +244,7 @@ fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>) -> Result<(u6
     }
     let vm1 = timed(&mut m, "cat /proc/vmstat")?.2;
     let mig = |t: &str| -> u64 { t.lines().find(|l| l.starts_with("pgmigrate_success ")).and_then(|l| l[18..].trim().parse().ok()).unwrap_or(0) };
-    Ok((fi, fw, mig(&vm1) - mig(&vm0), prof))
+    Ok(FullArea { insns: fi, wall: fw, virt_ns, migrated: mig(&vm1) - mig(&vm0), profile: prof, violations: m.violations().len() })
 }
 
 const CMA_BENCH_ARGS: &str = "console=ttyAMA0 cma=80M";
@@ -251,12 +270,12 @@ pub fn cma_bench(profile: Option<usize>) -> Result<String, String> {
         if eo.contains("alloc failed") {
             return Err(format!("empty-area allocation of {mib} MiB failed: {eo}"));
         }
-        let (fi, fw, migrated, prof) = full_area_alloc(mib, true, profile)?;
+        let FullArea { insns: fi, wall: fw, migrated, profile: prof, .. } = full_area_alloc(mib, true, profile, &mut |_| {})?;
         profiles += &prof;
         // Without verification nobody drains the trace ring, so the guest's
         // pushes take the (cheaper) overflow path: only its wall time is
         // shown.
-        let (_, nw, _, _) = full_area_alloc(mib, false, None)?;
+        let nw = full_area_alloc(mib, false, None, &mut |_| {})?.wall;
         out += &format!(
             "{:>6} {:>12} {:>9.1} {:>12} {:>9.1} {:>12.1} {:>12} {:>9.1} {:>12.2} {:>15.2} {:>9}\n",
             mib,
@@ -277,33 +296,212 @@ pub fn cma_bench(profile: Option<usize>) -> Result<String, String> {
     Ok(out)
 }
 
-/// `cmaemu bench verify`: the same workload (fill, CMA allocations with
-/// migration, a camera preview under stress) with host verification at
-/// every doorbell and frame vs without, as a ratio from one run.
-pub fn verify_bench() -> Result<String, String> {
-    let script = ["fill 110 3", "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc", "stress 2 &", "preview 60", "check"];
-    let mut res = Vec::new();
-    // five runs each, interleaved (off, on, off, on, ...): the median of each
-    for verify in [false, true].repeat(5) {
-        let t = Instant::now();
-        let mut m = machine(256 << 20, "console=ttyAMA0", verify)?;
-        for c in script {
-            timed(&mut m, c)?;
+/// A workload of `bench verify`: a board prepared untimed, then a timed
+/// part, run with host verification on and off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyWorkload {
+    /// Boot a 256 MiB board, fill, allocate with migration, preview under
+    /// stress, check (the whole run is timed, boot included).
+    Mixed,
+    /// `cma_alloc` of this many MiB from an area full of movable pages
+    /// (1 GiB board; only the allocation is timed): the migration storm.
+    FullArea(u64),
+    /// `stress 5 &` then `preview 300` on a 1 GiB board (the preview is
+    /// timed): the camera streaming while compaction and CMA migrate.
+    PreviewStress,
+}
+
+/// One timed run of a [`VerifyWorkload`].
+#[derive(Clone, Copy, Debug)]
+pub struct VerifySample {
+    /// Wall seconds of the timed part.
+    pub wall: f64,
+    /// Virtual nanoseconds of the timed part.
+    pub virt_ns: u64,
+    /// Guest instructions of the timed part.
+    pub insns: u64,
+    /// Violations the verifiers reported (0 when off).
+    pub violations: usize,
+}
+
+const MIXED_SCRIPT: [&str; 5] = ["fill 110 3", "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc", "stress 2 &", "preview 60", "check"];
+
+impl VerifyWorkload {
+    /// Every workload `bench verify` runs, in order.
+    pub const ALL: [VerifyWorkload; 4] = [VerifyWorkload::Mixed, VerifyWorkload::FullArea(64), VerifyWorkload::FullArea(16), VerifyWorkload::PreviewStress];
+
+    /// Short name (`--workload` spelling and the table's first column).
+    pub fn name(self) -> String {
+        match self {
+            VerifyWorkload::Mixed => "mixed".into(),
+            VerifyWorkload::FullArea(mib) => format!("cma{mib}"),
+            VerifyWorkload::PreviewStress => "preview-stress".into(),
         }
-        if verify && !m.verifying() {
-            return Err("verification did not attach".into());
-        }
-        res.push((verify, t.elapsed().as_secs_f64(), m.violations().len()));
     }
-    let off = median(res.iter().filter(|r| !r.0).map(|r| r.1).collect());
-    let on = median(res.iter().filter(|r| r.0).map(|r| r.1).collect());
+
+    /// What it runs, for the report.
+    pub fn describe(self) -> String {
+        match self {
+            VerifyWorkload::Mixed => format!("256 MiB board, boot + `{}` (whole run timed)", MIXED_SCRIPT.join("; ")),
+            VerifyWorkload::FullArea(mib) => format!("1 GiB board, cma=80M full of movable pages, `cma_alloc` of {mib} MiB (allocation timed)"),
+            VerifyWorkload::PreviewStress => "1 GiB board, `stress 5 &` then `preview 300` (preview timed)".into(),
+        }
+    }
+
+    /// The workload named `s`.
+    pub fn from_name(s: &str) -> Option<VerifyWorkload> {
+        Self::ALL.into_iter().find(|w| w.name() == s)
+    }
+
+    /// Run it once with verification on or off.
+    pub fn run(self, verify: bool) -> Result<VerifySample, String> {
+        self.run_marked(verify, &mut |_| {})
+    }
+
+    /// As [`VerifyWorkload::run`], calling `mark(true)` just before the
+    /// timed part and `mark(false)` just after it (e.g. to switch a host
+    /// profiler on for the timed part alone).
+    pub fn run_marked(self, verify: bool, mark: &mut dyn FnMut(bool)) -> Result<VerifySample, String> {
+        match self {
+            VerifyWorkload::Mixed => {
+                mark(true);
+                let t = Instant::now();
+                let mut m = machine(256 << 20, "console=ttyAMA0", verify)?;
+                for c in MIXED_SCRIPT {
+                    timed(&mut m, c)?;
+                }
+                mark(false);
+                if verify && !m.verifying() {
+                    return Err("verification did not attach".into());
+                }
+                let wall = t.elapsed().as_secs_f64();
+                Ok(VerifySample { wall, virt_ns: m.now(), insns: m.stats().insns, violations: m.violations().len() })
+            }
+            VerifyWorkload::FullArea(mib) => {
+                let r = full_area_alloc(mib, verify, None, mark)?;
+                Ok(VerifySample { wall: r.wall, virt_ns: r.virt_ns, insns: r.insns, violations: r.violations })
+            }
+            VerifyWorkload::PreviewStress => {
+                let mut m = machine(1 << 30, "console=ttyAMA0", verify)?;
+                if verify && !m.verifying() {
+                    return Err("verification did not attach".into());
+                }
+                timed(&mut m, "stress 5 &")?;
+                let (v0, i0) = (m.now(), m.stats().insns);
+                mark(true);
+                let (_, wall, out) = timed(&mut m, "preview 300")?;
+                mark(false);
+                if !out.contains("preview") {
+                    return Err(format!("preview 300 printed nothing expected: {out}"));
+                }
+                Ok(VerifySample { wall, virt_ns: m.now() - v0, insns: m.stats().insns - i0, violations: m.violations().len() })
+            }
+        }
+    }
+}
+
+/// On/off medians of one workload over `runs` interleaved pairs.
+pub struct VerifyRatio {
+    pub workload: VerifyWorkload,
+    pub off: f64,
+    pub on: f64,
+    /// Virtual ns of the timed part (the same in every run).
+    pub virt_ns: u64,
+    pub violations: usize,
+    /// Each pair's on/off ratio, in run order.
+    pub pairs: Vec<f64>,
+}
+
+impl VerifyRatio {
+    pub fn ratio(&self) -> f64 {
+        self.on / self.off
+    }
+}
+
+/// Run `w` `runs` times with verification off and on, interleaved (the
+/// order alternates each round so that a drift hits both sides).
+pub fn verify_ratio(w: VerifyWorkload, runs: usize) -> Result<VerifyRatio, String> {
+    let (mut off, mut on, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut virt_ns, mut violations) = (0, 0);
+    for round in 0..runs {
+        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+        let mut pair = [0.0; 2];
+        for verify in order {
+            let s = w.run(verify)?;
+            pair[verify as usize] = s.wall;
+            if verify {
+                on.push(s.wall);
+                violations += s.violations;
+                virt_ns = s.virt_ns;
+            } else {
+                off.push(s.wall);
+            }
+        }
+        pairs.push(pair[1] / pair[0]);
+    }
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), virt_ns, violations, pairs })
+}
+
+/// `cmaemu bench verify`: every [`VerifyWorkload`] with host verification
+/// on and off (median of 5 interleaved runs each) and the on/off ratio;
+/// then how close the migration path is to a plain copy, with
+/// verification off (wall full-area / wall memcpy against instructions
+/// full-area / instructions memcpy, 64 MiB).
+pub fn verify_bench(only: Option<VerifyWorkload>) -> Result<String, String> {
+    const RUNS: usize = 5;
+    let mut out = format!("bench verify: host verification on vs off, median of {RUNS} interleaved runs each (target: ratio <= 1.10)\n");
+    let mut total = 0;
+    for w in VerifyWorkload::ALL.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
+        let r = verify_ratio(w, RUNS)?;
+        total += r.violations;
+        let pairs: Vec<String> = r.pairs.iter().map(|p| format!("{p:.2}")).collect();
+        out += &format!("  {:<15} {}\n", w.name(), w.describe());
+        out += &format!(
+            "  {:<15} off {:.0} ms, on {:.0} ms, ratio {:.2} ({}; pairs {}); {:.2} s virtual, real-time factor on {:.2}, off {:.2}\n",
+            "",
+            r.off * 1e3,
+            r.on * 1e3,
+            r.ratio(),
+            if r.ratio() <= 1.10 { "met" } else { "missed" },
+            pairs.join(" "),
+            r.virt_ns as f64 / 1e9,
+            r.virt_ns as f64 / 1e9 / r.on,
+            r.virt_ns as f64 / 1e9 / r.off
+        );
+    }
+    if only.is_none_or(|o| matches!(o, VerifyWorkload::FullArea(64))) {
+        out += &copy_efficiency(64, RUNS)?;
+    }
+    out += &format!("violations: {total}");
+    Ok(out)
+}
+
+/// The migration path against a plain copy, verification off: `runs`
+/// interleaved pairs of (guest `memcpy` of `mib` MiB, full-area
+/// allocation of `mib` MiB); (wall full / wall memcpy) against
+/// (instructions full / instructions memcpy).
+fn copy_efficiency(mib: u64, runs: usize) -> Result<String, String> {
+    let (mut cw, mut fw) = (Vec::new(), Vec::new());
+    let (mut ci, mut fi) = (0, 0);
+    for _ in 0..runs {
+        let mut m = machine(1 << 30, CMA_BENCH_ARGS, false)?;
+        let (i, w, _) = timed(&mut m, &format!("memcpy {mib}"))?;
+        drop(m);
+        ci = i;
+        cw.push(w);
+        let r = full_area_alloc(mib, false, None, &mut |_| {})?;
+        fi = r.insns;
+        fw.push(r.wall);
+    }
+    let (cw, fw) = (median(cw), median(fw));
+    let wall = fw / cw;
+    let insns = fi as f64 / ci.max(1) as f64;
     Ok(format!(
-        "bench verify: workload `{}`\n  verification off: {:.0} ms, on: {:.0} ms (median of 5 interleaved runs each), ratio {:.2} (target <= 1.10), violations {}",
-        script.join("; "),
-        off * 1e3,
-        on * 1e3,
-        on / off,
-        res.iter().map(|r| r.2).sum::<usize>()
+        "  migration vs memcpy ({mib} MiB, verification off, median of {runs} interleaved): memcpy {:.0} ms / {ci} insns, full-area allocation {:.0} ms / {fi} insns; wall {wall:.2}x vs instructions {insns:.2}x: {:.2} (target <= 1.25, {})\n",
+        cw * 1e3,
+        fw * 1e3,
+        wall / insns,
+        if wall / insns <= 1.25 { "met" } else { "missed" }
     ))
 }
 

@@ -88,6 +88,10 @@ enum Cmd {
         /// include the profiler's cost).
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "30")]
         profile: Option<usize>,
+        /// `verify` only: run this workload alone (mixed, cma64, cma16,
+        /// preview-stress).
+        #[arg(long, value_name = "NAME")]
+        workload: Option<String>,
     },
 }
 
@@ -1164,13 +1168,24 @@ fn main() -> ExitCode {
                 Err(e) => bad_input(format!("{}: {e}", output.display())),
             }
         }
-        Cmd::Bench { what, profile } => match what.as_str() {
+        Cmd::Bench { what, profile, workload } => match what.as_str() {
             _ if profile.is_some() && what != "cma" => {
                 eprintln!("cmaemu: bench {what}: --profile applies to `bench cma` only (profile a run with `cmaemu boot --profile`)");
                 ExitCode::from(EXIT_BAD_INPUT)
             }
             "cma" => bench_report(cmaemu::bench::cma_bench(profile)),
-            "verify" => bench_report(cmaemu::bench::verify_bench()),
+            _ if workload.is_some() && what != "verify" => {
+                eprintln!("cmaemu: bench {what}: --workload applies to `bench verify` only");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+            "verify" => match workload.as_deref().map(|n| (n, cmaemu::bench::VerifyWorkload::from_name(n))) {
+                Some((n, None)) => {
+                    let names: Vec<String> = cmaemu::bench::VerifyWorkload::ALL.iter().map(|w| w.name()).collect();
+                    eprintln!("cmaemu: bench verify: --workload {n}: no such workload (one of {})", names.join(", "));
+                    ExitCode::from(EXIT_BAD_INPUT)
+                }
+                w => bench_report(cmaemu::bench::verify_bench(w.and_then(|w| w.1))),
+            },
             "sweep" => bench_report(cmaemu::bench::sweep_bench()),
             _ => cmd_bench_boot(),
         },

@@ -1,0 +1,55 @@
+//! Run one `bench verify` workload once, for a host profiler:
+//!
+//!     cargo build --release --example verify_workload
+//!     perf record -g target/release/examples/verify_workload cma64 on
+//!
+//! Workloads: mixed, cma64, cma16, preview-stress; `on` or `off` is host
+//! verification. Prints the timed part's wall and virtual time. To profile
+//! the timed part alone, start perf disabled with a control FIFO and name
+//! it in `PERF_CTL_FIFO`:
+//!
+//!     mkfifo ctl ack
+//!     PERF_CTL_FIFO=ctl PERF_ACK_FIFO=ack perf record -D -1 --control fifo:ctl,ack -g \
+//!         target/release/examples/verify_workload cma64 on
+use cmaemu::bench::VerifyWorkload;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(w), Some(v)) = (args.first().and_then(|n| VerifyWorkload::from_name(n)), args.get(1)) else {
+        eprintln!("usage: verify_workload mixed|cma64|cma16|preview-stress on|off [RUNS]");
+        return ExitCode::from(2);
+    };
+    let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(1);
+    let fifo = std::env::var("PERF_CTL_FIFO").ok();
+    let ack = std::env::var("PERF_ACK_FIFO").ok();
+    let mut mark = |on: bool| {
+        use std::io::{Read, Write};
+        if let (Some(f), Some(a)) = (&fifo, &ack) {
+            if let Ok(mut c) = std::fs::OpenOptions::new().write(true).open(f) {
+                let _ = c.write_all(if on { b"enable\n" } else { b"disable\n" });
+            }
+            if let Ok(mut a) = std::fs::File::open(a) {
+                let mut b = [0u8; 5];
+                let _ = a.read(&mut b);
+            }
+        }
+    };
+    for _ in 0..runs {
+        match w.run_marked(v == "on", &mut mark) {
+            Ok(s) => println!(
+                "{} verify {v}: {:.1} ms wall, {:.3} s virtual, {} insns, {} violations",
+                w.name(),
+                s.wall * 1e3,
+                s.virt_ns as f64 / 1e9,
+                s.insns,
+                s.violations
+            ),
+            Err(e) => {
+                eprintln!("verify_workload: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
