@@ -9,7 +9,6 @@ use crate::introspect::va::user_mappings;
 use crate::introspect::Snapshot;
 use cmaemu_abi::desc::{dma_dev_name, AS_LIVE};
 use cmaemu_abi::page::*;
-use std::collections::HashMap;
 
 /// Who a page record says owns the frame, for messages.
 pub fn owner_text(owner: u32) -> String {
@@ -32,8 +31,9 @@ pub fn owner_text(owner: u32) -> String {
 /// On an unstable snapshot only the free-frame check runs.
 pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violation> {
     let mut out = Out::new(ctx);
-    // pfn -> (PTEs mapping it, first (asid, va))
-    let mut mapped: HashMap<u32, (u32, u32, u32)> = HashMap::new();
+    // per page of the array: (PTEs mapping it, first (asid, va))
+    let base = s.base_pfn();
+    let mut mapped: Vec<(u32, u32, u32)> = if s.stable { vec![(0, 0, 0); s.pages.len()] } else { Vec::new() };
     for a in &s.address_spaces {
         if a.flags & AS_LIVE == 0 {
             continue;
@@ -48,8 +48,12 @@ pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violati
             if !s.stable {
                 continue;
             }
-            let e = mapped.entry(pfn).or_insert((0, a.asid, m.va));
-            e.0 += 1;
+            if let Some(e) = pfn.checked_sub(base).and_then(|i| mapped.get_mut(i as usize)) {
+                if e.0 == 0 {
+                    *e = (0, a.asid, m.va);
+                }
+                e.0 += 1;
+            }
             if let Some(p) = s.page(pfn) {
                 if p.owner & OWNER_KIND_MASK != OWNER_KIND_USER {
                     out.push(
@@ -66,13 +70,12 @@ pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violati
     if !s.stable {
         return out.finish();
     }
-    let base = s.base_pfn();
     for (i, p) in s.pages.iter().enumerate() {
         if p.refcount <= 0 || p.has(PG_BUDDY) || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER {
             continue;
         }
         let pfn = base + i as u32;
-        match mapped.get(&pfn) {
+        match mapped.get(i).filter(|e| e.0 > 0) {
             None => out.push(
                 Check::Ownership,
                 Some(pfn),
