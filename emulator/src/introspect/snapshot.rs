@@ -67,9 +67,26 @@ pub(crate) fn read_bytes(ram: &GuestRam, what: &'static str, pa: u64, len: u64) 
 }
 
 fn read_array<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64) -> R<Vec<T>> {
-    let sz = std::mem::size_of::<T>() as u64;
-    let bytes = read_bytes(ram, what, pa, n.saturating_mul(sz))?;
-    Ok(bytes.chunks_exact(sz as usize).filter_map(from_bytes::<T>).collect())
+    let mut v = Vec::new();
+    read_array_into(ram, what, pa, n, &mut v)?;
+    Ok(v)
+}
+
+/// Read `n` records at `pa` into `v` (its allocation is reused): one
+/// plain copy out of guest RAM, no per-record decoding.
+fn read_array_into<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64, v: &mut Vec<T>) -> R<()> {
+    let len = n.saturating_mul(std::mem::size_of::<T>() as u64);
+    if len > ram.len() as u64 || !ram.contains(pa, len as usize) {
+        return Err(IntrospectError::NotInRam { what, pa, len });
+    }
+    v.clear();
+    // SAFETY: `T: Pod` accepts any bit pattern, all-zero included.
+    v.resize(n as usize, unsafe { std::mem::zeroed() });
+    // SAFETY: `T: Pod` has no padding and accepts any bit pattern, so the
+    // records' memory is `len` initialised bytes that any bytes may
+    // overwrite; the slice lives as long as the borrow of `v`.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, len as usize) };
+    ram.read(pa, bytes).map_err(|_| IntrospectError::NotInRam { what, pa, len })
 }
 
 /// One CMA area as read.
@@ -206,10 +223,55 @@ impl Snapshot {
 
     /// Read everything the descriptor at `desc_pa` describes.
     pub fn read(ram: &GuestRam, desc_pa: u64) -> R<Snapshot> {
-        let d = Self::read_desc(ram, desc_pa)?;
-        let pages: Vec<PageRecord> = read_array(ram, "page array", d.page_array_pa as u64, d.nr_pages as u64)?;
-        let pageblock_words: Vec<u32> = read_array::<u32Pod>(ram, "pageblock bitmap", d.pageblock_pa as u64, d.pageblock_words as u64)?.into_iter().map(|w| w.0).collect();
+        Self::read_reusing(ram, desc_pa, Vec::new(), Vec::new()).map_err(|e| e.0)
+    }
+
+    /// Read the snapshot again into `self` (its page array and free map
+    /// allocations are reused: a 1 GiB board's page array is 8 MiB).
+    /// On error `self` is left as it was.
+    pub fn reread(&mut self, ram: &GuestRam) -> R<()> {
+        let (pages, free) = (std::mem::take(&mut self.pages), std::mem::take(&mut self.free));
+        match Self::read_reusing(ram, self.desc_pa, pages, free) {
+            Ok(s) => {
+                *self = s;
+                Ok(())
+            }
+            Err((e, pages, free)) => {
+                (self.pages, self.free) = (pages, free);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Snapshot::read`] into the given allocations; on error they come
+    /// back untouched (the page array is read last, after every check).
+    #[allow(clippy::type_complexity)]
+    fn read_reusing(ram: &GuestRam, desc_pa: u64, mut pages: Vec<PageRecord>, free: Vec<bool>) -> Result<Snapshot, (IntrospectError, Vec<PageRecord>, Vec<bool>)> {
+        let d = match Self::read_desc(ram, desc_pa) {
+            Ok(d) => d,
+            Err(e) => return Err((e, pages, free)),
+        };
+        let rest = match Self::read_tables(ram, &d) {
+            Ok(r) => r,
+            Err(e) => return Err((e, pages, free)),
+        };
+        // validate_desc checked that the page array lies in RAM
+        if let Err(e) = read_array_into(ram, "page array", d.page_array_pa as u64, d.nr_pages as u64, &mut pages) {
+            return Err((e, Vec::new(), free));
+        }
+        let (pageblock_words, cma, address_spaces) = rest;
         let zones = d.zones[..d.nr_zones as usize].to_vec();
+        let seq_after = ram.read_u32(desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
+        let stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
+        let mut s = Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free };
+        s.compute_free();
+        Ok(s)
+    }
+
+    /// The pageblock bitmap, the CMA areas and the address-space table.
+    #[allow(clippy::type_complexity)]
+    fn read_tables(ram: &GuestRam, d: &GuestDesc) -> R<(Vec<u32>, Vec<CmaArea>, Vec<AddressSpaceRecord>)> {
+        let pageblock_words: Vec<u32> = read_array::<u32Pod>(ram, "pageblock bitmap", d.pageblock_pa as u64, d.pageblock_words as u64)?.into_iter().map(|w| w.0).collect();
         let recs: Vec<CmaAreaRecord> = read_array(ram, "CMA area table", d.cma_table_pa as u64, d.nr_cma_areas as u64)?;
         let mut cma = Vec::with_capacity(recs.len());
         let end_pfn = d.base_pfn as u64 + d.nr_pages as u64;
@@ -238,16 +300,15 @@ impl Snapshot {
             });
         }
         let address_spaces: Vec<AddressSpaceRecord> = read_array(ram, "address-space table", d.as_table_pa as u64, d.nr_address_spaces as u64)?;
-        let seq_after = ram.read_u32(desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
-        let stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
-        let mut s = Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free: Vec::new() };
-        s.free = s.compute_free();
-        Ok(s)
+        Ok((pageblock_words, cma, address_spaces))
     }
 
-    fn compute_free(&self) -> Vec<bool> {
+    /// Mark every page inside a free buddy block or a per-cpu list block.
+    fn compute_free(&mut self) {
         let n = self.pages.len();
-        let mut free = vec![false; n];
+        let mut free = std::mem::take(&mut self.free);
+        free.clear();
+        free.resize(n, false);
         let mut i = 0;
         while i < n {
             let p = &self.pages[i];
@@ -258,7 +319,7 @@ impl Snapshot {
             }
             i += 1;
         }
-        free
+        self.free = free;
     }
 
     /// First PFN with a record.

@@ -324,7 +324,8 @@ impl EventSource {
 #[derive(Clone, Debug)]
 pub struct RecentEvents {
     cap: usize,
-    q: VecDeque<String>,
+    /// Kept as events: formatted only when a violation needs them.
+    q: VecDeque<Event>,
 }
 
 impl RecentEvents {
@@ -340,18 +341,19 @@ impl RecentEvents {
         }
         // A violation's own context is not repeated inside later contexts
         // (it would nest and grow without bound).
-        let line = match &e.kind {
+        let kept = match &e.kind {
             EventKind::Violation(v) if !v.recent_events.is_empty() => {
                 let mut short = v.clone();
                 short.recent_events.clear();
-                jsonl::event_json(&Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::Violation(short) })
+                Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::Violation(short) }
             }
-            _ => jsonl::event_json(e),
+            _ => e.clone(),
         };
-        self.q.push_back(line);
+        self.q.push_back(kept);
     }
+    /// The kept events as JSON lines, oldest first.
     pub fn to_vec(&self) -> Vec<String> {
-        self.q.iter().cloned().collect()
+        self.q.iter().map(jsonl::event_json).collect()
     }
 }
 

@@ -49,7 +49,12 @@ pub struct Monitor {
     pub buffers: DmaBuffers,
     recent: RecentEvents,
     sink: EventSink,
-    captures: BTreeMap<u32, Vec<u8>>,
+    /// The old frame captured at the last `migrate_page_begin`: (pfn,
+    /// its 4 KiB). One page migrates at a time.
+    capture: Option<u32>,
+    capture_buf: Vec<u8>,
+    /// The new frame's content, read for the content check.
+    after_buf: Vec<u8>,
     snap: Snapshot,
     dirty: bool,
     frame: u64,
@@ -84,7 +89,9 @@ impl Monitor {
             buffers: DmaBuffers::default(),
             recent: RecentEvents::new(RECENT_EVENTS),
             sink,
-            captures: BTreeMap::new(),
+            capture: None,
+            capture_buf: vec![0; 4096],
+            after_buf: vec![0; 4096],
             snap,
             dirty: false,
             frame: 0,
@@ -114,14 +121,29 @@ impl Monitor {
     /// The latest snapshot (re-read if the guest changed state since).
     pub fn snapshot(&mut self, ram: &GuestRam) -> Result<&Snapshot, IntrospectError> {
         if self.dirty {
-            self.snap = Snapshot::read(ram, self.desc_pa)?;
+            self.snap.reread(ram)?;
             self.dirty = false;
         }
         Ok(&self.snap)
     }
 
+    /// Where and when a check runs. Its `recent` stays empty: the events
+    /// before a violation are formatted only when there is one (see
+    /// [`Monitor::with_recent`]), not for every check.
     fn ctx(&self, at_ns: u64) -> CheckCtx {
-        CheckCtx { frame: self.frame, at_ns, recent: self.recent.to_vec() }
+        CheckCtx { frame: self.frame, at_ns, recent: Vec::new() }
+    }
+
+    /// Give `vs` the events just before them: call right after the check
+    /// that found them, before emitting anything else.
+    fn with_recent(&self, mut vs: Vec<Violation>) -> Vec<Violation> {
+        if !vs.is_empty() {
+            let recent = self.recent.to_vec();
+            for v in &mut vs {
+                v.recent_events = recent.clone();
+            }
+        }
+        vs
     }
 
     fn emit(&mut self, e: Event) {
@@ -176,14 +198,10 @@ impl Monitor {
                     _ => {}
                 }
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
-                    let mut b = vec![0u8; 4096];
                     // one page migrates at a time: older captures are done
                     // (a shared page's moves, one per address space, all
                     // use the same capture)
-                    self.captures.clear();
-                    if ram.read((old_pfn as u64) << 12, &mut b).is_ok() {
-                        self.captures.insert(old_pfn, b);
-                    }
+                    self.capture = ram.read((old_pfn as u64) << 12, &mut self.capture_buf).is_ok().then_some(old_pfn);
                     // The PTE is cleared but not yet flushed: a real TLB
                     // may still hold the old translation. Make ours hold
                     // it, so that only the guest's flush removes it.
@@ -208,7 +226,7 @@ impl Monitor {
                 if rec.disable_count == 0 {
                     self.lru_reported = false;
                 } else if !self.lru_reported {
-                    let v = check_lru_drained(&rec, &self.ctx(now_ns));
+                    let v = self.with_recent(check_lru_drained(&rec, &self.ctx(now_ns)));
                     self.lru_reported = !v.is_empty();
                     self.report(v);
                 }
@@ -228,13 +246,6 @@ impl Monitor {
         if !self.checks {
             return Ok(());
         }
-        let mut after = vec![0u8; 4096];
-        if ram.read((*new_pfn as u64) << 12, &mut after).is_err() {
-            after.clear();
-        }
-        // Without a capture (no doorbell after migrate_page_begin) the
-        // content check cannot run: compare the new frame with itself.
-        let before = self.captures.get(old_pfn).cloned().unwrap_or_else(|| after.clone());
         let c: Vec<Option<u64>> = vas.iter().map(|&va| tlb.cached(*asid, va)).collect();
         let ctx = self.ctx(e.ts_ns);
         // The address-space table does not change during a migration: the
@@ -244,9 +255,15 @@ impl Monitor {
             // an address space created since the last snapshot
             self.snapshot(ram)?;
         }
+        let readable = ram.read((*new_pfn as u64) << 12, &mut self.after_buf).is_ok();
+        let after: &[u8] = if readable { &self.after_buf } else { &[] };
+        // Without a capture (no doorbell after migrate_page_begin) the
+        // content check cannot run: compare the new frame with itself.
+        let before: &[u8] = if self.capture == Some(*old_pfn) { &self.capture_buf } else { after };
         let snap = &self.snap;
-        let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before: &before, after: &after, cached: &c };
+        let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before, after, cached: &c };
         let v = check_migration(snap, ram, &m, &ctx);
+        let v = self.with_recent(v);
         self.report(v);
         Ok(())
     }
@@ -258,7 +275,7 @@ impl Monitor {
             let bufs = self.buffers.clone();
             let mut v = check_dma(self.snapshot(ram)?, Some(&bufs), &t, &ctx);
             v.extend(self.dma_into_moved(&t, &ctx));
-            v
+            self.with_recent(v)
         } else {
             Vec::new()
         };
@@ -288,6 +305,7 @@ impl Monitor {
             if let Some(rec) = snap.read_lru_add(ram) {
                 v.extend(check_lru_batch_pages(&rec, snap, &ctx));
             }
+            let v = self.with_recent(v);
             v
         } else {
             Vec::new()
@@ -323,6 +341,7 @@ impl Monitor {
         let snap = self.snapshot(ram)?;
         let mut v = check_integrity(snap, &ctx);
         v.extend(check_frames(snap, ram, &ctx));
+        let v = self.with_recent(v);
         self.report_state(v);
         Ok(())
     }
@@ -371,7 +390,8 @@ impl Monitor {
         }
         let ctx = self.ctx(now_ns);
         if let Some(v) = check_translation(self.snapshot(ram)?, asid, va, pa, &ctx) {
-            self.report(vec![v]);
+            let v = self.with_recent(vec![v]);
+            self.report(v);
         }
         Ok(())
     }
