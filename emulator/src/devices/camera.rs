@@ -75,105 +75,59 @@ use super::{BadAccessLog, MmioDevice};
 
 pub use super::dma::{DmaError, VecRam};
 
+// The register map is guest/abi's (`cmaemu_abi::camera`), which the guest
+// driver reads too; offsets widened to the bus's u64.
+pub use cmaemu_abi::camera::{
+    BUF_ALIGN, CAM_ID_MAGIC, CAM_VERSION_1_0, CTRL_ENABLE, CTRL_IRQ_EN, CTRL_RESET, DONE_DEPTH, ERR_BAD_ADDR, ERR_BAD_CONFIG, ERR_BUSY,
+    ERR_DROPPED, ERR_EMPTY_POP, ERR_MASK, ERR_QUEUE_OVERFLOW, ERR_TOO_SMALL, ERR_UNALIGNED, FMT_RGB565, FMT_XRGB8888, HEADER_MAGIC,
+    HEADER_PIXELS, IRQ_ERROR, IRQ_FRAME_DONE, NO_FRAME, QUEUE_DEPTH, STATUS_BUSY, STATUS_DONE_FULL, STATUS_QUEUE_FULL,
+};
+use cmaemu_abi::camera as regs;
 /// ID register.
-pub const CAM_ID: u64 = 0x000;
+pub const CAM_ID: u64 = regs::CAM_ID as u64;
 /// VERSION register.
-pub const CAM_VERSION: u64 = 0x004;
+pub const CAM_VERSION: u64 = regs::CAM_VERSION as u64;
 /// CTRL register.
-pub const CAM_CTRL: u64 = 0x008;
+pub const CAM_CTRL: u64 = regs::CAM_CTRL as u64;
 /// STATUS register.
-pub const CAM_STATUS: u64 = 0x00c;
+pub const CAM_STATUS: u64 = regs::CAM_STATUS as u64;
 /// FORMAT register.
-pub const CAM_FORMAT: u64 = 0x010;
+pub const CAM_FORMAT: u64 = regs::CAM_FORMAT as u64;
 /// WIDTH register.
-pub const CAM_WIDTH: u64 = 0x014;
+pub const CAM_WIDTH: u64 = regs::CAM_WIDTH as u64;
 /// HEIGHT register.
-pub const CAM_HEIGHT: u64 = 0x018;
+pub const CAM_HEIGHT: u64 = regs::CAM_HEIGHT as u64;
 /// PERIOD_US register.
-pub const CAM_PERIOD_US: u64 = 0x01c;
+pub const CAM_PERIOD_US: u64 = regs::CAM_PERIOD_US as u64;
 /// BUF_ADDR register.
-pub const CAM_BUF_ADDR: u64 = 0x020;
+pub const CAM_BUF_ADDR: u64 = regs::CAM_BUF_ADDR as u64;
 /// BUF_SIZE register.
-pub const CAM_BUF_SIZE: u64 = 0x024;
+pub const CAM_BUF_SIZE: u64 = regs::CAM_BUF_SIZE as u64;
 /// BUF_QUEUE register.
-pub const CAM_BUF_QUEUE: u64 = 0x028;
+pub const CAM_BUF_QUEUE: u64 = regs::CAM_BUF_QUEUE as u64;
 /// FRAME_SIZE register.
-pub const CAM_FRAME_SIZE: u64 = 0x02c;
+pub const CAM_FRAME_SIZE: u64 = regs::CAM_FRAME_SIZE as u64;
 /// DONE_ADDR register.
-pub const CAM_DONE_ADDR: u64 = 0x030;
+pub const CAM_DONE_ADDR: u64 = regs::CAM_DONE_ADDR as u64;
 /// DONE_FRAME register.
-pub const CAM_DONE_FRAME: u64 = 0x034;
+pub const CAM_DONE_FRAME: u64 = regs::CAM_DONE_FRAME as u64;
 /// DONE_STATUS register.
-pub const CAM_DONE_STATUS: u64 = 0x038;
+pub const CAM_DONE_STATUS: u64 = regs::CAM_DONE_STATUS as u64;
 /// DONE_POP register.
-pub const CAM_DONE_POP: u64 = 0x03c;
+pub const CAM_DONE_POP: u64 = regs::CAM_DONE_POP as u64;
 /// FRAME_COUNT register.
-pub const CAM_FRAME_COUNT: u64 = 0x040;
+pub const CAM_FRAME_COUNT: u64 = regs::CAM_FRAME_COUNT as u64;
 /// DROP_COUNT register.
-pub const CAM_DROP_COUNT: u64 = 0x044;
+pub const CAM_DROP_COUNT: u64 = regs::CAM_DROP_COUNT as u64;
 /// ERROR register.
-pub const CAM_ERROR: u64 = 0x048;
+pub const CAM_ERROR: u64 = regs::CAM_ERROR as u64;
 /// IRQ_STATUS register.
-pub const CAM_IRQ_STATUS: u64 = 0x04c;
+pub const CAM_IRQ_STATUS: u64 = regs::CAM_IRQ_STATUS as u64;
 /// DONE_CHECKSUM register.
-pub const CAM_DONE_CHECKSUM: u64 = 0x050;
+pub const CAM_DONE_CHECKSUM: u64 = regs::CAM_DONE_CHECKSUM as u64;
 /// SEQUENCE register.
-pub const CAM_SEQUENCE: u64 = 0x054;
+pub const CAM_SEQUENCE: u64 = regs::CAM_SEQUENCE as u64;
 
-/// ID value ("CAM1").
-pub const CAM_ID_MAGIC: u32 = 0x4341_4d31;
-/// VERSION value (1.0).
-pub const CAM_VERSION_1_0: u32 = 0x0001_0000;
-
-/// CTRL: capture enable.
-pub const CTRL_ENABLE: u32 = 1 << 0;
-/// CTRL: interrupt output enable.
-pub const CTRL_IRQ_EN: u32 = 1 << 1;
-/// CTRL: reset (self-clearing).
-pub const CTRL_RESET: u32 = 1 << 31;
-
-/// STATUS: busy (enabled).
-pub const STATUS_BUSY: u32 = 1 << 16;
-/// STATUS: capture queue full.
-pub const STATUS_QUEUE_FULL: u32 = 1 << 17;
-/// STATUS: done queue full.
-pub const STATUS_DONE_FULL: u32 = 1 << 18;
-
-/// FORMAT: RGB565.
-pub const FMT_RGB565: u32 = 1;
-/// FORMAT: XRGB8888.
-pub const FMT_XRGB8888: u32 = 2;
-
-/// ERROR: buffer outside the DMA window / RAM.
-pub const ERR_BAD_ADDR: u32 = 1 << 0;
-/// ERROR: buffer smaller than a frame.
-pub const ERR_TOO_SMALL: u32 = 1 << 1;
-/// ERROR: buffer address not aligned to [`BUF_ALIGN`].
-pub const ERR_UNALIGNED: u32 = 1 << 2;
-/// ERROR: capture queue overflow.
-pub const ERR_QUEUE_OVERFLOW: u32 = 1 << 3;
-/// ERROR: a frame was due and could not be captured (no buffer / done full).
-pub const ERR_DROPPED: u32 = 1 << 4;
-/// ERROR: invalid FORMAT/WIDTH/HEIGHT/PERIOD_US value.
-pub const ERR_BAD_CONFIG: u32 = 1 << 5;
-/// ERROR: configuration written while enabled.
-pub const ERR_BUSY: u32 = 1 << 6;
-/// ERROR: DONE_POP with an empty done queue.
-pub const ERR_EMPTY_POP: u32 = 1 << 7;
-/// All error bits.
-pub const ERR_MASK: u32 = 0xff;
-
-/// IRQ_STATUS: a frame was written.
-pub const IRQ_FRAME_DONE: u32 = 1 << 0;
-/// IRQ_STATUS: an error bit was set.
-pub const IRQ_ERROR: u32 = 1 << 1;
-
-/// Capture queue depth.
-pub const QUEUE_DEPTH: usize = 16;
-/// Done queue depth.
-pub const DONE_DEPTH: usize = 32;
-/// Required buffer alignment in bytes.
-pub const BUF_ALIGN: u32 = 64;
 /// Width limits.
 pub const MIN_WIDTH: u32 = 16;
 /// Largest width.
@@ -191,14 +145,8 @@ pub const DEFAULT_WIDTH: u32 = 320;
 /// Power-on height.
 pub const DEFAULT_HEIGHT: u32 = 240;
 
-/// Header magic ("CFRM").
-pub const HEADER_MAGIC: u32 = 0x4346_524d;
-/// Pixels the header occupies at the start of a frame.
-pub const HEADER_PIXELS: usize = 16;
 /// Host-side frame records kept.
 pub const RECORDS_KEEP: usize = 1024;
-/// DONE_FRAME of an entry with no frame written.
-pub const NO_FRAME: u32 = 0xffff_ffff;
 
 /// Pixel format of the camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,3 +9,4 @@ pub mod boot;
 pub mod desc;
 pub mod trace;
 pub mod kallsyms;
+pub mod camera;

@@ -9,31 +9,17 @@ use cmaemu_abi::page::Pfn;
 use cmaemu_mm::cma::CmaId;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-pub const CAMERA_PA: u32 = 0x1003_0000;
+pub const CAMERA_PA: u32 = cmaemu_abi::camera::CAMERA_BASE;
 pub const CLCD_PA: u32 = 0x1002_0000;
-pub const IRQ_CAMERA: u32 = 32 + 52;
+pub const IRQ_CAMERA: u32 = 32 + cmaemu_abi::camera::CAMERA_SPI;
 pub const IRQ_CLCD: u32 = 32 + 44;
 
-// camera registers (see the binding in dts/bindings/cmaemu,camera-v1.yaml)
-const CAM_ID: u32 = 0x000;
-const CAM_CTRL: u32 = 0x008;
-const CAM_FORMAT: u32 = 0x010;
-const CAM_WIDTH: u32 = 0x014;
-const CAM_HEIGHT: u32 = 0x018;
-const CAM_PERIOD_US: u32 = 0x01c;
-const CAM_BUF_ADDR: u32 = 0x020;
-const CAM_BUF_SIZE: u32 = 0x024;
-const CAM_BUF_QUEUE: u32 = 0x028;
-const CAM_FRAME_SIZE: u32 = 0x02c;
-const CAM_STATUS: u32 = 0x00c;
-const CAM_DONE_ADDR: u32 = 0x030;
-const CAM_DONE_FRAME: u32 = 0x034;
-const CAM_DONE_STATUS: u32 = 0x038;
-const CAM_DONE_POP: u32 = 0x03c;
-const CAM_ERROR: u32 = 0x048;
-const CAM_IRQ_STATUS: u32 = 0x04c;
-const CAM_ID_MAGIC: u32 = 0x4341_4d31;
-const FMT_XRGB8888: u32 = 2;
+// camera registers: guest/abi's map, shared with the host's device model
+use cmaemu_abi::camera::{
+    CAM_BUF_ADDR, CAM_BUF_QUEUE, CAM_BUF_SIZE, CAM_CTRL, CAM_DONE_ADDR, CAM_DONE_FRAME, CAM_DONE_POP, CAM_DONE_STATUS, CAM_ERROR,
+    CAM_FORMAT, CAM_FRAME_SIZE, CAM_HEIGHT, CAM_ID, CAM_ID_MAGIC, CAM_IRQ_STATUS, CAM_PERIOD_US, CAM_STATUS, CAM_WIDTH, CTRL_ENABLE,
+    CTRL_IRQ_EN, CTRL_RESET, FMT_XRGB8888,
+};
 
 // PL111 registers
 const CLCD_TIM0: u32 = 0x000;
@@ -163,7 +149,7 @@ pub fn camera_queue(addr: u32, size: u32) {
         writel(cam(CAM_IRQ_STATUS), 0x3);
     } else {
         println!("camera: buffer {:#010x}+{:#x} queued", addr, size);
-        writel(cam(CAM_CTRL), 1 << 31); // reset: give it back
+        writel(cam(CAM_CTRL), CTRL_RESET); // reset: give it back
     }
 }
 
@@ -194,7 +180,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
         return;
     }
     let fsize = WIDTH * HEIGHT * 4;
-    writel(cam(CAM_CTRL), 1 << 31); // reset
+    writel(cam(CAM_CTRL), CTRL_RESET); // reset
     writel(cam(CAM_FORMAT), FMT_XRGB8888);
     writel(cam(CAM_WIDTH), WIDTH);
     writel(cam(CAM_HEIGHT), HEIGHT);
@@ -250,7 +236,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
         writel(cam(CAM_BUF_QUEUE), 1);
     }
     inject_dma_faults(&mut bufs, fsize);
-    writel(cam(CAM_CTRL), 0x3); // enable + irq
+    writel(cam(CAM_CTRL), CTRL_ENABLE | CTRL_IRQ_EN);
     let mut shown = 0u32;
     let mut last_frame = 0u32;
     let mut on_screen: Option<u32> = None; // zero-copy: the buffer being scanned out
@@ -311,7 +297,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
         last_frame = frame;
         waiting_since = crate::time::sched_clock();
     }
-    writel(cam(CAM_CTRL), 1 << 31);
+    writel(cam(CAM_CTRL), CTRL_RESET);
     writel(clcd(CLCD_CNTL), 0);
     let vsyncs = VSYNCS.load(Ordering::Relaxed) - start_vs;
     if !aborted {
@@ -343,7 +329,7 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         return;
     }
     let pages = &pages[..n];
-    writel(cam(CAM_CTRL), 1 << 31); // reset
+    writel(cam(CAM_CTRL), CTRL_RESET); // reset
     writel(cam(CAM_FORMAT), FMT_RGB565);
     writel(cam(CAM_WIDTH), 16);
     writel(cam(CAM_HEIGHT), 16);
@@ -363,7 +349,7 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         writel(cam(CAM_BUF_QUEUE), 1);
     }
     crate::hostif::end();
-    writel(cam(CAM_CTRL), 1); // enable, polled
+    writel(cam(CAM_CTRL), CTRL_ENABLE); // polled
     let mut done = 0u32;
     let mut moved = 0u32;
     let since = crate::time::sched_clock();
@@ -386,7 +372,7 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
             moved = crate::dma::compact_pages(&pfns[..n]);
         }
     }
-    writel(cam(CAM_CTRL), 1 << 31); // reset: the camera lets go of the pages
+    writel(cam(CAM_CTRL), CTRL_RESET); // reset: the camera lets go of the pages
     crate::hostif::begin();
     for &(va, pfn) in pages {
         crate::hostif::push(&TraceRecord::dma_free(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1));
