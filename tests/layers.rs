@@ -1,0 +1,390 @@
+//! Import layers: the `crate::` (and `super::`) import edges between the
+//! top-level modules of a crate, checked against a layer table (bottom
+//! first). A module may import from its own layer and the layers below; an
+//! edge pointing up the table, an import cycle between modules, or a module
+//! the table does not place fails the test.
+//!
+//! A crate gets its test by calling [`check_crate`] with its source root
+//! and table. Edges a restructure has not removed yet are listed as
+//! `known` exceptions; an exception that no longer exists fails too, so the
+//! list only shrinks.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Source text without comments (line, doc and block comments) and
+/// without string and char literal contents, so only code is scanned.
+fn strip_comments(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = String::with_capacity(src.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'/') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if b[i] == b'"' {
+            out.push('"');
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            out.push('"');
+            i += 1;
+        } else {
+            let c = src[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The first path segment of every `crate::` path in `code`, with
+/// `crate::{a, b::c}` groups expanded.
+fn crate_paths(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + "crate::".len()..];
+        if before.is_some_and(|c| is_ident(c) || c == ':' || c == '$') {
+            continue; // `$crate::` or `some_crate::`
+        }
+        let tail = rest.trim_start();
+        if let Some(group) = tail.strip_prefix('{') {
+            let mut depth = 1;
+            let mut seg = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => {
+                        out.extend(first_segment(&seg));
+                        seg.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 1 {
+                    seg.push(c);
+                } else {
+                    seg.push(' ');
+                }
+            }
+            out.extend(first_segment(&seg));
+        } else {
+            out.extend(first_segment(tail));
+        }
+    }
+    out
+}
+
+fn first_segment(s: &str) -> Option<String> {
+    let id: String = s.trim_start().chars().take_while(|&c| is_ident(c)).collect();
+    (!id.is_empty() && id != "self").then_some(id)
+}
+
+/// The top-level modules of a crate rooted at `src` (`NAME.rs` and `NAME/`),
+/// each with its files.
+fn modules(src: &Path) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut m: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for e in std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            let mut files = Vec::new();
+            let mut stack = vec![p.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let q = e.unwrap().path();
+                    if q.is_dir() {
+                        stack.push(q);
+                    } else if q.extension().is_some_and(|x| x == "rs") {
+                        files.push(q);
+                    }
+                }
+            }
+            m.entry(name).or_default().extend(files);
+        } else if p.extension().is_some_and(|x| x == "rs") && name != "main" && name != "lib" {
+            m.entry(name).or_default().push(p);
+        }
+    }
+    m
+}
+
+/// The import edges between the top-level modules of the crate at `src`:
+/// module → modules it names through `crate::` (a `super::` path inside a
+/// module's own directory stays in the module; at the top level it names
+/// the crate root, which holds no layered module).
+pub fn import_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mods = modules(src);
+    let mut edges = BTreeMap::new();
+    for (name, files) in &mods {
+        let mut to = BTreeSet::new();
+        for f in files {
+            let code = strip_comments(&std::fs::read_to_string(f).unwrap());
+            for seg in crate_paths(&code) {
+                if seg != *name {
+                    to.insert(seg);
+                }
+            }
+        }
+        edges.insert(name.clone(), to);
+    }
+    edges
+}
+
+/// Check the crate at `src` against `layers` (bottom first; a layer lists
+/// module names, including modules declared inline in the crate root).
+/// `known`: edges still allowed to break the rules, to be removed.
+/// Returns every problem found.
+pub fn check_crate(what: &str, src: &Path, layers: &[&[&str]], known: &[(&str, &str)]) -> Vec<String> {
+    let layer_of: BTreeMap<&str, usize> = layers.iter().enumerate().flat_map(|(i, l)| l.iter().map(move |m| (*m, i))).collect();
+    let edges = import_edges(src);
+    let mut problems = Vec::new();
+    for m in edges.keys() {
+        if !layer_of.contains_key(m.as_str()) {
+            problems.push(format!("{what}: module `{m}` is in no layer: place it in the table"));
+        }
+    }
+    for m in layer_of.keys() {
+        if !edges.contains_key(*m) && !std::fs::read_to_string(src.join("main.rs")).or_else(|_| std::fs::read_to_string(src.join("lib.rs"))).unwrap_or_default().contains(&format!("mod {m} ")) {
+            problems.push(format!("{what}: the table names `{m}`, which is no module of the crate"));
+        }
+    }
+    // Only edges between layered modules count (the rest name root items:
+    // macros, functions of main.rs / lib.rs).
+    let layered = |m: &str| layer_of.contains_key(m);
+    for (from, tos) in &edges {
+        for to in tos.iter().filter(|t| layered(t)) {
+            let (Some(&lf), Some(&lt)) = (layer_of.get(from.as_str()), layer_of.get(to.as_str())) else { continue };
+            if lt > lf {
+                if !known.contains(&(from.as_str(), to.as_str())) {
+                    problems.push(format!("{what}: `{from}` (layer {lf}) imports `{to}` (layer {lt}), above it"));
+                }
+            }
+        }
+    }
+    // Cycles among the edges that are not known exceptions.
+    let graph: BTreeMap<&str, Vec<&str>> = edges
+        .iter()
+        .map(|(f, tos)| {
+            let v = tos.iter().filter(|t| layered(t) && !known.contains(&(f.as_str(), t.as_str()))).map(String::as_str).collect();
+            (f.as_str(), v)
+        })
+        .collect();
+    for cycle in cycles(&graph) {
+        problems.push(format!("{what}: import cycle {}", cycle.join(" → ")));
+    }
+    for &(from, to) in known {
+        let still = edges.get(from).is_some_and(|t| t.contains(to));
+        let upward = layer_of.get(from) < layer_of.get(to);
+        if !still {
+            problems.push(format!("{what}: known exception `{from}` → `{to}` no longer exists: remove it from the list"));
+        } else if !upward && !on_a_cycle(&edges, from, to, &layer_of) {
+            problems.push(format!("{what}: known exception `{from}` → `{to}` breaks no rule: remove it from the list"));
+        }
+    }
+    problems
+}
+
+/// Whether the edge `from → to` lies on a cycle of `edges`.
+fn on_a_cycle(edges: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str, layer_of: &BTreeMap<&str, usize>) -> bool {
+    // a path back from `to` to `from`
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![to.to_string()];
+    while let Some(m) = stack.pop() {
+        if m == from {
+            return true;
+        }
+        if !seen.insert(m.clone()) {
+            continue;
+        }
+        if let Some(n) = edges.get(&m) {
+            stack.extend(n.iter().filter(|t| layer_of.contains_key(t.as_str())).cloned());
+        }
+    }
+    false
+}
+
+/// One cycle (as a closed path) per strongly connected component with
+/// more than one module.
+fn cycles<'a>(g: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> {
+    // Tarjan's strongly connected components.
+    struct St<'a> {
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        on: BTreeSet<&'a str>,
+        stack: Vec<&'a str>,
+        next: usize,
+        sccs: Vec<Vec<&'a str>>,
+    }
+    fn visit<'a>(v: &'a str, g: &BTreeMap<&'a str, Vec<&'a str>>, s: &mut St<'a>) {
+        s.index.insert(v, s.next);
+        s.low.insert(v, s.next);
+        s.next += 1;
+        s.stack.push(v);
+        s.on.insert(v);
+        for &w in g.get(v).map(Vec::as_slice).unwrap_or(&[]) {
+            if !s.index.contains_key(w) {
+                visit(w, g, s);
+                let lw = s.low[w];
+                let lv = s.low.get_mut(v).unwrap();
+                *lv = (*lv).min(lw);
+            } else if s.on.contains(w) {
+                let iw = s.index[w];
+                let lv = s.low.get_mut(v).unwrap();
+                *lv = (*lv).min(iw);
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut c = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on.remove(w);
+                c.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            if c.len() > 1 {
+                s.sccs.push(c);
+            }
+        }
+    }
+    let mut s = St { index: BTreeMap::new(), low: BTreeMap::new(), on: BTreeSet::new(), stack: Vec::new(), next: 0, sccs: Vec::new() };
+    for &v in g.keys() {
+        if !s.index.contains_key(v) {
+            visit(v, g, &mut s);
+        }
+    }
+    // a closed path inside each component: walk edges that stay in it
+    s.sccs
+        .iter()
+        .map(|c| {
+            let set: BTreeSet<&str> = c.iter().copied().collect();
+            let start = *c.iter().min().unwrap();
+            let mut path = vec![start];
+            let mut seen = BTreeSet::from([start]);
+            let mut cur = start;
+            loop {
+                let next = g[cur].iter().copied().filter(|w| set.contains(w)).find(|w| *w == start || !seen.contains(w));
+                match next {
+                    Some(w) if w == start => {
+                        path.push(w);
+                        break;
+                    }
+                    Some(w) => {
+                        seen.insert(w);
+                        path.push(w);
+                        cur = w;
+                    }
+                    None => {
+                        // dead end inside the component: close through any member edge
+                        path.push(start);
+                        break;
+                    }
+                }
+            }
+            path
+        })
+        .collect()
+}
+
+/// The guest kernel's layers, bottom first (issue 11): the platform
+/// (CPU, devices, console, time, text logs), the host channel (trace ring
+/// push, doorbell, clock, injection mask), mm state, what works on it
+/// (vm, CMA, the migration environment), the services on those (DMA API,
+/// debugfs, `cma_test`), the publisher of the host's descriptor, and the
+/// kernel proper (boot, shell, jobs, drivers of the DMA masters, traps).
+const GUEST_LAYERS: &[&[&str]] = &[
+    &["arch", "head", "kallsyms", "dt", "paging"],
+    &["drivers", "time", "console", "printk", "sched", "trace"],
+    &["hostif"],
+    &["mm", "rmapk"],
+    &["vm", "cma"],
+    &["dma"],
+    &["iomem", "video", "jobs", "setup", "shell", "traps"],
+];
+
+/// Edges of the guest kernel that still break the layers, each to be
+/// removed by the restructure of issue 11 (the getters returning
+/// `&'static mut` tie these modules together).
+const GUEST_KNOWN: &[(&str, &str)] = &[
+    ("drivers", "console"),
+    ("drivers", "time"),
+    ("hostif", "cma"),
+    ("hostif", "dma"),
+    ("hostif", "mm"),
+    ("hostif", "vm"),
+    ("mm", "cma"),
+    ("mm", "rmapk"),
+    ("rmapk", "mm"),
+    ("vm", "dma"),
+    ("cma", "hostif"),
+];
+
+#[test]
+fn guest_kernel_imports_follow_the_layers() {
+    let problems = check_crate("guest/kernel", &root().join("guest/kernel/src"), GUEST_LAYERS, GUEST_KNOWN);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_finds_cycles_upward_edges_and_groups() {
+    let code = strip_comments("use crate::{a::x, b, c::{d, e}};\n// crate::zz\nfn f() { crate::g::h(); $crate::no; other_crate::no; \"crate::s\"; }");
+    assert_eq!(crate_paths(&code).into_iter().collect::<Vec<_>>(), ["a", "b", "c", "g"]);
+    let d = std::env::temp_dir().join(format!("cmaemu-layers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("top")).unwrap();
+    std::fs::write(d.join("main.rs"), "mod low;\nmod mid;\nmod top;\n").unwrap();
+    std::fs::write(d.join("low.rs"), "use crate::mid::x;\n").unwrap();
+    std::fs::write(d.join("mid.rs"), "use crate::low::y;\n").unwrap();
+    std::fs::write(d.join("top/mod.rs"), "use super::inner;\nuse crate::{low, mid};\n").unwrap();
+    std::fs::write(d.join("top/inner.rs"), "fn f() { crate::top::g(); }\n").unwrap();
+    let layers: &[&[&str]] = &[&["low"], &["mid"], &["top"]];
+    let p = check_crate("t", &d, layers, &[]);
+    assert!(p.iter().any(|l| l.contains("`low` (layer 0) imports `mid` (layer 1)")), "{p:?}");
+    assert!(p.iter().any(|l| l.contains("import cycle")), "{p:?}");
+    assert_eq!(p.len(), 2, "{p:?}");
+    // the same edge as a known exception passes, and an unused one fails
+    let p = check_crate("t", &d, layers, &[("low", "mid")]);
+    assert!(p.is_empty(), "{p:?}");
+    let p = check_crate("t", &d, &[&["low", "mid"], &["top"]], &[("top", "low"), ("low", "mid")]);
+    assert!(p.iter().any(|l| l.contains("`top` → `low` breaks no rule")), "{p:?}");
+    // an unplaced module
+    let p = check_crate("t", &d, &[&["low", "mid"]], &[("low", "mid")]);
+    assert!(p.iter().any(|l| l.contains("`top` is in no layer")), "{p:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
