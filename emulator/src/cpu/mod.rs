@@ -16,6 +16,7 @@ use unicorn_engine::{
 pub mod bare;
 pub mod gdb;
 pub mod ram;
+mod serve_inline;
 #[cfg(test)]
 mod tests;
 pub use ram::GuestRam;
@@ -102,6 +103,16 @@ impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
         st.probing = false;
         st.retained = None;
     }
+}
+
+/// Run the board's servicer (if it has work) on the engine `uc`, stopped
+/// or inside its block hook ([`serve_inline`]).
+fn serve_on<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
+    let now = uc.get_data().now();
+    let Some(mut s) = uc.get_data_mut().bus.take_servicer() else { return };
+    s.service(now, &mut EngineTlb { uc });
+    uc.get_data_mut().bus.put_servicer(s);
+    uc.get_data_mut().rearm();
 }
 
 /// ARM exception kinds the host emulates.
@@ -219,6 +230,15 @@ struct Fast {
     /// each such stop adds one block's instructions to the count, the same
     /// in every run (43 instructions over a whole boot).
     need_service: bool,
+    /// A doorbell asked for host service and nothing else needs the run
+    /// loop: `deadline` is 0 until the next block hook, which serves it
+    /// without stopping the engine ([`serve_inline`]). Any re-arm first
+    /// cancels it, as it cancelled the stop this replaces.
+    serve_due: bool,
+    /// `serve_inline::serve_inline::<B>` and the engine handle it serves
+    /// through (None: doorbells stop the engine).
+    serve_fn: Option<unsafe fn(*mut c_void, *mut unicorn_engine_sys::uc_engine, u64)>,
+    serve_ctx: *mut c_void,
 }
 
 impl Fast {
@@ -230,6 +250,12 @@ impl Fast {
         self.masked = masked;
         self.deadline = if irq_line && !masked { 0 } else { limit };
         self.watch_unmask = irq_line && masked;
+        self.serve_due = false;
+    }
+    /// Serve the host at the next block boundary (see `serve_due`).
+    fn request_service(&mut self) {
+        self.deadline = 0;
+        self.serve_due = true;
     }
     fn set_limit(&mut self, limit: u64) {
         self.set(limit, self.irq_line, self.masked);
@@ -258,6 +284,15 @@ unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, _ad
     f.insns += n;
     f.blocks += 1;
     if (f.insns >= f.deadline || (f.watch_unmask && irqs_unmasked(uc))) && !f.need_service {
+        if let (true, Some(serve), false) = (f.serve_due && f.insns < f.limit, f.serve_fn, f.irq_line) {
+            // only the doorbell is due: serve it here, no stop
+            let ctx = f.serve_ctx;
+            // SAFETY: `serve_fn` is `serve_inline::<B>` for this engine and
+            // `ctx` its handle (set by `Cpu::new`); we are in the engine's
+            // block hook and `f` is not used after this.
+            unsafe { serve(ctx, uc, n) };
+            return;
+        }
         f.need_service = true;
         // SAFETY: a valid engine handle, called from its own hook.
         unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
@@ -329,6 +364,10 @@ impl<B: Bus> State<B> {
 /// The Cortex-A9 core with RAM, flash and the board's MMIO.
 pub struct Cpu<'a, B: Bus + 'a> {
     uc: Unicorn<'a, State<B>>,
+    /// The engine handle the block hook serves doorbells through
+    /// (`Fast::serve_ctx` points to it). Dropped before `_fast`: the
+    /// engine closes while the hook's data is still alive.
+    _serve_handle: Box<Unicorn<'a, State<B>>>,
     _fast: Box<Fast>,
 }
 
@@ -482,6 +521,9 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             watch_unmask: false,
             need_service: false,
             blocks: 0,
+            serve_due: false,
+            serve_fn: None,
+            serve_ctx: std::ptr::null_mut(),
         });
         let mut uc = ucr("open", Unicorn::new_with_data(Arch::ARM, Mode::ARM, state))?;
         uc.get_data_mut().fast = &mut *fast as *mut Fast;
@@ -522,8 +564,10 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         let now = st.now();
                         st.bus.mmio_write(base + off, sz, v, now);
                         st.rearm();
-                        if st.fast().irq_line || st.bus.stop_requested() || st.bus.wants_service() {
+                        if st.fast().irq_line || st.bus.stop_requested() {
                             st.fast_mut().set_limit(0);
+                        } else if st.bus.wants_service() {
+                            st.fast_mut().request_service();
                         }
                     }),
                 ),
@@ -556,7 +600,10 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             ucr("unmapped hook", uc.add_mem_hook(HookType::MEM_UNMAPPED, 0, ram_base - 1, Self::on_unmapped))?;
         }
         ucr("unmapped hook", uc.add_mem_hook(HookType::MEM_UNMAPPED, ram_end, u64::MAX, Self::on_unmapped))?;
-        Ok(Cpu { uc, _fast: fast })
+        let mut serve_handle = Box::new(uc.clone());
+        fast.serve_ctx = &mut *serve_handle as *mut Unicorn<'a, State<B>> as *mut c_void;
+        fast.serve_fn = Some(serve_inline::serve_inline::<B>);
+        Ok(Cpu { uc, _serve_handle: serve_handle, _fast: fast })
     }
 
     fn on_intr(uc: &mut Unicorn<State<B>>, intno: u32) {
@@ -622,13 +669,13 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             MemType::FETCH => Access::Fetch,
             _ => Access::Read,
         };
-        let regs = mmu_regs(uc);
-        let st = uc.get_data_mut();
-        if let Some((vpage, pa)) = st.retained {
+        if let Some((vpage, pa)) = uc.get_data().retained {
             if vpage == va as u32 & !0xfff {
                 return Some(TlbEntry { paddr: pa, perms: Prot::READ | Prot::WRITE });
             }
         }
+        let regs = mmu_regs(uc);
+        let st = uc.get_data_mut();
         st.stats.tlb_fills += 1;
         let ram = &st.ram;
         match walk::translate(&regs, va as u32, access, &mut |pa| ram.read_u32(pa)) {
@@ -677,11 +724,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     /// Run the board's host-side servicer (if it has work) with access to
     /// the CPU's cached translations.
     pub fn serve(&mut self) {
-        let now = self.uc.get_data().now();
-        let Some(mut s) = self.uc.get_data_mut().bus.take_servicer() else { return };
-        s.service(now, &mut EngineTlb { uc: &mut self.uc });
-        self.uc.get_data_mut().bus.put_servicer(s);
-        self.uc.get_data_mut().rearm();
+        serve_on(&mut self.uc);
     }
 
     /// Inject a pending IRQ if the CPU has them unmasked; returns the PC
