@@ -2,6 +2,7 @@
 pub mod board;
 pub mod cpu;
 pub mod devices;
+pub mod explain;
 pub mod fuzz;
 pub mod introspect;
 pub mod loader;

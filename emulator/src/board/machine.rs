@@ -335,6 +335,7 @@ impl cpu::Bus for Board {
             _ if pa == SYSREGS_BASE + SYS_CMAEMU_DOORBELL => {
                 if let Some(m) = &mut self.monitor {
                     m.doorbell = true;
+                    m.alloc_done |= value == cmaemu_abi::boot::DOORBELL_CMA_ALLOC_DONE as u64;
                     self.activity = true;
                 }
             }
@@ -473,7 +474,13 @@ impl cpu::Bus for Board {
         let raw = Box::into_raw(s) as *mut MonitorBox;
         // SAFETY: `take_servicer` only ever returns a Box<MonitorBox> cast
         // to the trait object; converting the pointer back restores it.
-        self.monitor = Some(unsafe { Box::from_raw(raw) });
+        let mut m = unsafe { Box::from_raw(raw) };
+        // the cause finder's lines, after the guest's own (it rang the
+        // doorbell once they were printed)
+        for l in std::mem::take(&mut m.console_lines) {
+            self.console.output(format!("{l}\r\n").as_bytes());
+        }
+        self.monitor = Some(m);
     }
 
     fn irq_pending(&self) -> bool {

@@ -129,6 +129,11 @@ pub struct MonitorBox {
     final_due: bool,
     /// Run the verifiers (false: events for a trace only).
     checks: bool,
+    /// The guest's `cma_alloc` returned (`DOORBELL_CMA_ALLOC_DONE`): its
+    /// cause lines are due on the console.
+    pub alloc_done: bool,
+    /// `cmaemu:` lines for the console, in order.
+    pub console_lines: Vec<String>,
 }
 
 impl MonitorBox {
@@ -154,6 +159,8 @@ impl MonitorBox {
             stop_requested: false,
             final_due: false,
             checks,
+            alloc_done: false,
+            console_lines: Vec::new(),
         }
     }
 
@@ -314,6 +321,9 @@ impl Servicer for MonitorBox {
             if let Err(e) = mon.service(&ram, now, &mut tlb) {
                 err = Some(e.to_string());
             }
+        }
+        if std::mem::take(&mut self.alloc_done) || self.final_due {
+            self.console_lines.extend(mon.take_console_lines());
         }
         for e in std::mem::take(&mut self.notes) {
             mon.note(e);

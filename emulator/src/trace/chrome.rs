@@ -136,6 +136,22 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
             }
             EventKind::PageblockMap { .. } => {}
             EventKind::Violation(v) => out.push(ev(v.check.name(), "i", t, TID_VERIFY).str("s", "g").raw("args", violation_json(v)).done()),
+            EventKind::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } => {
+                let args = Obj::new()
+                    .str("area", name)
+                    .raw("count", count)
+                    .raw("align", align)
+                    .raw("retries", retries)
+                    .raw("last", last)
+                    .raw("errorno", errorno)
+                    .raw("migrated", migrated)
+                    .str("cause", cause)
+                    .str("pfn", &pfn.map(|p| format!("{p:#x}")).unwrap_or_default())
+                    .str("text", text)
+                    .raw("frame", e.frame)
+                    .done();
+                out.push(ev(&format!("cma cause: {cause}"), "i", t, TID_CMA).str("s", "t").raw("args", args).done());
+            }
             k => {
                 let detail = super::ftrace::body(k).map(|(_, b)| b).unwrap_or_else(|| match k {
                     EventKind::RingLoss { lost } => format!("lost={lost}"),

@@ -107,6 +107,14 @@ pub fn body(k: &EventKind) -> Option<(&'static str, String)> {
             s.push_str(label);
             "tracing_mark_write"
         }
+        EventKind::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } => {
+            let _ = write!(s, "name={name} count={count} align={align} retries={retries} last={} ret={errorno} migrated={migrated} cause={cause}", *last as u8);
+            if let Some(p) = pfn {
+                let _ = write!(s, " pfn={p:#x}");
+            }
+            let _ = write!(s, " text=\"{}\"", text.replace('\n', " "));
+            "cmaemu_cma_cause"
+        }
         EventKind::Violation(v) => {
             let _ = write!(s, "check={}", v.check.name());
             if let Some(p) = v.pfn {

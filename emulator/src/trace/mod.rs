@@ -83,6 +83,12 @@ pub enum EventKind {
     /// The display scanned out its frame `number` from `pa`; `camera` is
     /// the camera frame it showed (None: not a camera frame).
     DisplayFrame { number: u64, pa: u64, camera: Option<u64> },
+    /// Why a `cma_alloc` of area `name` retried or failed (host, from guest
+    /// memory; `crate::explain`): one event per cause. `retries`: busy
+    /// retries so far; `last`: at the allocation's end (else at a busy
+    /// retry); `cause`: the cause's short name; `pfn`: the page it names;
+    /// `text`: the sentence the console prints.
+    CmaCause { name: String, count: u64, align: u32, retries: u32, last: bool, errorno: i32, migrated: u64, cause: String, pfn: Option<u32>, text: String },
 }
 
 /// What a run was started with.
@@ -194,6 +200,7 @@ impl EventKind {
             EventKind::Layout(_) => "layout",
             EventKind::PageStates { .. } => "page_states",
             EventKind::DisplayFrame { .. } => "display_frame",
+            EventKind::CmaCause { .. } => "cma_cause",
         }
     }
 }

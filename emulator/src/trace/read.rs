@@ -116,6 +116,18 @@ fn event_of(v: &Value, line: usize) -> Result<Option<Event>, ReadError> {
         "tlb_flush" => EventKind::TlbFlush { scope: u("scope").unwrap_or(0) as u8, asid: u("asid").unwrap_or(0) as u32, va: u("va").unwrap_or(0) as u32 },
         "inject" => EventKind::Inject { id: inject_id(&s("injection")), pfn: pfn("pfn"), arg: u("arg").unwrap_or(0) as u32, extra: u("extra").unwrap_or(0) as u32 },
         "mark" => EventKind::Mark { label: s("label") },
+        "cma_cause" => EventKind::CmaCause {
+            name: s("name"),
+            count: u("count").unwrap_or(0),
+            align: u("align").unwrap_or(0) as u32,
+            retries: u("retries").unwrap_or(0) as u32,
+            last: v.get("last").and_then(Value::as_bool).unwrap_or(false),
+            errorno: i("errorno") as i32,
+            migrated: u("migrated").unwrap_or(0),
+            cause: s("cause"),
+            pfn: u("pfn").map(|p| p as u32),
+            text: s("text"),
+        },
         "dma_transfer" => EventKind::DmaTransfer {
             device: dev_id(&s("device")),
             pa: u("pa").unwrap_or(0),

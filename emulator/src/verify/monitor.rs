@@ -75,6 +75,8 @@ pub struct Monitor {
     /// A skipped LRU drain was reported for the current
     /// `lru_cache_disable()` episode (one violation per episode).
     lru_reported: bool,
+    /// Why each `cma_alloc` retried or failed (`crate::explain`).
+    explainer: crate::explain::Tracker,
 }
 
 impl Monitor {
@@ -102,6 +104,7 @@ impl Monitor {
             seen_state: Default::default(),
             moved: BTreeMap::new(),
             lru_reported: false,
+            explainer: Default::default(),
         })
     }
 
@@ -181,6 +184,10 @@ impl Monitor {
         for r in recs {
             let mut evs = Vec::new();
             self.decoder.push(&r, self.frame, &mut evs);
+            let found = match r.decode() {
+                Ok(ge) => self.explain(ram, &ge)?,
+                Err(_) => None,
+            };
             if let Ok(ge) = r.decode() {
                 self.buffers.on_event(&ge);
                 match ge {
@@ -219,6 +226,9 @@ impl Monitor {
                     self.migration(ram, &e, tlb)?;
                 }
             }
+            if let Some(f) = found {
+                self.emit_causes(f, r.ts_ns);
+            }
         }
         if self.checks {
             // lru_cache_disable() leaves the LRU add batch empty.
@@ -239,6 +249,51 @@ impl Monitor {
             self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Counters(c) });
         }
         Ok(())
+    }
+
+    /// Follow `ge` through the cause finder (a fresh snapshot when it
+    /// needs the state of this moment).
+    fn explain(&mut self, ram: &GuestRam, ge: &GuestEvent) -> Result<Option<crate::explain::Found>, IntrospectError> {
+        if !self.explainer.needs_state(ge) {
+            return Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: None, dma: &[] }));
+        }
+        self.snapshot(ram)?;
+        let lru = self.snap.read_lru_add(ram);
+        let dma: Vec<crate::explain::DmaSpan> = (0..=cmaemu_abi::desc::DMA_DEV_CMA_TEST)
+            .flat_map(|d| self.buffers.buffers(d).iter().map(move |&(pfn, count)| crate::explain::DmaSpan { device: d, pfn, count }))
+            .collect();
+        Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: lru.as_ref(), dma: &dma }))
+    }
+
+    /// One `cma_cause` event per cause (one saying none was found when a
+    /// failure has none).
+    fn emit_causes(&mut self, f: crate::explain::Found, ts_ns: u64) {
+        let name = self.snap.area_name(f.area as u8);
+        let ev = |cause: &str, pfn: Option<u32>, text: String| EventKind::CmaCause {
+            name: name.clone(),
+            count: f.count as u64,
+            align: f.align,
+            retries: f.retries,
+            last: f.last,
+            errorno: f.errno,
+            migrated: f.migrated,
+            cause: cause.to_string(),
+            pfn,
+            text,
+        };
+        let kinds: Vec<EventKind> = if f.causes.is_empty() {
+            vec![ev("unknown", None, "no cause found in guest memory".into())]
+        } else {
+            f.causes.iter().map(|c| ev(c.kind(), c.pfn(), c.to_string())).collect()
+        };
+        for kind in kinds {
+            self.emit(Event { ts_ns, frame: self.frame, kind });
+        }
+    }
+
+    /// The `cmaemu:` console lines of allocations that have returned.
+    pub fn take_console_lines(&mut self) -> Vec<String> {
+        self.explainer.take_lines()
     }
 
     fn migration(&mut self, ram: &GuestRam, e: &Event, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {

@@ -24,3 +24,9 @@ pub const SYS_CMAEMU_DOORBELL: u32 = 0xf4;
 /// command line, 0 once it has read one (stepping APIs pause on it; kernel
 /// messages printed after the prompt do not hide it).
 pub const SYS_CMAEMU_PROMPT: u32 = 0xf8;
+/// Value written to [`SYS_CMAEMU_DOORBELL`] by an ordinary doorbell.
+pub const DOORBELL_DRAIN: u32 = 1;
+/// Value written to [`SYS_CMAEMU_DOORBELL`] when `cma_alloc()` returns,
+/// after Linux's own failure lines: the host prints its `cmaemu:` cause
+/// lines there.
+pub const DOORBELL_CMA_ALLOC_DONE: u32 = 2;

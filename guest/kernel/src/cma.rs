@@ -48,12 +48,19 @@ impl CmaTrace for KTrace {
         let ts = crate::hostif::now();
         crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_busy_retry(ts, crate::hostif::area_index(name), pfn, pp, count as u32, align));
         crate::trace::event("cma_alloc_busy_retry", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
+        // The host finds why the range was busy in the state of this moment.
+        crate::hostif::doorbell();
     }
     fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32) {
         let pp = page_ptr(page);
         let ts = crate::hostif::now();
         crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_finish(ts, crate::hostif::area_index(name), pfn, pp, count as u32, align, errorno));
         crate::trace::event("cma_alloc_finish", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
+        // ... and why it failed, before the caller changes anything.
+        crate::hostif::doorbell();
+    }
+    fn cma_alloc_done(&mut self) {
+        crate::hostif::doorbell_value(cmaemu_abi::boot::DOORBELL_CMA_ALLOC_DONE);
     }
     fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
         let pp = page_ptr(page);

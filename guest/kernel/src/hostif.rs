@@ -221,9 +221,14 @@ pub fn end() {
 
 /// Ask the host to drain the ring now.
 pub fn doorbell() {
+    doorbell_value(cmaemu_abi::boot::DOORBELL_DRAIN);
+}
+
+/// Ring the doorbell with a value (`DOORBELL_*`) saying why.
+pub fn doorbell_value(v: u32) {
     if DESC_VA.load(Ordering::Relaxed) != 0 {
         crate::arch::dsb();
-        writel(io_p2v(map::SYSREGS) + SYS_CMAEMU_DOORBELL, 1);
+        writel(io_p2v(map::SYSREGS) + SYS_CMAEMU_DOORBELL, v);
     }
 }
 

@@ -127,6 +127,10 @@ pub trait CmaTrace {
     fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32);
     /// `cma_release`.
     fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64);
+    /// `cma_alloc()` returns (after its failure lines, on every path): not a
+    /// Linux tracepoint; cmaemu's host prints why an allocation failed or
+    /// retried here.
+    fn cma_alloc_done(&mut self) {}
     /// An injected fault (by its `cmaemu.inject` name) broke something at
     /// `pfn` (every firing goes to the trace).
     fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
@@ -847,6 +851,7 @@ impl<'b> CmaAreas<'b> {
         log: &mut dyn Log,
     ) -> Option<Pfn> {
         let page = self.cma_alloc_inner(cma, count, align, no_warn, mm, trace, log);
+        trace.cma_alloc_done();
         // out:
         if page.is_some() {
             self.vm_cma_alloc_success += 1;

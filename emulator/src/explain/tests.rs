@@ -1,0 +1,230 @@
+use super::*;
+use crate::introspect::synth::SynthGuest;
+
+/// A 32 MiB guest (8192 frames, 1024-page pageblocks) with one 2048-page
+/// area over pageblocks 4 and 5, and one address space (asid 1, pid 101).
+fn guest() -> (SynthGuest, u32) {
+    let mut g = SynthGuest::new(32);
+    let base = g.pb_pfn(4);
+    g.add_cma("linux,cma", base, 2048, 0);
+    g.add_space(1);
+    (g, base)
+}
+
+fn snap(g: &mut SynthGuest) -> Snapshot {
+    g.commit();
+    Snapshot::read(&g.ram, g.desc_pa).expect("snapshot")
+}
+
+fn req(range: Option<u32>, count: u32, errno: i32) -> Request {
+    Request { area: 0, count, align: 0, range, errno }
+}
+
+fn run(g: &mut SynthGuest, r: &Request, lru: Option<&LruAddRecord>, dma: &[DmaSpan]) -> Vec<Cause> {
+    let s = snap(g);
+    explain(&s, Extra { ram: &g.ram, lru, dma }, r)
+}
+
+fn user(g: &mut SynthGuest, va: u32, pfn: u32, refcount: i32) {
+    g.user_page(1, va, pfn);
+    let i = (pfn - g.base_pfn) as usize;
+    g.pages[i].refcount = refcount;
+}
+
+#[test]
+fn a_request_larger_than_the_area_says_so_and_nothing_else() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_0000, base + 5, 2);
+    let c = run(&mut g, &req(None, 2049, ENOMEM), None, &[]);
+    assert_eq!(c, vec![Cause::TooLarge { count: 2049, area_pages: 2048 }]);
+    assert_eq!(c[0].to_string(), "the request (2,049 pages) is larger than the whole area (2,048 pages)");
+}
+
+#[test]
+fn a_pinned_page_names_its_pfn_task_and_va() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_3000, base + 0x40, 2);
+    // a page mapped once without a pin is no cause (it migrated: free here)
+    let c = run(&mut g, &req(Some(base), 2000, EBUSY), None, &[]);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(
+        c[0],
+        Cause::Pinned { pfn: base + 0x40, refcount: 2, mapcount: 1, extra: 1, mapped: vec![MappedBy { pid: 101, asid: 1, va: 0x40_3000 }], dma: None, more: 0 }
+    );
+    let t = c[0].to_string();
+    assert!(t.starts_with(&format!("pfn {:#x} is pinned (refcount 2, mapcount 1", base + 0x40)), "{t}");
+    assert!(t.contains("mapped by task 101 (asid 1) at VA 0x00403000"), "{t}");
+}
+
+#[test]
+fn a_pinned_page_outside_the_tried_range_is_not_blamed() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_3000, base + 0x40, 2);
+    assert_eq!(run(&mut g, &req(Some(base + 0x41), 100, EBUSY), None, &[]), vec![]);
+}
+
+#[test]
+fn a_pinned_page_under_a_live_device_buffer_says_which_device() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_0000, base + 7, 2);
+    let dma = [DmaSpan { device: cmaemu_abi::desc::DMA_DEV_CAMERA, pfn: base + 4, count: 8 }];
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &dma);
+    assert!(matches!(c[0], Cause::Pinned { dma: Some(cmaemu_abi::desc::DMA_DEV_CAMERA), .. }), "{c:?}");
+    assert!(c[0].to_string().contains("held for DMA by camera"), "{}", c[0]);
+}
+
+#[test]
+fn many_pinned_pages_list_four_and_count_the_rest() {
+    let (mut g, base) = guest();
+    for i in 0..7 {
+        user(&mut g, 0x40_0000 + i * 0x1000, base + i, 2);
+    }
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &[]);
+    assert_eq!(c.len(), MAX_PAGES_PER_KIND);
+    assert!(matches!(c[3], Cause::Pinned { more: 3, .. }), "{c:?}");
+    assert!(c[3].to_string().ends_with("(and 3 more pinned pages)"), "{}", c[3]);
+}
+
+#[test]
+fn the_lru_batch_reference_is_not_a_pin() {
+    let (mut g, base) = guest();
+    // in the batch: one reference from the mapping, one from the batch
+    user(&mut g, 0x40_0000, base + 1, 2);
+    // in the batch and pinned too
+    user(&mut g, 0x40_1000, base + 2, 3);
+    let mut lru = LruAddRecord::INIT;
+    lru.nr = 2;
+    lru.pfns[0] = base + 1;
+    lru.pfns[1] = base + 2;
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), Some(&lru), &[]);
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert!(matches!(c[0], Cause::Pinned { pfn, extra: 1, .. } if pfn == base + 2), "{c:?}");
+    assert_eq!(c[1], Cause::LruBatch { pfn: base + 1, refcount: 2, mapcount: 1, more: 0 });
+}
+
+#[test]
+fn kernel_reserved_and_page_table_pages_name_their_owner() {
+    let (mut g, base) = guest();
+    g.alloc(base + 3, 1, PageRecord { owner: OWNER_KIND_KERNEL | 0x42, ..PageRecord::INIT });
+    g.alloc(base + 9, 1, PageRecord { owner: OWNER_KIND_PGTABLE | 2, ..PageRecord::INIT });
+    g.alloc(base + 12, 1, PageRecord { flags: PG_RESERVED, ..PageRecord::INIT });
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &[]);
+    let t: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+    assert_eq!(c.iter().map(Cause::pfn).collect::<Vec<_>>(), vec![Some(base + 3), Some(base + 9), Some(base + 12)]);
+    assert!(t[0].contains("the kernel (allocation tag 0x42"), "{t:?}");
+    assert!(t[1].contains("a page table of asid 2"), "{t:?}");
+    assert!(t[2].contains("reserved memory"), "{t:?}");
+}
+
+#[test]
+fn a_device_buffer_in_the_range_names_the_device() {
+    let (mut g, base) = guest();
+    g.alloc(base + 16, 4, PageRecord { owner: OWNER_KIND_DEVICE | cmaemu_abi::desc::DMA_DEV_CLCD, ..PageRecord::INIT });
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &[]);
+    assert_eq!(c.len(), 4);
+    assert_eq!(c[0], Cause::DeviceOwned { pfn: base + 16, device: cmaemu_abi::desc::DMA_DEV_CLCD, more: 0 });
+    assert!(c[0].to_string().contains("DMA buffer of clcd"), "{}", c[0]);
+}
+
+#[test]
+fn a_per_cpu_block_is_named_once_by_its_head() {
+    let (mut g, base) = guest();
+    g.alloc(base + 8, 4, PageRecord { refcount: 0, ..PageRecord::INIT });
+    g.pages[(base + 8 - g.base_pfn) as usize] = PageRecord { flags: PG_PCP, refcount: 0, private: 2, ..PageRecord::INIT };
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &[]);
+    assert_eq!(c, vec![Cause::PcpList { pfn: base + 8, order: 2, more: 0 }]);
+}
+
+#[test]
+fn an_isolated_pageblock_is_named() {
+    let (mut g, base) = guest();
+    g.commit();
+    g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
+    let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    // the range ends inside the second pageblock
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[] }, &req(Some(base + 1000), 100, EBUSY));
+    assert_eq!(c, vec![Cause::NotIsolated { pageblock: base + 1024 }]);
+    // movable pages left in the range are not blamed: nothing migrated
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_0000, base + 1030, 1);
+    user(&mut g, 0x40_1000, base + 1031, 2);
+    g.commit();
+    g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
+    let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[] }, &req(Some(base + 1000), 100, EBUSY));
+    assert_eq!(c.iter().map(Cause::kind).collect::<Vec<_>>(), vec!["not_isolated", "pinned"], "{c:?}");
+    // a range inside the first block only is not blamed on the second
+    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[] }, &req(Some(base), 1000, EBUSY)), vec![]);
+}
+
+#[test]
+fn enomem_with_movable_pages_left_is_out_of_targets_with_free_pages_outside() {
+    let (mut g, base) = guest();
+    for i in 0..10 {
+        user(&mut g, 0x40_0000 + i * 0x1000, base + 100 + i, 1);
+    }
+    // everything outside the area but 5 frames is taken
+    let first = g.base_pfn + RESERVED;
+    g.alloc(first, base - first - 5, PageRecord { owner: OWNER_KIND_KERNEL, ..PageRecord::INIT });
+    let end = base + 2048;
+    let last = g.base_pfn + g.nr_pages;
+    g.alloc(end, last - end, PageRecord { owner: OWNER_KIND_KERNEL, ..PageRecord::INIT });
+    let c = run(&mut g, &req(Some(base), 2048, ENOMEM), None, &[]);
+    assert_eq!(c, vec![Cause::OutOfTargets { needed: 10, first: base + 100, free_outside: vec![("Normal".into(), 5)] }]);
+    assert_eq!(
+        c[0].to_string(),
+        format!("migration ran out of target memory: 10 movable pages (first pfn {:#x}) still need a new frame and only 5 pages are free outside the area (Normal 5)", base + 100)
+    );
+    // the same pages after -EBUSY were not moved for a reason we cannot see
+    let c = run(&mut g, &req(Some(base), 2048, EBUSY), None, &[]);
+    assert_eq!(c, vec![Cause::NotMigrated { pfn: base + 100, refcount: 1, mapcount: 1, more: 9 }]);
+}
+
+const RESERVED: u32 = crate::introspect::synth::RESERVED_FRAMES;
+
+#[test]
+fn no_free_run_names_the_largest_one_at_the_alignment() {
+    let (mut g, base) = guest();
+    // free runs: [0x100, 0x180) and [0x305, 0x405) (unaligned start)
+    g.cma_alloc_at(0, base, 0x100, 1);
+    g.cma_alloc_at(0, base + 0x180, 0x185, 1);
+    g.cma_alloc_at(0, base + 0x405, 2048 - 0x405, 1);
+    let c = run(&mut g, &req(None, 0x101, ENOMEM), None, &[]);
+    assert_eq!(c, vec![Cause::Fragmented { count: 0x101, align: 0, largest: 0x100, at: Some(base + 0x305), free: 0x180 }]);
+    // 0x100 pages fit unaligned, but aligned to 64 pages the second run
+    // only offers [0x340, 0x405)
+    let mut r = req(None, 0x100, ENOMEM);
+    r.align = 6;
+    let c = run(&mut g, &r, None, &[]);
+    assert_eq!(c, vec![Cause::Fragmented { count: 0x100, align: 6, largest: 0xc5, at: Some(base + 0x340), free: 0x180 }]);
+    assert_eq!(c[0].to_string(), format!("no free run of 256 pages aligned to 64 pages in the bitmap: the largest is 197 pages at pfn {:#x} (384 pages free in all: fragmented)", base + 0x340));
+    // a run that fits is no cause
+    r.count = 0xc5;
+    assert_eq!(run(&mut g, &r, None, &[]), vec![]);
+}
+
+#[test]
+fn several_causes_come_most_decisive_first() {
+    let (mut g, base) = guest();
+    g.alloc(base + 2, 1, PageRecord { owner: OWNER_KIND_KERNEL | 1, ..PageRecord::INIT });
+    g.alloc(base + 4, 1, PageRecord { refcount: 0, ..PageRecord::INIT });
+    g.pages[(base + 4 - g.base_pfn) as usize] = PageRecord { flags: PG_PCP, refcount: 0, private: 0, ..PageRecord::INIT };
+    user(&mut g, 0x40_0000, base + 6, 3);
+    let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &[]);
+    assert_eq!(c.iter().map(Cause::kind).collect::<Vec<_>>(), vec!["pinned", "unmovable", "pcp_list"]);
+    assert!(matches!(c[0], Cause::Pinned { extra: 2, .. }));
+}
+
+#[test]
+fn a_fully_free_range_has_no_cause() {
+    let (mut g, base) = guest();
+    assert_eq!(run(&mut g, &req(Some(base), 2048, EBUSY), None, &[]), vec![]);
+}
+
+#[test]
+fn thousands_groups_digits() {
+    assert_eq!(thousands(0), "0");
+    assert_eq!(thousands(999), "999");
+    assert_eq!(thousands(13139), "13,139");
+    assert_eq!(thousands(1234567), "1,234,567");
+}

@@ -1,0 +1,174 @@
+//! Follows each `cma_alloc` through the guest's records (start, busy
+//! retries, finish), asks [`explain`](super::explain) at every busy retry
+//! and failure, and words the console lines: one per distinct cause, after
+//! Linux's own failure lines (the guest rings `DOORBELL_CMA_ALLOC_DONE`
+//! there). An allocation that succeeds on its first try has no cause.
+use super::{errno_name, explain, thousands, Cause, Extra, Request};
+use crate::introspect::Snapshot;
+use cmaemu_abi::trace::GuestEvent;
+
+/// The causes of one busy retry or failure, for the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub area: usize,
+    pub count: u32,
+    pub align: u32,
+    /// Busy retries of this allocation before (and including) this one.
+    pub retries: u32,
+    /// The allocation's end (false: a busy retry).
+    pub last: bool,
+    pub errno: i32,
+    /// Pages migrated by the allocation so far.
+    pub migrated: u64,
+    pub causes: Vec<Cause>,
+}
+
+/// One allocation in progress.
+#[derive(Clone, Debug)]
+struct Open {
+    area: usize,
+    count: u32,
+    align: u32,
+    retries: u32,
+    /// Ranges explained (busy retries, and a final try that was not one).
+    tries: u32,
+    /// The range of the last busy retry.
+    last_retry: Option<u32>,
+    migrated: u64,
+    /// Distinct causes so far, with how many tries named each.
+    causes: Vec<(Cause, u32)>,
+}
+
+/// See the module doc.
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    open: Option<Open>,
+    /// Console lines waiting for the guest's `cma_alloc` to return.
+    pending: Vec<String>,
+}
+
+impl Tracker {
+    /// Whether `ev` needs the guest state of this moment (a fresh
+    /// snapshot) for [`Tracker::on_event`].
+    pub fn needs_state(&self, ev: &GuestEvent) -> bool {
+        match ev {
+            GuestEvent::CmaAllocStart { .. } | GuestEvent::CmaAllocBusyRetry { .. } => true,
+            GuestEvent::CmaAllocFinish { errorno, .. } => *errorno != 0,
+            _ => false,
+        }
+    }
+
+    /// Follow one guest record; `s` is the state as of now (fresh when
+    /// [`Tracker::needs_state`] said so).
+    pub fn on_event(&mut self, ev: &GuestEvent, s: &Snapshot, x: Extra<'_>) -> Option<Found> {
+        match *ev {
+            GuestEvent::CmaAllocStart { area, count, align } => {
+                self.open = Some(Open { area: area as usize, count, align, retries: 0, tries: 0, last_retry: None, migrated: 0, causes: Vec::new() });
+                let a = s.cma.get(area as usize)?;
+                if count <= a.count {
+                    return None;
+                }
+                // cma_alloc() returns at once, without a finish record
+                let found = self.found(s, x, None, super::ENOMEM, true, true)?;
+                self.close(s, &found);
+                Some(found)
+            }
+            GuestEvent::MigratePages { succeeded, .. } => {
+                if let Some(o) = &mut self.open {
+                    o.migrated += succeeded as u64;
+                }
+                None
+            }
+            GuestEvent::CmaAllocBusyRetry { pfn, .. } => {
+                let o = self.open.as_mut()?;
+                o.retries += 1;
+                let range = u32::try_from(pfn).ok();
+                o.last_retry = range;
+                self.found(s, x, range, super::EBUSY, false, true)
+            }
+            GuestEvent::CmaAllocFinish { pfn, errorno, .. } => {
+                if errorno == 0 {
+                    let o = self.open.take()?;
+                    if o.retries > 0 {
+                        self.pending.extend(lines(s, &o, 0));
+                    }
+                    return None;
+                }
+                let range = u32::try_from(pfn).ok().filter(|_| pfn != u64::MAX);
+                // -EBUSY at the last retry's range: the bitmap had no other
+                // run to try; that try was already counted
+                let new_try = !(errorno == super::EBUSY && range.is_some() && self.open.as_ref().is_some_and(|o| o.last_retry == range));
+                let found = self.found(s, x, range, errorno, true, new_try)?;
+                self.close(s, &found);
+                Some(found)
+            }
+            _ => None,
+        }
+    }
+
+    /// Explain the open allocation's try at `range` and remember its causes.
+    fn found(&mut self, s: &Snapshot, x: Extra<'_>, range: Option<u32>, errno: i32, last: bool, new_try: bool) -> Option<Found> {
+        let o = self.open.as_mut()?;
+        let req = Request { area: o.area, count: o.count, align: o.align, range, errno };
+        let causes = explain(s, x, &req);
+        if !new_try {
+            return Some(Found { area: o.area, count: o.count, align: o.align, retries: o.retries, last, errno, migrated: o.migrated, causes });
+        }
+        o.tries += 1;
+        for c in &causes {
+            match o.causes.iter_mut().find(|(k, _)| k.kind() == c.kind() && k.pfn() == c.pfn()) {
+                Some((_, n)) => *n += 1,
+                None => o.causes.push((c.clone(), 1)),
+            }
+        }
+        Some(Found { area: o.area, count: o.count, align: o.align, retries: o.retries, last, errno, migrated: o.migrated, causes })
+    }
+
+    fn close(&mut self, s: &Snapshot, f: &Found) {
+        if let Some(o) = self.open.take() {
+            self.pending.extend(lines(s, &o, f.errno));
+        }
+    }
+
+    /// The console lines ready to print (the guest's `cma_alloc` returned).
+    pub fn take_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+/// `cmaemu: cma_alloc <area> <count> pages <outcome>: <cause>`, one line
+/// per distinct cause, most decisive first.
+fn lines(s: &Snapshot, o: &Open, errno: i32) -> Vec<String> {
+    let name = s.cma.get(o.area).map(|a| a.name.as_str()).unwrap_or("?");
+    let mut head = format!("cmaemu: cma_alloc {name} {} pages", thousands(o.count as u64));
+    if o.align > 0 {
+        head.push_str(&format!(" (align {})", o.align));
+    }
+    if errno == 0 {
+        head.push_str(&format!(" succeeded after {} busy retr{}", o.retries, if o.retries == 1 { "y" } else { "ies" }));
+    } else {
+        head.push_str(&format!(" failed ({errno} {})", errno_name(errno)));
+        if o.retries > 0 {
+            head.push_str(&format!(" after {} busy retr{}", o.retries, if o.retries == 1 { "y" } else { "ies" }));
+        }
+    }
+    if o.migrated > 0 {
+        head.push_str(&format!(", {} pages migrated", thousands(o.migrated)));
+    }
+    if o.causes.is_empty() {
+        return vec![format!("{head}: no cause found in guest memory")];
+    }
+    let tries = o.tries;
+    let mut causes = o.causes.clone();
+    causes.sort_by_key(|(c, _)| c.rank());
+    causes
+        .iter()
+        .map(|(c, n)| {
+            let mut l = format!("{head}: {c}");
+            if tries > 1 {
+                l.push_str(&format!(" [{n} of {tries} tries]"));
+            }
+            l
+        })
+        .collect()
+}

@@ -1,0 +1,153 @@
+//! The cause finder in the booted guest (issue 13): a failed or retried
+//! `cma_alloc` gets one `cmaemu:` console line per cause after Linux's own
+//! lines, naming the page, the reason and the owner, and a `cma_cause`
+//! trace event with the same fields; an allocation that succeeds on its
+//! first try gets none.
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// `cmaemu boot ARGS` with `script` on stdin: (exit code, stdout lines).
+fn boot(args: &[&str], script: &str) -> (i32, Vec<String>) {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
+        .arg("boot")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    (out.status.code().unwrap_or(-1), text.lines().map(str::to_string).collect())
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cmaemu-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn jsonl(p: &PathBuf) -> Vec<Value> {
+    std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn index_of(lines: &[String], pat: &str) -> usize {
+    lines.iter().position(|l| l.contains(pat)).unwrap_or_else(|| panic!("no line contains {pat:?}:\n{}", lines.join("\n")))
+}
+
+fn cause_lines(lines: &[String]) -> Vec<&String> {
+    lines.iter().filter(|l| l.starts_with("cmaemu: cma_alloc ")).collect()
+}
+
+#[test]
+fn a_pinned_page_is_named_with_its_task_and_va_and_a_clean_allocation_has_no_cause() {
+    let trace = tmp("pinned.jsonl");
+    let script = "fill 200 7\npin in 0x6d000 0x6e000\necho 4032 > /sys/kernel/debug/cma/reserved/alloc\nunpin\necho 4032 > /sys/kernel/debug/cma/reserved/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--append", "console=ttyAMA0 cma=16M", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    // pin: pinned pfn 0x6d040 (va 0x09fdc000)
+    let pin = &lines[index_of(&lines, "pin: pinned pfn ")];
+    let words: Vec<&str> = pin.split_whitespace().collect();
+    let (pfn, va) = (words[3], words[5].trim_end_matches(')'));
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 1, "one cause for the failure, none for the allocation after unpin: {causes:?}");
+    let c = causes[0];
+    assert!(c.starts_with("cmaemu: cma_alloc reserved 4,032 pages failed (-16 EBUSY)"), "{c}");
+    assert!(c.contains(&format!(": pfn {pfn} is pinned (refcount 2, mapcount 1")), "{c}");
+    assert!(c.contains(&format!("mapped by task 1 (asid 1) at VA {va}")), "{c}");
+    // after Linux's own lines, which are unchanged, and before the shell's
+    let failed = index_of(&lines, "cma: cma_alloc: reserved: alloc failed, req-size: 4032 pages, ret: -16");
+    let ours = index_of(&lines, "cmaemu: cma_alloc reserved");
+    assert!(lines[failed + 1].contains("cma: number of available pages: 4032@64=> 4032 free of 4096 total pages"));
+    assert_eq!(ours, failed + 2);
+    assert!(lines[ours + 1].starts_with("sh: write error"), "{}", lines[ours + 1]);
+    // the trace event carries the same page
+    let evs = jsonl(&trace);
+    let pfn_n = u64::from_str_radix(pfn.trim_start_matches("0x"), 16).unwrap();
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause").collect();
+    assert!(!ce.is_empty());
+    assert!(ce.iter().all(|e| e["cause"] == "pinned" && e["pfn"] == pfn_n && e["name"] == "reserved" && e["count"] == 4032), "{ce:?}");
+    assert!(ce.iter().any(|e| e["last"] == true && e["errorno"] == -16));
+    assert!(ce.iter().all(|e| e["text"].as_str().unwrap().contains("is pinned")));
+}
+
+#[test]
+fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
+    let trace = tmp("oot.jsonl");
+    let script = "fill 200\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    let c = causes[0];
+    assert!(c.starts_with("cmaemu: cma_alloc linux,cma 16,000 pages failed (-12 ENOMEM), "), "{c}");
+    assert!(c.contains("pages migrated: migration ran out of target memory: "), "{c}");
+    let num = |after: &str, before: &str| -> u64 {
+        let s = &c[c.find(after).unwrap_or_else(|| panic!("{after:?} in {c}")) + after.len()..];
+        s[..s.find(before).unwrap()].replace(',', "").trim().parse().unwrap()
+    };
+    let migrated = num("(-12 ENOMEM), ", " pages migrated");
+    let needed = num("target memory: ", " movable pages");
+    let free = num("and only ", " pages are free outside the area");
+    assert!(free < needed, "{c}");
+    // the migrated count is the sum of the allocation's mm_migrate_pages
+    let evs = jsonl(&trace);
+    let start = evs.iter().position(|e| e["event"] == "cma_alloc_start" && e["count"] == 16000).unwrap();
+    let end = evs.iter().position(|e| e["event"] == "cma_alloc_finish" && e["count"] == 16000).unwrap();
+    let sum: u64 = evs[start..end].iter().filter(|e| e["event"] == "mm_migrate_pages").map(|e| e["nr_succeeded"].as_u64().unwrap()).sum();
+    assert_eq!(migrated, sum);
+    assert!(migrated > 10_000, "{c}");
+    // Linux's own lines stay as they were, ours follow them
+    let failed = index_of(&lines, "cma: cma_alloc: linux,cma: alloc failed, req-size: 16000 pages, ret: -12");
+    assert_eq!(index_of(&lines, "cmaemu: cma_alloc linux,cma"), failed + 2);
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause").collect();
+    assert_eq!(ce.len(), 1, "{ce:?}");
+    assert_eq!(ce[0]["cause"], "out_of_targets");
+    assert_eq!(ce[0]["migrated"], migrated);
+}
+
+#[test]
+fn too_large_and_fragmented_requests_and_no_cause_for_a_clean_allocation() {
+    let trace = tmp("frag.ftrace");
+    let script = "echo 20000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 1000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--trace", trace.to_str().unwrap(), "--trace-format", "ftrace"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 2, "none for the 16000 pages that fit at once: {causes:?}");
+    assert_eq!(causes[0], "cmaemu: cma_alloc linux,cma 20,000 pages failed (-12 ENOMEM): the request (20,000 pages) is larger than the whole area (16,384 pages)");
+    // 16384 - 64 (a boot allocation) - 16000 = 320 pages left at the end
+    assert!(causes[1].starts_with("cmaemu: cma_alloc linux,cma 1,000 pages failed (-12 ENOMEM): no free run of 1,000 pages in the bitmap: the largest is 320 pages at pfn 0x"), "{}", causes[1]);
+    assert!(causes[1].ends_with("(320 pages free in all: fragmented)"), "{}", causes[1]);
+    let ft = std::fs::read_to_string(&trace).unwrap();
+    let ev: Vec<&str> = ft.lines().filter(|l| l.contains(": cmaemu_cma_cause: ")).collect();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert!(ev[0].contains("name=linux,cma count=20000 align=0 retries=0 last=1 ret=-12 migrated=0 cause=too_large text=\"the request"), "{}", ev[0]);
+    assert!(ev[1].contains("cause=fragmented pfn=0x"), "{}", ev[1]);
+}
+
+#[test]
+fn several_causes_are_listed_most_decisive_first() {
+    // leak_isolation leaves the area's first pageblock isolated at boot: the
+    // allocation fails at isolation (nothing migrates), and the pinned page
+    // would have stopped it too
+    let trace = tmp("multi.json");
+    let script = "fill 200 7\npin in 0x6d000 0x6e000\necho 4032 > /sys/kernel/debug/cma/reserved/alloc\npoweroff\n";
+    let (_code, lines) = boot(
+        &["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cma=16M cmaemu.inject=leak_isolation", "--trace", trace.to_str().unwrap()],
+        script,
+    );
+    let pin = &lines[index_of(&lines, "pin: pinned pfn ")];
+    let pfn = pin.split_whitespace().nth(3).unwrap().to_string();
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 2, "{causes:?}");
+    assert!(causes[0].ends_with(": pageblock at pfn 0x6d000 could not be isolated: it is already MIGRATE_ISOLATE (another isolation holds it)"), "{}", causes[0]);
+    assert!(causes[1].contains(&format!(": pfn {pfn} is pinned (refcount 2, mapcount 1")), "{}", causes[1]);
+    // Perfetto: instants with the cause's fields as args
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let inst: Vec<&Value> = doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("cma cause: "))).collect();
+    assert!(inst.iter().any(|e| e["ph"] == "i" && e["args"]["cause"] == "not_isolated" && e["args"]["pfn"] == "0x6d000"), "{inst:?}");
+    assert!(inst.iter().any(|e| e["args"]["cause"] == "pinned" && e["args"]["pfn"] == pfn.as_str() && e["args"]["area"] == "reserved"), "{inst:?}");
+}
