@@ -247,7 +247,10 @@ pub fn debugfs_write(path: &str, val: &str) -> Option<bool> {
         _ => return None,
     };
     if let Err(e) = r {
-        println!("sh: write error: {}", e);
+        match e.strerror() {
+            Some(m) => println!("sh: write error: {}", m),
+            None => println!("sh: write error: {}", e),
+        }
     }
     Some(true)
 }

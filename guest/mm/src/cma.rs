@@ -52,6 +52,23 @@ impl Errno {
     pub const ENODEV: Errno = Errno(-19);
     pub const EINVAL: Errno = Errno(-22);
     pub const ENOSPC: Errno = Errno(-28);
+
+    /// The message a shell prints for it (glibc's `strerror`, which
+    /// busybox's and bash's `write error: ...` use); the number for one
+    /// this kernel never returns.
+    pub const fn strerror(self) -> Option<&'static str> {
+        Some(match self.0 {
+            -2 => "No such file or directory",
+            -4 => "Interrupted system call",
+            -11 => "Resource temporarily unavailable",
+            -12 => "Cannot allocate memory",
+            -16 => "Device or resource busy",
+            -19 => "No such device",
+            -22 => "Invalid argument",
+            -28 => "No space left on device",
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Errno {

@@ -593,3 +593,11 @@ fn injected_bitmap_leak_sets_bits_only_inside_the_area() {
     areas.get_mut(id).cma_inject_leak_bitmap(Pfn(base.0 + n - 1), 5); // past the end: ignored
     assert_eq!(areas.get(id).cma_used_get(), 2);
 }
+
+#[test]
+fn errno_messages_are_the_shells() {
+    assert_eq!(Errno::ENOMEM.strerror(), Some("Cannot allocate memory"));
+    assert_eq!(Errno::EBUSY.strerror(), Some("Device or resource busy"));
+    assert_eq!(Errno::EINVAL.strerror(), Some("Invalid argument"));
+    assert_eq!(Errno(-99).strerror(), None);
+}
