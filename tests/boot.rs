@@ -589,7 +589,7 @@ fn fill_ninety_percent_of_free_memory_then_check_passes() {
 
 #[test]
 fn host_byte_flip_is_reported_by_check() {
-    use cmaemu::introspect::walk::{translate, Access, MmuRegs};
+    use cmaemu::memory::walk::{translate, Access, MmuRegs};
     let mut m = stepping_machine(256 << 20, None);
     let out = command_output(&mut m, "fill 4 7");
     assert!(out.contains("fill: 1024 pages"), "{out}");

@@ -2,7 +2,7 @@
 //! default board, Linux-layout trees are read correctly, rewriting
 //! round-trips, and bad input gives one-line errors and never a panic.
 
-use cmaemu::board::memmap::RAM_BASE;
+use cmaemu::memory::map::RAM_BASE;
 use cmaemu::loader::board_dtb::default_board_dtb;
 use cmaemu::loader::dtb::{DtNode, Dtb, DtbError};
 use std::path::PathBuf;

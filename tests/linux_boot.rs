@@ -3,7 +3,7 @@
 //! Linux's own vexpress-v2p-ca9.dtb, a busybox initramfs, QEMU's loader
 //! layout. Skipped (with a message) only when the registry is unreachable.
 use cmaemu::board::machine::{Exit, Machine, Step};
-use cmaemu::board::memmap::RAM_BASE;
+use cmaemu::memory::map::RAM_BASE;
 use cmaemu::loader::dtb::Dtb;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -9,5 +9,6 @@ pub mod loader;
 pub mod outpath;
 pub mod scenario;
 pub mod bench;
+pub mod memory;
 pub mod trace;
 pub mod verify;

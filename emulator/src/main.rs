@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use cmaemu::board::console::Input;
 use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
-use cmaemu::board::memmap::RAM_MAX_SIZE;
+use cmaemu::memory::map::RAM_MAX_SIZE;
 use cmaemu::loader::{board_dtb, images};
 use cmaemu::scenario;
 use std::io::{IsTerminal, Read};

@@ -1,7 +1,7 @@
 //! The vexpress-a9 machine: device wiring, the bus the CPU sees, the boot
 //! sequence (firmware in flash, kernel and DTB in RAM) and the run loop.
 use super::console::{Capture, Console, Input};
-use super::memmap::*;
+use crate::memory::map::*;
 use crate::cpu::{self, Cpu, CpuStats, ExcRecord, GuestRam, Stop};
 use crate::devices::gic::Gic;
 use crate::devices::pl011::Pl011;
@@ -131,7 +131,11 @@ pub enum BoardError {
     #[error("RAM size {0:#x} is not a multiple of 1 MiB between 16 MiB and 1 GiB")]
     RamSize(u64),
     #[error("{0}")]
-    Ram(String),
+    Ram(#[from] crate::memory::RamError),
+    #[error("initrd of {len} bytes at {at:#x}: {source}")]
+    Initrd { len: usize, at: u64, source: crate::memory::RamError },
+    #[error("the DTB ({len} bytes at {at:#x}) does not fit in RAM")]
+    DtbTooBig { len: usize, at: u64 },
 }
 
 /// Length of one frame (the display period) when no display runs.
@@ -844,14 +848,14 @@ fn build(
     }
     let firmware = Image::parse("firmware", firmware_elf)?;
     firmware.check_within("firmware", 0, FLASH_SIZE, "flash")?;
-    let ram = GuestRam::new(RAM_BASE, ram_size as usize).map_err(BoardError::Ram)?;
+    let ram = GuestRam::new(RAM_BASE, ram_size as usize)?;
     let kind = KernelKind::detect(kernel_bytes);
     let (kernel_image, kernel_entry, kend) = match kind {
         KernelKind::Elf => {
             let kernel = Image::parse("kernel", kernel_bytes)?;
             kernel.check_within("kernel", RAM_BASE, ram_size, "RAM")?;
             for s in &kernel.segments {
-                ram.write(s.paddr, &s.data).map_err(BoardError::Ram)?;
+                ram.write(s.paddr, &s.data)?;
             }
             let (_, kend) = kernel.extent();
             let entry = kernel.entry_pa;
@@ -866,7 +870,7 @@ fn build(
             if end > RAM_BASE + ram_size {
                 return Err(BoardError::KernelTooBig { end, dtb: RAM_BASE + ram_size });
             }
-            ram.write(at, kernel_bytes).map_err(BoardError::Ram)?;
+            ram.write(at, kernel_bytes)?;
             (None, at, end)
         }
     };
@@ -877,15 +881,15 @@ fn build(
     }
     let mut dtb_bytes = std::borrow::Cow::Borrowed(dtb);
     if let (Some(data), Some((start, end))) = (initrd, lay.initrd) {
-        ram.write(start, data).map_err(|e| BoardError::Ram(format!("initrd of {} bytes at {start:#x}: {e}", data.len())))?;
+        ram.write(start, data).map_err(|source| BoardError::Initrd { len: data.len(), at: start, source })?;
         let mut tree = Dtb::parse(dtb)?;
         kernel::set_initrd(&mut tree, start, end)?;
         dtb_bytes = std::borrow::Cow::Owned(tree.to_bytes()?);
     }
     if dtb_pa + dtb_bytes.len() as u64 > RAM_BASE + ram_size {
-        return Err(BoardError::Ram(format!("the DTB ({} bytes at {dtb_pa:#x}) does not fit in RAM", dtb_bytes.len())));
+        return Err(BoardError::DtbTooBig { len: dtb_bytes.len(), at: dtb_pa });
     }
-    ram.write(dtb_pa, &dtb_bytes).map_err(BoardError::Ram)?;
+    ram.write(dtb_pa, &dtb_bytes)?;
     let flash = flash_contents(&firmware, dtb_pa, kernel_entry);
     let profile = opts.profile;
     let run = run_info(&dtb_bytes, ram_size, &opts);

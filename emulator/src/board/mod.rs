@@ -1,5 +1,4 @@
 //! board
-pub mod memmap;
 pub mod console;
 pub mod machine;
 pub mod frames;

@@ -3,7 +3,7 @@
 //! ID 0 and skips them), and the list is printed once at boot
 //! (`cmaemu: not modelled: …`) so nothing is silent.
 use super::machine::Board;
-use super::memmap::*;
+use crate::memory::map::*;
 use crate::loader::dtb::Dtb;
 
 /// One unmodelled window (4 KiB-aligned) and the DT nodes inside it.

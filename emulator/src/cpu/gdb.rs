@@ -11,7 +11,7 @@
 //! vector, as on hardware). The run goes on in chunks of instructions so
 //! that the stub can notice Ctrl-C from gdb.
 use super::{read_gprs, Bus, Cpu, Stop, GPRS};
-use crate::introspect::walk::{self, Access};
+use crate::memory::walk::{self, Access};
 use gdbstub::arch::Arch;
 use gdbstub::common::Signal;
 use gdbstub::conn::ConnectionExt;

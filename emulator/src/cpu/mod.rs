@@ -6,7 +6,7 @@
 //! Virtual time is the number of retired instructions (counted per
 //! translated block, ARM state: 4 bytes an instruction) plus the idle time
 //! the board skipped while the CPU waited in WFI. No per-instruction hook.
-use crate::introspect::walk::{self, Access, MmuRegs};
+use crate::memory::walk::{self, Access, MmuRegs};
 use std::ffi::c_void;
 use unicorn_engine::{
     uc_error, Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM, RegisterARMCP, TlbEntry, TlbType,
@@ -15,11 +15,10 @@ use unicorn_engine::{
 
 pub mod bare;
 pub mod gdb;
-pub mod ram;
 mod serve_inline;
 #[cfg(test)]
 mod tests;
-pub use ram::GuestRam;
+pub use crate::memory::GuestRam;
 
 /// Physical page that stands for "this translation faulted": nothing is
 /// mapped there, so the access lands in the unmapped-memory hook, which

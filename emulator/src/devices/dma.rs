@@ -8,7 +8,7 @@
 //! of truth for the host's event stream and for the verifiers of DESIGN.md §6
 //! (contiguity/ownership of every transfer).
 //!
-//! [`GuestRam`](crate::cpu::GuestRam) implements [`DmaMemory`] directly;
+//! [`GuestRam`](crate::memory::GuestRam) implements [`DmaMemory`] directly;
 //! [`VecRam`] is a small in-memory implementation for tests.
 
 use std::cell::RefCell;
@@ -61,12 +61,12 @@ pub trait DmaMemory {
     fn write(&self, pa: u64, data: &[u8]) -> Result<(), DmaError>;
 }
 
-impl DmaMemory for crate::cpu::GuestRam {
+impl DmaMemory for crate::memory::GuestRam {
     fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), DmaError> {
-        crate::cpu::GuestRam::read(self, pa, buf).map_err(|e| DmaError::new(pa, buf.len() as u64, false, e))
+        crate::memory::GuestRam::read(self, pa, buf).map_err(|e| DmaError::new(pa, buf.len() as u64, false, e.to_string()))
     }
     fn write(&self, pa: u64, data: &[u8]) -> Result<(), DmaError> {
-        crate::cpu::GuestRam::write(self, pa, data).map_err(|e| DmaError::new(pa, data.len() as u64, true, e))
+        crate::memory::GuestRam::write(self, pa, data).map_err(|e| DmaError::new(pa, data.len() as u64, true, e.to_string()))
     }
 }
 
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn guest_ram_is_dma_memory() {
-        let ram = crate::cpu::GuestRam::new(0x6000_0000, 0x10000).unwrap();
+        let ram = crate::memory::GuestRam::new(0x6000_0000, 0x10000).unwrap();
         let m: &dyn DmaMemory = &ram;
         m.write(0x6000_0010, &[9, 8, 7]).unwrap();
         let mut b = [0u8; 3];

@@ -5,7 +5,7 @@
 use super::{dtbmut, Rng, Target};
 use crate::board::console::{Capture, Console, Input};
 use crate::board::machine::{self, Machine};
-use crate::board::memmap::{RAM_BASE, RAM_MAX_SIZE};
+use crate::memory::map::{RAM_BASE, RAM_MAX_SIZE};
 use crate::loader::dtb::Dtb;
 use crate::loader::{board_dtb, images};
 use crate::scenario;

@@ -1,5 +1,4 @@
 //! Host-side introspection of guest physical memory.
-pub mod walk;
 pub mod snapshot;
 pub mod ring;
 pub mod va;

@@ -1,6 +1,6 @@
 //! Host side of the guest's trace ring: drains `[tail, head)` out of guest
 //! RAM with the ABI's consumer (`cmaemu_abi::trace::drain`).
-use crate::cpu::ram::GuestRam;
+use crate::memory::GuestRam;
 use crate::introspect::snapshot::IntrospectError;
 use cmaemu_abi::desc::GuestDesc;
 use cmaemu_abi::trace::{self, ring_bytes, RingError, RingMem, TraceRecord};

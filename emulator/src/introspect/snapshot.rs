@@ -5,8 +5,8 @@
 //! against RAM, every count against what RAM could hold, and a bad value
 //! yields an [`IntrospectError`] that names the field. Nothing here panics
 //! on hostile data.
-use crate::cpu::ram::GuestRam;
-use crate::introspect::walk::MmuRegs;
+use crate::memory::GuestRam;
+use crate::memory::walk::MmuRegs;
 use cmaemu_abi::desc::{
     from_bytes, name_bytes, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
     DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,

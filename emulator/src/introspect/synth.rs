@@ -4,7 +4,7 @@
 //! bitmaps, an address space with ARMv7 page tables, a trace ring). Tests
 //! and benchmarks use it to drive introspection and the verifiers without
 //! booting the guest; it is also a reference for what the guest writes.
-use crate::cpu::ram::GuestRam;
+use crate::memory::GuestRam;
 use crate::introspect::ring::GuestRing;
 use cmaemu_abi::desc::*;
 use cmaemu_abi::page::*;

@@ -1,7 +1,7 @@
 //! Virtual-address helpers over the walker: translate a VA of a guest
 //! address space, and enumerate every page mapping of a TTBR0 table.
-use crate::cpu::ram::GuestRam;
-use crate::introspect::walk::{l1_slot, translate, Access, MmuRegs};
+use crate::memory::GuestRam;
+use crate::memory::walk::{l1_slot, translate, Access, MmuRegs};
 
 /// The physical address `va` maps to under `regs` (None: fault).
 pub fn translate_va(ram: &GuestRam, regs: &MmuRegs, va: u32) -> Option<u64> {

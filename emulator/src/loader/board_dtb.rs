@@ -4,7 +4,7 @@
 //! compiled by `dtc` (the `dtb` integration test checks node for node and
 //! byte for byte per property, with the RAM size of the source, 1 GiB). It
 //! describes the devices cmaemu emulates, with Linux's compatible strings
-//! and QEMU's addresses and interrupts (see [`crate::board::memmap`]), plus
+//! and QEMU's addresses and interrupts (see [`crate::memory::map`]), plus
 //! the CMA pools under `/reserved-memory`:
 //!
 //! * `linux,cma` — the default CMA area (`linux,cma-default`), 64 MiB,
@@ -17,7 +17,7 @@
 //! Phandles are fixed: GIC 1, default CMA 2, camera CMA 3, 24 MHz clock 4,
 //! 1 MHz reference clock 5.
 
-use crate::board::memmap::{
+use crate::memory::map::{
     CAMERA_BASE, CAMERA_SIZE, CLCD_BASE, GIC_CPU_BASE, GIC_CPU_SIZE, GIC_DIST_BASE, GIC_DIST_SIZE, PERIPH_SIZE,
     RAM_BASE, RAM_MAX_SIZE, SCU_BASE, SPI_CAMERA, SPI_CLCD, SPI_TIMER01, SPI_UART0, SYSREGS_BASE, TIMER01_BASE,
     UART0_BASE,

@@ -24,7 +24,7 @@
 //! `#address-cells`/`#size-cells` (defaults 2 and 1), and zero-sized ranges
 //! are skipped. RAM must start at 0x6000_0000 and fit memblock.
 
-use crate::board::memmap::{RAM_BASE, RAM_WINDOW_END};
+use crate::memory::map::{RAM_BASE, RAM_WINDOW_END};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

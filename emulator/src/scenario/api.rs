@@ -2,7 +2,7 @@
 use super::file::{parse_size, BoardSpec};
 use super::procfs::{parse_meminfo, parse_vmstat, Counters};
 use crate::board::machine::{Exit, Machine, Step};
-use crate::board::memmap::RAM_BASE;
+use crate::memory::map::RAM_BASE;
 use crate::loader::board_dtb::{board_dtb, BoardDtbOptions, DEFAULT_BOOTARGS};
 use crate::loader::dtb::Dtb;
 use crate::loader::images;

@@ -26,7 +26,7 @@ pub enum MapError {
 
 /// The most pages a map can cover: the board's largest RAM (1 GiB). Every
 /// pageblock holds at least one page, so this also bounds the pageblocks.
-pub const MAX_MAP_PAGES: u64 = crate::board::memmap::RAM_MAX_SIZE >> 12;
+pub const MAX_MAP_PAGES: u64 = crate::memory::map::RAM_MAX_SIZE >> 12;
 
 /// Colour of each [`PageState`] (by code).
 pub const PAGE_COLORS: [[u8; 3]; 7] = [

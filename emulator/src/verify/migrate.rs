@@ -1,6 +1,6 @@
 //! Migration checks: content, mappings, cached translations.
 use super::{Check, CheckCtx, Out, Violation};
-use crate::cpu::ram::GuestRam;
+use crate::memory::GuestRam;
 use crate::introspect::va::{translate_va, user_mappings};
 use crate::introspect::Snapshot;
 use cmaemu_abi::desc::AS_LIVE;

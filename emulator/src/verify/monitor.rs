@@ -7,7 +7,7 @@
 //! `migrate_page_begin`, runs every verifier and sends events (violations
 //! included) to an [`EventSink`].
 use super::*;
-use crate::cpu::ram::GuestRam;
+use crate::memory::GuestRam;
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::trace::{Decoder, Event, EventKind, EventSink, RecentEvents};
 use cmaemu_abi::trace::GuestEvent;

@@ -4,7 +4,7 @@
 //! and no user page is an orphan or mapped by a foreign PTE
 //! ([`Check::Ownership`]).
 use super::{Check, CheckCtx, Out, Violation};
-use crate::cpu::ram::GuestRam;
+use crate::memory::GuestRam;
 use crate::introspect::va::user_mappings;
 use crate::introspect::Snapshot;
 use cmaemu_abi::desc::{dma_dev_name, AS_LIVE};

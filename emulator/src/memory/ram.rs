@@ -2,6 +2,17 @@
 //! the DMA masters and the introspection readers on any thread.
 use std::sync::Arc;
 
+/// What a RAM access or reservation can fail with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RamError {
+    #[error("cannot reserve {} MiB of host memory", .0 >> 20)]
+    Reserve(usize),
+    #[error("read of {len} bytes at {pa:#x} is outside RAM")]
+    ReadOutside { pa: u64, len: usize },
+    #[error("write of {len} bytes at {pa:#x} is outside RAM")]
+    WriteOutside { pa: u64, len: usize },
+}
+
 struct Mapping {
     ptr: *mut u8,
     len: usize,
@@ -31,7 +42,7 @@ pub struct GuestRam {
 
 impl GuestRam {
     /// Reserve `len` bytes (committed by the host only when touched).
-    pub fn new(base: u64, len: usize) -> Result<Self, String> {
+    pub fn new(base: u64, len: usize) -> Result<Self, RamError> {
         // SAFETY: an anonymous private mapping with no fixed address.
         let p = unsafe {
             libc::mmap(
@@ -44,7 +55,7 @@ impl GuestRam {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(format!("cannot reserve {} MiB of host memory", len >> 20));
+            return Err(RamError::Reserve(len));
         }
         Ok(GuestRam { m: Arc::new(Mapping { ptr: p as *mut u8, len }), base })
     }
@@ -64,18 +75,18 @@ impl GuestRam {
         self.m.ptr
     }
     /// Copy guest bytes at physical `pa` into `buf`.
-    pub fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), String> {
+    pub fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), RamError> {
         if !self.contains(pa, buf.len()) {
-            return Err(format!("read of {} bytes at {:#x} is outside RAM", buf.len(), pa));
+            return Err(RamError::ReadOutside { pa, len: buf.len() });
         }
         // SAFETY: bounds checked above; the mapping lives while `self` does.
         unsafe { std::ptr::copy_nonoverlapping(self.m.ptr.add((pa - self.base) as usize), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
     /// Copy `data` into guest RAM at physical `pa`.
-    pub fn write(&self, pa: u64, data: &[u8]) -> Result<(), String> {
+    pub fn write(&self, pa: u64, data: &[u8]) -> Result<(), RamError> {
         if !self.contains(pa, data.len()) {
-            return Err(format!("write of {} bytes at {:#x} is outside RAM", data.len(), pa));
+            return Err(RamError::WriteOutside { pa, len: data.len() });
         }
         // SAFETY: bounds checked above; the mapping lives while `self` does.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.m.ptr.add((pa - self.base) as usize), data.len()) };
@@ -86,7 +97,7 @@ impl GuestRam {
         self.read(pa, &mut b).ok()?;
         Some(u32::from_le_bytes(b))
     }
-    pub fn write_u32(&self, pa: u64, v: u32) -> Result<(), String> {
+    pub fn write_u32(&self, pa: u64, v: u32) -> Result<(), RamError> {
         self.write(pa, &v.to_le_bytes())
     }
 }
