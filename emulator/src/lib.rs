@@ -3,6 +3,7 @@ pub mod board;
 pub mod cpu;
 pub mod devices;
 pub mod explain;
+pub mod findings;
 pub mod fuzz;
 pub mod introspect;
 pub mod loader;

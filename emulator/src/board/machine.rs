@@ -94,7 +94,7 @@ pub struct Outcome {
     /// Verification violations (one line each).
     pub violations: Vec<String>,
     /// Violation counts per check and the first one (printed at exit).
-    pub violation_summary: super::monitor::ViolationSummary,
+    pub violation_summary: crate::findings::ViolationSummary,
     /// The event stream (for the trace writers).
     pub events: Vec<crate::trace::Event>,
     /// The last introspection snapshot (for `trace map`).
@@ -668,7 +668,7 @@ impl Machine {
     }
 
     /// Violation counts per check and the first violation.
-    pub fn violation_summary(&self) -> super::monitor::ViolationSummary {
+    pub fn violation_summary(&self) -> crate::findings::ViolationSummary {
         self.cpu.bus().monitor.as_ref().map(|m| m.summary.clone()).unwrap_or_default()
     }
 

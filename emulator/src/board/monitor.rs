@@ -7,9 +7,9 @@ use crate::cpu::{CpuTlb, GuestRam, Servicer};
 use crate::introspect::snapshot::Snapshot;
 use crate::trace::{self, Event, EventKind, EventSource};
 use crate::verify::monitor::TlbAccess;
-use crate::verify::{Check, DmaTransfer, Monitor, Violation};
+use crate::findings::{Violation, ViolationSummary};
+use crate::verify::{DmaTransfer, Monitor};
 use cmaemu_abi::desc::{from_bytes, AddressSpaceRecord};
-use std::collections::BTreeMap;
 
 /// What to do when a check fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -66,40 +66,6 @@ pub fn format_violation(n: u64, v: &Violation) -> String {
         }
     }
     s
-}
-
-/// Per-check counts and the first violation: what a run prints at exit.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ViolationSummary {
-    pub total: u64,
-    pub per_check: BTreeMap<Check, u64>,
-    /// The first violation's headline.
-    pub first: Option<String>,
-    /// The first violation's virtual time and check.
-    pub first_at: Option<(u64, Check)>,
-}
-
-impl ViolationSummary {
-    fn add(&mut self, v: &Violation) {
-        self.total += 1;
-        *self.per_check.entry(v.check).or_default() += 1;
-        if self.first.is_none() {
-            self.first = Some(v.to_string());
-            self.first_at = Some((v.at_ns, v.check));
-        }
-    }
-    /// The lines printed at exit (empty without violations).
-    pub fn lines(&self) -> Vec<String> {
-        if self.total == 0 {
-            return Vec::new();
-        }
-        let per: Vec<String> = self.per_check.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        let mut l = vec![format!("cmaemu: {} verification violation(s): {}", self.total, per.join(", "))];
-        if let Some(f) = &self.first {
-            l.push(format!("cmaemu: first: {f}"));
-        }
-        l
-    }
 }
 
 pub struct MonitorBox {

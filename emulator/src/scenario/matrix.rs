@@ -8,7 +8,7 @@
 use super::api::PreparedBoard;
 use super::file::Scenario;
 use super::run::run_prepared_with;
-use crate::board::monitor::ViolationSummary;
+use crate::findings::ViolationSummary;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -2,7 +2,7 @@
 //! (`ts_ns`, `frame`, `event`, then the event's fields in declaration order).
 use super::{Event, EventKind};
 use crate::introspect::MT_NAMES;
-use crate::verify::Violation;
+use crate::findings::Violation;
 use cmaemu_abi::desc::dma_dev_name;
 use cmaemu_abi::trace::inject_name;
 use std::fmt::Write as _;

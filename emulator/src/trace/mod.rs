@@ -25,7 +25,7 @@ pub use map::{map_png, map_rgb};
 pub use summary::summary;
 
 use crate::introspect::MmCounters;
-use crate::verify::Violation;
+use crate::findings::Violation;
 use cmaemu_abi::desc::name_bytes;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
 use crossbeam_channel::{Receiver, Sender};

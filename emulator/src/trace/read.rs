@@ -4,7 +4,7 @@
 //! (`page` pointers).
 use super::{Event, EventKind, Layout, PfnSpan, RunInfo};
 use crate::introspect::{MmCounters, MT_NAMES};
-use crate::verify::{Check, Violation};
+use crate::findings::{Check, Violation};
 use cmaemu_abi::desc::{dma_dev_name, DMA_DEV_CAMERA, DMA_DEV_CLCD, DMA_DEV_CMA_TEST};
 use cmaemu_abi::trace::inject_name;
 use serde_json::Value;

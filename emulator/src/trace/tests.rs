@@ -1,7 +1,7 @@
 use super::*;
 use crate::introspect::synth::SynthGuest;
 use crate::introspect::Snapshot;
-use crate::verify::{Check, CheckCtx};
+use crate::findings::{Check, CheckCtx};
 use cmaemu_abi::desc::{DMA_DEV_CAMERA, DMA_DEV_CLCD};
 use cmaemu_abi::trace::{TraceRecord, INJECT_SKIP_TLB_FLUSH, MIGRATE_SYNC, MR_CONTIG_RANGE};
 
