@@ -724,10 +724,15 @@ fn migrate_under_injection_warm(inject: Option<&str>, warm: bool) -> (String, Ve
     assert!(migrated > 0, "nothing migrated: {vm}");
     if inject == Some("skip_remap") {
         // the user pages are unmapped now: touching them would oops
-        return (String::new(), m.violations(), migrated);
+        return (String::new(), violation_lines(&m), migrated);
     }
     let out = command_output(&mut m, "check");
-    (out, m.violations(), migrated)
+    (out, violation_lines(&m), migrated)
+}
+
+/// The violations so far, one line each.
+fn violation_lines(m: &machine::Machine) -> Vec<String> {
+    m.violations().iter().map(ToString::to_string).collect()
 }
 
 #[test]
@@ -959,7 +964,7 @@ fn violations_with(inject: &str, script: &[&str]) -> Vec<String> {
     for c in script {
         command_output(&mut m, c);
     }
-    m.violations()
+    violation_lines(&m)
 }
 
 #[test]
@@ -1125,7 +1130,7 @@ fn the_final_check_catches_a_bug_in_the_last_moments_before_poweroff() {
         step = m.run_until_idle();
     }
     assert_eq!(step, cmaemu::board::machine::Step::Exited(Exit::Poweroff(0)));
-    let v = m.violations();
+    let v = violation_lines(&m);
     assert!(v.iter().any(|l| l.contains("integrity.isolation")), "{v:?}");
 }
 
@@ -1192,13 +1197,13 @@ fn skip_lru_drain_is_caught_in_two_workloads() {
         assert!(m.verifying());
         command_output(&mut m, "fill 110 3");
         command_output(&mut m, "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc");
-        let v1 = m.violations();
+        let v1 = violation_lines(&m);
         // 2. fill into the CMA area, then the DMA API path.
         let mut m = stepping_machine(256 << 20, Some(&args));
         cma_fill(&mut m);
         let out = command_output(&mut m, "echo 1 > /dev/cma_test");
         assert!(out.contains("misc cma_test: alloc"), "{out}");
-        let v2 = m.violations();
+        let v2 = violation_lines(&m);
         match inject {
             None => assert!(v1.is_empty() && v2.is_empty(), "{v1:?} {v2:?}"),
             Some(_) => {

@@ -166,7 +166,7 @@ fn skip_tlb_flush_run_reports_the_stale_translation() {
     assert_eq!(f0.last(), Some(&"1"), "{summary}");
 }
 
-/// The board's glue (`verify::Monitor`) over the same kind of guest: doorbell
+/// The verification session (`instrument::Session`) over the same kind of guest: doorbell
 /// A TLB model for the monitor: entries stay until... never (the guest
 /// skipped its flush).
 #[derive(Default)]
@@ -175,7 +175,7 @@ struct StaleTlb {
     retained: Vec<(u32, u32, u64)>,
 }
 
-impl cmaemu::verify::monitor::TlbAccess for StaleTlb {
+impl cmaemu::instrument::TlbAccess for StaleTlb {
     fn cached(&mut self, asid: u32, va: u32) -> Option<u64> {
         self.entries.get(&(asid, va)).copied()
     }
@@ -198,8 +198,7 @@ fn monitor_drives_the_whole_pipeline() {
     g.user_page(1, VA, old);
     g.fill(old, 7);
     g.commit();
-    let (sink, source) = trace::event_stream();
-    let mut mon = verify::Monitor::attach(&g.ram, g.desc_pa, sink).unwrap();
+    let mut mon = cmaemu::instrument::Session::attach(&g.ram, g.desc_pa).unwrap();
     // the CPU glue's view: a TLB that nothing empties (skip_tlb_flush); it
     // holds nothing until the monitor retains the old translation at
     // migrate_page_begin
@@ -226,8 +225,7 @@ fn monitor_drives_the_whole_pipeline() {
     mon.service(&g.ram, FRAME_NS + 21, &mut cached).unwrap();
     mon.dma(&g.ram, tr, FRAME_NS + 30, 100).unwrap();
     mon.finish();
-    drop(mon);
-    let evs = source.collect();
+    let evs = mon.take_events();
     let checks: Vec<(Check, Option<u32>)> = evs
         .iter()
         .filter_map(|e| match &e.kind {

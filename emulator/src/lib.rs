@@ -5,6 +5,7 @@ pub mod devices;
 pub mod explain;
 pub mod findings;
 pub mod fuzz;
+pub mod instrument;
 pub mod introspect;
 pub mod loader;
 pub mod outpath;

@@ -542,7 +542,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         idle_after_eof_ns: 10_000_000_000,
         opts: machine::RunOptions {
             verify: !a.no_verify,
-            on_violation: cmaemu::board::monitor::OnViolation::from_name(&a.on_violation).unwrap_or_default(),
+            on_violation: cmaemu::instrument::OnViolation::from_name(&a.on_violation).unwrap_or_default(),
             every_frame: a.trace.is_some() || a.report.is_some(),
             report: true,
             record_frames: a.record_frames.clone(),

@@ -13,7 +13,7 @@ use crate::devices::scu::Scu;
 use crate::devices::twd::{Twd, TWD_TIMER_PPI, TWD_WDOG_PPI};
 const _: () = assert!(TWD_TIMER_PPI == PPI_PRIVATE_TIMER_ID && TWD_WDOG_PPI == PPI_WATCHDOG_ID);
 use crate::devices::sysregs::{PowerEvent, Sysregs};
-use super::monitor::{MonitorBox, OnViolation};
+use crate::instrument::{Instrumentation, OnViolation};
 use crate::devices::MmioDevice;
 use crate::loader::dtb::{Dtb, DtbError};
 use crate::loader::elf::{ElfError, Image};
@@ -91,8 +91,8 @@ pub enum Exit {
 
 pub struct Outcome {
     pub exit: Exit,
-    /// Verification violations (one line each).
-    pub violations: Vec<String>,
+    /// Every verification violation, in order.
+    pub violations: Vec<crate::findings::Violation>,
     /// Violation counts per check and the first one (printed at exit).
     pub violation_summary: crate::findings::ViolationSummary,
     /// The event stream (for the trace writers).
@@ -155,7 +155,7 @@ pub struct Board {
     /// DT devices the board does not model (read as zero).
     pub null: NullDevices,
     pub ram: GuestRam,
-    monitor: Option<Box<MonitorBox>>,
+    monitor: Option<Box<Instrumentation>>,
     opts: RunOptions,
     next_frame: u64,
     frame_index: u64,
@@ -195,7 +195,7 @@ impl Board {
             twd: Twd::new(),
             l2: Pl310::new(),
             null: NullDevices::default(),
-            monitor: if opts.verify || opts.trace { Some(Box::new(MonitorBox::new(ram.clone(), opts.on_violation, opts.report, opts.verify))) } else { None },
+            monitor: if opts.verify || opts.trace { Some(Box::new(Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify))) } else { None },
             ram,
             opts,
             next_frame: FRAME_NS,
@@ -466,23 +466,21 @@ impl cpu::Bus for Board {
         self.monitor.as_ref().is_some_and(|m| m.has_work())
     }
 
-    fn take_servicer(&mut self) -> Option<Box<dyn crate::cpu::Servicer>> {
+    type Servicer = Box<Instrumentation>;
+
+    fn take_servicer(&mut self) -> Option<Box<Instrumentation>> {
         if self.monitor.as_ref().is_some_and(|m| m.has_work()) {
-            return self.monitor.take().map(|m| m as Box<dyn crate::cpu::Servicer>);
+            return self.monitor.take();
         }
         None
     }
 
-    fn put_servicer(&mut self, s: Box<dyn crate::cpu::Servicer>) {
-        // SAFETY-free downcast: the only servicer we hand out is MonitorBox.
-        let raw = Box::into_raw(s) as *mut MonitorBox;
-        // SAFETY: `take_servicer` only ever returns a Box<MonitorBox> cast
-        // to the trait object; converting the pointer back restores it.
-        let mut m = unsafe { Box::from_raw(raw) };
+    fn put_servicer(&mut self, mut m: Box<Instrumentation>) {
         // the cause finder's lines, after the guest's own (it rang the
         // doorbell once they were printed)
         for l in std::mem::take(&mut m.console_lines) {
-            self.console.output(format!("{l}\r\n").as_bytes());
+            self.console.output(format!("{l}
+").as_bytes());
         }
         self.monitor = Some(m);
     }
@@ -732,7 +730,7 @@ impl Machine {
         self.capture.text()
     }
     /// Violations the verifiers reported so far.
-    pub fn violations(&self) -> Vec<String> {
+    pub fn violations(&self) -> Vec<crate::findings::Violation> {
         self.cpu.bus().monitor.as_ref().map(|m| m.violations.clone()).unwrap_or_default()
     }
     /// The events collected so far (guest trace ring, DMA, frames,

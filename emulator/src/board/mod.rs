@@ -2,6 +2,5 @@
 pub mod console;
 pub mod machine;
 pub mod frames;
-pub mod monitor;
 pub mod profile;
 pub mod unmodelled;

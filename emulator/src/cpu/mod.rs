@@ -42,10 +42,12 @@ pub trait Bus {
     /// The CPU is idle in WFI at `now` with no interrupt to take: the board
     /// delivers input or returns the time to skip to (None: stop the run).
     fn idle(&mut self, now: u64) -> Option<u64>;
-    /// Host-side work that needs the CPU's cached translations (the
-    /// verifiers): handed out while the CPU is stopped at a block boundary
-    /// and given back with `put_servicer`.
-    fn take_servicer(&mut self) -> Option<Box<dyn Servicer>> {
+    /// The board's host-side work that needs the CPU's cached translations
+    /// (the verifiers); [`NoServicer`] for a board without any.
+    type Servicer: Servicer;
+    /// Hand the servicer out while the CPU is stopped at a block boundary;
+    /// it comes back with `put_servicer`.
+    fn take_servicer(&mut self) -> Option<Self::Servicer> {
         None
     }
     /// The servicer has work that should not wait for the next deadline
@@ -53,12 +55,27 @@ pub trait Bus {
     fn wants_service(&self) -> bool {
         false
     }
-    fn put_servicer(&mut self, _s: Box<dyn Servicer>) {}
+    fn put_servicer(&mut self, _s: Self::Servicer) {}
 }
 
 /// See [`Bus::take_servicer`].
 pub trait Servicer {
     fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb);
+}
+
+impl<S: Servicer + ?Sized> Servicer for Box<S> {
+    fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb) {
+        (**self).service(now, tlb)
+    }
+}
+
+/// The servicer of a board that has none (it cannot be built).
+pub enum NoServicer {}
+
+impl Servicer for NoServicer {
+    fn service(&mut self, _now: u64, _tlb: &mut dyn CpuTlb) {
+        match *self {}
+    }
 }
 
 /// The CPU's TLB as host-side checks see it (the current address space's

@@ -320,7 +320,7 @@ impl Session {
     pub fn final_check(&mut self) {
         self.m.final_check();
     }
-    pub fn violations(&self) -> Vec<String> {
+    pub fn violations(&self) -> Vec<crate::findings::Violation> {
         self.m.violations()
     }
     /// Virtual time so far (ns).

@@ -218,7 +218,7 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
                         "{label}: not available: the host verifier is not live in this run (the guest did not hand over its introspection descriptor), so this cannot be checked"
                     ));
                 } else if !v.is_empty() {
-                    let shown: Vec<&str> = v.iter().take(5).map(String::as_str).collect();
+                    let shown: Vec<String> = v.iter().take(5).map(ToString::to_string).collect();
                     let more = if v.len() > 5 { format!(" (and {} more)", v.len() - 5) } else { String::new() };
                     reasons.push(format!("{label}: {} violation(s): {}{more}", v.len(), shown.join("; ")));
                 }

@@ -3,8 +3,9 @@
 //! Events come from the guest's trace ring ([`Decoder`] turns ring records
 //! into [`Event`]s, resolving CMA area names), from the board's DMA masters
 //! ([`EventKind::DmaTransfer`]), from frame boundaries and counters, and
-//! from the verifiers ([`EventKind::Violation`]). They travel over a
-//! crossbeam channel ([`event_stream`]) and are written as JSON lines
+//! from the verifiers ([`EventKind::Violation`]). The
+//! [`Instrumentation`](crate::instrument::Instrumentation) keeps them in
+//! order; they are written as JSON lines
 //! ([`jsonl`]), Chrome/Perfetto trace-event JSON ([`chrome`]) and Linux 6.1
 //! ftrace text ([`ftrace`]); [`summary`] tabulates them per frame and
 //! [`map`] draws the pageblock/page map of a snapshot. Every writer is a
@@ -28,7 +29,6 @@ use crate::introspect::MmCounters;
 use crate::findings::Violation;
 use cmaemu_abi::desc::name_bytes;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
-use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
 
 /// One event.
@@ -288,42 +288,6 @@ impl Decoder {
         if let Some((e, _)) = self.pending.take() {
             out.push(e);
         }
-    }
-}
-
-/// The producing end of the event stream (cheap to clone, any thread).
-#[derive(Clone, Debug)]
-pub struct EventSink(Sender<Event>);
-
-/// The consuming end.
-#[derive(Debug)]
-pub struct EventSource(Receiver<Event>);
-
-/// An unbounded event stream.
-pub fn event_stream() -> (EventSink, EventSource) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (EventSink(tx), EventSource(rx))
-}
-
-impl EventSink {
-    /// Send; a stream nobody reads any more drops the event.
-    pub fn send(&self, e: Event) {
-        let _ = self.0.send(e);
-    }
-}
-
-impl EventSource {
-    /// Everything sent so far.
-    pub fn try_drain(&self) -> Vec<Event> {
-        self.0.try_iter().collect()
-    }
-    /// Everything until every sink is dropped.
-    pub fn collect(self) -> Vec<Event> {
-        self.0.iter().collect()
-    }
-    /// The underlying receiver (for `select!`).
-    pub fn receiver(&self) -> &Receiver<Event> {
-        &self.0
     }
 }
 

@@ -184,19 +184,7 @@ fn summary_tabulates_frames() {
 }
 
 #[test]
-fn stream_and_recent_events() {
-    let (tx, rx) = event_stream();
-    let tx2 = tx.clone();
-    let h = std::thread::spawn(move || {
-        for e in sample() {
-            tx2.send(e);
-        }
-    });
-    h.join().unwrap();
-    assert_eq!(rx.try_drain().len(), sample().len());
-    tx.send(ev(1, 0, EventKind::Frame { index: 9 }));
-    drop(tx);
-    assert_eq!(rx.collect().len(), 1);
+fn recent_events() {
     let mut r = RecentEvents::new(3);
     for e in sample() {
         r.push(&e);

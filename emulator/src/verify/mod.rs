@@ -16,7 +16,6 @@ mod dma;
 mod integrity;
 mod lru;
 mod migrate;
-pub mod monitor;
 mod ownership;
 #[cfg(test)]
 mod tests;
@@ -25,7 +24,6 @@ pub use dma::{check_dma, DmaBuffers, DmaTransfer};
 pub use integrity::check_integrity;
 pub use lru::{check_lru_batch_pages, check_lru_drained};
 pub use migrate::{check_mapped_free, check_migration, check_translation, MigrationInput};
-pub use monitor::Monitor;
 pub use ownership::{check_frames, owner_text};
 
 pub use crate::findings::{Check, CheckCtx, Violation};

@@ -1,18 +1,25 @@
-//! The board's host-side verification: the guest announces its
-//! introspection descriptor (sysregs 0xF0) and rings a doorbell (0xF4);
-//! this servicer attaches a `verify::Monitor`, drains the guest's trace
-//! ring at each doorbell and at frame boundaries, checks every DMA
-//! transfer, and collects the event stream for the trace writers.
-use crate::cpu::{CpuTlb, GuestRam, Servicer};
-use crate::introspect::snapshot::Snapshot;
-use crate::trace::{self, Event, EventKind, EventSource};
-use crate::verify::monitor::TlbAccess;
+//! The run's instrumentation, one type from the guest's trace ring to the
+//! run's outcome: the guest announces its introspection descriptor
+//! (sysregs 0xF0) and rings a doorbell (0xF4); [`Instrumentation`] attaches
+//! a [`Session`], drains the guest's trace ring at each doorbell and at
+//! frame boundaries, checks every DMA transfer, and keeps the event stream
+//! (for the trace writers) and every [`Violation`], structured, for the
+//! outcome. It is the CPU's [`Servicer`]: it runs while the engine is
+//! stopped, with the CPU's TLB at hand.
+mod session;
+
+pub use session::{Session, TlbAccess, RECENT_EVENTS};
+
+use crate::cpu::{CpuTlb, Servicer};
 use crate::findings::{Violation, ViolationSummary};
-use crate::verify::{DmaTransfer, Monitor};
+use crate::introspect::snapshot::Snapshot;
+use crate::memory::GuestRam;
+use crate::trace::{Event, EventKind};
+use crate::verify::DmaTransfer;
 use cmaemu_abi::desc::{from_bytes, AddressSpaceRecord};
 
-/// What to do when a check fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// What to do when a check fails (`--on-violation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OnViolation {
     /// Report on stderr and go on; the run exits 5 at its end.
     #[default]
@@ -68,11 +75,11 @@ pub fn format_violation(n: u64, v: &Violation) -> String {
     s
 }
 
-pub struct MonitorBox {
+/// See the module doc.
+pub struct Instrumentation {
     ram: GuestRam,
     pub desc_pa: Option<u64>,
-    mon: Option<Monitor>,
-    source: Option<EventSource>,
+    mon: Option<Session>,
     pub doorbell: bool,
     pub frame_due: Option<u64>,
     pub dma: Vec<(DmaTransfer, u64, u64)>,
@@ -80,8 +87,8 @@ pub struct MonitorBox {
     pub notes: Vec<Event>,
     /// Every event so far (for --trace).
     pub events: Vec<Event>,
-    /// Violation reports, one line each.
-    pub violations: Vec<String>,
+    /// Every violation so far, in order.
+    pub violations: Vec<Violation>,
     /// Counts per check and the first violation.
     pub summary: ViolationSummary,
     /// Every injection that fired: (virtual ns, `INJECT_*` id, pfn).
@@ -102,15 +109,14 @@ pub struct MonitorBox {
     pub console_lines: Vec<String>,
 }
 
-impl MonitorBox {
+impl Instrumentation {
     /// `checks`: run the verifiers; without them the box only collects the
     /// guest's events (for `--trace` with `--no-verify`).
     pub fn new(ram: GuestRam, on_violation: OnViolation, report: bool, checks: bool) -> Self {
-        MonitorBox {
+        Instrumentation {
             ram,
             desc_pa: None,
             mon: None,
-            source: None,
             doorbell: false,
             frame_due: None,
             dma: Vec::new(),
@@ -171,29 +177,29 @@ impl MonitorBox {
         out
     }
 
+    /// Take the session's new events: count injections and violations
+    /// (printing the first few), keep them all.
     fn collect(&mut self) {
-        if let Some(src) = &self.source {
-            for e in src.try_drain() {
-                if let EventKind::Inject { id, pfn, .. } = e.kind {
-                    self.fired.push((e.ts_ns, id, pfn));
-                }
-                if let EventKind::Violation(v) = &e.kind {
-                    let line = v.to_string();
-                    self.summary.add(v);
-                    let n = self.summary.total;
-                    if self.report && n as usize <= REPORTED_IN_FULL {
-                        eprint!("{}", format_violation(n, v));
-                        if n as usize == REPORTED_IN_FULL {
-                            eprintln!("cmaemu: further violations are counted, not printed: the summary follows at exit (--trace FILE records every one)");
-                        }
-                    }
-                    self.violations.push(line);
-                    if self.on_violation == OnViolation::Stop {
-                        self.stop_requested = true;
-                    }
-                }
-                self.events.push(e);
+        let Some(mon) = self.mon.as_mut() else { return };
+        for e in mon.take_events() {
+            if let EventKind::Inject { id, pfn, .. } = e.kind {
+                self.fired.push((e.ts_ns, id, pfn));
             }
+            if let EventKind::Violation(v) = &e.kind {
+                self.summary.add(v);
+                let n = self.summary.total;
+                if self.report && n as usize <= REPORTED_IN_FULL {
+                    eprint!("{}", format_violation(n, v));
+                    if n as usize == REPORTED_IN_FULL {
+                        eprintln!("cmaemu: further violations are counted, not printed: the summary follows at exit (--trace FILE records every one)");
+                    }
+                }
+                self.violations.push(v.clone());
+                if self.on_violation == OnViolation::Stop {
+                    self.stop_requested = true;
+                }
+            }
+            self.events.push(e);
         }
     }
 
@@ -246,20 +252,18 @@ impl TlbAccess for AsidTlb<'_> {
     }
 }
 
-impl Servicer for MonitorBox {
+impl Servicer for Instrumentation {
     fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb) {
         if self.mon.is_none() {
             let Some(pa) = self.desc_pa else { return };
             if self.error.is_some() {
                 return;
             }
-            let (sink, source) = trace::event_stream();
-            match Monitor::attach(&self.ram, pa, sink) {
+            match Session::attach(&self.ram, pa) {
                 Ok(mut m) => {
                     m.checks = self.checks;
                     m.emit_layout(now);
                     self.mon = Some(m);
-                    self.source = Some(source);
                 }
                 Err(e) => {
                     let msg = format!("guest introspection descriptor at {pa:#x} rejected: {e}");

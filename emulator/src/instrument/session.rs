@@ -1,15 +1,17 @@
-//! The board's one-stop glue: attach to the guest's descriptor, then call
-//! [`Monitor::service`] when the guest rings the trace doorbell,
-//! [`Monitor::dma`] for every DMA master transfer,
-//! [`Monitor::frame_boundary`] at each frame, and optionally
-//! [`Monitor::translation`] for every user translation the CPU caches.
+//! The verification session of one guest: attach to the guest's
+//! descriptor, then call [`Session::service`] when the guest rings the
+//! trace doorbell, [`Session::dma`] for every DMA master transfer,
+//! [`Session::frame_boundary`] at each frame, and optionally
+//! [`Session::translation`] for every user translation the CPU caches.
 //! It drains the ring, decodes records into events, captures old frames at
-//! `migrate_page_begin`, runs every verifier and sends events (violations
-//! included) to an [`EventSink`].
-use super::*;
-use crate::memory::GuestRam;
+//! `migrate_page_begin`, runs every verifier and appends events (violations
+//! included, structured) to its output, which [`Session::take_events`]
+//! hands to the [`Instrumentation`](super::Instrumentation).
+use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
-use crate::trace::{Decoder, Event, EventKind, EventSink, RecentEvents};
+use crate::memory::GuestRam;
+use crate::trace::{Decoder, Event, EventKind, RecentEvents};
+use crate::verify::{check_dma, check_frames, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, MigrationInput};
 use cmaemu_abi::trace::GuestEvent;
 use std::collections::BTreeMap;
 
@@ -41,14 +43,15 @@ impl<F: FnMut(u32, u32) -> Option<u64>> TlbAccess for F {
 pub const RECENT_EVENTS: usize = 16;
 
 /// See the module doc.
-pub struct Monitor {
+pub struct Session {
     pub desc_pa: u64,
     drainer: RingDrainer,
     decoder: Decoder,
     /// Live DMA buffers (from `dma_alloc`/`dma_free` records).
     pub buffers: DmaBuffers,
     recent: RecentEvents,
-    sink: EventSink,
+    /// Events emitted since the last [`Session::take_events`].
+    out: Vec<Event>,
     /// The old frame captured at the last `migrate_page_begin`: (pfn,
     /// its 4 KiB). One page migrates at a time.
     capture: Option<u32>,
@@ -79,18 +82,18 @@ pub struct Monitor {
     explainer: crate::explain::Tracker,
 }
 
-impl Monitor {
+impl Session {
     /// Validate the descriptor at `desc_pa` and its ring.
-    pub fn attach(ram: &GuestRam, desc_pa: u64, sink: EventSink) -> Result<Monitor, IntrospectError> {
+    pub fn attach(ram: &GuestRam, desc_pa: u64) -> Result<Session, IntrospectError> {
         let snap = Snapshot::read(ram, desc_pa)?;
         let drainer = RingDrainer::new(ram, &snap.desc)?;
-        Ok(Monitor {
+        Ok(Session {
             desc_pa,
             drainer,
             decoder: Decoder::new(snap.area_names()),
             buffers: DmaBuffers::default(),
             recent: RecentEvents::new(RECENT_EVENTS),
-            sink,
+            out: Vec::new(),
             capture: None,
             capture_buf: vec![0; 4096],
             after_buf: vec![0; 4096],
@@ -132,7 +135,7 @@ impl Monitor {
 
     /// Where and when a check runs. Its `recent` stays empty: the events
     /// before a violation are formatted only when there is one (see
-    /// [`Monitor::with_recent`]), not for every check.
+    /// [`Session::with_recent`]), not for every check.
     fn ctx(&self, at_ns: u64) -> CheckCtx {
         CheckCtx { frame: self.frame, at_ns, recent: Vec::new() }
     }
@@ -151,7 +154,12 @@ impl Monitor {
 
     fn emit(&mut self, e: Event) {
         self.recent.push(&e);
-        self.sink.send(e);
+        self.out.push(e);
+    }
+
+    /// The events emitted since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.out)
     }
 
     fn report(&mut self, vs: Vec<Violation>) {
