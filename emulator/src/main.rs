@@ -670,8 +670,6 @@ fn load_images(a: &BootArgs) -> Result<(Vec<u8>, Vec<u8>), String> {
 /// `boot -s/-S`: the same board, run under the GDB stub.
 fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
     use cmaemu::cpu::gdb::{self, GdbEnd};
-    use cmaemu::cpu::Stop;
-    use cmaemu::devices::{sysregs, MmioDevice};
     let (dtb, ram_size) = match prepare_dtb(&a) {
         Ok(x) => x,
         Err(e) => return bad_input(e),
@@ -726,27 +724,8 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
             return ExitCode::from(EXIT_GUEST_FAILURE);
         }
     };
-    let quit = cpu.bus().console.quit;
-    let exit = match stop {
-        Stop::Device if quit => Exit::UserQuit,
-        Stop::Device => {
-            // the power event itself is the board's; the code and function
-            // are still in the configuration registers
-            let sys = &mut cpu.bus_mut().sysregs;
-            let data = sys.read_sized(sysregs::SYS_CFGDATA, 4) as u32;
-            let ctrl = sys.read_sized(sysregs::SYS_CFGCTRL, 4) as u32;
-            if (ctrl >> 20) & 0x3f == sysregs::SYS_CFG_REBOOT {
-                Exit::Error("reboot is not supported under the gdb stub".into())
-            } else if data & cmaemu_abi::boot::POWEROFF_PANIC != 0 {
-                Exit::Panic(data)
-            } else {
-                Exit::Poweroff((data & cmaemu_abi::boot::POWEROFF_CODE_MASK) as u8)
-            }
-        }
-        Stop::MaxInsns => Exit::MaxInsns,
-        Stop::Idle => Exit::IdleAfterEof,
-        Stop::Error(e) => Exit::Error(e),
-    };
+    let exit = m.exit_of(stop, "reboot is not supported under the gdb stub");
+    let cpu = m.cpu();
     let o = Outcome {
         exit,
         violations,

@@ -2,7 +2,7 @@
 //! windows read as zero and ignore writes (an AMBA bus then reads PrimeCell
 //! ID 0 and skips them), and the list is printed once at boot
 //! (`cmaemu: not modelled: …`) so nothing is silent.
-use super::machine::Board;
+use super::bus::DeviceTable;
 use crate::memory::map::*;
 use crate::loader::dtb::Dtb;
 
@@ -28,7 +28,7 @@ impl NullDevices {
     /// The DT's device regions that no modelled window, RAM or flash covers.
     pub fn from_dtb(dtb: &[u8], ram_size: u64) -> NullDevices {
         let Ok(tree) = Dtb::parse(dtb) else { return NullDevices::default() };
-        let mut taken: Vec<(u64, u64)> = Board::mmio_windows();
+        let mut taken: Vec<(u64, u64)> = DeviceTable::modelled().windows();
         taken.push((FLASH_ALIAS_BASE, FLASH_SIZE));
         taken.push((RAM_BASE, ram_size));
         // (start, end, node) pieces not covered, page-aligned
