@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use cmaemu::board::console::Input;
 use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
-use cmaemu::memory::map::RAM_MAX_SIZE;
+use cmaemu::memory::map::{valid_ram_size, RAM_MAX_SIZE};
 use cmaemu::loader::{board_dtb, images};
 use cmaemu::scenario;
 use std::io::{IsTerminal, Read};
@@ -316,11 +316,11 @@ fn prepare_dtb(a: &BootArgs) -> Result<(Vec<u8>, u64), String> {
 /// valid in MiB gets a hint (`-m 256` is 256 bytes, as in QEMU's size
 /// syntax with a suffix).
 fn check_ram_size(m: u64) -> Result<(), String> {
-    if m <= RAM_MAX_SIZE && m % (1 << 20) == 0 && m >= (16 << 20) {
+    if valid_ram_size(m) {
         return Ok(());
     }
     let hint = match m.checked_mul(1 << 20) {
-        Some(mib) if (16 << 20..=RAM_MAX_SIZE).contains(&mib) => format!(" (did you mean {m}M?)"),
+        Some(mib) if valid_ram_size(mib) => format!(" (did you mean {m}M?)"),
         _ => String::new(),
     };
     Err(format!(

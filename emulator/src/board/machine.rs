@@ -256,7 +256,7 @@ pub(super) fn build(
     idle_after_eof_ns: u64,
     opts: RunOptions,
 ) -> Result<(Cpu<'static, Board>, u32, Symbolizer), BoardError> {
-    if ram_size % (1 << 20) != 0 || ram_size < (16 << 20) || ram_size > RAM_MAX_SIZE {
+    if !valid_ram_size(ram_size) {
         return Err(BoardError::RamSize(ram_size));
     }
     let firmware = Image::parse("firmware", firmware_elf)?;

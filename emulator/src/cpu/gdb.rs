@@ -10,7 +10,7 @@
 //! second instruction it sees (so an instruction that traps stops at its
 //! vector, as on hardware). The run goes on in chunks of instructions so
 //! that the stub can notice Ctrl-C from gdb.
-use super::{read_gprs, Bus, Cpu, Stop, GPRS};
+use super::{read_gprs, Bus, Cpu, CpuError, Stop, GPRS};
 use crate::memory::walk::{self, Access};
 use gdbstub::arch::Arch;
 use gdbstub::common::Signal;
@@ -476,10 +476,10 @@ impl<B: Bus + 'static> Cpu<'static, B> {
         &mut self,
         conn: C,
         max_insns: u64,
-    ) -> (Result<DisconnectReason, String>, Option<Stop>, bool) {
+    ) -> (Result<DisconnectReason, CpuError>, Option<Stop>, bool) {
         let mut target = GdbTarget::new(self, max_insns);
         let conn = CountingConn { inner: conn, received: target.received.clone() };
-        let r = GdbStub::new(conn).run_blocking::<EventLoop<'_, B, CountingConn<C>>>(&mut target).map_err(|e| e.to_string());
+        let r = GdbStub::new(conn).run_blocking::<EventLoop<'_, B, CountingConn<C>>>(&mut target).map_err(|e| CpuError::GdbSession(e.to_string()));
         target.clear_all_breakpoints();
         (r, target.ended.take(), target.resumed)
     }
@@ -488,7 +488,7 @@ impl<B: Bus + 'static> Cpu<'static, B> {
     /// `wait`, nothing runs before a debugger attached and resumed; without,
     /// the guest runs and a debugger may attach at any time (the guest
     /// stops when it does). After gdb detaches the guest runs on.
-    pub fn run_with_gdb(&mut self, entry: u32, listener: &TcpListener, wait: bool, max_insns: u64) -> Result<GdbEnd, String> {
+    pub fn run_with_gdb(&mut self, entry: u32, listener: &TcpListener, wait: bool, max_insns: u64) -> Result<GdbEnd, CpuError> {
         let _ = self.uc.reg_write(RegisterARM::PC, entry as u64);
         let mut pending: Option<TcpStream> = None;
         // -S: hold the CPU until a debugger has resumed it (a client that
@@ -496,11 +496,11 @@ impl<B: Bus + 'static> Cpu<'static, B> {
         let mut hold = wait;
         loop {
             if hold && pending.is_none() {
-                listener.set_nonblocking(false).map_err(|e| format!("gdb: {e}"))?;
-                let (s, _) = listener.accept().map_err(|e| format!("gdb: accept: {e}"))?;
+                listener.set_nonblocking(false).map_err(CpuError::GdbSocket)?;
+                let (s, _) = listener.accept().map_err(CpuError::GdbAccept)?;
                 pending = Some(s);
             }
-            listener.set_nonblocking(true).map_err(|e| format!("gdb: {e}"))?;
+            listener.set_nonblocking(true).map_err(CpuError::GdbSocket)?;
             if pending.is_none() {
                 if let Ok((s, _)) = listener.accept() {
                     pending = Some(s);

@@ -392,8 +392,16 @@ pub struct Cpu<'a, B: Bus + 'a> {
 pub enum CpuError {
     #[error("unicorn: {what}: {err:?}")]
     Unicorn { what: &'static str, err: uc_error },
-    #[error("guest RAM: {0}")]
-    Ram(String),
+    #[error("guest RAM: firmware of {0} bytes does not fit the 64 MiB flash")]
+    FlashTooSmall(usize),
+    /// The gdb stub's socket.
+    #[error("gdb: {0}")]
+    GdbSocket(std::io::Error),
+    #[error("gdb: accept: {0}")]
+    GdbAccept(std::io::Error),
+    /// The gdb remote protocol session failed (gdbstub's error, as text).
+    #[error("{0}")]
+    GdbSession(String),
 }
 
 pub(crate) fn ucr<T>(what: &'static str, r: Result<T, uc_error>) -> Result<T, CpuError> {
@@ -549,7 +557,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         let flash_size = 64 << 20;
         ucr("map flash", uc.mem_map(0, flash_size, Prot::READ | Prot::EXEC))?;
         if flash.len() as u64 > flash_size {
-            return Err(CpuError::Ram(format!("firmware of {} bytes does not fit the 64 MiB flash", flash.len())));
+            return Err(CpuError::FlashTooSmall(flash.len()));
         }
         ucr("write flash", uc.mem_write(0, flash))?;
         // SAFETY: `ram` owns an anonymous mapping of `ram.len()` bytes that

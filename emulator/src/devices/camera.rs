@@ -560,17 +560,14 @@ impl Camera {
     /// Check a scanned-out picture (RGBA8, as a PL111 with Linux's settings
     /// shows a camera buffer) against the records: header valid, checksum of
     /// the recovered payload equal to the header's and to the record's.
-    pub fn check_scanout(&self, rgba: &[u8], width: u32, height: u32) -> Result<FrameRecord, String> {
-        let mut last = String::from("no camera format matches");
+    pub fn check_scanout(&self, rgba: &[u8], width: u32, height: u32) -> Result<FrameRecord, ScanoutError> {
+        let mut last = ScanoutError::NoHeader;
         for format in [self.cfg.format, CamFormat::Rgb565, CamFormat::Xrgb8888] {
             match check_scanout(rgba, width, height, format) {
                 Ok(h) => {
-                    let rec = self
-                        .record(h.frame as u64)
-                        .filter(|r| r.frame as u32 == h.frame)
-                        .ok_or_else(|| format!("frame {} has no record", h.frame))?;
+                    let rec = self.record(h.frame as u64).filter(|r| r.frame as u32 == h.frame).ok_or(ScanoutError::NoRecord(h.frame))?;
                     if rec.checksum != h.checksum || rec.width != width || rec.height != height {
-                        return Err(format!("frame {}: scan-out does not match its record {rec:?}", h.frame));
+                        return Err(ScanoutError::RecordMismatch { frame: h.frame, record: *rec });
                     }
                     return Ok(*rec);
                 }
@@ -826,21 +823,38 @@ impl MmioDevice for Camera {
     }
 }
 
+/// Why a scanned-out picture is not the camera frame it claims to be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScanoutError {
+    #[error("RGBA length {len} is not {width}x{height}x4")]
+    Length { len: usize, width: u32, height: u32 },
+    #[error("no valid camera header in the first pixels")]
+    NoHeader,
+    #[error("header {header:?} does not match the {width}x{height} {format:?} scan-out")]
+    HeaderMismatch { header: FrameHeader, width: u32, height: u32, format: CamFormat },
+    #[error("frame {frame}: payload checksum {sum:#010x}, header says {header:#010x}")]
+    Checksum { frame: u32, sum: u32, header: u32 },
+    #[error("frame {0} has no record")]
+    NoRecord(u32),
+    #[error("frame {frame}: scan-out does not match its record {record:?}")]
+    RecordMismatch { frame: u32, record: FrameRecord },
+}
+
 /// Check a scanned-out picture of a camera frame in `format`: parse the
 /// header, recover the raw payload and compare its checksum. Returns the
 /// header.
-pub fn check_scanout(rgba: &[u8], width: u32, height: u32, format: CamFormat) -> Result<FrameHeader, String> {
+pub fn check_scanout(rgba: &[u8], width: u32, height: u32, format: CamFormat) -> Result<FrameHeader, ScanoutError> {
     if rgba.len() != width as usize * height as usize * 4 {
-        return Err(format!("RGBA length {} is not {width}x{height}x4", rgba.len()));
+        return Err(ScanoutError::Length { len: rgba.len(), width, height });
     }
-    let h = FrameHeader::from_rgba(rgba, format).ok_or("no valid camera header in the first pixels")?;
+    let h = FrameHeader::from_rgba(rgba, format).ok_or(ScanoutError::NoHeader)?;
     if h.width != width || h.height != height || h.format != format.reg() {
-        return Err(format!("header {h:?} does not match the {width}x{height} {format:?} scan-out"));
+        return Err(ScanoutError::HeaderMismatch { header: h, width, height, format });
     }
     let raw = raw_from_rgba(rgba, format);
     let sum = payload_checksum(&raw, format);
     if sum != h.checksum {
-        return Err(format!("frame {}: payload checksum {sum:#010x}, header says {:#010x}", h.frame, h.checksum));
+        return Err(ScanoutError::Checksum { frame: h.frame, sum, header: h.checksum });
     }
     Ok(h)
 }

@@ -103,6 +103,15 @@ pub const RAM_BASE: u64 = 0x6000_0000;
 pub const RAM_MAX_SIZE: u64 = 1 << 30;
 /// One past the end of the DRAM window (0xa000_0000).
 pub const RAM_WINDOW_END: u64 = RAM_BASE + RAM_MAX_SIZE;
+/// Smallest RAM a board has.
+pub const RAM_MIN_SIZE: u64 = 16 << 20;
+
+/// Whether the board can have `bytes` of RAM: a whole number of MiB from
+/// 16 MiB to 1 GiB. The one check every caller (`-m`, scenario files,
+/// sweep axes, the board itself) makes, each naming its own input.
+pub const fn valid_ram_size(bytes: u64) -> bool {
+    bytes % (1 << 20) == 0 && bytes >= RAM_MIN_SIZE && bytes <= RAM_MAX_SIZE
+}
 
 // ---- motherboard peripherals (legacy map, chip select 7) -----------------
 

@@ -267,7 +267,7 @@ impl BoardBuilder {
     /// The board, not yet booted.
     pub fn prepare(&self) -> Result<PreparedBoard, Error> {
         if let Some(r) = self.spec.ram {
-            if r % (1 << 20) != 0 || !((16 << 20)..=(1 << 30)).contains(&r) {
+            if !crate::memory::map::valid_ram_size(r) {
                 return Err(Error::Board(format!("ram {r:#x}: must be a multiple of 1 MiB from 16M to 1G")));
             }
         }

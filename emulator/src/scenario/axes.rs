@@ -152,7 +152,7 @@ impl Param {
             },
             Param::Ram => {
                 let b = parse_size(v)?;
-                if b % (1 << 20) != 0 || !((16 << 20)..=(1 << 30)).contains(&b) {
+                if !crate::memory::map::valid_ram_size(b) {
                     return Err("RAM must be a multiple of 1 MiB from 16M to 1G (a size needs its suffix: 256M)".into());
                 }
                 Ok(fmt_size(b))

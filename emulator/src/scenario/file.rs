@@ -431,7 +431,7 @@ impl Scenario {
                 return Err(err_at(at, "cma/camera_cma size the generated board; with dtb = ... edit the DTB instead".into()));
             }
             if let Some(r) = board.ram {
-                if r % (1 << 20) != 0 || !((16 << 20)..=(1 << 30)).contains(&r) {
+                if !crate::memory::map::valid_ram_size(r) {
                     let at = b.ram.as_ref().map(|v| v.span().start);
                     return Err(err_at(at, format!("ram: {r:#x} must be a multiple of 1 MiB from 16M to 1G")));
                 }

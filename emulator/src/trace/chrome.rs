@@ -178,64 +178,87 @@ pub fn write_chrome(events: &[Event], w: &mut dyn Write) -> io::Result<()> {
     w.write_all(b"],\"displayTimeUnit\":\"ns\"}\n")
 }
 
+/// What is wrong with a trace-event JSON document.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("no traceEvents array")]
+    NoEvents,
+    #[error("event {0} is not an object")]
+    NotObject(usize),
+    #[error("event {0}: `{1}` missing or not a string")]
+    NotString(usize, &'static str),
+    #[error("event {0}: `{1}` missing or not a number")]
+    NotNumber(usize, &'static str),
+    /// An event breaks a rule of its phase.
+    #[error("event {0}: {1}")]
+    Event(usize, &'static str),
+    #[error("event {0}: unknown phase {1:?}")]
+    UnknownPhase(usize, String),
+    #[error("flow {0} is not one start and one finish")]
+    Flow(u64),
+}
+
 /// Check a trace-event JSON document: a `traceEvents` array whose events
 /// carry the keys and types each phase needs. Returns the event count.
-pub fn validate(doc: &str) -> Result<usize, String> {
+pub fn validate(doc: &str) -> Result<usize, ValidateError> {
     use serde_json::Value;
-    let v: Value = serde_json::from_str(doc).map_err(|e| format!("not JSON: {e}"))?;
-    let evs = v.get("traceEvents").and_then(Value::as_array).ok_or("no traceEvents array")?;
+    use ValidateError as E;
+    let v: Value = serde_json::from_str(doc)?;
+    let evs = v.get("traceEvents").and_then(Value::as_array).ok_or(E::NoEvents)?;
     let mut flows: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for (i, e) in evs.iter().enumerate() {
-        let o = e.as_object().ok_or(format!("event {i} is not an object"))?;
-        let s = |k: &str| o.get(k).and_then(Value::as_str).ok_or(format!("event {i}: `{k}` missing or not a string"));
-        let n = |k: &str| o.get(k).and_then(Value::as_f64).ok_or(format!("event {i}: `{k}` missing or not a number"));
+        let o = e.as_object().ok_or(E::NotObject(i))?;
+        let s = |k: &'static str| o.get(k).and_then(Value::as_str).ok_or(E::NotString(i, k));
+        let n = |k: &'static str| o.get(k).and_then(Value::as_f64).ok_or(E::NotNumber(i, k));
         let ph = s("ph")?;
         s("name")?;
         n("pid")?;
         n("tid")?;
         if ph != "M" && n("ts")? < 0.0 {
-            return Err(format!("event {i}: negative ts"));
+            return Err(E::Event(i, "negative ts"));
         }
         match ph {
             "M" => {
-                o.get("args").and_then(|a| a.get("name")).and_then(Value::as_str).ok_or(format!("event {i}: metadata without args.name"))?;
+                o.get("args").and_then(|a| a.get("name")).and_then(Value::as_str).ok_or(E::Event(i, "metadata without args.name"))?;
             }
             "X" => {
                 if n("dur")? < 0.0 {
-                    return Err(format!("event {i}: negative dur"));
+                    return Err(E::Event(i, "negative dur"));
                 }
             }
             "i" | "I" => {
                 if let Some(sc) = o.get("s") {
                     if !matches!(sc.as_str(), Some("g" | "p" | "t")) {
-                        return Err(format!("event {i}: instant scope must be g, p or t"));
+                        return Err(E::Event(i, "instant scope must be g, p or t"));
                     }
                 }
             }
             "C" => {
-                let a = o.get("args").and_then(Value::as_object).ok_or(format!("event {i}: counter without args"))?;
+                let a = o.get("args").and_then(Value::as_object).ok_or(E::Event(i, "counter without args"))?;
                 if a.is_empty() || a.values().any(|x| !x.is_number()) {
-                    return Err(format!("event {i}: counter args must be numbers"));
+                    return Err(E::Event(i, "counter args must be numbers"));
                 }
             }
             "s" | "f" | "t" => {
-                let id = o.get("id").and_then(Value::as_u64).ok_or(format!("event {i}: flow without numeric id"))?;
+                let id = o.get("id").and_then(Value::as_u64).ok_or(E::Event(i, "flow without numeric id"))?;
                 let f = flows.entry(id).or_default();
                 if ph == "s" {
                     f.0 += 1;
                 } else if ph == "f" {
                     f.1 += 1;
                     if s("bp").ok() != Some("e") {
-                        return Err(format!("event {i}: flow end should bind to the enclosing slice (bp=e)"));
+                        return Err(E::Event(i, "flow end should bind to the enclosing slice (bp=e)"));
                     }
                 }
             }
             "B" | "E" => {}
-            p => return Err(format!("event {i}: unknown phase {p:?}")),
+            p => return Err(E::UnknownPhase(i, p.to_string())),
         }
     }
     if let Some((id, _)) = flows.iter().find(|(_, (s, f))| *s != 1 || *f != 1) {
-        return Err(format!("flow {id} is not one start and one finish"));
+        return Err(E::Flow(*id));
     }
     Ok(evs.len())
 }
