@@ -285,7 +285,7 @@ enum SweepCmd {
 
 /// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000 (the scenario
 /// files' parser).
-fn parse_size(s: &str) -> Result<u64, String> {
+fn parse_size(s: &str) -> Result<u64, scenario::ValueError> {
     scenario::parse_size(s)
 }
 

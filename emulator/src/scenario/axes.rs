@@ -42,6 +42,29 @@ pub enum AxisError {
     Repeated(String),
 }
 
+/// Why one value of an axis is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueWhy {
+    #[error("a value is one word (no spaces or quotes)")]
+    NotOneWord,
+    #[error("a CMA area must fit the 32-bit physical address space (below 4G)")]
+    CmaAbove4G,
+    /// The guest's `cma=` parser refused it (its error, debug-printed).
+    #[error("not size[@base[-limit]] ({0})")]
+    NotCma(String),
+    #[error("RAM must be a multiple of 1 MiB from 16M to 1G (a size needs its suffix: 256M)")]
+    Ram,
+    #[error("a reserved-memory size is a non-zero multiple of 4K")]
+    ReservedSize,
+    /// The guest's knob parser refused it.
+    #[error("{0}")]
+    Knob(String),
+    #[error(transparent)]
+    Size(#[from] super::file::ValueError),
+    #[error("{0:?} is not a whole number")]
+    NotWhole(String),
+}
+
 /// The `cmaemu.*` knobs the guest reads (guest/mm/src/config.rs).
 pub const KNOBS: [&str; 8] = ["profile", "max_order", "pageblock_order", "vmsplit", "cma_size_mbytes", "cma_size_sel", "cma_size_percentage", "inject"];
 
@@ -136,31 +159,29 @@ impl Param {
     }
 
     /// Check one value; returns its canonical spelling.
-    fn check(&self, v: &str) -> Result<String, String> {
+    fn check(&self, v: &str) -> Result<String, ValueWhy> {
         let v = v.trim();
         if v.is_empty() || v.contains(char::is_whitespace) || v.contains('"') {
-            return Err("a value is one word (no spaces or quotes)".into());
+            return Err(ValueWhy::NotOneWord);
         }
         match self {
-            Param::Cma if parse_size(v.split('@').next().unwrap_or(v)).is_ok_and(|b| b > u64::from(u32::MAX)) => {
-                Err("a CMA area must fit the 32-bit physical address space (below 4G)".into())
-            }
+            Param::Cma if parse_size(v.split('@').next().unwrap_or(v)).is_ok_and(|b| b > u64::from(u32::MAX)) => Err(ValueWhy::CmaAbove4G),
             Param::Cma => match early_cma(Some(v)) {
                 Ok((_, None)) if v.contains('@') => Ok(v.to_string()),
                 Ok((c, None)) => Ok(fmt_size(c.size)),
-                Ok((_, Some(e))) | Err(e) => Err(format!("not size[@base[-limit]] ({e:?})")),
+                Ok((_, Some(e))) | Err(e) => Err(ValueWhy::NotCma(format!("{e:?}"))),
             },
             Param::Ram => {
                 let b = parse_size(v)?;
                 if !crate::memory::map::valid_ram_size(b) {
-                    return Err("RAM must be a multiple of 1 MiB from 16M to 1G (a size needs its suffix: 256M)".into());
+                    return Err(ValueWhy::Ram);
                 }
                 Ok(fmt_size(b))
             }
             Param::Dt(_) => {
                 let b = parse_size(v)?;
                 if b == 0 || b % 4096 != 0 {
-                    return Err("a reserved-memory size is a non-zero multiple of 4K".into());
+                    return Err(ValueWhy::ReservedSize);
                 }
                 Ok(fmt_size(b))
             }
@@ -171,7 +192,7 @@ impl Param {
                     err.get_or_insert_with(|| e.to_string());
                 });
                 match err {
-                    Some(e) => Err(e),
+                    Some(e) => Err(ValueWhy::Knob(e)),
                     None => Ok(v.to_string()),
                 }
             }
@@ -210,7 +231,7 @@ impl Axis {
             }
             let expanded = if item.contains("..") { expand_range(name, &param, item)? } else { vec![item.to_string()] };
             for v in expanded {
-                let c = param.check(&v).map_err(|why| AxisError::BadValue { axis: name.to_string(), value: v.clone(), why })?;
+                let c = param.check(&v).map_err(|why| AxisError::BadValue { axis: name.to_string(), value: v.clone(), why: why.to_string() })?;
                 if values.contains(&c) {
                     return Err(AxisError::Duplicate { axis: name.to_string(), value: c });
                 }
@@ -276,8 +297,8 @@ fn expand_range(axis: &str, param: &Param, item: &str) -> Result<Vec<String>, Ax
     } else {
         (rest, None)
     };
-    let a = num(kind, a).map_err(|e| bad(&e))?;
-    let b = num(kind, b).map_err(|e| bad(&e))?;
+    let a = num(kind, a).map_err(|e| bad(&e.to_string()))?;
+    let b = num(kind, b).map_err(|e| bad(&e.to_string()))?;
     let step = match step {
         Some(s) => s,
         None if kind == Kind::Uint => Step::Add(1),
@@ -310,10 +331,10 @@ fn expand_range(axis: &str, param: &Param, item: &str) -> Result<Vec<String>, Ax
     Ok(out)
 }
 
-fn num(kind: Kind, s: &str) -> Result<u64, String> {
+fn num(kind: Kind, s: &str) -> Result<u64, ValueWhy> {
     match kind {
-        Kind::Size => parse_size(s),
-        _ => s.trim().parse().map_err(|_| format!("{:?} is not a whole number", s.trim())),
+        Kind::Size => Ok(parse_size(s)?),
+        _ => s.trim().parse().map_err(|_| ValueWhy::NotWhole(s.trim().to_string())),
     }
 }
 

@@ -188,29 +188,29 @@ impl fmt::Display for Expect {
 impl Counter {
     /// Parse `meminfo.CmaFree >= 4096` (sizes in the units the file
     /// prints: kB for meminfo, pages or events for vmstat).
-    pub fn parse(s: &str) -> Result<Counter, String> {
+    pub fn parse(s: &str) -> Result<Counter, ValueError> {
         let t = s.trim();
         let ops = [(">=", Cmp::Ge), ("<=", Cmp::Le), ("==", Cmp::Eq), ("!=", Cmp::Ne), (">", Cmp::Gt), ("<", Cmp::Lt), ("=", Cmp::Eq)];
         let (at, sym, op) = ops
             .iter()
             .filter_map(|(sym, op)| t.find(sym).map(|i| (i, *sym, *op)))
             .min_by_key(|(i, sym, _)| (*i, usize::MAX - sym.len()))
-            .ok_or_else(|| format!("counter {s:?}: expected `meminfo.FIELD OP N` or `vmstat.FIELD OP N` with OP one of >= > <= < == !="))?;
+            .ok_or_else(|| ValueError::CounterSyntax(s.to_string()))?;
         let lhs = t[..at].trim();
         let rhs = t[at + sym.len()..].trim();
         let (src, field) = lhs
             .split_once('.')
-            .ok_or_else(|| format!("counter {s:?}: `{lhs}` should be meminfo.FIELD or vmstat.FIELD"))?;
+            .ok_or_else(|| ValueError::CounterLhs(s.to_string(), lhs.to_string()))?;
         let source = match src.trim() {
             "meminfo" => Source::Meminfo,
             "vmstat" => Source::Vmstat,
-            other => return Err(format!("counter {s:?}: unknown source `{other}` (meminfo or vmstat)")),
+            other => return Err(ValueError::CounterSource(s.to_string(), other.to_string())),
         };
         let field = field.trim();
         if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '(' || c == ')') {
-            return Err(format!("counter {s:?}: bad field name `{field}`"));
+            return Err(ValueError::CounterField(s.to_string(), field.to_string()));
         }
-        let value = parse_u64(rhs).ok_or_else(|| format!("counter {s:?}: `{rhs}` is not a non-negative integer"))?;
+        let value = parse_u64(rhs).ok_or_else(|| ValueError::CounterValue(s.to_string(), rhs.to_string()))?;
         Ok(Counter { source, field: field.to_string(), op, value })
     }
 }
@@ -224,8 +224,29 @@ fn parse_u64(s: &str) -> Option<u64> {
     }
 }
 
+/// A size or counter expression that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("'{0}' is not a size (examples: 256M, 1G)")]
+    NotASize(String),
+    #[error("'{0}' is too large")]
+    SizeTooLarge(String),
+    #[error("expected a size: an integer (bytes) or a string like \"256M\"")]
+    SizeType,
+    #[error("counter {0:?}: expected `meminfo.FIELD OP N` or `vmstat.FIELD OP N` with OP one of >= > <= < == !=")]
+    CounterSyntax(String),
+    #[error("counter {0:?}: `{1}` should be meminfo.FIELD or vmstat.FIELD")]
+    CounterLhs(String, String),
+    #[error("counter {0:?}: unknown source `{1}` (meminfo or vmstat)")]
+    CounterSource(String, String),
+    #[error("counter {0:?}: bad field name `{1}`")]
+    CounterField(String, String),
+    #[error("counter {0:?}: `{1}` is not a non-negative integer")]
+    CounterValue(String, String),
+}
+
 /// `memparse`-style sizes: 256M, 1G, 65536K, 0x10000000.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ValueError> {
     let t = s.trim();
     let (num, mul) = match t.chars().last() {
         Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
@@ -233,8 +254,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1),
     };
-    let n = parse_u64(num).ok_or_else(|| format!("'{s}' is not a size (examples: 256M, 1G)"))?;
-    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+    let n = parse_u64(num).ok_or_else(|| ValueError::NotASize(s.to_string()))?;
+    n.checked_mul(mul).ok_or_else(|| ValueError::SizeTooLarge(s.to_string()))
 }
 
 /// A problem with a scenario file: where, and what.
@@ -365,11 +386,11 @@ fn strings(v: &toml::Value) -> Option<Vec<String>> {
     }
 }
 
-fn size_value(v: &toml::Value) -> Result<u64, String> {
+fn size_value(v: &toml::Value) -> Result<u64, ValueError> {
     match v {
         toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
         toml::Value::String(s) => parse_size(s),
-        _ => Err("expected a size: an integer (bytes) or a string like \"256M\"".into()),
+        _ => Err(ValueError::SizeType),
     }
 }
 
@@ -525,7 +546,7 @@ impl Scenario {
                 Expect::NoLine(l)
             } else if let Some(c) = r.counter {
                 let off = c.span().start;
-                Expect::Counter(Counter::parse(c.get_ref()).map_err(|m| ctx_err(m, off))?)
+                Expect::Counter(Counter::parse(c.get_ref()).map_err(|m| ctx_err(m.to_string(), off))?)
             } else if r.no_violations == Some(true) {
                 Expect::NoViolations
             } else {
@@ -541,7 +562,7 @@ impl Scenario {
                 message: m,
             };
             if let Some(s) = sw.seeds {
-                sweep.seeds = Some(super::sweep::parse_seed_range(s.get_ref()).map_err(|m| at(s.span(), m.replace("--seeds", "seeds")))?);
+                sweep.seeds = Some(super::sweep::parse_seed_range(s.get_ref()).map_err(|m| at(s.span(), m.to_string().replace("--seeds", "seeds")))?);
             }
             let mut axes: Vec<(usize, super::axes::Axis)> = Vec::new();
             for (name, v) in sw.axes.unwrap_or_default() {

@@ -7,9 +7,20 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
+/// A bad `--seeds` range or `--shard`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("--seeds {0:?}: expected A..B (B excluded) or A..=B")]
+    Seeds(String),
+    #[error("--seeds {0:?}: the range is reversed")]
+    Reversed(String),
+    #[error("--shard {0:?}: expected k/M with 0 <= k < M")]
+    Shard(String),
+}
+
 /// `A..B` (B excluded) or `A..=B`.
-pub fn parse_seed_range(s: &str) -> Result<std::ops::Range<u64>, String> {
-    let bad = || format!("--seeds {s:?}: expected A..B (B excluded) or A..=B");
+pub fn parse_seed_range(s: &str) -> Result<std::ops::Range<u64>, RangeError> {
+    let bad = || RangeError::Seeds(s.to_string());
     let (a, b, incl) = if let Some((a, b)) = s.split_once("..=") {
         (a, b, true)
     } else if let Some((a, b)) = s.split_once("..") {
@@ -21,14 +32,14 @@ pub fn parse_seed_range(s: &str) -> Result<std::ops::Range<u64>, String> {
     let b: u64 = b.trim().parse().map_err(|_| bad())?;
     let end = if incl { b.checked_add(1).ok_or_else(bad)? } else { b };
     if end < a {
-        return Err(format!("--seeds {s:?}: the range is reversed"));
+        return Err(RangeError::Reversed(s.to_string()));
     }
     Ok(a..end)
 }
 
 /// `k/M`: keep runs with `run % M == k`.
-pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("--shard {s:?}: expected k/M with 0 <= k < M");
+pub fn parse_shard(s: &str) -> Result<(u64, u64), RangeError> {
+    let bad = || RangeError::Shard(s.to_string());
     let (k, m) = s.split_once('/').ok_or_else(bad)?;
     let k: u64 = k.trim().parse().map_err(|_| bad())?;
     let m: u64 = m.trim().parse().map_err(|_| bad())?;

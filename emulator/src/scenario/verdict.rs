@@ -52,6 +52,22 @@ pub enum SweepError {
     Merge(String),
 }
 
+/// A sweep line (the header of a sweep's output) that does not describe a
+/// plan.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error(transparent)]
+    Axis(#[from] super::axes::AxisError),
+    #[error(transparent)]
+    Range(#[from] super::sweep::RangeError),
+    #[error("size_axis {0:?} is not an axis")]
+    SizeAxis(String),
+    #[error(transparent)]
+    Plan(#[from] Box<SweepError>),
+    #[error("runs is {header} but the axes and seeds make {plan}")]
+    Runs { header: u64, plan: u64 },
+}
+
 /// The runs of a sweep: every combination of axis values × every seed,
 /// numbered `combination * seeds + seed index`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,21 +266,21 @@ impl Plan {
     }
 
     /// The plan a `sweep` line describes (axes checked again).
-    pub fn from_header(h: &Header) -> Result<Plan, String> {
+    pub fn from_header(h: &Header) -> Result<Plan, HeaderError> {
         let mut axes = Vec::new();
         for a in &h.axes {
             let refs: Vec<&str> = a.values.iter().map(String::as_str).collect();
-            axes.push(Axis::new(&a.name, &refs).map_err(|e| e.to_string())?);
+            axes.push(Axis::new(&a.name, &refs)?);
         }
         let seeds = super::sweep::parse_seed_range(&h.seeds)?;
         let size_axis = match &h.size_axis {
-            Some(n) => Some(axes.iter().position(|a| &a.name == n).ok_or_else(|| format!("size_axis {n:?} is not an axis"))?),
+            Some(n) => Some(axes.iter().position(|a| &a.name == n).ok_or_else(|| HeaderError::SizeAxis(n.clone()))?),
             None => None,
         };
         let p = Plan { scenario: h.scenario.clone(), digest: h.digest.clone(), axes, seeds, size_axis };
-        p.check_size().map_err(|e| e.to_string())?;
+        p.check_size().map_err(Box::new)?;
         if p.runs() != h.runs {
-            return Err(format!("runs is {} but the axes and seeds make {}", h.runs, p.runs()));
+            return Err(HeaderError::Runs { header: h.runs, plan: p.runs() });
         }
         Ok(p)
     }
@@ -448,7 +464,7 @@ pub fn merge(shards: &[(String, Vec<Line>)]) -> Result<(Plan, Vec<RunRecord>), S
         let Some(shard) = &h.shard else {
             return Err(SweepError::BadFile { file: file.clone(), why: "is a whole sweep's output, not a shard's (it has shard: null)".into() });
         };
-        let (k, m) = super::sweep::parse_shard(shard).map_err(|e| SweepError::BadFile { file: file.clone(), why: e })?;
+        let (k, m) = super::sweep::parse_shard(shard).map_err(|e| SweepError::BadFile { file: file.clone(), why: e.to_string() })?;
         match total_m {
             None => total_m = Some(m),
             Some(mm) if mm != m => return Err(err(format!("{file} is shard {k}/{m} but another file is a shard of {mm}"))),
@@ -461,7 +477,7 @@ pub fn merge(shards: &[(String, Vec<Line>)]) -> Result<(Plan, Vec<RunRecord>), S
         bare.shard = None;
         match &plan {
             None => {
-                let p = Plan::from_header(&bare).map_err(|e| SweepError::BadFile { file: file.clone(), why: e })?;
+                let p = Plan::from_header(&bare).map_err(|e| SweepError::BadFile { file: file.clone(), why: e.to_string() })?;
                 plan = Some((p, bare, file.clone()));
             }
             Some((_, first, first_file)) if *first != bare => {
