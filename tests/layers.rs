@@ -355,6 +355,38 @@ const GUEST_KNOWN: &[(&str, &str)] = &[
     ("cma", "hostif"),
 ];
 
+/// The host crate's layers, bottom first (issue 11; ARCHITECTURE.md draws
+/// them): guest physical memory (RAM, MMU walk, memory map), findings and
+/// output paths; the CPU (the only Unicorn user), device models, loaders
+/// and guest snapshots; the event stream and the pure checkers; the one
+/// instrumentation (ring → events → checks → violations); the board (bus,
+/// run loop, stepping); scenarios; benchmarks and the fuzzer.
+const HOST_LAYERS: &[&[&str]] = &[
+    &["memory", "findings", "outpath"],
+    &["cpu", "devices", "loader", "introspect"],
+    &["trace", "verify"],
+    &["instrument"],
+    &["board"],
+    &["scenario"],
+    &["bench", "fuzz"],
+];
+
+#[test]
+fn host_crate_imports_follow_the_layers() {
+    let src = root().join("emulator/src");
+    let problems = check_crate("emulator", &src, HOST_LAYERS, &[]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // no sideways edges either: each layer's modules are independent
+    let edges = import_edges(&src);
+    for layer in HOST_LAYERS {
+        for from in layer.iter() {
+            for to in edges.get(*from).into_iter().flatten() {
+                assert!(!layer.contains(&to.as_str()), "emulator: `{from}` imports `{to}` of its own layer");
+            }
+        }
+    }
+}
+
 #[test]
 fn guest_kernel_imports_follow_the_layers() {
     let problems = check_crate("guest/kernel", &root().join("guest/kernel/src"), GUEST_LAYERS, GUEST_KNOWN);

@@ -123,8 +123,8 @@ fn hostile_cma_records_and_random_garbage_never_panic() {
         }
         g.ram.write(g.desc_pa, &b).unwrap();
         if let Ok(s) = Snapshot::read(&g.ram, g.desc_pa) {
+            // (verify's tests run the checkers on such snapshots too)
             let _ = s.counters();
-            let _ = crate::verify::check_integrity(&s, &Default::default());
         }
     }
     // a descriptor at the very end of RAM
