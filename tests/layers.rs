@@ -358,13 +358,14 @@ const GUEST_KNOWN: &[(&str, &str)] = &[
 /// The host crate's layers, bottom first (issue 11; ARCHITECTURE.md draws
 /// them): guest physical memory (RAM, MMU walk, memory map), findings and
 /// output paths; the CPU (the only Unicorn user), device models, loaders
-/// and guest snapshots; the event stream and the pure checkers; the one
+/// and guest snapshots; the event stream, the pure checkers and the cause
+/// finder of failed allocations; the one
 /// instrumentation (ring → events → checks → violations); the board (bus,
 /// run loop, stepping); scenarios; benchmarks and the fuzzer.
 const HOST_LAYERS: &[&[&str]] = &[
     &["memory", "findings", "outpath"],
     &["cpu", "devices", "loader", "introspect"],
-    &["trace", "verify"],
+    &["trace", "verify", "explain"],
     &["instrument"],
     &["board"],
     &["scenario"],

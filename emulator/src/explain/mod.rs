@@ -30,7 +30,7 @@
 //! the mapcount plus the references the host can account for (the LRU
 //! batch), found in the page record; the VA is found by walking the page
 //! tables.
-use crate::cpu::ram::GuestRam;
+use crate::memory::GuestRam;
 use crate::introspect::va::user_mappings;
 use crate::introspect::{CmaArea, Snapshot};
 use cmaemu_abi::desc::{dma_dev_name, name_bytes, LruAddRecord, AS_LIVE};
