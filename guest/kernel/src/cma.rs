@@ -35,26 +35,26 @@ impl Log for KLog {
 /// Tracepoints: text into the trace buffer when the `cma` events are on.
 pub struct KTrace;
 impl CmaTrace for KTrace {
-    fn cma_alloc_start(&mut self, name: &str, count: u64, align: u32) {
+    fn cma_alloc_start(&mut self, area: CmaId, name: &str, count: u64, align: u32) {
         let ts = crate::hostif::now();
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_start(ts, crate::hostif::area_index(name), count as u32, align));
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_start(ts, area_index(area), count as u32, align));
         crate::trace::event("cma_alloc_start", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_start(w, name, count, align));
         // The host samples its counters at the start of every allocation,
         // not only once the allocation's records are drained at its end.
         crate::hostif::doorbell();
     }
-    fn cma_alloc_busy_retry(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
+    fn cma_alloc_busy_retry(&mut self, area: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
         let pp = page_ptr(page);
         let ts = crate::hostif::now();
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_busy_retry(ts, crate::hostif::area_index(name), pfn, pp, count as u32, align));
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_busy_retry(ts, area_index(area), pfn, pp, count as u32, align));
         crate::trace::event("cma_alloc_busy_retry", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
         // The host finds why the range was busy in the state of this moment.
         crate::hostif::doorbell();
     }
-    fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32) {
+    fn cma_alloc_finish(&mut self, area: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32) {
         let pp = page_ptr(page);
         let ts = crate::hostif::now();
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_finish(ts, crate::hostif::area_index(name), pfn, pp, count as u32, align, errorno));
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_alloc_finish(ts, area_index(area), pfn, pp, count as u32, align, errorno));
         crate::trace::event("cma_alloc_finish", ts, &|w| cmaemu_mm::cma::fmt_cma_alloc_class(w, name, pfn, pp, count, align));
         // ... and why it failed, before the caller changes anything.
         crate::hostif::doorbell();
@@ -62,15 +62,20 @@ impl CmaTrace for KTrace {
     fn cma_alloc_done(&mut self) {
         crate::hostif::doorbell_value(cmaemu_abi::boot::DOORBELL_CMA_ALLOC_DONE);
     }
-    fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
+    fn cma_release(&mut self, area: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
         let pp = page_ptr(page);
         let ts = crate::hostif::now();
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_release(ts, crate::hostif::area_index(name), pfn, pp, count as u32));
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_release(ts, area_index(area), pfn, pp, count as u32));
         crate::trace::event("cma_release", ts, &|w| cmaemu_mm::cma::fmt_cma_release(w, name, pfn, pp, count));
     }
     fn fault_fired(&mut self, name: &'static str, pfn: Pfn, arg: u32) {
         crate::hostif::fired_name(name, pfn.0, arg);
     }
+}
+
+/// An area's index in trace records (the host's CMA table order).
+fn area_index(area: CmaId) -> u8 {
+    area.0 as u8
 }
 
 /// The `struct page *` Linux prints: the address of the page's record in

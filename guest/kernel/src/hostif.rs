@@ -257,11 +257,6 @@ pub fn page_ptr(pfn: Pfn) -> u32 {
     }
 }
 
-/// Index of a CMA area by name (for trace records).
-pub fn area_index(name: &str) -> u8 {
-    crate::cma::areas().and_then(|a| a.find_by_name(name)).map(|i| i.0 as u8).unwrap_or(0xff)
-}
-
 /// Record that an injection fired (for the trace and the reports).
 pub fn fired_name(name: &str, pfn: u32, arg: u32) {
     if let Some(id) = (0..32u8).find(|&i| tr::inject_name(i) == name) {

@@ -134,16 +134,18 @@ pub trait CmaActivate {
 /// The `cma:` tracepoints (include/trace/events/cma.h). `page` is the PFN
 /// of the first page (`None` = NULL); `pfn` is Linux's `unsigned long pfn`
 /// (`u64::MAX` stands for its initial `-1`).
+/// Each event names its area by id (for binary records) and by name (the
+/// string Linux's tracepoint records): no callback looks an area up.
 pub trait CmaTrace {
     /// `cma_alloc_start`.
-    fn cma_alloc_start(&mut self, name: &str, count: u64, align: u32);
+    fn cma_alloc_start(&mut self, area: CmaId, name: &str, count: u64, align: u32);
     /// `cma_alloc_busy_retry`.
-    fn cma_alloc_busy_retry(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32);
+    fn cma_alloc_busy_retry(&mut self, area: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32);
     /// `cma_alloc_finish`. `errorno` is what 6.2+ records; 6.1's event has
     /// no such field ([`fmt_cma_alloc_class`] prints the 6.1 text).
-    fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32);
+    fn cma_alloc_finish(&mut self, area: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32);
     /// `cma_release`.
-    fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64);
+    fn cma_release(&mut self, area: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64);
     /// `cma_alloc()` returns (after its failure lines, on every path): not a
     /// Linux tracepoint; cmaemu's host prints why an allocation failed or
     /// retried here.
@@ -159,10 +161,10 @@ pub trait CmaTrace {
 pub struct NoTrace;
 
 impl CmaTrace for NoTrace {
-    fn cma_alloc_start(&mut self, _: &str, _: u64, _: u32) {}
-    fn cma_alloc_busy_retry(&mut self, _: &str, _: u64, _: Option<Pfn>, _: u64, _: u32) {}
-    fn cma_alloc_finish(&mut self, _: &str, _: u64, _: Option<Pfn>, _: u64, _: u32, _: i32) {}
-    fn cma_release(&mut self, _: &str, _: u64, _: Option<Pfn>, _: u64) {}
+    fn cma_alloc_start(&mut self, _: CmaId, _: &str, _: u64, _: u32) {}
+    fn cma_alloc_busy_retry(&mut self, _: CmaId, _: &str, _: u64, _: Option<Pfn>, _: u64, _: u32) {}
+    fn cma_alloc_finish(&mut self, _: CmaId, _: &str, _: u64, _: Option<Pfn>, _: u64, _: u32, _: i32) {}
+    fn cma_release(&mut self, _: CmaId, _: &str, _: u64, _: Option<Pfn>, _: u64) {}
 }
 
 /// `unsigned long` on ARM32, for printing Linux's `-1` pfn as 0xffffffff.
@@ -901,7 +903,7 @@ impl<'b> CmaAreas<'b> {
             return None;
         }
         let name = area.name;
-        trace.cma_alloc_start(name.as_str(), count, align);
+        trace.cma_alloc_start(id, name.as_str(), count, align);
         // align beyond the word size makes no sense; clamp the shift
         let align_c = align.min(63);
         let mask = area.cma_bitmap_aligned_mask(align_c);
@@ -947,13 +949,13 @@ impl<'b> CmaAreas<'b> {
                     if e != Errno::EBUSY {
                         break;
                     }
-                    trace.cma_alloc_busy_retry(name.as_str(), pfn, Some(to_pfn(pfn)), count, align);
+                    trace.cma_alloc_busy_retry(id, name.as_str(), pfn, Some(to_pfn(pfn)), count, align);
                     // try again with a bit different memory target
                     start = bitmap_no + mask + 1;
                 }
             }
         }
-        trace.cma_alloc_finish(name.as_str(), pfn, page, count, align, ret.0);
+        trace.cma_alloc_finish(id, name.as_str(), pfn, page, count, align, ret.0);
         if page.is_none() && !no_warn {
             // pr_err_ratelimited: we don't rate-limit
             log.line_level(
@@ -998,7 +1000,7 @@ impl<'b> CmaAreas<'b> {
             }
             trace.fault_fired("leak_bitmap", last, 1);
         }
-        trace.cma_release(name.as_str(), pfn.0 as u64, Some(pfn), count);
+        trace.cma_release(id, name.as_str(), pfn.0 as u64, Some(pfn), count);
         true
     }
 

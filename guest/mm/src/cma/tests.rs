@@ -17,23 +17,23 @@ impl Log for VecLog {
 #[derive(Default)]
 pub(crate) struct VecTrace(pub Vec<String>);
 impl CmaTrace for VecTrace {
-    fn cma_alloc_start(&mut self, name: &str, count: u64, align: u32) {
+    fn cma_alloc_start(&mut self, _: CmaId, name: &str, count: u64, align: u32) {
         let mut s = String::from("cma_alloc_start: ");
         fmt_cma_alloc_start(&mut s, name, count, align).unwrap();
         self.0.push(s);
     }
-    fn cma_alloc_busy_retry(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
+    fn cma_alloc_busy_retry(&mut self, _: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32) {
         let mut s = String::from("cma_alloc_busy_retry: ");
         fmt_cma_alloc_class(&mut s, name, pfn, page.map_or(0, |p| p.0), count, align).unwrap();
         self.0.push(s);
     }
-    fn cma_alloc_finish(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32) {
+    fn cma_alloc_finish(&mut self, _: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64, align: u32, errorno: i32) {
         let mut s = String::from("cma_alloc_finish: ");
         fmt_cma_alloc_class(&mut s, name, pfn, page.map_or(0, |p| p.0), count, align).unwrap();
         s += &format!(" [errorno={errorno}]");
         self.0.push(s);
     }
-    fn cma_release(&mut self, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
+    fn cma_release(&mut self, _: CmaId, name: &str, pfn: u64, page: Option<Pfn>, count: u64) {
         let mut s = String::from("cma_release: ");
         fmt_cma_release(&mut s, name, pfn, page.map_or(0, |p| p.0), count).unwrap();
         self.0.push(s);

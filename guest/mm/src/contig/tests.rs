@@ -682,16 +682,16 @@ fn cma_world() -> (World, crate::cma::CmaAreas<'static>, crate::cma::CmaId) {
 #[derive(Default)]
 struct Trace(Vec<String>);
 impl crate::cma::CmaTrace for Trace {
-    fn cma_alloc_start(&mut self, _: &str, count: u64, _: u32) {
+    fn cma_alloc_start(&mut self, _: crate::cma::CmaId, _: &str, count: u64, _: u32) {
         self.0.push(format!("start {count}"));
     }
-    fn cma_alloc_busy_retry(&mut self, _: &str, pfn: u64, _: Option<Pfn>, _: u64, _: u32) {
+    fn cma_alloc_busy_retry(&mut self, _: crate::cma::CmaId, _: &str, pfn: u64, _: Option<Pfn>, _: u64, _: u32) {
         self.0.push(format!("busy {pfn:#x}"));
     }
-    fn cma_alloc_finish(&mut self, _: &str, pfn: u64, _: Option<Pfn>, _: u64, _: u32, e: i32) {
+    fn cma_alloc_finish(&mut self, _: crate::cma::CmaId, _: &str, pfn: u64, _: Option<Pfn>, _: u64, _: u32, e: i32) {
         self.0.push(format!("finish {pfn:#x} {e}"));
     }
-    fn cma_release(&mut self, _: &str, pfn: u64, _: Option<Pfn>, count: u64) {
+    fn cma_release(&mut self, _: crate::cma::CmaId, _: &str, pfn: u64, _: Option<Pfn>, count: u64) {
         self.0.push(format!("release {pfn:#x} {count}"));
     }
 }
