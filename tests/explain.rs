@@ -108,6 +108,17 @@ fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
     assert_eq!(ce.len(), 1, "{ce:?}");
     assert_eq!(ce[0]["cause"], "out_of_targets");
     assert_eq!(ce[0]["migrated"], migrated);
+    // trace summary: one row per allocation with its cause
+    let out = Command::new(env!("CARGO_BIN_EXE_cmaemu")).args(["trace", "summary", trace.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.contains(" linux,cma ") && l.contains(" 16000 ")).unwrap_or_else(|| panic!("{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    // alloc start_us area count align latency_us migrated retries errno... cause
+    assert_eq!(&cols[2..5], &["linux,cma", "16000", "0"], "{row}");
+    assert_eq!(cols[6], migrated.to_string(), "{row}");
+    assert_eq!(cols[7], "0", "{row}");
+    assert!(row.contains(" -12 ENOMEM  out_of_targets 0x"), "{row}");
 }
 
 #[test]

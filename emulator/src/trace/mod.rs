@@ -23,7 +23,7 @@ pub mod read;
 mod tests;
 
 pub use map::{map_png, map_rgb};
-pub use summary::summary;
+pub use summary::{allocation_table, allocations, summary, AllocRow};
 
 use crate::introspect::MmCounters;
 use crate::findings::Violation;

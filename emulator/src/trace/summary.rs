@@ -19,10 +19,114 @@ struct Row {
     violations: u64,
 }
 
+/// One `cma_alloc` as the allocation table shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllocRow {
+    pub start_ns: u64,
+    pub name: String,
+    pub count: u64,
+    pub align: u32,
+    /// Finish (or, for a request larger than the area, its cause event).
+    pub end_ns: Option<u64>,
+    /// Pages `mm_migrate_pages` moved while it ran.
+    pub migrated: u64,
+    pub retries: u32,
+    pub errno: Option<i32>,
+    /// Distinct causes (`cma_cause` events): `kind pfn`, in order.
+    pub causes: Vec<String>,
+}
+
+/// Every `cma_alloc` of a trace, in start order.
+pub fn allocations(events: &[Event]) -> Vec<AllocRow> {
+    let mut rows: Vec<AllocRow> = Vec::new();
+    // the latest allocation of each area, and the one running
+    let mut latest: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut running: Option<usize> = None;
+    for e in events {
+        match &e.kind {
+            EventKind::CmaAllocStart { name, count, align } => {
+                rows.push(AllocRow { start_ns: e.ts_ns, name: name.clone(), count: *count, align: *align, ..Default::default() });
+                latest.insert(name, rows.len() - 1);
+                running = Some(rows.len() - 1);
+            }
+            EventKind::MigratePages { succeeded, .. } => {
+                if let Some(r) = running.and_then(|i| rows.get_mut(i)) {
+                    r.migrated = r.migrated.saturating_add(*succeeded);
+                }
+            }
+            EventKind::CmaAllocBusyRetry { name, .. } => {
+                if let Some(r) = latest.get(name.as_str()).and_then(|&i| rows.get_mut(i)) {
+                    r.retries = r.retries.saturating_add(1);
+                }
+            }
+            EventKind::CmaAllocFinish { name, errorno, .. } => {
+                if let Some(r) = latest.get(name.as_str()).and_then(|&i| rows.get_mut(i)) {
+                    if r.end_ns.is_none() {
+                        r.end_ns = Some(e.ts_ns);
+                        r.errno = Some(*errorno);
+                    }
+                }
+                running = None;
+            }
+            EventKind::CmaCause { name, cause, pfn, last, errorno, .. } => {
+                if let Some(r) = latest.get(name.as_str()).and_then(|&i| rows.get_mut(i)) {
+                    let c = match pfn {
+                        Some(p) => format!("{cause} {p:#x}"),
+                        None => cause.clone(),
+                    };
+                    if !r.causes.contains(&c) {
+                        r.causes.push(c);
+                    }
+                    if *last && r.end_ns.is_none() {
+                        r.end_ns = Some(e.ts_ns);
+                        r.errno = Some(*errorno);
+                        running = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// `-16` as `-16 EBUSY`.
+fn errno_text(e: i32) -> String {
+    let name = match -e {
+        0 => return "0".into(),
+        12 => "ENOMEM",
+        16 => "EBUSY",
+        22 => "EINVAL",
+        4 => "EINTR",
+        _ => return e.to_string(),
+    };
+    format!("{e} {name}")
+}
+
+/// The allocation table: one line per `cma_alloc` (area, count, align,
+/// latency, pages migrated, busy retries, errno, causes).
+pub fn allocation_table(events: &[Event]) -> String {
+    let rows = allocations(events);
+    let mut s = String::new();
+    let _ = writeln!(s, "{:>5} {:>12} {:<12} {:>7} {:>5} {:>12} {:>8} {:>7} {:>9}  cause", "alloc", "start_us", "area", "count", "align", "latency_us", "migrated", "retries", "errno");
+    for (i, r) in rows.iter().enumerate() {
+        let lat = r.end_ns.map(|e| super::us(e.saturating_sub(r.start_ns))).unwrap_or_else(|| "-".into());
+        let errno = r.errno.map(errno_text).unwrap_or_else(|| "-".into());
+        let cause = match r.causes.len() {
+            0 => "-".to_string(),
+            1 => r.causes[0].clone(),
+            n => format!("{} (+{} more)", r.causes[0], n - 1),
+        };
+        let _ = writeln!(s, "{:>5} {:>12} {:<12} {:>7} {:>5} {:>12} {:>8} {:>7} {:>9}  {}", i + 1, super::us(r.start_ns), r.name, r.count, r.align, lat, r.migrated, r.retries, errno, cause);
+    }
+    s
+}
+
 /// One line per frame: migrations (`mm_migrate_pages` calls), pages copied
 /// (moved pages), CMA allocations (failed), allocation latency
 /// (start→finish, µs: min/avg/max), DMA transfers and bytes, violations;
-/// then a total line.
+/// then a total line; then, when the trace has allocations, the
+/// [`allocation_table`].
 pub fn summary(events: &[Event]) -> String {
     let mut rows: BTreeMap<u64, Row> = BTreeMap::new();
     let mut open: BTreeMap<&str, u64> = BTreeMap::new();
@@ -110,5 +214,9 @@ pub fn summary(events: &[Event]) -> String {
         tot.dma_bytes,
         tot.violations
     );
+    if events.iter().any(|e| matches!(e.kind, EventKind::CmaAllocStart { .. })) {
+        s.push('\n');
+        s.push_str(&allocation_table(events));
+    }
     s
 }

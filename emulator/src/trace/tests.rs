@@ -173,7 +173,14 @@ fn writers_are_byte_identical_for_identical_input() {
 fn summary_tabulates_frames() {
     let s = summary(&sample());
     let lines: Vec<&str> = s.lines().collect();
-    assert_eq!(lines.len(), 4, "{s}");
+    // frames 0 and 1 and a total; a blank line and the two allocations
+    assert_eq!(lines.len(), 8, "{s}");
+    assert_eq!(lines[4], "");
+    assert!(lines[5].starts_with("alloc "), "{s}");
+    let a1: Vec<&str> = lines[6].split_whitespace().collect();
+    assert_eq!(a1, ["1", "123456.000", "linux,cma", "64", "6", "543.000", "0", "0", "0", "-"]);
+    let a2: Vec<&str> = lines[7].split_whitespace().collect();
+    assert_eq!(a2, ["2", "200000.000", "BiscuitOS_CMA", "256", "8", "1000.000", "1", "1", "0", "-"]);
     let f1: Vec<&str> = lines[2].split_whitespace().collect();
     // frame 1: 1 migration call, 0 pages copied (frame 0), 0 failed, 1 alloc, 0 failed, latency, 2 dma, bytes, 1 violation
     assert_eq!(f1[0], "1");
@@ -264,10 +271,41 @@ fn summary_totals_do_not_overflow() {
         ev(big, 1, EventKind::MigratePages { succeeded: 0, failed: u64::MAX, thp_succeeded: 0, thp_failed: 0, thp_split: 0, mode: 0, reason: 0 }),
     ];
     let s = summary(&evs);
-    let total: Vec<&str> = s.lines().last().unwrap().split_whitespace().collect();
+    let total: Vec<&str> = s.lines().find(|l| l.trim_start().starts_with("total")).unwrap().split_whitespace().collect();
     // total: migrations copied mfail allocs afail lat dma dma_bytes violations
     assert_eq!(total[3], (2 * u128::from(u64::MAX)).to_string(), "{s}");
     let lat = super::us(big);
     assert_eq!(total[6], format!("{lat}/{lat}/{lat}"), "{s}");
     assert_eq!(&total[7..], &["2", &(2 * u128::from(big)).to_string(), "0"], "{s}");
+}
+
+#[test]
+fn allocation_table_names_errno_retries_and_causes() {
+    let cause = |ts: u64, count: u64, retries: u32, last: bool, errorno: i32, cause: &str, pfn: Option<u32>| {
+        ev(ts, 0, EventKind::CmaCause { name: "reserved".into(), count, align: 0, retries, last, errorno, migrated: 0, cause: cause.into(), pfn, text: String::new() })
+    };
+    let start = |ts: u64, count: u64| ev(ts, 0, EventKind::CmaAllocStart { name: "reserved".into(), count, align: 0 });
+    let evs = vec![
+        // larger than the area: no finish, the cause closes it
+        start(1_000, 9_999),
+        cause(1_000, 9_999, 0, true, -12, "too_large", None),
+        // a busy retry at a pinned page, then a failure
+        start(10_000, 4032),
+        ev(11_000, 0, EventKind::MigratePages { succeeded: 4031, failed: 1, thp_succeeded: 0, thp_failed: 0, thp_split: 0, mode: 2, reason: 6 }),
+        ev(12_000, 0, EventKind::CmaAllocBusyRetry { name: "reserved".into(), pfn: 0x6d040, page: 0, count: 4032, align: 0 }),
+        cause(12_000, 4032, 1, false, -16, "pinned", Some(0x6d040)),
+        ev(13_000, 0, EventKind::CmaAllocFinish { name: "reserved".into(), pfn: 0x6d040, page: 0, count: 4032, align: 0, errorno: -16 }),
+        cause(13_000, 4032, 1, true, -16, "pinned", Some(0x6d040)),
+        cause(13_000, 4032, 1, true, -16, "not_isolated", Some(0x6d000)),
+    ];
+    let rows = allocations(&evs);
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].end_ns, rows[0].errno, rows[0].causes.clone()), (Some(1_000), Some(-12), vec!["too_large".to_string()]));
+    assert_eq!((rows[1].migrated, rows[1].retries, rows[1].errno), (4031, 1, Some(-16)));
+    assert_eq!(rows[1].causes, vec!["pinned 0x6d040".to_string(), "not_isolated 0x6d000".to_string()]);
+    let t = allocation_table(&evs);
+    let l: Vec<&str> = t.lines().collect();
+    assert!(l[1].ends_with("-12 ENOMEM  too_large"), "{t}");
+    assert!(l[2].ends_with("-16 EBUSY  pinned 0x6d040 (+1 more)"), "{t}");
+    assert!(l[2].contains(" 3.000 "), "latency start to finish: {t}");
 }
