@@ -11,7 +11,7 @@ use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
 use crate::trace::{Decoder, Event, EventKind, RecentEvents};
-use crate::verify::{check_dma, check_frames, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, MigrationInput};
+use crate::verify::{check_dma, check_frames_with, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, MigrationInput};
 use cmaemu_abi::trace::GuestEvent;
 use std::collections::BTreeMap;
 
@@ -58,6 +58,8 @@ pub struct Session {
     capture_buf: Vec<u8>,
     /// The new frame's content, read for the content check.
     after_buf: Vec<u8>,
+    /// The ownership check's per-page scratch.
+    mapped: Vec<(u32, u32, u32)>,
     snap: Snapshot,
     dirty: bool,
     frame: u64,
@@ -97,6 +99,7 @@ impl Session {
             capture: None,
             capture_buf: vec![0; 4096],
             after_buf: vec![0; 4096],
+            mapped: Vec::new(),
             snap,
             dirty: false,
             frame: 0,
@@ -355,7 +358,8 @@ impl Session {
         self.dirty = true;
         let ctx = self.ctx(now_ns);
         let checks = self.checks;
-        let snap = self.snapshot(ram)?;
+        self.snapshot(ram)?;
+        let snap = &self.snap;
         let counters = snap.counters();
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
@@ -364,7 +368,7 @@ impl Session {
         let base = snap.base_pfn();
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
-            v.extend(check_frames(snap, ram, &ctx));
+            v.extend(check_frames_with(snap, ram, &ctx, &mut self.mapped));
             if let Some(rec) = snap.read_lru_add(ram) {
                 v.extend(check_lru_batch_pages(&rec, snap, &ctx));
             }
@@ -401,9 +405,10 @@ impl Session {
         }
         self.dirty = true;
         let ctx = self.ctx(now_ns);
-        let snap = self.snapshot(ram)?;
+        self.snapshot(ram)?;
+        let snap = &self.snap;
         let mut v = check_integrity(snap, &ctx);
-        v.extend(check_frames(snap, ram, &ctx));
+        v.extend(check_frames_with(snap, ram, &ctx, &mut self.mapped));
         let v = self.with_recent(v);
         self.report_state(v);
         Ok(())

@@ -79,9 +79,11 @@ fn read_array_into<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64, 
     if len > ram.len() as u64 || !ram.contains(pa, len as usize) {
         return Err(IntrospectError::NotInRam { what, pa, len });
     }
-    v.clear();
-    // SAFETY: `T: Pod` accepts any bit pattern, all-zero included.
-    v.resize(n as usize, unsafe { std::mem::zeroed() });
+    if v.len() != n as usize {
+        v.clear();
+        // SAFETY: `T: Pod` accepts any bit pattern, all-zero included.
+        v.resize(n as usize, unsafe { std::mem::zeroed() });
+    }
     // SAFETY: `T: Pod` has no padding and accepts any bit pattern, so the
     // records' memory is `len` initialised bytes that any bytes may
     // overwrite; the slice lives as long as the borrow of `v`.
@@ -401,6 +403,39 @@ impl Snapshot {
             _ if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 || kind == OWNER_KIND_USER => PageState::User,
             _ => PageState::Kernel,
         })
+    }
+
+    /// [`Snapshot::page_state`] of every page of the array, as codes, in
+    /// one pass (what frame events and maps record).
+    pub fn page_state_codes(&self) -> Vec<u8> {
+        let base = self.desc.base_pfn;
+        let mut out = Vec::with_capacity(self.pages.len());
+        for (i, (p, &free)) in self.pages.iter().zip(&self.free).enumerate() {
+            let s = if free {
+                PageState::Free
+            } else if p.has(PG_RESERVED) {
+                PageState::Reserved
+            } else {
+                match p.owner & OWNER_KIND_MASK {
+                    OWNER_KIND_DEVICE => PageState::Device,
+                    OWNER_KIND_PGTABLE => PageState::PageTable,
+                    OWNER_KIND_CMA => PageState::CmaAllocated,
+                    OWNER_KIND_USER => PageState::User,
+                    _ => {
+                        let pfn = base + i as u32;
+                        if self.cma_area_of(pfn).is_some_and(|a| a.bit(pfn) == Some(true)) {
+                            PageState::CmaAllocated
+                        } else if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 {
+                            PageState::User
+                        } else {
+                            PageState::Kernel
+                        }
+                    }
+                }
+            };
+            out.push(s as u8);
+        }
+        out
     }
 
     /// Free pages per migrate type and pageblocks per migrate type.

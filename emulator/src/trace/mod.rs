@@ -152,8 +152,7 @@ impl Layout {
 
 /// The [`PageState`](crate::introspect::PageState) code of every page of a snapshot.
 pub fn page_states(s: &crate::introspect::Snapshot) -> Vec<u8> {
-    let base = s.base_pfn();
-    (0..s.pages.len() as u32).map(|i| s.page_state(base + i).map(|p| p as u8).unwrap_or(0)).collect()
+    s.page_state_codes()
 }
 
 /// `new` (codes of pages from `base` on) as runs `(first pfn, pages,

@@ -30,10 +30,19 @@ pub fn owner_text(owner: u32) -> String {
 /// `mapcount` says (none: an orphan — a frame nobody will ever free).
 /// On an unstable snapshot only the free-frame check runs.
 pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violation> {
+    check_frames_with(s, ram, ctx, &mut Vec::new())
+}
+
+/// [`check_frames`] with the caller's per-page scratch (kept between calls
+/// so that a large board's counts are not allocated and faulted in anew).
+pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &mut Vec<(u32, u32, u32)>) -> Vec<Violation> {
     let mut out = Out::new(ctx);
     // per page of the array: (PTEs mapping it, first (asid, va))
     let base = s.base_pfn();
-    let mut mapped: Vec<(u32, u32, u32)> = if s.stable { vec![(0, 0, 0); s.pages.len()] } else { Vec::new() };
+    mapped.clear();
+    if s.stable {
+        mapped.resize(s.pages.len(), (0, 0, 0));
+    }
     for a in &s.address_spaces {
         if a.flags & AS_LIVE == 0 {
             continue;
