@@ -7,6 +7,26 @@ use crate::loader::elf::Image;
 use crate::loader::{board_dtb, images};
 use std::time::{Duration, Instant};
 
+/// The benchmarks (`cmaemu bench WHAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchKind {
+    Boot,
+    Cma,
+    Verify,
+    Sweep,
+}
+
+impl std::fmt::Display for BenchKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BenchKind::Boot => "boot",
+            BenchKind::Cma => "cma",
+            BenchKind::Verify => "verify",
+            BenchKind::Sweep => "sweep",
+        })
+    }
+}
+
 fn run(script: &str) -> Result<(Outcome, Duration, String), String> {
     let cap = Capture::default();
     let cfg = BootConfig {

@@ -4,6 +4,8 @@ use cmaemu::board::console::Input;
 use cmaemu::board::machine::{self, BootConfig, Exit, Outcome};
 use cmaemu::memory::map::{valid_ram_size, RAM_MAX_SIZE};
 use cmaemu::loader::{board_dtb, images};
+use cmaemu::bench::BenchKind;
+use cmaemu::instrument::OnViolation;
 use cmaemu::scenario;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -81,8 +83,8 @@ enum Cmd {
     },
     /// Benchmarks (figures are ratios against a baseline in the same run).
     Bench {
-        #[arg(value_parser = ["boot", "cma", "verify", "sweep"])]
-        what: String,
+        #[arg(value_enum)]
+        what: cmaemu::bench::BenchKind,
         /// `cma` only: also print the top N guest functions of each
         /// full-area allocation, by retired instructions (wall times then
         /// include the profiler's cost).
@@ -157,13 +159,13 @@ struct BootArgs {
     #[arg(long)]
     trace: Option<PathBuf>,
     /// Trace format: perfetto (Chrome trace-event JSON for ui.perfetto.dev), jsonl, ftrace.
-    #[arg(long, value_parser = ["perfetto", "jsonl", "ftrace"], default_value = "perfetto")]
-    trace_format: String,
+    #[arg(long, value_enum, default_value_t = cmaemu::trace::TraceFormat::Perfetto)]
+    trace_format: cmaemu::trace::TraceFormat,
     /// What a failed verification does: log (report, go on, exit 5 at the
     /// end), stop (report, stop the run, exit 5), warn (report, go on, keep
     /// the guest's exit status).
-    #[arg(long, value_parser = ["log", "stop", "warn"], default_value = "log")]
-    on_violation: String,
+    #[arg(long, value_enum, default_value_t = OnViolation::Log)]
+    on_violation: OnViolation,
     /// Do not attach the host verifiers.
     #[arg(long)]
     no_verify: bool,
@@ -542,7 +544,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         idle_after_eof_ns: 10_000_000_000,
         opts: machine::RunOptions {
             verify: !a.no_verify,
-            on_violation: cmaemu::instrument::OnViolation::from_name(&a.on_violation).unwrap_or_default(),
+            on_violation: a.on_violation,
             every_frame: a.trace.is_some() || a.report.is_some(),
             report: true,
             record_frames: a.record_frames.clone(),
@@ -567,11 +569,7 @@ fn write_outputs(a: &BootArgs, o: &Outcome) -> Result<(), String> {
     if let Some(path) = &a.trace {
         let f = std::fs::File::create(path).map_err(|e| format!("--trace {}: {e}", path.display()))?;
         let mut w = std::io::BufWriter::new(f);
-        let r = match a.trace_format.as_str() {
-            "jsonl" => trace::jsonl::write_jsonl(&o.events, &mut w),
-            "ftrace" => trace::ftrace::write_ftrace(&o.events, &mut w),
-            _ => trace::chrome::write_chrome(&o.events, &mut w),
-        };
+        let r = a.trace_format.write(&o.events, &mut w);
         r.and_then(|_| std::io::Write::flush(&mut w)).map_err(|e| format!("--trace {}: {e}", path.display()))?;
     }
     if let Some(path) = &a.report {
@@ -616,7 +614,7 @@ fn finish(a: &BootArgs, o: &Outcome) -> ExitCode {
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let code = exit_code(a, o);
-    if o.violation_summary.total > 0 && a.on_violation != "warn" && !matches!(o.exit, Exit::Violation) {
+    if o.violation_summary.total > 0 && a.on_violation != OnViolation::Warn && !matches!(o.exit, Exit::Violation) {
         eprintln!("cmaemu: exit status 5: the verifiers found {} violation(s) (--on-violation warn keeps the guest's status)", o.violation_summary.total);
         return ExitCode::from(EXIT_VIOLATION);
     }
@@ -1147,17 +1145,17 @@ fn main() -> ExitCode {
                 Err(e) => bad_input(format!("{}: {e}", output.display())),
             }
         }
-        Cmd::Bench { what, profile, workload } => match what.as_str() {
-            _ if profile.is_some() && what != "cma" => {
+        Cmd::Bench { what, profile, workload } => match what {
+            _ if profile.is_some() && what != BenchKind::Cma => {
                 eprintln!("cmaemu: bench {what}: --profile applies to `bench cma` only (profile a run with `cmaemu boot --profile`)");
                 ExitCode::from(EXIT_BAD_INPUT)
             }
-            "cma" => bench_report(cmaemu::bench::cma_bench(profile)),
-            _ if workload.is_some() && what != "verify" => {
+            BenchKind::Cma => bench_report(cmaemu::bench::cma_bench(profile)),
+            _ if workload.is_some() && what != BenchKind::Verify => {
                 eprintln!("cmaemu: bench {what}: --workload applies to `bench verify` only");
                 ExitCode::from(EXIT_BAD_INPUT)
             }
-            "verify" => match workload.as_deref().map(|n| (n, cmaemu::bench::VerifyWorkload::from_name(n))) {
+            BenchKind::Verify => match workload.as_deref().map(|n| (n, cmaemu::bench::VerifyWorkload::from_name(n))) {
                 Some((n, None)) => {
                     let names: Vec<String> = cmaemu::bench::VerifyWorkload::ALL.iter().map(|w| w.name()).collect();
                     eprintln!("cmaemu: bench verify: --workload {n}: no such workload (one of {})", names.join(", "));
@@ -1165,8 +1163,8 @@ fn main() -> ExitCode {
                 }
                 w => bench_report(cmaemu::bench::verify_bench(w.and_then(|w| w.1))),
             },
-            "sweep" => bench_report(cmaemu::bench::sweep_bench()),
-            _ => cmd_bench_boot(),
+            BenchKind::Sweep => bench_report(cmaemu::bench::sweep_bench()),
+            BenchKind::Boot => cmd_bench_boot(),
         },
         Cmd::Trace { cmd } => cmd_trace(cmd),
         Cmd::Report { file, output } => cmd_report(&file, &output),

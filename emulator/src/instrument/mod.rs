@@ -30,18 +30,6 @@ pub enum OnViolation {
     Warn,
 }
 
-impl OnViolation {
-    /// `--on-violation` spelling.
-    pub fn from_name(s: &str) -> Option<OnViolation> {
-        match s {
-            "log" => Some(OnViolation::Log),
-            "stop" => Some(OnViolation::Stop),
-            "warn" => Some(OnViolation::Warn),
-            _ => None,
-        }
-    }
-}
-
 /// Violations printed in full on stderr; later ones are only counted (all
 /// of them go to the trace and into the summary at exit).
 pub const REPORTED_IN_FULL: usize = 3;

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The trace formats written, with their file suffixes.
-pub const TRACE_FILES: [&str; 3] = ["jsonl", "perfetto.json", "ftrace"];
+pub const TRACE_FILES: [(trace::TraceFormat, &str); 3] = [(trace::TraceFormat::Jsonl, "jsonl"), (trace::TraceFormat::Perfetto, "perfetto.json"), (trace::TraceFormat::Ftrace, "ftrace")];
 
 /// `DIR/STEM.SUFFIX`.
 pub fn artifact_path(dir: &Path, stem: &str, suffix: &str) -> PathBuf {
@@ -55,16 +55,9 @@ pub fn write_run_files(dir: &Path, stem: &str, s: &mut Session, reasons: &[Strin
     std::fs::write(&console, s.console_bytes()).map_err(|e| with_path(&console, e))?;
     let stats = artifact_path(dir, stem, "stats");
     std::fs::write(&stats, stats_text(s, reasons)).map_err(|e| with_path(&stats, e))?;
-    for suffix in TRACE_FILES {
+    for (format, suffix) in TRACE_FILES {
         let path = artifact_path(dir, stem, suffix);
-        let write = |w: &mut dyn Write| -> io::Result<()> {
-            let events = s.machine_ref().events();
-            match suffix {
-                "jsonl" => trace::jsonl::write_jsonl(events, w),
-                "ftrace" => trace::ftrace::write_ftrace(events, w),
-                _ => trace::chrome::write_chrome(events, w),
-            }
-        };
+        let write = |w: &mut dyn Write| -> io::Result<()> { format.write(s.machine_ref().events(), w) };
         let f = std::fs::File::create(&path).map_err(|e| with_path(&path, e))?;
         let mut w = io::BufWriter::new(f);
         write(&mut w).and_then(|_| w.flush()).map_err(|e| with_path(&path, e))?;

@@ -290,6 +290,28 @@ impl Decoder {
     }
 }
 
+/// The trace file formats (`--trace-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFormat {
+    /// Chrome trace-event JSON, for ui.perfetto.dev.
+    Perfetto,
+    /// JSON lines (what `trace summary|map` and `report` read).
+    Jsonl,
+    /// Linux ftrace text.
+    Ftrace,
+}
+
+impl TraceFormat {
+    /// Write `events` in this format.
+    pub fn write(self, events: &[Event], w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self {
+            TraceFormat::Jsonl => jsonl::write_jsonl(events, w),
+            TraceFormat::Ftrace => ftrace::write_ftrace(events, w),
+            TraceFormat::Perfetto => chrome::write_chrome(events, w),
+        }
+    }
+}
+
 /// The last N events as JSON lines (what violations carry as context).
 #[derive(Clone, Debug)]
 pub struct RecentEvents {
