@@ -350,6 +350,8 @@ fn generate_bindings() {
         .bitfield_enum(bitflag_enums.join("|"))
         .derive_ord(true)
         .derive_eq(true)
+        // cmaemu patch: a struct with a callback pointer (no meaningful ==)
+        .no_partialeq("uc_cmaemu_counter")
         .use_core()
         .generate()
         .expect("Failed to generate bindings");

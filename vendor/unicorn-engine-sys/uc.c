@@ -135,6 +135,13 @@ static uc_err default_reg_write(void *env, int mode, unsigned int regid,
     return UC_ERR_HANDLE;
 }
 
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uint64_t uc_cmaemu_slow_stores(uc_engine *uc)
+{
+    return uc->cmaemu_slow_stores;
+}
+
 UNICORN_EXPORT
 uc_err uc_errno(uc_engine *uc)
 {
@@ -3077,3 +3084,15 @@ void trace_end(uc_tracer *tracer, trace_loc loc, const char *fmt, ...)
             (double)(end - tracer->starts[loc]) / (double)(1000));
 }
 #endif
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uc_err uc_cmaemu_set_counter(uc_engine *uc, uc_cmaemu_counter *counter)
+{
+    UC_INIT(uc);
+    uc->cmaemu_counter = counter;
+    // Translated code embeds the counter's address (or its absence).
+    uc->tb_flush(uc);
+    restore_jit_state(uc);
+    return UC_ERR_OK;
+}

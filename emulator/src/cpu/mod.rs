@@ -122,7 +122,7 @@ impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
 }
 
 /// Run the board's servicer (if it has work) on the engine `uc`, stopped
-/// or inside its block hook ([`serve_inline`]).
+/// or at a block start inside the engine ([`serve_inline`]).
 fn serve_on<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
     let now = uc.get_data().now();
     let Some(mut s) = uc.get_data_mut().bus.take_servicer() else { return };
@@ -215,20 +215,26 @@ pub struct CpuStats {
     pub wfi: u64,
 }
 
-/// The block hook's state: kept apart from `State` and reached through a
-/// raw pointer from a plain C callback, so that counting a block costs one
-/// add and one compare (the binding's closure proxy costs several times
-/// that on short blocks). Anything more (device deadlines, IRQ injection,
-/// limits) stops the run and is served by `Cpu::run`.
+/// The instruction counter and stop conditions, kept by translated code
+/// (the vendored Unicorn's `uc_cmaemu_set_counter`, CMAEMU-PATCHES.md): at
+/// every block start the engine stops before running the block when
+/// `insns` has reached `deadline`, or while `watch_unmask` is set and
+/// CPSR.I is clear; else it adds the block's instruction count (ARM or
+/// Thumb) to `insns`. No hook call per block. Before it stops it calls
+/// `on_stop` ([`on_counter_stop`]), which serves a verifier doorbell on the
+/// spot ([`serve_inline`]); anything more (device deadlines, IRQ injection,
+/// limits) is served by `Cpu::run` after the stop.
 #[repr(C)]
 struct Fast {
-    insns: u64,
-    /// The hook stops the run when `insns` reaches this: `limit`, or at
-    /// once when an unmasked IRQ is pending. Kept derived by `Fast::set`
-    /// so the hook does one add and one compare.
-    deadline: u64,
-    /// Blocks retired (statistics).
-    blocks: u64,
+    /// Shared with the engine: `insns` (retired instructions; a block cut
+    /// short by an abort counts whole), `deadline` (`limit`, or 0 when an
+    /// unmasked IRQ is pending or a doorbell is due; kept derived by
+    /// `Fast::set`), `blocks` (statistics), `watch_unmask` (`irq_line &&
+    /// masked`: stop at the first block boundary after the guest clears
+    /// CPSR.I — Linux's idle loop unmasks for a few instructions only, then
+    /// waits in WFI), `stopped` (the engine stopped for one of these) and
+    /// `on_stop`.
+    c: unicorn_engine_sys::uc_cmaemu_counter,
     /// Stop when `insns` reaches this (min of the next device deadline and
     /// the instruction limit, in instructions).
     limit: u64,
@@ -236,41 +242,31 @@ struct Fast {
     irq_line: bool,
     /// The IRQ is pending but was found masked (CPSR.I set).
     masked: bool,
-    /// `irq_line && masked`: the hook reads CPSR.I at every block and
-    /// stops as soon as the guest unmasks, so the IRQ is taken at the
-    /// first block boundary after `cpsie i` (Linux's idle loop unmasks for
-    /// a few instructions only, then waits in WFI).
-    watch_unmask: bool,
-    /// The hook asked the run to stop. The block it stopped at has been
-    /// counted but not run; it runs (and is counted again) on resume, so
-    /// each such stop adds one block's instructions to the count, the same
-    /// in every run (43 instructions over a whole boot).
-    need_service: bool,
     /// A doorbell asked for host service and nothing else needs the run
-    /// loop: `deadline` is 0 until the next block hook, which serves it
-    /// without stopping the engine ([`serve_inline`]). Any re-arm first
-    /// cancels it, as it cancelled the stop this replaces.
+    /// loop: `deadline` is 0 until the next block start, where `on_stop`
+    /// serves it without stopping the engine ([`serve_inline`]). Any re-arm
+    /// first cancels it, as it cancelled the stop this replaces.
     serve_due: bool,
     /// `serve_inline::serve_inline::<B>` and the engine handle it serves
     /// through (None: doorbells stop the engine).
-    serve_fn: Option<unsafe fn(*mut c_void, *mut unicorn_engine_sys::uc_engine, u64)>,
+    serve_fn: Option<unsafe fn(*mut c_void, *mut unicorn_engine_sys::uc_engine) -> bool>,
     serve_ctx: *mut c_void,
 }
 
 impl Fast {
-    /// Set the limit, IRQ line and masked state, and derive the hook's
+    /// Set the limit, IRQ line and masked state, and derive the engine's
     /// deadline and unmask watch from them.
     fn set(&mut self, limit: u64, irq_line: bool, masked: bool) {
         self.limit = limit;
         self.irq_line = irq_line;
         self.masked = masked;
-        self.deadline = if irq_line && !masked { 0 } else { limit };
-        self.watch_unmask = irq_line && masked;
+        self.c.deadline = if irq_line && !masked { 0 } else { limit };
+        self.c.watch_unmask = (irq_line && masked) as u32;
         self.serve_due = false;
     }
     /// Serve the host at the next block boundary (see `serve_due`).
     fn request_service(&mut self) {
-        self.deadline = 0;
+        self.c.deadline = 0;
         self.serve_due = true;
     }
     fn set_limit(&mut self, limit: u64) {
@@ -279,52 +275,41 @@ impl Fast {
     fn set_masked(&mut self, masked: bool) {
         self.set(self.limit, self.irq_line, masked);
     }
+    fn insns(&self) -> u64 {
+        self.c.insns
+    }
+    /// The engine stopped at a block start for the counter; clears it.
+    fn take_stopped(&mut self) -> bool {
+        std::mem::replace(&mut self.c.stopped, 0) != 0
+    }
 }
 
 /// CPSR bits the glue reads.
 const CPSR_T: u32 = 1 << 5;
 const CPSR_I: u32 = 1 << 7;
 
-/// Instructions in a translated block of `size` bytes (ARM state; a block
-/// is counted as at least one instruction).
+/// Instructions in a translated block of `size` bytes for `--profile`
+/// (exact in ARM state; a Thumb block is estimated at size / 4, at least 1).
 #[inline(always)]
 fn block_insns(size: u32) -> u64 {
     (size as u64 / 4).max(1)
 }
 
-unsafe extern "C" fn fast_block_hook(uc: *mut unicorn_engine_sys::uc_engine, _address: u64, size: u32, user: *mut c_void) {
-    // SAFETY: `user` is the Box<Fast> owned by the Cpu, alive while the
-    // hook is installed; only this thread touches it during emu_start.
-    let f = unsafe { &mut *(user as *mut Fast) };
-    let n = block_insns(size);
-    f.insns += n;
-    f.blocks += 1;
-    if (f.insns >= f.deadline || (f.watch_unmask && irqs_unmasked(uc))) && !f.need_service {
-        if let (true, Some(serve), false) = (f.serve_due && f.insns < f.limit, f.serve_fn, f.irq_line) {
-            // only the doorbell is due: serve it here, no stop
-            let ctx = f.serve_ctx;
-            // SAFETY: `serve_fn` is `serve_inline::<B>` for this engine and
-            // `ctx` its handle (set by `Cpu::new`); we are in the engine's
-            // block hook and `f` is not used after this.
-            unsafe { serve(ctx, uc, n) };
-            return;
-        }
-        f.need_service = true;
-        // SAFETY: a valid engine handle, called from its own hook.
-        unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
+/// The counter's `on_stop`: the engine is about to stop at a block start.
+/// If only a doorbell is due, serve it here and let the block run (the
+/// engine checks the stop conditions again first).
+unsafe extern "C" fn on_counter_stop(c: *mut unicorn_engine_sys::uc_cmaemu_counter, uc: *mut unicorn_engine_sys::uc_engine) -> i32 {
+    // SAFETY: `c` is the first field of the repr(C) Box<Fast> owned by the
+    // Cpu, alive while the engine runs; only this thread touches it.
+    let f = unsafe { &mut *(c as *mut Fast) };
+    if let (true, Some(serve), false) = (f.serve_due && f.c.insns < f.limit, f.serve_fn, f.irq_line) {
+        let ctx = f.serve_ctx;
+        // SAFETY: `serve_fn` is `serve_inline::<B>` for this engine and
+        // `ctx` its handle (set by `Cpu::new`); we are in the engine's
+        // block-start callback and `f` is not used after this.
+        return unsafe { serve(ctx, uc) } as i32;
     }
-}
-
-/// CPSR.I is clear (read from inside a hook).
-#[cold]
-fn irqs_unmasked(uc: *mut unicorn_engine_sys::uc_engine) -> bool {
-    let mut cpsr: u64 = CPSR_I as u64;
-    // SAFETY: a valid engine handle, called from its own block hook; the
-    // value pointer is a live u64 (Unicorn writes 32 bits for CPSR).
-    let r = unsafe {
-        unicorn_engine_sys::uc_reg_read(uc, RegisterARM::CPSR as i32, &mut cpsr as *mut u64 as *mut c_void)
-    };
-    r == uc_error::OK && cpsr as u32 & CPSR_I == 0
+    0
 }
 
 struct State<B: Bus> {
@@ -362,7 +347,7 @@ impl<B: Bus> State<B> {
         unsafe { &mut *self.fast }
     }
     fn now(&self) -> u64 {
-        self.fast().insns + self.idle_ns
+        self.fast().insns() + self.idle_ns
     }
     /// Recompute the hook's stop limit after device state changed.
     fn rearm(&mut self) {
@@ -537,14 +522,17 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             nested_aborts: 0,
         };
         let mut fast = Box::new(Fast {
-            insns: 0,
-            deadline: 0,
+            c: unicorn_engine_sys::uc_cmaemu_counter {
+                insns: 0,
+                deadline: 0,
+                blocks: 0,
+                watch_unmask: 0,
+                stopped: 0,
+                on_stop: Some(on_counter_stop),
+            },
             limit: 0,
             irq_line: false,
             masked: false,
-            watch_unmask: false,
-            need_service: false,
-            blocks: 0,
             serve_due: false,
             serve_fn: None,
             serve_ctx: std::ptr::null_mut(),
@@ -597,21 +585,15 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                 ),
             )?;
         }
-        let mut hh: unicorn_engine_sys::uc_hook = 0;
-        // SAFETY: a plain C block hook over all addresses (begin > end);
-        // its user data is the Box<Fast> kept in the returned Cpu.
+        // SAFETY: a valid engine handle; the counter is the Box<Fast> kept
+        // in the returned Cpu, alive as long as the engine.
         let r = unsafe {
-            unicorn_engine_sys::uc_hook_add(
+            unicorn_engine_sys::uc_cmaemu_set_counter(
                 uc.get_handle() as *mut unicorn_engine_sys::uc_engine,
-                &mut hh,
-                unicorn_engine_sys::HookType::BLOCK.0 as i32,
-                fast_block_hook as *mut c_void,
-                &mut *fast as *mut Fast as *mut c_void,
-                1u64,
-                0u64,
+                &mut fast.c as *mut unicorn_engine_sys::uc_cmaemu_counter,
             )
         };
-        ucr("block hook", if r == uc_error::OK { Ok(()) } else { Err(r) })?;
+        ucr("instruction counter", if r == uc_error::OK { Ok(()) } else { Err(r) })?;
         ucr("intr hook", uc.add_intr_hook(Self::on_intr))?;
         ucr("invalid insn hook", uc.add_insn_invalid_hook(Self::on_invalid))?;
         ucr("tlb hook", uc.add_tlb_hook(0, u64::MAX, Self::on_tlb_fill))?;
@@ -810,10 +792,10 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             if let Some(stop) = st.stop.take() {
                 return stop;
             }
-            let serviced = std::mem::replace(&mut st.fast_mut().need_service, false);
+            let serviced = st.fast_mut().take_stopped();
             match r {
                 Ok(()) if serviced => {
-                    if st.fast().insns >= st.max_insns {
+                    if st.fast().insns() >= st.max_insns {
                         return Stop::MaxInsns;
                     }
                     let now = st.now();
@@ -922,10 +904,16 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     }
     pub fn stats(&self) -> CpuStats {
         let st = self.uc.get_data();
-        CpuStats { insns: st.fast().insns, idle_ns: st.idle_ns, blocks: st.fast().blocks, ..st.stats }
+        CpuStats { insns: st.fast().insns(), idle_ns: st.idle_ns, blocks: st.fast().c.blocks, ..st.stats }
     }
     pub fn now(&self) -> u64 {
         self.uc.get_data().now()
+    }
+    /// Guest stores to RAM that took the engine's not-dirty slow path so
+    /// far (the vendored Unicorn's `uc_cmaemu_slow_stores`).
+    pub fn slow_stores(&self) -> u64 {
+        // SAFETY: a valid engine handle; the call only reads a counter.
+        unsafe { unicorn_engine_sys::uc_cmaemu_slow_stores(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
     }
     pub fn last_exception(&self) -> Option<ExcRecord> {
         self.uc.get_data().last_exc

@@ -4,35 +4,37 @@
 //! MMIO write used to stop the engine at the next block boundary (the
 //! callback itself must not stop: Unicorn would replay the store), serve,
 //! and resume; each stop and resume cost more than the 4 KiB copy it
-//! bracketed. Now the next block hook serves the doorbell itself, doing
-//! exactly what that stop and resume did, in the same order and with the
-//! same counts:
+//! bracketed. Now the engine calls the counter's `on_stop` at that block
+//! start, which serves the doorbell itself, doing exactly what the stop
+//! and resume did, in the same order and with the same counts:
 //!
-//! 1. the stop: the block is counted (already done by the hook) but not run;
+//! 1. the stop: the block is not counted and not run;
 //! 2. `Cpu::run_from`'s serviced branch: tick the devices to now, re-arm,
 //!    run the servicer (it reads and fills the TLB through the engine, as
 //!    it did while the engine was stopped), re-arm;
-//! 3. the resume: the same block's hook counts it again and stops if a
-//!    deadline is now due.
+//! 3. the resume: the engine checks the stop conditions again at the same
+//!    block start (and stops if a deadline is now due), then counts and
+//!    runs the block.
 //!
 //! Whatever needs the run loop (an IRQ line raised, a stop asked for by a
 //! device or a verifier) falls back to a real stop after step 2, which the
 //! run loop then finishes (ticking and serving again at the same instant
 //! change nothing). Virtual time, counts, TLB contents and so every trace
 //! stay what they were with a stop per doorbell.
-use super::{irqs_unmasked, serve_on, Bus, State};
+use super::{serve_on, Bus, State};
 use std::ffi::c_void;
 use unicorn_engine::Unicorn;
 
-/// Run the servicer from the block hook of a block of `n` instructions
-/// (see the module doc). `ctx` is the `Unicorn<State<B>>` handle the
-/// `Cpu` keeps for this; `uc` the raw engine.
+/// Run the servicer at a block start, from the counter's `on_stop` (see
+/// the module doc). `ctx` is the `Unicorn<State<B>>` handle the `Cpu`
+/// keeps for this; `uc` the raw engine. Returns whether the block may run
+/// (false: the engine stops).
 ///
 /// # Safety
 /// `ctx` must point to a live `Unicorn<State<B>>` of the engine `uc`, and
-/// this must be called from that engine's block hook (on its thread, with
+/// this must be called from that engine's `on_stop` (on its thread, with
 /// no other reference to the engine's data live).
-pub(super) unsafe fn serve_inline<B: Bus>(ctx: *mut c_void, uc: *mut unicorn_engine_sys::uc_engine, n: u64) {
+pub(super) unsafe fn serve_inline<B: Bus>(ctx: *mut c_void, _uc: *mut unicorn_engine_sys::uc_engine) -> bool {
     // SAFETY: the caller guarantees `ctx` is our engine handle; the
     // binding's own hook proxies reach the engine the same way while it
     // runs.
@@ -43,22 +45,5 @@ pub(super) unsafe fn serve_inline<B: Bus>(ctx: *mut c_void, uc: *mut unicorn_eng
     st.rearm();
     serve_on(handle);
     let st = handle.get_data_mut();
-    let needs_loop = st.bus.stop_requested() || st.fast().irq_line;
-    let f = st.fast_mut();
-    if needs_loop {
-        // as the stop did: this block has been counted, it runs (and is
-        // counted again) when the run loop resumes
-        f.need_service = true;
-        // SAFETY: a valid engine handle, called from its own hook.
-        unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
-        return;
-    }
-    // the resumed run's hook for this same block
-    f.insns += n;
-    f.blocks += 1;
-    if f.insns >= f.deadline || (f.watch_unmask && irqs_unmasked(uc)) {
-        f.need_service = true;
-        // SAFETY: as above.
-        unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
-    }
+    !(st.bus.stop_requested() || st.fast().irq_line)
 }

@@ -158,3 +158,51 @@ fn it_block_store_taking_a_tlb_fill_keeps_the_it_state() {
     assert_eq!(cpu.bus().log, vec![42], "the instruction after the IT block ran");
     assert_eq!(cpu.ram().read_u32(0x6000_1000), Some(7), "the conditional store happened");
 }
+
+#[test]
+fn thumb_instructions_are_counted_exactly() {
+    // t_loop: 3 setup instructions and the loop's first pass (one block of
+    // 6), 999 more passes of 3, then str, str, b . — the run stops at the
+    // next block (the device stop). Thumb blocks used to count as size / 4.
+    let (stop, cpu) = run_thumb(0x100, TestBus::default(), |_| {});
+    assert_eq!(stop, Stop::Device);
+    assert_eq!(cpu.bus().log, vec![500_500]);
+    assert_eq!(cpu.stats().insns, 6 + 999 * 3 + 3);
+}
+
+#[test]
+fn a_faulting_store_stops_its_block_at_once() {
+    // str r1, [0x50000000] (nothing there: external abort) followed by
+    // movs r5, #7 in the same block. With no exit check after each access
+    // (vendored Unicorn, CMAEMU-PATCHES.md), the store itself must leave
+    // the block: the abort handler sees r5 = 0, LR = the store + 8 and
+    // DFAR = the address.
+    let (stop, cpu) = run_thumb(0x200, TestBus::default(), |_| {});
+    assert_eq!(stop, Stop::Device);
+    assert_eq!(cpu.bus().log, vec![0x120c + 8, 0x5000_0000, 0], "LR_abt, DFAR, r5");
+    let e = cpu.last_exception().unwrap();
+    assert_eq!((e.kind, e.pc), (ExcKind::DataAbort, 0x120c));
+}
+
+#[test]
+fn stores_to_an_executable_page_without_code_take_the_fast_path() {
+    // 1000 stores to a RAM page that is executable (MMU off) but holds no
+    // translated code. Unicorn 2.1.5 sent every one through its not-dirty
+    // slow path (it has no dirty bitmap); the vendored engine marks the
+    // TLB entry dirty after the first.
+    let (stop, cpu) = run_thumb(0x240, TestBus::default(), |_| {});
+    assert_eq!(stop, Stop::Device);
+    assert_eq!(cpu.ram().read_u32(0x6000_2000), Some(1));
+    assert!(cpu.slow_stores() < 10, "{} slow stores for 1000 stores to one page", cpu.slow_stores());
+}
+
+#[test]
+fn code_written_to_a_fast_page_is_retranslated() {
+    // Write `movs r0, #1; bx lr` to a RAM page (its stores go fast: no code
+    // there yet), call it, patch it to `movs r0, #2`, call it again. The
+    // first call translates the page, which must send its stores back to
+    // the slow path that invalidates translated code.
+    let (stop, cpu) = run_thumb(0x280, TestBus::default(), |_| {});
+    assert_eq!(stop, Stop::Device);
+    assert_eq!(cpu.bus().log, vec![1, 2], "the patched code ran");
+}

@@ -432,6 +432,11 @@ struct uc_struct {
     bool thread_executable_entry;
     bool current_executable;
     bool skip_sync_pc_on_exit;
+    // cmaemu patch: stores that took the not-dirty slow path
+    // (uc_cmaemu_slow_stores).
+    uint64_t cmaemu_slow_stores;
+    // cmaemu patch: the instruction counter (uc_cmaemu_set_counter).
+    uc_cmaemu_counter *cmaemu_counter;
 };
 
 // Metadata stub for the variable-size cpu context used with uc_context_*()

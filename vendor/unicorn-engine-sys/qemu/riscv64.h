@@ -788,6 +788,7 @@
 #define tlb_flush_page_by_mmuidx_all_cpus_synced tlb_flush_page_by_mmuidx_all_cpus_synced_riscv64
 #define tlb_flush_page_all_cpus_synced tlb_flush_page_all_cpus_synced_riscv64
 #define tlb_protect_code tlb_protect_code_riscv64
+#define tb_page_has_code tb_page_has_code_riscv64
 #define tlb_unprotect_code tlb_unprotect_code_riscv64
 #define tlb_reset_dirty tlb_reset_dirty_riscv64
 #define tlb_set_dirty tlb_set_dirty_riscv64
@@ -1125,6 +1126,7 @@
 #define helper_ctpop_i32 helper_ctpop_i32_riscv64
 #define helper_ctpop_i64 helper_ctpop_i64_riscv64
 #define helper_lookup_tb_ptr helper_lookup_tb_ptr_riscv64
+#define helper_cmaemu_on_stop helper_cmaemu_on_stop_riscv64
 #define helper_exit_atomic helper_exit_atomic_riscv64
 #define helper_gvec_add8 helper_gvec_add8_riscv64
 #define helper_gvec_add16 helper_gvec_add16_riscv64

@@ -70,3 +70,42 @@ ram_code:
   nop
   nop
   bl .+0x1000
+.org 0x200
+t_dabt:
+  ldr r12, =0x10000000
+  ldr r2, =0x50000000
+  movs r5, #0
+  movs r1, #1
+  str r1, [r2]
+  movs r5, #7
+  b .
+.ltorg
+.org 0x240
+t_fast_stores:
+  ldr r12, =0x10000000
+  ldr r2, =0x60002000
+  ldr r1, =1000
+1: str r1, [r2]
+  subs r1, #1
+  bne 1b
+  str r1, [r12, #4]
+  b .
+.ltorg
+.org 0x280
+t_smc:
+  ldr r12, =0x10000000
+  ldr r2, =0x60003000
+  ldr r3, =0x2001
+  ldr r4, =0x4770
+  strh r3, [r2]
+  strh r4, [r2, #2]
+  ldr r5, =0x60003001
+  blx r5
+  str r0, [r12]
+  ldr r3, =0x2002
+  strh r3, [r2]
+  blx r5
+  str r0, [r12]
+  str r0, [r12, #4]
+  b .
+.ltorg

@@ -1413,6 +1413,47 @@ uc_err uc_context_reg_read_batch2(uc_context *ctx, int const *regs,
                                   void *const *vals, size_t *sizes, int count);
 
 /*
+ cmaemu patch: the number of guest stores to RAM that took the not-dirty
+ slow path (a store to a page whose TLB entry is not marked dirty: the
+ first store through each new TLB entry, and every store to a page that
+ holds translated code) since the engine was opened.
+*/
+UNICORN_EXPORT
+uint64_t uc_cmaemu_slow_stores(uc_engine *uc);
+
+/*
+ cmaemu patch: an instruction counter kept by translated code, without a
+ block hook. At the start of every translated block the code stops the
+ emulation before running the block (uc_emu_start returns UC_ERR_OK with
+ @stopped set to 1; the block is not counted) when @insns >= @deadline, or
+ when @watch_unmask is non-zero and CPSR.I is clear; else it adds the
+ number of guest instructions in the block (ARM or Thumb) to @insns and 1
+ to @blocks. The caller owns the struct and may change it between and
+ during runs (from hooks and MMIO callbacks).
+
+ With a counter set, a load or store no longer ends its block when a
+ memory or MMIO callback calls uc_emu_stop(): the stop takes effect at the
+ next block start (faulting accesses still stop at once, at the faulting
+ instruction). Pass NULL to go back to Unicorn's behaviour. Translated
+ code is flushed.
+*/
+typedef struct uc_cmaemu_counter {
+    uint64_t insns;
+    uint64_t deadline;
+    uint64_t blocks;
+    uint32_t watch_unmask;
+    uint32_t stopped;
+    /* Called at a block start where the engine would stop (NULL: stop).
+       Returns non-zero to let the block run after all: the engine checks
+       the stop conditions again (and stops if they still hold), then
+       counts and runs the block. */
+    int (*on_stop)(struct uc_cmaemu_counter *counter, uc_engine *uc);
+} uc_cmaemu_counter;
+
+UNICORN_EXPORT
+uc_err uc_cmaemu_set_counter(uc_engine *uc, uc_cmaemu_counter *counter);
+
+/*
  Restore the current CPU context from a saved copy.
  This API should be used to roll the CPU context back to a previous
  state saved by uc_context_save().

@@ -616,6 +616,15 @@ void tlb_protect_code(struct uc_struct *uc, ram_addr_t ram_addr)
 {
     cpu_physical_memory_test_and_clear_dirty(ram_addr, TARGET_PAGE_SIZE,
                                              DIRTY_MEMORY_CODE);
+    /*
+     * cmaemu patch (code-page write tracking): the first TB in this page.
+     * TLB entries that write to it may have been marked dirty (fast
+     * stores) while it held no code; send their stores back through
+     * notdirty_write so self-modifying code is still caught.
+     */
+    tlb_reset_dirty(uc->cpu,
+                    (uintptr_t)qemu_map_ram_ptr(uc, NULL, ram_addr & TARGET_PAGE_MASK),
+                    TARGET_PAGE_SIZE);
 }
 
 /* update the TLB so that writes in physical page 'phys_addr' are no longer
@@ -1196,6 +1205,8 @@ static void notdirty_write(CPUState *cpu, vaddr mem_vaddr, unsigned size,
     ram_addr_t ram_addr = mem_vaddr + iotlbentry->addr;
     MemoryRegion *mr = cpu->uc->memory_mapping(cpu->uc, tlbe->paddr | (mem_vaddr & ~TARGET_PAGE_MASK));
 
+    cpu->uc->cmaemu_slow_stores++;
+
     if (mr && (mr->perms & UC_PROT_EXEC) != 0) {
         struct page_collection *pages
             = page_collection_lock(cpu->uc, ram_addr, ram_addr + size);
@@ -1208,8 +1219,15 @@ static void notdirty_write(CPUState *cpu, vaddr mem_vaddr, unsigned size,
     // - have memory hooks installed
     // - or doing snapshot
     // , then never clean the tlb
+    /*
+     * cmaemu patch (code-page write tracking): Unicorn kept every store
+     * to a page mapped executable on this slow path forever (it has no
+     * dirty bitmap). Mark the entry dirty once the page holds no
+     * translated code; tlb_protect_code() undoes that when code is
+     * translated from the page again.
+     */
     if (!(!mr || (tlbe->addr_write != -1 && mr->priority < cpu->uc->snapshot_level)) &&
-            !(tlbe->addr_code != -1) &&
+            !tb_page_has_code(cpu->uc, ram_addr & TARGET_PAGE_MASK) &&
             !uc_mem_hook_installed(cpu->uc, tlbe->paddr | (mem_vaddr & ~TARGET_PAGE_MASK))) {
         tlb_set_dirty(cpu, mem_vaddr);
     }
@@ -2240,6 +2258,11 @@ store_helper(CPUArchState *env, target_ulong addr, uint64_t val,
             uc->invalid_error = UC_ERR_WRITE_UNMAPPED;
             // printf("***** Invalid memory write at " TARGET_FMT_lx "\n", addr);
             cpu_exit(uc->cpu);
+            /* cmaemu patch: leave the block at the faulting store, as loads
+               do (no exit check follows accesses with a counter set). */
+            if (uc->cmaemu_counter && uc->nested_level > 0 && !uc->cpu->stopped) {
+                cpu_loop_exit_restore(uc->cpu, retaddr);
+            }
             return;
         } else {
             uc->invalid_error = UC_ERR_OK;
@@ -2259,6 +2282,11 @@ store_helper(CPUArchState *env, target_ulong addr, uint64_t val,
             if (mr == NULL) {
                 uc->invalid_error = UC_ERR_MAP;
                 cpu_exit(uc->cpu);
+                /* cmaemu patch: leave the block at the faulting store, as loads
+                   do (no exit check follows accesses with a counter set). */
+                if (uc->cmaemu_counter && uc->nested_level > 0 && !uc->cpu->stopped) {
+                    cpu_loop_exit_restore(uc->cpu, retaddr);
+                }
                 return;
             }
         }
@@ -2305,6 +2333,11 @@ store_helper(CPUArchState *env, target_ulong addr, uint64_t val,
             uc->invalid_error = UC_ERR_WRITE_PROT;
             // printf("***** Invalid memory write (ro) at " TARGET_FMT_lx "\n", addr);
             cpu_exit(uc->cpu);
+            /* cmaemu patch: leave the block at the faulting store, as loads
+               do (no exit check follows accesses with a counter set). */
+            if (uc->cmaemu_counter && uc->nested_level > 0 && !uc->cpu->stopped) {
+                cpu_loop_exit_restore(uc->cpu, retaddr);
+            }
             return;
         }
     }
@@ -2315,6 +2348,11 @@ store_helper(CPUArchState *env, target_ulong addr, uint64_t val,
             uc->invalid_addr = paddr;
             uc->invalid_error = UC_ERR_NOMEM;
             cpu_exit(uc->cpu);
+            /* cmaemu patch: leave the block at the faulting store, as loads
+               do (no exit check follows accesses with a counter set). */
+            if (uc->cmaemu_counter && uc->nested_level > 0 && !uc->cpu->stopped) {
+                cpu_loop_exit_restore(uc->cpu, retaddr);
+            }
             return;
         }
         /* refill tlb after CoW */

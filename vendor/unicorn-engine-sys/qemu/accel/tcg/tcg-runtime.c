@@ -186,3 +186,15 @@ void HELPER(check_exit_request)(void *p, uint32_t in_delay_slot) {
         }
     }
 }
+
+/* cmaemu patch: see uc_cmaemu_counter.on_stop (unicorn.h). */
+uint32_t HELPER(cmaemu_on_stop)(void *p)
+{
+    uc_engine *uc = p;
+    uc_cmaemu_counter *c = uc->cmaemu_counter;
+
+    if (c != NULL && c->on_stop != NULL) {
+        return c->on_stop(c, uc) != 0;
+    }
+    return 0;
+}

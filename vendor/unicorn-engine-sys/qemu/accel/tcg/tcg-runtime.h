@@ -261,3 +261,5 @@ DEF_HELPER_FLAGS_4(gvec_leu64, TCG_CALL_NO_RWG, void, ptr, ptr, ptr, i32)
 DEF_HELPER_FLAGS_5(gvec_bitsel, TCG_CALL_NO_RWG, void, ptr, ptr, ptr, ptr, i32)
 
 DEF_HELPER_2(check_exit_request, void, ptr, i32)
+/* cmaemu patch: the instruction counter's on_stop callback */
+DEF_HELPER_1(cmaemu_on_stop, i32, ptr)

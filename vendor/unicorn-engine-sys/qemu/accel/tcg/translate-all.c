@@ -421,6 +421,13 @@ static inline PageDesc *page_find(struct uc_struct *uc, tb_page_addr_t index)
     return page_find_alloc(uc, index, 0);
 }
 
+/* cmaemu patch: whether translated code lives in the page at @addr. */
+bool tb_page_has_code(struct uc_struct *uc, tb_page_addr_t addr)
+{
+    PageDesc *p = page_find(uc, addr >> TARGET_PAGE_BITS);
+    return p != NULL && p->first_tb != (uintptr_t)NULL;
+}
+
 static void page_lock_pair(struct uc_struct *uc, PageDesc **ret_p1, tb_page_addr_t phys1,
                            PageDesc **ret_p2, tb_page_addr_t phys2, int alloc);
 

@@ -40,6 +40,7 @@ void translator_loop(const TranslatorOps *ops, DisasContextBase *db,
     TCGContext *tcg_ctx = uc->tcg_ctx;
     TCGOp *prev_op = NULL;
     bool block_hook = false;
+    bool cmaemu_counted = false;
 
     /* Initialize DisasContext */
     db->tb = tb;
@@ -58,6 +59,7 @@ void translator_loop(const TranslatorOps *ops, DisasContextBase *db,
 
     /* Unicorn: early check to see if the address of this block is
      * the "run until" address. */
+    tcg_ctx->cmaemu_stop_label = NULL;
     if (uc_addr_is_exit(uc, tb->pc)) {
         // This should catch that instruction is at the end
         // and generate appropriate halting code.
@@ -81,6 +83,17 @@ void translator_loop(const TranslatorOps *ops, DisasContextBase *db,
     }
 
     // tcg_dump_ops(tcg_ctx, false, "translator loop");
+
+    /* cmaemu patch: the instruction counter (uc_cmaemu_set_counter). */
+    tcg_ctx->cmaemu_stop_label = NULL;
+    if (uc->cmaemu_counter) {
+        cmaemu_counted = true;
+#ifdef TARGET_ARM
+        gen_cmaemu_count(tcg_ctx, offsetof(CPUArchState, daif));
+#else
+        gen_cmaemu_count(tcg_ctx, 0);
+#endif
+    }
 
     /* Start translating.  */
     gen_tb_start(tcg_ctx, db->tb);
@@ -147,6 +160,9 @@ _end_loop:
     /* The disas_log hook may use these values rather than recompute.  */
     db->tb->size = db->pc_next - db->pc_first;
     db->tb->icount = db->num_insns;
+    if (cmaemu_counted) {
+        gen_cmaemu_count_patch(tcg_ctx, db->num_insns);
+    }
 
     hooked_regions_check(uc, db->tb->pc, db->tb->size);
 

@@ -24,5 +24,7 @@
 
 /* cputlb.c */
 void tlb_protect_code(struct uc_struct *uc, ram_addr_t ram_addr);
+/* cmaemu patch: translated code lives in this page (translate-all.c) */
+bool tb_page_has_code(struct uc_struct *uc, tb_page_addr_t addr);
 void tlb_unprotect_code(struct uc_struct *uc, ram_addr_t ram_addr);
 #endif

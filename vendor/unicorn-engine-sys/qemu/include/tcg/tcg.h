@@ -690,6 +690,13 @@ struct TCGContext {
     TBContext tb_ctx;
     /* qemu/include/exec/gen-icount.h */
     TCGOp *icount_start_insn;
+    /* cmaemu patch: labels at the end of the TB (gen_tb_end) and the op
+       that holds the block's instruction count (patched once known). */
+    TCGLabel *exitreq_label;
+    TCGLabel *cmaemu_stop_label;
+    TCGLabel *cmaemu_cont_label;
+    intptr_t cmaemu_daif_offset;
+    TCGOp *cmaemu_count_op;
     /* qemu/tcg/tcg.c */
     GHashTable *helper_table;
     GHashTable *custom_helper_infos; // To support inline hooks.
