@@ -12,7 +12,18 @@ use std::path::{Path, PathBuf};
 mod kallsyms;
 use std::process::Command;
 
-fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
+/// How cargo is asked for one guest binary: the firmware is its own
+/// workspace (release profile), the kernel a member of the root workspace
+/// built with `--profile guest`.
+struct GuestBin<'a> {
+    crate_dir: &'a Path,
+    bin: &'a str,
+    /// `Some((workspace root, profile))` for a member of the root workspace.
+    member_of: Option<(&'a Path, &'a str)>,
+}
+
+fn build(g: &GuestBin, target_dir: &Path, out: &Path) {
+    let (crate_dir, bin) = (g.crate_dir, g.bin);
     let rustc = std::env::var("CMAEMU_GUEST_RUSTC").unwrap_or_else(|_| "/usr/bin/rustc".into());
     let cargo = std::env::var("CMAEMU_GUEST_CARGO").unwrap_or_else(|_| "/usr/bin/cargo".into());
     let link = crate_dir.join("link.ld");
@@ -34,11 +45,18 @@ fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
             cmd.env_remove(&k);
         }
     }
-    cmd.current_dir(crate_dir)
-        .env("RUSTC", &rustc)
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_ENCODED_RUSTFLAGS", flags)
-        .args(["build", "--release", "--target", "armv7a-none-eabi"])
+    cmd.env("RUSTC", &rustc).env("RUSTC_BOOTSTRAP", "1").env("CARGO_ENCODED_RUSTFLAGS", flags);
+    let profile_dir = match g.member_of {
+        Some((root, profile)) => {
+            cmd.current_dir(root).args(["build", "-p", bin, "--profile", profile]);
+            profile
+        }
+        None => {
+            cmd.current_dir(crate_dir).args(["build", "--release"]);
+            "release"
+        }
+    };
+    cmd.args(["--target", "armv7a-none-eabi"])
         .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
         .arg("--target-dir")
         .arg(target_dir);
@@ -46,7 +64,7 @@ fn build(crate_dir: &Path, bin: &str, target_dir: &Path, out: &Path) {
     if !status.success() {
         panic!("building {} for armv7a-none-eabi failed", crate_dir.display());
     }
-    let elf = target_dir.join("armv7a-none-eabi/release").join(bin);
+    let elf = target_dir.join("armv7a-none-eabi").join(profile_dir).join(bin);
     let mut bytes = std::fs::read(&elf).unwrap_or_else(|e| panic!("read {}: {e}", elf.display()));
     if bin == "cmaemu-kernel" {
         kallsyms::patch_kernel(&mut bytes).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));
@@ -98,7 +116,10 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=CMAEMU_GUEST_RUSTC");
     println!("cargo:rerun-if-env-changed=CMAEMU_GUEST_CARGO");
-    build(&root.join("firmware"), "cmaemu-firmware", &target_dir, &out);
-    build(&root.join("guest/kernel"), "cmaemu-kernel", &target_dir, &out);
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+    let firmware = GuestBin { crate_dir: &root.join("firmware"), bin: "cmaemu-firmware", member_of: None };
+    build(&firmware, &target_dir, &out);
+    let kernel = GuestBin { crate_dir: &root.join("guest/kernel"), bin: "cmaemu-kernel", member_of: Some((&root, "guest")) };
+    build(&kernel, &target_dir, &out);
     println!("cargo:rustc-env=CMAEMU_KERNEL_ELF={}", target_dir.join("cmaemu-kernel.elf").display());
 }
