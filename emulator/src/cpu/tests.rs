@@ -29,6 +29,8 @@ struct TestBus {
     period: Option<u64>,
     next: u64,
     ticks: u64,
+    /// Sleep this long (host wall time) at every DEV_LOG write.
+    sleep_on_log: Option<std::time::Duration>,
 }
 
 impl Bus for TestBus {
@@ -38,7 +40,12 @@ impl Bus for TestBus {
     }
     fn mmio_write(&mut self, pa: u64, _size: usize, value: u64, _now: u64) {
         match pa - TEST_DEV {
-            DEV_LOG => self.log.push(value as u32),
+            DEV_LOG => {
+                self.log.push(value as u32);
+                if let Some(d) = self.sleep_on_log {
+                    std::thread::sleep(d);
+                }
+            }
             DEV_STOP => self.stop = true,
             DEV_IRQ_ACK => {
                 self.irq_lr.push(value as u32);
@@ -205,4 +212,25 @@ fn code_written_to_a_fast_page_is_retranslated() {
     let (stop, cpu) = run_thumb(0x280, TestBus::default(), |_| {});
     assert_eq!(stop, Stop::Device);
     assert_eq!(cpu.bus().log, vec![1, 2], "the patched code ran");
+}
+
+#[test]
+fn tlb_size_does_not_depend_on_host_wall_time() {
+    // t_tlb_resize: 400 pages touched, a flush (the TLB grows), a log
+    // write, 10 pages, a flush, then the 400 pages twice. Unicorn 2.1.5
+    // shrinks a TLB at a flush when its use stayed low for 100 ms of host
+    // wall time: a host that sleeps 150 ms at the log write (as a loaded
+    // machine or a slow verifier can) got a 64-entry TLB and 400 more
+    // fills than one that did not. The vendored engine measures the
+    // window in retired instructions (CMAEMU-PATCHES.md 6).
+    let fills = |sleep: Option<u64>| {
+        let bus = TestBus { sleep_on_log: sleep.map(std::time::Duration::from_millis), ..Default::default() };
+        let (stop, cpu) = run_thumb(0x300, bus, |_| {});
+        assert_eq!(stop, Stop::Device);
+        cpu.stats().tlb_fills
+    };
+    let quick = fills(None);
+    let slow = fills(Some(150));
+    assert!(quick >= 800, "{quick} fills: the program touches 400 pages, flushes, touches them again");
+    assert_eq!(slow, quick, "TLB fills with a 150 ms host pause vs without");
 }

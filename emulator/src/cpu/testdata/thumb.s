@@ -109,3 +109,39 @@ t_smc:
   str r0, [r12, #4]
   b .
 .ltorg
+.org 0x300
+@ Touch 400 pages (the TLB grows at the next flush: use > 70 %), flush,
+@ log (the host may sleep there), touch 10 pages, flush (the TLB shrinks
+@ only if its resize window has expired), then touch the 400 pages twice:
+@ the second pass misses again only if the TLB shrank.
+t_tlb_resize:
+  ldr r12, =0x10000000
+  ldr r6, =0x60100000
+  movs r7, #0
+  mov r2, r6
+  ldr r1, =400
+1: ldr r0, [r2]
+  add r2, r2, #4096
+  subs r1, #1
+  bne 1b
+  mcr p15, 0, r7, c8, c7, 0
+  str r7, [r12]
+  mov r2, r6
+  movs r1, #10
+2: ldr r0, [r2]
+  add r2, r2, #4096
+  subs r1, #1
+  bne 2b
+  mcr p15, 0, r7, c8, c7, 0
+  movs r3, #2
+3: mov r2, r6
+  ldr r1, =400
+4: ldr r0, [r2]
+  add r2, r2, #4096
+  subs r1, #1
+  bne 4b
+  subs r3, #1
+  bne 3b
+  str r7, [r12, #4]
+  b .
+.ltorg

@@ -80,6 +80,22 @@ static inline size_t sizeof_tlb(CPUTLBDescFast *fast)
     return fast->mask + (1 << CPU_TLB_ENTRY_BITS);
 }
 
+/*
+ * cmaemu patch (deterministic TLB size): the clock of the TLB resize
+ * window. Upstream uses host wall time, so a guest's TLB size, and with
+ * it every later TLB fill and eviction, depended on how fast the host
+ * ran. This clock is the guest's retired instructions from the
+ * instruction counter (uc_cmaemu_set_counter), at a nominal 2 ns each
+ * (the 100 ms window is 50 million instructions); without a counter it
+ * stays 0 and a TLB only grows.
+ */
+static int64_t cmaemu_tlb_clock(struct uc_struct *uc)
+{
+    uc_cmaemu_counter *c = uc->cmaemu_counter;
+
+    return c != NULL ? (int64_t)(c->insns * 2) : 0;
+}
+
 static void tlb_window_reset(CPUTLBDesc *desc, int64_t ns,
                              size_t max_entries)
 {
@@ -250,7 +266,7 @@ static inline void tlb_n_used_entries_dec(CPUArchState *env, uintptr_t mmu_idx)
 void tlb_init(CPUState *cpu)
 {
     CPUArchState *env = cpu->env_ptr;
-    int64_t now = get_clock_realtime();
+    int64_t now = cmaemu_tlb_clock(cpu->uc);
     int i;
 
     /* All tlbs are initialized flushed. */
@@ -288,7 +304,7 @@ static void tlb_flush_by_mmuidx_async_work(CPUState *cpu, run_on_cpu_data data)
     CPUArchState *env = cpu->env_ptr;
     uint16_t asked = data.host_int;
     uint16_t all_dirty, work, to_clean;
-    int64_t now = get_clock_realtime();
+    int64_t now = cmaemu_tlb_clock(cpu->uc);
 
     all_dirty = env_tlb(env)->c.dirty;
     to_clean = asked & all_dirty;
@@ -403,7 +419,7 @@ static void tlb_flush_page_locked(CPUArchState *env, int midx,
 
     /* Check if we need to flush due to large pages.  */
     if ((page & lp_mask) == lp_addr) {
-        tlb_flush_one_mmuidx_locked(env, midx, get_clock_realtime());
+        tlb_flush_one_mmuidx_locked(env, midx, cmaemu_tlb_clock(env->uc));
     } else {
         if (tlb_flush_entry_locked(env->uc, tlb_entry(env, midx, page), page)) {
             tlb_n_used_entries_dec(env, midx);
