@@ -9,6 +9,7 @@
 #   bash scripts/linux-assets.sh initramfs busybox initramfs (cpio newc, gzip)
 #   bash scripts/linux-assets.sh qemu      install qemu-system-arm (apt)
 #   bash scripts/linux-assets.sh env       print the KEY=path lines only
+#   bash scripts/linux-assets.sh dbg       + the kernel's vmlinux with debug info (VMLINUX=)
 #
 # It ends by printing KEY=VALUE lines (LINUX_VERSION, LINUX_PKG, ZIMAGE,
 # DTB, INITRD, QEMU) that callers `eval` or grep. Exit 3 when the package
@@ -164,6 +165,27 @@ EOF
     chmod 0755 "$1"
 }
 
+# The kernel's vmlinux with DWARF, from linux-image-<abi>-armmp-dbg (a
+# 622 MB download): only vmlinux is extracted and kept, as
+# $KDIR/vmlinux (the .deb is deleted). For introspect::linux's debug info.
+fetch_dbg() {
+    fetch_kernel
+    VMLINUX="$KDIR/vmlinux"
+    if [ -s "$VMLINUX" ] && [ "$(cat "$KDIR/vmlinux.version" 2>/dev/null)" = "$LINUX_VERSION" ]; then
+        return
+    fi
+    local krel="${LINUX_PKG#linux-image-}" tmp deb
+    log "downloading $LINUX_PKG-dbg $LINUX_VERSION (armhf, ~620 MB; only vmlinux is kept)"
+    tmp="$(mktemp -d "$KDIR/.dbg.XXXXXX")"
+    deb="$(apt_fetch "$LINUX_PKG-dbg:armhf=$LINUX_VERSION" "$tmp")"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "./usr/lib/debug/boot/vmlinux-$krel" \
+        || { rm -rf "$tmp"; log "no vmlinux-$krel in $deb"; exit 1; }
+    mv -f "$tmp/usr/lib/debug/boot/vmlinux-$krel" "$KDIR/.vmlinux.$$"
+    rm -rf "$tmp"
+    mv -f "$KDIR/.vmlinux.$$" "$VMLINUX"
+    echo "$LINUX_VERSION" >"$KDIR/vmlinux.version.tmp.$$" && mv -f "$KDIR/vmlinux.version.tmp.$$" "$KDIR/vmlinux.version"
+}
+
 # The busybox initramfs (cpio newc, gzip) at $LINUX_CACHE/initramfs-<busybox version>.cpio.gz.
 fetch_initramfs() {
     ensure_armhf
@@ -223,6 +245,7 @@ print_env() {
     [ -n "${BUSYBOX_VERSION:-}" ] && echo "BUSYBOX_VERSION=$BUSYBOX_VERSION"
     [ -n "${INITRD:-}" ] && echo "INITRD=$INITRD"
     [ -n "${QEMU:-}" ] && echo "QEMU=$QEMU"
+    [ -n "${VMLINUX:-}" ] && echo "VMLINUX=$VMLINUX"
     return 0
 }
 
@@ -235,7 +258,8 @@ main() {
         initramfs) need_tools; fetch_initramfs ;;
         qemu) ensure_qemu ;;
         env) need_tools; fetch_kernel; fetch_initramfs ;;
-        *) log "unknown subcommand '$cmd' (all|kernel|initramfs|qemu|env)"; exit 2 ;;
+        dbg) need_tools; fetch_kernel; fetch_initramfs; fetch_dbg ;;
+        *) log "unknown subcommand '$cmd' (all|kernel|initramfs|qemu|env|dbg)"; exit 2 ;;
     esac
     print_env
 }

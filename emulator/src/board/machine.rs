@@ -137,6 +137,8 @@ pub struct Board {
     pub(super) watch: Option<(String, Vec<u8>)>,
     /// ... or once the guest waits for input and none is left.
     pub(super) pause_when_starved: bool,
+    /// ... or at the next WFI (a quiet point: see `Machine::run_until_quiet`).
+    pub(super) pause_at_idle: bool,
     pub(super) paused: bool,
     /// Stepping: pause once virtual time reaches this (a step's budget).
     pub(super) time_limit: Option<u64>,
@@ -175,6 +177,7 @@ impl Board {
             unhandled: 0,
             watch: None,
             pause_when_starved: false,
+            pause_at_idle: false,
             paused: false,
             time_limit: None,
             timed_out: false,

@@ -12,6 +12,10 @@ impl Board {
     /// [`Bus::idle`]: the time to skip to, or None to end the run.
     pub(super) fn pace_idle(&mut self, now: u64) -> Option<u64> {
         self.console.flush();
+        if std::mem::take(&mut self.pause_at_idle) {
+            self.paused = true;
+            return Some(now);
+        }
         if self.time_limit.is_some_and(|l| now >= l) {
             self.paused = true;
             self.timed_out = true;

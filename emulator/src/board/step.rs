@@ -174,6 +174,18 @@ impl Machine {
         self.step()
     }
 
+    /// Run until the CPU next waits in WFI with no interrupt to take: a
+    /// quiet point, where a kernel's lists are not half-updated (on one
+    /// CPU, only the idle task executes WFI, and never inside a spinlock or
+    /// an interrupt handler). Host readers of a real kernel's state
+    /// (`introspect::linux`) read there.
+    pub fn run_until_quiet(&mut self) -> Step {
+        self.cpu.bus_mut().pause_at_idle = true;
+        let s = self.step();
+        self.cpu.bus_mut().pause_at_idle = false;
+        s
+    }
+
     /// Send a shell command and run until the next prompt.
     pub fn command(&mut self, cmd: &str) -> Step {
         self.send(&format!("{cmd}\n"));

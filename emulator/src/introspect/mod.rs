@@ -2,6 +2,7 @@
 pub mod snapshot;
 pub mod ring;
 pub mod va;
+pub mod linux;
 
 pub use ring::RingDrainer;
 pub use snapshot::{CmaArea, IntrospectError, MmCounters, PageState, Snapshot, MT_NAMES};

@@ -200,6 +200,16 @@ impl PageState {
 pub const MT_NAMES: [&str; MIGRATE_TYPES] = ["Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"];
 
 impl Snapshot {
+    /// A snapshot of state read some other way (a real Linux kernel's
+    /// structures, `introspect::linux`): no descriptor in guest RAM
+    /// (`desc_pa` 0), the free map computed as for a read one.
+    pub fn from_parts(desc: GuestDesc, pages: Vec<PageRecord>, pageblock_words: Vec<u32>, cma: Vec<CmaArea>, stable: bool) -> Snapshot {
+        let zones = desc.zones[..(desc.nr_zones as usize).min(DESC_MAX_ZONES)].to_vec();
+        let mut s = Snapshot { desc_pa: 0, desc, pages, pageblock_words, zones, cma, address_spaces: Vec::new(), stable, free: Vec::new() };
+        s.compute_free();
+        s
+    }
+
     /// Read and validate only the descriptor.
     pub fn read_desc(ram: &GuestRam, desc_pa: u64) -> R<GuestDesc> {
         let sz = std::mem::size_of::<GuestDesc>() as u64;

@@ -1,0 +1,147 @@
+//! The host reads the real Debian 6.1 armmp kernel's mm state out of guest
+//! RAM (introspect::linux: vmcoreinfo found in RAM + the DWARF of the
+//! build's vmlinux from the -dbg package) at a quiet point, and prints it
+//! as the kernel prints /proc/buddyinfo, /proc/pagetypeinfo and meminfo's
+//! CMA lines: the texts must equal what the guest itself prints there.
+//! Skipped (with a message) only when the package registry is unreachable.
+use cmaemu::board::machine::{Machine, Step};
+use cmaemu::findings::CheckCtx;
+use cmaemu::introspect::linux::{procfs, snapshot::to_snapshot, DebugInfo, Layout, LinuxMm, VmcoreInfo};
+use cmaemu::loader::dtb::Dtb;
+use cmaemu::memory::map::RAM_BASE;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Assets {
+    zimage: Vec<u8>,
+    dtb: Vec<u8>,
+    initrd: Vec<u8>,
+    vmlinux: PathBuf,
+}
+
+/// `linux-assets.sh dbg`; None (skip) when it exits 3: registry unreachable.
+fn assets() -> Option<Assets> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/linux-assets.sh");
+    let out = Command::new("bash").arg(&script).arg("dbg").output().expect("run scripts/linux-assets.sh");
+    if out.status.code() == Some(3) {
+        eprintln!("SKIPPED: the Debian package registry is unreachable: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    assert!(out.status.success(), "linux-assets.sh dbg failed: {}", String::from_utf8_lossy(&out.stderr));
+    let env = String::from_utf8_lossy(&out.stdout).to_string();
+    let get = |k: &str| -> PathBuf {
+        let line = env.lines().find(|l| l.starts_with(&format!("{k}="))).unwrap_or_else(|| panic!("{k} missing in {env}"));
+        PathBuf::from(&line[k.len() + 1..])
+    };
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Some(Assets { zimage: read(get("ZIMAGE")), dtb: read(get("DTB")), initrd: read(get("INITRD")), vmlinux: get("VMLINUX") })
+}
+
+const RAM: u64 = 256 << 20;
+
+fn dtb(a: &Assets) -> Vec<u8> {
+    let mut t = Dtb::parse(&a.dtb).expect("Linux's vexpress-v2p-ca9.dtb parses");
+    t.set_memory(RAM_BASE, RAM).unwrap();
+    t.set_bootargs("console=ttyAMA0").unwrap();
+    t.to_bytes().unwrap()
+}
+
+/// The text between `from` and `to` in the console (carriage returns dropped).
+fn between(out: &str, from: &str, to: &str) -> String {
+    let out = out.replace('\r', "");
+    let a = out.rfind(from).unwrap_or_else(|| panic!("no {from:?} in\n{out}")) + from.len();
+    let b = a + out[a..].find(to).unwrap_or_else(|| panic!("no {to:?} after {from:?} in\n{out}"));
+    out[a..b].trim_start_matches('\n').to_string()
+}
+
+/// Builtins only (no fork, no exec): printing a /proc file changes no
+/// allocator state once the shell's own buffers have grown.
+const SHOW: &str = "show() { while IFS= read -r l; do echo \"$l\"; done < $1; }; cma() { while IFS= read -r l; do case \"$l\" in MemFree*|Cma*) echo \"$l\";; esac; done < /proc/meminfo; }";
+const PRINT: &str = "echo @@$((1))B; show /proc/buddyinfo; echo @@$((1))P; show /proc/pagetypeinfo; echo @@$((1))M; cma; echo @@$((1))E";
+
+#[test]
+fn host_read_free_lists_pageblocks_and_cma_equal_the_kernels_own_proc_files() {
+    let Some(a) = assets() else { return };
+    let t = std::time::Instant::now();
+    let debug = DebugInfo::load(&a.vmlinux).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("debug info of {} read in {:.1} s", a.vmlinux.display(), t.elapsed().as_secs_f64());
+    let dtb = dtb(&a);
+    let mut m = Machine::linux(&a.zimage, Some(&a.initrd), &dtb, RAM, 40_000_000_000).expect("build the board");
+    assert_eq!(m.run_until("/ # "), Step::Paused, "no busybox prompt; console:\n{}", m.output());
+    m.send(&format!("{SHOW}\n"));
+    // Twice to let the shell's buffers and the kernel's caches settle, then the one compared.
+    for _ in 0..3 {
+        m.send(&format!("{PRINT}\n"));
+        assert_eq!(m.run_until("@@1E"), Step::Paused, "console:\n{}", m.output());
+    }
+    assert_eq!(m.run_until_quiet(), Step::Paused, "console:\n{}", m.output());
+    let out = m.output();
+    let vmcore = VmcoreInfo::locate(m.ram()).unwrap_or_else(|e| panic!("{e}"));
+    let layout = Layout::new(&vmcore, &debug).unwrap_or_else(|e| panic!("{e}"));
+    let mm = LinuxMm::read(m.ram(), &layout).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("vmcoreinfo at {:#x}: {} zones, {} CMA areas {:?}", vmcore.pa, mm.zones.len(), mm.cma.len(), mm.cma.iter().map(|c| (&c.name, c.base_pfn, c.count)).collect::<Vec<_>>());
+
+    let guest_buddy = between(&out, "@@1B\n", "@@1P");
+    let guest_pti = between(&out, "@@1P\n", "@@1M");
+    let guest_cma = between(&out, "@@1M\n", "@@1E");
+    let host_buddy = procfs::buddyinfo(&mm);
+    let host_pti = procfs::pagetypeinfo(&mm);
+    let host_cma = procfs::meminfo_free_cma(&mm);
+    eprintln!("guest:\n{guest_buddy}{guest_pti}{guest_cma}\nhost:\n{host_buddy}{host_pti}{host_cma}");
+    assert_eq!(host_buddy, guest_buddy, "/proc/buddyinfo");
+    assert_eq!(host_pti.trim_end(), guest_pti.trim_end(), "/proc/pagetypeinfo");
+    assert_eq!(host_cma, guest_cma, "/proc/meminfo MemFree/CmaTotal/CmaFree");
+
+    // CMA areas as the boot log reports them: `cma: Reserved 16 MiB at
+    // 0x6f000000`, `16384K cma-reserved`, and the one allocation from the
+    // area at boot, `DMA: preallocated 256 KiB pool for atomic coherent
+    // allocations` (arch/arm/mm/dma-mapping.c takes it with cma_alloc):
+    // exactly that many bits set in the bitmap.
+    let log = |pat: &str| -> String {
+        let l = out.lines().find(|l| l.contains(pat)).unwrap_or_else(|| panic!("no {pat:?} in the boot log"));
+        l[l.find(pat).unwrap() + pat.len()..].to_string()
+    };
+    assert_eq!(mm.cma.len(), 1, "{:?}", mm.cma);
+    let area = &mm.cma[0];
+    let reserved = log("cma: Reserved ");
+    assert_eq!(reserved, format!("{} MiB at {:#010x}", area.count >> 8, (area.base_pfn as u64) << 12), "the area's size and base");
+    assert!(log("Memory: ").contains(&format!(" {}K cma-reserved", mm.totalcma_pages * 4)), "totalcma_pages");
+    assert_eq!(area.count, mm.totalcma_pages);
+    let pool_kib: u64 = log("DMA: preallocated ").split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(area.used_pages() * 4, pool_kib, "bitmap bits set = the atomic pool's pages");
+    let first_set = (0..area.count).find(|&b| area.bitmap[(b / 32) as usize] >> (b % 32) & 1 != 0).unwrap();
+    assert!((first_set..first_set + (pool_kib / 4) as u32).all(|b| area.bitmap[(b / 32) as usize] >> (b % 32) & 1 != 0), "one contiguous run");
+
+    // The same state as the verifiers' snapshot model: allocator integrity holds.
+    let snap = to_snapshot(&mm).unwrap_or_else(|e| panic!("{e}"));
+    let v = cmaemu::verify::check_integrity(&snap, &CheckCtx::default());
+    assert!(v.is_empty(), "integrity violations on the real kernel: {:#?}", &v[..v.len().min(5)]);
+
+    // Bugs planted by the host in the kernel's memory are caught.
+    let ram = m.ram().clone();
+    // (1) a free CMA page's bitmap bit set: a leaked bit.
+    let free_cma = (area.base_pfn..area.base_pfn + area.count).find(|&p| snap.is_free(p)).expect("a free CMA page");
+    let bit = free_cma - area.base_pfn;
+    let word_pa = mm.lowmem_pa(area.bitmap_va) + (bit / 32) as u64 * 4;
+    let old = ram.read_u32(word_pa).unwrap();
+    ram.write_u32(word_pa, old | 1 << (bit % 32)).unwrap();
+    let v = check(&ram, &layout);
+    ram.write_u32(word_pa, old).unwrap();
+    assert!(v.iter().any(|v| v.check == cmaemu::findings::Check::CmaBitmap && v.pfn == Some(free_cma)), "leaked CMA bit not caught: {v:#?}");
+    // (2) a page inside a free buddy block with a reference: a use after free.
+    let head = mm.zones[0].buddy.iter().find(|b| b.order >= 1).expect("a free block of order >= 1");
+    let victim = head.pfn + 1;
+    let ref_pa = mm.page_pa(victim).unwrap() + layout.page_refcount as u64;
+    let old = ram.read_u32(ref_pa).unwrap();
+    ram.write_u32(ref_pa, 1).unwrap();
+    let v = check(&ram, &layout);
+    ram.write_u32(ref_pa, old).unwrap();
+    assert!(v.iter().any(|v| v.check == cmaemu::findings::Check::PageState && v.pfn == Some(victim)), "referenced free page not caught: {v:#?}");
+    assert!(check(&ram, &layout).is_empty(), "state restored");
+}
+
+/// Read the kernel again and run the integrity check on its snapshot.
+fn check(ram: &cmaemu::memory::GuestRam, layout: &Layout) -> Vec<cmaemu::findings::Violation> {
+    let mm = LinuxMm::read(ram, layout).unwrap_or_else(|e| panic!("{e}"));
+    cmaemu::verify::check_integrity(&to_snapshot(&mm).unwrap(), &CheckCtx::default())
+}
