@@ -145,3 +145,50 @@ fn check(ram: &cmaemu::memory::GuestRam, layout: &Layout) -> Vec<cmaemu::finding
     let mm = LinuxMm::read(ram, layout).unwrap_or_else(|e| panic!("{e}"));
     cmaemu::verify::check_integrity(&to_snapshot(&mm).unwrap(), &CheckCtx::default())
 }
+
+/// `cmaemu boot --linux-vmlinux`: the real kernel read at quiet points
+/// into the same trace as cmaemu's own guest; `trace summary` and `trace
+/// map` read it unchanged.
+#[test]
+fn cli_traces_the_real_kernels_memory_for_summary_and_map() {
+    let Some(a) = assets() else { return };
+    let dir = std::env::temp_dir().join(format!("cmaemu-linux-introspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env = |k: &str| -> String {
+        let out = Command::new("bash").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/linux-assets.sh")).arg("dbg").output().unwrap();
+        let s = String::from_utf8_lossy(&out.stdout).to_string();
+        s.lines().find_map(|l| l.strip_prefix(&format!("{k}=")).map(String::from)).unwrap()
+    };
+    let trace = dir.join("t.jsonl");
+    let exe = env!("CARGO_BIN_EXE_cmaemu");
+    let mut child = Command::new(exe)
+        .args(["boot", "-m", "256M", "--append", "console=ttyAMA0", "--trace-format", "jsonl"])
+        .arg("--kernel").arg(env("ZIMAGE"))
+        .arg("--dtb").arg(env("DTB"))
+        .arg("--initrd").arg(env("INITRD"))
+        .arg("--linux-vmlinux").arg(&a.vmlinux)
+        .arg("--trace").arg(&trace)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"echo hi\npoweroff -f\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "cmaemu boot: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(t.contains(r#""event":"layout""#) && t.contains(r#""cma_areas":[{"name":"reserved","start_pfn":454656,"end_pfn":458752}]"#), "layout event with the kernel's CMA area:\n{}", &t[..t.len().min(2000)]);
+    assert!(t.contains(r#""event":"page_states""#) && t.contains(r#""event":"pageblock_map""#) && t.contains(r#""event":"counters""#), "frame events");
+    assert!(!t.contains(r#""event":"violation""#), "no violations on a clean kernel");
+    let summary = Command::new(exe).args(["trace", "summary"]).arg(&trace).output().unwrap();
+    assert!(summary.status.success(), "{}", String::from_utf8_lossy(&summary.stderr));
+    let s = String::from_utf8_lossy(&summary.stdout);
+    let frames = s.lines().filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit())).count();
+    assert!(frames >= 3, "frames read at quiet points:\n{s}");
+    let png = dir.join("map.png");
+    let map = Command::new(exe).args(["trace", "map", "--pages", "--frame", &(frames - 1).to_string(), "-o"]).arg(&png).arg(&trace).output().unwrap();
+    assert!(map.status.success(), "{}", String::from_utf8_lossy(&map.stderr));
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -187,6 +187,11 @@ struct BootArgs {
     /// (default 30) on stderr at exit. Slows the run down.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "30")]
     profile: Option<usize>,
+    /// A real Linux kernel's vmlinux with debug info (`linux-assets.sh
+    /// dbg` prints VMLINUX=): read its mm state at quiet points into the
+    /// trace and report, and check its allocator integrity there.
+    #[arg(long, value_name = "VMLINUX")]
+    linux_vmlinux: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -530,6 +535,13 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
         },
         None => None,
     };
+    let linux_debuginfo = match &a.linux_vmlinux {
+        Some(p) => match cmaemu::introspect::linux::DebugInfo::load(p) {
+            Ok(d) => Some(std::sync::Arc::new(d)),
+            Err(e) => return bad_input(format!("--linux-vmlinux: {e}")),
+        },
+        None => None,
+    };
     let (input, guard) = console_input();
     let cfg = BootConfig {
         kernel_elf: kernel,
@@ -552,6 +564,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             trace: a.trace.is_some() || a.report.is_some(),
             overlay: a.overlay,
             dtb_label: Some(a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into())),
+            linux_debuginfo,
         },
     };
     let outcome = machine::boot(cfg);

@@ -74,6 +74,9 @@ pub struct RunOptions {
     /// Draw the display frame number, the camera frame shown and the
     /// buffer address on saved pictures (`--screenshot`, `--record-frames`).
     pub overlay: bool,
+    /// A real Linux kernel's debug info (`--linux-vmlinux`): read its mm
+    /// state at quiet points (`instrument::linux`).
+    pub linux_debuginfo: Option<std::sync::Arc<crate::introspect::linux::DebugInfo>>,
 }
 
 
@@ -119,6 +122,8 @@ pub struct Board {
     pub(super) devices: DeviceTable,
     pub ram: GuestRam,
     pub(super) monitor: Option<Box<Instrumentation>>,
+    /// A real Linux kernel read at quiet points (`RunOptions::linux_debuginfo`).
+    pub(super) linux: Option<Box<crate::instrument::linux::LinuxSession>>,
     pub(super) opts: RunOptions,
     pub(super) next_frame: u64,
     pub(super) frame_index: u64,
@@ -161,6 +166,7 @@ impl Board {
             null: NullDevices::default(),
             devices: DeviceTable::modelled(),
             monitor: if opts.verify || opts.trace { Some(Box::new(Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify))) } else { None },
+            linux: opts.linux_debuginfo.clone().map(|d| Box::new(crate::instrument::linux::LinuxSession::new(d, FRAME_NS))),
             ram,
             opts,
             next_frame: FRAME_NS,

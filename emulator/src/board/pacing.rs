@@ -12,6 +12,9 @@ impl Board {
     /// [`Bus::idle`]: the time to skip to, or None to end the run.
     pub(super) fn pace_idle(&mut self, now: u64) -> Option<u64> {
         self.console.flush();
+        if let Some(l) = &mut self.linux {
+            l.quiet(&self.ram, now);
+        }
         if std::mem::take(&mut self.pause_at_idle) {
             self.paused = true;
             return Some(now);

@@ -122,6 +122,21 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
             }
             None => (Vec::new(), Vec::new(), None, Default::default()),
         };
+        let (mut events, mut violations, mut violation_summary, mut snapshot) = (events, violations, violation_summary, snapshot);
+        if let Some(l) = b.linux.as_mut() {
+            if let Some(e) = &l.error {
+                eprintln!("cmaemu: linux introspection: {e}");
+            }
+            events.extend(l.take_events());
+            events.sort_by_key(|e| e.ts_ns);
+            for v in &l.violations {
+                violation_summary.add(v);
+            }
+            violations.extend(l.violations.iter().cloned());
+            if snapshot.is_none() {
+                snapshot = l.last.take();
+            }
+        }
         let last_frame = b.last_frame.take();
         let frames = b.frames;
         let scanout = b.scanout;

@@ -6,6 +6,7 @@
 //! (for the trace writers) and every [`Violation`], structured, for the
 //! outcome. It is the CPU's [`Servicer`]: it runs while the engine is
 //! stopped, with the CPU's TLB at hand.
+pub mod linux;
 mod session;
 
 pub use session::{Session, TlbAccess, RECENT_EVENTS};
