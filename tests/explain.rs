@@ -42,6 +42,25 @@ fn cause_lines(lines: &[String]) -> Vec<&String> {
     lines.iter().filter(|l| l.starts_with("cmaemu: cma_alloc ")).collect()
 }
 
+/// Linux 6.1's `dump_page()` lines (mm/debug.c) of `pfn`, each after
+/// `cmaemu: `.
+fn assert_dump(d: &[String], pfn: &str, index: u64, flags: &str, reason: &str) {
+    let head = d[0].strip_prefix("cmaemu: page:").unwrap_or_else(|| panic!("{d:?}"));
+    let (ptr, rest) = head.split_once(' ').unwrap();
+    assert!(ptr.len() == 8 && ptr.chars().all(|c| c.is_ascii_hexdigit()), "%p of the page: {d:?}");
+    assert!(rest.starts_with("refcount:") && rest.ends_with(&format!(" mapping:00000000 index:{index:#x} pfn:{pfn}")), "{d:?}");
+    assert_eq!(d[1], format!("cmaemu: {flags}"));
+    let raw: Vec<&str> = d[2].strip_prefix("cmaemu: raw: ").unwrap_or_else(|| panic!("{d:?}")).split(' ').collect();
+    assert!(raw.len() == 8 && raw.iter().all(|w| w.len() == 8), "print_hex_dump of a 32-byte struct page: {d:?}");
+    assert_eq!(d[3], format!("cmaemu: page dumped because: {reason}"));
+}
+
+/// The `pfn` of the first `inject` event named `what` in a JSON lines trace.
+fn injected_pfn(evs: &[Value], what: &str) -> String {
+    let e = evs.iter().find(|e| e["event"] == "inject" && e["injection"] == what).unwrap_or_else(|| panic!("no {what} injection fired"));
+    format!("{:#x}", e["pfn"].as_u64().unwrap())
+}
+
 #[test]
 fn a_pinned_page_is_named_with_its_task_and_va_and_a_clean_allocation_has_no_cause() {
     let trace = tmp("pinned.jsonl");
@@ -63,8 +82,14 @@ fn a_pinned_page_is_named_with_its_task_and_va_and_a_clean_allocation_has_no_cau
     let ours = index_of(&lines, "cmaemu: cma_alloc reserved");
     assert!(lines[failed + 1].contains("cma: number of available pages: 4032@64=> 4032 free of 4096 total pages"));
     assert_eq!(ours, failed + 2);
+    // who pinned it: the command and the kernel function (from KALLSYMS)
+    assert!(c.contains("; pinned by `pin in` in cmaemu_kernel::vm::pin_in (task 1, asid 1); migration cannot move it"), "{c}");
+    // then Linux's dump_page() of that page, as alloc_contig_dump_pages()
+    // prints it
+    let vpn = u64::from_str_radix(va.trim_start_matches("0x"), 16).unwrap() >> 12;
+    assert_dump(&lines[ours + 1..ours + 5], pfn, vpn, "anon flags: 0x80014(uptodate|lru|swapbacked|zone=0) CMA", "migration failure");
     // the shell says what the debugfs write returned, as Linux's shells do
-    assert_eq!(lines[ours + 1], "sh: write error: Cannot allocate memory");
+    assert_eq!(lines[ours + 5], "sh: write error: Cannot allocate memory");
     // the trace event carries the same page
     let evs = jsonl(&trace);
     let pfn_n = u64::from_str_radix(pfn.trim_start_matches("0x"), 16).unwrap();
@@ -162,4 +187,65 @@ fn several_causes_are_listed_most_decisive_first() {
     let inst: Vec<&Value> = doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("cma cause: "))).collect();
     assert!(inst.iter().any(|e| e["ph"] == "i" && e["args"]["cause"] == "not_isolated" && e["args"]["pfn"] == "0x6d000"), "{inst:?}");
     assert!(inst.iter().any(|e| e["args"]["cause"] == "pinned" && e["args"]["pfn"] == pfn.as_str() && e["args"]["area"] == "reserved"), "{inst:?}");
+}
+
+#[test]
+fn a_pin_taken_by_the_pin_command_in_another_task_and_area_names_its_origin() {
+    // task 1 fills memory so that task 2's pages come from the camera's
+    // CMA area at the top of RAM; task 2 pins 4 of them
+    let script = "fill 200 3\ntask new\nfill 1\npin 4\necho 8000 > /sys/kernel/debug/cma/camera-cma/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    // pin: 4 pages pinned (first at va 0x00400000, pfn 0x6fe67)
+    let pin = &lines[index_of(&lines, "pin: 4 pages pinned")];
+    let pfn = pin.rsplit("pfn ").next().unwrap().trim_end_matches(')').to_string();
+    let causes = cause_lines(&lines);
+    assert!(!causes.is_empty() && causes.len() <= 4, "{causes:?}");
+    let c = causes[0];
+    assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,000 pages failed (-16 EBUSY) after "), "{c}");
+    assert!(c.contains(&format!(": pfn {pfn} is pinned (refcount 2, mapcount 1: 1 reference(s) no mapping accounts for) — mapped by task 2 (asid 2) at VA 0x00400000; pinned by `pin` in cmaemu_kernel::vm::pin (task 2, asid 2); ")), "{c}");
+    assert!(causes.iter().all(|l| l.contains(" is pinned ") && l.contains("pinned by `pin` in cmaemu_kernel::vm::pin (task 2")), "{causes:?}");
+    let at = index_of(&lines, c);
+    assert_dump(&lines[at + 1..at + 5], &pfn, 0x400, "anon flags: 0x80014(uptodate|lru|swapbacked|zone=0) CMA", "migration failure");
+}
+
+#[test]
+fn a_page_left_in_the_lru_batch_is_named_in_two_workloads() {
+    // skip_lru_drain: lru_cache_disable() without draining; the last pages
+    // `fill` mapped stay in the batch, at the top of RAM (the camera area)
+    for (n, fill) in ["fill 200 3", "fill 190 3"].iter().enumerate() {
+        let trace = tmp(&format!("lru{n}.jsonl"));
+        let script = format!("{fill}\necho 8000 > /sys/kernel/debug/cma/camera-cma/alloc\npoweroff\n");
+        let (code, lines) = boot(
+            &["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=skip_lru_drain", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"],
+            &script,
+        );
+        assert_eq!(code, 0, "{}", lines.join("\n"));
+        let evs = jsonl(&trace);
+        let first = injected_pfn(&evs, "skip_lru_drain");
+        let causes = cause_lines(&lines);
+        assert!(!causes.is_empty(), "{fill}: {}", lines.join("\n"));
+        let c = causes[0];
+        assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,000 pages failed (-16 EBUSY) after "), "{fill}: {c}");
+        assert!(c.contains(&format!(": pfn {first} sits in the LRU add batch (refcount 2, mapcount 1): not on the LRU, so not isolated for migration (lru_add_drain missed)")), "{fill}: {c}");
+        let at = index_of(&lines, c);
+        assert_eq!(lines[at + 4], "cmaemu: page dumped because: migration failure", "{fill}");
+        // not on the LRU yet: no `lru` flag
+        assert_eq!(lines[at + 2], "cmaemu: anon flags: 0x80004(uptodate|swapbacked|zone=0) CMA", "{fill}");
+        let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause" && e["last"] == true).collect();
+        assert!(ce.iter().any(|e| e["cause"] == "lru_batch"), "{fill}: {ce:?}");
+    }
+}
+
+#[test]
+fn a_cma_pageblock_that_lost_its_type_is_named() {
+    // wrong_migratetype retypes the area's first pageblock Movable at boot:
+    // every try at that range fails before anything migrates
+    let script = "task new\ntask new\nfill 8\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=wrong_migratetype"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 1, "the movable pages left behind are its consequence, not causes: {causes:?}");
+    assert!(causes[0].starts_with("cmaemu: cma_alloc linux,cma 16,000 pages failed (-16 EBUSY) after "), "{}", causes[0]);
+    assert!(causes[0].contains(": pageblock at pfn 0x6a000 of the CMA area has migrate type Movable, not CMA (a CMA pageblock must keep MIGRATE_CMA)"), "{}", causes[0]);
 }

@@ -18,7 +18,8 @@
 //!   batch or on a per-CPU list (both are drained before migration: such a
 //!   page means a drain was missed or the page came back after it);
 //! - [`Cause::NotIsolated`]: a pageblock of the range already isolated by
-//!   someone else;
+//!   someone else; [`Cause::NotCma`]: a pageblock of the area that lost its
+//!   CMA type;
 //! - [`Cause::OutOfTargets`]: migration ran out of free pages outside the
 //!   area to move into;
 //! - [`Cause::NotMigrated`]: a movable page left in the range for no reason
@@ -37,11 +38,38 @@ use cmaemu_abi::desc::{dma_dev_name, name_bytes, LruAddRecord, AS_LIVE};
 use cmaemu_abi::page::*;
 use std::fmt;
 
+pub mod dump;
 #[cfg(test)]
 mod tests;
 mod track;
 
 pub use track::{Found, Tracker};
+
+/// Where a pin came from (the guest's `TR_PIN` records): the command that
+/// asked for it and the kernel function that took it (its address; named
+/// from the kernel's `KALLSYMS` when a cause is worded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinSite {
+    pub asid: u32,
+    pub va: u32,
+    pub func: u32,
+    pub command: String,
+}
+
+/// Live pins by frame, oldest first.
+pub type PinTable = std::collections::BTreeMap<u32, Vec<PinSite>>;
+
+/// A pin's origin as a cause names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinnedBy {
+    /// The command (`pin in`, `capture`, `stress`).
+    pub command: String,
+    /// The kernel function that took the pin (or its address in hex).
+    pub func: String,
+    /// The task whose page it pinned (by ASID), when it is live.
+    pub pid: Option<u32>,
+    pub asid: u32,
+}
 
 /// `-EBUSY`.
 pub const EBUSY: i32 = -16;
@@ -89,7 +117,8 @@ pub enum Cause {
     /// `refcount` exceeds what `mapcount` (+ an LRU batch slot) accounts
     /// for by `extra`: migration cannot move it. `dma`: a device's live
     /// buffer covers it (pinned for DMA).
-    Pinned { pfn: u32, refcount: i32, mapcount: i32, extra: i32, mapped: Vec<MappedBy>, dma: Option<u32>, more: u32 },
+    /// `by`: who took the (latest) pin, from the guest's pin records.
+    Pinned { pfn: u32, refcount: i32, mapcount: i32, extra: i32, mapped: Vec<MappedBy>, dma: Option<u32>, by: Option<PinnedBy>, more: u32 },
     /// A device's DMA buffer (owner tag) inside the range.
     DeviceOwned { pfn: u32, device: u32, more: u32 },
     /// A kernel, reserved or page-table page inside the range.
@@ -100,6 +129,9 @@ pub enum Cause {
     PcpList { pfn: u32, order: u32, more: u32 },
     /// A pageblock of the range is `MIGRATE_ISOLATE` (another isolation).
     NotIsolated { pageblock: u32 },
+    /// A pageblock of the CMA area has another migrate type than CMA
+    /// (`mt`): the area's pages there are handed out as that type.
+    NotCma { pageblock: u32, mt: u8 },
     /// Migration needed `needed` more target pages; `free_outside` is the
     /// free pages outside the area per zone.
     OutOfTargets { needed: u32, first: u32, free_outside: Vec<(String, u64)> },
@@ -120,6 +152,7 @@ impl Cause {
             Cause::LruBatch { .. } => "lru_batch",
             Cause::PcpList { .. } => "pcp_list",
             Cause::NotIsolated { .. } => "not_isolated",
+            Cause::NotCma { .. } => "not_cma",
             Cause::OutOfTargets { .. } => "out_of_targets",
             Cause::NotMigrated { .. } => "not_migrated",
             Cause::Fragmented { .. } => "fragmented",
@@ -134,7 +167,7 @@ impl Cause {
             | Cause::LruBatch { pfn, .. }
             | Cause::PcpList { pfn, .. }
             | Cause::NotMigrated { pfn, .. } => Some(*pfn),
-            Cause::NotIsolated { pageblock } => Some(*pageblock),
+            Cause::NotIsolated { pageblock } | Cause::NotCma { pageblock, .. } => Some(*pageblock),
             Cause::OutOfTargets { first, .. } => Some(*first),
             Cause::Fragmented { at, .. } => *at,
             Cause::TooLarge { .. } => None,
@@ -145,7 +178,7 @@ impl Cause {
         match self {
             Cause::TooLarge { .. } => 0,
             // the try stopped at isolation: nothing was migrated
-            Cause::NotIsolated { .. } => 1,
+            Cause::NotIsolated { .. } | Cause::NotCma { .. } => 1,
             Cause::Pinned { .. } => 2,
             Cause::DeviceOwned { .. } => 3,
             Cause::Unmovable { .. } => 4,
@@ -183,7 +216,7 @@ impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cause::TooLarge { count, area_pages } => write!(f, "the request ({} pages) is larger than the whole area ({} pages)", thousands(*count as u64), thousands(*area_pages as u64)),
-            Cause::Pinned { pfn, refcount, mapcount, extra, mapped, dma, more } => {
+            Cause::Pinned { pfn, refcount, mapcount, extra, mapped, dma, by, more } => {
                 write!(f, "pfn {pfn:#x} is pinned (refcount {refcount}, mapcount {mapcount}: {extra} reference(s) no mapping accounts for)")?;
                 match mapped.first() {
                     Some(m) => write!(f, " — mapped by task {} (asid {}) at VA {:#010x}", m.pid, m.asid, m.va)?,
@@ -194,6 +227,13 @@ impl fmt::Display for Cause {
                 }
                 if let Some(d) = dma {
                     write!(f, ", held for DMA by {}", dma_dev_name(*d))?;
+                }
+                if let Some(b) = by {
+                    write!(f, "; pinned by `{}` in {}", b.command, b.func)?;
+                    match b.pid {
+                        Some(pid) => write!(f, " (task {pid}, asid {})", b.asid)?,
+                        None => write!(f, " (asid {})", b.asid)?,
+                    }
                 }
                 write!(f, "; migration cannot move it until it is unpinned")?;
                 more_text(f, *more, "pinned pages")
@@ -215,6 +255,11 @@ impl fmt::Display for Cause {
                 more_text(f, *more, "per-CPU blocks")
             }
             Cause::NotIsolated { pageblock } => write!(f, "pageblock at pfn {pageblock:#x} could not be isolated: it is already MIGRATE_ISOLATE (another isolation holds it)"),
+            Cause::NotCma { pageblock, mt } => write!(
+                f,
+                "pageblock at pfn {pageblock:#x} of the CMA area has migrate type {}, not CMA (a CMA pageblock must keep MIGRATE_CMA): the range could not be taken as CMA",
+                crate::introspect::MT_NAMES.get(*mt as usize).unwrap_or(&"?")
+            ),
             Cause::OutOfTargets { needed, first, free_outside } => {
                 let total: u64 = free_outside.iter().map(|z| z.1).sum();
                 let per: Vec<String> = free_outside.iter().map(|(z, n)| format!("{z} {}", thousands(*n))).collect();
@@ -254,6 +299,8 @@ pub struct Extra<'a> {
     pub lru: Option<&'a LruAddRecord>,
     /// Live device buffers.
     pub dma: &'a [DmaSpan],
+    /// Live pins with their origin (None: not followed).
+    pub pins: Option<&'a PinTable>,
 }
 
 /// The causes of `req`, most decisive first (empty: nothing the host can
@@ -314,7 +361,8 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
                     let maps = mappings.get_or_insert_with(|| all_mappings(s, x.ram));
                     let mapped: Vec<MappedBy> = maps.iter().filter(|m| m.0 == pfn).map(|m| m.1).collect();
                     let dma = x.dma.iter().find(|d| pfn >= d.pfn && pfn - d.pfn < d.count).map(|d| d.device);
-                    pinned.push(Cause::Pinned { pfn, refcount: p.refcount, mapcount, extra, mapped, dma, more: 0 });
+                    let by = pinned_by(s, x, pfn);
+                    pinned.push(Cause::Pinned { pfn, refcount: p.refcount, mapcount, extra, mapped, dma, by, more: 0 });
                 } else {
                     bump(&mut pinned);
                 }
@@ -328,7 +376,8 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
         }
         pfn += 1;
     }
-    let isolated = isolated_blocks(s, start, end);
+    let mut isolated = isolated_blocks(s, start, end);
+    isolated.extend(not_cma_blocks(s, area, start, end));
     let mut out = Vec::new();
     out.extend(pinned);
     out.extend(device);
@@ -388,6 +437,19 @@ fn owner_of(p: &PageRecord) -> String {
     }
 }
 
+/// Who took the latest live pin of `pfn`, named from the kernel's symbols.
+fn pinned_by(s: &Snapshot, x: Extra<'_>, pfn: u32) -> Option<PinnedBy> {
+    let site = x.pins?.get(&pfn)?.last()?;
+    let func = crate::introspect::kallsyms::function_name(x.ram, s.desc.kallsyms_pa, site.func).unwrap_or_else(|| format!("{:#010x}", site.func));
+    let pid = s.address_spaces.iter().find(|a| a.flags & AS_LIVE != 0 && a.asid == site.asid).map(|a| a.pid);
+    Some(PinnedBy { command: site.command.clone(), func, pid, asid: site.asid })
+}
+
+/// The first VA any live address space maps `pfn` at.
+pub(crate) fn first_va(s: &Snapshot, ram: &GuestRam, pfn: u32) -> Option<u32> {
+    all_mappings(s, ram).into_iter().find(|m| m.0 == pfn).map(|m| m.1.va)
+}
+
 /// Every (pfn, mapping) of every live user address space.
 fn all_mappings(s: &Snapshot, ram: &GuestRam) -> Vec<(u32, MappedBy)> {
     let mut out = Vec::new();
@@ -408,6 +470,26 @@ fn isolated_blocks(s: &Snapshot, start: u32, end: u32) -> Vec<Cause> {
     while b < end {
         if s.pageblock_mt(b.max(s.base_pfn())) == Some(MIGRATE_ISOLATE) {
             out.push(Cause::NotIsolated { pageblock: b });
+        }
+        b = match b.checked_add(pb) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    out
+}
+
+/// Pageblocks of `area` touching `[start, end)` whose type is neither CMA
+/// nor isolated.
+fn not_cma_blocks(s: &Snapshot, area: &CmaArea, start: u32, end: u32) -> Vec<Cause> {
+    let pb = s.pageblock_pages();
+    let mut out = Vec::new();
+    let mut b = start - start % pb;
+    while b < end {
+        if area.contains(b) {
+            if let Some(mt) = s.pageblock_mt(b).filter(|&mt| mt != MIGRATE_CMA && mt != MIGRATE_ISOLATE) {
+                out.push(Cause::NotCma { pageblock: b, mt });
+            }
         }
         b = match b.checked_add(pb) {
             Some(n) => n,

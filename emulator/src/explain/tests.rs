@@ -22,7 +22,7 @@ fn req(range: Option<u32>, count: u32, errno: i32) -> Request {
 
 fn run(g: &mut SynthGuest, r: &Request, lru: Option<&LruAddRecord>, dma: &[DmaSpan]) -> Vec<Cause> {
     let s = snap(g);
-    explain(&s, Extra { ram: &g.ram, lru, dma }, r)
+    explain(&s, Extra { ram: &g.ram, lru, dma, pins: None }, r)
 }
 
 fn user(g: &mut SynthGuest, va: u32, pfn: u32, refcount: i32) {
@@ -49,7 +49,7 @@ fn a_pinned_page_names_its_pfn_task_and_va() {
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(
         c[0],
-        Cause::Pinned { pfn: base + 0x40, refcount: 2, mapcount: 1, extra: 1, mapped: vec![MappedBy { pid: 101, asid: 1, va: 0x40_3000 }], dma: None, more: 0 }
+        Cause::Pinned { pfn: base + 0x40, refcount: 2, mapcount: 1, extra: 1, mapped: vec![MappedBy { pid: 101, asid: 1, va: 0x40_3000 }], dma: None, by: None, more: 0 }
     );
     let t = c[0].to_string();
     assert!(t.starts_with(&format!("pfn {:#x} is pinned (refcount 2, mapcount 1", base + 0x40)), "{t}");
@@ -142,7 +142,7 @@ fn an_isolated_pageblock_is_named() {
     g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
     let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
     // the range ends inside the second pageblock
-    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[] }, &req(Some(base + 1000), 100, EBUSY));
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None }, &req(Some(base + 1000), 100, EBUSY));
     assert_eq!(c, vec![Cause::NotIsolated { pageblock: base + 1024 }]);
     // movable pages left in the range are not blamed: nothing migrated
     let (mut g, base) = guest();
@@ -151,10 +151,10 @@ fn an_isolated_pageblock_is_named() {
     g.commit();
     g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
     let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
-    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[] }, &req(Some(base + 1000), 100, EBUSY));
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None }, &req(Some(base + 1000), 100, EBUSY));
     assert_eq!(c.iter().map(Cause::kind).collect::<Vec<_>>(), vec!["not_isolated", "pinned"], "{c:?}");
     // a range inside the first block only is not blamed on the second
-    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[] }, &req(Some(base), 1000, EBUSY)), vec![]);
+    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None }, &req(Some(base), 1000, EBUSY)), vec![]);
 }
 
 #[test]
@@ -227,4 +227,26 @@ fn thousands_groups_digits() {
     assert_eq!(thousands(999), "999");
     assert_eq!(thousands(13139), "13,139");
     assert_eq!(thousands(1234567), "1,234,567");
+}
+
+#[test]
+fn a_pin_names_its_command_and_function() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_3000, base + 0x40, 2);
+    let s = snap(&mut g);
+    let mut pins = PinTable::new();
+    pins.entry(base + 0x40).or_default().push(PinSite { asid: 1, va: 0x40_3000, func: 0xc000_1234, command: "pin in".into() });
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins) }, &req(Some(base), 2000, EBUSY));
+    // the synthetic guest has no KALLSYMS: the address stands for the name
+    assert!(matches!(&c[0], Cause::Pinned { by: Some(PinnedBy { pid: Some(101), asid: 1, .. }), .. }), "{c:?}");
+    let t = c[0].to_string();
+    assert!(t.contains("; pinned by `pin in` in 0xc0001234 (task 101, asid 1); migration cannot move it"), "{t}");
+    // the page dump of that frame, in Linux's dump_page format
+    let d = dump::dump_page(&s, base + 0x40, 0x403, dump::MIGRATION_FAILURE);
+    assert_eq!(d.len(), 4, "{d:?}");
+    assert!(d[0].ends_with(&format!(" refcount:2 mapcount:1 mapping:00000000 index:0x403 pfn:{:#x}", base + 0x40)), "{d:?}");
+    assert!(d[1].starts_with("anon flags: 0x"), "{d:?}");
+    assert!(d[1].contains("(uptodate|lru|swapbacked|zone=") && d[1].ends_with(") CMA"), "{d:?}");
+    assert_eq!(d[2].split(' ').count(), 9, "{d:?}");
+    assert_eq!(d[3], "page dumped because: migration failure");
 }

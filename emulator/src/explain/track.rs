@@ -3,7 +3,8 @@
 //! and failure, and words the console lines: one per distinct cause, after
 //! Linux's own failure lines (the guest rings `DOORBELL_CMA_ALLOC_DONE`
 //! there). An allocation that succeeds on its first try has no cause.
-use super::{errno_name, explain, thousands, Cause, Extra, Request};
+use super::dump::{dump_page, MIGRATION_FAILURE, UNMOVABLE_PAGE};
+use super::{errno_name, explain, thousands, Cause, Extra, PinSite, PinTable, Request};
 use crate::introspect::Snapshot;
 use cmaemu_abi::trace::GuestEvent;
 
@@ -35,8 +36,9 @@ struct Open {
     /// The range of the last busy retry.
     last_retry: Option<u32>,
     migrated: u64,
-    /// Distinct causes so far, with how many tries named each.
-    causes: Vec<(Cause, u32)>,
+    /// Distinct causes so far, with how many tries named each and the
+    /// `dump_page` lines of its page as first seen.
+    causes: Vec<(Cause, u32, Vec<String>)>,
 }
 
 /// See the module doc.
@@ -45,6 +47,8 @@ pub struct Tracker {
     open: Option<Open>,
     /// Console lines waiting for the guest's `cma_alloc` to return.
     pending: Vec<String>,
+    /// Live pins and where they came from (`TR_PIN` records).
+    pins: PinTable,
 }
 
 impl Tracker {
@@ -62,6 +66,21 @@ impl Tracker {
     /// [`Tracker::needs_state`] said so).
     pub fn on_event(&mut self, ev: &GuestEvent, s: &Snapshot, x: Extra<'_>) -> Option<Found> {
         match *ev {
+            GuestEvent::Pin { on, pfn, va, asid, func, command } => {
+                if on {
+                    let command = String::from_utf8_lossy(cmaemu_abi::desc::name_bytes(&command)).into_owned();
+                    self.pins.entry(pfn).or_default().push(PinSite { asid, va, func, command });
+                } else if let Some(v) = self.pins.get_mut(&pfn) {
+                    // the oldest pin of that frame goes first
+                    if !v.is_empty() {
+                        v.remove(0);
+                    }
+                    if v.is_empty() {
+                        self.pins.remove(&pfn);
+                    }
+                }
+                None
+            }
             GuestEvent::CmaAllocStart { area, count, align } => {
                 self.open = Some(Open { area: area as usize, count, align, retries: 0, tries: 0, last_retry: None, migrated: 0, causes: Vec::new() });
                 let a = s.cma.get(area as usize)?;
@@ -108,17 +127,28 @@ impl Tracker {
 
     /// Explain the open allocation's try at `range` and remember its causes.
     fn found(&mut self, s: &Snapshot, x: Extra<'_>, range: Option<u32>, errno: i32, last: bool, new_try: bool) -> Option<Found> {
-        let o = self.open.as_mut()?;
+        let o = self.open.as_ref()?;
         let req = Request { area: o.area, count: o.count, align: o.align, range, errno };
-        let causes = explain(s, x, &req);
+        let causes = explain(s, Extra { pins: Some(&self.pins), ..x }, &req);
+        let o = self.open.as_mut()?;
         if !new_try {
             return Some(Found { area: o.area, count: o.count, align: o.align, retries: o.retries, last, errno, migrated: o.migrated, causes });
         }
         o.tries += 1;
         for c in &causes {
-            match o.causes.iter_mut().find(|(k, _)| k.kind() == c.kind() && k.pfn() == c.pfn()) {
-                Some((_, n)) => *n += 1,
-                None => o.causes.push((c.clone(), 1)),
+            let same_kind = o.causes.iter().filter(|(k, _, _)| k.kind() == c.kind()).count();
+            match o.causes.iter_mut().find(|(k, _, _)| k.kind() == c.kind() && k.pfn() == c.pfn()) {
+                Some((_, n, _)) => *n += 1,
+                // a few pages of each kind over all tries (each try may
+                // name another); the rest count with the last one
+                None if same_kind >= super::MAX_PAGES_PER_KIND => {
+                    if let Some((_, n, _)) = o.causes.iter_mut().rev().find(|(k, _, _)| k.kind() == c.kind()) {
+                        *n += 1;
+                    }
+                }
+                // Linux's dump of the first page of each kind
+                None if same_kind == 0 => o.causes.push((c.clone(), 1, page_dump(s, x, c))),
+                None => o.causes.push((c.clone(), 1, Vec::new())),
             }
         }
         Some(Found { area: o.area, count: o.count, align: o.align, retries: o.retries, last, errno, migrated: o.migrated, causes })
@@ -160,15 +190,34 @@ fn lines(s: &Snapshot, o: &Open, errno: i32) -> Vec<String> {
     }
     let tries = o.tries;
     let mut causes = o.causes.clone();
-    causes.sort_by_key(|(c, _)| c.rank());
-    causes
-        .iter()
-        .map(|(c, n)| {
-            let mut l = format!("{head}: {c}");
-            if tries > 1 {
-                l.push_str(&format!(" [{n} of {tries} tries]"));
-            }
-            l
-        })
-        .collect()
+    causes.sort_by_key(|(c, _, _)| c.rank());
+    let mut out = Vec::new();
+    for (c, n, dump) in &causes {
+        let mut l = format!("{head}: {c}");
+        if tries > 1 {
+            l.push_str(&format!(" [{n} of {tries} tries]"));
+        }
+        out.push(l);
+        out.extend(dump.iter().map(|d| format!("cmaemu: {d}")));
+    }
+    out
+}
+
+/// Linux's `dump_page()` of the page a cause names, as
+/// `alloc_contig_dump_pages()` (a page migration could not move) or
+/// `has_unmovable_pages()` (an unmovable one) would print it; none for a
+/// cause without one page (isolation, fragmentation, size).
+fn page_dump(s: &Snapshot, x: Extra<'_>, c: &Cause) -> Vec<String> {
+    let (pfn, reason) = match c {
+        Cause::Pinned { pfn, .. } | Cause::LruBatch { pfn, .. } | Cause::NotMigrated { pfn, .. } | Cause::PcpList { pfn, .. } => (*pfn, MIGRATION_FAILURE),
+        Cause::OutOfTargets { first, .. } => (*first, MIGRATION_FAILURE),
+        Cause::DeviceOwned { pfn, .. } | Cause::Unmovable { pfn, .. } => (*pfn, UNMOVABLE_PAGE),
+        Cause::TooLarge { .. } | Cause::NotIsolated { .. } | Cause::NotCma { .. } | Cause::Fragmented { .. } => return Vec::new(),
+    };
+    // page->index of an anonymous page: its VA's page number
+    let index = match c {
+        Cause::Pinned { mapped, .. } => mapped.first().map(|m| m.va),
+        _ => super::first_va(s, x.ram, pfn),
+    };
+    dump_page(s, pfn, index.map_or(0, |va| va >> 12), reason)
 }

@@ -3,6 +3,7 @@ pub mod snapshot;
 pub mod ring;
 pub mod va;
 pub mod linux;
+pub mod kallsyms;
 
 pub use ring::RingDrainer;
 pub use snapshot::{CmaArea, IntrospectError, MmCounters, PageState, Snapshot, MT_NAMES};

@@ -255,6 +255,10 @@ impl Decoder {
             }
             return;
         }
+        if let GuestEvent::Pin { .. } = ge {
+            // for the cause finder only (it names a pin's origin)
+            return;
+        }
         self.flush(out);
         let kind = match ge {
             GuestEvent::CmaAllocStart { area, count, align } => EventKind::CmaAllocStart { name: self.name(area), count: count as u64, align },
@@ -278,6 +282,7 @@ impl Decoder {
             GuestEvent::TlbFlush { scope, asid, va } => EventKind::TlbFlush { scope, asid, va },
             GuestEvent::Inject { id, pfn, arg, extra } => EventKind::Inject { id, pfn, arg, extra },
             GuestEvent::Mark { label } => EventKind::Mark { label: String::from_utf8_lossy(name_bytes(&label)).into_owned() },
+            GuestEvent::Pin { .. } => unreachable!("handled above"),
         };
         out.push(Event { ts_ns: r.ts_ns, frame, kind });
     }

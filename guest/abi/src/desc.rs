@@ -219,8 +219,9 @@ pub struct GuestDesc {
     pub inject_mask: u32,
     /// Page size (4096).
     pub page_size: u32,
-    /// Reserved, 0.
-    pub _reserved0: u32,
+    /// Physical address of the kernel's `KALLSYMS` table
+    /// (`crate::kallsyms`; 0: none): the host names kernel functions with it.
+    pub kallsyms_pa: u32,
 
     /// First PFN described by the page array.
     pub base_pfn: u32,
@@ -293,7 +294,7 @@ impl GuestDesc {
             mm_seq: 0,
             inject_mask: 0,
             page_size: crate::page::PAGE_SIZE,
-            _reserved0: 0,
+            kallsyms_pa: 0,
             base_pfn: 0,
             nr_pages: 0,
             page_array_pa: 0,

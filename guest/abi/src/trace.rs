@@ -76,6 +76,15 @@ pub const TR_TLB_FLUSH: u16 = 11;
 pub const TR_INJECT: u16 = 12;
 /// A free-form marker: args (24 bytes) hold a NUL-padded label.
 pub const TR_MARK: u16 = 13;
+/// A page pin taken (`mode` 1: `get_user_pages`/`pin_user_pages`) or
+/// dropped (0): `pfn`, `page` = the VA, `count` = the ASID, `args[0]` = the
+/// kernel function that took it (the host names it from `KALLSYMS`),
+/// `args[1..6]` = the command that asked for it (20 bytes, NUL-padded).
+/// Only Linux's `page_pinner` debugging keeps this; the host's cause
+/// finder names a pin's origin from it.
+pub const TR_PIN: u16 = 14;
+/// Bytes of a [`TR_PIN`] record's command.
+pub const PIN_COMMAND_LEN: usize = 20;
 
 /// `TR_TLB_FLUSH` mode: one VA of one ASID (`TLBIMVA`).
 pub const TLB_PAGE: u8 = 0;
@@ -218,6 +227,8 @@ pub enum GuestEvent {
     Inject { id: u8, pfn: u64, arg: u32, extra: u32 },
     /// Label bytes, NUL-padded.
     Mark { label: [u8; 24] },
+    /// `command`: NUL-padded.
+    Pin { on: bool, pfn: u32, va: u32, asid: u32, func: u32, command: [u8; PIN_COMMAND_LEN] },
 }
 
 /// Why a record did not decode.
@@ -313,6 +324,20 @@ impl TraceRecord {
         r
     }
 
+    /// A pin taken (`on`) or dropped; see [`TR_PIN`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn pin(ts_ns: u64, on: bool, pfn: u32, va: u32, asid: u32, func: u32, command: &str) -> Self {
+        let mut b = [0u8; PIN_COMMAND_LEN];
+        let n = command.len().min(PIN_COMMAND_LEN);
+        b[..n].copy_from_slice(&command.as_bytes()[..n]);
+        let mut r = TraceRecord { mode: on as u8, pfn: pfn as u64, page: va, count: asid, ..Self::base(TR_PIN, ts_ns) };
+        r.args[0] = func;
+        for i in 0..PIN_COMMAND_LEN / 4 {
+            r.args[1 + i] = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        }
+        r
+    }
+
     /// The record as bytes (what the ring stores).
     pub fn to_bytes(&self) -> [u8; TRACE_RECORD_SIZE] {
         let mut b = [0u8; TRACE_RECORD_SIZE];
@@ -360,6 +385,18 @@ impl TraceRecord {
                     label[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
                 }
                 GuestEvent::Mark { label }
+            }
+            TR_PIN => {
+                let mut command = [0u8; PIN_COMMAND_LEN];
+                for (i, w) in a[1..].iter().enumerate() {
+                    command[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+                }
+                let on = match self.mode {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError::BadField("pin mode")),
+                };
+                GuestEvent::Pin { on, pfn: pfn32(self.pfn)?, va: self.page, asid: self.count, func: a[0], command }
             }
             k => return Err(DecodeError::UnknownKind(k)),
         })
@@ -742,6 +779,15 @@ mod tests {
             GuestEvent::Mark { label } => assert_eq!(&label[..9], b"phase one"),
             e => panic!("{e:?}"),
         }
+        let p = TraceRecord::pin(2, true, 0x6d040, 0x09fd_c000, 1, 0xc000_8001, "a command longer than twenty");
+        match p.decode().unwrap() {
+            GuestEvent::Pin { on: true, pfn: 0x6d040, va: 0x09fd_c000, asid: 1, func: 0xc000_8001, command } => assert_eq!(&command, b"a command longer tha"),
+            e => panic!("{e:?}"),
+        }
+        let mut off = TraceRecord::pin(3, false, 1, 2, 3, 4, "pin");
+        assert!(matches!(off.decode(), Ok(GuestEvent::Pin { on: false, .. })));
+        off.mode = 2;
+        assert_eq!(off.decode(), Err(DecodeError::BadField("pin mode")));
         let mut recs = Vec::new();
         TraceRecord::migrate_page_records(9, 10, 20, 3, &[1, 2, 3, 4, 5, 6], |r| recs.push(r));
         assert_eq!(recs.len(), 2);

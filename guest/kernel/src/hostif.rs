@@ -89,6 +89,7 @@ pub fn init() {
     d.kernel_ttbr0 = crate::paging::EMPTY_TTBR0.load(Ordering::Relaxed);
     d.inject_mask = inject_mask();
     d.lru_add_pa = virt_to_phys(&pa.lru_add as *const _ as u32);
+    d.kallsyms_pa = virt_to_phys(crate::kallsyms::KALLSYMS.as_ptr() as u32);
     // SAFETY: `dva` is our descriptor page.
     unsafe { core::ptr::write_volatile(dva as *mut GuestDesc, d) };
     DESC_VA.store(dva, Ordering::Relaxed);

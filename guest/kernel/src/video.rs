@@ -317,6 +317,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
 /// pin: the page migrates under the camera, which keeps writing into the
 /// old frame; the writes are lost.
 pub fn capture_userptr(frames: u32, start: u32, end: u32) {
+    let origin = crate::vm::PinOrigin { command: "capture", func: capture_userptr as fn(u32, u32, u32) as usize };
     use cmaemu_abi::trace::{TraceRecord, INJECT_DMA_DURING_MIGRATION};
     if !PRESENT.load(Ordering::Relaxed) {
         println!("capture: no camera");
@@ -341,7 +342,7 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         if forget_pin {
             crate::hostif::fired(INJECT_DMA_DURING_MIGRATION, pfn.0, va);
         } else {
-            crate::vm::pin_frame(pfn, true);
+            crate::vm::pin_frame(pfn, va, true, origin);
         }
         crate::hostif::push(&TraceRecord::dma_alloc(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1, 0, 0, 0xff));
         writel(cam(CAM_BUF_ADDR), pfn.0 << 12);
@@ -377,9 +378,8 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
     for &(va, pfn) in pages {
         crate::hostif::push(&TraceRecord::dma_free(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1));
         if !forget_pin {
-            crate::vm::pin_frame(pfn, false);
+            crate::vm::pin_frame(pfn, va, false, origin);
         }
-        let _ = va;
     }
     crate::hostif::end();
     println!("capture: {} frames of {} bytes into {} user pages, {} pages moved by compaction meanwhile", done, fsize, n, moved);

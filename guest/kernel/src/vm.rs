@@ -426,14 +426,38 @@ pub fn pages_in(start: u32, end: u32, out: &mut [(u32, Pfn)]) -> usize {
 
 /// `get_user_pages` / `unpin_user_page` of one frame: one reference more
 /// or less.
-pub fn pin_frame(pfn: Pfn, on: bool) {
+pub fn pin_frame(pfn: Pfn, va: u32, on: bool, origin: PinOrigin) {
     if let Some(pg) = mm::page_alloc().and_then(|pa| pa.mem.page_mut(pfn)) {
         if on {
             pg.refcount += 1;
         } else {
             pg.refcount = pg.refcount.saturating_sub(1).max(1);
         }
+        note_pin(pfn.0, va, on, origin);
     }
+}
+
+/// Who takes a pin: the command and the kernel function (by address; the
+/// host names it from `KALLSYMS`). Linux keeps this only with the
+/// `page_pinner` debug option; the host's cause finder names it.
+#[derive(Clone, Copy)]
+pub struct PinOrigin {
+    pub command: &'static str,
+    pub func: usize,
+}
+
+/// Tell the host a pin of `pfn` (mapped at `va` of the current task) was
+/// taken or dropped (a `TR_PIN` record).
+fn note_pin(pfn: u32, va: u32, on: bool, origin: PinOrigin) {
+    let asid = current().map_or(0, |t| t.asid as u32);
+    crate::hostif::push(&cmaemu_abi::trace::TraceRecord::pin(crate::hostif::now(), on, pfn, va, asid, origin.func as u32, origin.command));
+}
+
+/// `pin`'s origin: the shell's command, or the `stress` job (which pins
+/// quietly).
+fn pin_origin(func: usize) -> PinOrigin {
+    let command = if QUIET.load(core::sync::atomic::Ordering::Relaxed) { "stress" } else { "pin" };
+    PinOrigin { command, func }
 }
 
 /// `pin N`: raise the refcount of N more pages, as `get_user_pages` would
@@ -447,6 +471,7 @@ pub fn pin(n: u32) {
         if pte & 2 != 0 {
             if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
                 pg.refcount += 1;
+                note_pin(pte >> 12, page_va(t.pinned), true, pin_origin(pin as fn(u32) as usize));
             }
         }
         t.pinned += 1;
@@ -473,6 +498,7 @@ pub fn pin_in(start: u32, end: u32) {
         if pte & 2 != 0 && pfn >= start && pfn < end {
             if let Some(pg) = pa.mem.page_mut(Pfn(pfn)) {
                 pg.refcount += 1;
+                note_pin(pfn, va, true, PinOrigin { command: "pin in", func: pin_in as fn(u32, u32) as usize });
             }
             EXTRA_PINS.with(|p| p.push((va, pfn)));
             println!("pin: pinned pfn {:#x} (va {:#010x})", pfn, va);
@@ -531,6 +557,7 @@ pub fn unpin() {
         }
         if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
             pg.refcount = pg.refcount.saturating_sub(1).max(1);
+            note_pin(pte >> 12, va, false, pin_origin(unpin as fn() as usize));
         }
     };
     for i in 0..t.pinned {
