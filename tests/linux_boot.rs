@@ -69,3 +69,45 @@ fn debian_armmp_boots_to_a_busybox_shell_and_powers_off_deterministically() {
     assert_eq!(n1, n2, "same inputs, same retired instruction count");
     assert_eq!(out1, out2, "same inputs, same console bytes");
 }
+
+/// After the prompt: a command that reads the kernel's memory state, then
+/// `poweroff -f`: (retired instructions, console bytes).
+fn command_poweroff(m: &mut Machine) -> (u64, String) {
+    m.send("grep -E 'MemFree|Cma' /proc/meminfo; echo done-$((6*7))\n");
+    let s = m.run_until("done-42");
+    assert_eq!(s, Step::Paused, "the command did not run; console:\n{}", m.output());
+    m.send("poweroff -f\n");
+    let s = m.run_until("text that never appears");
+    assert_eq!(s, Step::Exited(Exit::Poweroff(0)), "console:\n{}", m.output());
+    (m.stats().insns, m.output())
+}
+
+#[test]
+fn debian_armmp_restored_from_a_snapshot_runs_as_it_would_have() {
+    let Some(a) = assets() else { return };
+    let dtb = dtb(&a);
+    let t = std::time::Instant::now();
+    let mut m = Machine::linux(&a.zimage, Some(&a.initrd), &dtb, RAM, 20_000_000_000).expect("build the board");
+    assert_eq!(m.run_until("/ # "), Step::Paused, "no busybox prompt; console:\n{}", m.output());
+    let boot = t.elapsed();
+    let t = std::time::Instant::now();
+    let snap = m.save().expect("save at the prompt");
+    let save = t.elapsed();
+    let (n1, out1) = command_poweroff(&mut m);
+    assert!(out1.contains("CmaFree:"), "{out1}");
+    for round in 0..2 {
+        let t = std::time::Instant::now();
+        m.restore(&snap).expect("restore");
+        let restore = t.elapsed();
+        let (n, out) = command_poweroff(&mut m);
+        assert_eq!(n, n1, "retired instructions after restore {round}");
+        assert_eq!(out, out1, "console bytes after restore {round}");
+        eprintln!(
+            "snapshot: boot to the prompt {:.0} ms; save {:.1} ms ({} MiB of RAM); restore to the prompt {:.1} ms",
+            boot.as_secs_f64() * 1e3,
+            save.as_secs_f64() * 1e3,
+            snap.ram_bytes() >> 20,
+            restore.as_secs_f64() * 1e3
+        );
+    }
+}

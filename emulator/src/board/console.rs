@@ -57,7 +57,44 @@ pub struct Console {
     prompt_flag: Option<bool>,
 }
 
+/// The console's own state for a machine snapshot (the input source and
+/// the capture buffer are saved by the caller).
+#[derive(Clone)]
+pub struct ConsoleState {
+    pending: VecDeque<u8>,
+    eof: bool,
+    tail: VecDeque<String>,
+    line: Vec<u8>,
+    escape: bool,
+    quit: bool,
+    prompt_flag: Option<bool>,
+}
+
 impl Console {
+    /// Its state for a snapshot.
+    pub fn save(&self) -> ConsoleState {
+        ConsoleState {
+            pending: self.pending.clone(),
+            eof: self.eof,
+            tail: self.tail.clone(),
+            line: self.line.clone(),
+            escape: self.escape,
+            quit: self.quit,
+            prompt_flag: self.prompt_flag,
+        }
+    }
+
+    /// Back to a saved state.
+    pub fn restore(&mut self, s: &ConsoleState) {
+        self.pending = s.pending.clone();
+        self.eof = s.eof;
+        self.tail = s.tail.clone();
+        self.line = s.line.clone();
+        self.escape = s.escape;
+        self.quit = s.quit;
+        self.prompt_flag = s.prompt_flag;
+    }
+
     pub fn new(input: Input, stdout: bool, capture: Option<Capture>) -> Self {
         let eof = matches!(input, Input::None);
         Console { input, pending: VecDeque::new(), eof, stdout, capture, tail: VecDeque::new(), line: Vec::new(), escape: false, quit: false, prompt_flag: None }

@@ -10,5 +10,6 @@ pub mod pacing;
 pub mod profile;
 pub mod run;
 pub mod scanout;
+pub mod snapshot;
 pub mod step;
 pub mod unmodelled;

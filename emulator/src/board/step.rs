@@ -192,6 +192,14 @@ impl Machine {
         self.run_until_idle()
     }
 
+    /// Whether the guest has started running (snapshots).
+    pub(super) fn started(&self) -> bool {
+        self.started
+    }
+    pub(super) fn set_started(&mut self, started: bool) {
+        self.started = started;
+    }
+
     pub fn ram(&self) -> &GuestRam {
         self.cpu.ram()
     }

@@ -16,6 +16,7 @@ use unicorn_engine::{
 pub mod bare;
 pub mod gdb;
 mod serve_inline;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 pub use crate::memory::GuestRam;

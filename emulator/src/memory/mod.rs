@@ -5,6 +5,8 @@
 //! crate.
 pub mod map;
 pub mod ram;
+pub mod snapshot;
 pub mod walk;
 
 pub use ram::{GuestRam, RamError};
+pub use snapshot::{RamSnapshot, RamSnapshotError};

@@ -100,4 +100,16 @@ impl GuestRam {
     pub fn write_u32(&self, pa: u64, v: u32) -> Result<(), RamError> {
         self.write(pa, &v.to_le_bytes())
     }
+    /// Zero all of RAM by giving its pages back to the host (they read as
+    /// zeros and are committed again when touched).
+    pub fn discard(&self) {
+        // SAFETY: the whole private anonymous mapping made in `new`; after
+        // MADV_DONTNEED it stays mapped and reads as zeros. Racing readers
+        // see old bytes or zeros, as with any write.
+        let r = unsafe { libc::madvise(self.m.ptr as *mut libc::c_void, self.m.len, libc::MADV_DONTNEED) };
+        if r != 0 {
+            // SAFETY: as above; a plain zero fill if the advice was refused.
+            unsafe { std::ptr::write_bytes(self.m.ptr, 0, self.m.len) };
+        }
+    }
 }
