@@ -79,7 +79,7 @@ impl Snapshot {
 
 impl Board {
     fn save_state(&self) -> Result<BoardState, SnapshotError> {
-        if self.monitor.is_some() {
+        if self.monitor.is_some() || self.linux.is_some() {
             return Err(SnapshotError::Instrumented);
         }
         if self.recorder.is_some() {
