@@ -98,6 +98,15 @@ fn a_pinned_page_is_named_with_its_task_and_va_and_a_clean_allocation_has_no_cau
     assert!(ce.iter().all(|e| e["cause"] == "pinned" && e["pfn"] == pfn_n && e["name"] == "reserved" && e["count"] == 4032), "{ce:?}");
     assert!(ce.iter().any(|e| e["last"] == true && e["errorno"] == -16));
     assert!(ce.iter().all(|e| e["text"].as_str().unwrap().contains("is pinned")));
+    // the first try ended in a busy retry: its time is the retried time
+    let out = Command::new(env!("CARGO_BIN_EXE_cmaemu")).args(["trace", "summary", trace.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.contains(" reserved ") && l.contains(" -16 EBUSY ")).unwrap_or_else(|| panic!("{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[7], "1", "{row}");
+    let retried: f64 = cols[13].parse().unwrap();
+    let latency: f64 = cols[5].parse().unwrap();
+    assert!(retried > 0.0 && retried < latency, "{row}");
 }
 
 #[test]
@@ -144,6 +153,16 @@ fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
     assert_eq!(cols[6], migrated.to_string(), "{row}");
     assert_eq!(cols[7], "0", "{row}");
     assert!(row.contains(" -12 ENOMEM  out_of_targets 0x"), "{row}");
+    // where the time went: bitmap, isolate, drain, migrate, finish (µs)
+    // add up to the latency; migration dominates; no busy retry
+    let f = |i: usize| -> f64 { cols[i].parse().unwrap_or_else(|_| panic!("column {i} of {row}")) };
+    let phases: f64 = (8..13).map(f).sum();
+    assert!((phases - f(5)).abs() < 0.01, "phases {phases} vs latency {}: {row}", f(5));
+    assert!(f(11) > 0.9 * f(5), "migration is most of it: {row}");
+    assert_eq!(f(13), 0.0, "{row}");
+    assert_eq!(cols[14], format!("{:.1}", migrated as f64 / 256.0), "MiB copied: {row}");
+    let phases: Vec<&str> = evs.iter().filter(|e| e["event"] == "cma_alloc_phase").filter_map(|e| e["phase"].as_str()).collect();
+    assert_eq!(&phases[..4], &["isolate", "drain", "migrate", "finish"]);
 }
 
 #[test]
@@ -163,6 +182,10 @@ fn too_large_and_fragmented_requests_and_no_cause_for_a_clean_allocation() {
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert!(ev[0].contains("name=linux,cma count=20000 align=0 retries=0 last=1 ret=-12 migrated=0 cause=too_large text=\"the request"), "{}", ev[0]);
     assert!(ev[1].contains("cause=fragmented pfn=0x"), "{}", ev[1]);
+    // the allocation that got as far as alloc_contig_range went through its
+    // phases; the ones the bitmap refused did not
+    let ph: Vec<&str> = ft.lines().filter_map(|l| l.split(": cmaemu_cma_alloc_phase: ").nth(1)).collect();
+    assert_eq!(ph, ["phase=isolate", "phase=drain", "phase=migrate", "phase=finish"]);
 }
 
 #[test]

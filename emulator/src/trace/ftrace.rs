@@ -103,6 +103,10 @@ pub fn body(k: &EventKind) -> Option<(&'static str, String)> {
             let _ = write!(s, "injection={} pfn={:#x} arg={arg:#x} extra={extra:#x}", inject_name(*id), ulong(*pfn));
             "cmaemu_inject"
         }
+        EventKind::CmaAllocPhase { phase } => {
+            let _ = write!(s, "phase={}", cmaemu_abi::trace::cma_phase_name(*phase));
+            "cmaemu_cma_alloc_phase"
+        }
         EventKind::Mark { label } => {
             s.push_str(label);
             "tracing_mark_write"

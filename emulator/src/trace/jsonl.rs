@@ -112,6 +112,7 @@ pub fn event_json(e: &Event) -> String {
         EventKind::TlbFlush { scope, asid, va } => o.raw("scope", scope).raw("asid", asid).raw("va", va),
         EventKind::Inject { id, pfn, arg, extra } => o.str("injection", inject_name(*id)).raw("pfn", pfn_val(*pfn)).raw("arg", arg).raw("extra", extra),
         EventKind::Mark { label } => o.str("label", label),
+        EventKind::CmaAllocPhase { phase } => o.str("phase", cmaemu_abi::trace::cma_phase_name(*phase)),
         EventKind::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } => o
             .str("name", name)
             .raw("count", count)

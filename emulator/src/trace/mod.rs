@@ -89,6 +89,9 @@ pub enum EventKind {
     /// retry); `cause`: the cause's short name; `pfn`: the page it names;
     /// `text`: the sentence the console prints.
     CmaCause { name: String, count: u64, align: u32, retries: u32, last: bool, errorno: i32, migrated: u64, cause: String, pfn: Option<u32>, text: String },
+    /// The running `cma_alloc`'s `alloc_contig_range` enters `phase`
+    /// (`cmaemu_abi::trace::CMA_PHASE_*`; see `TR_CMA_PHASE`).
+    CmaAllocPhase { phase: u8 },
 }
 
 /// What a run was started with.
@@ -200,6 +203,7 @@ impl EventKind {
             EventKind::PageStates { .. } => "page_states",
             EventKind::DisplayFrame { .. } => "display_frame",
             EventKind::CmaCause { .. } => "cma_cause",
+            EventKind::CmaAllocPhase { .. } => "cma_alloc_phase",
         }
     }
 }
@@ -283,6 +287,7 @@ impl Decoder {
             GuestEvent::Inject { id, pfn, arg, extra } => EventKind::Inject { id, pfn, arg, extra },
             GuestEvent::Mark { label } => EventKind::Mark { label: String::from_utf8_lossy(name_bytes(&label)).into_owned() },
             GuestEvent::Pin { .. } => unreachable!("handled above"),
+            GuestEvent::CmaPhase { phase } => EventKind::CmaAllocPhase { phase },
         };
         out.push(Event { ts_ns: r.ts_ns, frame, kind });
     }

@@ -116,6 +116,7 @@ fn event_of(v: &Value, line: usize) -> Result<Option<Event>, ReadError> {
         "tlb_flush" => EventKind::TlbFlush { scope: u("scope").unwrap_or(0) as u8, asid: u("asid").unwrap_or(0) as u32, va: u("va").unwrap_or(0) as u32 },
         "inject" => EventKind::Inject { id: inject_id(&s("injection")), pfn: pfn("pfn"), arg: u("arg").unwrap_or(0) as u32, extra: u("extra").unwrap_or(0) as u32 },
         "mark" => EventKind::Mark { label: s("label") },
+        "cma_alloc_phase" => EventKind::CmaAllocPhase { phase: (0..=u8::MAX).find(|&i| cmaemu_abi::trace::cma_phase_name(i) == s("phase")).unwrap_or(u8::MAX) },
         "cma_cause" => EventKind::CmaCause {
             name: s("name"),
             count: u("count").unwrap_or(0),

@@ -34,6 +34,29 @@ pub struct AllocRow {
     pub errno: Option<i32>,
     /// Distinct causes (`cma_cause` events): `kind pfn`, in order.
     pub causes: Vec<String>,
+    /// Virtual time in each phase over all tries (`cma_alloc_phase`
+    /// events): bitmap search, isolation, draining, migration, finish
+    /// (test, take the free pages, undo the isolation).
+    pub phase_ns: [u64; 5],
+    /// Virtual time of the tries that ended in a busy retry.
+    pub retry_ns: u64,
+}
+
+/// Phase bookkeeping of the running allocation: (phase, since, try start).
+#[derive(Clone, Copy)]
+struct PhaseClock {
+    phase: usize,
+    since: u64,
+    try_start: u64,
+}
+
+impl PhaseClock {
+    fn close(&mut self, r: &mut AllocRow, now: u64) {
+        if let Some(p) = r.phase_ns.get_mut(self.phase) {
+            *p = p.saturating_add(now.saturating_sub(self.since));
+        }
+        self.since = now;
+    }
 }
 
 /// Every `cma_alloc` of a trace, in start order.
@@ -42,12 +65,20 @@ pub fn allocations(events: &[Event]) -> Vec<AllocRow> {
     // the latest allocation of each area, and the one running
     let mut latest: BTreeMap<&str, usize> = BTreeMap::new();
     let mut running: Option<usize> = None;
+    let mut clock: Option<PhaseClock> = None;
     for e in events {
         match &e.kind {
             EventKind::CmaAllocStart { name, count, align } => {
                 rows.push(AllocRow { start_ns: e.ts_ns, name: name.clone(), count: *count, align: *align, ..Default::default() });
                 latest.insert(name, rows.len() - 1);
                 running = Some(rows.len() - 1);
+                clock = Some(PhaseClock { phase: 0, since: e.ts_ns, try_start: e.ts_ns });
+            }
+            EventKind::CmaAllocPhase { phase } => {
+                if let (Some(r), Some(c)) = (running.and_then(|i| rows.get_mut(i)), clock.as_mut()) {
+                    c.close(r, e.ts_ns);
+                    c.phase = *phase as usize;
+                }
             }
             EventKind::MigratePages { succeeded, .. } => {
                 if let Some(r) = running.and_then(|i| rows.get_mut(i)) {
@@ -57,6 +88,11 @@ pub fn allocations(events: &[Event]) -> Vec<AllocRow> {
             EventKind::CmaAllocBusyRetry { name, .. } => {
                 if let Some(r) = latest.get(name.as_str()).and_then(|&i| rows.get_mut(i)) {
                     r.retries = r.retries.saturating_add(1);
+                    if let Some(c) = clock.as_mut() {
+                        c.close(r, e.ts_ns);
+                        r.retry_ns = r.retry_ns.saturating_add(e.ts_ns.saturating_sub(c.try_start));
+                        *c = PhaseClock { phase: 0, since: e.ts_ns, try_start: e.ts_ns };
+                    }
                 }
             }
             EventKind::CmaAllocFinish { name, errorno, .. } => {
@@ -64,9 +100,13 @@ pub fn allocations(events: &[Event]) -> Vec<AllocRow> {
                     if r.end_ns.is_none() {
                         r.end_ns = Some(e.ts_ns);
                         r.errno = Some(*errorno);
+                        if let Some(c) = clock.as_mut() {
+                            c.close(r, e.ts_ns);
+                        }
                     }
                 }
                 running = None;
+                clock = None;
             }
             EventKind::CmaCause { name, cause, pfn, last, errorno, .. } => {
                 if let Some(r) = latest.get(name.as_str()).and_then(|&i| rows.get_mut(i)) {
@@ -104,11 +144,17 @@ fn errno_text(e: i32) -> String {
 }
 
 /// The allocation table: one line per `cma_alloc` (area, count, align,
-/// latency, pages migrated, busy retries, errno, causes).
+/// latency, pages migrated, busy retries, virtual µs in each phase —
+/// bitmap search, isolation, drain, migration, finish — and in the tries
+/// that ended in a busy retry, MiB copied by migration, errno, causes).
 pub fn allocation_table(events: &[Event]) -> String {
     let rows = allocations(events);
     let mut s = String::new();
-    let _ = writeln!(s, "{:>5} {:>12} {:<12} {:>7} {:>5} {:>12} {:>8} {:>7} {:>9}  cause", "alloc", "start_us", "area", "count", "align", "latency_us", "migrated", "retries", "errno");
+    let _ = writeln!(
+        s,
+        "{:>5} {:>12} {:<12} {:>7} {:>5} {:>12} {:>8} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}  cause",
+        "alloc", "start_us", "area", "count", "align", "latency_us", "migrated", "retries", "bitmap_us", "isolate_us", "drain_us", "migrate_us", "finish_us", "retried_us", "copied_MiB", "errno"
+    );
     for (i, r) in rows.iter().enumerate() {
         let lat = r.end_ns.map(|e| super::us(e.saturating_sub(r.start_ns))).unwrap_or_else(|| "-".into());
         let errno = r.errno.map(errno_text).unwrap_or_else(|| "-".into());
@@ -117,7 +163,29 @@ pub fn allocation_table(events: &[Event]) -> String {
             1 => r.causes[0].clone(),
             n => format!("{} (+{} more)", r.causes[0], n - 1),
         };
-        let _ = writeln!(s, "{:>5} {:>12} {:<12} {:>7} {:>5} {:>12} {:>8} {:>7} {:>9}  {}", i + 1, super::us(r.start_ns), r.name, r.count, r.align, lat, r.migrated, r.retries, errno, cause);
+        let p = r.phase_ns.map(super::us);
+        let mib = format!("{:.1}", r.migrated as f64 * 4096.0 / (1 << 20) as f64);
+        let _ = writeln!(
+            s,
+            "{:>5} {:>12} {:<12} {:>7} {:>5} {:>12} {:>8} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}  {}",
+            i + 1,
+            super::us(r.start_ns),
+            r.name,
+            r.count,
+            r.align,
+            lat,
+            r.migrated,
+            r.retries,
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+            p[4],
+            super::us(r.retry_ns),
+            mib,
+            errno,
+            cause
+        );
     }
     s
 }

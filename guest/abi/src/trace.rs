@@ -83,6 +83,32 @@ pub const TR_MARK: u16 = 13;
 /// Only Linux's `page_pinner` debugging keeps this; the host's cause
 /// finder names a pin's origin from it.
 pub const TR_PIN: u16 = 14;
+/// `alloc_contig_range` enters a phase (`mode`: `CMA_PHASE_*`); it lasts
+/// until the next phase record, busy retry or finish of the running
+/// `cma_alloc` (from its start or busy retry until the first phase: the
+/// bitmap search). cmaemu's own record (Linux has no tracepoint here).
+pub const TR_CMA_PHASE: u16 = 15;
+/// `start_isolate_page_range`.
+pub const CMA_PHASE_ISOLATE: u8 = 1;
+/// `drain_all_pages`.
+pub const CMA_PHASE_DRAIN: u8 = 2;
+/// `__alloc_contig_migrate_range` (LRU drain, isolation and migration).
+pub const CMA_PHASE_MIGRATE: u8 = 3;
+/// `test_pages_isolated`, `isolate_freepages_range`, undoing the isolation.
+pub const CMA_PHASE_FINISH: u8 = 4;
+
+/// Name of a `CMA_PHASE_*` (0: the bitmap search).
+pub const fn cma_phase_name(phase: u8) -> &'static str {
+    match phase {
+        0 => "bitmap",
+        CMA_PHASE_ISOLATE => "isolate",
+        CMA_PHASE_DRAIN => "drain",
+        CMA_PHASE_MIGRATE => "migrate",
+        CMA_PHASE_FINISH => "finish",
+        _ => "unknown",
+    }
+}
+
 /// Bytes of a [`TR_PIN`] record's command.
 pub const PIN_COMMAND_LEN: usize = 20;
 
@@ -227,6 +253,8 @@ pub enum GuestEvent {
     Inject { id: u8, pfn: u64, arg: u32, extra: u32 },
     /// Label bytes, NUL-padded.
     Mark { label: [u8; 24] },
+    /// `phase`: `CMA_PHASE_*`.
+    CmaPhase { phase: u8 },
     /// `command`: NUL-padded.
     Pin { on: bool, pfn: u32, va: u32, asid: u32, func: u32, command: [u8; PIN_COMMAND_LEN] },
 }
@@ -324,6 +352,11 @@ impl TraceRecord {
         r
     }
 
+    /// `alloc_contig_range` enters `phase`; see [`TR_CMA_PHASE`].
+    pub fn cma_phase(ts_ns: u64, phase: u8) -> Self {
+        TraceRecord { mode: phase, ..Self::base(TR_CMA_PHASE, ts_ns) }
+    }
+
     /// A pin taken (`on`) or dropped; see [`TR_PIN`].
     #[allow(clippy::too_many_arguments)]
     pub fn pin(ts_ns: u64, on: bool, pfn: u32, va: u32, asid: u32, func: u32, command: &str) -> Self {
@@ -386,6 +419,10 @@ impl TraceRecord {
                 }
                 GuestEvent::Mark { label }
             }
+            TR_CMA_PHASE => match self.mode {
+                CMA_PHASE_ISOLATE..=CMA_PHASE_FINISH => GuestEvent::CmaPhase { phase: self.mode },
+                _ => return Err(DecodeError::BadField("cma phase")),
+            },
             TR_PIN => {
                 let mut command = [0u8; PIN_COMMAND_LEN];
                 for (i, w) in a[1..].iter().enumerate() {
@@ -784,6 +821,8 @@ mod tests {
             GuestEvent::Pin { on: true, pfn: 0x6d040, va: 0x09fd_c000, asid: 1, func: 0xc000_8001, command } => assert_eq!(&command, b"a command longer tha"),
             e => panic!("{e:?}"),
         }
+        assert_eq!(TraceRecord::cma_phase(4, CMA_PHASE_DRAIN).decode(), Ok(GuestEvent::CmaPhase { phase: CMA_PHASE_DRAIN }));
+        assert_eq!(TraceRecord::cma_phase(4, 0).decode(), Err(DecodeError::BadField("cma phase")));
         let mut off = TraceRecord::pin(3, false, 1, 2, 3, 4, "pin");
         assert!(matches!(off.decode(), Ok(GuestEvent::Pin { on: false, .. })));
         off.mode = 2;

@@ -71,6 +71,9 @@ fn task_of(asid: u16) -> Option<&'static mut vm::Task> {
 }
 
 impl MigrateEnv for KEnv {
+    fn contig_phase(&mut self, phase: u8) {
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_phase(crate::hostif::now(), phase));
+    }
     fn clear_pte(&mut self, asid: u16, va: u32) -> Result<Pfn, PteError> {
         let t = task_of(asid).ok_or(PteError::NoAsid(asid))?;
         let old = vm::clear_pte(t, va).ok_or(PteError::NotPresent(asid, va))?;

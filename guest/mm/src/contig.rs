@@ -30,6 +30,7 @@ use crate::migrate::*;
 use crate::page::*;
 use crate::pageblock::MigrateType;
 use crate::types::Pfn;
+use cmaemu_abi::trace::{CMA_PHASE_DRAIN, CMA_PHASE_FINISH, CMA_PHASE_ISOLATE, CMA_PHASE_MIGRATE};
 
 /// Rounds of `migrate_pages` on one batch before `-EBUSY`
 /// (`if (++tries == 5)`).
@@ -156,6 +157,7 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
         }
         // 6.1 jumps to `done` (undo) here; start_isolate_page_range has
         // already undone its own work, so return directly.
+        self.env.contig_phase(CMA_PHASE_ISOLATE);
         self.pa.start_isolate_page_range(start, end, migratetype, 0).map_err(isolation_errno)?;
         let ret = self.alloc_contig_range_isolated(start, end);
         self.undo_isolate_page_range(start, end, migratetype);
@@ -189,10 +191,14 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
     /// The part of [`Self::alloc_contig_range`] between isolation and
     /// `done:`.
     fn alloc_contig_range_isolated(&mut self, start: Pfn, end: Pfn) -> Result<(), Errno> {
+        self.env.contig_phase(CMA_PHASE_DRAIN);
         self.pa.drain_all_pages(Some(self.pa.page_zone(start)));
         // In case of -EBUSY, we'd like to know which page causes problem.
         // So, just fall through. test_pages_isolated() decides.
-        match self.__alloc_contig_migrate_range(start, end) {
+        self.env.contig_phase(CMA_PHASE_MIGRATE);
+        let migrated = self.__alloc_contig_migrate_range(start, end);
+        self.env.contig_phase(CMA_PHASE_FINISH);
+        match migrated {
             Err(e) if e != Errno::EBUSY => return Err(e),
             _ => {}
         }

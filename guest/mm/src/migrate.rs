@@ -258,6 +258,11 @@ pub trait MigrateEnv {
     fn injected(&mut self, fault: MigrateFaults, pfn: Pfn, arg: u32) {
         let _ = (fault, pfn, arg);
     }
+    /// `alloc_contig_range` enters `phase` (`cmaemu_abi::trace::CMA_PHASE_*`),
+    /// for the host's per-phase latency.
+    fn contig_phase(&mut self, phase: u8) {
+        let _ = phase;
+    }
 }
 
 /// A list of isolated pages (`cc->migratepages`, at most
