@@ -192,3 +192,48 @@ fn cli_traces_the_real_kernels_memory_for_summary_and_map() {
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Migrations of the real kernel checked page by page at a breakpoint on
+/// `folio_migrate_flags` (every migration path calls it right after
+/// `folio_copy`): a tmpfs fill, holes punched, then compaction. Every
+/// migration the kernel counts (`pgmigrate_success`) is checked, none
+/// fails; then the host patches `folio_copy` out of the kernel's text in
+/// guest memory (its first instruction becomes `bx lr`) and the lost
+/// copies are caught.
+#[test]
+fn real_kernel_migrations_checked_page_by_page_and_a_planted_lost_copy_caught() {
+    let Some(a) = assets() else { return };
+    let debug = std::sync::Arc::new(DebugInfo::load(&a.vmlinux).unwrap_or_else(|e| panic!("{e}")));
+    let opts = cmaemu::board::machine::RunOptions { linux_debuginfo: Some(debug.clone()), ..Default::default() };
+    let mut m = Machine::linux_with_options(&a.zimage, Some(&a.initrd), &dtb(&a), RAM, 60_000_000_000, opts).expect("build the board");
+    assert_eq!(m.run_until("/ # "), Step::Paused, "no busybox prompt; console:\n{}", m.output());
+    // Fill tmpfs with 8 x 2 MiB of random data, free every other file, compact.
+    let round = |m: &mut Machine, r: u32| -> u64 {
+        m.send(&format!(
+            "for i in 1 2 3 4 5 6 7 8; do dd if=/dev/urandom of=/r{r}f$i bs=4k count=512 2>/dev/null; done; rm /r{r}f2 /r{r}f4 /r{r}f6 /r{r}f8; echo 1 > /proc/sys/vm/compact_memory; grep pgmigrate_success /proc/vmstat; echo @@$(({r}))done\n"
+        ));
+        assert_eq!(m.run_until(&format!("@@{r}done")), Step::Paused, "console:\n{}", m.output());
+        let out = m.output().replace('\r', "");
+        let line = out.lines().filter(|l| l.starts_with("pgmigrate_success ")).last().expect("pgmigrate_success");
+        line["pgmigrate_success ".len()..].trim().parse().unwrap()
+    };
+    let migrated = round(&mut m, 1);
+    let s = m.linux_session().unwrap();
+    eprintln!("round 1: the kernel migrated {migrated} pages, the host checked {}", s.migrations_checked);
+    assert!(migrated >= 500, "a migration-heavy run: {migrated}");
+    assert_eq!(s.migrations_checked, migrated, "every migration the kernel counts was checked");
+    assert!(s.violations.is_empty(), "violations on a clean kernel: {:#?}", &s.violations[..s.violations.len().min(3)]);
+
+    // The planted bug: folio_copy returns at once.
+    let folio_copy = debug.symbol("folio_copy").unwrap();
+    let pa = (folio_copy - 0xc000_0000) as u64 + RAM_BASE;
+    m.ram().write_u32(pa, 0xe12f_ff1e).unwrap(); // bx lr
+    m.cpu().flush_caches();
+    let migrated2 = round(&mut m, 2);
+    let s = m.linux_session().unwrap();
+    eprintln!("round 2 (copy patched out): {} more migrations, {} violations", migrated2 - migrated, s.violations.len());
+    assert!(migrated2 > migrated, "round 2 migrated pages");
+    let lost = s.violations.iter().filter(|v| v.check == cmaemu::findings::Check::MigrateContent).count() as u64;
+    assert!(lost > 0 && lost <= migrated2 - migrated, "lost copies caught: {lost} of {}", migrated2 - migrated);
+    eprintln!("first: {}", s.violations[0].detail);
+}

@@ -283,6 +283,12 @@ impl cpu::Bus for Board {
     fn idle(&mut self, now: u64) -> Option<u64> {
         self.pace_idle(now)
     }
+
+    fn breakpoint(&mut self, pc: u32, args: [u32; 4], now: u64) {
+        if let Some(l) = &mut self.linux {
+            l.breakpoint(&self.ram, pc, args, now);
+        }
+    }
 }
 
 #[cfg(test)]

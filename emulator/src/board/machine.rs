@@ -316,6 +316,7 @@ pub(super) fn build(
     let profile = opts.profile;
     let run = run_info(&dtb_bytes, ram_size, &opts);
     let null = NullDevices::from_dtb(&dtb_bytes, ram_size);
+    let breakpoints = opts.linux_debuginfo.as_deref().map(crate::instrument::linux::LinuxSession::breakpoints).unwrap_or_default();
     let mut board = Board::new(console, idle_after_eof_ns, ram.clone(), opts);
     for (i, w) in null.windows.iter().enumerate() {
         // outside every modelled window by construction (see NullDevices)
@@ -327,6 +328,9 @@ pub(super) fn build(
         m.events.push(crate::trace::Event { ts_ns: 0, frame: 0, kind: crate::trace::EventKind::Run(run) });
     }
     let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &windows, max_insns)?;
+    if !breakpoints.is_empty() {
+        cpu.add_breakpoints(&breakpoints)?;
+    }
     if profile {
         cpu.enable_profile()?;
     }

@@ -59,6 +59,22 @@ impl Machine {
         Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None, symbols })
     }
 
+    /// As [`Machine::linux`] with explicit options (e.g.
+    /// `RunOptions::linux_debuginfo`: read the real kernel's mm state at
+    /// quiet points and check its migrations).
+    pub fn linux_with_options(kernel: &[u8], initrd: Option<&[u8]>, dtb: &[u8], ram_size: u64, max_insns: u64, opts: RunOptions) -> Result<Machine, BoardError> {
+        let capture = Capture::default();
+        let console = Console::new(Input::Script(Default::default()), false, Some(capture.clone()));
+        let fw = crate::loader::images::FIRMWARE_ELF;
+        let (cpu, entry, symbols) = build(kernel, initrd, fw, dtb, ram_size, max_insns, console, u64::MAX, opts)?;
+        Ok(Machine { cpu, started: false, entry, capture, max_insns, step_limit: None, symbols })
+    }
+
+    /// The real kernel's watcher (with `RunOptions::linux_debuginfo`).
+    pub fn linux_session(&self) -> Option<&crate::instrument::linux::LinuxSession> {
+        self.cpu.bus().linux.as_deref()
+    }
+
     /// Queue console input (a line is delivered when the guest is idle).
     pub fn send(&mut self, text: &str) {
         let c = &mut self.cpu.bus_mut().console;

@@ -57,6 +57,10 @@ pub trait Bus {
         false
     }
     fn put_servicer(&mut self, _s: Self::Servicer) {}
+    /// The CPU is about to execute the instruction at `pc`, one of the
+    /// addresses given to [`Cpu::add_breakpoints`] (a kernel function's
+    /// entry: `args` are r0..r3, its first four arguments).
+    fn breakpoint(&mut self, _pc: u32, _args: [u32; 4], _now: u64) {}
 }
 
 /// See [`Bus::take_servicer`].
@@ -892,6 +896,29 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                 }
             }),
         )?;
+        let _ = self.uc.ctl_flush_tb();
+        Ok(())
+    }
+    /// Call [`Bus::breakpoint`] whenever the CPU is about to execute the
+    /// instruction at one of `addrs` (virtual addresses: kernel function
+    /// entries). Only those instructions get the hook (Unicorn checks a
+    /// code hook's range when it translates a block); translated code is
+    /// dropped so that blocks already translated get it too.
+    pub fn add_breakpoints(&mut self, addrs: &[u32]) -> Result<(), CpuError> {
+        for &a in addrs {
+            ucr(
+                "breakpoint hook",
+                self.uc.add_code_hook(a as u64, a as u64, move |uc: &mut Unicorn<State<B>>, address: u64, _size: u32| {
+                    let mut args = [0u32; 4];
+                    for (i, r) in [RegisterARM::R0, RegisterARM::R1, RegisterARM::R2, RegisterARM::R3].iter().enumerate() {
+                        args[i] = uc.reg_read(*r).unwrap_or(0) as u32;
+                    }
+                    let st = uc.get_data_mut();
+                    let now = st.now();
+                    st.bus.breakpoint(address as u32, args, now);
+                }),
+            )?;
+        }
         let _ = self.uc.ctl_flush_tb();
         Ok(())
     }

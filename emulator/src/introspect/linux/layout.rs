@@ -40,6 +40,8 @@ pub struct Layout {
     pub page_mapping: u32,
     pub page_lru: u32,
     pub page_compound_head: u32,
+    /// `OFFSET(page.compound_order)` (in a compound folio's second page).
+    pub page_compound_order: Option<u32>,
     // pglist_data
     pub pgdat_node_zones: u32,
     pub pgdat_nr_zones: u32,
@@ -154,6 +156,7 @@ impl Layout {
             page_mapping: both("page.mapping", v.offset("page.mapping")?, "page", "mapping")?,
             page_lru: both("page.lru", v.offset("page.lru")?, "page", "lru")?,
             page_compound_head: both("page.compound_head", v.offset("page.compound_head")?, "page", "compound_head")?,
+            page_compound_order: v.offset("page.compound_order").ok(),
             pgdat_node_zones: v.offset("pglist_data.node_zones")?,
             pgdat_nr_zones: v.offset("pglist_data.nr_zones")?,
             pgdat_start_pfn: v.offset("pglist_data.node_start_pfn")?,

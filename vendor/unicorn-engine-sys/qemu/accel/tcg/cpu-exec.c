@@ -75,7 +75,11 @@ static inline tcg_target_ulong cpu_tb_exec(CPUState *cpu, TranslationBlock *itb)
          * of the start of the TB.
          */
         CPUClass *cc = CPU_GET_CLASS(cpu);
-        if (!HOOK_EXISTS(env->uc, UC_HOOK_CODE)) {
+        // cmaemu patch: the instruction counter's stop before a block
+        // (gen-icount.h) never ran the block's code hooks, so nobody synced
+        // the PC: sync it to the block start even when code hooks exist.
+        if (!HOOK_EXISTS(env->uc, UC_HOOK_CODE) ||
+            (env->uc->cmaemu_counter && env->uc->cmaemu_counter->stopped)) {
             // We should sync pc for R/W error.
             switch (env->uc->invalid_error) {
                 case UC_ERR_WRITE_PROT:
