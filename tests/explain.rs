@@ -272,3 +272,25 @@ fn a_cma_pageblock_that_lost_its_type_is_named() {
     assert!(causes[0].starts_with("cmaemu: cma_alloc linux,cma 16,000 pages failed (-16 EBUSY) after "), "{}", causes[0]);
     assert!(causes[0].contains(": pageblock at pfn 0x6a000 of the CMA area has migrate type Movable, not CMA (a CMA pageblock must keep MIGRATE_CMA)"), "{}", causes[0]);
 }
+
+#[test]
+fn a_scenario_file_asserts_the_cause_and_a_wrong_one_fails_naming_what_was_found() {
+    let dir = tmp("scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = |want: &str| {
+        format!(
+            "[board]\nram = \"256M\"\nbootargs = \"console=ttyAMA0 cma=16M\"\n\n[[step]]\nsend = \"fill 200 7\"\n\n[[step]]\nsend = \"pin in 0x6d000 0x6e000\"\n\n[[step]]\nsend = \"echo 4032 > /sys/kernel/debug/cma/reserved/alloc\"\nexpect_cause = {want}\n"
+        )
+    };
+    let ok = dir.join("ok.toml");
+    std::fs::write(&ok, body("[\"pinned\", \"pinned 0x6d040\"]")).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, body("\"out_of_targets\"")).unwrap();
+    let run = |f: &PathBuf| Command::new(env!("CARGO_BIN_EXE_cmaemu")).arg("test").arg(f).output().unwrap();
+    let o = run(&ok);
+    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = run(&bad);
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("step 3 (line 11): expected cause \"out_of_targets\" for the step's allocations; found pinned 0x6d040"), "{text}");
+}

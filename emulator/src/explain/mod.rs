@@ -141,6 +141,9 @@ pub enum Cause {
     Fragmented { count: u32, align: u32, largest: u32, at: Option<u32>, free: u32 },
 }
 
+/// Every [`Cause::kind`] (scenario files check `expect_cause` against it).
+pub const CAUSE_KINDS: [&str; 11] = ["too_large", "pinned", "device", "unmovable", "lru_batch", "pcp_list", "not_isolated", "not_cma", "out_of_targets", "not_migrated", "fragmented"];
+
 impl Cause {
     /// Stable short name (trace events, tests).
     pub fn kind(&self) -> &'static str {

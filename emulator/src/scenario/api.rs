@@ -323,6 +323,16 @@ impl Session {
     pub fn violations(&self) -> Vec<crate::findings::Violation> {
         self.m.violations()
     }
+    /// How many events the run has so far (a mark for [`Session::causes_since`]).
+    pub fn event_mark(&self) -> usize {
+        self.m.events().len()
+    }
+    /// Why `cma_alloc`s retried or failed since `mark` ([`Session::event_mark`]),
+    /// as the host found it in guest memory (`crate::explain`): one per
+    /// cause event, in order.
+    pub fn causes_since(&self, mark: usize) -> Vec<AllocCause> {
+        self.m.events().get(mark..).unwrap_or(&[]).iter().filter_map(AllocCause::of).collect()
+    }
     /// Virtual time so far (ns).
     pub fn now_ns(&self) -> u64 {
         self.m.now()
@@ -484,4 +494,38 @@ pub(crate) fn strip_command_output(seg: &str) -> String {
     };
     let body = body.strip_suffix(crate::scenario::PROMPT).unwrap_or(body);
     body.to_string()
+}
+
+/// One cause the host found for a `cma_alloc` that retried or failed (a
+/// `cma_cause` event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocCause {
+    /// The CMA area.
+    pub area: String,
+    pub count: u64,
+    /// `crate::explain::Cause::kind` (`pinned`, `out_of_targets`, ...).
+    pub kind: String,
+    /// The page (or pageblock) it names.
+    pub pfn: Option<u32>,
+    /// At the allocation's end (else at a busy retry).
+    pub last: bool,
+    pub errno: i32,
+    /// The sentence the console prints.
+    pub text: String,
+}
+
+impl AllocCause {
+    fn of(e: &crate::trace::Event) -> Option<AllocCause> {
+        match &e.kind {
+            crate::trace::EventKind::CmaCause { name, count, last, errorno, cause, pfn, text, .. } => {
+                Some(AllocCause { area: name.clone(), count: *count, kind: cause.clone(), pfn: *pfn, last: *last, errno: *errorno, text: text.clone() })
+            }
+            _ => None,
+        }
+    }
+    /// Whether `want` (`KIND` or `KIND 0xPFN`) names this cause.
+    pub fn matches(&self, want: &str) -> bool {
+        let mut w = want.split_whitespace();
+        w.next() == Some(self.kind.as_str()) && w.next().is_none_or(|p| self.pfn.is_some_and(|n| p.eq_ignore_ascii_case(&format!("{n:#x}"))))
+    }
 }

@@ -79,6 +79,10 @@ pub struct Step {
     /// Lines that must / must not occur in this step's output.
     pub expect_line: Vec<String>,
     pub expect_no_line: Vec<String>,
+    /// Causes the host found for this step's allocations
+    /// (`crate::explain`): a kind (`pinned`), optionally with the pfn it
+    /// names (`pinned 0x6d040`).
+    pub expect_cause: Vec<String>,
 }
 
 /// What a step does.
@@ -331,6 +335,7 @@ struct RawStep {
     timeout_ms: Option<u64>,
     expect_line: Option<Spanned<toml::Value>>,
     expect_no_line: Option<Spanned<toml::Value>>,
+    expect_cause: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -517,6 +522,21 @@ impl Scenario {
                     }),
                 }
             };
+            let cause_at = r.expect_cause.as_ref().map(|v| v.span().start);
+            let expect_cause = list(r.expect_cause, "expect_cause")?;
+            for c in &expect_cause {
+                let mut w = c.split_whitespace();
+                let kind = w.next().unwrap_or("");
+                let pfn_ok = w.next().is_none_or(|p| p.strip_prefix("0x").is_some_and(|h| u32::from_str_radix(h, 16).is_ok()));
+                if !crate::explain::CAUSE_KINDS.contains(&kind) || !pfn_ok || w.next().is_some() {
+                    return Err(ScenarioError {
+                        file: file.to_string(),
+                        line: cause_at.map(|o| line_of(src, o)),
+                        context: Some(format!("step {}", i + 1)),
+                        message: format!("expect_cause: {c:?} is not KIND or KIND 0xPFN (KIND: {})", crate::explain::CAUSE_KINDS.join(", ")),
+                    });
+                }
+            }
             steps.push(Step {
                 index: i + 1,
                 line: line_of(src, at),
@@ -524,6 +544,7 @@ impl Scenario {
                 timeout_ms: r.timeout_ms,
                 expect_line: list(r.expect_line, "expect_line")?,
                 expect_no_line: list(r.expect_no_line, "expect_no_line")?,
+                expect_cause,
             });
         }
         let mut expects = Vec::new();

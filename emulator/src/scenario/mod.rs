@@ -49,6 +49,8 @@
 //! timeout_ms = 20000             # virtual ms (per repetition)
 //! expect_line = "pages mapped"   # a line of this step's output contains it
 //! expect_no_line = ["error"]     # no line of this step's output contains it
+//! expect_cause = "pinned"        # the host found this cause for the step's
+//!                                # cma_allocs (KIND or "KIND 0xPFN"; a list)
 //!
 //! [[step]]
 //! wait = "frame 10"              # until this text is printed (from now on)
@@ -100,7 +102,7 @@ pub mod plot;
 pub mod verdict;
 
 pub(crate) use api::strip_command_output;
-pub use api::{describe_exit, Board, BoardBuilder, Error, PreparedBoard, Session, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_INSNS};
+pub use api::{describe_exit, AllocCause, Board, BoardBuilder, Error, PreparedBoard, Session, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_INSNS};
 pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step, SweepSpec, ValueError};
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
 pub use report::{json_line, json_string, junit_xml, xml_escape};

@@ -125,6 +125,7 @@ fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> (bool
     for st in &sc.steps {
         let label = format!("step {} (line {})", st.index, st.line);
         let mark = s.mark();
+        let ev_mark = s.event_mark();
         let r: Result<(), Error> = match &st.action {
             Action::Send { cmd, repeat } => {
                 let mut r = Ok(());
@@ -162,11 +163,45 @@ fn run_steps(sc: &Scenario, s: &mut Session, reasons: &mut Vec<String>) -> (bool
         if let Some(why) = step_expect_failure(st, &out) {
             reasons.push(format!("{label}: {why}"));
         }
+        if let Some(why) = step_cause_failure(st, s, ev_mark) {
+            reasons.push(format!("{label}: {why}"));
+        }
         if failed.is_none() && reasons.len() > n {
             failed = Some(with_command(s, mark));
         }
     }
     (true, failed)
+}
+
+/// `expect_cause`: every named cause was found for an allocation of the
+/// step (not available, hence failed, without the instrumentation).
+fn step_cause_failure(st: &super::file::Step, s: &Session, ev_mark: usize) -> Option<String> {
+    if st.expect_cause.is_empty() {
+        return None;
+    }
+    if !s.verifying() {
+        return Some("expect_cause: not available (the host instrumentation is not live in this run)".into());
+    }
+    let found = s.causes_since(ev_mark);
+    let missing: Vec<&String> = st.expect_cause.iter().filter(|w| !found.iter().any(|c| c.matches(w))).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for c in &found {
+        let k = match c.pfn {
+            Some(p) => format!("{} {p:#x}", c.kind),
+            None => c.kind.clone(),
+        };
+        if !seen.contains(&k) {
+            seen.push(k);
+        }
+    }
+    Some(format!(
+        "expected cause {} for the step's allocations; found {}",
+        missing.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
+        if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+    ))
 }
 
 fn step_expect_failure(st: &super::file::Step, out: &str) -> Option<String> {

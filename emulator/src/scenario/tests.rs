@@ -136,3 +136,14 @@ fn escapes() {
     assert_eq!(xml_escape("a<b>&\"'\u{8}\r"), "a&lt;b&gt;&amp;&quot;&apos;&#13;");
     assert_eq!(json_string("a\"\\\n\u{1}"), "\"a\\\"\\\\\\n\\u0001\"");
 }
+
+#[test]
+fn expect_cause_takes_a_kind_or_a_kind_and_pfn_and_names_a_bad_one() {
+    let v = Scenario::parse("s.toml", "[[step]]\nsend = \"a\"\nexpect_cause = [\"pinned\", \"lru_batch 0x6fe62\"]\n").unwrap();
+    assert_eq!(v.steps[0].expect_cause, ["pinned", "lru_batch 0x6fe62"]);
+    for bad in ["\"pined\"", "\"pinned 6d040\"", "\"pinned 0x6d040 x\"", "3"] {
+        let e = Scenario::parse("s.toml", &format!("[[step]]\nsend = \"a\"\nexpect_cause = {bad}\n")).unwrap_err();
+        assert_eq!((e.line, e.context.as_deref()), (Some(3), Some("step 1")), "{bad}: {e}");
+        assert!(e.message.starts_with("expect_cause: "), "{bad}: {e}");
+    }
+}
