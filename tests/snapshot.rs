@@ -43,7 +43,9 @@ fn a_restored_run_retires_the_same_instructions_and_prints_the_same_bytes() {
     let (n1, out1) = workload(&mut m);
     assert_eq!((n1, &out1), (n_cold, &out_cold), "the run after a save is the run without one");
     for _ in 0..2 {
+        let t = std::time::Instant::now();
         m.restore(&snap).unwrap();
+        eprintln!("snapshot: restore {:.1} ms ({} MiB of RAM)", t.elapsed().as_secs_f64() * 1e3, snap.ram_bytes() >> 20);
         assert_eq!(m.stats().insns, at, "the counter is back where it was saved");
         let (n, out) = workload(&mut m);
         assert_eq!(n, n_cold, "retired instructions after a restore");
