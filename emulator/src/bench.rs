@@ -14,6 +14,7 @@ pub enum BenchKind {
     Cma,
     Verify,
     Sweep,
+    Explain,
 }
 
 impl std::fmt::Display for BenchKind {
@@ -23,6 +24,7 @@ impl std::fmt::Display for BenchKind {
             BenchKind::Cma => "cma",
             BenchKind::Verify => "verify",
             BenchKind::Sweep => "sweep",
+            BenchKind::Explain => "explain",
         })
     }
 }
@@ -195,9 +197,12 @@ fn alu_pairs(m: &mut Machine, kernel: &Image, segs: &[(u64, Vec<u8>)], lp: AluLo
 }
 
 fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, String> {
+    machine_with(ram, bootargs, RunOptions { verify, ..Default::default() })
+}
+
+fn machine_with(ram: u64, bootargs: &str, opts: RunOptions) -> Result<Machine, String> {
     let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(ram)).map_err(|e| e.to_string())?;
     dtb.set_bootargs(bootargs).map_err(|e| e.to_string())?;
-    let opts = RunOptions { verify, ..Default::default() };
     let mut m = Machine::with_options(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().map_err(|e| e.to_string())?, ram, 500_000_000_000, opts)
         .map_err(|e| e.to_string())?;
     if m.run_until_idle() != Step::Paused {
@@ -564,4 +569,76 @@ pub fn sweep_bench() -> Result<String, String> {
         t1 / t2,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     ))
+}
+
+/// A workload of `bench explain`: (name, RAM, bootargs, commands).
+const EXPLAIN_WORKLOADS: [(&str, u64, &str, &[&str]); 3] = [
+    // one failure after one busy retry (the README's pinned page)
+    ("pinned", 256 << 20, "console=ttyAMA0 cma=16M", &["fill 200 7", "pin in 0x6d000 0x6e000", "echo 4032 > /sys/kernel/debug/cma/reserved/alloc"]),
+    // 193 busy retries, each explained from a fresh snapshot
+    ("retry-storm", 256 << 20, "console=ttyAMA0", &["fill 200 3", "task new", "fill 1", "pin 4", "echo 8000 > /sys/kernel/debug/cma/camera-cma/alloc"]),
+    // allocations that succeed at once (nothing to explain) among fills,
+    // preview and stress
+    ("mixed", 256 << 20, "console=ttyAMA0", &MIXED_SCRIPT),
+];
+
+/// One run of an explain workload with the cause finder on or off: wall
+/// seconds of the whole run (boot included) and its `cmaemu:` cause lines.
+fn explain_run(ram: u64, bootargs: &str, cmds: &[&str], explain: bool) -> Result<(f64, usize), String> {
+    let t = Instant::now();
+    let mut m = machine_with(ram, bootargs, RunOptions { verify: true, no_explain: !explain, ..Default::default() })?;
+    for c in cmds {
+        timed(&mut m, c)?;
+    }
+    if !m.verifying() {
+        return Err("verification did not attach".into());
+    }
+    let lines = m.output().lines().filter(|l| l.starts_with("cmaemu: cma_alloc ")).count();
+    Ok((t.elapsed().as_secs_f64(), lines))
+}
+
+/// `cmaemu bench explain`: the cause finder's cost (issue 13) — each
+/// workload with verification on and the cause finder on vs off, `RUNS`
+/// interleaved pairs, medians and the on/off ratio.
+pub fn explain_bench() -> Result<String, String> {
+    const RUNS: usize = 5;
+    let mut out = format!("bench explain: the cause finder on vs off (host verification on in both), whole run wall time, median of {RUNS} interleaved runs each (target: ratio <= 1.05)\n");
+    for (name, ram, bootargs, cmds) in EXPLAIN_WORKLOADS {
+        let (mut on, mut off, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut lines = (0, 0);
+        for round in 0..RUNS {
+            let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+            let mut pair = [0.0; 2];
+            for explain in order {
+                let (w, n) = explain_run(ram, bootargs, cmds, explain)?;
+                pair[explain as usize] = w;
+                if explain {
+                    on.push(w);
+                    lines.1 = n;
+                } else {
+                    off.push(w);
+                    lines.0 = n;
+                }
+            }
+            pairs.push(pair[1] / pair[0]);
+        }
+        if lines.0 != 0 {
+            return Err(format!("{name}: the cause finder printed {} line(s) while off", lines.0));
+        }
+        let (on, off) = (median(on), median(off));
+        let ratio = on / off;
+        let pairs: Vec<String> = pairs.iter().map(|p| format!("{p:.3}")).collect();
+        out += &format!("  {:<12} `{}`\n", name, cmds.join("; "));
+        out += &format!(
+            "  {:<12} off {:.0} ms, on {:.0} ms, ratio {:.3} ({}; pairs {}); {} cause line(s) when on\n",
+            "",
+            off * 1e3,
+            on * 1e3,
+            ratio,
+            if ratio <= 1.05 { "met" } else { "missed" },
+            pairs.join(" "),
+            lines.1
+        );
+    }
+    Ok(out)
 }

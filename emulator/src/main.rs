@@ -565,6 +565,7 @@ fn cmd_boot(a: BootArgs) -> ExitCode {
             overlay: a.overlay,
             dtb_label: Some(a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into())),
             linux_debuginfo,
+            no_explain: false,
         },
     };
     let outcome = machine::boot(cfg);
@@ -1177,6 +1178,7 @@ fn main() -> ExitCode {
                 w => bench_report(cmaemu::bench::verify_bench(w.and_then(|w| w.1))),
             },
             BenchKind::Sweep => bench_report(cmaemu::bench::sweep_bench()),
+            BenchKind::Explain => bench_report(cmaemu::bench::explain_bench()),
             BenchKind::Boot => cmd_bench_boot(),
         },
         Cmd::Trace { cmd } => cmd_trace(cmd),

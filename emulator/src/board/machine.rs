@@ -77,6 +77,9 @@ pub struct RunOptions {
     /// A real Linux kernel's debug info (`--linux-vmlinux`): read its mm
     /// state at quiet points (`instrument::linux`).
     pub linux_debuginfo: Option<std::sync::Arc<crate::introspect::linux::DebugInfo>>,
+    /// Leave the cause finder (`crate::explain`) out: no `cmaemu:` lines or
+    /// `cma_cause` events (what `bench explain` compares against).
+    pub no_explain: bool,
 }
 
 
@@ -165,7 +168,13 @@ impl Board {
             l2: Pl310::new(),
             null: NullDevices::default(),
             devices: DeviceTable::modelled(),
-            monitor: if opts.verify || opts.trace { Some(Box::new(Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify))) } else { None },
+            monitor: if opts.verify || opts.trace {
+                let mut i = Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify);
+                i.explain = !opts.no_explain;
+                Some(Box::new(i))
+            } else {
+                None
+            },
             linux: opts.linux_debuginfo.clone().map(|d| Box::new(crate::instrument::linux::LinuxSession::new(d, FRAME_NS))),
             ram,
             opts,

@@ -91,6 +91,8 @@ pub struct Instrumentation {
     final_due: bool,
     /// Run the verifiers (false: events for a trace only).
     checks: bool,
+    /// Run the cause finder (`crate::explain`) in the session.
+    pub explain: bool,
     /// The guest's `cma_alloc` returned (`DOORBELL_CMA_ALLOC_DONE`): its
     /// cause lines are due on the console.
     pub alloc_done: bool,
@@ -120,6 +122,7 @@ impl Instrumentation {
             stop_requested: false,
             final_due: false,
             checks,
+            explain: true,
             alloc_done: false,
             console_lines: Vec::new(),
         }
@@ -251,6 +254,7 @@ impl Servicer for Instrumentation {
             match Session::attach(&self.ram, pa) {
                 Ok(mut m) => {
                     m.checks = self.checks;
+                    m.explain = self.explain;
                     m.emit_layout(now);
                     self.mon = Some(m);
                 }

@@ -82,6 +82,8 @@ pub struct Session {
     lru_reported: bool,
     /// Why each `cma_alloc` retried or failed (`crate::explain`).
     explainer: crate::explain::Tracker,
+    /// Run the cause finder (false: no `cma_cause` events or lines).
+    pub explain: bool,
 }
 
 impl Session {
@@ -111,6 +113,7 @@ impl Session {
             moved: BTreeMap::new(),
             lru_reported: false,
             explainer: Default::default(),
+            explain: true,
         })
     }
 
@@ -196,8 +199,8 @@ impl Session {
             let mut evs = Vec::new();
             self.decoder.push(&r, self.frame, &mut evs);
             let found = match r.decode() {
-                Ok(ge) => self.explain(ram, &ge)?,
-                Err(_) => None,
+                Ok(ge) if self.explain => self.explain(ram, &ge)?,
+                _ => None,
             };
             if let Ok(ge) = r.decode() {
                 self.buffers.on_event(&ge);
