@@ -138,6 +138,22 @@ fn host_read_free_lists_pageblocks_and_cma_equal_the_kernels_own_proc_files() {
     ram.write_u32(ref_pa, old).unwrap();
     assert!(v.iter().any(|v| v.check == cmaemu::findings::Check::PageState && v.pfn == Some(victim)), "referenced free page not caught: {v:#?}");
     assert!(check(&ram, &layout).is_empty(), "state restored");
+
+    // (3) a user PTE of the shell pointed at a free frame.
+    let ctx = CheckCtx::default();
+    assert!(cmaemu::instrument::linux::check_user_ptes(&ram, &layout, &snap, &ctx).is_empty(), "no user PTE maps a free frame");
+    let spaces = cmaemu::introspect::linux::address_spaces(&ram, &layout).unwrap();
+    let map = cmaemu::introspect::linux::read::LinearMap { page_offset: 0xc000_0000, phys_offset: RAM_BASE };
+    let (va, _) = cmaemu::introspect::linux::user_pages(&ram, &map, &spaces[0]).into_iter().next().expect("the shell maps pages");
+    eprintln!("{} user address spaces; planting a PTE at VA {va:#x} of pid {}", spaces.len(), spaces[0].pid);
+    let l1 = ram.read_u32(spaces[0].pgd_pa + (va >> 20) as u64 * 4).unwrap();
+    let pte_pa = (l1 & !0x3ff) as u64 + ((va >> 12) & 0xff) as u64 * 4;
+    let old = ram.read_u32(pte_pa).unwrap();
+    let free = head.pfn;
+    ram.write_u32(pte_pa, (old & 0xfff) | free << 12).unwrap();
+    let v = cmaemu::instrument::linux::check_user_ptes(&ram, &layout, &snap, &ctx);
+    ram.write_u32(pte_pa, old).unwrap();
+    assert!(v.iter().any(|v| v.check == cmaemu::findings::Check::PteMapsFree && v.pfn == Some(free) && v.va == Some(va)), "PTE to a free frame not caught: {v:#?}");
 }
 
 /// Read the kernel again and run the integrity check on its snapshot.
@@ -214,7 +230,7 @@ fn real_kernel_migrations_checked_page_by_page_and_a_planted_lost_copy_caught() 
         ));
         assert_eq!(m.run_until(&format!("@@{r}done")), Step::Paused, "console:\n{}", m.output());
         let out = m.output().replace('\r', "");
-        let line = out.lines().filter(|l| l.starts_with("pgmigrate_success ")).last().expect("pgmigrate_success");
+        let line = out.lines().rfind(|l| l.starts_with("pgmigrate_success ")).expect("pgmigrate_success");
         line["pgmigrate_success ".len()..].trim().parse().unwrap()
     };
     let migrated = round(&mut m, 1);

@@ -14,7 +14,7 @@
 //! for device-private memory, which Debian's armmp build lacks). There the
 //! new frames must hold the old frames' bytes (`migrate.content`).
 use crate::findings::{CheckCtx, Violation};
-use crate::introspect::linux::{read::Kmem, snapshot::to_snapshot, DebugInfo, Layout, LinuxMm, VmcoreInfo};
+use crate::introspect::linux::{address_spaces, read::Kmem, snapshot::to_snapshot, user_pages, DebugInfo, Layout, LinuxMm, VmcoreInfo};
 use crate::memory::GuestRam;
 use crate::trace::{Event, EventKind};
 use crate::verify::check_integrity;
@@ -127,7 +127,8 @@ impl LinuxSession {
         }
         self.next_ns = now + self.period_ns;
         // vmcoreinfo appears at the kernel's subsys initcalls.
-        let Some(l) = self.layout(ram) else { return };
+        let Some(l) = self.layout(ram).cloned() else { return };
+        let l = &l;
         let snap = match LinuxMm::read(ram, l).map_err(|e| e.to_string()).and_then(|mm| to_snapshot(&mm).map_err(|e| e.to_string())) {
             Ok(s) => s,
             Err(e) => {
@@ -158,7 +159,9 @@ impl LinuxSession {
         self.last_states = Some(states);
         self.last = Some(snap.clone());
         let ctx = CheckCtx { frame: index, at_ns: now, recent: Vec::new() };
-        for v in check_integrity(&snap, &ctx) {
+        let mut found = check_integrity(&snap, &ctx);
+        found.extend(check_user_ptes(ram, l, &snap, &ctx));
+        for v in found {
             if self.seen.insert((v.check, v.pfn, v.detail.clone())) {
                 self.violations.push(v.clone());
                 self.emit(now, EventKind::Violation(v));
@@ -174,4 +177,28 @@ impl LinuxSession {
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }
+}
+
+/// No user PTE of any task maps a free frame (`pte.maps_free`): walk every
+/// `mm` of the kernel's task list and every page mapping below TASK_SIZE.
+/// After a migration the old frame is freed: a PTE left on it (a missed
+/// `remove_migration_ptes`) is caught here.
+pub fn check_user_ptes(ram: &GuestRam, l: &Layout, snap: &crate::introspect::Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
+    let Ok(k) = Kmem::find(ram, l) else { return Vec::new() };
+    let Ok(spaces) = address_spaces(ram, l) else { return Vec::new() };
+    let mut out = Vec::new();
+    for a in &spaces {
+        for (va, pfn) in user_pages(ram, &k.map, a) {
+            if snap.is_free(pfn) && out.len() < crate::verify::MAX_VIOLATIONS_PER_CALL {
+                out.push(ctx.violation(
+                    crate::findings::Check::PteMapsFree,
+                    Some(pfn),
+                    Some(va),
+                    None,
+                    format!("VA {va:#010x} of pid {} maps frame {pfn:#x}, which is free", a.pid),
+                ));
+            }
+        }
+    }
+    out
 }

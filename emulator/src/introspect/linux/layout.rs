@@ -98,6 +98,12 @@ pub struct Layout {
     pub pg_swapbacked: u32,
     pub buddy_mapcount: i32,
     pub table_mapcount: Option<i32>,
+    // tasks and their page tables
+    pub init_task: u32,
+    pub task_tasks: u32,
+    pub task_mm: u32,
+    pub task_pid: u32,
+    pub mm_pgd: u32,
 }
 
 impl Layout {
@@ -207,6 +213,11 @@ impl Layout {
             pg_swapbacked: v.number("PG_swapbacked")? as u32,
             buddy_mapcount: buddy,
             table_mapcount,
+            init_task: d.symbol("init_task")?,
+            task_tasks: d.offset("task_struct", "tasks")?,
+            task_mm: d.offset("task_struct", "mm")?,
+            task_pid: d.offset("task_struct", "pid")?,
+            mm_pgd: d.offset("mm_struct", "pgd")?,
         })
     }
 }

@@ -16,5 +16,5 @@ pub mod vmcoreinfo;
 
 pub use debuginfo::{DebugInfo, DebugInfoError};
 pub use layout::{Layout, LayoutError};
-pub use read::{Cma, LinuxMm, ReadError, Zone};
+pub use read::{address_spaces, user_pages, AddressSpace, Cma, LinuxMm, ReadError, Zone};
 pub use vmcoreinfo::{VmcoreError, VmcoreInfo};

@@ -385,6 +385,50 @@ impl LinuxMm {
     }
 }
 
+/// One user address space: a task's `mm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressSpace {
+    /// The first task found using it.
+    pub pid: u32,
+    /// Physical address of its first-level table (`mm->pgd`).
+    pub pgd_pa: u64,
+}
+
+/// Every distinct `mm` of the task list (`init_task.tasks`; kernel
+/// threads have none).
+pub fn address_spaces(ram: &GuestRam, l: &Layout) -> R<Vec<AddressSpace>> {
+    let k = Kmem::find(ram, l)?;
+    let head = l.init_task + l.task_tasks;
+    let mut cur = k.u32("task_struct.tasks", head)?;
+    let mut out: Vec<AddressSpace> = Vec::new();
+    let mut n = 0;
+    while cur != head {
+        n += 1;
+        if n > 100_000 {
+            return Err(ReadError::Absurd { what: "task list", value: head as u64, why: "does not end".into() });
+        }
+        let task = cur.wrapping_sub(l.task_tasks);
+        let mm = k.u32("task_struct.mm", task + l.task_mm)?;
+        if mm != 0 {
+            let pgd = k.u32("mm_struct.pgd", mm + l.mm_pgd)?;
+            let pgd_pa = k.pa("mm_struct.pgd", pgd, 16 << 10)?;
+            if !out.iter().any(|a| a.pgd_pa == pgd_pa) {
+                out.push(AddressSpace { pid: k.u32("task_struct.pid", task + l.task_pid)?, pgd_pa });
+            }
+        }
+        cur = k.u32("task_struct.tasks", cur)?;
+    }
+    Ok(out)
+}
+
+/// Every user page mapping of `a` (below the modules area, 16 MiB under
+/// PAGE_OFFSET: ARM's TASK_SIZE): (va, frame).
+pub fn user_pages(ram: &GuestRam, map: &LinearMap, a: &AddressSpace) -> Vec<(u32, u32)> {
+    let regs = crate::memory::walk::MmuRegs { sctlr: 1, ttbr0: a.pgd_pa as u32, ttbr1: 0, ttbcr: 0, dacr: 0xffff_ffff, privileged: true };
+    let task_size = map.page_offset.wrapping_sub(16 << 20);
+    crate::introspect::va::user_mappings(ram, &regs).into_iter().filter(|m| m.va < task_size).map(|m| (m.va, (m.pa >> 12) as u32)).collect()
+}
+
 /// Every `struct page` of the node, in one copy out of RAM.
 fn read_pages(k: &Kmem, l: &Layout, mem_map_va: u32, n: u32) -> R<Vec<RawPage>> {
     let sz = l.page_size;
