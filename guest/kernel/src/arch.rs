@@ -198,3 +198,60 @@ extern "C" {
     /// See the global_asm above.
     pub fn xorshift_loop(n: u32) -> u32;
 }
+
+/// One owner for a piece of kernel state (Hubris's `with_task_table`):
+/// [`Guarded::with`] lends `&mut T` to one caller at a time and panics on
+/// re-entry (a nested `with`, or an interrupt handler reaching state its
+/// thread holds) instead of creating a second `&mut`. Until
+/// [`Guarded::install`] runs, `with` finds nothing and returns `None`.
+pub struct Guarded<T> {
+    name: &'static str,
+    busy: core::sync::atomic::AtomicBool,
+    cell: core::cell::UnsafeCell<Option<T>>,
+}
+
+// SAFETY: the contents are reached only through `with`/`install`, which
+// take `busy` first (one CPU: an atomic swap cannot be interleaved), so
+// at most one reference to them exists at any time, from any context.
+unsafe impl<T> Sync for Guarded<T> {}
+
+impl<T> Guarded<T> {
+    pub const fn new(name: &'static str) -> Self {
+        Guarded { name, busy: core::sync::atomic::AtomicBool::new(false), cell: core::cell::UnsafeCell::new(None) }
+    }
+
+    fn claim(&self) {
+        if self.busy.swap(true, core::sync::atomic::Ordering::Acquire) {
+            panic!("{} state re-entered while borrowed", self.name);
+        }
+    }
+
+    fn release(&self) {
+        self.busy.store(false, core::sync::atomic::Ordering::Release);
+    }
+
+    /// Installed from the start with `v`.
+    pub const fn new_with(name: &'static str, v: T) -> Self {
+        Guarded { name, busy: core::sync::atomic::AtomicBool::new(false), cell: core::cell::UnsafeCell::new(Some(v)) }
+    }
+
+    /// Put the state in place (boot; replaces what was there).
+    pub fn install(&self, v: T) {
+        self.claim();
+        // SAFETY: `claim` succeeded: no other reference to the cell exists
+        // until `release`.
+        unsafe { *self.cell.get() = Some(v) };
+        self.release();
+    }
+
+    /// Run `f` on the state; `None` if it is not installed yet.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.claim();
+        // SAFETY: as in `install`: the `&mut` lent to `f` is the only
+        // reference to the contents while `f` runs (a nested `with`
+        // panics in `claim`), and it cannot escape `f`.
+        let r = unsafe { (*self.cell.get()).as_mut() }.map(f);
+        self.release();
+        r
+    }
+}

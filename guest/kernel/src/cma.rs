@@ -1,28 +1,22 @@
 //! The kernel side of CMA: reading `/reserved-memory` into `cmaemu_mm`'s
 //! `RmemNode`s, the `Log` / `CmaTrace` / `CmaActivate` implementations, the
 //! boot order of Linux ARM (`arm_memblock_init`: reserved memory, then
-//! `dma_contiguous_reserve`; `cma_init_reserved_areas` at core_initcall),
-//! and the debugfs / sysfs views.
-use crate::arch::phys_to_virt;
-use crate::{dt, mm, pr_info, println};
+//! `dma_contiguous_reserve`; `cma_init_reserved_areas` at core_initcall).
+use crate::arch::{phys_to_virt, Guarded};
+use crate::dt;
+use crate::mm::{self, Mm};
+use crate::pr_info;
 use cmaemu_abi::page::{Pfn, PhysAddr};
 use cmaemu_mm::buddy::PageAlloc;
 use cmaemu_mm::cma::{CmaActivate, CmaAreas, CmaId, CmaTrace, Log};
 use cmaemu_mm::contiguous::dma_contiguous_reserve;
 use cmaemu_mm::gfp;
-use cmaemu_mm::memblock::Memblock;
 use cmaemu_mm::rmem::{PropCells, ReservedMemTable, ReservedMemoryDt, RmemNode};
 use core::fmt;
 
-pub static mut AREAS: Option<CmaAreas<'static>> = None;
-pub static mut RMEM: Option<ReservedMemTable> = None;
 const MAX_NODES: usize = 32;
-static mut NODES: [Option<RmemNode>; MAX_NODES] = [None; MAX_NODES];
-
-pub fn areas() -> Option<&'static mut CmaAreas<'static>> {
-    // SAFETY: single CPU; used from thread context only after boot set it.
-    unsafe { (*core::ptr::addr_of_mut!(AREAS)).as_mut() }
-}
+/// The `/reserved-memory` children as read (kept out of the boot stack).
+static NODES: Guarded<[Option<RmemNode>; MAX_NODES]> = Guarded::new_with("reserved-memory nodes", [None; MAX_NODES]);
 
 /// printk as the `Log` of `cmaemu_mm`.
 pub struct KLog;
@@ -115,8 +109,12 @@ fn cells_prop(node: &fdt::node::FdtNode, name: &str) -> Option<PropCells> {
 
 /// `early_init_fdt_scan_reserved_mem` + `dma_contiguous_reserve`, as
 /// `arm_memblock_init` runs them.
-pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
-    let Some(cfg) = mm::config() else { return };
+pub fn reserve(fdt: &fdt::Fdt, mm: &mut Mm, highmem_start: u64) {
+    NODES.with(|nodes| reserve_with(fdt, mm, highmem_start, nodes));
+}
+
+fn reserve_with(fdt: &fdt::Fdt, mm: &mut Mm, highmem_start: u64, nodes: &mut [Option<RmemNode>; MAX_NODES]) {
+    let (cfg, mb) = (&mm.config, &mut mm.memblock);
     let mut areas = CmaAreas::for_config(cfg);
     // the injected `leak_bitmap` lives in cma_release() itself
     areas.inject_skip_bitmap_clear = cfg.inject.contains(cmaemu_mm::config::Inject::LeakBitmap);
@@ -131,9 +129,6 @@ pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
             nrsv += 1;
         }
     }
-    // SAFETY: single-threaded boot; NODES is only used here and stays
-    // alive for the kernel's lifetime.
-    let nodes = unsafe { &mut *core::ptr::addr_of_mut!(NODES) };
     let mut n = 0;
     let mut rm_dt = None;
     if let Some(rm) = fdt.find_node("/reserved-memory") {
@@ -178,17 +173,14 @@ pub fn reserve(fdt: &fdt::Fdt, mb: &mut Memblock, highmem_start: u64) {
         pr_info!("OF: fdt: Reserved memory: {}", e);
     }
     let _ = dma_contiguous_reserve(&mut areas, mb, cfg, PhysAddr(0xffff_ffff), PhysAddr(highmem_start), &mut log);
-    // SAFETY: single-threaded boot; published once.
-    unsafe {
-        AREAS = Some(areas);
-        RMEM = Some(table);
-    }
+    mm.areas = Some(areas);
+    mm.rmem = Some(table);
 }
 
 /// `cma_init_reserved_areas` (core_initcall): bitmaps from the page
 /// allocator (Linux: `bitmap_zalloc`), pageblocks to MIGRATE_CMA.
-pub fn init_reserved_areas() {
-    let (Some(areas), Some(pa)) = (areas(), mm::page_alloc()) else { return };
+pub fn init_reserved_areas(mm: &mut Mm) {
+    let (Some(areas), Some(pa)) = (&mut mm.areas, &mut mm.pa) else { return };
     let mut log = KLog;
     // Bitmaps: allocate each from the buddy, zeroed, mapped linearly.
     let mut bitmaps: [Option<&'static mut [u32]>; 8] = Default::default();
@@ -211,40 +203,4 @@ pub fn init_reserved_areas() {
     }
     let mut act = Activate(pa);
     areas.cma_init_reserved_areas(&mut |id: CmaId, _words| bitmaps.get_mut(id.0).and_then(|b| b.take()), &mut act, &mut log);
-}
-
-/// Files under /sys/kernel/debug/cma/<name>/ and /sys/kernel/mm/cma/<name>/.
-pub fn cat(path: &str, out: &mut dyn fmt::Write) -> bool {
-    let Some(areas) = areas() else { return false };
-    let (dir, rest) = if let Some(r) = path.strip_prefix("/sys/kernel/debug/cma/") {
-        (0, r)
-    } else if let Some(r) = path.strip_prefix("/sys/kernel/mm/cma/") {
-        (1, r)
-    } else {
-        return false;
-    };
-    let Some((name, file)) = rest.rsplit_once('/') else { return false };
-    let Some(id) = areas.find_by_name(name) else { return false };
-    let c = areas.get(id);
-    let mut w = FmtAdapter(out);
-    let r = match (dir, file) {
-        (0, "count") => c.debugfs_count(&mut w),
-        (0, "used") => c.debugfs_used(&mut w),
-        (0, "maxchunk") => c.debugfs_maxchunk(&mut w),
-        (0, "order_per_bit") => c.debugfs_order_per_bit(&mut w),
-        (0, "base_pfn") => c.debugfs_base_pfn(&mut w),
-        (0, "bitmap") => c.debugfs_bitmap(&mut w),
-        (1, "alloc_pages_success") => c.sysfs_alloc_pages_success(&mut w),
-        (1, "alloc_pages_fail") => c.sysfs_alloc_pages_fail(&mut w),
-        _ => return false,
-    };
-    let _ = r;
-    true
-}
-
-struct FmtAdapter<'a>(&'a mut dyn fmt::Write);
-impl fmt::Write for FmtAdapter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.write_str(s)
-    }
 }

@@ -1,7 +1,7 @@
 //! The console: UART0 output, and line input for the shell.
 use crate::drivers::uart;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 
 pub fn write_bytes(b: &[u8]) {
     uart::write_bytes(b);
@@ -26,16 +26,8 @@ macro_rules! println {
     ($($arg:tt)*) => {{ $crate::print!($($arg)*); $crate::print!("\n"); }};
 }
 
-/// `VINTR` (Ctrl-C): the UART's receive interrupt turns it into an
-/// interrupt of the foreground command instead of input.
-pub const VINTR: u8 = 0x03;
-
-static INTERRUPT: AtomicBool = AtomicBool::new(false);
-
-/// Ctrl-C arrived (UART IRQ context).
-pub fn raise_interrupt() {
-    INTERRUPT.store(true, Ordering::Relaxed);
-}
+/// Ctrl-C (`VINTR`) as the UART's receive interrupt records it.
+use crate::drivers::uart::INTERRUPT;
 
 /// Take a pending Ctrl-C: long-running commands poll this and stop (the
 /// shell's stand-in for SIGINT); the shell echoes `^C` as the tty does.

@@ -77,17 +77,24 @@ pub mod uart {
         }
     }
 
+    /// `VINTR` (Ctrl-C): the receive interrupt turns it into an interrupt
+    /// of the foreground command instead of input.
+    pub const VINTR: u8 = 0x03;
+
+    /// A Ctrl-C arrived (set in IRQ context; the console takes it).
+    pub static INTERRUPT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
     /// IRQ handler: move every received byte into the RX ring.
     pub fn irq() {
         let b = base();
         while readl(b + FR) & FR_RXFE == 0 {
             let c = (readl(b + DR) & 0xff) as u8;
-            if c == crate::console::VINTR {
+            if c == VINTR {
                 // the tty's ISIG: Ctrl-C interrupts the foreground command
                 // and flushes the input received before it (no NOFLSH)
                 RX_FLUSH_TO.store(RX_HEAD.load(Ordering::Relaxed), Ordering::Relaxed);
                 RX_FLUSH.store(true, Ordering::Release);
-                crate::console::raise_interrupt();
+                INTERRUPT.store(true, Ordering::Relaxed);
                 continue;
             }
             let h = RX_HEAD.load(Ordering::Relaxed);
@@ -189,7 +196,6 @@ pub mod timer {
     pub fn irq() {
         writel(io_p2v(map::TIMER01) + INTCLR, 1);
         JIFFIES.fetch_add(1, Ordering::Relaxed);
-        crate::time::sched_clock(); // keeps the 24 MHz counter extension fresh
     }
 }
 

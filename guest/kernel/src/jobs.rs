@@ -1,6 +1,8 @@
 //! Background jobs of the shell (`cmd &`, `jobs`, `kill %N`): cooperative
 //! state machines that run one step whenever the foreground waits (WFI
 //! idle), so they run during a preview, deterministically.
+use crate::arch::Guarded;
+use crate::mm::{publish, with_mm, Mm};
 use crate::{println, vm};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,38 +22,35 @@ pub struct Job {
     pub kind: Kind,
 }
 
-static mut JOBS: [Option<Job>; 4] = [None; 4];
-/// Jobs that finished since the last prompt (their ids): reported before
-/// the next prompt, as bash does, not in the middle of the user's line.
-static mut DONE: [u32; 4] = [0; 4];
-static mut NEXT_ID: u32 = 1;
-static RUNNING: AtomicBool = AtomicBool::new(false);
-
-fn done() -> &'static mut [u32; 4] {
-    // SAFETY: as in `jobs`.
-    unsafe { &mut *core::ptr::addr_of_mut!(DONE) }
+/// The job table (one owner: `JOBS.with`).
+struct JobTable {
+    jobs: [Option<Job>; 4],
+    /// Jobs that finished since the last prompt (their ids): reported
+    /// before the next prompt, as bash does, not in the middle of the
+    /// user's line.
+    done: [u32; 4],
+    next_id: u32,
 }
+
+static JOBS: Guarded<JobTable> = Guarded::new_with("jobs", JobTable { jobs: [None; 4], done: [0; 4], next_id: 1 });
+static RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Report the jobs that finished since the last prompt (the shell calls it
 /// before printing its prompt).
 pub fn notify_done() {
-    for d in done().iter_mut().filter(|d| **d != 0) {
-        println!("[{}]+ Done                    stress", *d);
-        *d = 0;
-    }
-}
-
-fn jobs() -> &'static mut [Option<Job>; 4] {
-    // SAFETY: single CPU, thread context only; `run_steps` guards against
-    // re-entry.
-    unsafe { &mut *core::ptr::addr_of_mut!(JOBS) }
+    JOBS.with(|t| {
+        for d in t.done.iter_mut().filter(|d| **d != 0) {
+            println!("[{}]+ Done                    stress", *d);
+            *d = 0;
+        }
+    });
 }
 
 /// Start `line` in the background; returns false if it cannot be.
 pub fn spawn(line: &str) -> bool {
     crate::hostif::begin();
     let r = spawn_inner(line);
-    crate::hostif::end();
+    publish::end_unheld();
     r
 }
 
@@ -76,66 +75,70 @@ fn spawn_inner(line: &str) -> bool {
                     return true;
                 }
             };
-            let cur = crate::vm::current_index();
-            let task = match vm::task_new() {
-                Ok(t) => t,
-                Err(e) => {
+            let made = with_mm(|mm| {
+                let cur = vm::current_index(mm);
+                let task = vm::task_new(mm);
+                vm::switch_to(mm, cur);
+                task
+            });
+            let task = match made {
+                Some(Ok(t)) => t,
+                Some(Err(e)) => {
                     println!("stress: {}", e);
                     return true;
                 }
+                None => return true,
             };
-            vm::switch_to(cur);
             Kind::Stress { until_ns: crate::time::sched_clock().saturating_add(secs.saturating_mul(1_000_000_000)), step: 0, task, rng }
         }
         _ => return false,
     };
-    let Some(slot) = jobs().iter().position(|j| j.is_none()) else {
-        println!("sh: too many jobs");
-        return true;
-    };
-    // SAFETY: as in `jobs`.
-    let id = unsafe {
-        let id = NEXT_ID;
-        NEXT_ID += 1;
-        id
-    };
-    jobs()[slot] = Some(Job { id, kind });
-    println!("[{}] {}", id, line.trim());
+    JOBS.with(|t| {
+        let Some(slot) = t.jobs.iter().position(|j| j.is_none()) else {
+            println!("sh: too many jobs");
+            return;
+        };
+        let id = t.next_id;
+        t.next_id += 1;
+        t.jobs[slot] = Some(Job { id, kind });
+        println!("[{}] {}", id, line.trim());
+    });
     true
 }
 
 pub fn list() {
-    for j in jobs().iter().flatten() {
-        match j.kind {
-            Kind::Stress { until_ns, step, .. } => {
-                println!("[{}]  Running                 stress (step {}, ends at {} ms)", j.id, step, until_ns / 1_000_000)
+    JOBS.with(|t| {
+        for j in t.jobs.iter().flatten() {
+            match j.kind {
+                Kind::Stress { until_ns, step, .. } => {
+                    println!("[{}]  Running                 stress (step {}, ends at {} ms)", j.id, step, until_ns / 1_000_000)
+                }
             }
         }
-    }
+    });
 }
 
 pub fn kill(id: u32) -> bool {
-    for j in jobs().iter_mut() {
-        if j.is_some_and(|x| x.id == id) {
-            if let Some(Job { kind: Kind::Stress { task, .. }, .. }) = j.take() {
-                finish_stress(task);
-            }
-            println!("[{}]  Terminated", id);
-            return true;
-        }
+    let found = JOBS.with(|t| t.jobs.iter_mut().find(|j| j.is_some_and(|x| x.id == id)).map(|j| j.take())).flatten();
+    let Some(j) = found else { return false };
+    if let Some(Job { kind: Kind::Stress { task, .. }, .. }) = j {
+        finish_stress(task);
     }
-    false
+    println!("[{}]  Terminated", id);
+    true
 }
 
 fn finish_stress(task: usize) {
-    let cur = vm::current_index();
-    crate::hostif::begin();
-    if vm::switch_to(task) {
-        vm::unpin_quiet();
-        vm::free_quiet(u32::MAX);
-        vm::switch_to(cur);
-    }
-    crate::hostif::end();
+    with_mm(|mm| {
+        let cur = vm::current_index(mm);
+        crate::hostif::begin();
+        if vm::switch_to(mm, task) {
+            vm::unpin_quiet(mm);
+            vm::free_quiet(mm, u32::MAX);
+            vm::switch_to(mm, cur);
+        }
+        publish::end(mm);
+    });
 }
 
 /// Run one step of every background job (called from the idle loop).
@@ -144,15 +147,20 @@ pub fn run_steps() {
         return;
     }
     let now = crate::time::sched_clock();
-    for j in jobs().iter_mut() {
+    JOBS.with(|t| steps(t, now));
+    RUNNING.store(false, Ordering::Relaxed);
+}
+
+fn steps(t: &mut JobTable, now: u64) {
+    for j in t.jobs.iter_mut() {
         let Some(job) = j.as_mut() else { continue };
         match &mut job.kind {
             Kind::Stress { until_ns, step, task, rng } => {
                 if now >= *until_ns {
-                    let (id, t) = (job.id, *task);
+                    let (id, tk) = (job.id, *task);
                     *j = None;
-                    finish_stress(t);
-                    if let Some(d) = done().iter_mut().find(|d| **d == 0) {
+                    finish_stress(tk);
+                    if let Some(d) = t.done.iter_mut().find(|d| **d == 0) {
                         *d = id;
                     }
                     continue;
@@ -161,14 +169,16 @@ pub fn run_steps() {
                     None => fixed_action(*step),
                     Some(state) => seeded_action(state),
                 };
-                crate::hostif::begin();
-                stress_step(*task, action);
-                crate::hostif::end();
+                let task = *task;
+                with_mm(|mm| {
+                    crate::hostif::begin();
+                    stress_step(mm, task, action);
+                    publish::end(mm);
+                });
                 *step += 1;
             }
         }
     }
-    RUNNING.store(false, Ordering::Relaxed);
 }
 
 /// What one step of `stress` does.
@@ -233,26 +243,26 @@ fn seeded_action(state: &mut u64) -> Action {
 
 /// One step of `stress` (CMA allocations migrate the movable pages in
 /// their way).
-fn stress_step(task: usize, action: Action) {
-    let cur = vm::current_index();
-    if !vm::switch_to(task) {
+fn stress_step(mm: &mut Mm, task: usize, action: Action) {
+    let cur = vm::current_index(mm);
+    if !vm::switch_to(mm, task) {
         return;
     }
     // keep about a fifth of memory free (room for migration targets)
-    let roomy = crate::mm::page_alloc().is_some_and(|pa| pa.nr_free_pages() * 5 > pa.totalram_pages());
+    let roomy = mm.pa.as_ref().is_some_and(|pa| pa.nr_free_pages() * 5 > pa.totalram_pages());
     match action {
         Action::Fill(mib) => {
             if roomy {
-                vm::fill_quiet(mib)
+                vm::fill_quiet(mm, mib)
             }
         }
-        Action::Pin(n) => vm::pin_quiet(n),
+        Action::Pin(n) => vm::pin_quiet(mm, n),
         Action::UnpinFree(mib) => {
-            vm::unpin_quiet();
-            vm::free_quiet(mib);
+            vm::unpin_quiet(mm);
+            vm::free_quiet(mm, mib);
         }
-        Action::CmaAlloc(pages) => crate::dma::stress_cma(true, pages),
-        Action::CmaRelease(pages) => crate::dma::stress_cma(false, pages),
+        Action::CmaAlloc(pages) => crate::dma::stress_cma(mm, true, pages),
+        Action::CmaRelease(pages) => crate::dma::stress_cma(mm, false, pages),
     }
-    vm::switch_to(cur);
+    vm::switch_to(mm, cur);
 }

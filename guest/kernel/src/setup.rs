@@ -3,9 +3,8 @@
 use crate::arch::{self, phys_to_virt, virt_to_phys};
 use crate::drivers::{gic, map, sysreg, timer, uart};
 use crate::{dt, paging, pr_info};
+use crate::mm::{with_mm, Mm};
 use cmaemu_mm::memblock::{Memblock, PhysAddr};
-
-pub static mut MEMBLOCK: Option<Memblock> = None;
 
 /// The kernel command line (from /chosen/bootargs), kept for /proc/cmdline.
 pub static mut CMDLINE: [u8; 1024] = [0; 1024];
@@ -17,12 +16,6 @@ pub struct BootInfo {
     pub dtb_size: u32,
 }
 pub static mut BOOT: BootInfo = BootInfo { dtb_pa: 0, dtb_size: 0 };
-
-pub fn memblock() -> &'static mut Memblock {
-    // SAFETY: single CPU; the memblock is set up once in start_kernel and
-    // then used only from thread context (never from IRQ handlers).
-    unsafe { (*core::ptr::addr_of_mut!(MEMBLOCK)).get_or_insert_with(Memblock::new) }
-}
 
 pub fn cmdline() -> &'static str {
     // SAFETY: written once during boot before any reader runs.
@@ -86,11 +79,36 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     }
 
     crate::mm::parse_params(cmdline());
+    let Some(fdt) = with_mm(|mm| setup_mm(mm, fdt, dtb_pa, dtb_va, size)) else {
+        fail(format_args!("mm state missing after parse_params"))
+    };
+    crate::video::probe(&fdt);
+    crate::iomem::probe(&fdt);
+    with_mm(|mm| {
+        crate::mm::publish::init(mm);
+        // the shell's task (init)
+        match crate::vm::task_new(mm) {
+            Ok(i) => {
+                crate::vm::switch_to(mm, i);
+            }
+            Err(e) => pr_info!("init: cannot create the first task: {}", e),
+        }
+    });
+    let _ = sysreg::read(sysreg::SYS_ID);
+}
 
+/// From memblock to a running page allocator (`setup_arch` →
+/// `arm_memblock_init` → `paging_init`, then `mm_init` and the mm
+/// initcalls); returns the device tree to probe devices from.
+fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size: u32) -> fdt::Fdt<'static> {
+    let root = match fdt.find_node("/") {
+        Some(r) => r,
+        None => fail(format_args!("device tree has no root node")),
+    };
     // --- memblock: memory from /memory nodes (early_init_dt_scan_memory:
     // direct children of the root with device_type = "memory" that are
     // available; the host's Dtb::memory_regions reads the same nodes)
-    let mb = memblock();
+    let mb = &mut mm.memblock;
     let (rac, rsc) = dt::cells(&root);
     let mut nmem = 0;
     for node in root.children() {
@@ -136,9 +154,10 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         let _ = mb.memblock_reserve(PhysAddr(base as u64), len as u64);
     }
     // adjust_lowmem_bounds: memblock allocations stay in lowmem
-    let lowmem = lowmem_limit(mb);
+    let lowmem = lowmem_limit(mb, &mm.profile);
     mb.memblock_set_current_limit(PhysAddr(lowmem));
-    crate::cma::reserve(&fdt, mb, lowmem);
+    crate::cma::reserve(&fdt, mm, lowmem);
+    let mb = &mut mm.memblock;
     // A reserved-memory node whose setup failed is memblock-freed (as in
     // Linux's fdt_init_reserved_mem); if its range covered the kernel's own
     // reservations they are gone, and Linux would go on to hand its own
@@ -202,35 +221,23 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     arch::irq_enable();
 
     pr_info!("Kernel command line: {}", cmdline());
-    if let Err(e) = crate::mm::mm_init(mb) {
+    if let Err(e) = crate::mm::mm_init(mm) {
         fail(format_args!("mm_init: {}", e));
     }
-    crate::mm::mem_init_print_info();
-    crate::cma::init_reserved_areas();
-    if let Some(c) = crate::mm::config() {
-        let spec = c.trace_event.as_str();
-        if !spec.is_empty() {
-            crate::trace::boot_param(spec);
-        }
+    crate::mm::mem_init_print_info(mm);
+    crate::cma::init_reserved_areas(mm);
+    let spec = mm.config.trace_event.as_str();
+    if !spec.is_empty() {
+        crate::trace::boot_param(spec);
     }
-    crate::dma::atomic_pool_init();
-    crate::mm::init_per_zone_wmark_min();
-    crate::dma::cma_test::init();
-    crate::video::probe(&fdt);
-    crate::iomem::probe(&fdt);
-    crate::hostif::init();
-    // the shell's task (init)
-    match crate::vm::task_new() {
-        Ok(i) => {
-            crate::vm::switch_to(i);
-        }
-        Err(e) => pr_info!("init: cannot create the first task: {}", e),
-    }
-    let _ = sysreg::read(sysreg::SYS_ID);
+    crate::dma::atomic_pool_init(mm);
+    crate::mm::init_per_zone_wmark_min(mm);
+    crate::cma_test::init();
+    fdt
 }
 
 /// `arm_lowmem_limit` for the memory memblock holds (adjust_lowmem_bounds).
-fn lowmem_limit(mb: &Memblock) -> u64 {
+fn lowmem_limit(mb: &Memblock, p: &cmaemu_mm::profile::MmProfile) -> u64 {
     let mut mem = [(PhysAddr(0), PhysAddr(0)); 16];
     let mut n = 0;
     for r in mb.memory.regions() {
@@ -239,8 +246,7 @@ fn lowmem_limit(mb: &Memblock) -> u64 {
             n += 1;
         }
     }
-    let p = crate::mm::profile();
-    cmaemu_mm::zone::adjust_lowmem_bounds(&p, &mem[..n], None)
+    cmaemu_mm::zone::adjust_lowmem_bounds(p, &mem[..n], None)
         .map(|l| l.0)
         .unwrap_or(mb.memblock_end_of_DRAM().0)
 }

@@ -3,7 +3,13 @@
 use crate::arch;
 use crate::console::Console;
 use crate::drivers::{sysreg, timer};
+use crate::mm::{with_mm, Mm};
 use crate::{paging, print, println, setup};
+
+/// Run a command's work on the mm state.
+fn on_mm(f: impl FnOnce(&mut Mm)) {
+    with_mm(f);
+}
 use cmaemu_mm::memblock::MemblockTypeId;
 use core::fmt::Write;
 
@@ -15,7 +21,7 @@ pub fn run() -> ! {
     // Publish the state the boot left (its last allocations ran outside
     // any mm section): the host checks what it reads.
     crate::hostif::begin();
-    crate::hostif::end();
+    crate::mm::publish::end_unheld();
     let mut buf = [0u8; 512];
     loop {
         crate::jobs::notify_done();
@@ -88,14 +94,16 @@ fn dir_entries(dir: &str, f: &mut dyn FnMut(&str)) -> bool {
         "/sys/kernel/tracing" | "/sys/kernel/debug/tracing" => &["events/", "trace"],
         "/sys/kernel/tracing/events" | "/sys/kernel/debug/tracing/events" => &["cma/", "enable", "migrate/"],
         "/sys/kernel/debug/cma" | "/sys/kernel/mm/cma" => {
-            let Some(areas) = crate::cma::areas() else { return true };
-            for (_, c) in areas.iter() {
-                let mut name = [0u8; 64];
-                let n = c.cma_get_name().len().min(63);
-                name[..n].copy_from_slice(&c.cma_get_name().as_bytes()[..n]);
-                name[n] = b'/';
-                f(core::str::from_utf8(&name[..=n]).unwrap_or("?/"));
-            }
+            with_mm(|mm| {
+                let Some(areas) = &mm.areas else { return };
+                for (_, c) in areas.iter() {
+                    let mut name = [0u8; 64];
+                    let n = c.cma_get_name().len().min(63);
+                    name[..n].copy_from_slice(&c.cma_get_name().as_bytes()[..n]);
+                    name[n] = b'/';
+                    f(core::str::from_utf8(&name[..=n]).unwrap_or("?/"));
+                }
+            });
             return true;
         }
         _ => {
@@ -105,7 +113,7 @@ fn dir_entries(dir: &str, f: &mut dyn FnMut(&str)) -> bool {
             }
             let area = dir.strip_prefix("/sys/kernel/debug/cma/").map(|a| (a, true)).or_else(|| dir.strip_prefix("/sys/kernel/mm/cma/").map(|a| (a, false)));
             if let Some((name, debugfs)) = area {
-                if crate::cma::areas().and_then(|a| a.find_by_name(name)).is_none() {
+                if with_mm(|mm| mm.areas.as_ref().and_then(|a| a.find_by_name(name))).flatten().is_none() {
                     return false;
                 }
                 let files: &[&str] = if debugfs {
@@ -219,7 +227,7 @@ pub fn exec(line: &str) {
     }
     crate::hostif::begin();
     exec_inner(line);
-    crate::hostif::end();
+    crate::mm::publish::end_unheld();
 }
 
 fn exec_inner(line: &str) {
@@ -297,7 +305,7 @@ fn exec_inner(line: &str) {
         "fill" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(mib) => {
                 let seed = args.next().and_then(|s| s.parse::<u32>().ok());
-                crate::vm::fill(mib, seed)
+                on_mm(|mm| crate::vm::fill(mm, mib, seed))
             }
             None => println!("fill: usage: fill MiB [seed]"),
         },
@@ -306,44 +314,48 @@ fn exec_inner(line: &str) {
                 let mut num = || args.next().and_then(parse_num);
                 match (num(), num()) {
                     (Some(a), Some(b)) => {
-                        crate::vm::check_range(a, b);
+                        on_mm(|mm| {
+                            let _ = crate::vm::check_range(mm, a, b);
+                        });
                     }
                     _ => println!("check: usage: check [in STARTPFN ENDPFN]"),
                 }
             }
             _ => {
-                crate::vm::check();
+                on_mm(|mm| {
+                    let _ = crate::vm::check(mm);
+                });
             }
         },
         "free" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(mib) => match args.next() {
                 Some("out") => match (args.next().and_then(parse_num), args.next().and_then(parse_num)) {
-                    (Some(a), Some(b)) => crate::vm::free_outside(mib, a, b),
+                    (Some(a), Some(b)) => on_mm(|mm| crate::vm::free_outside(mm, mib, a, b)),
                     _ => println!("free: usage: free MiB [out STARTPFN ENDPFN]"),
                 },
-                _ => crate::vm::free(mib),
+                _ => on_mm(|mm| crate::vm::free(mm, mib)),
             },
             None => println!("free: usage: free MiB [out STARTPFN ENDPFN]"),
         },
         "memcpy" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
-            Some(mib) => crate::dma::memcpy_bench(mib),
+            Some(mib) => on_mm(|mm| crate::memcpy::memcpy_bench(mm, mib)),
             None => println!("memcpy: usage: memcpy MiB"),
         },
         "pin" => match args.next() {
             Some("in") => {
                 let mut num = || args.next().and_then(parse_num);
                 match (num(), num()) {
-                    (Some(a), Some(b)) => crate::vm::pin_in(a, b),
+                    (Some(a), Some(b)) => on_mm(|mm| crate::vm::pin_in(mm, a, b)),
                     _ => println!("pin: usage: pin in STARTPFN ENDPFN"),
                 }
             }
             Some(n) => match parse_num(n) {
-                Some(n) => crate::vm::pin(n),
+                Some(n) => on_mm(|mm| crate::vm::pin(mm, n)),
                 None => println!("pin: usage: pin PAGES | pin in STARTPFN ENDPFN"),
             },
             None => println!("pin: usage: pin PAGES | pin in STARTPFN ENDPFN"),
         },
-        "unpin" => crate::vm::unpin(),
+        "unpin" => on_mm(crate::vm::unpin),
         "capture" => {
             let w: [Option<&str>; 4] = [args.next(), args.next(), args.next(), args.next()];
             let num = |i: usize| w[i].and_then(parse_num);
@@ -367,21 +379,21 @@ fn exec_inner(line: &str) {
                 Some(_) => None,
             };
             match (t, n, range) {
-                (Some(t), Some(n), Some((s, e))) => crate::vm::share(t as usize, n, s, e),
+                (Some(t), Some(n), Some((s, e))) => on_mm(|mm| crate::vm::share(mm, t as usize, n, s, e)),
                 _ => println!("share: usage: share TASK PAGES [in STARTPFN ENDPFN]"),
             }
         }
         "task" => match args.next() {
-            None => crate::vm::list(),
-            Some("new") => match crate::vm::task_new() {
-                Ok(i) => {
-                    crate::vm::switch_to(i);
-                    println!("task {} created", i);
-                }
-                Err(e) => println!("task: {}", e),
+            None => on_mm(|mm| crate::vm::list(mm)),
+            Some("new") => match with_mm(|mm| crate::vm::task_new(mm).inspect(|&i| {
+                let _ = crate::vm::switch_to(mm, i);
+            })) {
+                Some(Ok(i)) => println!("task {} created", i),
+                Some(Err(e)) => println!("task: {}", e),
+                None => {}
             },
             Some(n) => match n.parse::<usize>() {
-                Ok(i) if crate::vm::switch_to(i) => println!("task {} is current", i),
+                Ok(i) if with_mm(|mm| crate::vm::switch_to(mm, i)) == Some(true) => println!("task {} is current", i),
                 _ => println!("task: no task {}", n),
             },
         },
@@ -412,7 +424,7 @@ fn exec_inner(line: &str) {
             crate::pr_info!("reboot: Power down");
             // the host's final check reads the summary: publish it
             crate::hostif::begin();
-            crate::hostif::end();
+            crate::mm::publish::end_unheld();
             sysreg::poweroff(code as u32)
         }
         "reboot" => {
@@ -458,44 +470,47 @@ fn cat(path: &str) {
         }
         "/proc/iomem" => proc_iomem(&mut out),
         "/sys/kernel/debug/memblock/memory" => {
-            let _ = setup::memblock().memblock_debug_show(MemblockTypeId::Memory, &mut out);
+            with_mm(|mm| mm.memblock.memblock_debug_show(MemblockTypeId::Memory, &mut out).is_ok());
         }
         "/sys/kernel/debug/memblock/reserved" => {
-            let _ = setup::memblock().memblock_debug_show(MemblockTypeId::Reserved, &mut out);
+            with_mm(|mm| mm.memblock.memblock_debug_show(MemblockTypeId::Reserved, &mut out).is_ok());
         }
         "/proc/buddyinfo" | "/proc/pagetypeinfo" | "/proc/zoneinfo" | "/proc/vmstat" | "/proc/meminfo" => {
-            let Some(pa) = crate::mm::page_alloc() else {
+            let shown = with_mm(|mm| {
+                let anon_pages = crate::vm::anon_pages(mm);
+                let Some(pa) = &mut mm.pa else { return false };
+                // count_vm_event(CMA_ALLOC_*) lives with the CMA code
+                if let Some(a) = &mm.areas {
+                    pa.events.cma_alloc_success = a.vm_cma_alloc_success;
+                    pa.events.cma_alloc_fail = a.vm_cma_alloc_fail;
+                }
+                use cmaemu_mm::views;
+                let _ = match path {
+                    "/proc/buddyinfo" => views::buddyinfo(pa, &mut out),
+                    "/proc/pagetypeinfo" => views::pagetypeinfo(pa, &mut out),
+                    "/proc/zoneinfo" => views::zoneinfo(pa, &mut out),
+                    "/proc/vmstat" => views::vmstat(pa, &mut out),
+                    _ => views::meminfo(pa, &views::MeminfoExtra { anon_pages }, &mut out),
+                };
+                true
+            });
+            if shown != Some(true) {
                 println!("cat: {}: page allocator not initialised", path);
-                return;
-            };
-            // count_vm_event(CMA_ALLOC_*) lives with the CMA code
-            if let Some(a) = crate::cma::areas() {
-                pa.events.cma_alloc_success = a.vm_cma_alloc_success;
-                pa.events.cma_alloc_fail = a.vm_cma_alloc_fail;
             }
-            use cmaemu_mm::views;
-            let _ = match path {
-                "/proc/buddyinfo" => views::buddyinfo(pa, &mut out),
-                "/proc/pagetypeinfo" => views::pagetypeinfo(pa, &mut out),
-                "/proc/zoneinfo" => views::zoneinfo(pa, &mut out),
-                "/proc/vmstat" => views::vmstat(pa, &mut out),
-                _ => views::meminfo(pa, &views::MeminfoExtra { anon_pages: crate::vm::anon_pages() }, &mut out),
-            };
         }
-        "/proc/cmaemu/config" => match crate::mm::config() {
-            Some(c) => {
-                let _ = c.write_proc_config(&mut out);
+        "/proc/cmaemu/config" => {
+            if with_mm(|mm| mm.config.write_proc_config(&mut out).is_ok()).is_none() {
+                println!("cat: {}: not available", path);
             }
-            None => println!("cat: {}: not available", path),
-        },
-        "/dev/cma_test" => crate::dma::cma_test::read(),
+        }
+        "/dev/cma_test" => crate::cma_test::read(),
         "/sys/kernel/tracing/trace" | "/sys/kernel/debug/tracing/trace" => {
             crate::trace::dump(&mut |b| crate::console::write_bytes(b));
         }
         _ => {
             if let Some(st) = trace_enable_path(path).and_then(|(s, e)| crate::trace::enable_state(s, e)) {
                 println!("{}", st);
-            } else if !crate::cma::cat(path, &mut out) {
+            } else if with_mm(|mm| crate::debugfs::cat(mm, path, &mut out)) != Some(true) {
                 println!("cat: {}: No such file or directory", path);
             }
         }
@@ -534,11 +549,11 @@ fn echo_to(val: &str, path: &str) {
         }
         return;
     }
-    if crate::dma::debugfs_write(path, val).is_some() {
+    if with_mm(|mm| crate::debugfs::write(mm, path, val)).flatten().is_some() {
         return;
     }
     match path {
-        "/dev/cma_test" => crate::dma::cma_test::write(),
+        "/dev/cma_test" => crate::cma_test::write(),
         "/sys/kernel/tracing/trace" | "/sys/kernel/debug/tracing/trace" => crate::trace::clear(),
         _ => println!("sh: can't create {}: Permission denied", path),
     }
@@ -552,7 +567,11 @@ fn proc_iomem(out: &mut dyn Write) {
     crate::iomem::show(out);
     let (stext, etext) = paging::kernel_text();
     let kend = paging::kernel_end();
-    let mb = setup::memblock();
+    with_mm(|mm| proc_iomem_ram(&mm.memblock, out, stext, etext, kend));
+}
+
+/// The System RAM lines of /proc/iomem, with the kernel as children.
+fn proc_iomem_ram(mb: &cmaemu_mm::memblock::Memblock, out: &mut dyn Write, stext: u32, etext: u32, kend: u32) {
     for r in mb.memory.regions() {
         let base = r.base;
         let end = r.base + r.size - 1;

@@ -44,7 +44,10 @@ fn handle_irq() {
             return;
         }
         match id {
-            map::IRQ_TIMER01 => timer::irq(),
+            map::IRQ_TIMER01 => {
+                timer::irq();
+                crate::time::sched_clock(); // keeps the 24 MHz counter extension fresh
+            }
             map::IRQ_UART0 => uart::irq(),
             crate::video::IRQ_CAMERA => crate::video::irq_camera(),
             crate::video::IRQ_CLCD => crate::video::irq_clcd(),

@@ -3,6 +3,7 @@
 //! area, else the default area), and the `preview` pipeline camera →
 //! display. While a preview waits for frames, background jobs run.
 use crate::arch::{io_p2v, phys_to_virt, readl, writel};
+use crate::mm::with_mm;
 use crate::{dma, pr_info, println};
 use cmaemu_abi::desc::{DMA_DEV_CAMERA, DMA_DEV_CLCD};
 use cmaemu_abi::page::Pfn;
@@ -80,8 +81,10 @@ pub fn probe(fdt: &fdt::Fdt) {
             if let Some(id) = device_area(ph as u32) {
                 let slot = if is_cam { &CAM_AREA } else { &CLCD_AREA };
                 slot.store(id.0 as u32 + 1, Ordering::Relaxed);
-                let name = crate::cma::areas().map(|a| a.get(id).cma_get_name()).unwrap_or("?");
-                pr_info!("{}: assigned reserved memory node {}", node.name, name);
+                with_mm(|mm| {
+                    let name = mm.areas.as_ref().map(|a| a.get(id).cma_get_name()).unwrap_or("?");
+                    pr_info!("{}: assigned reserved memory node {}", node.name, name);
+                });
             }
         }
     }
@@ -94,12 +97,21 @@ pub fn probe(fdt: &fdt::Fdt) {
 }
 
 fn device_area(phandle: u32) -> Option<CmaId> {
-    // SAFETY: the table is written once at boot.
-    let table = unsafe { (*core::ptr::addr_of!(crate::cma::RMEM)).as_ref()? };
-    match table.of_reserved_mem_device_init(phandle) {
+    with_mm(|mm| match mm.rmem.as_ref()?.of_reserved_mem_device_init(phandle) {
         Ok((cmaemu_mm::rmem::RmemOps::Cma(id), _)) => Some(id),
         _ => None,
-    }
+    })
+    .flatten()
+}
+
+/// `dma_alloc_coherent` for device `dev`.
+fn dma_alloc(dev: u32, area: Option<CmaId>, size: u64) -> Option<Pfn> {
+    with_mm(|mm| dma::dma_alloc_coherent(mm, dev, area, size)).flatten()
+}
+
+/// `dma_free_coherent` for device `dev`.
+fn dma_free(dev: u32, area: Option<CmaId>, pfn: Pfn, size: u64) {
+    with_mm(|mm| dma::dma_free_coherent(mm, dev, area, pfn, size));
 }
 
 pub fn irq_camera() {
@@ -192,7 +204,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
     // buffers from the camera's area, framebuffer from the display's
     let mut bufs: [Option<Buf>; NBUF] = [None, None, None, None];
     for b in bufs.iter_mut() {
-        match dma::dma_alloc_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), fsize as u64) {
+        match dma_alloc(DMA_DEV_CAMERA, area(&CAM_AREA), fsize as u64) {
             Some(pfn) => *b = Some(Buf { pfn, size: fsize as u64 }),
             None => {
                 println!("preview: no memory for camera buffers");
@@ -206,7 +218,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
     let mut fbs: [Option<Pfn>; 2] = [None, None];
     if !zero_copy {
         for f in fbs.iter_mut() {
-            *f = dma::dma_alloc_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), fsize as u64);
+            *f = dma_alloc(DMA_DEV_CLCD, area(&CLCD_AREA), fsize as u64);
             if f.is_none() {
                 println!("preview: no memory for the framebuffer");
                 free_all(&mut bufs, fbs);
@@ -324,7 +336,7 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         return;
     }
     let mut pages = [(0u32, Pfn(0)); 4];
-    let n = crate::vm::pages_in(start, end, &mut pages);
+    let n = with_mm(|mm| crate::vm::pages_in(mm, start, end, &mut pages)).unwrap_or(0);
     if n == 0 {
         println!("capture: no page of this task in pfns {:#x}-{:#x}", start, end);
         return;
@@ -337,19 +349,21 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
     writel(cam(CAM_PERIOD_US), 100);
     let fsize = readl(cam(CAM_FRAME_SIZE));
     let forget_pin = crate::hostif::injected(INJECT_DMA_DURING_MIGRATION);
-    crate::hostif::begin();
-    for &(va, pfn) in pages {
-        if forget_pin {
-            crate::hostif::fired(INJECT_DMA_DURING_MIGRATION, pfn.0, va);
-        } else {
-            crate::vm::pin_frame(pfn, va, true, origin);
+    with_mm(|mm| {
+        crate::hostif::begin();
+        for &(va, pfn) in pages {
+            if forget_pin {
+                crate::hostif::fired(INJECT_DMA_DURING_MIGRATION, pfn.0, va);
+            } else {
+                crate::vm::pin_frame(mm, pfn, va, true, origin);
+            }
+            crate::hostif::push(&TraceRecord::dma_alloc(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1, 0, 0, 0xff));
+            writel(cam(CAM_BUF_ADDR), pfn.0 << 12);
+            writel(cam(CAM_BUF_SIZE), 4096);
+            writel(cam(CAM_BUF_QUEUE), 1);
         }
-        crate::hostif::push(&TraceRecord::dma_alloc(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1, 0, 0, 0xff));
-        writel(cam(CAM_BUF_ADDR), pfn.0 << 12);
-        writel(cam(CAM_BUF_SIZE), 4096);
-        writel(cam(CAM_BUF_QUEUE), 1);
-    }
-    crate::hostif::end();
+        crate::mm::publish::end(mm);
+    });
     writel(cam(CAM_CTRL), CTRL_ENABLE); // polled
     let mut done = 0u32;
     let mut moved = 0u32;
@@ -370,18 +384,20 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         if done == frames / 2 {
             // compaction runs while the camera streams into the pages
             let pfns: [Pfn; 4] = core::array::from_fn(|i| pages.get(i).map_or(Pfn(0), |p| p.1));
-            moved = crate::dma::compact_pages(&pfns[..n]);
+            moved = with_mm(|mm| crate::dma::compact_pages(mm, &pfns[..n])).unwrap_or(0);
         }
     }
     writel(cam(CAM_CTRL), CTRL_RESET); // reset: the camera lets go of the pages
-    crate::hostif::begin();
-    for &(va, pfn) in pages {
-        crate::hostif::push(&TraceRecord::dma_free(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1));
-        if !forget_pin {
-            crate::vm::pin_frame(pfn, va, false, origin);
+    with_mm(|mm| {
+        crate::hostif::begin();
+        for &(va, pfn) in pages {
+            crate::hostif::push(&TraceRecord::dma_free(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1));
+            if !forget_pin {
+                crate::vm::pin_frame(mm, pfn, va, false, origin);
+            }
         }
-    }
-    crate::hostif::end();
+        crate::mm::publish::end(mm);
+    });
     println!("capture: {} frames of {} bytes into {} user pages, {} pages moved by compaction meanwhile", done, fsize, n, moved);
 }
 
@@ -422,12 +438,12 @@ fn inject_dma_faults(bufs: &mut [Option<Buf>; NBUF], fsize: u32) {
     use cmaemu_abi::trace::{INJECT_DMA_AFTER_FREE, INJECT_DMA_NONCONTIG};
     if crate::hostif::injected(INJECT_DMA_AFTER_FREE) {
         if let Some(b) = bufs[0].take() {
-            dma::dma_free_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
+            dma_free(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
             crate::hostif::fired(INJECT_DMA_AFTER_FREE, b.pfn.0, b.size as u32);
         }
     }
     if crate::hostif::injected(INJECT_DMA_NONCONTIG) {
-        if let Some(p) = dma::dma_alloc_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), (fsize / 2) as u64) {
+        if let Some(p) = dma_alloc(DMA_DEV_CAMERA, area(&CAM_AREA), (fsize / 2) as u64) {
             // the camera is told the buffer is a whole frame long
             requeue(p.0 << 12, fsize);
             crate::hostif::fired(INJECT_DMA_NONCONTIG, p.0, fsize / 2);
@@ -444,10 +460,10 @@ fn requeue(addr: u32, size: u32) {
 fn free_all(bufs: &mut [Option<Buf>; NBUF], fbs: [Option<Pfn>; 2]) {
     for b in bufs.iter_mut() {
         if let Some(b) = b.take() {
-            dma::dma_free_coherent(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
+            dma_free(DMA_DEV_CAMERA, area(&CAM_AREA), b.pfn, b.size);
         }
     }
     for f in fbs.into_iter().flatten() {
-        dma::dma_free_coherent(DMA_DEV_CLCD, area(&CLCD_AREA), f, (WIDTH * HEIGHT * 4) as u64);
+        dma_free(DMA_DEV_CLCD, area(&CLCD_AREA), f, (WIDTH * HEIGHT * 4) as u64);
     }
 }

@@ -2,34 +2,21 @@
 //! = 1 splits at 2 GiB) with 4 KiB small pages, so that anonymous movable
 //! pages have real PTEs that migration must rewrite. The shell's `fill`,
 //! `check`, `free`, `pin` commands work on the current task.
+//!
+//! Every operation takes the mm state (`&mut Mm`) from its caller; the
+//! task table itself is `mm::task`'s.
 use crate::arch::{self, phys_to_virt};
-use crate::{mm, paging, println};
+use crate::mm::task::Task;
+use crate::mm::{self, Mm};
+use crate::{paging, println};
 use cmaemu_abi::page::{Pfn, OWNER_KIND_PGTABLE, OWNER_KIND_USER};
+use cmaemu_mm::buddy::PageAlloc;
 use cmaemu_mm::gfp;
 
 /// First user VA of a task's anonymous region.
 pub const USER_BASE: u32 = 0x0040_0000;
 /// End of the user half (TTBR0 with TTBCR.N = 1).
 pub const USER_END: u32 = 0x8000_0000;
-pub const MAX_TASKS: usize = 4;
-
-#[derive(Clone, Copy)]
-pub struct Task {
-    pub asid: u16,
-    /// Physical address of the task's TTBR0 table (8 KiB aligned).
-    pub ttbr0: u32,
-    /// Pages mapped at USER_BASE .. USER_BASE + nr_pages * 4 KiB.
-    pub nr_pages: u32,
-    pub seed: u32,
-    /// Pages whose refcount `pin` raised (from the start of the region).
-    pub pinned: u32,
-    /// Pages `share` mapped from another task: `shared.1` pages from
-    /// index `shared.0` (they hold that task's pattern: `check` skips them).
-    pub shared: (u32, u32),
-}
-
-static mut TASKS: [Option<Task>; MAX_TASKS] = [None; MAX_TASKS];
-static mut CURRENT: usize = 0;
 static QUIET: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 macro_rules! say {
@@ -45,62 +32,46 @@ fn quietly(f: impl FnOnce()) {
     f();
     QUIET.store(false, core::sync::atomic::Ordering::Relaxed);
 }
-pub fn fill_quiet(mib: u32) {
-    quietly(|| fill(mib, None))
+pub fn fill_quiet(mm: &mut Mm, mib: u32) {
+    quietly(|| fill(mm, mib, None))
 }
-pub fn free_quiet(mib: u32) {
-    quietly(|| free(mib))
+pub fn free_quiet(mm: &mut Mm, mib: u32) {
+    quietly(|| free(mm, mib))
 }
-pub fn pin_quiet(n: u32) {
-    quietly(|| pin(n))
+pub fn pin_quiet(mm: &mut Mm, n: u32) {
+    quietly(|| pin(mm, n))
 }
-pub fn unpin_quiet() {
-    quietly(unpin)
+pub fn unpin_quiet(mm: &mut Mm) {
+    quietly(|| unpin(mm))
 }
 
 /// `NR_ANON_MAPPED`: anonymous pages mapped in all tasks.
-pub fn anon_pages() -> u64 {
-    tasks().iter().flatten().map(|t| t.nr_pages as u64).sum()
+pub fn anon_pages(mm: &Mm) -> u64 {
+    mm.tasks.slots.iter().flatten().map(|t| t.nr_pages as u64).sum()
 }
 
-fn tasks() -> &'static mut [Option<Task>; MAX_TASKS] {
-    // SAFETY: single CPU; tasks are only touched from thread context.
-    unsafe { &mut *core::ptr::addr_of_mut!(TASKS) }
-}
-
-pub fn task(i: usize) -> Option<&'static mut Task> {
-    tasks().get_mut(i).and_then(|t| t.as_mut())
-}
-
-pub fn current_index() -> usize {
-    // SAFETY: as in `tasks`.
-    unsafe { CURRENT }
-}
-
-pub fn current() -> Option<&'static mut Task> {
-    // SAFETY: as in `tasks`.
-    task(unsafe { CURRENT })
+pub fn current_index(mm: &Mm) -> usize {
+    mm.tasks.current
 }
 
 /// `mm_alloc` + `pgd_alloc`: a new address space (an empty user table).
-pub fn task_new() -> Result<usize, &'static str> {
-    let slot = tasks().iter().position(|t| t.is_none()).ok_or("too many tasks")?;
-    let pa = mm::page_alloc().ok_or("no page allocator")?;
+pub fn task_new(mm: &mut Mm) -> Result<usize, &'static str> {
+    let slot = mm.tasks.slots.iter().position(|t| t.is_none()).ok_or("too many tasks")?;
+    let pa = mm.pa.as_mut().ok_or("no page allocator")?;
     let pgd = pa.alloc_pages(gfp::GFP_KERNEL, 1, OWNER_KIND_PGTABLE | slot as u32).map_err(|_| "out of memory for the page table")?;
     let ttbr0 = pgd.0 << 12;
     // SAFETY: two fresh lowmem pages, linearly mapped, owned by this task.
     unsafe { core::ptr::write_bytes(phys_to_virt(ttbr0) as *mut u8, 0, 8192) };
-    tasks()[slot] = Some(Task { asid: slot as u16 + 1, ttbr0, nr_pages: 0, seed: 0, pinned: 0, shared: (0, 0) });
+    mm.tasks.slots[slot] = Some(Task { asid: slot as u16 + 1, ttbr0, nr_pages: 0, seed: 0, pinned: 0, shared: (0, 0) });
     Ok(slot)
 }
 
 /// `switch_mm`: make task `i` current (TTBR0, TLB flush: no ASIDs used).
-pub fn switch_to(i: usize) -> bool {
-    let Some(t) = task(i) else { return false };
+pub fn switch_to(mm: &mut Mm, i: usize) -> bool {
+    let Some(t) = mm.tasks.get(i) else { return false };
     arch::set_ttbr0(t.ttbr0);
     arch::tlb_flush_all();
-    // SAFETY: as in `tasks`.
-    unsafe { CURRENT = i };
+    mm.tasks.current = i;
     true
 }
 
@@ -108,17 +79,14 @@ fn l1_entry(t: &Task, va: u32) -> *mut u32 {
     (phys_to_virt(t.ttbr0) + (va >> 20) * 4) as *mut u32
 }
 
-/// The PTE slot of `va`, allocating the L2 table if `alloc`.
-fn pte_slot(t: &Task, va: u32, alloc: bool) -> Option<*mut u32> {
+/// The PTE slot of `va`, allocating the L2 table from `alloc` if given.
+fn pte_slot(t: &Task, va: u32, alloc: Option<&mut PageAlloc<'_>>) -> Option<*mut u32> {
     let l1 = l1_entry(t, va);
     // SAFETY: the task's L1 table is a live 8 KiB lowmem allocation and
     // va < USER_END keeps the index inside it.
     let mut d = unsafe { core::ptr::read_volatile(l1) };
     if d & 3 != 1 {
-        if !alloc {
-            return None;
-        }
-        let pa = mm::page_alloc()?;
+        let pa = alloc?;
         let p = pa.alloc_pages(gfp::GFP_KERNEL, 0, OWNER_KIND_PGTABLE | t.asid as u32).ok()?;
         let l2 = p.0 << 12;
         // SAFETY: a fresh lowmem page used as the L2 table (first 1 KiB).
@@ -133,16 +101,17 @@ fn pte_slot(t: &Task, va: u32, alloc: bool) -> Option<*mut u32> {
 
 /// Read the PTE of `va` in task `t` (0 = none).
 pub fn pte_get(t: &Task, va: u32) -> u32 {
-    match pte_slot(t, va, false) {
+    match pte_slot(t, va, None) {
         // SAFETY: a slot inside a live L2 table.
         Some(p) => unsafe { core::ptr::read_volatile(p) },
         None => 0,
     }
 }
 
-/// Map `pfn` at `va` (user RW, XN, normal memory).
-pub fn set_pte(t: &Task, va: u32, pfn: Pfn) -> bool {
-    match pte_slot(t, va, true) {
+/// Map `pfn` at `va` (user RW, XN, normal memory); a missing L2 table
+/// comes from `alloc` (without it, only a slot that exists is set).
+pub fn set_pte(t: &Task, va: u32, pfn: Pfn, alloc: Option<&mut PageAlloc<'_>>) -> bool {
+    match pte_slot(t, va, alloc) {
         Some(p) => {
             // SAFETY: a slot inside a live L2 table.
             unsafe { core::ptr::write_volatile(p, (pfn.0 << 12) | paging::PTE_USER_DATA) };
@@ -155,7 +124,7 @@ pub fn set_pte(t: &Task, va: u32, pfn: Pfn) -> bool {
 
 /// Clear the PTE of `va`; returns the frame it mapped.
 pub fn clear_pte(t: &Task, va: u32) -> Option<Pfn> {
-    let p = pte_slot(t, va, false)?;
+    let p = pte_slot(t, va, None)?;
     // SAFETY: a slot inside a live L2 table.
     let old = unsafe { core::ptr::read_volatile(p) };
     if old & 2 == 0 {
@@ -180,9 +149,9 @@ fn page_va(i: u32) -> u32 {
 
 /// `fill MiB [seed]`: fault in movable anonymous pages and write the
 /// pattern through the task's own VAs.
-pub fn fill(mib: u32, seed: Option<u32>) {
-    let Some(t) = current() else { say!("fill: no task"); return };
-    let Some(pa) = mm::page_alloc() else { return };
+pub fn fill(mm: &mut Mm, mib: u32, seed: Option<u32>) {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { say!("fill: no task"); return };
+    let Some(pa) = mm.pa.as_mut() else { return };
     if let Some(s) = seed {
         if t.nr_pages == 0 {
             t.seed = s;
@@ -203,13 +172,13 @@ pub fn fill(mib: u32, seed: Option<u32>) {
                 break;
             }
         };
-        if !set_pte(t, va, pfn) {
+        if !set_pte(t, va, pfn, Some(pa)) {
             let _ = pa.__free_pages(pfn, 0);
             say!("fill: out of memory for page tables after {} pages", done);
             break;
         }
-        crate::rmapk::add(pfn, t.asid, va);
-        crate::dma::lru_cache_add(pfn);
+        mm::rmap::add(&mut mm.rmap, pa, pfn, t.asid, va);
+        mm::lru_cache_add(pa, pfn);
         // Write through the user mapping (TTBR0 of the current task).
         let p = va as *mut u32;
         for w in 0..1024u32 {
@@ -224,13 +193,13 @@ pub fn fill(mib: u32, seed: Option<u32>) {
 }
 
 /// `check`: verify every byte through the task's VAs.
-pub fn check() -> u32 {
-    check_range(0, u32::MAX)
+pub fn check(mm: &mut Mm) -> u32 {
+    check_range(mm, 0, u32::MAX)
 }
 
 /// `check in S E`: verify only the pages whose frames lie in [S, E).
-pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
-    let Some(t) = current() else { println!("check: no task"); return 0 };
+pub fn check_range(mm: &mut Mm, start_pfn: u32, end_pfn: u32) -> u32 {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { println!("check: no task"); return 0 };
     let mut bad = 0;
     let mut seen = 0;
     // From the top down: the lowest VAs are touched last (and stay hot in
@@ -281,9 +250,9 @@ pub fn check_range(start_pfn: u32, end_pfn: u32) -> u32 {
 /// `free MiB out S E`: unmap and free up to MiB of pages whose frames lie
 /// outside [S, E) (pfns), from the top of the region; the region keeps its
 /// size (the freed VAs are left unmapped and skipped by `check`).
-pub fn free_outside(mib: u32, start: u32, end: u32) {
-    let Some(t) = current() else { return };
-    let Some(pa) = mm::page_alloc() else { return };
+pub fn free_outside(mm: &mut Mm, mib: u32, start: u32, end: u32) {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
+    let Some(pa) = mm.pa.as_mut() else { return };
     // unmap_region: lru_add_drain() before the pages are zapped.
     pa.lru_add_drain();
     let mut n = mib.saturating_mul(256);
@@ -299,8 +268,8 @@ pub fn free_outside(mib: u32, start: u32, end: u32) {
         }
         if let Some(pfn) = clear_pte(t, va) {
             arch::tlb_flush_va(va);
-            crate::rmapk::remove(pfn, t.asid, va);
-            crate::dma::lru_del(pfn);
+            mm::rmap::remove(&mut mm.rmap, pa, pfn, t.asid, va);
+            mm::lru_del(pa, pfn);
             let _ = pa.__free_pages(pfn, 0);
             freed += 1;
             n -= 1;
@@ -310,9 +279,9 @@ pub fn free_outside(mib: u32, start: u32, end: u32) {
 }
 
 /// `free MiB`: unmap and free pages from the top of the region.
-pub fn free(mib: u32) {
-    let Some(t) = current() else { return };
-    let Some(pa) = mm::page_alloc() else { return };
+pub fn free(mm: &mut Mm, mib: u32) {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
+    let Some(pa) = mm.pa.as_mut() else { return };
     // unmap_region: lru_add_drain() before the pages are zapped.
     pa.lru_add_drain();
     let mut n = mib.saturating_mul(256).min(t.nr_pages);
@@ -324,7 +293,7 @@ pub fn free(mib: u32) {
         let pte = pte_get(t, va);
         if pte & 2 != 0 {
             let pfn = Pfn(pte >> 12);
-            crate::dma::lru_del(pfn);
+            mm::lru_del(pa, pfn);
             if let Some(pg) = pa.mem.page_mut(pfn) {
                 pg.mapcount = -1;
                 pg.mapping = 0;
@@ -343,8 +312,8 @@ pub fn free(mib: u32) {
         }
         if let Some(pfn) = clear_pte(t, va) {
             arch::tlb_flush_va(va);
-            crate::rmapk::remove(pfn, t.asid, va);
-            crate::dma::lru_del(pfn);
+            mm::rmap::remove(&mut mm.rmap, pa, pfn, t.asid, va);
+            mm::lru_del(pa, pfn);
             if core::mem::take(&mut missed_put) {
                 // Fault injection `missed_put_page`: the unmapped page's
                 // reference is never dropped: the frame is never freed.
@@ -365,10 +334,10 @@ pub fn free(mib: u32) {
 /// (two tasks, one frame; each mapping holds a reference and is on the
 /// frame's reverse map). T's `check` skips them (they hold this task's
 /// pattern; this task's `check` verifies them).
-pub fn share(other: usize, n: u32, start: u32, end: u32) {
-    let (Some(t), Some(pa)) = (current(), mm::page_alloc()) else { return };
-    let src = current_index();
-    let Some(o) = task(other).filter(|_| other != src) else {
+pub fn share(mm: &mut Mm, other: usize, n: u32, start: u32, end: u32) {
+    let src = current_index(mm);
+    let (Some(&mut t), Some(pa)) = (mm.tasks.get(src), mm.pa.as_mut()) else { return };
+    let Some(mut o) = mm.tasks.get(other).filter(|_| other != src).copied() else {
         println!("share: no other task {}", other);
         return;
     };
@@ -382,7 +351,7 @@ pub fn share(other: usize, n: u32, start: u32, end: u32) {
         if done == n {
             break;
         }
-        let pte = pte_get(t, page_va(i));
+        let pte = pte_get(&t, page_va(i));
         let ova = page_va(o.nr_pages);
         if ova >= USER_END - 4096 {
             break;
@@ -391,24 +360,25 @@ pub fn share(other: usize, n: u32, start: u32, end: u32) {
         if pte & 2 == 0 || pfn.0 < start || pfn.0 >= end {
             continue;
         }
-        if !set_pte(o, ova, pfn) {
+        if !set_pte(&o, ova, pfn, Some(pa)) {
             break;
         }
         if let Some(pg) = pa.mem.page_mut(pfn) {
             pg.refcount += 1;
         }
-        crate::rmapk::add(pfn, o.asid, ova);
+        mm::rmap::add(&mut mm.rmap, pa, pfn, o.asid, ova);
         o.nr_pages += 1;
         done += 1;
     }
     o.shared = (at, done);
+    mm.tasks.slots[other] = Some(o);
     println!("share: {} pages of task {} mapped into task {} at {:#010x}", done, src, other, page_va(at));
 }
 
 /// Up to `out.len()` mapped pages of the current task whose frames lie
 /// in `[start, end)`, lowest VA first: (VA, frame). Returns how many.
-pub fn pages_in(start: u32, end: u32, out: &mut [(u32, Pfn)]) -> usize {
-    let Some(t) = current() else { return 0 };
+pub fn pages_in(mm: &mut Mm, start: u32, end: u32, out: &mut [(u32, Pfn)]) -> usize {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { return 0 };
     let mut n = 0;
     for i in 0..t.nr_pages {
         if n == out.len() {
@@ -426,14 +396,15 @@ pub fn pages_in(start: u32, end: u32, out: &mut [(u32, Pfn)]) -> usize {
 
 /// `get_user_pages` / `unpin_user_page` of one frame: one reference more
 /// or less.
-pub fn pin_frame(pfn: Pfn, va: u32, on: bool, origin: PinOrigin) {
-    if let Some(pg) = mm::page_alloc().and_then(|pa| pa.mem.page_mut(pfn)) {
+pub fn pin_frame(mm: &mut Mm, pfn: Pfn, va: u32, on: bool, origin: PinOrigin) {
+    let asid = mm.tasks.get(mm.tasks.current).map_or(0, |t| t.asid);
+    if let Some(pg) = mm.pa.as_mut().and_then(|pa| pa.mem.page_mut(pfn)) {
         if on {
             pg.refcount += 1;
         } else {
             pg.refcount = pg.refcount.saturating_sub(1).max(1);
         }
-        note_pin(pfn.0, va, on, origin);
+        note_pin(asid, pfn.0, va, on, origin);
     }
 }
 
@@ -448,8 +419,8 @@ pub struct PinOrigin {
 
 /// Tell the host a pin of `pfn` (mapped at `va` of the current task) was
 /// taken or dropped (a `TR_PIN` record).
-fn note_pin(pfn: u32, va: u32, on: bool, origin: PinOrigin) {
-    let asid = current().map_or(0, |t| t.asid as u32);
+fn note_pin(asid: u16, pfn: u32, va: u32, on: bool, origin: PinOrigin) {
+    let asid = asid as u32;
     crate::hostif::push(&cmaemu_abi::trace::TraceRecord::pin(crate::hostif::now(), on, pfn, va, asid, origin.func as u32, origin.command));
 }
 
@@ -462,16 +433,16 @@ fn pin_origin(func: usize) -> PinOrigin {
 
 /// `pin N`: raise the refcount of N more pages, as `get_user_pages` would
 /// (pinned pages cannot be migrated).
-pub fn pin(n: u32) {
-    let Some(t) = current() else { return };
-    let Some(pa) = mm::page_alloc() else { return };
+pub fn pin(mm: &mut Mm, n: u32) {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
+    let Some(pa) = mm.pa.as_mut() else { return };
     let mut done = 0;
     while done < n && t.pinned < t.nr_pages {
         let pte = pte_get(t, page_va(t.pinned));
         if pte & 2 != 0 {
             if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
                 pg.refcount += 1;
-                note_pin(pte >> 12, page_va(t.pinned), true, pin_origin(pin as fn(u32) as usize));
+                note_pin(t.asid, pte >> 12, page_va(t.pinned), true, pin_origin(pin as fn(&mut Mm, u32) as usize));
             }
         }
         t.pinned += 1;
@@ -488,19 +459,19 @@ pub fn pin(n: u32) {
 
 /// `pin in START END`: pin the first page of the current task whose frame
 /// lies in [START, END) (pfns); prints it.
-pub fn pin_in(start: u32, end: u32) {
-    let Some(t) = current() else { return };
-    let Some(pa) = mm::page_alloc() else { return };
+pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
+    let Some(&mut t) = mm.tasks.get(mm.tasks.current) else { return };
+    let Some(pa) = mm.pa.as_mut() else { return };
     for i in 0..t.nr_pages {
         let va = page_va(i);
-        let pte = pte_get(t, va);
+        let pte = pte_get(&t, va);
         let pfn = pte >> 12;
         if pte & 2 != 0 && pfn >= start && pfn < end {
             if let Some(pg) = pa.mem.page_mut(Pfn(pfn)) {
                 pg.refcount += 1;
-                note_pin(pfn, va, true, PinOrigin { command: "pin in", func: pin_in as fn(u32, u32) as usize });
+                note_pin(t.asid, pfn, va, true, PinOrigin { command: "pin in", func: pin_in as fn(&mut Mm, u32, u32) as usize });
             }
-            EXTRA_PINS.with(|p| p.push((va, pfn)));
+            mm.tasks.push_extra_pin((va, pfn));
             println!("pin: pinned pfn {:#x} (va {:#010x})", pfn, va);
             return;
         }
@@ -508,45 +479,13 @@ pub fn pin_in(start: u32, end: u32) {
     println!("pin: no page of this task in pfns {:#x}-{:#x}", start, end);
 }
 
-/// Pins taken by `pin in`, dropped by `unpin`.
-struct Pins {
-    list: core::cell::UnsafeCell<[(u32, u32); 64]>,
-    n: core::cell::Cell<usize>,
-}
-// SAFETY: single CPU; only used from thread context.
-unsafe impl Sync for Pins {}
-impl Pins {
-    fn with<R>(&self, f: impl FnOnce(&mut PinsRef) -> R) -> R {
-        // SAFETY: single CPU, thread context only, no re-entrancy.
-        let mut r = PinsRef { list: unsafe { &mut *self.list.get() }, n: &self.n };
-        f(&mut r)
-    }
-}
-struct PinsRef<'a> {
-    list: &'a mut [(u32, u32); 64],
-    n: &'a core::cell::Cell<usize>,
-}
-impl PinsRef<'_> {
-    fn push(&mut self, e: (u32, u32)) {
-        let n = self.n.get();
-        if n < self.list.len() {
-            self.list[n] = e;
-            self.n.set(n + 1);
-        }
-    }
-    fn drain(&mut self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let n = self.n.replace(0);
-        self.list[..n].iter().copied()
-    }
-}
-static EXTRA_PINS: Pins = Pins { list: core::cell::UnsafeCell::new([(0, 0); 64]), n: core::cell::Cell::new(0) };
-
 /// `unpin`: drop every pin.
-pub fn unpin() {
-    let Some(t) = current() else { return };
-    let Some(pa) = mm::page_alloc() else { return };
+pub fn unpin(mm: &mut Mm) {
+    let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
+    let Some(pa) = mm.pa.as_mut() else { return };
     // Fault injection `leaked_pin`: the first pin is never released.
     let mut leak = crate::hostif::injected(cmaemu_abi::trace::INJECT_LEAKED_PIN);
+    let asid = t.asid;
     let mut unpin_one = |pa: &mut cmaemu_mm::buddy::PageAlloc<'_>, va: u32, pte: u32| {
         if pte & 2 == 0 {
             return;
@@ -557,7 +496,7 @@ pub fn unpin() {
         }
         if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
             pg.refcount = pg.refcount.saturating_sub(1).max(1);
-            note_pin(pte >> 12, va, false, pin_origin(unpin as fn() as usize));
+            note_pin(asid, pte >> 12, va, false, pin_origin(unpin as fn(&mut Mm) as usize));
         }
     };
     for i in 0..t.pinned {
@@ -565,20 +504,19 @@ pub fn unpin() {
         unpin_one(pa, va, pte_get(t, va));
     }
     t.pinned = 0;
-    EXTRA_PINS.with(|p| {
-        for (va, _) in p.drain() {
-            // the page may have moved since: unpin what the PTE maps now
-            unpin_one(pa, va, pte_get(t, va) | 2);
-        }
-    });
+    let t = *t;
+    let (pins, n) = mm.tasks.take_extra_pins();
+    for &(va, _) in &pins[..n] {
+        // the page may have moved since: unpin what the PTE maps now
+        unpin_one(pa, va, pte_get(&t, va) | 2);
+    }
     say!("unpin: done");
 }
 
 /// `task`: list the tasks.
-pub fn list() {
-    // SAFETY: as in `tasks`.
-    let cur = unsafe { CURRENT };
-    for (i, t) in tasks().iter().enumerate() {
+pub fn list(mm: &Mm) {
+    let cur = mm.tasks.current;
+    for (i, t) in mm.tasks.slots.iter().enumerate() {
         if let Some(t) = t {
             println!(
                 "task {}{}: asid {} ttbr0 {:#010x} pages {} va {:#010x}-{:#010x} pinned {}",

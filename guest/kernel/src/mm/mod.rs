@@ -1,39 +1,67 @@
-//! The kernel's memory management: the boot-time knobs, zones, the page
-//! array and the buddy allocator from `cmaemu_mm`, set up from memblock as
-//! Linux's `mm_init` → `mem_init` → `memblock_free_all` does.
-use crate::arch::phys_to_virt;
+//! The kernel's memory management state and its one owner: the boot-time
+//! knobs, memblock, the zones, the page array and the buddy allocator from
+//! `cmaemu_mm`, the CMA areas and reserved-memory table, the reverse map,
+//! the tasks' address spaces and the migration in progress — all in one
+//! [`Mm`], reached only through [`with_mm`], which lends it as `&mut` to
+//! one caller at a time and panics on re-entry. Everything below the
+//! caller gets it (or the fields it needs) as `&mut` arguments.
+//!
+//! Set up from memblock as Linux's `mm_init` → `mem_init` →
+//! `memblock_free_all` does.
+pub mod pending;
+pub mod publish;
+pub mod rmap;
+pub mod task;
+
+use crate::arch::{phys_to_virt, Guarded};
 use crate::{paging, pr_info};
-use cmaemu_abi::page::{PageRecord, Pfn, PhysAddr};
+use cmaemu_abi::page::{PageRecord, Pfn, PhysAddr, PG_LRU};
 use cmaemu_mm::buddy::PageAlloc;
+use cmaemu_mm::cma::CmaAreas;
 use cmaemu_mm::config::{self, Config};
 use cmaemu_mm::memblock::Memblock;
 use cmaemu_mm::page::MemMap;
 use cmaemu_mm::profile::{MmProfile, VmSplit};
+use cmaemu_mm::rmem::ReservedMemTable;
 use cmaemu_mm::zone::{zone_sizes_init, ZoneLayout};
 
-pub static mut CONFIG: Option<Config> = None;
-pub static mut PROFILE: MmProfile = MmProfile::DEBIAN_6_1;
-pub static mut LAYOUT: Option<ZoneLayout> = None;
-pub static mut PAGE_ALLOC: Option<PageAlloc<'static>> = None;
-pub static mut PHYSPAGES: u64 = 0;
+/// All mm state of the kernel (one owner: [`with_mm`]).
+pub struct Mm {
+    /// The knobs of the command line (`cmaemu.*`, `cma=`, ...).
+    pub config: Config,
+    pub profile: MmProfile,
+    /// Kept after boot (ARCH_KEEP_MEMBLOCK) for debugfs and /proc/iomem.
+    pub memblock: Memblock,
+    pub layout: Option<ZoneLayout>,
+    /// Pages of RAM memblock knows (`get_num_physpages`).
+    pub physpages: u64,
+    /// The page array and the buddy allocator (from `mm_init`).
+    pub pa: Option<PageAlloc<'static>>,
+    /// The CMA areas (from `cma::reserve`).
+    pub areas: Option<CmaAreas<'static>>,
+    /// `/reserved-memory` as `of_reserved_mem_device_init` reads it.
+    pub rmem: Option<ReservedMemTable>,
+    pub rmap: Option<cmaemu_mm::rmap::Rmap<'static>>,
+    /// The tasks' address spaces.
+    pub tasks: task::Tasks,
+    /// The page being migrated (its records go to the host when done).
+    pub pending: Option<pending::Pending>,
+}
+
+static MM: Guarded<Mm> = Guarded::new("mm");
+
+/// Run `f` on the kernel's mm state; `None` before `parse_params` set it up.
+/// Panics if called again while `f` runs (one `&mut Mm` at a time).
+pub fn with_mm<R>(f: impl FnOnce(&mut Mm) -> R) -> Option<R> {
+    MM.with(f)
+}
+
 /// VA of the page array and its first pfn (for `struct page *` values).
 pub static MEMMAP_VA: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 pub static MEMMAP_BASE_PFN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-pub fn page_alloc() -> Option<&'static mut PageAlloc<'static>> {
-    // SAFETY: single CPU; the allocator is used from thread context only.
-    unsafe { (*core::ptr::addr_of_mut!(PAGE_ALLOC)).as_mut() }
-}
-pub fn profile() -> MmProfile {
-    // SAFETY: written once during boot.
-    unsafe { PROFILE }
-}
-pub fn config() -> Option<&'static Config> {
-    // SAFETY: written once during boot.
-    unsafe { (*core::ptr::addr_of!(CONFIG)).as_ref() }
-}
-
-/// Parse the knobs (`parse_early_param` for ours and `cma=`).
+/// Parse the knobs (`parse_early_param` for ours and `cma=`) and set up
+/// the mm state with them (nothing allocated yet).
 pub fn parse_params(cmdline: &str) -> MmProfile {
     let cfg = config::parse_bootargs(cmdline, &mut |e| pr_info!("{}", e));
     let p = MmProfile {
@@ -56,12 +84,34 @@ pub fn parse_params(cmdline: &str) -> MmProfile {
             MmProfile::DEBIAN_6_1
         }
     };
-    // SAFETY: single-threaded boot.
-    unsafe {
-        CONFIG = Some(cfg);
-        PROFILE = p;
-    }
+    crate::hostif::set_inject_mask(inject_mask(&cfg));
+    MM.install(Mm {
+        config: cfg,
+        profile: p,
+        memblock: Memblock::new(),
+        layout: None,
+        physpages: 0,
+        pa: None,
+        areas: None,
+        rmem: None,
+        rmap: None,
+        tasks: task::Tasks::new(),
+        pending: None,
+    });
     p
+}
+
+/// `cmaemu.inject=` as the descriptor's bit mask (1 << INJECT_*).
+fn inject_mask(cfg: &Config) -> u32 {
+    let mut m = 0;
+    for i in cfg.inject.iter() {
+        for id in 1..32u8 {
+            if cmaemu_abi::trace::inject_name(id) == i.name() {
+                m |= 1 << id;
+            }
+        }
+    }
+    m
 }
 
 fn alloc_zeroed(mb: &mut Memblock, size: u64, align: u64, limit: u64) -> Option<u32> {
@@ -73,8 +123,9 @@ fn alloc_zeroed(mb: &mut Memblock, size: u64, align: u64, limit: u64) -> Option<
 
 /// `free_area_init` + `mem_init`: build the page array and the zones, and
 /// free every memblock-free range to the buddy allocator.
-pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
-    let profile = profile();
+pub fn mm_init(mm: &mut Mm) -> Result<(), &'static str> {
+    let profile = mm.profile;
+    let mb = &mut mm.memblock;
     let mut mem = [(PhysAddr(0), PhysAddr(0)); 16];
     let mut n = 0;
     for r in mb.memory.regions() {
@@ -101,7 +152,7 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
     };
     MEMMAP_VA.store(phys_to_virt(pa_pages), core::sync::atomic::Ordering::Relaxed);
     MEMMAP_BASE_PFN.store(base.0, core::sync::atomic::Ordering::Relaxed);
-    crate::rmapk::init(mb, nr, lowmem_end);
+    mm.rmap = rmap::init(mb, nr, lowmem_end);
     let memmap = MemMap::new(pages, base, pb, profile.pageblock_order).map_err(|_| "bad page array")?;
     let mut pa = PageAlloc::new(profile, &layout, memmap).map_err(|_| "page allocator setup failed")?;
     // start_kernel: build_all_zonelists(NULL) before mm_init.
@@ -114,18 +165,15 @@ pub fn mm_init(mb: &mut Memblock) -> Result<(), &'static str> {
             let _ = pa.memblock_free_pages(Pfn(sp), Pfn(ep));
         }
     }
-    if let Some(a) = crate::cma::areas() {
+    if let Some(a) = &mm.areas {
         pa.totalcma_pages = a.totalcma_pages;
     }
     // start_kernel: setup_per_cpu_pageset() after mm_init; the watermarks
     // are still 0, so high = 4 * batch until init_per_zone_wmark_min.
     pa.setup_per_cpu_pageset();
-    // SAFETY: single-threaded boot; published once.
-    unsafe {
-        PHYSPAGES = mb.memblock_phys_mem_size() >> 12;
-        LAYOUT = Some(layout);
-        PAGE_ALLOC = Some(pa);
-    }
+    mm.physpages = mb.memblock_phys_mem_size() >> 12;
+    mm.layout = Some(layout);
+    mm.pa = Some(pa);
     Ok(())
 }
 
@@ -137,8 +185,8 @@ extern "C" {
 }
 
 /// `mem_init_print_info`.
-pub fn mem_init_print_info() {
-    let Some(pa) = page_alloc() else { return };
+pub fn mem_init_print_info(mm: &Mm) {
+    let Some(pa) = &mm.pa else { return };
     // SAFETY: addresses of linker symbols only.
     let (sdata, edata, sbss, ebss) = unsafe {
         (
@@ -151,11 +199,10 @@ pub fn mem_init_print_info() {
     let (stext, etext) = paging::kernel_text();
     let code = (etext - stext) as u64;
     let rodata = sdata - etext as u64;
-    // SAFETY: written once during boot.
-    let physpages = unsafe { PHYSPAGES };
-    let totalcma = crate::cma::areas().map(|a| a.totalcma_pages).unwrap_or(0);
+    let physpages = mm.physpages;
+    let totalcma = mm.areas.as_ref().map(|a| a.totalcma_pages).unwrap_or(0);
     let k = |pages: u64| pages << 2;
-    let highmem = profile().highmem;
+    let highmem = mm.profile.highmem;
     let mut line = crate::printk::LineBuf::new();
     use core::fmt::Write;
     let _ = write!(
@@ -183,8 +230,22 @@ pub fn mem_init_print_info() {
 /// `init_per_zone_wmark_min` (postcore_initcall, after ARM's
 /// `atomic_pool_init` in link order): `min_free_kbytes`, the watermarks,
 /// the per-cpu `high`/`batch` that follow them, `lowmem_reserve`.
-pub fn init_per_zone_wmark_min() {
-    if let Some(pa) = page_alloc() {
+pub fn init_per_zone_wmark_min(mm: &mut Mm) {
+    if let Some(pa) = &mut mm.pa {
         pa.init_per_zone_wmark_min();
+    }
+}
+
+/// A freshly mapped anonymous page goes to the LRU through the CPU's
+/// LRU add batch (`folio_add_lru_vma` → `folio_add_lru`): it becomes
+/// `PageLRU`, hence migratable, when the batch moves.
+pub fn lru_cache_add(pa: &mut PageAlloc<'_>, pfn: Pfn) {
+    pa.folio_add_lru(pfn);
+}
+
+/// Take a page off the LRU before freeing it (`release_pages`).
+pub fn lru_del(pa: &mut PageAlloc<'_>, pfn: Pfn) {
+    if let Some(p) = pa.mem.page_mut(pfn) {
+        p.flags &= !PG_LRU;
     }
 }
