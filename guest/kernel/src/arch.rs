@@ -202,12 +202,14 @@ extern "C" {
 /// One owner for a piece of kernel state (Hubris's `with_task_table`):
 /// [`Guarded::with`] lends `&mut T` to one caller at a time and panics on
 /// re-entry (a nested `with`, or an interrupt handler reaching state its
-/// thread holds) instead of creating a second `&mut`. Until
-/// [`Guarded::install`] runs, `with` finds nothing and returns `None`.
+/// thread holds) instead of creating a second `&mut`. A cell made with
+/// [`Guarded::new`] holds nothing until [`Guarded::install`]; `with` then
+/// returns `None`. A cell made with [`Guarded::new_with`] from all-zero
+/// contents is all zeros itself (it lands in .bss, like a zeroed buffer).
 pub struct Guarded<T> {
-    name: &'static str,
     busy: core::sync::atomic::AtomicBool,
-    cell: core::cell::UnsafeCell<Option<T>>,
+    absent: core::sync::atomic::AtomicBool,
+    cell: core::cell::UnsafeCell<core::mem::MaybeUninit<T>>,
 }
 
 // SAFETY: the contents are reached only through `with`/`install`, which
@@ -215,14 +217,36 @@ pub struct Guarded<T> {
 // at most one reference to them exists at any time, from any context.
 unsafe impl<T> Sync for Guarded<T> {}
 
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn reentered() -> ! {
+    panic!("kernel state re-entered while borrowed")
+}
+
 impl<T> Guarded<T> {
-    pub const fn new(name: &'static str) -> Self {
-        Guarded { name, busy: core::sync::atomic::AtomicBool::new(false), cell: core::cell::UnsafeCell::new(None) }
+    /// Empty until [`Guarded::install`].
+    pub const fn new() -> Self {
+        Guarded {
+            busy: core::sync::atomic::AtomicBool::new(false),
+            absent: core::sync::atomic::AtomicBool::new(true),
+            cell: core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit()),
+        }
     }
 
+    /// Holding `v` from the start.
+    pub const fn new_with(v: T) -> Self {
+        Guarded {
+            busy: core::sync::atomic::AtomicBool::new(false),
+            absent: core::sync::atomic::AtomicBool::new(false),
+            cell: core::cell::UnsafeCell::new(core::mem::MaybeUninit::new(v)),
+        }
+    }
+
+    #[track_caller]
     fn claim(&self) {
         if self.busy.swap(true, core::sync::atomic::Ordering::Acquire) {
-            panic!("{} state re-entered while borrowed", self.name);
+            reentered();
         }
     }
 
@@ -230,27 +254,36 @@ impl<T> Guarded<T> {
         self.busy.store(false, core::sync::atomic::Ordering::Release);
     }
 
-    /// Installed from the start with `v`.
-    pub const fn new_with(name: &'static str, v: T) -> Self {
-        Guarded { name, busy: core::sync::atomic::AtomicBool::new(false), cell: core::cell::UnsafeCell::new(Some(v)) }
-    }
-
     /// Put the state in place (boot; replaces what was there).
+    #[track_caller]
     pub fn install(&self, v: T) {
         self.claim();
+        let absent = self.absent.swap(false, core::sync::atomic::Ordering::Relaxed);
         // SAFETY: `claim` succeeded: no other reference to the cell exists
-        // until `release`.
-        unsafe { *self.cell.get() = Some(v) };
+        // until `release`; the old contents are dropped only if present.
+        unsafe {
+            let c = &mut *self.cell.get();
+            if !absent {
+                c.assume_init_drop();
+            }
+            c.write(v);
+        }
         self.release();
     }
 
     /// Run `f` on the state; `None` if it is not installed yet.
+    #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         self.claim();
-        // SAFETY: as in `install`: the `&mut` lent to `f` is the only
-        // reference to the contents while `f` runs (a nested `with`
-        // panics in `claim`), and it cannot escape `f`.
-        let r = unsafe { (*self.cell.get()).as_mut() }.map(f);
+        let r = if self.absent.load(core::sync::atomic::Ordering::Relaxed) {
+            None
+        } else {
+            // SAFETY: as in `install`: the `&mut` lent to `f` is the only
+            // reference to the contents while `f` runs (a nested `with`
+            // panics in `claim`) and cannot escape it; `absent` is false,
+            // so the contents are initialised.
+            Some(f(unsafe { (*self.cell.get()).assume_init_mut() }))
+        };
         self.release();
         r
     }

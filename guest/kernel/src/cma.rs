@@ -16,7 +16,7 @@ use core::fmt;
 
 const MAX_NODES: usize = 32;
 /// The `/reserved-memory` children as read (kept out of the boot stack).
-static NODES: Guarded<[Option<RmemNode>; MAX_NODES]> = Guarded::new_with("reserved-memory nodes", [None; MAX_NODES]);
+static NODES: Guarded<[Option<RmemNode>; MAX_NODES]> = Guarded::new_with([None; MAX_NODES]);
 
 /// printk as the `Log` of `cmaemu_mm`.
 pub struct KLog;

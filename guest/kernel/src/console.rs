@@ -50,12 +50,9 @@ struct History {
     count: usize,
 }
 
-static mut HIST: History = History { lines: [[0; LINE_MAX]; HISTORY], lens: [0; HISTORY], count: 0 };
-
-fn history() -> &'static mut History {
-    // SAFETY: single CPU; only the shell (thread context) reads lines.
-    unsafe { &mut *core::ptr::addr_of_mut!(HIST) }
-}
+/// The shell's line history (one owner: `HIST.with`, held by `read_line`).
+static HIST: crate::arch::Guarded<History> =
+    crate::arch::Guarded::new_with(History { lines: [[0; LINE_MAX]; HISTORY], lens: [0; HISTORY], count: 0 });
 
 impl History {
     fn get(&self, i: usize) -> &[u8] {
@@ -183,7 +180,10 @@ enum Esc {
 /// only on the bytes received, so scripted sessions stay deterministic.
 /// Sleeps in WFI while no input is pending.
 pub fn read_line(buf: &mut [u8]) -> usize {
-    let hist = history();
+    HIST.with(|hist| read_line_with(hist, buf)).unwrap_or(0)
+}
+
+fn read_line_with(hist: &mut History, buf: &mut [u8]) -> usize {
     let mut ed = Editor { buf, len: 0, cur: 0 };
     let mut esc = Esc::None;
     // position in the history while browsing (count = the new line)

@@ -34,7 +34,9 @@ pub mod uart {
     static BASE: AtomicU32 = AtomicU32::new(0);
 
     const RX_LEN: usize = 4096;
-    static mut RX_BUF: [u8; RX_LEN] = [0; RX_LEN];
+    /// The RX ring: the IRQ handler writes at RX_HEAD, the reader takes
+    /// at RX_TAIL (single producer, single consumer; bytes are atomics).
+    static RX_BUF: [core::sync::atomic::AtomicU8; RX_LEN] = [const { core::sync::atomic::AtomicU8::new(0) }; RX_LEN];
     static RX_HEAD: AtomicU32 = AtomicU32::new(0);
     static RX_TAIL: AtomicU32 = AtomicU32::new(0);
     /// Ring index up to which input is flushed, set by the IRQ on Ctrl-C
@@ -104,10 +106,8 @@ pub mod uart {
                 writel(b + IMSC, 0);
                 return;
             }
-            // SAFETY: single CPU; the ring is written only here with IRQs
-            // masked (IRQ context) and read only by `getc` after the head
-            // index is published.
-            unsafe { RX_BUF[h as usize % RX_LEN] = c };
+            // read by `getc` only after the head index is published
+            RX_BUF[h as usize % RX_LEN].store(c, Ordering::Relaxed);
             RX_HEAD.store(h.wrapping_add(1), Ordering::Release);
         }
         writel(b + ICR, INT_RX | INT_RT);
@@ -124,8 +124,8 @@ pub mod uart {
         if h == t {
             return None;
         }
-        // SAFETY: the slot at `t` was published by `irq` (head moved past it).
-        let c = unsafe { RX_BUF[t as usize % RX_LEN] };
+        // the slot at `t` was published by `irq` (head moved past it)
+        let c = RX_BUF[t as usize % RX_LEN].load(Ordering::Relaxed);
         RX_TAIL.store(t.wrapping_add(1), Ordering::Relaxed);
         // Space again: re-enable RX interrupts if the ring had filled up.
         writel(base() + IMSC, INT_RX | INT_RT);

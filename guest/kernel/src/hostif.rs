@@ -31,7 +31,7 @@ static DEPTH: AtomicU32 = AtomicU32::new(0);
 static INJECT_MASK: AtomicU32 = AtomicU32::new(0);
 
 /// The descriptor page (set by [`attach`]).
-static DESC: Guarded<&'static mut GuestDesc> = Guarded::new("descriptor");
+static DESC: Guarded<&'static mut GuestDesc> = Guarded::new();
 
 /// Take over the descriptor page `dva` (filled with `d`) and the ring at
 /// `rva` (`cap` records); push the injections that fired before the ring
@@ -152,7 +152,7 @@ pub fn fired_name(name: &str, pfn: u32, arg: u32) {
 
 const EARLY_MAX: usize = 8;
 /// Injections that fired before the ring existed: (time, id, pfn, arg).
-static EARLY: Guarded<[(u64, u8, u32, u32); EARLY_MAX]> = Guarded::new_with("early injection records", [(0, 0, 0, 0); EARLY_MAX]);
+static EARLY: Guarded<[(u64, u8, u32, u32); EARLY_MAX]> = Guarded::new_with([(0, 0, 0, 0); EARLY_MAX]);
 static EARLY_N: AtomicUsize = AtomicUsize::new(0);
 
 /// Record that injection `id` fired (for the trace and the reports).

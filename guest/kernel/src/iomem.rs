@@ -35,7 +35,7 @@ const DEVS: [Dev; 5] = [
 ];
 
 /// The DT node (full name) of each device, once probed.
-static mut NODES: [Option<&'static str>; 5] = [None; 5];
+static NODES: crate::arch::Guarded<[Option<&'static str>; 5]> = crate::arch::Guarded::new_with([None; 5]);
 
 /// The unit address of a node name (`uart@9000` -> 0x9000).
 fn unit_address(name: &str) -> Option<u32> {
@@ -51,8 +51,7 @@ pub fn probe(fdt: &fdt::Fdt<'static>) {
         let Some(unit) = unit_address(node.name) else { continue };
         for (i, d) in DEVS.iter().enumerate() {
             if (unit == d.pa || unit == d.pa & 0xf_ffff) && crate::dt::is_compatible(&node, d.compatible) {
-                // SAFETY: written once at boot, single CPU.
-                unsafe { (*core::ptr::addr_of_mut!(NODES))[i].get_or_insert(node.name) };
+                NODES.with(|n| *n[i].get_or_insert(node.name));
             }
         }
     }
@@ -60,8 +59,7 @@ pub fn probe(fdt: &fdt::Fdt<'static>) {
 
 /// The device lines, by address.
 pub fn show(out: &mut dyn Write) {
-    // SAFETY: written at boot only.
-    let nodes = unsafe { *core::ptr::addr_of!(NODES) };
+    let nodes = NODES.with(|n| *n).unwrap_or([None; 5]);
     for (d, node) in DEVS.iter().zip(nodes) {
         let Some(node) = node else { continue };
         if d.compatible == "cmaemu,camera-v1" && !crate::video::camera_present() {

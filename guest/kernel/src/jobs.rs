@@ -32,7 +32,7 @@ struct JobTable {
     next_id: u32,
 }
 
-static JOBS: Guarded<JobTable> = Guarded::new_with("jobs", JobTable { jobs: [None; 4], done: [0; 4], next_id: 1 });
+static JOBS: Guarded<JobTable> = Guarded::new_with(JobTable { jobs: [None; 4], done: [0; 4], next_id: 1 });
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Report the jobs that finished since the last prompt (the shell calls it

@@ -37,18 +37,27 @@ pub mod sched {
     }
 }
 
+/// Memory only head.rs's assembly uses (by symbol): Rust never reads or
+/// writes it, so it needs no owner; the cell makes the static writable.
+#[repr(transparent)]
+pub struct AsmOnly<T>(core::cell::UnsafeCell<T>);
+// SAFETY: no Rust code takes a reference to the contents (the assembly
+// writes them before any Rust code runs, on the one CPU).
+unsafe impl<T> Sync for AsmOnly<T> {}
+
 #[repr(C, align(16384))]
 pub struct Pgd([u32; 4096]);
 
 /// The boot translation table built by head.rs (replaced in paging_init).
 #[no_mangle]
 #[link_section = ".bss.pgd"]
-pub static mut BOOT_PGD: Pgd = Pgd([0; 4096]);
+pub static BOOT_PGD: AsmOnly<Pgd> = AsmOnly(core::cell::UnsafeCell::new(Pgd([0; 4096])));
 
 #[repr(C, align(8))]
 pub struct Stack([u8; 64 * 1024]);
+/// The boot stack (head.rs loads BOOT_STACK_TOP into sp).
 #[no_mangle]
-pub static mut BOOT_STACK: Stack = Stack([0; 64 * 1024]);
+pub static BOOT_STACK: AsmOnly<Stack> = AsmOnly(core::cell::UnsafeCell::new(Stack([0; 64 * 1024])));
 
 core::arch::global_asm!(
     ".section .text",

@@ -10,16 +10,12 @@ struct LogRing {
     head: usize,
 }
 
-static mut LOG: LogRing = LogRing { buf: [0; LOG_LEN], head: 0 };
+static LOG: crate::arch::Guarded<LogRing> = crate::arch::Guarded::new_with(LogRing { buf: [0; LOG_LEN], head: 0 });
 
+/// Run `f` on the log with IRQs masked (an IRQ handler's printk waits
+/// instead of finding the log borrowed).
 fn with_log<R>(f: impl FnOnce(&mut LogRing) -> R) -> R {
-    crate::arch::without_irqs(|| {
-        // SAFETY: single CPU with IRQs masked: no other reference to LOG
-        // exists while `f` runs (printk is not re-entered from IRQ context
-        // while another printk holds it, because IRQs are masked).
-        let log = unsafe { &mut *core::ptr::addr_of_mut!(LOG) };
-        f(log)
-    })
+    crate::arch::without_irqs(|| LOG.with(f)).unwrap_or_else(|| unreachable!("the log is always present"))
 }
 
 impl LogRing {

@@ -7,22 +7,19 @@ use crate::mm::{with_mm, Mm};
 use cmaemu_mm::memblock::{Memblock, PhysAddr};
 
 /// The kernel command line (from /chosen/bootargs), kept for /proc/cmdline.
-pub static mut CMDLINE: [u8; 1024] = [0; 1024];
-pub static mut CMDLINE_LEN: usize = 0;
-
-/// Boot facts the views need.
-pub struct BootInfo {
-    pub dtb_pa: u32,
-    pub dtb_size: u32,
+struct Cmdline {
+    buf: [u8; 1024],
+    len: usize,
 }
-pub static mut BOOT: BootInfo = BootInfo { dtb_pa: 0, dtb_size: 0 };
 
-pub fn cmdline() -> &'static str {
-    // SAFETY: written once during boot before any reader runs.
-    unsafe {
-        let buf: &[u8; 1024] = &*core::ptr::addr_of!(CMDLINE);
-        core::str::from_utf8(&buf[..CMDLINE_LEN]).unwrap_or("")
-    }
+static CMDLINE: crate::arch::Guarded<Cmdline> = crate::arch::Guarded::new_with(Cmdline { buf: [0; 1024], len: 0 });
+
+/// Run `f` on the kernel command line.
+pub fn with_cmdline<R>(f: impl FnOnce(&str) -> R) -> R {
+    let mut f = Some(f);
+    CMDLINE
+        .with(|c| (f.take().unwrap())(core::str::from_utf8(&c.buf[..c.len]).unwrap_or("")))
+        .unwrap_or_else(|| (f.take().unwrap())(""))
 }
 
 fn fail(msg: core::fmt::Arguments) -> ! {
@@ -55,10 +52,6 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         Ok(f) => f,
         Err(e) => fail(format_args!("Invalid device tree blob at physical address {:#010x}: {}", dtb_pa, e)),
     };
-    // SAFETY: boot is single-threaded; BOOT is written once here.
-    unsafe {
-        BOOT = BootInfo { dtb_pa, dtb_size: size };
-    }
     let root = match fdt.find_node("/") {
         Some(r) => r,
         None => fail(format_args!("device tree has no root node")),
@@ -69,16 +62,14 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
     if let Some(chosen) = fdt.find_node("/chosen") {
         if let Some(args) = dt::prop_str(&chosen, "bootargs") {
             let n = args.len().min(1023);
-            // SAFETY: single-threaded boot; CMDLINE written once.
-            unsafe {
-                let buf: &mut [u8; 1024] = &mut *core::ptr::addr_of_mut!(CMDLINE);
-                buf[..n].copy_from_slice(&args.as_bytes()[..n]);
-                CMDLINE_LEN = n;
-            }
+            CMDLINE.with(|c| {
+                c.buf[..n].copy_from_slice(&args.as_bytes()[..n]);
+                c.len = n;
+            });
         }
     }
 
-    crate::mm::parse_params(cmdline());
+    with_cmdline(crate::mm::parse_params);
     let Some(fdt) = with_mm(|mm| setup_mm(mm, fdt, dtb_pa, dtb_va, size)) else {
         fail(format_args!("mm state missing after parse_params"))
     };
@@ -220,7 +211,7 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
     timer::init();
     arch::irq_enable();
 
-    pr_info!("Kernel command line: {}", cmdline());
+    with_cmdline(|c| pr_info!("Kernel command line: {}", c));
     if let Err(e) = crate::mm::mm_init(mm) {
         fail(format_args!("mm_init: {}", e));
     }

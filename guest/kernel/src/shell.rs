@@ -463,7 +463,7 @@ fn crash(kind: &str) {
 fn cat(path: &str) {
     let mut out = Console;
     match path {
-        "/proc/cmdline" => println!("{}", setup::cmdline()),
+        "/proc/cmdline" => setup::with_cmdline(|c| println!("{}", c)),
         "/proc/uptime" => {
             let ns = crate::time::sched_clock();
             println!("{}.{:02} {}.{:02}", ns / 1_000_000_000, (ns / 10_000_000) % 100, ns / 1_000_000_000, (ns / 10_000_000) % 100);

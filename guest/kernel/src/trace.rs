@@ -7,7 +7,8 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const RING: usize = 256 * 1024;
-static mut BUF: [u8; RING] = [0; RING];
+/// The text ring (one owner; used with IRQs masked).
+static BUF: crate::arch::Guarded<[u8; RING]> = crate::arch::Guarded::new_with([0; RING]);
 static HEAD: AtomicU64 = AtomicU64::new(0);
 static ENTRIES: AtomicU64 = AtomicU64::new(0);
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
@@ -113,14 +114,15 @@ pub fn event(event: &str, ns: u64, body: &dyn Fn(&mut Line) -> fmt::Result) {
     let _ = body(&mut l);
     let _ = l.write_str("\n");
     crate::arch::without_irqs(|| {
-        let h = HEAD.load(Ordering::Relaxed);
-        for (k, &c) in l.buf[..l.len].iter().enumerate() {
-            // SAFETY: single CPU with IRQs masked: the only writer.
-            unsafe { (*core::ptr::addr_of_mut!(BUF))[((h as usize) + k) % RING] = c };
-        }
-        HEAD.store(h + l.len as u64, Ordering::Relaxed);
-        ENTRIES.fetch_add(1, Ordering::Relaxed);
-        WRITTEN.fetch_add(1, Ordering::Relaxed);
+        BUF.with(|buf| {
+            let h = HEAD.load(Ordering::Relaxed);
+            for (k, &c) in l.buf[..l.len].iter().enumerate() {
+                buf[((h as usize) + k) % RING] = c;
+            }
+            HEAD.store(h + l.len as u64, Ordering::Relaxed);
+            ENTRIES.fetch_add(1, Ordering::Relaxed);
+            WRITTEN.fetch_add(1, Ordering::Relaxed);
+        })
     });
 }
 
@@ -140,26 +142,26 @@ pub fn dump(out: &mut dyn FnMut(&[u8])) {
     out(b"#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n");
     out(b"#              | |         |   |||||     |         |\n");
     crate::arch::without_irqs(|| {
-        let h = HEAD.load(Ordering::Relaxed) as usize;
-        let mut i = h.saturating_sub(RING);
-        if i > 0 {
-            // skip the partial first line of a wrapped ring
-            // SAFETY: single CPU with IRQs masked.
-            while i < h && unsafe { (*core::ptr::addr_of!(BUF))[i % RING] } != b'\n' {
+        BUF.with(|buf| {
+            let h = HEAD.load(Ordering::Relaxed) as usize;
+            let mut i = h.saturating_sub(RING);
+            if i > 0 {
+                // skip the partial first line of a wrapped ring
+                while i < h && buf[i % RING] != b'\n' {
+                    i += 1;
+                }
                 i += 1;
             }
-            i += 1;
-        }
-        let mut chunk = [0u8; 256];
-        while i < h {
-            let n = (h - i).min(chunk.len());
-            for (k, c) in chunk[..n].iter_mut().enumerate() {
-                // SAFETY: as above.
-                *c = unsafe { (*core::ptr::addr_of!(BUF))[(i + k) % RING] };
+            let mut chunk = [0u8; 256];
+            while i < h {
+                let n = (h - i).min(chunk.len());
+                for (k, c) in chunk[..n].iter_mut().enumerate() {
+                    *c = buf[(i + k) % RING];
+                }
+                out(&chunk[..n]);
+                i += n;
             }
-            out(&chunk[..n]);
-            i += n;
-        }
+        })
     });
 }
 

@@ -48,7 +48,7 @@ pub struct Mm {
     pub pending: Option<pending::Pending>,
 }
 
-static MM: Guarded<Mm> = Guarded::new("mm");
+static MM: Guarded<Mm> = Guarded::new();
 
 /// Run `f` on the kernel's mm state; `None` before `parse_params` set it up.
 /// Panics if called again while `f` runs (one `&mut Mm` at a time).
