@@ -194,9 +194,103 @@ core::arch::global_asm!(
 );
 extern "C" {
     /// See the global_asm above.
-    pub fn spin_loop(n: u32) -> u32;
+    fn spin_loop(n: u32) -> u32;
     /// See the global_asm above.
-    pub fn xorshift_loop(n: u32) -> u32;
+    fn xorshift_loop(n: u32) -> u32;
+}
+
+/// `spin N`: N turns of a 3-instruction ALU loop; returns its checksum.
+pub fn spin(n: u32) -> u32 {
+    // SAFETY: spin_loop only uses r0/r1 and returns.
+    unsafe { spin_loop(n) }
+}
+
+/// `spin N xorshift`: N steps of an xorshift32 generator, summed.
+pub fn xorshift(n: u32) -> u32 {
+    // SAFETY: xorshift_loop only uses r0-r2 and returns.
+    unsafe { xorshift_loop(n) }
+}
+
+// --- RAM that no Rust object owns: frames from memblock or the page
+// allocator (page tables, user pages, DMA buffers, the host's tables),
+// reached by kernel VA (the linear map, or the current task's user
+// mapping). As `readl`/`writel` are for device registers, these are the
+// kernel's one door to such memory: the caller names memory it owns
+// (frames it allocated, tables it built) that no Rust reference covers.
+
+/// Volatile 32-bit load from RAM at `va`.
+#[inline]
+pub fn ram_read32(va: u32) -> u32 {
+    // SAFETY: `va` is 4-byte aligned RAM mapped at this VA, outside every
+    // Rust object (see above): a load has no other effect.
+    unsafe { core::ptr::read_volatile(va as *const u32) }
+}
+
+/// Volatile 32-bit store to RAM at `va`.
+#[inline]
+pub fn ram_write32(va: u32, v: u32) {
+    // SAFETY: as for `ram_read32`; the caller owns the word.
+    unsafe { core::ptr::write_volatile(va as *mut u32, v) }
+}
+
+/// Volatile store of a plain record (`guest/abi` layouts) to RAM at `va`.
+#[inline]
+pub fn ram_write<T: Copy>(va: u32, v: T) {
+    // SAFETY: as for `ram_write32`; `va` is aligned for `T` and the caller
+    // owns size_of::<T>() bytes there.
+    unsafe { core::ptr::write_volatile(va as *mut T, v) }
+}
+
+/// Zero `bytes` of RAM from `va`.
+pub fn ram_zero(va: u32, bytes: usize) {
+    // SAFETY: the caller owns the range (fresh frames or a table it built).
+    unsafe { core::ptr::write_bytes(va as *mut u8, 0, bytes) };
+}
+
+/// Copy `bytes` of RAM from `from` to `to` (the ranges do not overlap).
+pub fn ram_copy(from: u32, to: u32, bytes: usize) {
+    // SAFETY: the caller owns `to` and may read `from`; both are mapped
+    // RAM outside Rust objects and do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, bytes) };
+}
+
+/// The kernel image's section boundaries (linker symbols, link.ld).
+pub struct Sections {
+    pub stext: u32,
+    pub etext: u32,
+    pub sdata: u32,
+    pub edata: u32,
+    pub sbss: u32,
+    pub ebss: u32,
+    pub end: u32,
+    /// The exception vectors (`VECTORS`, for VBAR).
+    pub vectors: u32,
+}
+
+extern "C" {
+    static _stext: u8;
+    static _etext: u8;
+    static _sdata: u8;
+    static _edata: u8;
+    static _sbss: u8;
+    static _ebss: u8;
+    static _end: u8;
+    static VECTORS: u8;
+}
+
+/// Where the kernel's sections lie.
+pub fn sections() -> Sections {
+    // (taking the address of an extern static is safe; nothing reads them)
+    Sections {
+        stext: core::ptr::addr_of!(_stext) as u32,
+        etext: core::ptr::addr_of!(_etext) as u32,
+        sdata: core::ptr::addr_of!(_sdata) as u32,
+        edata: core::ptr::addr_of!(_edata) as u32,
+        sbss: core::ptr::addr_of!(_sbss) as u32,
+        ebss: core::ptr::addr_of!(_ebss) as u32,
+        end: core::ptr::addr_of!(_end) as u32,
+        vectors: core::ptr::addr_of!(VECTORS) as u32,
+    }
 }
 
 /// One owner for a piece of kernel state (Hubris's `with_task_table`):

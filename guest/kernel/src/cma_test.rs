@@ -26,9 +26,8 @@ pub fn write() {
                 let pa = pfn.0 << 12;
                 let va = phys_to_virt(pa);
                 for off in (0..size as u32).step_by(4096) {
-                    // SAFETY: the frames were just allocated to us and
-                    // are in the linear map.
-                    unsafe { core::ptr::write_volatile((va + off) as *mut u32, 0) };
+                    // the frames were just allocated to us, in the linear map
+                    crate::arch::ram_write32(va + off, 0);
                 }
                 slot.store(pa, Ordering::Relaxed);
                 pr_info!("misc cma_test: alloc virt: {:#010x} phys: {:#010x}", va, pa);

@@ -36,14 +36,9 @@ pub fn check_header(va: u32) -> Result<u32, DtError> {
     if va & 7 != 0 {
         return Err(DtError::Misaligned(va));
     }
-    // SAFETY: `va` lies in the kernel linear map (the firmware placed the
-    // DTB inside RAM), so reading the 8-byte header is a valid load.
-    let (magic, size) = unsafe {
-        (
-            u32::from_be(core::ptr::read_volatile(va as *const u32)),
-            u32::from_be(core::ptr::read_volatile((va + 4) as *const u32)),
-        )
-    };
+    // `va` lies in the kernel linear map (the firmware placed the DTB
+    // inside RAM), so reading the 8-byte header is a valid load.
+    let (magic, size) = (u32::from_be(crate::arch::ram_read32(va)), u32::from_be(crate::arch::ram_read32(va + 4)));
     if magic != FDT_MAGIC {
         return Err(DtError::BadMagic(magic));
     }

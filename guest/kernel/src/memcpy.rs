@@ -31,10 +31,8 @@ pub fn memcpy_bench(mm: &mut Mm, mib: u32) {
     }
     let start = crate::time::sched_clock();
     for i in 0..got {
-        // SAFETY: the blocks were just allocated to us (lowmem, 1 MiB each).
-        unsafe {
-            core::ptr::copy_nonoverlapping(phys_to_virt(src[i] << 12) as *const u8, phys_to_virt(dst[i] << 12) as *mut u8, 1 << 20)
-        };
+        // the blocks were just allocated to us (lowmem, 1 MiB each)
+        crate::arch::ram_copy(phys_to_virt(src[i] << 12), phys_to_virt(dst[i] << 12), 1 << 20);
     }
     let ns = crate::time::sched_clock() - start;
     for i in 0..got {

@@ -63,15 +63,9 @@ impl MigrateEnv for KEnv<'_> {
             }
         }
         // All RAM is in the kernel linear map (kmap_atomic is the identity).
-        // SAFETY: both frames are RAM in the linear map; `to` was just
-        // allocated and `from` is isolated by migration: no overlap.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                phys_to_virt(from.0 << 12) as *const u8,
-                phys_to_virt(to.0 << 12) as *mut u8,
-                4096,
-            )
-        };
+        // Both frames are RAM in the linear map; `to` was just allocated
+        // and `from` is isolated by migration: no overlap.
+        arch::ram_copy(phys_to_virt(from.0 << 12), phys_to_virt(to.0 << 12), 4096);
     }
     fn trace_mm_migrate_pages(&mut self, ev: &MigratePagesEvent) {
         pending::flush(self.pending);

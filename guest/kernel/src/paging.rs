@@ -24,30 +24,23 @@ pub const PTE_USER_DATA: u32 = 0x07f | (1 << 11);
 /// L1 entry pointing at an L2 table (domain 0).
 pub const PDE_TABLE: u32 = 0x1;
 
-extern "C" {
-    static _stext: u8;
-    static _etext: u8;
-    static _end: u8;
-}
-
 pub fn kernel_text() -> (u32, u32) {
-    // SAFETY: linker-defined symbols; only their addresses are taken.
-    unsafe { (&_stext as *const u8 as u32, &_etext as *const u8 as u32) }
+    let s = crate::arch::sections();
+    (s.stext, s.etext)
 }
 pub fn kernel_end() -> u32 {
-    // SAFETY: linker-defined symbol; only its address is taken.
-    unsafe { &_end as *const u8 as u32 }
+    crate::arch::sections().end
 }
 
-fn l1() -> *mut u32 {
-    phys_to_virt(SWAPPER_PG_DIR) as *mut u32
+fn l1() -> u32 {
+    phys_to_virt(SWAPPER_PG_DIR)
 }
 
-/// Write one descriptor of a table that lives in the linear map.
-fn set(table_va: *mut u32, idx: usize, v: u32) {
-    // SAFETY: callers pass a table that lives in reserved RAM mapped by
-    // the linear map, and an index inside it (L1: < 4096, L2: < 256).
-    unsafe { core::ptr::write_volatile(table_va.add(idx), v) };
+/// Write one descriptor of a table that lives in the linear map (callers
+/// pass a table in reserved RAM and an index inside it: L1 < 4096, L2 <
+/// 256).
+fn set(table_va: u32, idx: usize, v: u32) {
+    crate::arch::ram_write32(table_va + idx as u32 * 4, v);
 }
 
 /// Build `swapper_pg_dir` for `ram_size` bytes of RAM and switch to it.
@@ -67,7 +60,7 @@ pub fn paging_init(ram_size: u64, alloc: &mut dyn FnMut(u32, u32) -> u32) {
         if va < kend && va + (1 << 20) > stext {
             // kernel image: 4 KiB pages, text executable, the rest XN
             let l2 = alloc(1024, 1024);
-            let l2va = phys_to_virt(l2) as *mut u32;
+            let l2va = phys_to_virt(l2);
             for p in 0..256u32 {
                 let pva = va + (p << 12);
                 let attr = if pva >= stext && pva < etext { PTE_KERNEL_EXEC } else { PTE_KERNEL_DATA };

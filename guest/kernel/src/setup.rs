@@ -177,12 +177,12 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
             fail(format_args!("early_init_dt_alloc_memory_arch: Failed to allocate {} bytes align=0x8 (the device tree lies outside /memory)", size))
         };
         let dst = phys_to_virt(pa.0 as u32);
-        // SAFETY: the source is the blob the firmware placed in the RAM
-        // window and the destination was just reserved in memblock below
+        // The source is the blob the firmware placed in the RAM window
+        // (only read); the destination was just reserved in memblock below
         // lowmem; the boot page table maps the whole window, and the two
         // do not overlap (the blob's range is memblock-reserved, so the
         // allocation lies elsewhere).
-        unsafe { core::ptr::copy_nonoverlapping(dtb_va as *const u8, dst as *mut u8, size as usize) };
+        arch::ram_copy(dtb_va, dst, size as usize);
         match dt::open(dst, size) {
             Ok(f) => f,
             Err(e) => fail(format_args!("device tree copy at {:#010x}: {}", pa.0, e)),
@@ -195,8 +195,8 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
         match mb.memblock_phys_alloc_range(size as u64, align as u64, PhysAddr(ram_start as u64), PhysAddr(ram_end)) {
             Some(pa) => {
                 let va = phys_to_virt(pa.0 as u32);
-                // SAFETY: freshly reserved lowmem, mapped by the boot table.
-                unsafe { core::ptr::write_bytes(va as *mut u8, 0, size as usize) };
+                // freshly reserved lowmem, mapped by the boot table
+                arch::ram_zero(va, size as usize);
                 pa.0 as u32
             }
             None => fail(format_args!("paging_init: out of memory for page tables")),
@@ -243,9 +243,5 @@ fn lowmem_limit(mb: &Memblock, p: &cmaemu_mm::profile::MmProfile) -> u64 {
 }
 
 fn vectors_addr() -> u32 {
-    extern "C" {
-        static VECTORS: u8;
-    }
-    // SAFETY: only the address of the linker symbol is taken.
-    unsafe { &VECTORS as *const u8 as u32 }
+    arch::sections().vectors
 }

@@ -399,13 +399,11 @@ fn exec_inner(line: &str) {
         },
         "spin" => match (args.next().and_then(|s| s.parse::<u32>().ok()), args.next()) {
             (Some(n), None) if n > 0 => {
-                // SAFETY: spin_loop only uses r0/r1 and returns.
-                let r = unsafe { arch::spin_loop(n) };
+                let r = arch::spin(n);
                 println!("spin: {} turns, checksum {:#010x}", n, r);
             }
             (Some(n), Some("xorshift")) if n > 0 => {
-                // SAFETY: xorshift_loop only uses r0-r2 and returns.
-                let r = unsafe { arch::xorshift_loop(n) };
+                let r = arch::xorshift(n);
                 println!("spin: {} xorshift turns, checksum {:#010x}", n, r);
             }
             _ => println!("spin: usage: spin TURNS [xorshift] (a 3- or 6-instruction ALU loop)"),

@@ -61,9 +61,9 @@ pub static SVC_COUNT: core::sync::atomic::AtomicU32 = core::sync::atomic::Atomic
 
 fn handle_svc(f: &mut TrapFrame) {
     // ARM state: the SVC instruction is the word before the return address.
-    // SAFETY: the return address follows an SVC instruction in mapped,
-    // executable kernel text.
-    let insn = unsafe { core::ptr::read_volatile(f.pc.wrapping_sub(4) as *const u32) };
+    // The return address follows an SVC instruction in mapped, executable
+    // kernel text.
+    let insn = arch::ram_read32(f.pc.wrapping_sub(4));
     let imm = insn & 0x00ff_ffff;
     SVC_COUNT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     pr_info!("svc #{:#x} from kernel mode at pc {:08x}: handled", imm, f.pc.wrapping_sub(4));
@@ -103,8 +103,8 @@ fn read_phys(pa: u32) -> u32 {
     if !(arch::PHYS_OFFSET..arch::PHYS_OFFSET + 0x4000_0000).contains(&pa) {
         return 0;
     }
-    // SAFETY: lowmem is linearly mapped; a page-table word is readable.
-    unsafe { core::ptr::read_volatile(arch::phys_to_virt(pa) as *const u32) }
+    // lowmem is linearly mapped; a page-table word is readable
+    arch::ram_read32(arch::phys_to_virt(pa))
 }
 
 static DIE_COUNTER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);

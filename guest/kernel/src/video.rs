@@ -292,11 +292,9 @@ pub fn preview(frames: u32, zero_copy: bool) {
                 break;
             }
         } else if let Some(f) = fbs[back] {
-            // SAFETY: both buffers are ours, in the linear map, fsize long;
-            // the display is not reading `f` (it scans out the other one).
-            unsafe {
-                core::ptr::copy_nonoverlapping(phys_to_virt(addr) as *const u8, phys_to_virt(f.0 << 12) as *mut u8, fsize as usize)
-            };
+            // Both buffers are ours, in the linear map, fsize long; the
+            // display is not reading `f` (it scans out the other one).
+            crate::arch::ram_copy(phys_to_virt(addr), phys_to_virt(f.0 << 12), fsize as usize);
             requeue(addr, fsize);
             // flip: the other buffer is written only once this one is latched
             writel(clcd(CLCD_UPBASE), f.0 << 12);

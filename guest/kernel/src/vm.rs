@@ -60,8 +60,8 @@ pub fn task_new(mm: &mut Mm) -> Result<usize, &'static str> {
     let pa = mm.pa.as_mut().ok_or("no page allocator")?;
     let pgd = pa.alloc_pages(gfp::GFP_KERNEL, 1, OWNER_KIND_PGTABLE | slot as u32).map_err(|_| "out of memory for the page table")?;
     let ttbr0 = pgd.0 << 12;
-    // SAFETY: two fresh lowmem pages, linearly mapped, owned by this task.
-    unsafe { core::ptr::write_bytes(phys_to_virt(ttbr0) as *mut u8, 0, 8192) };
+    // two fresh lowmem pages, linearly mapped, owned by this task
+    arch::ram_zero(phys_to_virt(ttbr0), 8192);
     mm.tasks.slots[slot] = Some(Task { asid: slot as u16 + 1, ttbr0, nr_pages: 0, seed: 0, pinned: 0, shared: (0, 0) });
     Ok(slot)
 }
@@ -75,35 +75,34 @@ pub fn switch_to(mm: &mut Mm, i: usize) -> bool {
     true
 }
 
-fn l1_entry(t: &Task, va: u32) -> *mut u32 {
-    (phys_to_virt(t.ttbr0) + (va >> 20) * 4) as *mut u32
+/// VA of the L1 descriptor of `va` in the task's table.
+fn l1_entry(t: &Task, va: u32) -> u32 {
+    phys_to_virt(t.ttbr0) + (va >> 20) * 4
 }
 
-/// The PTE slot of `va`, allocating the L2 table from `alloc` if given.
-fn pte_slot(t: &Task, va: u32, alloc: Option<&mut PageAlloc<'_>>) -> Option<*mut u32> {
+/// VA of the PTE slot of `va`, allocating the L2 table from `alloc` if
+/// given. (The task's L1 table is a live 8 KiB lowmem allocation and
+/// va < USER_END keeps the index inside it; L2 tables are lowmem pages
+/// the task owns.)
+fn pte_slot(t: &Task, va: u32, alloc: Option<&mut PageAlloc<'_>>) -> Option<u32> {
     let l1 = l1_entry(t, va);
-    // SAFETY: the task's L1 table is a live 8 KiB lowmem allocation and
-    // va < USER_END keeps the index inside it.
-    let mut d = unsafe { core::ptr::read_volatile(l1) };
+    let mut d = arch::ram_read32(l1);
     if d & 3 != 1 {
         let pa = alloc?;
         let p = pa.alloc_pages(gfp::GFP_KERNEL, 0, OWNER_KIND_PGTABLE | t.asid as u32).ok()?;
         let l2 = p.0 << 12;
-        // SAFETY: a fresh lowmem page used as the L2 table (first 1 KiB).
-        unsafe {
-            core::ptr::write_bytes(phys_to_virt(l2) as *mut u8, 0, 4096);
-            d = l2 | paging::PDE_TABLE;
-            core::ptr::write_volatile(l1, d);
-        }
+        // a fresh lowmem page used as the L2 table (first 1 KiB)
+        arch::ram_zero(phys_to_virt(l2), 4096);
+        d = l2 | paging::PDE_TABLE;
+        arch::ram_write32(l1, d);
     }
-    Some((phys_to_virt(d & !0x3ff) + ((va >> 12) & 0xff) * 4) as *mut u32)
+    Some(phys_to_virt(d & !0x3ff) + ((va >> 12) & 0xff) * 4)
 }
 
 /// Read the PTE of `va` in task `t` (0 = none).
 pub fn pte_get(t: &Task, va: u32) -> u32 {
     match pte_slot(t, va, None) {
-        // SAFETY: a slot inside a live L2 table.
-        Some(p) => unsafe { core::ptr::read_volatile(p) },
+        Some(p) => arch::ram_read32(p),
         None => 0,
     }
 }
@@ -113,8 +112,7 @@ pub fn pte_get(t: &Task, va: u32) -> u32 {
 pub fn set_pte(t: &Task, va: u32, pfn: Pfn, alloc: Option<&mut PageAlloc<'_>>) -> bool {
     match pte_slot(t, va, alloc) {
         Some(p) => {
-            // SAFETY: a slot inside a live L2 table.
-            unsafe { core::ptr::write_volatile(p, (pfn.0 << 12) | paging::PTE_USER_DATA) };
+            arch::ram_write32(p, (pfn.0 << 12) | paging::PTE_USER_DATA);
             arch::dsb();
             true
         }
@@ -125,13 +123,11 @@ pub fn set_pte(t: &Task, va: u32, pfn: Pfn, alloc: Option<&mut PageAlloc<'_>>) -
 /// Clear the PTE of `va`; returns the frame it mapped.
 pub fn clear_pte(t: &Task, va: u32) -> Option<Pfn> {
     let p = pte_slot(t, va, None)?;
-    // SAFETY: a slot inside a live L2 table.
-    let old = unsafe { core::ptr::read_volatile(p) };
+    let old = arch::ram_read32(p);
     if old & 2 == 0 {
         return None;
     }
-    // SAFETY: as above.
-    unsafe { core::ptr::write_volatile(p, 0) };
+    arch::ram_write32(p, 0);
     arch::dsb();
     Some(Pfn(old >> 12))
 }
@@ -180,11 +176,10 @@ pub fn fill(mm: &mut Mm, mib: u32, seed: Option<u32>) {
         mm::rmap::add(&mut mm.rmap, pa, pfn, t.asid, va);
         mm::lru_cache_add(pa, pfn);
         // Write through the user mapping (TTBR0 of the current task).
-        let p = va as *mut u32;
+        // (`va` was just mapped user RW in the current TTBR0 table; kernel
+        // accesses to AP=11 pages are allowed.)
         for w in 0..1024u32 {
-            // SAFETY: `va` was just mapped user RW in the current TTBR0
-            // table; kernel accesses to AP=11 pages are allowed.
-            unsafe { core::ptr::write_volatile(p.add(w as usize), pattern(t.seed, va + w * 4)) };
+            arch::ram_write32(va + w * 4, pattern(t.seed, va + w * 4));
         }
         t.nr_pages += 1;
         done += 1;
@@ -212,15 +207,14 @@ pub fn check_range(mm: &mut Mm, start_pfn: u32, end_pfn: u32) -> u32 {
             continue;
         }
         seen += 1;
-        let p = va as *const u32;
         // a page shared from another task holds that task's pattern
         if i >= t.shared.0 && i < t.shared.0 + t.shared.1 {
             seen -= 1;
             continue;
         }
         for w in 0..1024u32 {
-            // SAFETY: `va` is mapped user RW in the current task.
-            let v = unsafe { core::ptr::read_volatile(p.add(w as usize)) };
+            // `va` is mapped user RW in the current task
+            let v = arch::ram_read32(va + w * 4);
             let want = pattern(t.seed, va + w * 4);
             if v != want {
                 let pte = pte_get(t, va);

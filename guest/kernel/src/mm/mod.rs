@@ -116,8 +116,7 @@ fn inject_mask(cfg: &Config) -> u32 {
 
 fn alloc_zeroed(mb: &mut Memblock, size: u64, align: u64, limit: u64) -> Option<u32> {
     let pa = mb.memblock_phys_alloc_range(size, align, PhysAddr(0x6000_0000), PhysAddr(limit))?;
-    // SAFETY: freshly reserved RAM inside the linear map.
-    unsafe { core::ptr::write_bytes(phys_to_virt(pa.0 as u32) as *mut u8, 0, size as usize) };
+    crate::arch::ram_zero(phys_to_virt(pa.0 as u32), size as usize);
     Some(pa.0 as u32)
 }
 
@@ -177,25 +176,11 @@ pub fn mm_init(mm: &mut Mm) -> Result<(), &'static str> {
     Ok(())
 }
 
-extern "C" {
-    static _sdata: u8;
-    static _edata: u8;
-    static _sbss: u8;
-    static _ebss: u8;
-}
-
 /// `mem_init_print_info`.
 pub fn mem_init_print_info(mm: &Mm) {
     let Some(pa) = &mm.pa else { return };
-    // SAFETY: addresses of linker symbols only.
-    let (sdata, edata, sbss, ebss) = unsafe {
-        (
-            &_sdata as *const u8 as u64,
-            &_edata as *const u8 as u64,
-            &_sbss as *const u8 as u64,
-            &_ebss as *const u8 as u64,
-        )
-    };
+    let s = crate::arch::sections();
+    let (sdata, edata, sbss, ebss) = (s.sdata as u64, s.edata as u64, s.sbss as u64, s.ebss as u64);
     let (stext, etext) = paging::kernel_text();
     let code = (etext - stext) as u64;
     let rodata = sdata - etext as u64;

@@ -23,8 +23,8 @@ fn alloc_zeroed(pa: &mut PageAlloc<'_>, bytes: usize) -> Option<u32> {
     let order = cmaemu_mm::contiguous::get_order(bytes as u64);
     let pfn = pa.alloc_pages(cmaemu_mm::gfp::GFP_KERNEL, order, cmaemu_abi::page::OWNER_KIND_KERNEL).ok()?;
     let va = phys_to_virt(pfn.0 << 12);
-    // SAFETY: fresh lowmem pages in the linear map, owned by this module.
-    unsafe { core::ptr::write_bytes(va as *mut u8, 0, bytes) };
+    // fresh lowmem pages in the linear map, owned by this module
+    crate::arch::ram_zero(va, bytes);
     Some(va)
 }
 
@@ -100,7 +100,7 @@ pub fn refresh(mm: &mut Mm) {
             d.zones[i] = r;
         }
         if let Some(areas) = &mm.areas {
-            let cva = CMA_VA.load(Ordering::Relaxed) as *mut CmaAreaRecord;
+            let cva = CMA_VA.load(Ordering::Relaxed);
             let mut n = 0;
             for (_, c) in areas.iter().take(8) {
                 let mut r = CmaAreaRecord {
@@ -122,16 +122,16 @@ pub fn refresh(mm: &mut Mm) {
                     r.bitmap_words = b.len() as u32;
                     r.flags = CMA_AREA_ACTIVE;
                 }
-                // SAFETY: the table (allocated in `init`, ours for good)
-                // has room for 8 records.
-                unsafe { core::ptr::write_volatile(cva.add(n), r) };
+                // the table (allocated in `init`, ours for good) has room
+                // for 8 records
+                crate::arch::ram_write(cva + (n * core::mem::size_of::<CmaAreaRecord>()) as u32, r);
                 n += 1;
             }
             d.nr_cma_areas = n as u32;
         }
     });
-    let ava = AS_VA.load(Ordering::Relaxed) as *mut AddressSpaceRecord;
-    if ava.is_null() {
+    let ava = AS_VA.load(Ordering::Relaxed);
+    if ava == 0 {
         return;
     }
     for (i, t) in mm.tasks.slots.iter().enumerate() {
@@ -139,9 +139,9 @@ pub fn refresh(mm: &mut Mm) {
             Some(t) => AddressSpaceRecord { asid: t.asid as u32, ttbr0: t.ttbr0, flags: AS_LIVE, pid: i as u32 + 1 },
             None => AddressSpaceRecord { asid: 0, ttbr0: 0, flags: 0, pid: 0 },
         };
-        // SAFETY: the table (allocated in `init`, ours for good) has
-        // MAX_TASKS records.
-        unsafe { core::ptr::write_volatile(ava.add(i), r) };
+        // the table (allocated in `init`, ours for good) has MAX_TASKS
+        // records
+        crate::arch::ram_write(ava + (i * core::mem::size_of::<AddressSpaceRecord>()) as u32, r);
     }
 }
 
