@@ -113,6 +113,11 @@ pub mod uart {
         writel(b + ICR, INT_RX | INT_RT);
     }
 
+    /// Whether received bytes wait in the RX ring.
+    pub fn rx_pending() -> bool {
+        RX_HEAD.load(Ordering::Acquire) != RX_TAIL.load(Ordering::Relaxed)
+    }
+
     /// A received byte, if any.
     pub fn getc() -> Option<u8> {
         // a Ctrl-C flushed what came before it: skip to where it was

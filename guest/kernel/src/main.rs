@@ -33,7 +33,12 @@ pub mod sched {
     /// interrupt (the host skips idle virtual time).
     pub fn idle() {
         crate::jobs::run_steps();
-        crate::arch::wfi();
+        // Input that arrived while the jobs ran is work: do not sleep on
+        // it (Linux's idle loop checks need_resched before WFI). The host
+        // pauses a stepping run when the shell sleeps with no input queued.
+        if !crate::drivers::uart::rx_pending() {
+            crate::arch::wfi();
+        }
     }
 }
 
