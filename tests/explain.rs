@@ -294,3 +294,40 @@ fn a_scenario_file_asserts_the_cause_and_a_wrong_one_fails_naming_what_was_found
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("step 3 (line 11): expected cause \"out_of_targets\" for the step's allocations; found pinned 0x6d040"), "{text}");
 }
+
+/// `cmaemu trace summary FILE`'s display table (from its `display:` line).
+fn display_table(trace: &PathBuf) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_cmaemu")).args(["trace", "summary", trace.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).lines().skip_while(|l| !l.starts_with("display: ")).map(str::to_string).collect()
+}
+
+#[test]
+fn preview_stutter_is_blamed_on_the_allocation_that_held_it_back_and_a_clean_preview_has_none() {
+    // clean: nothing else runs
+    let clean = tmp("preview-clean.jsonl");
+    let (code, lines) = boot(&["-m", "256M", "--trace", clean.to_str().unwrap(), "--trace-format", "jsonl"], "preview 30\npoweroff\n");
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let t = display_table(&clean);
+    assert_eq!(t.first().map(String::as_str), Some("display: 30 frames shown, 0 repeated, 0 camera frames dropped"), "{t:?}");
+    assert_eq!(t.len(), 1, "{t:?}");
+    // under a stress job whose CMA allocations migrate much of a 150 MiB fill
+    let busy = tmp("preview-stress.jsonl");
+    let script = "fill 150 1\nstress 2 1 &\npreview 60\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--trace", busy.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let t = display_table(&busy);
+    assert!(t[0].starts_with("display: ") && !t[0].contains(" 0 camera frames dropped"), "{t:?}");
+    let blamed: Vec<&String> = t.iter().filter(|l| l.contains("  cma_alloc linux,cma ")).collect();
+    assert!(blamed.iter().any(|l| l.contains(" drop ")), "a dropped frame blamed on an allocation: {t:?}");
+    // the allocation it names is in the trace, started before that vsync
+    let evs = jsonl(&busy);
+    for l in blamed {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        let vsync_ns = (cols[1].parse::<f64>().unwrap() * 1e3).round() as u64;
+        let count: u64 = cols[cols.iter().position(|c| *c == "pages").unwrap() - 1].parse().unwrap();
+        let start_ns = (cols[cols.len() - 2].trim_start_matches('@').parse::<f64>().unwrap() * 1e3).round() as u64;
+        assert!(start_ns < vsync_ns, "{l}");
+        assert!(evs.iter().any(|e| e["event"] == "cma_alloc_start" && e["count"] == count && e["ts_ns"].as_u64().is_some_and(|t| t.abs_diff(start_ns) <= 1)), "{l}");
+    }
+}

@@ -286,5 +286,88 @@ pub fn summary(events: &[Event]) -> String {
         s.push('\n');
         s.push_str(&allocation_table(events));
     }
+    if events.iter().any(|e| matches!(e.kind, EventKind::DisplayFrame { camera: Some(_), .. })) {
+        s.push('\n');
+        s.push_str(&stutter_table(events));
+    }
+    s
+}
+
+/// A displayed frame that repeated the previous camera frame, or skipped
+/// camera frames, and the mm operation that overlapped its frame period
+/// the most (the one running when the frame's deadline passed, or just
+/// before).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stutter {
+    /// Display frame number and its vsync time.
+    pub number: u64,
+    pub ts_ns: u64,
+    /// Camera frames skipped before it (0: it repeated the previous one).
+    pub dropped: u64,
+    /// `cma_alloc AREA COUNT pages @START_us` or `mm_migrate_pages @START_us`,
+    /// None when no mm operation overlapped the frame period.
+    pub blame: Option<String>,
+}
+
+/// Every stutter of the display (see [`Stutter`]), in order.
+pub fn stutters(events: &[Event]) -> Vec<Stutter> {
+    // (start, end, label) of every cma_alloc and migrate_pages call
+    let mut ops: Vec<(u64, u64, String)> = Vec::new();
+    let mut open_alloc: Option<(u64, String)> = None;
+    let mut open_mig: Option<u64> = None;
+    for e in events {
+        match &e.kind {
+            EventKind::CmaAllocStart { name, count, .. } => open_alloc = Some((e.ts_ns, format!("cma_alloc {name} {count} pages"))),
+            EventKind::CmaAllocFinish { .. } => {
+                if let Some((st, l)) = open_alloc.take() {
+                    ops.push((st, e.ts_ns, l));
+                }
+            }
+            EventKind::MigratePagesStart { .. } => open_mig = Some(e.ts_ns),
+            EventKind::MigratePages { succeeded, .. } => {
+                if let Some(st) = open_mig.take() {
+                    ops.push((st, e.ts_ns, format!("mm_migrate_pages ({succeeded} pages)")));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut last: Option<(u64, u64)> = None; // (ts, camera frame)
+    for e in events {
+        let EventKind::DisplayFrame { number, camera: Some(cam), .. } = &e.kind else { continue };
+        if let Some((prev_ts, prev_cam)) = last {
+            let dropped = cam.saturating_sub(prev_cam.saturating_add(1));
+            if *cam == prev_cam || dropped > 0 {
+                // an allocation wins over the migration batches inside it
+                let overlap = |o: &(u64, u64, String)| o.1.min(e.ts_ns).saturating_sub(o.0.max(prev_ts));
+                let best = ops
+                    .iter()
+                    .filter(|o| overlap(o) > 0)
+                    .max_by_key(|o| (o.2.starts_with("cma_alloc"), overlap(o)))
+                    .map(|o| format!("{} @{} us", o.2, super::us(o.0)));
+                out.push(Stutter { number: *number, ts_ns: e.ts_ns, dropped, blame: best });
+            }
+        }
+        last = Some((e.ts_ns, *cam));
+    }
+    out
+}
+
+/// The display's repeated and dropped frames with what held them back.
+pub fn stutter_table(events: &[Event]) -> String {
+    let st = stutters(events);
+    let mut s = String::new();
+    let shown = events.iter().filter(|e| matches!(e.kind, EventKind::DisplayFrame { camera: Some(_), .. })).count();
+    let repeated = st.iter().filter(|x| x.dropped == 0).count();
+    let dropped: u64 = st.iter().map(|x| x.dropped).sum();
+    let _ = writeln!(s, "display: {shown} frames shown, {repeated} repeated, {dropped} camera frames dropped");
+    if !st.is_empty() {
+        let _ = writeln!(s, "{:>7} {:>12} {:>9}  held back by", "display", "vsync_us", "what");
+        for x in &st {
+            let what = if x.dropped == 0 { "repeat".to_string() } else { format!("drop {}", x.dropped) };
+            let _ = writeln!(s, "{:>7} {:>12} {:>9}  {}", x.number, super::us(x.ts_ns), what, x.blame.as_deref().unwrap_or("-"));
+        }
+    }
     s
 }

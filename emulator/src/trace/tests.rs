@@ -340,3 +340,26 @@ fn allocation_phases_add_up_to_the_latency_and_retried_tries_are_counted() {
     assert_eq!(a[0].retry_ns, 120);
     assert_eq!((a[0].retries, a[0].migrated, a[0].end_ns), (1, 3, Some(1150)));
 }
+
+#[test]
+fn a_repeated_or_dropped_display_frame_names_the_operation_that_overlapped_it() {
+    use super::summary::stutters;
+    let show = |ts, number, cam| ev(ts, 0, EventKind::DisplayFrame { number, pa: 0, camera: Some(cam) });
+    let evs = vec![
+        show(100, 0, 0),
+        show(200, 1, 1),
+        ev(210, 0, EventKind::CmaAllocStart { name: "linux,cma".into(), count: 64, align: 0 }),
+        ev(220, 0, EventKind::MigratePagesStart { mode: 2, reason: 6 }),
+        ev(390, 0, EventKind::MigratePages { succeeded: 9, failed: 0, thp_succeeded: 0, thp_failed: 0, thp_split: 0, mode: 2, reason: 6 }),
+        show(300, 2, 1),
+        ev(395, 0, EventKind::CmaAllocFinish { name: "linux,cma".into(), pfn: 1, page: 0, count: 64, align: 0, errorno: 0 }),
+        show(400, 3, 3),
+        show(500, 4, 4),
+    ];
+    let s = stutters(&evs);
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert_eq!((s[0].number, s[0].dropped), (2, 0));
+    assert_eq!(s[0].blame.as_deref(), Some("cma_alloc linux,cma 64 pages @0.210 us"), "the allocation, not its migration batch");
+    assert_eq!((s[1].number, s[1].dropped), (3, 1));
+    assert!(s[1].blame.as_deref().is_some_and(|b| b.starts_with("cma_alloc")));
+}
