@@ -9,6 +9,7 @@ pub mod instrument;
 pub mod introspect;
 pub mod loader;
 pub mod outpath;
+pub mod oracle;
 pub mod scenario;
 pub mod bench;
 pub mod memory;

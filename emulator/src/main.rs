@@ -72,6 +72,11 @@ enum Cmd {
     /// went uncaught, a clean run reported anything, or an injection fired
     /// in fewer than two workloads (one with --quick).
     Matrix(MatrixArgs),
+    /// The differential oracle: run case files (oracle/cases/) on cmaemu
+    /// and on the real Linux kernel under QEMU and compare (use
+    /// scripts/oracle.sh, which fetches and builds the Linux side). Exit 1
+    /// if a compared quantity differs.
+    Oracle(OracleArgs),
     /// Fuzz the host's input parsers (DTB, ELF, scenarios, traces, sizes,
     /// the guest command line and reserved memory, gdb packets, console)
     /// for a budget; crashes and hangs are saved with a replay command.
@@ -217,6 +222,20 @@ struct TestArgs {
     /// (the directory is created; what tests/golden.rs compares).
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct OracleArgs {
+    /// The KEY=VALUE lines scripts/linux-oracle.sh printed (ZIMAGE,
+    /// ORACLE_INITRD, DTB, QEMU, LINUX_PKG, LINUX_VERSION, LINUX_PIN).
+    #[arg(long, value_name = "FILE")]
+    linux_env: PathBuf,
+    /// Write the report (markdown) here too.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Case files.
+    #[arg(required = true)]
+    cases: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -1021,6 +1040,60 @@ fn unreachable_board(sc: &scenario::Scenario, e: String) -> scenario::ScenarioRe
     }
 }
 
+fn cmd_oracle(a: OracleArgs) -> ExitCode {
+    use cmaemu::oracle;
+    let env = match std::fs::read_to_string(&a.linux_env) {
+        Ok(t) => t,
+        Err(e) => return bad_input(format!("--linux-env {}: {e}", a.linux_env.display())),
+    };
+    let assets = match oracle::LinuxAssets::from_env_lines(&env) {
+        Ok(x) => x,
+        Err(e) => return bad_input(e),
+    };
+    if let Some(o) = &a.output {
+        if let Err(e) = cmaemu::outpath::check_file("-o", o) {
+            return bad_input(e);
+        }
+    }
+    for c in &a.cases {
+        match std::fs::read_to_string(c) {
+            Ok(t) => {
+                if let Err(e) = oracle::Case::parse(c, &t) {
+                    return bad_input(e);
+                }
+            }
+            Err(e) => return bad_input(format!("{}: {e}", c.display())),
+        }
+    }
+    let mut results = Vec::new();
+    for c in &a.cases {
+        eprintln!("cmaemu oracle: {} ...", c.display());
+        match oracle::run_case(c, &assets) {
+            Ok(r) => {
+                eprintln!("cmaemu oracle: {}: {}/{} identical, cmaemu {:.1} s, QEMU {:.1} s", r.name, r.identical(), r.quantities.len(), r.wall_cmaemu.as_secs_f64(), r.wall_linux.as_secs_f64());
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("cmaemu oracle: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    }
+    let rep = oracle::report(&results, &assets);
+    print!("{rep}");
+    if let Some(o) = &a.output {
+        if let Err(e) = std::fs::write(o, &rep) {
+            eprintln!("cmaemu oracle: {}: {e}", o.display());
+            return ExitCode::from(2);
+        }
+    }
+    if results.iter().all(|r| r.identical() == r.quantities.len()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn cmd_matrix(a: MatrixArgs) -> ExitCode {
     use cmaemu::scenario::matrix;
     let known = matrix::injections();
@@ -1187,5 +1260,6 @@ fn main() -> ExitCode {
         Cmd::Test(a) => cmd_test(a),
         Cmd::Sweep(a) => cmd_sweep(a),
         Cmd::Matrix(a) => cmd_matrix(a),
+        Cmd::Oracle(a) => cmd_oracle(a),
     }
 }

@@ -12,6 +12,7 @@ mod iomem;
 mod jobs;
 mod kallsyms;
 mod video;
+mod dmatest;
 mod mm;
 mod cma;
 mod cma_test;

@@ -74,6 +74,7 @@ pub fn start_kernel(dtb_pa: u32, _machine: u32) {
         fail(format_args!("mm state missing after parse_params"))
     };
     crate::video::probe(&fdt);
+    crate::dmatest::probe(&fdt);
     crate::iomem::probe(&fdt);
     with_mm(|mm| {
         crate::mm::publish::init(mm);

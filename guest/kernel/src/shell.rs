@@ -57,6 +57,9 @@ fn help() {
     println!("  pin N | pin in S E        hold page references (get_user_pages): the first N");
     println!("                            pages, or the first page with S <= pfn < E");
     println!("  unpin                     drop all pins");
+    println!("  dma alloc AREA N          dma_alloc_coherent of N pages through the");
+    println!("                            cmaemu,dma-test device whose memory-region is AREA");
+    println!("  dma free AREA             free that device's oldest live allocation");
     println!("  capture N [in S E]        camera writes N small frames into this task's pages");
     println!("                            (USERPTR, pinned) while they are compacted");
     println!("  share T N [in S E]        map N pages of this task (the first, or frames in");
@@ -284,6 +287,11 @@ fn exec_inner(line: &str) {
         "display" => match (args.next(), args.next().and_then(parse_num)) {
             (Some("base"), Some(addr)) => crate::video::display_base(addr),
             _ => println!("display: usage: display base ADDR"),
+        },
+        "dma" => match (args.next(), args.next(), args.next().map(|s| s.parse::<u32>())) {
+            (Some("alloc"), Some(area), Some(Ok(n))) => crate::dmatest::alloc(area, n),
+            (Some("free"), Some(area), None) => crate::dmatest::free(area),
+            _ => println!("usage: dma alloc AREA PAGES | dma free AREA"),
         },
         "preview" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
             Some(n) => crate::video::preview(n, args.next() == Some("zerocopy")),

@@ -96,7 +96,7 @@ pub fn probe(fdt: &fdt::Fdt) {
     }
 }
 
-fn device_area(phandle: u32) -> Option<CmaId> {
+pub(crate) fn device_area(phandle: u32) -> Option<CmaId> {
     with_mm(|mm| match mm.rmem.as_ref()?.of_reserved_mem_device_init(phandle) {
         Ok((cmaemu_mm::rmem::RmemOps::Cma(id), _)) => Some(id),
         _ => None,

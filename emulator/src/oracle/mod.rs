@@ -1,0 +1,246 @@
+//! The differential oracle: one case file drives cmaemu (in-process, the
+//! guest shell) and the real Linux kernel (Debian's pinned 6.1 armmp on
+//! `qemu-system-arm -M vexpress-a9`, with the oracle module and program of
+//! `oracle/`), with the same DTB, RAM size and command line. Both
+//! transcripts are reduced to named quantities (placement and reservation
+//! lines, zone layout, `CmaTotal`/`CmaFree` after every step, the pfn of
+//! every CMA/DMA allocation, ...) and compared; what cannot match (the real
+//! kernel's own footprint, user-page pfns, kernel virtual addresses,
+//! cmaemu's `cmaemu:` lines) is counted under a named reason, never dropped
+//! silently. Nothing is compared against a stored expectation: both
+//! systems run live.
+mod compare;
+mod qemu;
+
+pub use compare::{compare, CaseResult, Quantity};
+
+use crate::board::machine::{Machine, Step};
+use crate::loader::{board_dtb, dtb::Dtb, images};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Errors of the oracle (bad case files, tools, runs).
+#[derive(Debug, thiserror::Error)]
+pub enum OracleError {
+    #[error("{0}: {1}")]
+    Case(String, String),
+    #[error("dtc: {0}")]
+    Dtc(String),
+    #[error("cmaemu run of {0}: {1}")]
+    Cmaemu(String, String),
+    #[error("QEMU run of {0}: {1}")]
+    Qemu(String, String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Where the case's device tree comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DtbSource {
+    /// Linux's own `vexpress-v2p-ca9.dtb` from Debian's kernel package.
+    Linux,
+    /// cmaemu's generated board (`cmaemu dtb`).
+    Generated,
+    /// A `.dts` file (relative to the case file).
+    File(PathBuf),
+}
+
+/// One case: a board and the commands run on both systems.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub description: String,
+    pub dtb: DtbSource,
+    pub ram: u64,
+    pub bootargs: String,
+    /// DTS text appended to the tree (dtc merges it): the areas and the
+    /// `cmaemu,dma-test` devices of the case.
+    pub dts_append: String,
+    pub steps: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    dtb: String,
+    ram: String,
+    bootargs: String,
+    #[serde(default)]
+    dts_append: String,
+    steps: Vec<String>,
+}
+
+impl Case {
+    /// Parse a case file (`path` names it in errors and anchors `dtb`).
+    pub fn parse(path: &Path, text: &str) -> Result<Case, OracleError> {
+        let p = path.display().to_string();
+        let f: CaseFile = toml::from_str(text).map_err(|e| OracleError::Case(p.clone(), e.to_string()))?;
+        let dtb = match f.dtb.as_str() {
+            "linux" => DtbSource::Linux,
+            "generated" => DtbSource::Generated,
+            file => DtbSource::File(path.parent().unwrap_or(Path::new(".")).join(file)),
+        };
+        let ram = crate::scenario::parse_size(&f.ram).map_err(|e| OracleError::Case(p.clone(), format!("ram: {e}")))?;
+        if f.steps.iter().any(|s| s.trim() == "poweroff") {
+            return Err(OracleError::Case(p, "steps: the oracle powers off itself; no `poweroff` step".into()));
+        }
+        Ok(Case {
+            name: f.name.unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+            description: f.description,
+            dtb,
+            ram,
+            bootargs: f.bootargs,
+            dts_append: f.dts_append,
+            steps: f.steps,
+        })
+    }
+}
+
+/// The real-Linux side, as `scripts/linux-oracle.sh` prints it.
+#[derive(Clone, Debug, Default)]
+pub struct LinuxAssets {
+    pub zimage: PathBuf,
+    pub initrd: PathBuf,
+    pub dtb: PathBuf,
+    pub qemu: PathBuf,
+    /// `LINUX_PKG LINUX_VERSION (LINUX_PIN)`, printed in every report.
+    pub version: String,
+}
+
+impl LinuxAssets {
+    /// From the `KEY=VALUE` lines of `scripts/linux-oracle.sh`.
+    pub fn from_env_lines(text: &str) -> Result<LinuxAssets, OracleError> {
+        let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('='))).map(str::to_string);
+        let need = |k: &str| get(k).ok_or_else(|| OracleError::Case("linux-oracle.sh output".into(), format!("no {k}= line")));
+        Ok(LinuxAssets {
+            zimage: need("ZIMAGE")?.into(),
+            initrd: need("ORACLE_INITRD")?.into(),
+            dtb: need("DTB")?.into(),
+            qemu: need("QEMU")?.into(),
+            version: format!("{} {} ({})", need("LINUX_PKG")?, need("LINUX_VERSION")?, get("LINUX_PIN").unwrap_or_else(|| "unpinned".into())),
+        })
+    }
+}
+
+/// What one system printed: the boot log (up to its first prompt) and each
+/// step's output, with the time it took.
+#[derive(Clone, Debug, Default)]
+pub struct Transcript {
+    pub boot: String,
+    pub steps: Vec<(String, String)>,
+    pub wall: Duration,
+}
+
+fn dtc(args: &[&str], input: &[u8]) -> Result<Vec<u8>, OracleError> {
+    use std::io::Write;
+    let mut c = std::process::Command::new("dtc")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| OracleError::Dtc(format!("cannot run dtc ({e}); install device-tree-compiler")))?;
+    let mut stdin = c.stdin.take().expect("piped");
+    let input = input.to_vec();
+    let w = std::thread::spawn(move || stdin.write_all(&input));
+    let out = c.wait_with_output().map_err(|e| OracleError::Dtc(e.to_string()))?;
+    let _ = w.join();
+    if !out.status.success() {
+        return Err(OracleError::Dtc(String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    Ok(out.stdout)
+}
+
+/// The case's DTB: its source with `dts_append` merged in (dtc), `/memory`
+/// set to the case's RAM (QEMU's `-m` does the same) and its bootargs.
+pub fn build_dtb(case: &Case, assets: &LinuxAssets) -> Result<Vec<u8>, OracleError> {
+    let mut dts = match &case.dtb {
+        DtbSource::Linux => {
+            let b = std::fs::read(&assets.dtb).map_err(|e| OracleError::Io(assets.dtb.display().to_string(), e))?;
+            String::from_utf8_lossy(&dtc(&["-q", "-I", "dtb", "-O", "dts"], &b)?).into_owned()
+        }
+        DtbSource::Generated => String::from_utf8_lossy(&dtc(&["-q", "-I", "dtb", "-O", "dts"], &board_dtb::default_board_dtb(case.ram))?).into_owned(),
+        DtbSource::File(p) => {
+            // compile first, so that /include/s resolve beside the file
+            let out = std::process::Command::new("dtc")
+                .args(["-q", "-I", "dts", "-O", "dts"])
+                .arg(p)
+                .output()
+                .map_err(|e| OracleError::Dtc(e.to_string()))?;
+            if !out.status.success() {
+                return Err(OracleError::Dtc(format!("{}: {}", p.display(), String::from_utf8_lossy(&out.stderr))));
+            }
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    dts.push('\n');
+    dts.push_str(&case.dts_append);
+    let blob = dtc(&["-q", "-I", "dts", "-O", "dtb"], dts.as_bytes())?;
+    let mut d = Dtb::parse(&blob).map_err(|e| OracleError::Dtc(e.to_string()))?;
+    d.set_memory(0x6000_0000, case.ram).map_err(|e| OracleError::Dtc(e.to_string()))?;
+    d.set_bootargs(&case.bootargs).map_err(|e| OracleError::Dtc(e.to_string()))?;
+    d.to_bytes().map_err(|e| OracleError::Dtc(e.to_string()))
+}
+
+/// Strip the echoed command line (the first line) and the prompt after
+/// the output (a last line without newline).
+fn step_text(raw: &str) -> String {
+    let raw = raw.replace('\r', "");
+    let body = raw.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    match body.rfind('\n') {
+        Some(i) => body[..=i].to_string(),
+        None => String::new(),
+    }
+}
+
+/// Run the case on cmaemu (the guest kernel of this build).
+pub fn run_cmaemu(case: &Case, dtb: &[u8]) -> Result<Transcript, OracleError> {
+    let t0 = Instant::now();
+    let err = |e: String| OracleError::Cmaemu(case.name.clone(), e);
+    let mut m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, dtb, case.ram, 200_000_000_000).map_err(|e| err(e.to_string()))?;
+    if m.run_until_idle() != Step::Paused {
+        return Err(err(format!("did not reach the shell: {}", tail(&m.output()))));
+    }
+    let mut t = Transcript { boot: m.output().replace('\r', ""), ..Default::default() };
+    for cmd in &case.steps {
+        let before = m.output().len();
+        if m.command(cmd) != Step::Paused {
+            return Err(err(format!("`{cmd}` did not return to the prompt: {}", tail(&m.output()))));
+        }
+        t.steps.push((cmd.clone(), step_text(&m.output()[before..])));
+    }
+    t.wall = t0.elapsed();
+    Ok(t)
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+pub use qemu::run_qemu;
+
+/// Parse, build and run one case on both systems and compare.
+pub fn run_case(path: &Path, assets: &LinuxAssets) -> Result<CaseResult, OracleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| OracleError::Io(path.display().to_string(), e))?;
+    let case = Case::parse(path, &text)?;
+    let dtb = build_dtb(&case, assets)?;
+    // QEMU in a thread beside cmaemu: two cores, two systems.
+    let (c2, d2, a2) = (case.clone(), dtb.clone(), assets.clone());
+    let q = std::thread::spawn(move || run_qemu(&c2, &d2, &a2));
+    let emu = run_cmaemu(&case, &dtb);
+    let linux = q.join().map_err(|_| OracleError::Qemu(case.name.clone(), "runner panicked".into()))??;
+    let emu = emu?;
+    Ok(compare(&case, &emu, &linux))
+}
+
+/// The report of a suite (markdown).
+pub fn report(results: &[CaseResult], assets: &LinuxAssets) -> String {
+    compare::report(results, assets)
+}
+
+#[cfg(test)]
+mod tests;
