@@ -44,7 +44,7 @@ fn a_different_cma_pfn_or_zone_is_a_difference() {
     let r = compare(&case(), &a, &b);
     let d: Vec<&str> = r.quantities.iter().filter(|q| !q.same()).map(|q| q.what.as_str()).collect();
     assert_eq!(d, ["boot: zone range Normal", "step 1 `dma alloc x 16`: line 1", "boot: zone range DMA"], "{:#?}", r.quantities);
-    let rep = report(&[r], &LinuxAssets { version: "linux-image-x 1 (pinned)".into(), ..Default::default() });
+    let rep = super::report(&[r], &LinuxAssets { version: "linux-image-x 1 (pinned)".into(), ..Default::default() });
     assert!(rep.contains("linux-image-x 1 (pinned)") && rep.contains("cmaemu `dma: x: 16 pages at pfn 0x6f000` / Linux `dma: x: 16 pages at pfn 0x6f010`"), "{rep}");
 }
 
