@@ -225,14 +225,18 @@ fn step_views(v: &mut Views, i: usize, cmd: &str, out: &str) {
     let p = format!("step {} `{}`:", i + 1, cmd);
     // kernel messages first: the ones our operations print are compared
     let mut plain = String::new();
-    let mut nk = 0;
+    let (mut n_test, mut n_cma) = (0, 0);
     for l in out.lines() {
         if l.contains("cmaemu:") {
             v.skip(R_CMAEMU);
         } else if let Some(k) = kernel_line(l) {
-            if k.starts_with("misc cma_test:") || k.starts_with("cma: ") || k.contains("alloc failed") {
-                nk += 1;
-                v.put(format!("{p} kernel line {nk}"), normalise_kva(k));
+            // numbered per source, so that one extra line does not shift the others
+            if k.starts_with("misc cma_test:") {
+                n_test += 1;
+                v.put(format!("{p} kernel cma_test line {n_test}"), normalise_kva(k));
+            } else if k.starts_with("cma: ") || k.contains("alloc failed") {
+                n_cma += 1;
+                v.put(format!("{p} kernel cma line {n_cma}"), k.to_string());
             } else {
                 v.skip(R_KMSG);
             }

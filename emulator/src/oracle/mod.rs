@@ -187,13 +187,48 @@ pub fn build_dtb(case: &Case, assets: &LinuxAssets) -> Result<Vec<u8>, OracleErr
 
 /// Strip the echoed command line (the first line) and the prompt after
 /// the output (a last line without newline).
+/// Kernel messages (`[   12.345678] text`) are taken out first, wherever
+/// they start: the real kernel's console writes them synchronously while
+/// the tty's echo of the command may still be queued, so one can land in
+/// the middle of the echoed line. They come first in the result.
 fn step_text(raw: &str) -> String {
     let raw = raw.replace('\r', "");
-    let body = raw.split_once('\n').map(|(_, r)| r).unwrap_or("");
-    match body.rfind('\n') {
-        Some(i) => body[..=i].to_string(),
-        None => String::new(),
+    let (mut kmsgs, rest) = split_kmsg(&raw);
+    let body = rest.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    if let Some(i) = body.rfind('\n') {
+        kmsgs.push_str(&body[..=i]);
     }
+    kmsgs
+}
+
+/// The length of a printk timestamp `[ddddd.dddddd] ` at the start of `s`.
+fn stamp_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let close = s.find("] ")?;
+    let inner = &s[1..close];
+    let ok = b.first() == Some(&b'[') && inner.contains('.') && inner.trim_start().chars().all(|c| c.is_ascii_digit() || c == '.') && !inner.trim().is_empty();
+    ok.then_some(close + 2)
+}
+
+/// (every kernel message line, the text without them).
+fn split_kmsg(s: &str) -> (String, String) {
+    let (mut k, mut rest) = (String::new(), String::new());
+    let mut i = 0;
+    while i < s.len() {
+        if s.as_bytes()[i] == b'[' && stamp_len(&s[i..]).is_some() {
+            let end = s[i..].find('\n').map(|e| i + e + 1).unwrap_or(s.len());
+            k.push_str(&s[i..end]);
+            if !k.ends_with('\n') {
+                k.push('\n');
+            }
+            i = end;
+            continue;
+        }
+        let c = s[i..].chars().next().unwrap_or(' ');
+        rest.push(c);
+        i += c.len_utf8();
+    }
+    (k, rest)
 }
 
 /// Run the case on cmaemu (the guest kernel of this build).

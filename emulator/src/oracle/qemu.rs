@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 /// The oracle program's prompt.
 const PROMPT: &str = "oracle# ";
 /// Boot of the real kernel on QEMU (TCG, possibly a loaded machine).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
-const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 
 struct Qemu {
     child: Child,

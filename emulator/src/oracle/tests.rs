@@ -68,3 +68,10 @@ fn case_files_are_checked() {
     assert!(e.contains("bootarg"), "{e}");
     assert!(Case::parse(p, "dtb = \"linux\"\nram = \"256M\"\nbootargs = \"\"\nsteps = [\"poweroff\"]\n").is_err());
 }
+
+#[test]
+fn a_kernel_message_inside_the_echoed_command_is_taken_out() {
+    let raw = "ca[  101.5] misc cma_test: free virt: 0xf0000000 phys: 0x70700000\nt /dev/cma_test\r\nplain\noracle# ";
+    assert_eq!(super::step_text(raw), "[  101.5] misc cma_test: free virt: 0xf0000000 phys: 0x70700000\nplain\n");
+    assert_eq!(super::step_text("cmd\nout\n# "), "out\n");
+}
