@@ -329,7 +329,8 @@ fn cycles<'a>(g: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> {
 /// publisher of the host's descriptor, which reads only that state), what
 /// works on it (vm, CMA, the migration environment), the services on
 /// those (DMA API, debugfs, the memcpy baseline), and the kernel proper
-/// (boot, shell, jobs, drivers of the DMA masters, `cma_test`, traps).
+/// (boot, shell, jobs, drivers of the DMA masters and of the oracle's
+/// dma-test devices, `cma_test`, traps).
 const GUEST_LAYERS: &[&[&str]] = &[
     &["arch", "head", "kallsyms", "dt", "paging"],
     &["drivers", "time", "console", "printk", "sched", "trace"],
@@ -337,7 +338,7 @@ const GUEST_LAYERS: &[&[&str]] = &[
     &["mm"],
     &["vm", "cma", "migrate"],
     &["dma", "debugfs", "memcpy"],
-    &["iomem", "video", "jobs", "setup", "shell", "traps", "cma_test"],
+    &["iomem", "video", "jobs", "setup", "shell", "traps", "cma_test", "dmatest"],
 ];
 
 /// Edges of the guest kernel that still break the layers (none left).
@@ -349,7 +350,8 @@ const GUEST_KNOWN: &[(&str, &str)] = &[];
 /// and guest snapshots; the event stream, the pure checkers and the cause
 /// finder of failed allocations; the one
 /// instrumentation (ring → events → checks → violations); the board (bus,
-/// run loop, stepping); scenarios; benchmarks and the fuzzer.
+/// run loop, stepping); scenarios; benchmarks, the fuzzer and the
+/// differential oracle against the real kernel.
 const HOST_LAYERS: &[&[&str]] = &[
     &["memory", "findings", "outpath"],
     &["cpu", "devices", "loader", "introspect"],
@@ -357,7 +359,7 @@ const HOST_LAYERS: &[&[&str]] = &[
     &["instrument"],
     &["board"],
     &["scenario"],
-    &["bench", "fuzz"],
+    &["bench", "fuzz", "oracle"],
 ];
 
 #[test]
