@@ -13,9 +13,6 @@ use std::process::Command;
 fn known_gap(q: &oracle::Quantity) -> Option<&'static str> {
     let w = q.what.as_str();
     let one_sided = q.cmaemu.is_none() || q.linux.is_none();
-    if q.cmaemu.as_deref().is_some_and(|v| v.starts_with("cma: number of available pages")) && q.linux.is_none() {
-        return Some("the guest prints cma_debug_show_areas' line after a failed cma_alloc; Debian's armmp has CONFIG_CMA_DEBUG off");
-    }
     if w.starts_with("boot: zone range") || w.contains("`cat /proc/zoneinfo`") || (w.contains("`cat /proc/pagetypeinfo`") && one_sided) {
         return Some("Debian's armmp has ZONE_DMA: its lowmem zone is DMA (Normal empty); the guest's is Normal, and it prints no `Zone ranges:` block");
     }

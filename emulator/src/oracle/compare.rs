@@ -45,6 +45,7 @@ const R_FOOTPRINT: &str = "figures that depend on the real kernel's own footprin
 const R_USER_PFN: &str = "pfns of user pages (where the kernel's own allocations left room)";
 const R_KMSG: &str = "other kernel messages during a step (the real kernel's drivers)";
 const R_VMSTAT: &str = "vmstat counters other than cma_alloc_success/fail";
+const R_CMA_DEBUG: &str = "cma_debug_show_areas' line after a failed cma_alloc (CONFIG_CMA_DEBUG: on in cmaemu, as CMA.md asks; Debian's armmp builds without it)";
 
 /// A transcript as (quantity name, value) in order, and the lines left out.
 struct Views {
@@ -234,6 +235,8 @@ fn step_views(v: &mut Views, i: usize, cmd: &str, out: &str) {
             if k.starts_with("misc cma_test:") {
                 n_test += 1;
                 v.put(format!("{p} kernel cma_test line {n_test}"), normalise_kva(k));
+            } else if k.starts_with("cma: number of available pages:") {
+                v.skip(R_CMA_DEBUG);
             } else if k.starts_with("cma: ") || k.contains("alloc failed") {
                 n_cma += 1;
                 v.put(format!("{p} kernel cma line {n_cma}"), k.to_string());

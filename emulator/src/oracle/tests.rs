@@ -75,3 +75,12 @@ fn a_kernel_message_inside_the_echoed_command_is_taken_out() {
     assert_eq!(super::step_text(raw), "[  101.5] misc cma_test: free virt: 0xf0000000 phys: 0x70700000\nplain\n");
     assert_eq!(super::step_text("cmd\nout\n# "), "out\n");
 }
+
+#[test]
+fn the_cma_debug_line_is_not_compared_and_named() {
+    let a = tr("", &[("dma alloc x 4096", "[    1.0] cma: cma_alloc: x: alloc failed, req-size: 4096 pages, ret: -12\n[    1.0] cma: number of available pages: 4032@64=> 4032 free of 4096 total pages\ndma: x: failed\n")]);
+    let b = tr("", &[("dma alloc x 4096", "[    9.0] cma: cma_alloc: x: alloc failed, req-size: 4096 pages, ret: -12\ndma: x: failed\n")]);
+    let r = compare(&case(), &a, &b);
+    assert_eq!(r.identical(), r.quantities.len(), "{:#?}", r.quantities);
+    assert!(r.not_compared.iter().any(|(k, n)| k.contains("CONFIG_CMA_DEBUG") && *n == (1, 0)), "{:?}", r.not_compared);
+}
