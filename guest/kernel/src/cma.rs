@@ -203,4 +203,8 @@ pub fn init_reserved_areas(mm: &mut Mm) {
     }
     let mut act = Activate(pa);
     areas.cma_init_reserved_areas(&mut |id: CmaId, _words| bitmaps.get_mut(id.0).and_then(|b| b.take()), &mut act, &mut log);
+    // Linux has one `totalcma_pages` (mm/cma.c), which cma_activate_area
+    // lowers for an area it cannot activate; meminfo's CmaTotal reads it.
+    // The allocator keeps its own copy for the views: take it again.
+    pa.totalcma_pages = areas.totalcma_pages;
 }
