@@ -3,10 +3,6 @@
 //! Linux's own vexpress-v2p-ca9.dtb, a busybox initramfs, QEMU's loader
 //! layout. Skipped (with a message) only when the registry is unreachable.
 use cmaemu::board::machine::{Exit, Machine, Step};
-use cmaemu::memory::map::RAM_BASE;
-use cmaemu::loader::dtb::Dtb;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Assets {
     zimage: Vec<u8>,
@@ -14,32 +10,20 @@ struct Assets {
     initrd: Vec<u8>,
 }
 
-/// `linux-assets.sh env`; None (skip) when it exits 3: registry unreachable.
+#[path = "common/linux.rs"]
+mod linux;
+
+/// `linux-assets.sh env`; None (skip) when the registry is unreachable.
 fn assets() -> Option<Assets> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/linux-assets.sh");
-    let out = Command::new("bash").arg(&script).arg("env").output().expect("run scripts/linux-assets.sh");
-    if out.status.code() == Some(3) {
-        eprintln!("SKIPPED: the Debian package registry is unreachable: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    assert!(out.status.success(), "linux-assets.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    let env = String::from_utf8_lossy(&out.stdout).to_string();
-    let get = |k: &str| -> PathBuf {
-        let line = env.lines().find(|l| l.starts_with(&format!("{k}="))).unwrap_or_else(|| panic!("{k} missing in {env}"));
-        PathBuf::from(&line[k.len() + 1..])
-    };
-    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Some(Assets { zimage: read(get("ZIMAGE")), dtb: read(get("DTB")), initrd: read(get("INITRD")) })
+    let env = linux::Env::of("linux-assets.sh", &["env"])?;
+    Some(Assets { zimage: env.read("ZIMAGE"), dtb: env.read("DTB"), initrd: env.read("INITRD") })
 }
 
 const RAM: u64 = 256 << 20;
 
 /// Linux's DTB with -m 256M and -append "console=ttyAMA0", as QEMU does.
 fn dtb(a: &Assets) -> Vec<u8> {
-    let mut t = Dtb::parse(&a.dtb).expect("Linux's vexpress-v2p-ca9.dtb parses");
-    t.set_memory(RAM_BASE, RAM).unwrap();
-    t.set_bootargs("console=ttyAMA0").unwrap();
-    t.to_bytes().unwrap()
+    linux::linux_dtb(&a.dtb, RAM, "console=ttyAMA0")
 }
 
 /// Boot to the busybox prompt, run a command, `poweroff -f`; returns the
@@ -48,8 +32,14 @@ fn boot_shell_poweroff(a: &Assets, dtb: &[u8]) -> (u64, String) {
     let mut m = Machine::linux(&a.zimage, Some(&a.initrd), dtb, RAM, 20_000_000_000).expect("build the board");
     let s = m.run_until("/ # ");
     assert_eq!(s, Step::Paused, "no busybox prompt; console:\n{}", m.output());
-    m.send("echo hello-$((6*7)) from $(uname -r)\n");
-    let s = m.run_until("hello-42 from 6.1.0-");
+    command_poweroff(&mut m, "echo hello-$((6*7)) from $(uname -r)\n", "hello-42 from 6.1.0-")
+}
+
+/// At the prompt: `cmd`, until `done` appears, then `poweroff -f`:
+/// (retired instructions, console bytes).
+fn command_poweroff(m: &mut Machine, cmd: &str, done: &str) -> (u64, String) {
+    m.send(cmd);
+    let s = m.run_until(done);
     assert_eq!(s, Step::Paused, "the command did not run; console:\n{}", m.output());
     m.send("poweroff -f\n");
     let s = m.run_until("text that never appears");
@@ -71,16 +61,8 @@ fn debian_armmp_boots_to_a_busybox_shell_and_powers_off_deterministically() {
 }
 
 /// After the prompt: a command that reads the kernel's memory state, then
-/// `poweroff -f`: (retired instructions, console bytes).
-fn command_poweroff(m: &mut Machine) -> (u64, String) {
-    m.send("grep -E 'MemFree|Cma' /proc/meminfo; echo done-$((6*7))\n");
-    let s = m.run_until("done-42");
-    assert_eq!(s, Step::Paused, "the command did not run; console:\n{}", m.output());
-    m.send("poweroff -f\n");
-    let s = m.run_until("text that never appears");
-    assert_eq!(s, Step::Exited(Exit::Poweroff(0)), "console:\n{}", m.output());
-    (m.stats().insns, m.output())
-}
+/// `poweroff -f`.
+const MEMINFO: &str = "grep -E 'MemFree|Cma' /proc/meminfo; echo done-$((6*7))\n";
 
 #[test]
 fn debian_armmp_restored_from_a_snapshot_runs_as_it_would_have() {
@@ -93,13 +75,13 @@ fn debian_armmp_restored_from_a_snapshot_runs_as_it_would_have() {
     let t = std::time::Instant::now();
     let snap = m.save().expect("save at the prompt");
     let save = t.elapsed();
-    let (n1, out1) = command_poweroff(&mut m);
+    let (n1, out1) = command_poweroff(&mut m, MEMINFO, "done-42");
     assert!(out1.contains("CmaFree:"), "{out1}");
     for round in 0..2 {
         let t = std::time::Instant::now();
         m.restore(&snap).expect("restore");
         let restore = t.elapsed();
-        let (n, out) = command_poweroff(&mut m);
+        let (n, out) = command_poweroff(&mut m, MEMINFO, "done-42");
         assert_eq!(n, n1, "retired instructions after restore {round}");
         assert_eq!(out, out1, "console bytes after restore {round}");
         eprintln!(

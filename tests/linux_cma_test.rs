@@ -6,9 +6,7 @@
 //! virtual) address on both, and `/proc/meminfo`'s CMA lines agree.
 //! Skipped (with a message) only when the package registry is unreachable.
 use cmaemu::board::machine::{Exit, Machine, Step};
-use cmaemu::loader::dtb::Dtb;
-use cmaemu::memory::map::RAM_BASE;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,24 +32,9 @@ echo cma-test-done
 poweroff -f
 "#;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `KEY=VALUE` lines of a set-up script; None (skip) when it exits 3.
-fn env_of(script: &str, args: &[&str]) -> Option<Vec<(String, String)>> {
-    let out = Command::new("bash").arg(root().join(script)).args(args).output().unwrap_or_else(|e| panic!("run {script}: {e}"));
-    if out.status.code() == Some(3) {
-        eprintln!("SKIPPED: the Debian package registry is unreachable: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-}
-
-fn get(env: &[(String, String)], k: &str) -> PathBuf {
-    PathBuf::from(&env.iter().find(|(key, _)| key == k).unwrap_or_else(|| panic!("{k} missing in {env:?}")).1)
-}
+#[path = "common/linux.rs"]
+mod linux;
+use linux::{root, Env};
 
 /// The busybox initramfs with a second archive appended (Linux unpacks
 /// concatenated archives in order; later files win): the module and INIT.
@@ -126,27 +109,24 @@ fn run_qemu(qemu: &Path, zimage: &Path, dtb: &Path, initrd: &Path) -> String {
 
 #[test]
 fn the_seed_cma_test_module_gets_the_same_addresses_on_cmaemu_and_on_qemu() {
-    let Some(assets) = env_of("scripts/linux-assets.sh", &["all"]) else { return };
+    let Some(assets) = Env::of("linux-assets.sh", &["all"]) else { return };
     let module_dir = root().join("oracle/module");
-    let Some(module) = env_of("scripts/linux-module.sh", &[module_dir.to_str().unwrap()]) else { return };
+    let Some(module) = Env::of("linux-module.sh", &[module_dir.to_str().unwrap()]) else { return };
     let dir = std::env::temp_dir().join(format!("cmaemu-cma-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let initrd = initramfs(&get(&assets, "INITRD"), &get(&module, "MODULE"), &dir);
+    let initrd = initramfs(&assets.path("INITRD"), &module.path("MODULE"), &dir);
     let initrd_path = dir.join("initrd.cpio.gz");
     std::fs::write(&initrd_path, &initrd).unwrap();
-    let mut t = Dtb::parse(&std::fs::read(get(&assets, "DTB")).unwrap()).expect("Linux's vexpress-v2p-ca9.dtb parses");
-    t.set_memory(RAM_BASE, RAM).unwrap();
-    t.set_bootargs(BOOTARGS).unwrap();
-    let dtb = t.to_bytes().unwrap();
+    let dtb = linux::linux_dtb(&assets.read("DTB"), RAM, BOOTARGS);
     let dtb_path = dir.join("board.dtb");
     std::fs::write(&dtb_path, &dtb).unwrap();
-    let zimage = get(&assets, "ZIMAGE");
+    let zimage = assets.path("ZIMAGE");
 
     let mut m = Machine::linux(&std::fs::read(&zimage).unwrap(), Some(&initrd), &dtb, RAM, 40_000_000_000).expect("build the board");
     assert_eq!(m.run_until("text that never appears"), Step::Exited(Exit::Poweroff(0)), "console:\n{}", m.output());
     let ours = m.output();
-    let qemu = run_qemu(&get(&assets, "QEMU"), &zimage, &dtb_path, &initrd_path);
+    let qemu = run_qemu(&assets.path("QEMU"), &zimage, &dtb_path, &initrd_path);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ours.contains(DONE), "cmaemu: the script did not finish:\n{ours}");
     assert!(qemu.contains(DONE), "QEMU: the script did not finish:\n{qemu}");

@@ -7,9 +7,8 @@
 use cmaemu::board::machine::{Machine, Step};
 use cmaemu::findings::CheckCtx;
 use cmaemu::introspect::linux::{procfs, snapshot::to_snapshot, DebugInfo, Layout, LinuxMm, VmcoreInfo};
-use cmaemu::loader::dtb::Dtb;
 use cmaemu::memory::map::RAM_BASE;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 struct Assets {
@@ -19,31 +18,19 @@ struct Assets {
     vmlinux: PathBuf,
 }
 
-/// `linux-assets.sh dbg`; None (skip) when it exits 3: registry unreachable.
+#[path = "common/linux.rs"]
+mod linux;
+
+/// `linux-assets.sh dbg`; None (skip) when the registry is unreachable.
 fn assets() -> Option<Assets> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/linux-assets.sh");
-    let out = Command::new("bash").arg(&script).arg("dbg").output().expect("run scripts/linux-assets.sh");
-    if out.status.code() == Some(3) {
-        eprintln!("SKIPPED: the Debian package registry is unreachable: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    assert!(out.status.success(), "linux-assets.sh dbg failed: {}", String::from_utf8_lossy(&out.stderr));
-    let env = String::from_utf8_lossy(&out.stdout).to_string();
-    let get = |k: &str| -> PathBuf {
-        let line = env.lines().find(|l| l.starts_with(&format!("{k}="))).unwrap_or_else(|| panic!("{k} missing in {env}"));
-        PathBuf::from(&line[k.len() + 1..])
-    };
-    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Some(Assets { zimage: read(get("ZIMAGE")), dtb: read(get("DTB")), initrd: read(get("INITRD")), vmlinux: get("VMLINUX") })
+    let env = linux::Env::of("linux-assets.sh", &["dbg"])?;
+    Some(Assets { zimage: env.read("ZIMAGE"), dtb: env.read("DTB"), initrd: env.read("INITRD"), vmlinux: env.path("VMLINUX") })
 }
 
 const RAM: u64 = 256 << 20;
 
 fn dtb(a: &Assets) -> Vec<u8> {
-    let mut t = Dtb::parse(&a.dtb).expect("Linux's vexpress-v2p-ca9.dtb parses");
-    t.set_memory(RAM_BASE, RAM).unwrap();
-    t.set_bootargs("console=ttyAMA0").unwrap();
-    t.to_bytes().unwrap()
+    linux::linux_dtb(&a.dtb, RAM, "console=ttyAMA0")
 }
 
 /// The text between `from` and `to` in the console (carriage returns dropped).
@@ -167,22 +154,18 @@ fn check(ram: &cmaemu::memory::GuestRam, layout: &Layout) -> Vec<cmaemu::finding
 /// map` read it unchanged.
 #[test]
 fn cli_traces_the_real_kernels_memory_for_summary_and_map() {
-    let Some(a) = assets() else { return };
+    // the files themselves: the CLI reads them
+    let Some(env) = linux::Env::of("linux-assets.sh", &["dbg"]) else { return };
     let dir = std::env::temp_dir().join(format!("cmaemu-linux-introspect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let env = |k: &str| -> String {
-        let out = Command::new("bash").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/linux-assets.sh")).arg("dbg").output().unwrap();
-        let s = String::from_utf8_lossy(&out.stdout).to_string();
-        s.lines().find_map(|l| l.strip_prefix(&format!("{k}=")).map(String::from)).unwrap()
-    };
     let trace = dir.join("t.jsonl");
     let exe = env!("CARGO_BIN_EXE_cmaemu");
     let mut child = Command::new(exe)
         .args(["boot", "-m", "256M", "--append", "console=ttyAMA0", "--trace-format", "jsonl"])
-        .arg("--kernel").arg(env("ZIMAGE"))
-        .arg("--dtb").arg(env("DTB"))
-        .arg("--initrd").arg(env("INITRD"))
-        .arg("--linux-vmlinux").arg(&a.vmlinux)
+        .arg("--kernel").arg(env.path("ZIMAGE"))
+        .arg("--dtb").arg(env.path("DTB"))
+        .arg("--initrd").arg(env.path("INITRD"))
+        .arg("--linux-vmlinux").arg(env.path("VMLINUX"))
         .arg("--trace").arg(&trace)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
