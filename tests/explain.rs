@@ -331,3 +331,99 @@ fn preview_stutter_is_blamed_on_the_allocation_that_held_it_back_and_a_clean_pre
         assert!(evs.iter().any(|e| e["event"] == "cma_alloc_start" && e["count"] == count && e["ts_ns"].as_u64().is_some_and(|t| t.abs_diff(start_ns) <= 1)), "{l}");
     }
 }
+
+/// The `pfn`s of every `inject` event named `what` in a JSON lines trace.
+fn injected_pfns(evs: &[Value], what: &str) -> Vec<String> {
+    evs.iter().filter(|e| e["event"] == "inject" && e["injection"] == what).map(|e| format!("{:#x}", e["pfn"].as_u64().unwrap())).collect()
+}
+
+/// The pfn a cause line names (`...: pfn 0x6f000 is ...`).
+fn cause_pfn(line: &str) -> String {
+    let at = line.find(": pfn ").unwrap_or_else(|| panic!("no pfn in {line}")) + 6;
+    line[at..].split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_page_under_dma_by_the_camera_is_named_with_the_device_task_and_pin_site() {
+    // the camera streams into 4 of the shell's pages in the default area
+    // (USERPTR: pinned and mapped for the device) while the stress job's
+    // cma_alloc of 1,024 pages in that area runs into them
+    let trace = tmp("device.jsonl");
+    let script = "fill 200 3\nstress 1 &\ncapture 1000 in 0x6a040 0x6a440\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.starts_with("capture: 1000 frames of 512 bytes into 4 user pages")), "{}", lines.join("\n"));
+    let evs = jsonl(&trace);
+    // the camera's buffers: the capture's one-page dma_alloc records
+    let camera: Vec<String> =
+        evs.iter().filter(|e| e["event"] == "dma_alloc" && e["device"] == "camera" && e["count"] == 1).map(|e| format!("{:#x}", e["pfn"].as_u64().unwrap())).collect();
+    assert_eq!(camera.len(), 4, "{camera:?}");
+    let causes = cause_lines(&lines);
+    assert!(!causes.is_empty(), "{}", lines.join("\n"));
+    for c in &causes {
+        assert!(c.starts_with("cmaemu: cma_alloc linux,cma 1,024 pages succeeded after "), "{c}");
+        let pfn = cause_pfn(c);
+        assert!(camera.contains(&pfn), "{pfn} is not one of the camera's pages {camera:?}: {c}");
+        assert!(c.contains(" is pinned (refcount 2, mapcount 1: 1 reference(s) no mapping accounts for) — mapped by task 1 (asid 1) at VA 0x"), "{c}");
+        assert!(c.contains(", held for DMA by camera; pinned by `capture` in cmaemu_kernel::video::capture_userptr (task 1, asid 1); "), "{c}");
+    }
+    // every camera page is named, and the trace calls it a device's
+    let named: Vec<String> = causes.iter().map(|c| cause_pfn(c)).collect();
+    assert!(camera.iter().all(|p| named.contains(p)), "{camera:?} vs {named:?}");
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause").collect();
+    assert!(!ce.is_empty() && ce.iter().all(|e| e["cause"] == "device" && camera.contains(&e["pfn"].as_str().map(str::to_string).unwrap_or_else(|| format!("{:#x}", e["pfn"].as_u64().unwrap())))), "{ce:?}");
+}
+
+#[test]
+fn a_page_left_behind_by_a_stale_reverse_map_is_named_not_migrated_with_its_task() {
+    // skip_remap: the first allocation's migrations leave each new page's
+    // PTE unset while the reverse map moves to it; many new pages land in
+    // the camera's area, and an allocation there cannot unmap them
+    let trace = tmp("notmig.jsonl");
+    let script = "fill 200 3\necho 2000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 8150 > /sys/kernel/debug/cma/camera-cma/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=skip_remap", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let evs = jsonl(&trace);
+    let moved_to = injected_pfns(&evs, "skip_remap");
+    assert_eq!(moved_to.len(), 2000);
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 1, "the first allocation migrates without a retry: {causes:?}");
+    let c = causes[0];
+    assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,150 pages failed (-16 EBUSY) after "), "{c}");
+    let pfn = cause_pfn(c);
+    assert!(moved_to.contains(&pfn), "{pfn}: not a page the injected migration left unmapped: {c}");
+    assert!(
+        c.contains(&format!(": pfn {pfn} is a movable page of task 1 (asid 1) that was not migrated (refcount 1, mapcount 1): 0 page table entries map it where its mapcount says 1 — a stale reverse map, so try_to_migrate cannot unmap it and every pass fails (and ")),
+        "{c}"
+    );
+    let at = index_of(&lines, c);
+    assert_dump(&lines[at + 1..at + 5], &pfn, 0, "anon flags: 0x80014(uptodate|lru|swapbacked|zone=0) CMA", "migration failure");
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause" && e["last"] == true).collect();
+    assert_eq!(ce.len(), 1, "{ce:?}");
+    assert_eq!(ce[0]["cause"], "not_migrated");
+}
+
+#[test]
+fn a_page_held_by_a_leaked_reference_is_named_unmovable_with_its_last_owner() {
+    // missed_put_page: `free 1` unmaps the fill's top pages (in the camera's
+    // area) and forgets one put_page: that frame keeps a reference nobody
+    // holds, off the LRU, and migration cannot isolate it
+    let trace = tmp("leak.jsonl");
+    let script = "fill 200 3\nfree 1\necho 8150 > /sys/kernel/debug/cma/camera-cma/alloc\npoweroff\n";
+    let (code, lines) = boot(&["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=missed_put_page", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let evs = jsonl(&trace);
+    let leaked = injected_pfn(&evs, "missed_put_page");
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    let c = causes[0];
+    assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,150 pages failed (-16 EBUSY) after "), "{c}");
+    assert!(
+        c.contains(&format!(": pfn {leaked} is not movable: it belongs to nobody: 1 reference(s) that no mapping, pin or LRU list accounts for (a leaked reference: migration cannot isolate it); its owner tag says task 1 (asid 1), which no longer maps it")),
+        "{c}"
+    );
+    let at = index_of(&lines, c);
+    assert_dump(&lines[at + 1..at + 5], &leaked, 0, "anon flags: 0x80004(uptodate|swapbacked|zone=0) CMA", "unmovable page");
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause" && e["last"] == true).collect();
+    assert!(ce.iter().any(|e| e["cause"] == "unmovable"), "{ce:?}");
+}

@@ -10,10 +10,13 @@
 //!
 //! - [`Cause::TooLarge`]: more pages than the area holds;
 //! - [`Cause::Pinned`]: a page with more references than mappings (a
-//!   `get_user_pages` pin, or one a device holds for DMA): which task maps
-//!   it, at which VA;
+//!   `get_user_pages` pin): which task maps it, at which VA, who pinned it;
+//!   kind `device` when a device holds it for DMA (a live DMA buffer of
+//!   the camera's USERPTR capture covers it);
 //! - [`Cause::DeviceOwned`], [`Cause::Unmovable`]: a device's buffer, a
-//!   kernel, reserved or page-table page inside the range;
+//!   kernel, reserved or page-table page inside the range, or a page held
+//!   by a reference nothing accounts for (no mapping, no pin, off the
+//!   LRU: leaked);
 //! - [`Cause::LruBatch`], [`Cause::PcpList`]: a page held in the LRU add
 //!   batch or on a per-CPU list (both are drained before migration: such a
 //!   page means a drain was missed or the page came back after it);
@@ -22,8 +25,10 @@
 //!   CMA type;
 //! - [`Cause::OutOfTargets`]: migration ran out of free pages outside the
 //!   area to move into;
-//! - [`Cause::NotMigrated`]: a movable page left in the range for no reason
-//!   the host can see;
+//! - [`Cause::NotMigrated`]: a movable page left in the range without an
+//!   extra reference: its task, and whether its page tables really map it
+//!   as often as its mapcount says (a stale reverse map makes
+//!   `try_to_migrate` fail on every pass);
 //! - [`Cause::Fragmented`]: no free run of the size at that alignment in
 //!   the bitmap (the largest one and where).
 //!
@@ -135,8 +140,11 @@ pub enum Cause {
     /// Migration needed `needed` more target pages; `free_outside` is the
     /// free pages outside the area per zone.
     OutOfTargets { needed: u32, first: u32, free_outside: Vec<(String, u64)> },
-    /// A movable page left in the range with no extra reference.
-    NotMigrated { pfn: u32, refcount: i32, mapcount: i32, more: u32 },
+    /// A movable page left in the range with no extra reference. `task`:
+    /// its owner (pid, asid) by the owner tag; `ptes`: how many page table
+    /// entries of live tasks map it (fewer than `mapcount`: a stale
+    /// reverse map).
+    NotMigrated { pfn: u32, refcount: i32, mapcount: i32, task: Option<(u32, u32)>, ptes: u32, more: u32 },
     /// No free run of `count` pages at the alignment: the largest one.
     Fragmented { count: u32, align: u32, largest: u32, at: Option<u32>, free: u32 },
 }
@@ -149,6 +157,8 @@ impl Cause {
     pub fn kind(&self) -> &'static str {
         match self {
             Cause::TooLarge { .. } => "too_large",
+            // a pin a device holds for DMA (the camera's USERPTR buffer)
+            Cause::Pinned { dma: Some(_), .. } => "device",
             Cause::Pinned { .. } => "pinned",
             Cause::DeviceOwned { .. } => "device",
             Cause::Unmovable { .. } => "unmovable",
@@ -274,8 +284,15 @@ impl fmt::Display for Cause {
                     per.join(", ")
                 )
             }
-            Cause::NotMigrated { pfn, refcount, mapcount, more } => {
-                write!(f, "pfn {pfn:#x} is a movable page that was not migrated (refcount {refcount}, mapcount {mapcount})")?;
+            Cause::NotMigrated { pfn, refcount, mapcount, task, ptes, more } => {
+                write!(f, "pfn {pfn:#x} is a movable page")?;
+                if let Some((pid, asid)) = task {
+                    write!(f, " of task {pid} (asid {asid})")?;
+                }
+                write!(f, " that was not migrated (refcount {refcount}, mapcount {mapcount})")?;
+                if (*ptes as i32) < *mapcount {
+                    write!(f, ": {ptes} page table entr{} map it where its mapcount says {mapcount} — a stale reverse map, so try_to_migrate cannot unmap it and every pass fails", if *ptes == 1 { "y" } else { "ies" })?;
+                }
                 more_text(f, *more, "such pages")
             }
             Cause::Fragmented { count, align, largest, at, free } => {
@@ -335,7 +352,7 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
     let mut unmovable: Vec<Cause> = Vec::new();
     let mut batched: Vec<Cause> = Vec::new();
     let mut pcp: Vec<Cause> = Vec::new();
-    let mut left: Vec<(u32, i32, i32)> = Vec::new();
+    let mut left: Vec<(u32, i32, i32, u32)> = Vec::new();
     let mut mappings: Option<Vec<(u32, MappedBy)>> = None;
     let mut pfn = start;
     while pfn < end {
@@ -357,6 +374,8 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
             push_capped(&mut unmovable, Cause::Unmovable { pfn, owner: owner_of(p), more: 0 });
         } else if kind == OWNER_KIND_DEVICE {
             push_capped(&mut device, Cause::DeviceOwned { pfn, device: p.owner & !OWNER_KIND_MASK, more: 0 });
+        } else if user && leaked(p, mapcount, in_batch, x.pins, pfn) {
+            push_capped(&mut unmovable, Cause::Unmovable { pfn, owner: leaked_owner(s, p), more: 0 });
         } else if user {
             let extra = p.refcount - mapcount - in_batch as i32;
             if extra > 0 {
@@ -372,7 +391,7 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
             } else if in_batch {
                 push_capped(&mut batched, Cause::LruBatch { pfn, refcount: p.refcount, mapcount, more: 0 });
             } else {
-                left.push((pfn, p.refcount, mapcount));
+                left.push((pfn, p.refcount, mapcount, p.owner));
             }
         } else {
             push_capped(&mut unmovable, Cause::Unmovable { pfn, owner: owner_of(p), more: 0 });
@@ -391,11 +410,13 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
     // (nothing was migrated), not a cause of their own
     let consequence = !isolated.is_empty();
     out.extend(isolated);
-    if let (Some(&(first, refcount, mapcount)), false) = (left.first(), consequence) {
+    if let (Some(&(first, refcount, mapcount, owner)), false) = (left.first(), consequence) {
         if req.errno == crate::explain::ENOMEM {
             out.push(Cause::OutOfTargets { needed: left.len() as u32, first, free_outside: free_outside(s, area) });
         } else {
-            out.push(Cause::NotMigrated { pfn: first, refcount, mapcount, more: left.len() as u32 - 1 });
+            let maps = mappings.get_or_insert_with(|| all_mappings(s, x.ram));
+            let ptes = maps.iter().filter(|m| m.0 == first).count() as u32;
+            out.push(Cause::NotMigrated { pfn: first, refcount, mapcount, task: user_task(s, owner), ptes, more: left.len() as u32 - 1 });
         }
     }
     out
@@ -422,6 +443,31 @@ fn bump(v: &mut [Cause]) {
     {
         *more += 1;
     }
+}
+
+/// A user page held by a reference nothing accounts for: no mapping, no
+/// LRU list (so isolation for migration skips it), no LRU add batch and
+/// no pin on record (`pins`: None when pins are not followed).
+fn leaked(p: &PageRecord, mapcount: i32, in_batch: bool, pins: Option<&PinTable>, pfn: u32) -> bool {
+    p.refcount > 0 && mapcount <= 0 && !p.has(PG_LRU) && !in_batch && pins.is_some_and(|t| !t.contains_key(&pfn))
+}
+
+/// The owner of a leaked page, for [`Cause::Unmovable`].
+fn leaked_owner(s: &Snapshot, p: &PageRecord) -> String {
+    let mut o = format!("nobody: {} reference(s) that no mapping, pin or LRU list accounts for (a leaked reference: migration cannot isolate it)", p.refcount);
+    if let Some((pid, asid)) = user_task(s, p.owner) {
+        o.push_str(&format!("; its owner tag says task {pid} (asid {asid}), which no longer maps it"));
+    }
+    o
+}
+
+/// The live task (pid, asid) a user owner tag names.
+fn user_task(s: &Snapshot, owner: u32) -> Option<(u32, u32)> {
+    if owner & OWNER_KIND_MASK != OWNER_KIND_USER {
+        return None;
+    }
+    let asid = owner & !OWNER_KIND_MASK;
+    s.address_spaces.iter().find(|a| a.flags & AS_LIVE != 0 && a.asid == asid).map(|a| (a.pid, asid))
 }
 
 /// Who a record says owns a frame, for a message.

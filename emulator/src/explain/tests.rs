@@ -70,6 +70,7 @@ fn a_pinned_page_under_a_live_device_buffer_says_which_device() {
     let dma = [DmaSpan { device: cmaemu_abi::desc::DMA_DEV_CAMERA, pfn: base + 4, count: 8 }];
     let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &dma);
     assert!(matches!(c[0], Cause::Pinned { dma: Some(cmaemu_abi::desc::DMA_DEV_CAMERA), .. }), "{c:?}");
+    assert_eq!(c[0].kind(), "device");
     assert!(c[0].to_string().contains("held for DMA by camera"), "{}", c[0]);
 }
 
@@ -177,7 +178,37 @@ fn enomem_with_movable_pages_left_is_out_of_targets_with_free_pages_outside() {
     );
     // the same pages after -EBUSY were not moved for a reason we cannot see
     let c = run(&mut g, &req(Some(base), 2048, EBUSY), None, &[]);
-    assert_eq!(c, vec![Cause::NotMigrated { pfn: base + 100, refcount: 1, mapcount: 1, more: 9 }]);
+    assert_eq!(c, vec![Cause::NotMigrated { pfn: base + 100, refcount: 1, mapcount: 1, task: Some((101, 1)), ptes: 1, more: 9 }]);
+    assert_eq!(c[0].to_string(), format!("pfn {:#x} is a movable page of task 101 (asid 1) that was not migrated (refcount 1, mapcount 1) (and 9 more such pages)", base + 100));
+    // its PTE gone while the mapcount still counts it: a stale reverse map
+    g.set_pte(1, 0x40_0000, None);
+    let c = run(&mut g, &req(Some(base), 2048, EBUSY), None, &[]);
+    assert!(matches!(c[0], Cause::NotMigrated { ptes: 0, mapcount: 1, .. }), "{c:?}");
+    assert!(c[0].to_string().contains(": 0 page table entries map it where its mapcount says 1 — a stale reverse map"), "{}", c[0]);
+}
+
+#[test]
+fn a_page_held_by_a_reference_nothing_accounts_for_is_unmovable_and_a_pinned_one_is_not() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_0000, base + 9, 1);
+    // unmapped and off the LRU, one reference left (a missed put_page)
+    g.set_pte(1, 0x40_0000, None);
+    let i = (base + 9 - g.base_pfn) as usize;
+    g.pages[i].mapcount = -1;
+    g.pages[i].flags &= !cmaemu_abi::page::PG_LRU;
+    let s = snap(&mut g);
+    let none = crate::explain::PinTable::new();
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&none) }, &req(Some(base), 64, EBUSY));
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].kind(), "unmovable");
+    assert_eq!(c[0].pfn(), Some(base + 9));
+    assert!(c[0].to_string().contains("nobody: 1 reference(s) that no mapping, pin or LRU list accounts for (a leaked reference"), "{}", c[0]);
+    assert!(c[0].to_string().ends_with("its owner tag says task 101 (asid 1), which no longer maps it"), "{}", c[0]);
+    // with a pin on record it stays a pin
+    let mut pins = crate::explain::PinTable::new();
+    pins.insert(base + 9, vec![crate::explain::PinSite { asid: 1, va: 0x40_0000, func: 0, command: "pin".into() }]);
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins) }, &req(Some(base), 64, EBUSY));
+    assert_eq!(c[0].kind(), "pinned", "{c:?}");
 }
 
 const RESERVED: u32 = crate::introspect::synth::RESERVED_FRAMES;
