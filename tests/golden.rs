@@ -36,9 +36,12 @@
 //! It masks virtual time stamps (`ts_ns`, `ts`, `dur`, printk's and
 //! ftrace's `[s.uuuuuu]`, `@… us`, `@…ns`), the instruction-derived counts
 //! of the stats, and leaves out the host's samples taken at frame
-//! boundaries (`counters`, `page_states` events, Perfetto counters); the
-//! console text, every guest event and its fields, the verdicts, the
-//! violations and the exit status must still be identical.
+//! boundaries (`counters`, `page_states` events, Perfetto counters), and
+//! the kernel image's section sizes in the `Memory:` line (the image's end
+//! is pinned in `guest/kernel/link.ld`, so pfns and the available and
+//! reserved figures do not move with code size); the console text, every
+//! guest event and its fields, the verdicts, the violations and the exit
+//! status must still be identical.
 //!
 //! On a mismatch the test names the case and file, the first differing
 //! line with the lines around it in both versions, and leaves the new
@@ -371,6 +374,24 @@ fn mask_after(line: &str, marker: &str) -> String {
     out
 }
 
+/// Replace the number just before each `marker` in `line` with `_`.
+fn mask_before(line: &str, marker: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(marker) {
+        let head = &rest[..at];
+        let keep = head.trim_end_matches(|c: char| c.is_ascii_digit());
+        out.push_str(keep);
+        if keep.len() < head.len() {
+            out.push('_');
+        }
+        out.push_str(marker);
+        rest = &rest[at + marker.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Replace every `D.DDDDDD` (six decimals: printk, ftrace and violation
 /// time stamps) with `T`.
 fn mask_six_decimals(line: &str) -> String {
@@ -426,6 +447,14 @@ fn without_time(name: &str, bytes: &[u8]) -> Vec<u8> {
         }
         if json {
             l = mask_after(&l, "\"frame\":");
+        }
+        if l.contains("Memory: ") {
+            // the image's section sizes follow the code; its end (and so
+            // every pfn and the available/reserved figures) is pinned in
+            // guest/kernel/link.ld
+            for m in ["K kernel code", "K rwdata", "K rodata", "K bss"] {
+                l = mask_before(&l, m);
+            }
         }
         lines.push(l);
     }
@@ -572,6 +601,8 @@ fn untimed_view_masks_time_and_drops_frame_samples() {
         "[    T] Booting\n{\"ts_ns\":_,\"event\":\"cma_alloc_start\",\"count\":4}\n sh-1 [000] .....   T: cma_release: pfn=0x63840\nretired_instructions=_ blocks=_ camera_frames=3\n[frame 9 @_ns] migrate.content pfn=0x6085b\n"
     );
     assert_eq!(mask_after("a=1.5 b a=22", "a="), "a=_ b a=_");
+    let m = without_time("console", b"[    0.006976] Memory: 160152K/262144K available (236K kernel code, 50K rwdata, 64K rodata, 0K init, 485K bss, 3688K reserved)\n");
+    assert_eq!(String::from_utf8(m).unwrap(), "[    T] Memory: 160152K/262144K available (_K kernel code, _K rwdata, _K rodata, 0K init, _K bss, 3688K reserved)\n");
     let j = without_time("jsonl", b"{\"ts_ns\":9,\"frame\":2,\"event\":\"tlb_flush\"}\n{\"ts_ns\":8,\"frame\":2,\"event\":\"frame\"}\n{\"ts_ns\":7,\"frame\":1,\"event\":\"cma_release\"}\n");
     assert_eq!(String::from_utf8(j).unwrap(), "{\"ts_ns\":_,\"frame\":_,\"event\":\"cma_release\"}\n{\"ts_ns\":_,\"frame\":_,\"event\":\"tlb_flush\"}\n");
     assert_eq!(mask_six_decimals("x 12.1234567 3.123456: 4.12345"), "x 12.1234567 T: 4.12345");
