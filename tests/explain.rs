@@ -9,6 +9,12 @@ use std::process::{Command, Stdio};
 
 /// `cmaemu boot ARGS` with `script` on stdin: (exit code, stdout lines).
 fn boot(args: &[&str], script: &str) -> (i32, Vec<String>) {
+    let (code, lines, _) = boot_err(args, script);
+    (code, lines)
+}
+
+/// [`boot`], and stderr.
+fn boot_err(args: &[&str], script: &str) -> (i32, Vec<String>, String) {
     use std::io::Write;
     let mut c = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
         .arg("boot")
@@ -21,7 +27,7 @@ fn boot(args: &[&str], script: &str) -> (i32, Vec<String>) {
     c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
     let out = c.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    (out.status.code().unwrap_or(-1), text.lines().map(str::to_string).collect())
+    (out.status.code().unwrap_or(-1), text.lines().map(str::to_string).collect(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -295,6 +301,23 @@ fn a_scenario_file_asserts_the_cause_and_a_wrong_one_fails_naming_what_was_found
     assert!(text.contains("step 3 (line 11): expected cause \"out_of_targets\" for the step's allocations; found pinned 0x6d040"), "{text}");
 }
 
+/// `preview: N frames shown (last camera frame L), V vsyncs, R repeated,
+/// D camera frames dropped` as (N, R, D).
+fn preview_counts(lines: &[String]) -> (u64, u64, u64) {
+    let l = &lines[index_of(lines, "preview: ")];
+    let w: Vec<&str> = l.split(|c: char| c == ' ' || c == ',' || c == ')').filter(|w| !w.is_empty()).collect();
+    let n = |after: &str| -> u64 { w[w.iter().rposition(|x| *x == after).unwrap_or_else(|| panic!("{after:?} in {l}")) - 1].parse().unwrap_or_else(|_| panic!("{after:?} in {l}")) };
+    assert!(l.ends_with(" camera frames dropped"), "{l}");
+    (w[1].parse().unwrap(), n("repeated"), n("camera"))
+}
+
+/// `frames_repeated` and `camera_frames_dropped` of `--stats`.
+fn stats_counts(err: &str) -> (u64, u64) {
+    let l = err.lines().find(|l| l.starts_with("cmaemu: stats: ")).unwrap_or_else(|| panic!("no stats line: {err}"));
+    let v = |k: &str| -> u64 { l.split(' ').find_map(|w| w.strip_prefix(k)).unwrap_or_else(|| panic!("{k} in {l}")).parse().unwrap() };
+    (v("frames_repeated="), v("camera_frames_dropped="))
+}
+
 /// `cmaemu trace summary FILE`'s display table (from its `display:` line).
 fn display_table(trace: &PathBuf) -> Vec<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_cmaemu")).args(["trace", "summary", trace.to_str().unwrap()]).output().unwrap();
@@ -306,18 +329,29 @@ fn display_table(trace: &PathBuf) -> Vec<String> {
 fn preview_stutter_is_blamed_on_the_allocation_that_held_it_back_and_a_clean_preview_has_none() {
     // clean: nothing else runs
     let clean = tmp("preview-clean.jsonl");
-    let (code, lines) = boot(&["-m", "256M", "--trace", clean.to_str().unwrap(), "--trace-format", "jsonl"], "preview 30\npoweroff\n");
+    let (code, lines, err) = boot_err(&["-m", "256M", "--stats", "--trace", clean.to_str().unwrap(), "--trace-format", "jsonl"], "preview 30\npoweroff\n");
     assert_eq!(code, 0, "{}", lines.join("\n"));
     let t = display_table(&clean);
     assert_eq!(t.first().map(String::as_str), Some("display: 30 frames shown, 0 repeated, 0 camera frames dropped"), "{t:?}");
     assert_eq!(t.len(), 1, "{t:?}");
+    // preview and --stats say the same
+    assert_eq!(preview_counts(&lines), (30, 0, 0), "{}", lines.join("\n"));
+    assert_eq!(stats_counts(&err), (0, 0), "{err}");
     // under a stress job whose CMA allocations migrate much of a 150 MiB fill
     let busy = tmp("preview-stress.jsonl");
     let script = "fill 150 1\nstress 2 1 &\npreview 60\npoweroff\n";
-    let (code, lines) = boot(&["-m", "256M", "--trace", busy.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    let (code, lines, err) = boot_err(&["-m", "256M", "--stats", "--trace", busy.to_str().unwrap(), "--trace-format", "jsonl"], script);
     assert_eq!(code, 0, "{}", lines.join("\n"));
     let t = display_table(&busy);
     assert!(t[0].starts_with("display: ") && !t[0].contains(" 0 camera frames dropped"), "{t:?}");
+    // the preview line and --stats count the same repeats and drops as the
+    // trace's display table
+    let (shown, repeated, dropped) = preview_counts(&lines);
+    assert_eq!(shown, 60);
+    assert!(dropped > 0, "{}", lines.join("\n"));
+    // (the table counts vsyncs that showed a camera frame: repeats too)
+    assert_eq!(t[0], format!("display: {} frames shown, {repeated} repeated, {dropped} camera frames dropped", shown + repeated));
+    assert_eq!(stats_counts(&err), (repeated, dropped), "{err}");
     let blamed: Vec<&String> = t.iter().filter(|l| l.contains("  cma_alloc linux,cma ")).collect();
     assert!(blamed.iter().any(|l| l.contains(" drop ")), "a dropped frame blamed on an allocation: {t:?}");
     // the allocation it names is in the trace, started before that vsync

@@ -502,7 +502,7 @@ fn print_stats(o: &Outcome) {
     let s = &o.stats;
     let mips = s.insns as f64 / o.wall.as_secs_f64().max(1e-9) / 1e6;
     eprintln!(
-        "cmaemu: stats: retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} tlb_fills={} wfi={} reboots={} wall_ms={:.1} mips={:.1} camera_frames={} display_frames={} scanout_ok={} scanout_bad={} violations={}",
+        "cmaemu: stats: retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} tlb_fills={} wfi={} reboots={} wall_ms={:.1} mips={:.1} camera_frames={} display_frames={} scanout_ok={} scanout_bad={} frames_repeated={} camera_frames_dropped={} violations={}",
         s.insns,
         s.insns * machine::NS_PER_INSN + s.idle_ns,
         s.idle_ns,
@@ -518,6 +518,8 @@ fn print_stats(o: &Outcome) {
         o.frames.1,
         o.scanout.0,
         o.scanout.1,
+        o.stutter.0,
+        o.stutter.1,
         o.violations.len()
     );
 }
@@ -766,6 +768,7 @@ fn cmd_boot_gdb(a: BootArgs) -> ExitCode {
         last_frame: None,
         frames: (0, 0),
         scanout: (0, 0),
+        stutter: (0, 0),
         stats: cpu.stats(),
         wall: start.elapsed(),
         last_exception: cpu.last_exception(),

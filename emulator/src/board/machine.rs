@@ -136,6 +136,8 @@ pub struct Board {
     pub frames: (u64, u64),
     /// Displayed frames that matched a camera frame record / that did not.
     pub scanout: (u64, u64),
+    /// Repeated and dropped frames among the displayed camera frames.
+    pub stutter: super::scanout::Stutter,
     pub console: Console,
     pub(super) power: Option<PowerEvent>,
     pub(super) idle_after_eof_ns: u64,
@@ -185,6 +187,7 @@ impl Board {
             recorder,
             frames: (0, 0),
             scanout: (0, 0),
+            stutter: Default::default(),
             console,
             power: None,
             idle_after_eof_ns,

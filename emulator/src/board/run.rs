@@ -43,6 +43,9 @@ pub struct Outcome {
     pub frames: (u64, u64),
     /// Displayed frames checked against the camera's records: (ok, bad).
     pub scanout: (u64, u64),
+    /// Displayed camera frames repeated, camera frames dropped between
+    /// displayed ones (as `trace summary`'s display table counts them).
+    pub stutter: (u64, u64),
     pub stats: CpuStats,
     pub wall: Duration,
     pub last_exception: Option<ExcRecord>,
@@ -140,8 +143,10 @@ pub fn boot(cfg: BootConfig) -> Result<Outcome, BoardError> {
         let last_frame = b.last_frame.take();
         let frames = b.frames;
         let scanout = b.scanout;
+        let stutter = (b.stutter.repeated, b.stutter.dropped);
         return Ok(Outcome {
             scanout,
+            stutter,
             exit,
             violations,
             violation_summary,

@@ -8,6 +8,31 @@ use crate::devices::camera::{CamFormat, FrameHeader};
 use crate::trace::{Event, EventKind};
 use crate::devices::MmioDevice;
 
+/// Repeated and dropped frames among the displayed camera frames, counted
+/// as `trace summary`'s display table counts them (`trace::summary::
+/// stutters`): a vsync showing the same camera frame as the displayed one
+/// before it repeats it; camera frames skipped between two displayed ones
+/// were dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stutter {
+    last: Option<u64>,
+    pub repeated: u64,
+    pub dropped: u64,
+}
+
+impl Stutter {
+    /// A vsync scanned out camera frame `cam`.
+    pub fn shown(&mut self, cam: u64) {
+        if let Some(prev) = self.last {
+            if cam == prev {
+                self.repeated += 1;
+            }
+            self.dropped += cam.saturating_sub(prev.saturating_add(1));
+        }
+        self.last = Some(cam);
+    }
+}
+
 impl Board {
     /// The camera writes the frames due by `now`; the CLCD scans out.
     pub(super) fn run_dma_masters(&mut self, now: u64) {
@@ -25,6 +50,9 @@ impl Board {
             if let Some(f) = self.clcd.vsync(now, &self.ram) {
                 self.frames.1 += 1;
                 let shown = self.check_scanout(&f.rgba, f.width, f.height, f.number);
+                if let Some(cam) = shown {
+                    self.stutter.shown(cam);
+                }
                 let period = self.clcd.frame_period_ns();
                 self.dma_event(&f.transfer, now, period);
                 if let Some(m) = &mut self.monitor {

@@ -53,6 +53,7 @@ struct BoardState {
     last_frame: Option<(u32, u32, Vec<u8>)>,
     frames: (u64, u64),
     scanout: (u64, u64),
+    stutter: super::scanout::Stutter,
     console: ConsoleState,
     script: VecDeque<u8>,
     /// Bytes in the console capture when saved.
@@ -107,6 +108,7 @@ impl Board {
             last_frame: self.last_frame.clone(),
             frames: self.frames,
             scanout: self.scanout,
+            stutter: self.stutter,
             console: self.console.save(),
             script,
             captured: self.console.capture.as_ref().map_or(0, |c| c.0.lock().len()),
@@ -133,6 +135,7 @@ impl Board {
         self.last_frame = s.last_frame.clone();
         self.frames = s.frames;
         self.scanout = s.scanout;
+        self.stutter = s.stutter;
         self.console.restore(&s.console);
         if let Input::Script(q) = &mut self.console.input {
             *q = s.script.clone();

@@ -240,6 +240,12 @@ impl Machine {
         let b = self.cpu.bus();
         (b.scanout, b.frames)
     }
+    /// Displayed camera frames that repeated the one before, and camera
+    /// frames skipped between two displayed ones.
+    pub fn stutter(&self) -> (u64, u64) {
+        let s = self.cpu.bus().stutter;
+        (s.repeated, s.dropped)
+    }
     /// The last displayed frame (width, height, RGBA).
     pub fn last_frame(&self) -> Option<(u32, u32, Vec<u8>)> {
         self.cpu.bus().last_frame.clone()

@@ -30,9 +30,10 @@ pub fn artifact_path(dir: &Path, stem: &str, suffix: &str) -> PathBuf {
 pub fn stats_text(s: &mut Session, reasons: &[String]) -> String {
     let st = s.machine().stats();
     let ((ok, bad), (camera, display)) = s.machine().frames();
+    let (repeated, dropped) = s.machine().stutter();
     let violations = s.machine().violations().len();
     let mut t = format!(
-        "retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} wfi={} camera_frames={camera} display_frames={display} scanout_ok={ok} scanout_bad={bad} violations={violations}\n",
+        "retired_instructions={} virtual_time_ns={} idle_ns={} blocks={} irqs={} exceptions={} wfi={} camera_frames={camera} display_frames={display} scanout_ok={ok} scanout_bad={bad} frames_repeated={repeated} camera_frames_dropped={dropped} violations={violations}\n",
         st.insns,
         s.now_ns(),
         st.idle_ns,

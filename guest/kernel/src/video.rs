@@ -251,6 +251,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
     writel(cam(CAM_CTRL), CTRL_ENABLE | CTRL_IRQ_EN);
     let mut shown = 0u32;
     let mut last_frame = 0u32;
+    let mut stutter = Stutter::default();
     let mut on_screen: Option<u32> = None; // zero-copy: the buffer being scanned out
     let start_vs = VSYNCS.load(Ordering::Relaxed);
     let mut waiting_since = crate::time::sched_clock();
@@ -291,6 +292,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
             if !latched {
                 break;
             }
+            stutter.latched(frame);
         } else if let Some(f) = fbs[back] {
             // Both buffers are ours, in the linear map, fsize long; the
             // display is not reading `f` (it scans out the other one).
@@ -301,6 +303,7 @@ pub fn preview(frames: u32, zero_copy: bool) {
             if !wait_flip(f.0 << 12) {
                 break;
             }
+            stutter.latched(frame);
             back ^= 1;
         }
         shown += 1;
@@ -311,9 +314,36 @@ pub fn preview(frames: u32, zero_copy: bool) {
     writel(clcd(CLCD_CNTL), 0);
     let vsyncs = VSYNCS.load(Ordering::Relaxed) - start_vs;
     if !aborted {
-        println!("preview: {} frames shown (last camera frame {}), {} vsyncs", shown, last_frame, vsyncs);
+        println!(
+            "preview: {} frames shown (last camera frame {}), {} vsyncs, {} repeated, {} camera frames dropped",
+            shown, last_frame, vsyncs, stutter.repeated, stutter.dropped
+        );
     }
     free_all(&mut bufs, fbs);
+}
+
+/// What the display showed late or twice during a preview, counted as
+/// the host's `--stats` and `trace summary` count it from the scanned-out
+/// frames: a vsync that showed the frame before it again is a repeat; the
+/// camera sequence numbers skipped between two shown frames are dropped.
+#[derive(Default)]
+struct Stutter {
+    /// (VSYNCS at the last latch, its camera frame).
+    last: Option<(u32, u32)>,
+    repeated: u32,
+    dropped: u32,
+}
+
+impl Stutter {
+    /// Camera frame `frame` was latched for scan-out at the latest vsync.
+    fn latched(&mut self, frame: u32) {
+        let vs = VSYNCS.load(Ordering::Relaxed);
+        if let Some((pvs, pframe)) = self.last {
+            self.repeated += vs.wrapping_sub(pvs).saturating_sub(1);
+            self.dropped += frame.wrapping_sub(pframe).saturating_sub(1);
+        }
+        self.last = Some((vs, frame));
+    }
 }
 
 /// `capture N [in S E]`: V4L2 USERPTR-style capture. The camera writes N
