@@ -345,21 +345,23 @@ const GUEST_LAYERS: &[&[&str]] = &[
 const GUEST_KNOWN: &[(&str, &str)] = &[];
 
 /// The host crate's layers, bottom first (issue 11; ARCHITECTURE.md draws
-/// them): guest physical memory (RAM, MMU walk, memory map), findings and
-/// output paths; the CPU (the only Unicorn user), device models, loaders
+/// them): guest physical memory (RAM, MMU walk, memory map), findings,
+/// output paths and the one worker pool; the CPU (the only Unicorn user), device models, loaders
 /// and guest snapshots; the event stream, the pure checkers and the cause
 /// finder of failed allocations; the one
 /// instrumentation (ring → events → checks → violations); the board (bus,
 /// run loop, stepping); scenarios; benchmarks, the fuzzer and the
-/// differential oracle against the real kernel.
+/// differential oracle against the real kernel; the bodies of the
+/// command line's subcommands (`main.rs` is only clap and the dispatch).
 const HOST_LAYERS: &[&[&str]] = &[
-    &["memory", "findings", "outpath"],
+    &["memory", "findings", "outpath", "pool"],
     &["cpu", "devices", "loader", "introspect"],
     &["trace", "verify", "explain"],
     &["instrument"],
     &["board"],
     &["scenario"],
     &["bench", "fuzz", "oracle"],
+    &["cli"],
 ];
 
 #[test]

@@ -12,6 +12,8 @@ pub mod outpath;
 pub mod oracle;
 pub mod scenario;
 pub mod bench;
+pub mod cli;
+pub mod pool;
 pub mod memory;
 pub mod trace;
 pub mod verify;

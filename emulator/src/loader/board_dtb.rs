@@ -22,6 +22,10 @@ use crate::memory::map::{
     RAM_BASE, RAM_MAX_SIZE, SCU_BASE, SPI_CAMERA, SPI_CLCD, SPI_TIMER01, SPI_UART0, SYSREGS_BASE, TIMER01_BASE,
     UART0_BASE,
 };
+use crate::loader::dtb::DtbError;
+use crate::loader::images::{read_image, ImageError};
+use crate::memory::map::valid_ram_size;
+use std::path::Path;
 use vm_fdt::{Error, FdtWriter};
 
 /// Phandle of the GIC.
@@ -96,7 +100,7 @@ pub fn board_dtb(opts: &BoardDtbOptions) -> Vec<u8> {
 /// blob and the RAM size the board needs (the end of the highest memory
 /// range, rounded up to 1 MiB, at least 16 MiB). `memory` must already be
 /// a valid board RAM size.
-pub fn prepare_boot_dtb(bytes: &[u8], memory: Option<u64>, append: Option<&str>) -> Result<(Vec<u8>, u64), crate::loader::dtb::DtbError> {
+pub fn prepare_boot_dtb(bytes: &[u8], memory: Option<u64>, append: Option<&str>) -> Result<(Vec<u8>, u64), DtbError> {
     let mut dtb = crate::loader::dtb::Dtb::parse(bytes)?;
     if let Some(m) = memory {
         dtb.set_memory(RAM_BASE, m)?;
@@ -109,6 +113,64 @@ pub fn prepare_boot_dtb(bytes: &[u8], memory: Option<u64>, append: Option<&str>)
     let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
     let ram = (end - RAM_BASE).div_ceil(1 << 20) << 20;
     Ok((dtb.to_bytes()?, ram.max(16 << 20)))
+}
+
+/// Why the device tree of a boot could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BootDtbError {
+    /// `-m` is no board RAM size (a bare number valid in MiB gets a hint).
+    #[error("-m {}: RAM must be a multiple of 1 MiB from 16M to 1G (vexpress-a9 maps RAM at 0x60000000-0x9fffffff){}", human(*.0), mib_hint(*.0))]
+    RamSize(u64),
+    /// `--dtb`'s file could not be read.
+    #[error(transparent)]
+    Read(#[from] ImageError),
+    /// The tree (named by its file, or `default board`) is bad.
+    #[error("{what}: {source}")]
+    Dtb { what: String, source: DtbError },
+}
+
+/// `-m`: a multiple of 1 MiB from 16M to 1G; a bare number that would be
+/// valid in MiB gets a hint (`-m 256` is 256 bytes, as in QEMU's size
+/// syntax with a suffix).
+pub fn check_ram_size(m: u64) -> Result<(), BootDtbError> {
+    if valid_ram_size(m) {
+        Ok(())
+    } else {
+        Err(BootDtbError::RamSize(m))
+    }
+}
+
+fn mib_hint(m: u64) -> String {
+    match m.checked_mul(1 << 20) {
+        Some(mib) if valid_ram_size(mib) => format!(" (did you mean {m}M?)"),
+        _ => String::new(),
+    }
+}
+
+fn human(n: u64) -> String {
+    if n % (1 << 30) == 0 && n > 0 {
+        format!("{}G", n >> 30)
+    } else if n % (1 << 20) == 0 && n > 0 {
+        format!("{}M", n >> 20)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// The DTB handed to the guest by `cmaemu boot`: `--dtb`'s file or the
+/// default board (sized by `-m`, else 1 GiB), with `-m` and `--append`
+/// applied and checked ([`prepare_boot_dtb`]). Returns the blob and the
+/// board's RAM size.
+pub fn boot_dtb(dtb: Option<&Path>, memory: Option<u64>, append: Option<&str>) -> Result<(Vec<u8>, u64), BootDtbError> {
+    if let Some(m) = memory {
+        check_ram_size(m)?;
+    }
+    let bytes = match dtb {
+        Some(p) => read_image("--dtb", p)?,
+        None => default_board_dtb(memory.unwrap_or(RAM_MAX_SIZE)),
+    };
+    let what = dtb.map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into());
+    prepare_boot_dtb(&bytes, memory, append).map_err(|source| BootDtbError::Dtb { what, source })
 }
 
 fn cell(v: u64) -> u32 {

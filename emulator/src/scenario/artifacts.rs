@@ -11,6 +11,7 @@
 //! write the same bytes: `tests/golden.rs` compares them with the recorded
 //! golden outputs under `tests/golden/`.
 use super::api::Session;
+use super::file::Scenario;
 use crate::trace;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -64,4 +65,21 @@ pub fn write_run_files(dir: &Path, stem: &str, s: &mut Session, reasons: &[Strin
         write(&mut w).and_then(|_| w.flush()).map_err(|e| with_path(&path, e))?;
     }
     Ok(())
+}
+
+/// `cmaemu test --report DIR`: the HTML report of one scenario's run
+/// (`DIR/STEM.html`).
+pub fn write_html_report(path: &Path, sc: &Scenario, s: &mut Session, reasons: &[String]) -> io::Result<()> {
+    let mut extra = vec![
+        ("scenario".to_string(), format!("{} (seed {})", sc.name, sc.seed)),
+        ("result".to_string(), if reasons.is_empty() { "PASS".to_string() } else { format!("FAIL: {}", reasons.join("; ")) }),
+        ("retired instructions".to_string(), s.insns().to_string()),
+    ];
+    if let Some(d) = &sc.description {
+        extra.insert(1, ("description".to_string(), d.clone()));
+    }
+    let f = std::fs::File::create(path)?;
+    let mut w = io::BufWriter::new(f);
+    trace::html::write_report(s.machine().events(), &sc.name, &extra, &mut w)?;
+    w.flush()
 }

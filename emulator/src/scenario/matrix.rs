@@ -10,8 +10,6 @@ use super::file::Scenario;
 use super::run::run_prepared_with;
 use crate::findings::ViolationSummary;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// The shipped workloads: (file name, source).
 pub const WORKLOADS: [(&str, &str); 6] = [
@@ -124,21 +122,13 @@ pub fn run_cell(name: &str, src: &str, injection: Option<&str>, seed: Option<u64
 /// `jobs` threads; cells come back in input order.
 pub fn run_matrix(workloads: &[(String, String)], injections: &[Option<String>], jobs: usize, seed: Option<u64>, progress: impl Fn(&Cell) + Sync) -> Vec<Cell> {
     let tasks: Vec<(usize, usize)> = (0..workloads.len()).flat_map(|w| (0..injections.len()).map(move |i| (w, i))).collect();
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Cell>>> = Mutex::new(vec![None; tasks.len()]);
-    std::thread::scope(|sc| {
-        for _ in 0..jobs.max(1) {
-            sc.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(w, i)) = tasks.get(k) else { break };
-                let (name, src) = &workloads[w];
-                let cell = run_cell(name, src, injections[i].as_deref(), seed);
-                progress(&cell);
-                out.lock().unwrap_or_else(|p| p.into_inner())[k] = Some(cell);
-            });
-        }
-    });
-    out.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect()
+    crate::pool::map(tasks.len(), jobs, |k| {
+        let (w, i) = tasks[k];
+        let (name, src) = &workloads[w];
+        let cell = run_cell(name, src, injections[i].as_deref(), seed);
+        progress(&cell);
+        cell
+    })
 }
 
 fn ms(ns: i64) -> String {

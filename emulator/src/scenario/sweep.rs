@@ -3,9 +3,6 @@
 use super::api::PreparedBoard;
 use super::file::Scenario;
 use super::run::{run_prepared, ScenarioResult};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
 
 /// A bad `--seeds` range or `--shard`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,36 +50,8 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), RangeError> {
 /// threads (each builds its own Machine: it is not `Send`). `emit` gets
 /// them in index order, as soon as every earlier one is done. A board that
 /// cannot be built, or a panic, becomes a failed result.
-pub fn run_indexed(count: usize, scenario_of: impl Fn(usize) -> Scenario + Sync, jobs: usize, mut emit: impl FnMut(usize, ScenarioResult)) {
-    let jobs = jobs.max(1).min(count.max(1));
-    let next = AtomicUsize::new(0);
-    let done: Mutex<BTreeMap<usize, ScenarioResult>> = Mutex::new(BTreeMap::new());
-    let cv = Condvar::new();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= count {
-                    break;
-                }
-                let r = run_one(&scenario_of, i);
-                done.lock().unwrap_or_else(|p| p.into_inner()).insert(i, r);
-                cv.notify_all();
-            });
-        }
-        let mut want = 0;
-        let mut g = done.lock().unwrap_or_else(|p| p.into_inner());
-        while want < count {
-            if let Some(r) = g.remove(&want) {
-                drop(g);
-                emit(want, r);
-                want += 1;
-                g = done.lock().unwrap_or_else(|p| p.into_inner());
-            } else {
-                g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
-            }
-        }
-    });
+pub fn run_indexed(count: usize, scenario_of: impl Fn(usize) -> Scenario + Sync, jobs: usize, emit: impl FnMut(usize, ScenarioResult)) {
+    crate::pool::run_ordered(count, jobs, |i| run_one(&scenario_of, i), emit);
 }
 
 fn failed(v: &Scenario, why: String) -> ScenarioResult {
