@@ -37,18 +37,20 @@
 //! batch), found in the page record; the VA is found by walking the page
 //! tables.
 use crate::memory::GuestRam;
-use crate::introspect::va::user_mappings;
 use crate::introspect::{CmaArea, Snapshot};
 use cmaemu_abi::desc::{dma_dev_name, name_bytes, LruAddRecord, AS_LIVE};
 use cmaemu_abi::page::*;
 use std::fmt;
 
 pub mod dump;
+mod maps;
 #[cfg(test)]
 mod tests;
 mod track;
 
+pub use maps::MapCache;
 pub use track::{Found, Tracker};
+use std::cell::RefCell;
 
 /// Where a pin came from (the guest's `TR_PIN` records): the command that
 /// asked for it and the kernel function that took it (its address; named
@@ -321,6 +323,9 @@ pub struct Extra<'a> {
     pub dma: &'a [DmaSpan],
     /// Live pins with their origin (None: not followed).
     pub pins: Option<&'a PinTable>,
+    /// Who maps a frame, kept across the tries of one allocation (None:
+    /// walk the page tables for this question alone).
+    pub maps: Option<&'a RefCell<MapCache>>,
 }
 
 /// The causes of `req`, most decisive first (empty: nothing the host can
@@ -353,7 +358,8 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
     let mut batched: Vec<Cause> = Vec::new();
     let mut pcp: Vec<Cause> = Vec::new();
     let mut left: Vec<(u32, i32, i32, u32)> = Vec::new();
-    let mut mappings: Option<Vec<(u32, MappedBy)>> = None;
+    let local = RefCell::new(MapCache::default());
+    let maps = x.maps.unwrap_or(&local);
     let mut pfn = start;
     while pfn < end {
         let Some(p) = s.page(pfn) else { break };
@@ -380,8 +386,7 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
             let extra = p.refcount - mapcount - in_batch as i32;
             if extra > 0 {
                 if pinned.len() < MAX_PAGES_PER_KIND {
-                    let maps = mappings.get_or_insert_with(|| all_mappings(s, x.ram));
-                    let mapped: Vec<MappedBy> = maps.iter().filter(|m| m.0 == pfn).map(|m| m.1).collect();
+                    let mapped = maps.borrow_mut().of(s, x.ram, pfn);
                     let dma = x.dma.iter().find(|d| pfn >= d.pfn && pfn - d.pfn < d.count).map(|d| d.device);
                     let by = pinned_by(s, x, pfn);
                     pinned.push(Cause::Pinned { pfn, refcount: p.refcount, mapcount, extra, mapped, dma, by, more: 0 });
@@ -414,8 +419,7 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
         if req.errno == crate::explain::ENOMEM {
             out.push(Cause::OutOfTargets { needed: left.len() as u32, first, free_outside: free_outside(s, area) });
         } else {
-            let maps = mappings.get_or_insert_with(|| all_mappings(s, x.ram));
-            let ptes = maps.iter().filter(|m| m.0 == first).count() as u32;
+            let ptes = maps.borrow_mut().of(s, x.ram, first).len() as u32;
             out.push(Cause::NotMigrated { pfn: first, refcount, mapcount, task: user_task(s, owner), ptes, more: left.len() as u32 - 1 });
         }
     }
@@ -495,20 +499,12 @@ fn pinned_by(s: &Snapshot, x: Extra<'_>, pfn: u32) -> Option<PinnedBy> {
 }
 
 /// The first VA any live address space maps `pfn` at.
-pub(crate) fn first_va(s: &Snapshot, ram: &GuestRam, pfn: u32) -> Option<u32> {
-    all_mappings(s, ram).into_iter().find(|m| m.0 == pfn).map(|m| m.1.va)
-}
-
-/// Every (pfn, mapping) of every live user address space.
-fn all_mappings(s: &Snapshot, ram: &GuestRam) -> Vec<(u32, MappedBy)> {
-    let mut out = Vec::new();
-    for a in s.address_spaces.iter().filter(|a| a.flags & AS_LIVE != 0) {
-        let Some(regs) = s.mmu_regs(a.asid) else { continue };
-        for m in user_mappings(ram, &regs) {
-            out.push(((m.pa >> PAGE_SHIFT) as u32, MappedBy { pid: a.pid, asid: a.asid, va: m.va }));
-        }
-    }
-    out
+pub(crate) fn first_va(s: &Snapshot, x: Extra<'_>, pfn: u32) -> Option<u32> {
+    let found = match x.maps {
+        Some(m) => m.borrow_mut().of(s, x.ram, pfn),
+        None => MapCache::default().of(s, x.ram, pfn),
+    };
+    found.first().map(|m| m.va)
 }
 
 /// Pageblocks touching `[start, end)` that are `MIGRATE_ISOLATE`.

@@ -22,7 +22,7 @@ fn req(range: Option<u32>, count: u32, errno: i32) -> Request {
 
 fn run(g: &mut SynthGuest, r: &Request, lru: Option<&LruAddRecord>, dma: &[DmaSpan]) -> Vec<Cause> {
     let s = snap(g);
-    explain(&s, Extra { ram: &g.ram, lru, dma, pins: None }, r)
+    explain(&s, Extra { ram: &g.ram, lru, dma, pins: None, maps: None }, r)
 }
 
 fn user(g: &mut SynthGuest, va: u32, pfn: u32, refcount: i32) {
@@ -143,7 +143,7 @@ fn an_isolated_pageblock_is_named() {
     g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
     let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
     // the range ends inside the second pageblock
-    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None }, &req(Some(base + 1000), 100, EBUSY));
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base + 1000), 100, EBUSY));
     assert_eq!(c, vec![Cause::NotIsolated { pageblock: base + 1024 }]);
     // movable pages left in the range are not blamed: nothing migrated
     let (mut g, base) = guest();
@@ -152,10 +152,10 @@ fn an_isolated_pageblock_is_named() {
     g.commit();
     g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
     let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
-    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None }, &req(Some(base + 1000), 100, EBUSY));
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base + 1000), 100, EBUSY));
     assert_eq!(c.iter().map(Cause::kind).collect::<Vec<_>>(), vec!["not_isolated", "pinned"], "{c:?}");
     // a range inside the first block only is not blamed on the second
-    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None }, &req(Some(base), 1000, EBUSY)), vec![]);
+    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base), 1000, EBUSY)), vec![]);
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn a_page_held_by_a_reference_nothing_accounts_for_is_unmovable_and_a_pinned_one
     g.pages[i].flags &= !cmaemu_abi::page::PG_LRU;
     let s = snap(&mut g);
     let none = crate::explain::PinTable::new();
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&none) }, &req(Some(base), 64, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&none), maps: None }, &req(Some(base), 64, EBUSY));
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0].kind(), "unmovable");
     assert_eq!(c[0].pfn(), Some(base + 9));
@@ -207,7 +207,7 @@ fn a_page_held_by_a_reference_nothing_accounts_for_is_unmovable_and_a_pinned_one
     // with a pin on record it stays a pin
     let mut pins = crate::explain::PinTable::new();
     pins.insert(base + 9, vec![crate::explain::PinSite { asid: 1, va: 0x40_0000, func: 0, command: "pin".into() }]);
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins) }, &req(Some(base), 64, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins), maps: None }, &req(Some(base), 64, EBUSY));
     assert_eq!(c[0].kind(), "pinned", "{c:?}");
 }
 
@@ -267,7 +267,7 @@ fn a_pin_names_its_command_and_function() {
     let s = snap(&mut g);
     let mut pins = PinTable::new();
     pins.entry(base + 0x40).or_default().push(PinSite { asid: 1, va: 0x40_3000, func: 0xc000_1234, command: "pin in".into() });
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins) }, &req(Some(base), 2000, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins), maps: None }, &req(Some(base), 2000, EBUSY));
     // the synthetic guest has no KALLSYMS: the address stands for the name
     assert!(matches!(&c[0], Cause::Pinned { by: Some(PinnedBy { pid: Some(101), asid: 1, .. }), .. }), "{c:?}");
     let t = c[0].to_string();
@@ -280,4 +280,33 @@ fn a_pin_names_its_command_and_function() {
     assert!(d[1].contains("(uptodate|lru|swapbacked|zone=") && d[1].ends_with(") CMA"), "{d:?}");
     assert_eq!(d[2].split(' ').count(), 9, "{d:?}");
     assert_eq!(d[3], "page dumped because: migration failure");
+}
+
+#[test]
+fn the_mapping_cache_follows_moves_and_reports_only_what_the_page_tables_hold() {
+    let (mut g, base) = guest();
+    user(&mut g, 0x40_0000, base + 3, 1);
+    let s = snap(&mut g);
+    let mut c = MapCache::default();
+    let m = MappedBy { pid: 101, asid: 1, va: 0x40_0000 };
+    assert_eq!(c.of(&s, &g.ram, base + 3), vec![m]);
+    // a move the record announces: the new frame is found without a walk,
+    // the old one no longer
+    g.move_user_page(1, 0x40_0000, base + 3, base + 9, true);
+    let s = snap(&mut g);
+    c.moved(&s, base + 9, 1, &[0x40_0000]);
+    assert_eq!(c.of(&s, &g.ram, base + 9), vec![m]);
+    assert_eq!(c.of(&s, &g.ram, base + 3), vec![]);
+    // a move whose PTE was never set (skip_remap): the candidate is checked
+    g.set_pte(1, 0x40_0000, None);
+    let s = snap(&mut g);
+    c.moved(&s, base + 11, 1, &[0x40_0000]);
+    assert_eq!(c.of(&s, &g.ram, base + 11), vec![]);
+    assert_eq!(c.of(&s, &g.ram, base + 9), vec![]);
+    // cleared: the next question walks again
+    g.set_pte(1, 0x40_0000, Some(base + 5));
+    let s = snap(&mut g);
+    assert_eq!(c.of(&s, &g.ram, base + 5), vec![], "not a candidate of the old walk");
+    c.clear();
+    assert_eq!(c.of(&s, &g.ram, base + 5), vec![m]);
 }

@@ -49,14 +49,19 @@ pub struct Tracker {
     pending: Vec<String>,
     /// Live pins and where they came from (`TR_PIN` records).
     pins: PinTable,
+    /// Who maps what, kept across the tries of the open allocation.
+    maps: std::cell::RefCell<super::MapCache>,
 }
 
 impl Tracker {
     /// Whether `ev` needs the guest state of this moment (a fresh
-    /// snapshot) for [`Tracker::on_event`].
-    pub fn needs_state(&self, ev: &GuestEvent) -> bool {
+    /// snapshot) for [`Tracker::on_event`]; `s` is the last one (the
+    /// areas' sizes do not change).
+    pub fn needs_state(&self, ev: &GuestEvent, s: &Snapshot) -> bool {
         match ev {
-            GuestEvent::CmaAllocStart { .. } | GuestEvent::CmaAllocBusyRetry { .. } => true,
+            // only a request larger than the area is explained at its start
+            GuestEvent::CmaAllocStart { area, count, .. } => s.cma.get(*area as usize).is_none_or(|a| *count > a.count),
+            GuestEvent::CmaAllocBusyRetry { .. } => true,
             GuestEvent::CmaAllocFinish { errorno, .. } => *errorno != 0,
             _ => false,
         }
@@ -82,6 +87,7 @@ impl Tracker {
                 None
             }
             GuestEvent::CmaAllocStart { area, count, align } => {
+                self.maps.get_mut().clear();
                 self.open = Some(Open { area: area as usize, count, align, retries: 0, tries: 0, last_retry: None, migrated: 0, causes: Vec::new() });
                 let a = s.cma.get(area as usize)?;
                 if count <= a.count {
@@ -91,6 +97,13 @@ impl Tracker {
                 let found = self.found(s, x, None, super::ENOMEM, true, true)?;
                 self.close(s, &found);
                 Some(found)
+            }
+            GuestEvent::MigratePage { new_pfn, asid, nr_vas, vas, .. } => {
+                if self.open.is_some() {
+                    let n = (nr_vas as usize).min(vas.len());
+                    self.maps.get_mut().moved(s, new_pfn, asid, &vas[..n]);
+                }
+                None
             }
             GuestEvent::MigratePages { succeeded, .. } => {
                 if let Some(o) = &mut self.open {
@@ -107,6 +120,7 @@ impl Tracker {
             }
             GuestEvent::CmaAllocFinish { pfn, errorno, .. } => {
                 if errorno == 0 {
+                    self.maps.get_mut().clear();
                     let o = self.open.take()?;
                     if o.retries > 0 {
                         self.pending.extend(lines(s, &o, 0));
@@ -129,7 +143,8 @@ impl Tracker {
     fn found(&mut self, s: &Snapshot, x: Extra<'_>, range: Option<u32>, errno: i32, last: bool, new_try: bool) -> Option<Found> {
         let o = self.open.as_ref()?;
         let req = Request { area: o.area, count: o.count, align: o.align, range, errno };
-        let causes = explain(s, Extra { pins: Some(&self.pins), ..x }, &req);
+        let x = Extra { pins: Some(&self.pins), maps: Some(&self.maps), ..x };
+        let causes = explain(s, x, &req);
         let o = self.open.as_mut()?;
         if !new_try {
             return Some(Found { area: o.area, count: o.count, align: o.align, retries: o.retries, last, errno, migrated: o.migrated, causes });
@@ -155,6 +170,7 @@ impl Tracker {
     }
 
     fn close(&mut self, s: &Snapshot, f: &Found) {
+        self.maps.get_mut().clear();
         if let Some(o) = self.open.take() {
             self.pending.extend(lines(s, &o, f.errno));
         }
@@ -217,7 +233,7 @@ fn page_dump(s: &Snapshot, x: Extra<'_>, c: &Cause) -> Vec<String> {
     // page->index of an anonymous page: its VA's page number
     let index = match c {
         Cause::Pinned { mapped, .. } => mapped.first().map(|m| m.va),
-        _ => super::first_va(s, x.ram, pfn),
+        _ => super::first_va(s, x, pfn),
     };
     dump_page(s, pfn, index.map_or(0, |va| va >> 12), reason)
 }

@@ -268,15 +268,15 @@ impl Session {
     /// Follow `ge` through the cause finder (a fresh snapshot when it
     /// needs the state of this moment).
     fn explain(&mut self, ram: &GuestRam, ge: &GuestEvent) -> Result<Option<crate::explain::Found>, IntrospectError> {
-        if !self.explainer.needs_state(ge) {
-            return Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: None, dma: &[], pins: None }));
+        if !self.explainer.needs_state(ge, &self.snap) {
+            return Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: None, dma: &[], pins: None, maps: None }));
         }
         self.snapshot(ram)?;
         let lru = self.snap.read_lru_add(ram);
         let dma: Vec<crate::explain::DmaSpan> = (0..=cmaemu_abi::desc::DMA_DEV_CMA_TEST)
             .flat_map(|d| self.buffers.buffers(d).iter().map(move |&(pfn, count)| crate::explain::DmaSpan { device: d, pfn, count }))
             .collect();
-        Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: lru.as_ref(), dma: &dma, pins: None }))
+        Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: lru.as_ref(), dma: &dma, pins: None, maps: None }))
     }
 
     /// One `cma_cause` event per cause (one saying none was found when a
