@@ -3,7 +3,9 @@
 # Linux side (scripts/linux-oracle.sh), build cmaemu, run case files on
 # both and compare.
 #
-#   bash scripts/oracle.sh [-o report.md] [CASE.toml...]   default: every oracle/cases/*.toml
+#   bash scripts/oracle.sh [-o report.md] [--transcripts DIR] [CASE.toml...]
+#       default: every oracle/cases/*.toml; --transcripts saves both systems'
+#       transcripts of each case (CASE.cmaemu.txt, CASE.linux.txt, CASE.side.txt)
 #
 # Exit 0: every compared quantity identical; 1: differences (listed in
 # the report); 2: bad input; 3: the package registry is unreachable or a
@@ -25,6 +27,7 @@ cases=()
 while (($#)); do
     case "$1" in
         -o) args+=(-o "$2"); shift 2 ;;
+        --transcripts) args+=(--transcripts "$2"); shift 2 ;;
         *) cases+=("$1"); shift ;;
     esac
 done

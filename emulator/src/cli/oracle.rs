@@ -14,6 +14,11 @@ pub struct OracleArgs {
     /// Write the report (markdown) here too.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Save both systems' transcripts of each case here (created):
+    /// CASE.cmaemu.txt, CASE.linux.txt and CASE.side.txt (side by side,
+    /// differing lines marked `*`).
+    #[arg(long, value_name = "DIR")]
+    pub transcripts: Option<PathBuf>,
     /// Case files.
     #[arg(required = true)]
     pub cases: Vec<PathBuf>,
@@ -31,6 +36,11 @@ pub fn run(a: OracleArgs) -> ExitCode {
     };
     if let Some(o) = &a.output {
         if let Err(e) = crate::outpath::check_file("-o", o) {
+            return bad_input(e);
+        }
+    }
+    if let Some(d) = &a.transcripts {
+        if let Err(e) = crate::outpath::prepare_dir("--transcripts", d) {
             return bad_input(e);
         }
     }
@@ -53,6 +63,12 @@ pub fn run(a: OracleArgs) -> ExitCode {
                 eprintln!("cmaemu oracle: {}: {}/{} identical, cmaemu {:.1} s, QEMU {:.1} s", r.name, r.identical(), r.quantities.len(), r.wall_cmaemu.as_secs_f64(), r.wall_linux.as_secs_f64());
                 for q in r.quantities.iter().filter(|q| !q.same()) {
                     eprintln!("  differs: {}: cmaemu {:?} / Linux {:?}", q.what, q.cmaemu, q.linux);
+                }
+                if let Some(d) = &a.transcripts {
+                    if let Err(e) = oracle::save_transcripts(d, &r) {
+                        eprintln!("cmaemu oracle: {e}");
+                        return ExitCode::from(2);
+                    }
                 }
                 results.push(r);
             }

@@ -31,6 +31,8 @@ pub struct CaseResult {
     pub not_compared: BTreeMap<&'static str, (usize, usize)>,
     pub wall_cmaemu: Duration,
     pub wall_linux: Duration,
+    /// What each system printed (for `cmaemu oracle --transcripts`).
+    pub transcripts: (Transcript, Transcript),
 }
 
 impl CaseResult {
@@ -306,6 +308,7 @@ pub fn compare(case: &Case, emu: &Transcript, linux: &Transcript) -> CaseResult 
         not_compared,
         wall_cmaemu: emu.wall,
         wall_linux: linux.wall,
+        transcripts: (emu.clone(), linux.clone()),
     }
 }
 

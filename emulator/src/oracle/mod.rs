@@ -272,6 +272,60 @@ pub fn run_case(path: &Path, assets: &LinuxAssets) -> Result<CaseResult, OracleE
     Ok(compare(&case, &emu, &linux))
 }
 
+impl Transcript {
+    /// The transcript as one text: the boot log, then each step as
+    /// `$ command` and its output.
+    pub fn text(&self) -> String {
+        let mut s = self.boot.clone();
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        for (cmd, out) in &self.steps {
+            s.push_str(&format!("$ {cmd}\n{out}"));
+            if !out.is_empty() && !out.ends_with('\n') {
+                s.push('\n');
+            }
+        }
+        s
+    }
+}
+
+/// Both transcripts side by side, `width` columns each (cmaemu left, Linux
+/// right), step by step: the boot logs, then each step's output.
+pub fn side_by_side(emu: &Transcript, linux: &Transcript, width: usize) -> String {
+    let mut s = String::new();
+    let mut block = |title: &str, a: &str, b: &str| {
+        s.push_str(&format!("==== {title}\n{:<width$} | {}\n", "cmaemu", "Linux"));
+        let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+        for i in 0..la.len().max(lb.len()) {
+            let l = la.get(i).copied().unwrap_or("");
+            let r = lb.get(i).copied().unwrap_or("");
+            let l: String = l.chars().take(width).collect();
+            let mark = if la.get(i) == lb.get(i) { '|' } else { '*' };
+            s.push_str(&format!("{l:<width$} {mark} {r}\n"));
+        }
+    };
+    block("boot", &emu.boot, &linux.boot);
+    for (i, (cmd, a)) in emu.steps.iter().enumerate() {
+        let b = linux.steps.get(i).map(|(_, o)| o.as_str()).unwrap_or("(not run)");
+        block(&format!("step {} `{cmd}`", i + 1), a, b);
+    }
+    s
+}
+
+/// Save a case's transcripts in `dir`: CASE.cmaemu.txt, CASE.linux.txt and
+/// CASE.side.txt (side by side, differing lines marked `*`).
+pub fn save_transcripts(dir: &Path, r: &CaseResult) -> Result<(), OracleError> {
+    let io = |p: &Path, e| OracleError::Io(p.display().to_string(), e);
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let (emu, linux) = &r.transcripts;
+    for (ext, text) in [("cmaemu.txt", emu.text()), ("linux.txt", linux.text()), ("side.txt", side_by_side(emu, linux, 80))] {
+        let p = dir.join(format!("{}.{ext}", r.name));
+        std::fs::write(&p, text).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}
+
 /// The report of a suite (markdown).
 pub fn report(results: &[CaseResult], assets: &LinuxAssets) -> String {
     compare::report(results, assets)
