@@ -313,7 +313,7 @@ fn a_failed_scenario_step_shows_its_own_output() {
     assert!(r.stdout.contains("step 2 (line 6): expected a line containing \"no such text\""), "{}", r.stdout);
     let tail = &r.stdout[r.stdout.find("last console lines:").expect(&r.stdout)..];
     assert!(tail.contains("| # cat /proc/buddyinfo"), "the failing step's command: {tail}");
-    assert!(tail.contains("| Node 0, zone   Normal"), "and its output: {tail}");
+    assert!(tail.contains("| Node 0, zone      DMA"), "and its output: {tail}");
     assert!(!tail.contains("nr_free_pages"), "not the runner's vmstat read: {tail}");
     assert!(!tail.contains("third step"), "not later steps: {tail}");
     // a failed [[expect]] line: the scenario's output, before the runner's reads

@@ -204,6 +204,9 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
         }
     };
     paging::paging_init(ram_size, &mut alloc);
+    if let Err(e) = crate::mm::free_area_init(mm) {
+        fail(format_args!("free_area_init: {}", e));
+    }
 
     // --- IRQs and the tick
     gic::init();
@@ -230,14 +233,7 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
 
 /// `arm_lowmem_limit` for the memory memblock holds (adjust_lowmem_bounds).
 fn lowmem_limit(mb: &Memblock, p: &cmaemu_mm::profile::MmProfile) -> u64 {
-    let mut mem = [(PhysAddr(0), PhysAddr(0)); 16];
-    let mut n = 0;
-    for r in mb.memory.regions() {
-        if n < mem.len() && r.size > 0 {
-            mem[n] = (PhysAddr(r.base), PhysAddr(r.base + r.size));
-            n += 1;
-        }
-    }
+    let (mem, n) = crate::mm::memory_ranges(mb);
     cmaemu_mm::zone::adjust_lowmem_bounds(p, &mem[..n], None)
         .map(|l| l.0)
         .unwrap_or(mb.memblock_end_of_DRAM().0)

@@ -354,7 +354,7 @@ impl<'a> PageAlloc<'a> {
             return Err(BuddyError::PageblockOrderMismatch);
         }
         let types = zone_types(&profile);
-        let mut zones = [Zone::new(ZoneType::Normal), Zone::new(ZoneType::HighMem), Zone::new(ZoneType::Movable)];
+        let mut zones = [Zone::new(ZoneType::Dma), Zone::new(ZoneType::Normal), Zone::new(ZoneType::HighMem), Zone::new(ZoneType::Movable)];
         for (zid, &kind) in types.iter().enumerate() {
             let z = &mut zones[zid];
             *z = Zone::new(kind);
@@ -1332,8 +1332,11 @@ impl<'a> PageAlloc<'a> {
             ZoneType::Movable
         } else if gfp.any(__GFP_HIGHMEM) && self.profile.highmem {
             ZoneType::HighMem
+        } else if gfp.any(__GFP_DMA) && self.profile.zone_dma {
+            ZoneType::Dma
         } else {
-            // OPT_ZONE_DMA / OPT_ZONE_DMA32 / OPT_ZONE_HIGHMEM fold to Normal.
+            // OPT_ZONE_DMA (without CONFIG_ZONE_DMA) / OPT_ZONE_DMA32 /
+            // OPT_ZONE_HIGHMEM (without CONFIG_HIGHMEM) fold to Normal.
             ZoneType::Normal
         };
         Ok(self.zone_idx(kind).unwrap_or(0))
@@ -1453,11 +1456,12 @@ impl<'a> PageAlloc<'a> {
     // ------------------------------------------------------------------
 
     /// `nr_free_zone_pages(gfp_zone(GFP_USER))` = `nr_free_buffer_pages`:
-    /// managed pages above the high watermark in the zones <= Normal.
+    /// managed pages above the high watermark in the zones <= Normal (DMA
+    /// and Normal).
     pub fn nr_free_buffer_pages(&self) -> u64 {
         self.zones()
             .iter()
-            .filter(|z| z.kind == ZoneType::Normal)
+            .filter(|z| matches!(z.kind, ZoneType::Dma | ZoneType::Normal))
             .map(|z| z.managed_pages.saturating_sub(z.high_wmark_pages()))
             .sum()
     }

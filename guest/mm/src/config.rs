@@ -386,6 +386,11 @@ impl Config {
         } else {
             writeln!(w, "# CONFIG_HIGHMEM is not set")?;
         }
+        if self.profile == Profile::Debian61 {
+            writeln!(w, "CONFIG_ZONE_DMA=y")?;
+        } else {
+            writeln!(w, "# CONFIG_ZONE_DMA is not set")?;
+        }
         writeln!(w, "CONFIG_CMA=y")?;
         writeln!(w, "CONFIG_CMA_AREAS={CONFIG_CMA_AREAS}")?;
         writeln!(w, "CONFIG_CMA_SYSFS=y")?;

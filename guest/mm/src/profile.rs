@@ -47,6 +47,9 @@ pub struct MmProfile {
     pub vmsplit: VmSplit,
     /// `CONFIG_HIGHMEM`: whether a HighMem zone exists at all.
     pub highmem: bool,
+    /// `CONFIG_ZONE_DMA`: whether a DMA zone exists (on ARM it covers
+    /// lowmem up to `arm_dma_limit`, all of it on vexpress).
+    pub zone_dma: bool,
 }
 
 /// Why a profile is not usable.
@@ -72,13 +75,16 @@ impl fmt::Display for ProfileError {
 }
 
 impl MmProfile {
-    /// `debian-6.1`: 12 orders, 8 MiB pageblocks, 3G/1G split with HighMem.
+    /// `debian-6.1`: 12 orders, 8 MiB pageblocks, 3G/1G split with HighMem,
+    /// and ZONE_DMA (Debian's armmp config has `CONFIG_ZONE_DMA=y`; its boot
+    /// log on vexpress-a9 says `DMA [mem 0x60000000-…]`, `Normal empty`).
     pub const DEBIAN_6_1: MmProfile = MmProfile {
         name: "debian-6.1",
         max_order: 12,
         pageblock_order: 11,
         vmsplit: VmSplit::Split3G,
         highmem: true,
+        zone_dma: true,
     };
 
     /// `biscuitos-5.0`: 11 orders, 4 MiB pageblocks, 2G/2G split (all of a
@@ -91,6 +97,7 @@ impl MmProfile {
         pageblock_order: 10,
         vmsplit: VmSplit::Split2G,
         highmem: false,
+        zone_dma: false,
     };
 
     /// Looks a named profile up.

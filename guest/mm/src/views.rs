@@ -108,13 +108,12 @@ pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
         write!(w, "Node {}, zone {:>8}", 0, z.kind.name())?;
         write!(
             w,
-            "\n  pages free     {}\n        boost    {}\n        min      {}\n        low      {}\n        high     {}\n        promo    {}\n        spanned  {}\n        present  {}\n        managed  {}\n        cma      {}",
+            "\n  pages free     {}\n        boost    {}\n        min      {}\n        low      {}\n        high     {}\n        spanned  {}\n        present  {}\n        managed  {}\n        cma      {}",
             z.free_pages(),
             z.watermark_boost,
             z.min_wmark_pages(),
             z.low_wmark_pages(),
             z.high_wmark_pages(),
-            z.wmark_pages(crate::gfp::WMARK_PROMO),
             z.spanned_pages,
             z.present_pages,
             z.managed_pages,
@@ -150,6 +149,7 @@ pub fn vmstat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
     }
     for (zid, z) in pa.zones().iter().enumerate() {
         let name = match z.kind {
+            ZoneType::Dma => "pgalloc_dma",
             ZoneType::Normal => "pgalloc_normal",
             ZoneType::HighMem => "pgalloc_high",
             ZoneType::Movable => "pgalloc_movable",
@@ -187,12 +187,13 @@ pub struct MeminfoExtra {
 /// `VMALLOC_TOTAL` in kB: `VMALLOC_END - VMALLOC_START`, with
 /// `VMALLOC_START = (high_memory + VMALLOC_OFFSET) & ~(VMALLOC_OFFSET - 1)`
 /// (arch/arm/include/asm/pgtable.h) and `high_memory` the virtual end of
-/// lowmem (the end of ZONE_NORMAL).
+/// lowmem (the end of ZONE_DMA and ZONE_NORMAL).
 fn vmalloc_total_kb(pa: &PageAlloc) -> u64 {
     use crate::zone::{VMALLOC_END, VMALLOC_OFFSET};
-    let Some(normal) = pa.zones().iter().find(|z| z.kind == ZoneType::Normal && z.populated()) else { return 0 };
-    let phys_offset = (normal.zone_start_pfn.0 as u64) << 12;
-    let lowmem_end = (normal.zone_end_pfn().0 as u64) << 12;
+    let lowmem = || pa.zones().iter().filter(|z| matches!(z.kind, ZoneType::Dma | ZoneType::Normal) && z.populated());
+    let (Some(phys_offset), Some(lowmem_end)) = (lowmem().map(|z| (z.zone_start_pfn.0 as u64) << 12).min(), lowmem().map(|z| (z.zone_end_pfn().0 as u64) << 12).max()) else {
+        return 0;
+    };
     let high_memory = pa.profile.vmsplit.page_offset() + (lowmem_end - phys_offset);
     let start = (high_memory + VMALLOC_OFFSET) & !(VMALLOC_OFFSET - 1);
     VMALLOC_END.saturating_sub(start) >> 10
@@ -277,7 +278,7 @@ mod tests {
         buddyinfo(&pa, &mut s).unwrap();
         assert_eq!(
             s,
-            "Node 0, zone   Normal      0      0      0      0      0      0      0      0      0      0      0     96 \n\
+            "Node 0, zone      DMA      0      0      0      0      0      0      0      0      0      0      0     96 \n\
              Node 0, zone  HighMem      0      0      0      0      0      0      0      0      0      0      0     32 \n"
         );
     }

@@ -4,12 +4,15 @@
 //! `find_limits`/`zone_sizes_init`) makes lowmem everything the kernel's
 //! linear map can reach below `vmalloc_min`, and HighMem the rest.
 //!
-//! ZONE_DMA: on ARM, `CONFIG_ZONE_DMA` is only selected by a few platforms
-//! and only `if ARM_LPAE` (brcmstb, renesas, ...). Debian's `armmp` flavour
-//! (the one a Cortex-A9 vexpress boots; `armmp-lpae` cannot run on an A9) is
-//! built without LPAE, hence without ZONE_DMA: the zones are Normal, HighMem
-//! and the always-present (here empty) Movable zone. Without
-//! `CONFIG_HIGHMEM` they are Normal and Movable.
+//! ZONE_DMA: Debian's `armmp` 6.1 build has `CONFIG_ZONE_DMA=y` (some of
+//! its platforms need it). `zone_sizes_init` gives ZONE_DMA the lowmem below
+//! `arm_dma_pfn_limit`; a machine without `dma_zone_size` (vexpress) has
+//! `arm_dma_limit = 0xffffffff`, so ZONE_DMA is *all* of lowmem and Normal
+//! is empty — the real kernel's boot log on this board says
+//! `DMA [mem 0x60000000-…]`, `Normal empty`. The zones of that profile are
+//! DMA, Normal, HighMem and the always-present (here empty) Movable zone.
+//! The `biscuitos-5.0` profile (the seed articles' build) has no ZONE_DMA:
+//! Normal and Movable (plus HighMem with `CONFIG_HIGHMEM`).
 use crate::profile::MmProfile;
 use crate::types::{Pfn, PhysAddr};
 use core::fmt;
@@ -17,6 +20,8 @@ use core::fmt;
 /// `enum zone_type` (the subset that exists on our board).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ZoneType {
+    /// `ZONE_DMA`: lowmem below `arm_dma_limit` (all of it on vexpress).
+    Dma,
     /// `ZONE_NORMAL`: lowmem, permanently mapped by the kernel.
     Normal,
     /// `ZONE_HIGHMEM`.
@@ -30,6 +35,7 @@ impl ZoneType {
     /// `zone_names[]`.
     pub const fn name(self) -> &'static str {
         match self {
+            ZoneType::Dma => "DMA",
             ZoneType::Normal => "Normal",
             ZoneType::HighMem => "HighMem",
             ZoneType::Movable => "Movable",
@@ -42,6 +48,7 @@ impl ZoneType {
     /// `sysctl_lowmem_reserve_ratio[]` default for this zone.
     pub const fn lowmem_reserve_ratio(self) -> u64 {
         match self {
+            ZoneType::Dma => 256,
             ZoneType::Normal => 32,
             ZoneType::HighMem | ZoneType::Movable => 0,
         }
@@ -49,16 +56,21 @@ impl ZoneType {
 }
 
 /// Most zones a node can have in any profile.
-pub const MAX_NR_ZONES_LIMIT: usize = 3;
+pub const MAX_NR_ZONES_LIMIT: usize = 4;
 
 /// The zones that exist (`MAX_NR_ZONES` of the build), in index order.
 pub fn zone_types(profile: &MmProfile) -> &'static [ZoneType] {
-    if profile.highmem {
-        &[ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable]
-    } else {
-        &[ZoneType::Normal, ZoneType::Movable]
+    match (profile.zone_dma, profile.highmem) {
+        (true, true) => &[ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable],
+        (true, false) => &[ZoneType::Dma, ZoneType::Normal, ZoneType::Movable],
+        (false, true) => &[ZoneType::Normal, ZoneType::HighMem, ZoneType::Movable],
+        (false, false) => &[ZoneType::Normal, ZoneType::Movable],
     }
 }
+
+/// `arm_dma_pfn_limit` (arch/arm/mm/init.c `setup_dma_zone`): without a
+/// machine `dma_zone_size`, `arm_dma_limit` is 0xffffffff.
+pub const ARM_DMA_PFN_LIMIT: u32 = 0xffff_ffff >> 12;
 
 /// `VMALLOC_END` (arch/arm/include/asm/pgtable.h).
 pub const VMALLOC_END: u64 = 0xff80_0000;
@@ -177,8 +189,9 @@ impl ZoneLayout {
 }
 
 /// Follows arch/arm/mm/init.c `find_limits` + `zone_sizes_init` and
-/// mm/page_alloc.c `free_area_init`: Normal = `[min_pfn, max_low)`, HighMem
-/// = `[max_low, max_high)`, Movable empty. Without `CONFIG_HIGHMEM` Linux
+/// mm/page_alloc.c `free_area_init`: DMA = `[min_pfn, min(arm_dma_pfn_limit,
+/// max_low))`, Normal = the rest of `[min_pfn, max_low)` (empty on vexpress
+/// with ZONE_DMA), HighMem = `[max_low, max_high)`, Movable empty. Without `CONFIG_HIGHMEM` Linux
 /// `memblock_remove`s the RAM above lowmem ("Ignoring RAM at ...").
 pub fn zone_sizes_init(
     profile: &MmProfile,
@@ -219,9 +232,11 @@ pub fn zone_sizes_init(
     };
     let types = zone_types(profile);
     let mut zones = [span(ZoneType::Movable, Pfn(0), Pfn(0)); MAX_NR_ZONES_LIMIT];
+    let dma_end = if profile.zone_dma { Pfn(ARM_DMA_PFN_LIMIT.min(max_low.0)) } else { min_pfn };
     for (i, &t) in types.iter().enumerate() {
         zones[i] = match t {
-            ZoneType::Normal => span(t, min_pfn, max_low),
+            ZoneType::Dma => span(t, min_pfn, dma_end),
+            ZoneType::Normal => span(t, Pfn(dma_end.0.max(min_pfn.0)), max_low),
             ZoneType::HighMem => span(t, max_low, max_high),
             ZoneType::Movable => span(t, Pfn(0), Pfn(0)),
         };
@@ -236,6 +251,49 @@ pub fn zone_sizes_init(
     })
 }
 
+impl ZoneLayout {
+    /// The lines `free_area_init` prints (mm/page_alloc.c): `Zone ranges:`
+    /// with each zone but Movable (`  %-8s ` then `empty` or
+    /// `[mem %#018Lx-%#018Lx]`), `Movable zone start for each node` (no
+    /// `kernelcore=`/`movablecore=`: no node line), `Early memory node
+    /// ranges` with each memblock.memory region (`for_each_mem_pfn_range`:
+    /// regions split by flags, e.g. `no-map`, are printed separately) and
+    /// `Initmem setup node 0 [mem …]` (`free_area_init_node`: the node's
+    /// span).
+    pub fn free_area_init_lines(&self, memory: &[(PhysAddr, PhysAddr)], out: &mut dyn FnMut(fmt::Arguments<'_>)) {
+        let mem = |s: u64, e: u64| MemRange(s, e);
+        out(format_args!("Zone ranges:"));
+        for z in &self.zones[..self.nr_zones] {
+            if z.kind == ZoneType::Movable {
+                continue;
+            }
+            if z.spanned() == 0 {
+                out(format_args!("  {:<8} empty", z.kind.name()));
+            } else {
+                out(format_args!("  {:<8} {}", z.kind.name(), mem((z.start.0 as u64) << 12, (z.end.0 as u64) << 12)));
+            }
+        }
+        out(format_args!("Movable zone start for each node"));
+        out(format_args!("Early memory node ranges"));
+        for &(s, e) in memory {
+            let (sp, ep) = (s.pfn_up().0 as u64, e.pfn_down().0 as u64);
+            if ep > sp {
+                out(format_args!("  node {:>3}: {}", 0, mem(sp << 12, ep << 12)));
+            }
+        }
+        out(format_args!("Initmem setup node 0 {}", mem((self.min_pfn.0 as u64) << 12, (self.max_pfn.0 as u64) << 12)));
+    }
+}
+
+/// `[mem %#018Lx-%#018Lx]` of `[start, end)`.
+struct MemRange(u64, u64);
+
+impl fmt::Display for MemRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[mem {:#018x}-{:#018x}]", self.0, self.1 - 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,19 +301,50 @@ mod tests {
     const RAM_1G: [(PhysAddr, PhysAddr); 1] = [(PhysAddr(0x6000_0000), PhysAddr(0xA000_0000))];
 
     #[test]
-    fn vexpress_1g_debian_has_highmem_above_0x90000000() {
+    fn vexpress_1g_debian_has_all_lowmem_in_dma_and_highmem_above_0x90000000() {
         let l = zone_sizes_init(&MmProfile::DEBIAN_6_1, &RAM_1G, None).unwrap();
         assert_eq!(vmalloc_min(&MmProfile::DEBIAN_6_1, None), 0xF000_0000);
         assert_eq!(l.lowmem_limit, PhysAddr(0x9000_0000));
+        let d = l.zone(ZoneType::Dma).unwrap();
         let n = l.zone(ZoneType::Normal).unwrap();
         let h = l.zone(ZoneType::HighMem).unwrap();
         let m = l.zone(ZoneType::Movable).unwrap();
-        assert_eq!((n.start, n.end), (Pfn(0x60000), Pfn(0x90000)));
+        assert_eq!((d.start, d.end), (Pfn(0x60000), Pfn(0x90000)));
+        assert_eq!((n.spanned(), n.start), (0, Pfn(0)));
         assert_eq!((h.start, h.end), (Pfn(0x90000), Pfn(0xA0000)));
-        assert_eq!(n.present, 768 << 8); // 768 MiB lowmem
+        assert_eq!(d.present, 768 << 8); // 768 MiB lowmem
         assert_eq!(h.present, 256 << 8); // 256 MiB highmem
         assert_eq!((m.spanned(), m.start), (0, Pfn(0)));
-        assert_eq!(l.nr_zones, 3);
+        assert_eq!(l.nr_zones, 4);
+    }
+
+    /// The lines of Debian's armmp 6.1 on QEMU vexpress-a9 with 1 GiB.
+    #[test]
+    fn free_area_init_lines_read_as_debians_boot_log() {
+        let l = zone_sizes_init(&MmProfile::DEBIAN_6_1, &RAM_1G, None).unwrap();
+        let mut s = alloc_lines(&l, &RAM_1G);
+        assert_eq!(
+            s,
+            "Zone ranges:\n  DMA      [mem 0x0000000060000000-0x000000008fffffff]\n  Normal   empty\n  HighMem  [mem 0x0000000090000000-0x000000009fffffff]\nMovable zone start for each node\nEarly memory node ranges\n  node   0: [mem 0x0000000060000000-0x000000009fffffff]\nInitmem setup node 0 [mem 0x0000000060000000-0x000000009fffffff]\n"
+        );
+        // 256 MiB, an area marked no-map in the middle: two node lines
+        let ram = [(PhysAddr(0x6000_0000), PhysAddr(0x6800_0000)), (PhysAddr(0x6800_0000), PhysAddr(0x7000_0000))];
+        let l = zone_sizes_init(&MmProfile::DEBIAN_6_1, &ram, None).unwrap();
+        s = alloc_lines(&l, &ram);
+        assert!(s.contains("  HighMem  empty\n"), "{s}");
+        assert!(s.contains("  node   0: [mem 0x0000000060000000-0x0000000067ffffff]\n  node   0: [mem 0x0000000068000000-0x000000006fffffff]\n"), "{s}");
+        // the seed's build: no DMA zone
+        let l = zone_sizes_init(&MmProfile::BISCUITOS_5_0, &RAM_1G, None).unwrap();
+        assert!(alloc_lines(&l, &RAM_1G).starts_with("Zone ranges:\n  Normal   [mem 0x0000000060000000-0x000000009fffffff]\nMovable"));
+    }
+
+    fn alloc_lines(l: &ZoneLayout, mem: &[(PhysAddr, PhysAddr)]) -> String {
+        use core::fmt::Write;
+        let mut s = String::new();
+        l.free_area_init_lines(mem, &mut |a| {
+            let _ = writeln!(s, "{a}");
+        });
+        s
     }
 
     #[test]

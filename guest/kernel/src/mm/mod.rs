@@ -76,6 +76,9 @@ pub fn parse_params(cmdline: &str) -> MmProfile {
             _ => VmSplit::Split2G,
         },
         highmem: matches!(cfg.vmsplit, config::VmSplit::Split3G),
+        // Debian's armmp has CONFIG_ZONE_DMA=y; the BiscuitOS 5.0 build of
+        // the seed articles shows a Normal zone.
+        zone_dma: matches!(cfg.profile, config::Profile::Debian61),
     };
     let p = match p.validate() {
         Ok(()) => p,
@@ -120,11 +123,8 @@ fn alloc_zeroed(mb: &mut Memblock, size: u64, align: u64, limit: u64) -> Option<
     Some(pa.0 as u32)
 }
 
-/// `free_area_init` + `mem_init`: build the page array and the zones, and
-/// free every memblock-free range to the buddy allocator.
-pub fn mm_init(mm: &mut Mm) -> Result<(), &'static str> {
-    let profile = mm.profile;
-    let mb = &mut mm.memblock;
+/// memblock.memory's regions as `[start, end)` (at most 16) and how many.
+pub fn memory_ranges(mb: &Memblock) -> ([(PhysAddr, PhysAddr); 16], usize) {
     let mut mem = [(PhysAddr(0), PhysAddr(0)); 16];
     let mut n = 0;
     for r in mb.memory.regions() {
@@ -133,7 +133,29 @@ pub fn mm_init(mm: &mut Mm) -> Result<(), &'static str> {
             n += 1;
         }
     }
-    let layout = zone_sizes_init(&profile, &mem[..n], None).map_err(|_| "zone_sizes_init failed")?;
+    (mem, n)
+}
+
+/// `zone_sizes_init` → `free_area_init` (from `paging_init`): the zones'
+/// spans, and in the debian-6.1 profile the lines Linux prints there
+/// (`Zone ranges:` ... `Initmem setup node 0`; the biscuitos-5.0 profile
+/// keeps the seed articles' boot log).
+pub fn free_area_init(mm: &mut Mm) -> Result<(), &'static str> {
+    let (mem, n) = memory_ranges(&mm.memblock);
+    let layout = zone_sizes_init(&mm.profile, &mem[..n], None).map_err(|_| "zone_sizes_init failed")?;
+    if matches!(mm.config.profile, config::Profile::Debian61) {
+        layout.free_area_init_lines(&mem[..n], &mut |a| pr_info!("{}", a));
+    }
+    mm.layout = Some(layout);
+    Ok(())
+}
+
+/// `mem_init`: build the page array over the zones [`free_area_init`]
+/// laid out, and free every memblock-free range to the buddy allocator.
+pub fn mm_init(mm: &mut Mm) -> Result<(), &'static str> {
+    let profile = mm.profile;
+    let layout = mm.layout.ok_or("free_area_init did not run")?;
+    let mb = &mut mm.memblock;
     let lowmem_end = layout.lowmem_limit.0;
     let base = layout.min_pfn;
     let nr = layout.max_pfn.0 - base.0;
@@ -171,7 +193,6 @@ pub fn mm_init(mm: &mut Mm) -> Result<(), &'static str> {
     // are still 0, so high = 4 * batch until init_per_zone_wmark_min.
     pa.setup_per_cpu_pageset();
     mm.physpages = mb.memblock_phys_mem_size() >> 12;
-    mm.layout = Some(layout);
     mm.pa = Some(pa);
     Ok(())
 }

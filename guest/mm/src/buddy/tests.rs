@@ -60,7 +60,7 @@ pub(crate) fn boot(profile: MmProfile, start: u32, nr_pages: u32) -> PageAlloc<'
 
 /// A small profile where blocks span several pageblocks (order 7 blocks,
 /// order 4 pageblocks), to reach the `order >= pageblock_order` rules.
-pub(crate) const SMALL: MmProfile = MmProfile { name: "small", max_order: 8, pageblock_order: 4, vmsplit: crate::profile::VmSplit::Split3G, highmem: true };
+pub(crate) const SMALL: MmProfile = MmProfile { name: "small", max_order: 8, pageblock_order: 4, vmsplit: crate::profile::VmSplit::Split3G, highmem: true, zone_dma: false };
 
 const RAM: u32 = 0x60000;
 
@@ -71,18 +71,21 @@ fn nr_free(pa: &PageAlloc, zid: usize, order: u32) -> u64 {
 #[test]
 fn boot_1g_debian_watermarks_and_buddyinfo() {
     let pa = boot(MmProfile::DEBIAN_6_1, RAM, 1 << 18);
-    let (n, h) = (&pa.zones[0], &pa.zones[1]);
-    assert_eq!((n.kind, n.managed_pages), (ZoneType::Normal, 196608));
+    // ZONE_DMA holds all lowmem; Normal is empty.
+    let (n, e, h) = (&pa.zones[0], &pa.zones[1], &pa.zones[2]);
+    assert_eq!((n.kind, n.managed_pages), (ZoneType::Dma, 196608));
+    assert_eq!((e.kind, e.managed_pages, e.spanned_pages), (ZoneType::Normal, 0, 0));
     assert_eq!((h.kind, h.managed_pages), (ZoneType::HighMem, 65536));
     // min_free_kbytes = int_sqrt(196608 * 4 * 16) = 3547
     assert_eq!(pa.min_free_kbytes, 3547);
     assert_eq!(n.watermark[..3], [886, 1107, 1328]);
     assert_eq!(h.watermark[..3], [64, 137, 210]);
-    assert_eq!(n.lowmem_reserve[..3], [0, 2048, 2048]);
-    assert_eq!(pa.totalreserve_pages, 2048 + 1328 + 210);
+    // sysctl_lowmem_reserve_ratio[ZONE_DMA] = 256: 65536 / 256
+    assert_eq!(n.lowmem_reserve[..4], [0, 0, 256, 256]);
+    assert_eq!(pa.totalreserve_pages, 256 + 1328 + 210);
     // Everything merged to MAX_ORDER - 1 = 11 (8 MiB blocks).
     assert_eq!(nr_free(&pa, 0, 11), 96);
-    assert_eq!(nr_free(&pa, 1, 11), 32);
+    assert_eq!(nr_free(&pa, 2, 11), 32);
     assert_eq!(pa.nr_free_pages(), 1 << 18);
     assert_eq!(pa.check_integrity().unwrap(), 1 << 18);
 }
@@ -356,7 +359,7 @@ fn watermark_without_alloc_cma_ignores_free_cma() {
 fn highmem_falls_back_to_normal_but_normal_never_to_highmem() {
     // 64 MiB with vmalloc=976M: lowmem 40 MiB, HighMem 24 MiB.
     let mut pa = boot_with(MmProfile::DEBIAN_6_1, RAM, 16384, &[], Some(976 << 20));
-    assert_eq!((pa.zones[0].managed_pages, pa.zones[1].managed_pages), (10240, 6144));
+    assert_eq!((pa.zones[0].managed_pages, pa.zones[2].managed_pages), (10240, 6144));
     let h = pa.zone_idx(ZoneType::HighMem).unwrap();
     let hz = pa.zones[h].clone();
     let p = pa.__alloc_pages(GFP_HIGHUSER, 0).unwrap();

@@ -26,12 +26,13 @@ fn boot_1g_debian_pagesets() {
     // Without setup_per_cpu_pageset: still the boot pageset.
     assert_eq!((pa.zones[0].pcp.high, pa.zones[0].pcp.batch), (0, 1));
     let pa = boot_pcp(MmProfile::DEBIAN_6_1, 1 << 18, &[]);
-    let (n, h) = (&pa.zones[0], &pa.zones[1]);
+    let (n, h) = (&pa.zones[0], &pa.zones[2]);
     assert_eq!((n.pcp.high, n.pcp.batch), (1107, 63));
     assert_eq!((h.pcp.high, h.pcp.batch), (137, 15));
     assert_eq!((n.stat_threshold, h.stat_threshold), (8, 6));
-    // Movable is empty: it stays on the boot pageset.
-    assert!(!pa.zones[2].pcp_ready);
+    // Normal (all lowmem is DMA) and Movable are empty: boot pagesets.
+    assert!(!pa.zones[1].pcp_ready);
+    assert!(!pa.zones[3].pcp_ready);
 }
 
 /// A booted allocator with per-cpu pagesets; `cma` pageblocks at the top.
