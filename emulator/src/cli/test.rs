@@ -38,8 +38,8 @@ pub enum LoadError {
     #[error(transparent)]
     Scenario(#[from] scenario::ScenarioError),
     /// Its `[board]` table describes no board that can be built.
-    #[error("{}: board: {reason}", file.display())]
-    Board { file: PathBuf, reason: String },
+    #[error("{}: board: {source}", file.display())]
+    Board { file: PathBuf, source: scenario::BoardSpecError },
 }
 
 fn print_result(pb: &indicatif::ProgressBar, r: &scenario::ScenarioResult) {
@@ -79,7 +79,7 @@ fn load_scenarios(files: &[PathBuf], seed: Option<u64>) -> Result<Vec<(scenario:
         let board = if sc.pending.is_some() {
             None
         } else {
-            Some(scenario::PreparedBoard::from_spec(&sc.board, sc.dir.as_deref()).map_err(|reason| LoadError::Board { file: f.clone(), reason })?)
+            Some(scenario::PreparedBoard::from_spec(&sc.board, sc.dir.as_deref()).map_err(|source| LoadError::Board { file: f.clone(), source })?)
         };
         out.push((sc, board));
     }
@@ -170,7 +170,7 @@ pub fn run(a: TestArgs) -> ExitCode {
 }
 
 /// A pending scenario needs no board; anything else was prepared at load.
-fn unreachable_board(sc: &scenario::Scenario, e: String) -> scenario::ScenarioResult {
+fn unreachable_board(sc: &scenario::Scenario, e: scenario::BoardSpecError) -> scenario::ScenarioResult {
     scenario::ScenarioResult {
         name: sc.name.clone(),
         file: None,

@@ -274,7 +274,7 @@ fn stop_reason(s: &Stop) -> SingleThreadStopReason<u32> {
 
 impl<'c, B: Bus + 'static> Target for GdbTarget<'c, B> {
     type Arch = CortexA9;
-    type Error = String;
+    type Error = CpuError;
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
         BaseOps::SingleThread(self)
@@ -408,7 +408,7 @@ impl<'c, B: Bus + 'static> SwBreakpoint for GdbTarget<'c, B> {
                 uc.get_data_mut().stop = Some(Stop::Error(GDB_STOP.into()));
                 let _ = uc.emu_stop();
             })
-            .map_err(|e| TargetError::Fatal(format!("breakpoint hook: {e:?}")))?;
+            .map_err(|err| TargetError::Fatal(CpuError::Unicorn { what: "breakpoint hook", err }))?;
         self.breakpoints.push((addr, id));
         self.cpu.flush_caches();
         Ok(true)
@@ -433,7 +433,7 @@ impl<'c, B: Bus + 'static, C: ConnectionExt<Error = std::io::Error>> BlockingEve
     fn wait_for_stop_reason(
         target: &mut Self::Target,
         conn: &mut Self::Connection,
-    ) -> Result<Event<Self::StopReason>, WaitForStopReasonError<String, std::io::Error>> {
+    ) -> Result<Event<Self::StopReason>, WaitForStopReasonError<CpuError, std::io::Error>> {
         loop {
             match conn.peek() {
                 Ok(Some(_)) => {
@@ -449,7 +449,7 @@ impl<'c, B: Bus + 'static, C: ConnectionExt<Error = std::io::Error>> BlockingEve
         }
     }
 
-    fn on_interrupt(_target: &mut Self::Target) -> Result<Option<Self::StopReason>, String> {
+    fn on_interrupt(_target: &mut Self::Target) -> Result<Option<Self::StopReason>, CpuError> {
         Ok(Some(SingleThreadStopReason::Signal(Signal::SIGINT)))
     }
 }

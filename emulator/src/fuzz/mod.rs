@@ -306,8 +306,17 @@ impl Drop for QuietPanics {
     }
 }
 
+/// A target panicked on an input: the panic's message and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at {at})")]
+pub struct Panicked {
+    pub message: String,
+    /// `file:line:column` of the panic.
+    pub at: String,
+}
+
 /// Run one input with the watchdog timing it; `Err` holds the panic.
-fn run_one(t: &dyn Target, c: &Current, input: &[u8]) -> Result<String, String> {
+fn run_one(t: &dyn Target, c: &Current, input: &[u8]) -> Result<String, Panicked> {
     {
         let mut cur = c.input.lock().unwrap_or_else(|p| p.into_inner());
         cur.clear();
@@ -317,9 +326,9 @@ fn run_one(t: &dyn Target, c: &Current, input: &[u8]) -> Result<String, String> 
     let r = catch_unwind(AssertUnwindSafe(|| t.run(input)));
     c.started.store(0, Ordering::SeqCst);
     r.map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        let message = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
         let at = LAST_PANIC.with(|l| l.borrow_mut().take()).unwrap_or_default();
-        format!("{msg} (at {at})")
+        Panicked { message, at }
     })
 }
 
@@ -449,7 +458,8 @@ pub fn fuzz(t: &dyn Target, opts: &Options) -> Report {
                     }
                 }
             }
-            Err(msg) => {
+            Err(panic) => {
+                let msg = panic.to_string();
                 rep.panics += 1;
                 let site = class_of(&msg);
                 if panic_sites.insert(site) {
@@ -478,7 +488,7 @@ pub fn fuzz(t: &dyn Target, opts: &Options) -> Report {
 /// Run one saved input (with the watchdog and the allocation limit):
 /// its outcome class, or the panic (its message and location; the
 /// default panic hook prints the backtrace with `RUST_BACKTRACE=1`).
-pub fn replay(t: &dyn Target, input: &[u8], out_dir: &Path, timeout: Duration) -> Result<String, String> {
+pub fn replay(t: &dyn Target, input: &[u8], out_dir: &Path, timeout: Duration) -> Result<String, Panicked> {
     let c = arm(t.name(), out_dir, timeout);
     let hook = QuietPanics::install(true);
     let r = run_one(t, &c, input);
@@ -668,7 +678,7 @@ mod tests {
         assert!(rep.panics > 0, "{rep}");
         assert_eq!(rep.saved.len(), 1, "one reproducer per panic site");
         let bytes = std::fs::read(&rep.saved[0]).unwrap();
-        let e = replay(&Panicky, &bytes, &out, Duration::from_secs(5)).unwrap_err();
+        let e = replay(&Panicky, &bytes, &out, Duration::from_secs(5)).unwrap_err().to_string();
         assert!(e.starts_with("bang (at emulator/src/fuzz/mod.rs:"), "{e}");
         let _ = std::fs::remove_dir_all(out);
     }

@@ -473,14 +473,14 @@ impl Dtb {
         clean.extend_from_slice(&walked.clean);
         clean.extend_from_slice(strings);
 
-        let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<DtNode, String> {
-            let fdt = fdt::Fdt::new(&clean).map_err(|e| e.to_string())?;
-            let root = fdt.find_node("/").ok_or("no root node")?;
+        let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<DtNode, DtbError> {
+            let fdt = fdt::Fdt::new(&clean).map_err(|e| DtbError::Decoder(e.to_string()))?;
+            let root = fdt.find_node("/").ok_or_else(|| DtbError::Decoder("no root node".into()))?;
             Ok(build(root, ""))
         }));
         let root = match decoded {
             Ok(Ok(root)) => root,
-            Ok(Err(msg)) => return Err(DtbError::Decoder(msg)),
+            Ok(Err(e)) => return Err(e),
             Err(p) => {
                 let msg = p
                     .downcast_ref::<&str>()

@@ -4,7 +4,7 @@ use super::procfs::{parse_meminfo, parse_vmstat, Counters};
 use crate::board::machine::{Exit, Machine, Step};
 use crate::memory::map::RAM_BASE;
 use crate::loader::board_dtb::{board_dtb, BoardDtbOptions, DEFAULT_BOOTARGS};
-use crate::loader::dtb::Dtb;
+use crate::loader::dtb::{Dtb, DtbError};
 use crate::loader::images;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +31,37 @@ pub enum Error {
     /// The guest stopped (powered off, panicked, hit the instruction limit).
     #[error("{what}: the guest {}", describe_exit(.exit))]
     Exited { what: String, exit: Exit },
+}
+
+/// Why a `[board]` table (or a test's builder) describes no board that
+/// can be built: its device tree, a `dt.NODE` size, `dtc`.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardSpecError {
+    /// The tree (named by its file, or `the generated board`) is bad.
+    #[error("{what}: {source}")]
+    Dtb { what: String, source: DtbError },
+    #[error("{what}: no /reserved-memory node to resize")]
+    NoReservedMemory { what: String },
+    #[error("dt.{node}: {what} has no /reserved-memory/{node} (it has: {have})")]
+    NoSuchNode { node: String, what: String, have: String },
+    #[error("dt.{node}: {size:#x} does not fit the node's one size cell")]
+    SizeCell { node: String, size: u64 },
+    #[error("dt.{node}: reg has {len} bytes, expected one (address, size) entry")]
+    RegLen { node: String, len: usize },
+    #[error("dt.{node}: /reserved-memory/{full} has neither size nor reg")]
+    NoSize { node: String, full: String },
+    #[error("{}: cannot run dtc ({source}); install device-tree-compiler or give a .dtb", path.display())]
+    NoDtc { path: PathBuf, source: std::io::Error },
+    #[error("{}: dtc failed: {stderr}", path.display())]
+    Dtc { path: PathBuf, stderr: String },
+    /// The `.dtb` (or `dtc`'s output) could not be read.
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// The error of a device tree named `what`.
+fn dtb_err(what: &impl std::fmt::Display) -> impl FnOnce(DtbError) -> BoardSpecError + '_ {
+    move |source| BoardSpecError::Dtb { what: what.to_string(), source }
 }
 
 /// A human description of how a run ended.
@@ -65,7 +96,7 @@ pub struct PreparedBoard {
 impl PreparedBoard {
     /// Build the board a `[board]` table describes. Relative `dtb` paths
     /// are taken from `dir`; a `.dts` is compiled with `dtc`.
-    pub fn from_spec(spec: &BoardSpec, dir: Option<&Path>) -> Result<PreparedBoard, String> {
+    pub fn from_spec(spec: &BoardSpec, dir: Option<&Path>) -> Result<PreparedBoard, BoardSpecError> {
         let mut inject = if spec.inject.is_empty() { String::new() } else { format!(" cmaemu.inject={}", spec.inject.join(",")) };
         for a in &spec.args {
             inject.push(' ');
@@ -90,17 +121,17 @@ impl PreparedBoard {
                 };
                 let bytes = read_dtb(&path)?;
                 let what = path.display();
-                let mut dtb = Dtb::parse(&bytes).map_err(|e| format!("{what}: {e}"))?;
+                let mut dtb = Dtb::parse(&bytes).map_err(dtb_err(&what))?;
                 if let Some(r) = spec.ram {
-                    dtb.set_memory(RAM_BASE, r).map_err(|e| format!("{what}: {e}"))?;
+                    dtb.set_memory(RAM_BASE, r).map_err(dtb_err(&what))?;
                 }
                 let base = spec.bootargs.clone().or_else(|| dtb.bootargs()).unwrap_or_else(|| DEFAULT_BOOTARGS.to_string());
                 let args = format!("{base}{inject}");
-                dtb.set_bootargs(&args).map_err(|e| format!("{what}: {e}"))?;
-                let regions = dtb.memory_regions().map_err(|e| format!("{what}: {e}"))?;
+                dtb.set_bootargs(&args).map_err(dtb_err(&what))?;
+                let regions = dtb.memory_regions().map_err(dtb_err(&what))?;
                 let end = regions.iter().map(|(b, s)| b + s).max().unwrap_or(RAM_BASE);
                 let ram = (end.saturating_sub(RAM_BASE)).div_ceil(1 << 20) << 20;
-                let bytes = dtb.to_bytes().map_err(|e| format!("{what}: {e}"))?;
+                let bytes = dtb.to_bytes().map_err(dtb_err(&what))?;
                 (set_reserved_sizes(bytes, &spec.reserved_sizes, &what.to_string())?, ram.clamp(16 << 20, 1 << 30), args)
             }
         };
@@ -135,44 +166,44 @@ impl PreparedBoard {
 /// placed node, the size cells of a static node's one `reg` entry. A node
 /// is named in full (`camera-cma`, `buffer@78000000`) or by the part
 /// before `@`.
-fn set_reserved_sizes(dtb: Vec<u8>, sizes: &[(String, u64)], what: &str) -> Result<Vec<u8>, String> {
+fn set_reserved_sizes(dtb: Vec<u8>, sizes: &[(String, u64)], what: &str) -> Result<Vec<u8>, BoardSpecError> {
     if sizes.is_empty() {
         return Ok(dtb);
     }
-    let mut d = Dtb::parse(&dtb).map_err(|e| format!("{what}: {e}"))?;
+    let mut d = Dtb::parse(&dtb).map_err(dtb_err(&what))?;
     let rm_path = "/reserved-memory";
-    let Some(rm) = d.find(rm_path) else { return Err(format!("{what}: no /reserved-memory node to resize")) };
+    let Some(rm) = d.find(rm_path) else { return Err(BoardSpecError::NoReservedMemory { what: what.to_string() }) };
     let (ac, sc) = (rm.prop_u32("#address-cells").unwrap_or(d.address_cells()), rm.prop_u32("#size-cells").unwrap_or(d.size_cells()));
     let names: Vec<String> = rm.children.iter().map(|c| c.name.clone()).collect();
     for (node, size) in sizes {
         let Some(full) = names.iter().find(|n| *n == node || n.split('@').next() == Some(node.as_str())) else {
-            return Err(format!("dt.{node}: {what} has no /reserved-memory/{node} (it has: {})", names.join(", ")));
+            return Err(BoardSpecError::NoSuchNode { node: node.clone(), what: what.to_string(), have: names.join(", ") });
         };
         let cells = |v: u64, n: u32| -> Vec<u8> {
             if n == 2 { v.to_be_bytes().to_vec() } else { (v as u32).to_be_bytes().to_vec() }
         };
         if sc == 1 && *size > u32::MAX as u64 {
-            return Err(format!("dt.{node}: {size:#x} does not fit the node's one size cell"));
+            return Err(BoardSpecError::SizeCell { node: node.clone(), size: *size });
         }
-        let n = d.find_mut(&format!("{rm_path}/{full}")).ok_or_else(|| format!("dt.{node}: node vanished"))?;
+        let Some(n) = d.find_mut(&format!("{rm_path}/{full}")) else { unreachable!("{full} is a child of {rm_path}") };
         if n.prop("size").is_some() {
             n.set_prop("size", cells(*size, sc));
         } else if let Some(reg) = n.prop("reg").map(<[u8]>::to_vec) {
             let a = 4 * ac as usize;
             if reg.len() != a + 4 * sc as usize {
-                return Err(format!("dt.{node}: reg has {} bytes, expected one (address, size) entry", reg.len()));
+                return Err(BoardSpecError::RegLen { node: node.clone(), len: reg.len() });
             }
             let mut r = reg[..a].to_vec();
             r.extend(cells(*size, sc));
             n.set_prop("reg", r);
         } else {
-            return Err(format!("dt.{node}: /reserved-memory/{full} has neither size nor reg"));
+            return Err(BoardSpecError::NoSize { node: node.clone(), full: full.clone() });
         }
     }
-    d.to_bytes().map_err(|e| format!("{what}: {e}"))
+    d.to_bytes().map_err(dtb_err(&what))
 }
 
-fn read_dtb(path: &Path) -> Result<Vec<u8>, String> {
+fn read_dtb(path: &Path) -> Result<Vec<u8>, BoardSpecError> {
     if path.extension().is_some_and(|e| e == "dts") {
         let out = std::env::temp_dir().join(format!(
             "cmaemu-{}-{:?}-{}.dtb",
@@ -182,16 +213,14 @@ fn read_dtb(path: &Path) -> Result<Vec<u8>, String> {
         ));
         let r = std::process::Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(path).output();
         let res = match r {
-            Err(e) => Err(format!("{}: cannot run dtc ({e}); install device-tree-compiler or give a .dtb", path.display())),
-            Ok(o) if !o.status.success() => {
-                Err(format!("{}: dtc failed: {}", path.display(), String::from_utf8_lossy(&o.stderr).trim()))
-            }
-            Ok(_) => std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display())),
+            Err(source) => Err(BoardSpecError::NoDtc { path: path.to_path_buf(), source }),
+            Ok(o) if !o.status.success() => Err(BoardSpecError::Dtc { path: path.to_path_buf(), stderr: String::from_utf8_lossy(&o.stderr).trim().to_string() }),
+            Ok(_) => std::fs::read(&out).map_err(|source| BoardSpecError::Read { path: out.clone(), source }),
         };
         let _ = std::fs::remove_file(&out);
         res
     } else {
-        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::read(path).map_err(|source| BoardSpecError::Read { path: path.to_path_buf(), source })
     }
 }
 
@@ -272,13 +301,13 @@ impl BoardBuilder {
             }
         }
         match &self.dtb_bytes {
-            None => PreparedBoard::from_spec(&self.spec, None).map_err(Error::Board),
+            None => PreparedBoard::from_spec(&self.spec, None).map_err(|e| Error::Board(e.to_string())),
             Some(blob) => {
                 let tmp = std::env::temp_dir().join(format!("cmaemu-api-{}-{:?}.dtb", std::process::id(), std::thread::current().id()));
                 std::fs::write(&tmp, blob).map_err(|e| Error::Board(e.to_string()))?;
                 let mut spec = self.spec.clone();
                 spec.dtb = Some(tmp.display().to_string());
-                let r = PreparedBoard::from_spec(&spec, None).map_err(Error::Board);
+                let r = PreparedBoard::from_spec(&spec, None).map_err(|e| Error::Board(e.to_string()));
                 let _ = std::fs::remove_file(&tmp);
                 r
             }

@@ -95,7 +95,7 @@ pub fn run_cell(name: &str, src: &str, injection: Option<&str>, seed: Option<u64
     let board = match PreparedBoard::from_spec(&sc.board, None) {
         Ok(b) => b,
         Err(e) => {
-            cell.error = Some(e);
+            cell.error = Some(e.to_string());
             return cell;
         }
     };

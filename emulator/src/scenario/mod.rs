@@ -102,7 +102,7 @@ pub mod plot;
 pub mod verdict;
 
 pub(crate) use api::strip_command_output;
-pub use api::{describe_exit, AllocCause, Board, BoardBuilder, Error, PreparedBoard, Session, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_INSNS};
+pub use api::{describe_exit, AllocCause, Board, BoardBuilder, BoardSpecError, Error, PreparedBoard, Session, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_INSNS};
 pub use file::{parse_size, Action, BoardSpec, Cmp, Counter, Expect, Scenario, ScenarioError, Source, Step, SweepSpec, ValueError};
 pub use procfs::{parse_meminfo, parse_vmstat, Counters};
 pub use report::{json_line, json_string, junit_xml, xml_escape};

@@ -224,6 +224,16 @@ fn step_expect_failure(st: &super::file::Step, out: &str) -> Option<String> {
     }
 }
 
+/// Why a counter expectation's file (/proc/meminfo, /proc/vmstat) could
+/// not be read.
+#[derive(Debug, thiserror::Error)]
+enum CounterError {
+    #[error("the guest is not at a prompt")]
+    NotAtPrompt,
+    #[error(transparent)]
+    Session(super::api::Error),
+}
+
 /// Check the `[[expect]]` entries; returns whether a counter expectation
 /// failed.
 fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<String>) -> bool {
@@ -231,7 +241,7 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
     // Line expectations look at the output of the scenario itself, before
     // the counters are read.
     let out = s.output();
-    let mut counters: [Option<Result<Counters, String>>; 2] = [None, None];
+    let mut counters: [Option<Result<Counters, CounterError>>; 2] = [None, None];
     for (i, e) in sc.expects.iter().enumerate() {
         let label = format!("expect {} ({e})", i + 1);
         match e {
@@ -265,9 +275,9 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
                 };
                 if counters[slot].is_none() {
                     counters[slot] = Some(if !alive {
-                        Err("the guest is not at a prompt".to_string())
+                        Err(CounterError::NotAtPrompt)
                     } else {
-                        s.command(&format!("cat {}", c.source.path())).map_err(|e| e.to_string()).map(|t| match c.source {
+                        s.command(&format!("cat {}", c.source.path())).map_err(CounterError::Session).map(|t| match c.source {
                             Source::Meminfo => parse_meminfo(&t),
                             Source::Vmstat => parse_vmstat(&t),
                         })
@@ -291,7 +301,7 @@ fn check_expects(sc: &Scenario, s: &mut Session, alive: bool, reasons: &mut Vec<
 }
 
 /// Load-time preparation and run, for callers holding only a scenario.
-pub fn run_scenario(sc: &Scenario) -> Result<ScenarioResult, String> {
+pub fn run_scenario(sc: &Scenario) -> Result<ScenarioResult, super::api::BoardSpecError> {
     if sc.pending.is_some() {
         // no board needed (its DTB may not even exist yet)
         let board = PreparedBoard { dtb: Vec::new(), ram_size: 0, bootargs: String::new(), max_insns: 0, boot_timeout_ms: 0, every_frame: false, dtb_label: None };
