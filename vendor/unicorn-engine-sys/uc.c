@@ -3087,6 +3087,27 @@ void trace_end(uc_tracer *tracer, trace_loc loc, const char *fmt, ...)
 
 // cmaemu patch: see unicorn.h
 UNICORN_EXPORT
+uc_err uc_cmaemu_set_tlbi_hook(uc_engine *uc, uc_cmaemu_tlbi_cb cb, void *opaque)
+{
+    UC_INIT(uc);
+    uc->cmaemu_tlbi = cb;
+    uc->cmaemu_tlbi_opaque = opaque;
+    return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out)
+{
+    UC_INIT(uc);
+    if (!uc->cmaemu_mmu_regs) {
+        return UC_ERR_ARCH;
+    }
+    return uc->cmaemu_mmu_regs(uc, out);
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
 uc_err uc_cmaemu_set_counter(uc_engine *uc, uc_cmaemu_counter *counter)
 {
     UC_INIT(uc);

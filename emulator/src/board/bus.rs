@@ -284,6 +284,12 @@ impl cpu::Bus for Board {
         self.pace_idle(now)
     }
 
+    fn tlb_maintenance(&mut self, op: cpu::TlbOp, now: u64) {
+        if let Some(m) = &mut self.monitor {
+            m.tlb_maintenance(op, now);
+        }
+    }
+
     fn breakpoint(&mut self, pc: u32, args: [u32; 4], now: u64) {
         if let Some(l) = &mut self.linux {
             l.breakpoint(&self.ram, pc, args, now);

@@ -57,6 +57,9 @@ pub trait Bus {
         false
     }
     fn put_servicer(&mut self, _s: Self::Servicer) {}
+    /// The guest invalidated TLB entries (a CP15 c8 write; see [`TlbOp`])
+    /// at virtual time `now`. Host-side flushes are not reported.
+    fn tlb_maintenance(&mut self, _op: TlbOp, _now: u64) {}
     /// The CPU is about to execute the instruction at `pc`, one of the
     /// addresses given to [`Cpu::add_breakpoints`] (a kernel function's
     /// entry: `args` are r0..r3, its first four arguments).
@@ -83,16 +86,69 @@ impl Servicer for NoServicer {
     }
 }
 
+/// A TLB invalidate operation the guest issued (ARMv7 CP15 c8: the
+/// unified, instruction-side, data-side and Inner Shareable forms are
+/// reported alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlbOp {
+    /// TLBIALL: every entry.
+    All,
+    /// TLBIMVA: the page holding `va`, for `asid`.
+    Va { va: u32, asid: u8 },
+    /// TLBIASID: every non-global entry of `asid`.
+    Asid(u8),
+    /// TLBIMVAA: the page holding `va`, for every ASID.
+    VaAllAsids(u32),
+}
+
+impl TlbOp {
+    /// From the vendored Unicorn's report (`UC_CMAEMU_TLBI_*`, the value
+    /// the guest wrote).
+    fn from_raw(op: u32, value: u32) -> Option<TlbOp> {
+        Some(match op {
+            0 => TlbOp::All,
+            1 => TlbOp::Va { va: value & !0xfff, asid: value as u8 },
+            2 => TlbOp::Asid(value as u8),
+            3 => TlbOp::VaAllAsids(value & !0xfff),
+            _ => return None,
+        })
+    }
+    /// Whether this removes the translation of the page holding `va`
+    /// (any ASID: the guest runs without ASIDs, like QEMU's model of
+    /// these operations, which flushes by VA for every ASID and treats
+    /// TLBIASID as TLBIALL).
+    pub fn covers(self, va: u32) -> bool {
+        match self {
+            TlbOp::All | TlbOp::Asid(_) => true,
+            TlbOp::Va { va: p, .. } | TlbOp::VaAllAsids(p) => p == va & !0xfff,
+        }
+    }
+}
+
+/// The engine reports a guest TLB invalidate (the vendored Unicorn's
+/// `uc_cmaemu_set_tlbi_hook`): hand it to the board.
+///
+/// # Safety
+/// `opaque` must be the `Unicorn<State<B>>` handle the `Cpu` keeps for
+/// inline service (`Fast::serve_ctx`), called from that engine's thread
+/// while it runs, with no other reference to the engine's data live (the
+/// engine calls this from a CP15 write helper, as it calls hooks).
+unsafe extern "C" fn on_tlbi<B: Bus>(opaque: *mut c_void, op: u32, value: u32) {
+    // SAFETY: see the function's contract; the binding's hook proxies
+    // reach the engine's data the same way while it runs.
+    let handle = unsafe { &mut *(opaque as *mut Unicorn<'_, State<B>>) };
+    let st = handle.get_data_mut();
+    let now = st.now();
+    if let Some(op) = TlbOp::from_raw(op, value) {
+        st.bus.tlb_maintenance(op, now);
+    }
+}
+
 /// The CPU's TLB as host-side checks see it (the current address space's
 /// translations, at the privilege the kernel runs at).
 pub trait CpuTlb {
     /// The current TTBR0.
     fn ttbr0(&mut self) -> u32;
-    /// The physical address the TLB holds for `va` (stale entries
-    /// included: that is the point), else what a walk gives now (which the
-    /// TLB then caches, as a CPU access would); None when nothing
-    /// translates it.
-    fn cached(&mut self, va: u32) -> Option<u64>;
     /// Make the TLB hold `va -> pa` (read/write, never executable) unless
     /// it already holds an entry for `va`: what a CPU that used a mapping
     /// before its PTE changed may still cache until a TLB invalidate.
@@ -107,12 +163,6 @@ struct EngineTlb<'u, 'a, B: Bus> {
 impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
     fn ttbr0(&mut self) -> u32 {
         read_cp15(self.uc, 2, 0, 0, 0)
-    }
-    fn cached(&mut self, va: u32) -> Option<u64> {
-        self.uc.get_data_mut().probing = true;
-        let r = self.uc.vmem_translate(va as u64, Prot::READ).ok();
-        self.uc.get_data_mut().probing = false;
-        r
     }
     fn retain(&mut self, va: u32, pa: u64) {
         // A TLB miss now fills from `retained` instead of the page tables.
@@ -415,6 +465,13 @@ fn write_cp15<D>(uc: &mut Unicorn<D>, crn: u32, opc1: u32, crm: u32, opc2: u32, 
 }
 
 fn mmu_regs<D>(uc: &Unicorn<D>) -> MmuRegs {
+    let mut r = [0u32; 6];
+    // SAFETY: a valid engine handle and a 6-word buffer, as the vendored
+    // Unicorn's `uc_cmaemu_mmu_regs` requires.
+    if unsafe { unicorn_engine_sys::uc_cmaemu_mmu_regs(uc.get_handle() as *mut unicorn_engine_sys::uc_engine, r.as_mut_ptr()) } == uc_error::OK {
+        let [sctlr, ttbr0, ttbr1, ttbcr, dacr, cpsr] = r;
+        return MmuRegs { sctlr, ttbr0, ttbr1, ttbcr, dacr, privileged: cpsr & 0x1f != 0x10 };
+    }
     let cpsr = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
     MmuRegs {
         sctlr: read_cp15(uc, 1, 0, 0, 0),
@@ -614,6 +671,13 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         let mut serve_handle = Box::new(uc.clone());
         fast.serve_ctx = &mut *serve_handle as *mut Unicorn<'a, State<B>> as *mut c_void;
         fast.serve_fn = Some(serve_inline::serve_inline::<B>);
+        // SAFETY: a valid engine handle; `serve_ctx` is the boxed handle
+        // kept in the returned Cpu (dropped before the engine closes, and
+        // the engine only calls the hook while it runs).
+        let r = unsafe {
+            unicorn_engine_sys::uc_cmaemu_set_tlbi_hook(uc.get_handle() as *mut unicorn_engine_sys::uc_engine, Some(on_tlbi::<B>), fast.serve_ctx)
+        };
+        ucr("tlb maintenance hook", if r == uc_error::OK { Ok(()) } else { Err(r) })?;
         Ok(Cpu { uc, _serve_handle: serve_handle, _fast: fast })
     }
 

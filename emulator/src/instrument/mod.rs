@@ -151,22 +151,11 @@ impl Instrumentation {
         self.checks && self.attached()
     }
 
-    /// (asid, TTBR0) of every live address space, from the guest's table.
-    fn address_spaces(&self) -> Vec<(u32, u32)> {
-        let Some(d) = self.desc_pa.and_then(|pa| Snapshot::read_desc(&self.ram, pa).ok()) else { return Vec::new() };
-        let mut out = Vec::new();
-        for i in 0..d.nr_address_spaces.min(64) {
-            let mut b = [0u8; 16];
-            if self.ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).is_err() {
-                break;
-            }
-            if let Some(r) = from_bytes::<AddressSpaceRecord>(&b) {
-                if r.flags & cmaemu_abi::desc::AS_LIVE != 0 {
-                    out.push((r.asid, r.ttbr0));
-                }
-            }
+    /// The guest invalidated TLB entries (see [`Session::tlb_maintenance`]).
+    pub fn tlb_maintenance(&mut self, op: crate::cpu::TlbOp, _now: u64) {
+        if let Some(m) = &mut self.mon {
+            m.tlb_maintenance(&self.ram, op);
         }
-        out
     }
 
     /// Take the session's new events: count injections and violations
@@ -211,29 +200,51 @@ impl Instrumentation {
     }
 }
 
+/// (asid, TTBR0) of every live address space, from the guest's table.
+fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>) -> Vec<(u32, u32)> {
+    let Some(d) = desc_pa.and_then(|pa| Snapshot::read_desc(ram, pa).ok()) else { return Vec::new() };
+    let mut out = Vec::new();
+    for i in 0..d.nr_address_spaces.min(64) {
+        let mut b = [0u8; 16];
+        if ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).is_err() {
+            break;
+        }
+        if let Some(r) = from_bytes::<AddressSpaceRecord>(&b) {
+            if r.flags & cmaemu_abi::desc::AS_LIVE != 0 {
+                out.push((r.asid, r.ttbr0));
+            }
+        }
+    }
+    out
+}
+
 /// The CPU's TLB by address space: only the current one can have cached
 /// user translations (the guest flushes the TLB when it switches; kernel
 /// VAs are global).
 struct AsidTlb<'t> {
     cpu: &'t mut dyn CpuTlb,
-    /// (asid, TTBR0) of every address space.
-    ttbrs: Vec<(u32, u32)>,
+    /// (asid, TTBR0) of every live address space, read from the guest's
+    /// table when first needed.
+    ttbrs: Option<Vec<(u32, u32)>>,
+    ram: &'t GuestRam,
+    desc_pa: Option<u64>,
 }
 
 impl AsidTlb<'_> {
+    fn ttbrs(&mut self) -> &[(u32, u32)] {
+        let (ram, desc_pa) = (self.ram, self.desc_pa);
+        self.ttbrs.get_or_insert_with(|| address_spaces(ram, desc_pa))
+    }
     fn is_current(&mut self, asid: u32) -> bool {
         let cur = self.cpu.ttbr0();
-        self.ttbrs.iter().any(|&(a, t)| a == asid && t & !0x1fff == cur & !0x1fff)
+        self.ttbrs().iter().any(|&(a, t)| a == asid && t & !0x1fff == cur & !0x1fff)
     }
 }
 
 impl TlbAccess for AsidTlb<'_> {
-    fn cached(&mut self, asid: u32, va: u32) -> Option<u64> {
-        if va >= 0x8000_0000 || self.is_current(asid) {
-            self.cpu.cached(va)
-        } else {
-            None
-        }
+    fn current_asid(&mut self) -> Option<u32> {
+        let cur = self.cpu.ttbr0();
+        self.ttbrs().iter().find(|&&(_, t)| t & !0x1fff == cur & !0x1fff).map(|&(a, _)| a)
     }
     fn retain(&mut self, asid: u32, va: u32, pa: u64) -> bool {
         if va >= 0x8000_0000 || !self.is_current(asid) {
@@ -269,7 +280,7 @@ impl Servicer for Instrumentation {
             }
         }
         let ram = self.ram.clone();
-        let mut tlb = AsidTlb { cpu: tlb, ttbrs: self.address_spaces() };
+        let mut tlb = AsidTlb { cpu: tlb, ttbrs: None, ram: &ram, desc_pa: self.desc_pa };
         let Some(mon) = self.mon.as_mut() else { return };
         let mut err = None;
         // Transfers first: they happened at the last device tick, before

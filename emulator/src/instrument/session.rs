@@ -12,15 +12,15 @@ use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
 use crate::trace::{Decoder, Event, EventKind, RecentEvents};
 use crate::verify::{check_dma, check_frames_with, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, MigrationInput};
+use crate::cpu::TlbOp;
 use cmaemu_abi::trace::GuestEvent;
 use std::collections::BTreeMap;
 
 /// The CPU's translation cache as the verifiers see it.
 pub trait TlbAccess {
-    /// The physical address the CPU translates `va` of `asid` to now: its
-    /// cached entry, stale or not, else a fresh walk; None when nothing
-    /// translates it or `asid` is not the current address space.
-    fn cached(&mut self, asid: u32, va: u32) -> Option<u64>;
+    /// The address space the CPU runs in now (whose user translations its
+    /// TLB may hold), None when unknown.
+    fn current_asid(&mut self) -> Option<u32>;
     /// Make the CPU's TLB hold `va -> pa` for `asid`, as a CPU that used
     /// the mapping while it was live may still hold it (hardware keeps
     /// translations until they are invalidated; Unicorn's small TLB would
@@ -32,10 +32,36 @@ pub trait TlbAccess {
     }
 }
 
-/// A plain `cached(asid, va)` function (nothing can be retained).
-impl<F: FnMut(u32, u32) -> Option<u64>> TlbAccess for F {
-    fn cached(&mut self, asid: u32, va: u32) -> Option<u64> {
-        self(asid, va)
+/// A plain `current_asid()` function (nothing can be retained).
+impl<F: FnMut() -> Option<u32>> TlbAccess for F {
+    fn current_asid(&mut self) -> Option<u32> {
+        self()
+    }
+}
+
+/// The page in flight since its `migrate_page_begin`, as the CPU's TLB
+/// may still hold it: its old translations stay cached until the guest
+/// invalidates them (the monitor sees every CP15 TLB invalidate).
+#[derive(Clone, Debug)]
+struct InFlight {
+    old_pfn: u32,
+    /// The address space current at the begin: only its user
+    /// translations (and kernel ones) can be cached (the guest runs
+    /// without ASIDs and invalidates the whole TLB when it switches).
+    current: Option<u32>,
+    /// A TLBIALL or TLBIASID since the begin.
+    all: bool,
+    /// Pages invalidated by VA since the begin.
+    vas: Vec<u32>,
+}
+
+impl InFlight {
+    /// The old frame's address if the CPU may still translate `va` of
+    /// `asid` to it (its PTE was cleared at the begin, and no invalidate
+    /// covering it followed).
+    fn stale(&self, old_pfn: u32, asid: u32, va: u32) -> Option<u64> {
+        let exposed = va >= 0x8000_0000 || self.current == Some(asid);
+        (self.old_pfn == old_pfn && exposed && !self.all && !self.vas.contains(&(va & !0xfff))).then_some((old_pfn as u64) << 12)
     }
 }
 
@@ -84,6 +110,12 @@ pub struct Session {
     explainer: crate::explain::Tracker,
     /// Run the cause finder (false: no `cma_cause` events or lines).
     pub explain: bool,
+    /// The guest's TLB invalidates not yet placed among the ring's
+    /// records: (ring position — the records before it were pushed before
+    /// the invalidate —, operation).
+    tlbi: Vec<(u32, TlbOp)>,
+    /// The page migrating now (one at a time), for the TLB check.
+    in_flight: Option<InFlight>,
 }
 
 impl Session {
@@ -114,6 +146,8 @@ impl Session {
             lru_reported: false,
             explainer: Default::default(),
             explain: true,
+            tlbi: Vec::new(),
+            in_flight: None,
         })
     }
 
@@ -176,11 +210,51 @@ impl Session {
         }
     }
 
+    /// The guest invalidated TLB entries (reported by the CPU as it
+    /// happens): placed after the records pushed so far.
+    pub fn tlb_maintenance(&mut self, ram: &GuestRam, op: TlbOp) {
+        if !self.checks {
+            return;
+        }
+        match self.drainer.head(ram) {
+            Some(pos) => self.tlbi.push((pos, op)),
+            None => self.apply_tlbi(op),
+        }
+    }
+
+    fn apply_tlbi(&mut self, op: TlbOp) {
+        if let Some(f) = &mut self.in_flight {
+            match op {
+                TlbOp::All | TlbOp::Asid(_) => f.all = true,
+                TlbOp::Va { va, .. } | TlbOp::VaAllAsids(va) => f.vas.push(va & !0xfff),
+            }
+        }
+    }
+
+    /// Apply the invalidates issued before the record at ring position
+    /// `pos` (all of them when None).
+    fn apply_tlbi_before(&mut self, pos: Option<u32>) {
+        if self.tlbi.is_empty() {
+            return;
+        }
+        let n = match pos {
+            // positions are free-running: compare by distance
+            Some(p) => self.tlbi.iter().take_while(|(q, _)| (p.wrapping_sub(*q) as i32) >= 0).count(),
+            None => self.tlbi.len(),
+        };
+        let ops: Vec<TlbOp> = self.tlbi.drain(..n).map(|(_, op)| op).collect();
+        for op in ops {
+            self.apply_tlbi(op);
+        }
+    }
+
     /// Drain the ring and handle every record. `tlb` is the CPU's
     /// translation cache: at `migrate_page_begin` the old translation is
-    /// retained in it, after the move it is read back.
+    /// retained in it, as a real TLB may hold it until the guest's
+    /// invalidate (which the TLB check then looks for).
     pub fn service(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
         let mut recs = Vec::new();
+        let first_pos = self.drainer.tail(ram);
         let lost = self.drainer.drain(ram, &mut recs);
         match lost {
             Ok(0) => {}
@@ -191,11 +265,13 @@ impl Session {
             }
         }
         if recs.is_empty() {
+            self.apply_tlbi_before(None);
             return Ok(());
         }
         self.dirty = true;
         let mut alloc_activity = false;
-        for r in recs {
+        for (i, r) in recs.into_iter().enumerate() {
+            self.apply_tlbi_before(first_pos.map(|p| p.wrapping_add(i as u32)));
             let mut evs = Vec::new();
             self.decoder.push(&r, self.frame, &mut evs);
             let found = match r.decode() {
@@ -229,6 +305,7 @@ impl Session {
                     if let Some((asid, va)) = first {
                         tlb.retain(asid, va, (old_pfn as u64) << 12);
                     }
+                    self.in_flight = Some(InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: Vec::new() });
                 }
             }
             for e in evs {
@@ -237,13 +314,14 @@ impl Session {
                 let moved = matches!(e.kind, EventKind::MigratePage { .. }).then(|| e.clone());
                 self.emit(e);
                 if let Some(e) = moved {
-                    self.migration(ram, &e, tlb)?;
+                    self.migration(ram, &e)?;
                 }
             }
             if let Some(f) = found {
                 self.emit_causes(f, r.ts_ns);
             }
         }
+        self.apply_tlbi_before(None);
         if self.checks {
             // lru_cache_disable() leaves the LRU add batch empty.
             if let Some(rec) = self.snap.read_lru_add(ram) {
@@ -310,12 +388,14 @@ impl Session {
         self.explainer.take_lines()
     }
 
-    fn migration(&mut self, ram: &GuestRam, e: &Event, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+    fn migration(&mut self, ram: &GuestRam, e: &Event) -> Result<(), IntrospectError> {
         let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind else { return Ok(()) };
         if !self.checks {
             return Ok(());
         }
-        let c: Vec<Option<u64>> = vas.iter().map(|&va| tlb.cached(*asid, va)).collect();
+        // What the CPU may still have cached: the old translation, where
+        // no invalidate followed the PTE's clearing.
+        let c: Vec<Option<u64>> = vas.iter().map(|&va| self.in_flight.as_ref().and_then(|f| f.stale(*old_pfn, *asid, va))).collect();
         let ctx = self.ctx(e.ts_ns);
         // The address-space table does not change during a migration: the
         // last snapshot serves (re-reading the page array per page would

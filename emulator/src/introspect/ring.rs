@@ -58,6 +58,18 @@ impl RingDrainer {
         Ok(RingDrainer { pa: desc.ring_pa as u64, capacity: h.capacity, last_overflow: h.overflow, lost_overflow: 0, corrupt: 0, bad_seq: 0, drained: 0 })
     }
 
+    /// Records produced so far (the ring's free-running `head`): the
+    /// position the next record the guest pushes will have.
+    pub fn head(&self, ram: &GuestRam) -> Option<u32> {
+        ram.read_u32(self.pa + trace::RING_OFF_HEAD as u64)
+    }
+
+    /// Records consumed so far (`tail`): the position of the first record
+    /// the next [`RingDrainer::drain`] returns.
+    pub fn tail(&self, ram: &GuestRam) -> Option<u32> {
+        ram.read_u32(self.pa + trace::RING_OFF_TAIL as u64)
+    }
+
     /// Append every pending record to `out`. Returns how many were new
     /// drops since the last call (the caller may emit a loss event).
     pub fn drain(&mut self, ram: &GuestRam, out: &mut Vec<TraceRecord>) -> Result<u64, IntrospectError> {

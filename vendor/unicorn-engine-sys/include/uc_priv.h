@@ -437,6 +437,14 @@ struct uc_struct {
     uint64_t cmaemu_slow_stores;
     // cmaemu patch: the instruction counter (uc_cmaemu_set_counter).
     uc_cmaemu_counter *cmaemu_counter;
+    // cmaemu patch: the guest's TLB maintenance (uc_cmaemu_set_tlbi_hook).
+    uc_cmaemu_tlbi_cb cmaemu_tlbi;
+    void *cmaemu_tlbi_opaque;
+    // cmaemu patch: the translation registers in one call
+    // (uc_cmaemu_mmu_regs; set by the ARM target) and the register
+    // descriptions it looked up once.
+    uc_err (*cmaemu_mmu_regs)(struct uc_struct *uc, uint32_t *out);
+    const void *cmaemu_mmu_ri[5];
 };
 
 // Metadata stub for the variable-size cpu context used with uc_context_*()

@@ -1454,6 +1454,33 @@ UNICORN_EXPORT
 uc_err uc_cmaemu_set_counter(uc_engine *uc, uc_cmaemu_counter *counter);
 
 /*
+ cmaemu patch: the guest's TLB maintenance. @cb is called (with @opaque)
+ from inside the emulation whenever the guest writes one of the ARMv7 TLB
+ invalidate operations (CP15 c8; the unified, instruction, data and
+ Inner Shareable forms), after the engine has invalidated its own TLB:
+ @op is UC_CMAEMU_TLBI_ALL, _MVA (by VA and ASID), _ASID or _MVAA (by VA,
+ all ASIDs), @value the register value the guest wrote. Flushes the host
+ asks for (uc_ctl_flush_tlb) are not reported. NULL removes the hook.
+*/
+#define UC_CMAEMU_TLBI_ALL 0
+#define UC_CMAEMU_TLBI_MVA 1
+#define UC_CMAEMU_TLBI_ASID 2
+#define UC_CMAEMU_TLBI_MVAA 3
+typedef void (*uc_cmaemu_tlbi_cb)(void *opaque, uint32_t op, uint32_t value);
+
+UNICORN_EXPORT
+uc_err uc_cmaemu_set_tlbi_hook(uc_engine *uc, uc_cmaemu_tlbi_cb cb, void *opaque);
+
+/*
+ cmaemu patch: the ARM translation registers a page-table walk needs, read
+ as uc_reg_read(UC_ARM_REG_CP_REG) reads them (Non-secure bank) but
+ without a register lookup per call: @out[0..5] = SCTLR, TTBR0, TTBR1,
+ TTBCR, DACR; @out[5] = CPSR. UC_ERR_ARCH on other architectures.
+*/
+UNICORN_EXPORT
+uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out);
+
+/*
  Restore the current CPU context from a saved copy.
  This API should be used to roll the CPU context back to a previous
  state saved by uc_context_save().

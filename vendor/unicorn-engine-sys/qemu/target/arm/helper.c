@@ -284,6 +284,19 @@ static void contextidr_write(CPUARMState *env, const ARMCPRegInfo *ri,
     raw_write(env, ri, value);
 }
 
+/*
+ * cmaemu patch: tell the host of the guest's TLB maintenance
+ * (uc_cmaemu_set_tlbi_hook), after the engine's own invalidation.
+ */
+static void cmaemu_tlbi_notify(CPUARMState *env, uint32_t op, uint64_t value)
+{
+    struct uc_struct *uc = env->uc;
+
+    if (uc->cmaemu_tlbi) {
+        uc->cmaemu_tlbi(uc->cmaemu_tlbi_opaque, op, (uint32_t)value);
+    }
+}
+
 /* IS variants of TLB operations must affect all cores */
 static void tlbiall_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
                              uint64_t value)
@@ -291,6 +304,7 @@ static void tlbiall_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
     CPUState *cs = env_cpu(env);
 
     tlb_flush_all_cpus_synced(cs);
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_ALL, value);
 }
 
 static void tlbiasid_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
@@ -299,6 +313,7 @@ static void tlbiasid_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
     CPUState *cs = env_cpu(env);
 
     tlb_flush_all_cpus_synced(cs);
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_ASID, value);
 }
 
 static void tlbimva_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
@@ -308,6 +323,7 @@ static void tlbimva_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
     CPUState *cs = env_cpu(env);
 
     tlb_flush_page_all_cpus_synced(cs, value & TARGET_PAGE_MASK);
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_MVA, value);
 }
 
 static void tlbimvaa_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
@@ -317,6 +333,7 @@ static void tlbimvaa_is_write(CPUARMState *env, const ARMCPRegInfo *ri,
     CPUState *cs = env_cpu(env);
 
     tlb_flush_page_all_cpus_synced(cs, value & TARGET_PAGE_MASK);
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_MVAA, value);
 }
 
 /*
@@ -341,12 +358,14 @@ static void tlbiall_write(CPUARMState *env, const ARMCPRegInfo *ri,
     } else {
         tlb_flush(cs);
     }
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_ALL, value);
 }
 
 static void tlbimva_write(CPUARMState *env, const ARMCPRegInfo *ri,
                           uint64_t value)
 {
     struct uc_struct *uc = env->uc;
+    uint64_t guest_value = value; /* cmaemu patch */
     /* Invalidate single TLB entry by MVA and ASID (TLBIMVA) */
     CPUState *cs = env_cpu(env);
 
@@ -356,6 +375,7 @@ static void tlbimva_write(CPUARMState *env, const ARMCPRegInfo *ri,
     } else {
         tlb_flush_page(cs, value);
     }
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_MVA, guest_value);
 }
 
 static void tlbiasid_write(CPUARMState *env, const ARMCPRegInfo *ri,
@@ -369,12 +389,14 @@ static void tlbiasid_write(CPUARMState *env, const ARMCPRegInfo *ri,
     } else {
         tlb_flush(cs);
     }
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_ASID, value);
 }
 
 static void tlbimvaa_write(CPUARMState *env, const ARMCPRegInfo *ri,
                            uint64_t value)
 {
     struct uc_struct *uc = env->uc;
+    uint64_t guest_value = value; /* cmaemu patch */
     /* Invalidate single entry by MVA, all ASIDs (TLBIMVAA) */
     CPUState *cs = env_cpu(env);
 
@@ -384,6 +406,7 @@ static void tlbimvaa_write(CPUARMState *env, const ARMCPRegInfo *ri,
     } else {
         tlb_flush_page(cs, value);
     }
+    cmaemu_tlbi_notify(env, UC_CMAEMU_TLBI_MVAA, guest_value);
 }
 
 static void tlbiall_nsnh_write(CPUARMState *env, const ARMCPRegInfo *ri,

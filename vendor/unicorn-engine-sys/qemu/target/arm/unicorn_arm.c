@@ -770,9 +770,39 @@ static uc_err uc_arm_context_restore(struct uc_struct *uc, uc_context *context)
     return UC_ERR_OK;
 }
 
+// cmaemu patch: uc_cmaemu_mmu_regs (see unicorn.h): what read_cp_reg
+// reads for SCTLR, TTBR0, TTBR1, TTBCR, DACR (Non-secure), with each
+// register's description looked up once.
+static uc_err cmaemu_mmu_regs(struct uc_struct *uc, uint32_t *out)
+{
+    static const uint8_t enc[5][4] = {
+        /* crn, crm, opc1, opc2 */
+        {1, 0, 0, 0}, {2, 0, 0, 0}, {2, 0, 0, 1}, {2, 0, 0, 2}, {3, 0, 0, 0}};
+    ARMCPU *cpu = ARM_CPU(uc->cpu);
+    CPUARMState *env = &cpu->env;
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        const ARMCPRegInfo *ri = uc->cmaemu_mmu_ri[i];
+        if (!ri) {
+            ri = get_arm_cp_reginfo(cpu->cp_regs,
+                                    ENCODE_CP_REG(15, 0, 1, enc[i][0], enc[i][1],
+                                                  enc[i][2], enc[i][3]));
+            if (!ri) {
+                return UC_ERR_ARG;
+            }
+            uc->cmaemu_mmu_ri[i] = ri;
+        }
+        out[i] = (uint32_t)read_raw_cp_reg(env, ri);
+    }
+    out[5] = cpsr_read(env);
+    return UC_ERR_OK;
+}
+
 DEFAULT_VISIBILITY
 void uc_init(struct uc_struct *uc)
 {
+    uc->cmaemu_mmu_regs = cmaemu_mmu_regs;
     uc->reg_read = reg_read;
     uc->reg_write = reg_write;
     uc->reg_reset = reg_reset;
