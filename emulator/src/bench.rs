@@ -7,6 +7,51 @@ use crate::loader::elf::Image;
 use crate::loader::{board_dtb, images};
 use std::time::{Duration, Instant};
 
+/// Why a benchmark could not produce its figures.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Board(#[from] crate::board::machine::BoardError),
+    #[error(transparent)]
+    Elf(#[from] crate::loader::elf::ElfError),
+    #[error(transparent)]
+    Dtb(#[from] crate::loader::dtb::DtbError),
+    #[error(transparent)]
+    Cpu(#[from] crate::cpu::CpuError),
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    #[error(transparent)]
+    Axis(#[from] crate::scenario::axes::AxisError),
+    #[error(transparent)]
+    Sweep(#[from] crate::scenario::SweepError),
+    #[error("run did not power off cleanly: {0:?}")]
+    NoPoweroff(Exit),
+    #[error("no {0} symbol")]
+    NoSymbol(&'static str),
+    #[error("guest {symbol} gave a wrong checksum: {text}")]
+    GuestChecksum { symbol: &'static str, text: String },
+    #[error("bare {0} gave a wrong checksum")]
+    BareChecksum(&'static str),
+    #[error("guest did not reach its prompt")]
+    NoPrompt,
+    #[error("`{0}` did not return to the prompt")]
+    NoReturn(String),
+    /// A value the guest did not print (`base_pfn`, `MemFree`).
+    #[error("no {0}")]
+    Missing(&'static str),
+    /// `cma_alloc` of a whole area failed: which, and the guest's output.
+    #[error("{what} allocation of {mib} MiB failed: {output}")]
+    AllocFailed { what: &'static str, mib: u64, output: String },
+    #[error("verification did not attach")]
+    NotVerifying,
+    #[error("preview 300 printed nothing expected: {0}")]
+    Preview(String),
+    #[error("--jobs {0} gave other records than the first round")]
+    JobsDiffer(usize),
+    #[error("{name}: the cause finder printed {lines} line(s) while off")]
+    ExplainWhileOff { name: &'static str, lines: usize },
+}
+
 /// The benchmarks (`cmaemu bench WHAT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchKind {
@@ -29,7 +74,7 @@ impl std::fmt::Display for BenchKind {
     }
 }
 
-fn run(script: &str) -> Result<(Outcome, Duration, String), String> {
+fn run(script: &str) -> Result<(Outcome, Duration, String), BenchError> {
     let cap = Capture::default();
     let cfg = BootConfig {
         kernel_elf: images::KERNEL_ELF.to_vec(),
@@ -45,10 +90,10 @@ fn run(script: &str) -> Result<(Outcome, Duration, String), String> {
         opts: Default::default(),
     };
     let t = Instant::now();
-    let o = machine::boot(cfg).map_err(|e| e.to_string())?;
+    let o = machine::boot(cfg)?;
     let wall = t.elapsed();
     if o.exit != Exit::Poweroff(0) {
-        return Err(format!("run did not power off cleanly: {:?}", o.exit));
+        return Err(BenchError::NoPoweroff(o.exit));
     }
     Ok((o, wall, cap.text()))
 }
@@ -60,7 +105,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Boot to the prompt (wall time), and guest MIPS of the instrumented loop
 /// against bare Unicorn running the same guest function.
-pub fn boot_bench() -> Result<String, String> {
+pub fn boot_bench() -> Result<String, BenchError> {
     let mut out = String::new();
     let mut boots = Vec::new();
     let mut insns = 0;
@@ -73,7 +118,7 @@ pub fn boot_bench() -> Result<String, String> {
     out += &format!("boot to prompt and poweroff: median {:.1} ms wall over 5 runs ({} guest instructions)\n", boot_ms, insns);
 
     const TURNS: u32 = 100_000_000;
-    let kernel = Image::parse("kernel", images::KERNEL_ELF).map_err(|e| e.to_string())?;
+    let kernel = Image::parse("kernel", images::KERNEL_ELF)?;
     let segs: Vec<(u64, Vec<u8>)> = kernel.segments.iter().map(|s| (s.vaddr, s.data.clone())).collect();
     let mut m = machine(1 << 30, "console=ttyAMA0", true)?;
     let mut worst = 0.0;
@@ -172,21 +217,21 @@ impl AluLoop {
 /// board, timed alone; the same function on a hookless Unicorn), so that
 /// host noise hits both sides. Returns the median pair's MIPS and the
 /// lowest and highest pair ratio.
-fn alu_pairs(m: &mut Machine, kernel: &Image, segs: &[(u64, Vec<u8>)], lp: AluLoop, turns: u32) -> Result<(f64, f64, f64, f64), String> {
+fn alu_pairs(m: &mut Machine, kernel: &Image, segs: &[(u64, Vec<u8>)], lp: AluLoop, turns: u32) -> Result<(f64, f64, f64, f64), BenchError> {
     let want = (lp.checksum)(turns);
-    let f = kernel.symbols.iter().find(|(n, _, _)| n == lp.symbol).map(|s| s.1).ok_or(format!("no {} symbol", lp.symbol))?;
+    let f = kernel.symbols.iter().find(|(n, _, _)| n == lp.symbol).map(|s| s.1).ok_or(BenchError::NoSymbol(lp.symbol))?;
     let mut pairs = Vec::new();
     for _ in 0..5 {
         let (insns, wall, text) = timed(m, &format!("spin {turns}{}", lp.arg))?;
         if !text.contains(&format!("checksum {:#010x}", want)) {
-            return Err(format!("guest {} gave a wrong checksum: {text}", lp.symbol));
+            return Err(BenchError::GuestChecksum { symbol: lp.symbol, text });
         }
         let instr = insns as f64 / wall / 1e6;
         let t = Instant::now();
-        let r = bare::run_function(segs, f, turns).map_err(|e| e.to_string())?;
+        let r = bare::run_function(segs, f, turns)?;
         let wall = t.elapsed().as_secs_f64();
         if r != want {
-            return Err(format!("bare {} gave a wrong checksum", lp.symbol));
+            return Err(BenchError::BareChecksum(lp.symbol));
         }
         pairs.push((instr, (lp.per_turn as f64 * turns as f64 + lp.fixed as f64) / wall / 1e6));
     }
@@ -196,28 +241,27 @@ fn alu_pairs(m: &mut Machine, kernel: &Image, segs: &[(u64, Vec<u8>)], lp: AluLo
     Ok((i, b, lo, hi))
 }
 
-fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, String> {
+fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, BenchError> {
     machine_with(ram, bootargs, RunOptions { verify, ..Default::default() })
 }
 
-fn machine_with(ram: u64, bootargs: &str, opts: RunOptions) -> Result<Machine, String> {
-    let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(ram)).map_err(|e| e.to_string())?;
-    dtb.set_bootargs(bootargs).map_err(|e| e.to_string())?;
-    let mut m = Machine::with_options(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().map_err(|e| e.to_string())?, ram, 500_000_000_000, opts)
-        .map_err(|e| e.to_string())?;
+fn machine_with(ram: u64, bootargs: &str, opts: RunOptions) -> Result<Machine, BenchError> {
+    let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(ram))?;
+    dtb.set_bootargs(bootargs)?;
+    let mut m = Machine::with_options(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes()?, ram, 500_000_000_000, opts)?;
     if m.run_until_idle() != Step::Paused {
-        return Err("guest did not reach its prompt".into());
+        return Err(BenchError::NoPrompt);
     }
     Ok(m)
 }
 
 /// Run one command; (guest instructions, wall seconds, its output).
-fn timed(m: &mut Machine, cmd: &str) -> Result<(u64, f64, String), String> {
+fn timed(m: &mut Machine, cmd: &str) -> Result<(u64, f64, String), BenchError> {
     let before = m.output().len();
     let i0 = m.stats().insns;
     let t = Instant::now();
     if m.command(cmd) != Step::Paused {
-        return Err(format!("`{cmd}` did not return to the prompt"));
+        return Err(BenchError::NoReturn(cmd.to_string()));
     }
     let out = m.output()[before..].to_string();
     Ok((m.stats().insns - i0, t.elapsed().as_secs_f64(), out))
@@ -242,18 +286,18 @@ struct FullArea {
 /// One full-area allocation of `mib` MiB: fill all memory (the CMA area
 /// fills last, by fallback), give back memory outside the area so that
 /// migration has targets, then allocate.
-fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>, mark: &mut dyn FnMut(bool)) -> Result<FullArea, String> {
+fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>, mark: &mut dyn FnMut(bool)) -> Result<FullArea, BenchError> {
     let pages = mib * 256;
     let mut m = machine(1 << 30, CMA_BENCH_ARGS, verify)?;
-    let base: u64 = timed(&mut m, "cat /sys/kernel/debug/cma/reserved/base_pfn")?.2.lines().nth(1).and_then(|l| l.trim().parse().ok()).ok_or("no base_pfn")?;
+    let base: u64 = timed(&mut m, "cat /sys/kernel/debug/cma/reserved/base_pfn")?.2.lines().nth(1).and_then(|l| l.trim().parse().ok()).ok_or(BenchError::Missing("base_pfn"))?;
     let count: u64 = 80 * 256;
     let mi = timed(&mut m, "cat /proc/meminfo")?.2;
-    let free_kb: u64 = mi.lines().find(|l| l.starts_with("MemFree:")).and_then(|l| l[8..].trim().trim_end_matches("kB").trim().parse().ok()).ok_or("no MemFree")?;
+    let free_kb: u64 = mi.lines().find(|l| l.starts_with("MemFree:")).and_then(|l| l[8..].trim().trim_end_matches("kB").trim().parse().ok()).ok_or(BenchError::Missing("MemFree"))?;
     timed(&mut m, &format!("fill {}", free_kb / 1024 - 4))?;
     timed(&mut m, &format!("free {} out {:#x} {:#x}", mib + 8, base, base + count))?;
     let vm0 = timed(&mut m, "cat /proc/vmstat")?.2;
     if profile.is_some() {
-        m.enable_profile().map_err(|e| e.to_string())?;
+        m.enable_profile()?;
     }
     let v0 = m.now();
     mark(true);
@@ -265,7 +309,7 @@ fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>, mark: &mut dy
         None => String::new(),
     };
     if fo.contains("alloc failed") {
-        return Err(format!("full-area allocation of {mib} MiB failed: {fo}"));
+        return Err(BenchError::AllocFailed { what: "full-area", mib, output: fo });
     }
     let vm1 = timed(&mut m, "cat /proc/vmstat")?.2;
     let mig = |t: &str| -> u64 { t.lines().find(|l| l.starts_with("pgmigrate_success ")).and_then(|l| l[18..].trim().parse().ok()).unwrap_or(0) };
@@ -278,7 +322,7 @@ const CMA_BENCH_ARGS: &str = "console=ttyAMA0 cma=80M";
 /// area and on an area full of movable pages, beside a guest memcpy of the
 /// same size, in guest instructions and wall time (the full-area case with
 /// host verification on, as by default, and off).
-pub fn cma_bench(profile: Option<usize>) -> Result<String, String> {
+pub fn cma_bench(profile: Option<usize>) -> Result<String, BenchError> {
     const RAM: u64 = 1 << 30;
     let mut out = String::from("bench cma: 1 GiB board, cma=80M (area \"reserved\"), debian-6.1 profile\n");
     out += &format!(
@@ -293,7 +337,7 @@ pub fn cma_bench(profile: Option<usize>) -> Result<String, String> {
         let (ci, cw, _) = timed(&mut m, &format!("memcpy {mib}"))?;
         let (ei, ew, eo) = timed(&mut m, &format!("echo {pages} > /sys/kernel/debug/cma/reserved/alloc"))?;
         if eo.contains("alloc failed") {
-            return Err(format!("empty-area allocation of {mib} MiB failed: {eo}"));
+            return Err(BenchError::AllocFailed { what: "empty-area", mib, output: eo });
         }
         let FullArea { insns: fi, wall: fw, migrated, profile: prof, .. } = full_area_alloc(mib, true, profile, &mut |_| {})?;
         profiles += &prof;
@@ -379,14 +423,14 @@ impl VerifyWorkload {
     }
 
     /// Run it once with verification on or off.
-    pub fn run(self, verify: bool) -> Result<VerifySample, String> {
+    pub fn run(self, verify: bool) -> Result<VerifySample, BenchError> {
         self.run_marked(verify, &mut |_| {})
     }
 
     /// As [`VerifyWorkload::run`], calling `mark(true)` just before the
     /// timed part and `mark(false)` just after it (e.g. to switch a host
     /// profiler on for the timed part alone).
-    pub fn run_marked(self, verify: bool, mark: &mut dyn FnMut(bool)) -> Result<VerifySample, String> {
+    pub fn run_marked(self, verify: bool, mark: &mut dyn FnMut(bool)) -> Result<VerifySample, BenchError> {
         match self {
             VerifyWorkload::Mixed => {
                 mark(true);
@@ -397,7 +441,7 @@ impl VerifyWorkload {
                 }
                 mark(false);
                 if verify && !m.verifying() {
-                    return Err("verification did not attach".into());
+                    return Err(BenchError::NotVerifying);
                 }
                 let wall = t.elapsed().as_secs_f64();
                 Ok(VerifySample { wall, virt_ns: m.now(), insns: m.stats().insns, violations: m.violations().len() })
@@ -409,7 +453,7 @@ impl VerifyWorkload {
             VerifyWorkload::PreviewStress => {
                 let mut m = machine(1 << 30, "console=ttyAMA0", verify)?;
                 if verify && !m.verifying() {
-                    return Err("verification did not attach".into());
+                    return Err(BenchError::NotVerifying);
                 }
                 timed(&mut m, "stress 5 &")?;
                 let (v0, i0) = (m.now(), m.stats().insns);
@@ -417,7 +461,7 @@ impl VerifyWorkload {
                 let (_, wall, out) = timed(&mut m, "preview 300")?;
                 mark(false);
                 if !out.contains("preview") {
-                    return Err(format!("preview 300 printed nothing expected: {out}"));
+                    return Err(BenchError::Preview(out));
                 }
                 Ok(VerifySample { wall, virt_ns: m.now() - v0, insns: m.stats().insns - i0, violations: m.violations().len() })
             }
@@ -445,7 +489,7 @@ impl VerifyRatio {
 
 /// Run `w` `runs` times with verification off and on, interleaved (the
 /// order alternates each round so that a drift hits both sides).
-pub fn verify_ratio(w: VerifyWorkload, runs: usize) -> Result<VerifyRatio, String> {
+pub fn verify_ratio(w: VerifyWorkload, runs: usize) -> Result<VerifyRatio, BenchError> {
     let (mut off, mut on, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut virt_ns, mut violations) = (0, 0);
     for round in 0..runs {
@@ -472,7 +516,7 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize) -> Result<VerifyRatio, Strin
 /// then how close the migration path is to a plain copy, with
 /// verification off (wall full-area / wall memcpy against instructions
 /// full-area / instructions memcpy, 64 MiB).
-pub fn verify_bench(only: Option<VerifyWorkload>) -> Result<String, String> {
+pub fn verify_bench(only: Option<VerifyWorkload>) -> Result<String, BenchError> {
     const RUNS: usize = 5;
     let mut out = format!("bench verify: host verification on vs off, median of {RUNS} interleaved runs each (target: ratio <= 1.10)\n");
     let mut total = 0;
@@ -505,7 +549,7 @@ pub fn verify_bench(only: Option<VerifyWorkload>) -> Result<String, String> {
 /// interleaved pairs of (guest `memcpy` of `mib` MiB, full-area
 /// allocation of `mib` MiB); (wall full / wall memcpy) against
 /// (instructions full / instructions memcpy).
-fn copy_efficiency(mib: u64, runs: usize) -> Result<String, String> {
+fn copy_efficiency(mib: u64, runs: usize) -> Result<String, BenchError> {
     let (mut cw, mut fw) = (Vec::new(), Vec::new());
     let (mut ci, mut fi) = (0, 0);
     for _ in 0..runs {
@@ -534,13 +578,13 @@ fn copy_efficiency(mib: u64, runs: usize) -> Result<String, String> {
 /// camera-preview-under-pressure example (2 CMA sizes × 4 seeds) on one
 /// worker thread and on two, interleaved, 5 rounds; the scaling ratio is
 /// of the medians. The two give the same records (checked).
-pub fn sweep_bench() -> Result<String, String> {
+pub fn sweep_bench() -> Result<String, BenchError> {
     use crate::scenario::axes::Axis;
     use crate::scenario::{run_indexed, Plan, Scenario};
     let src = include_str!("../../examples/camera-preview-under-pressure.toml");
-    let sc = Scenario::parse("camera-preview-under-pressure.toml", src).map_err(|e| e.to_string())?;
-    let axis = Axis::parse_cli("cma=16M,64M").map_err(|e| e.to_string())?;
-    let plan = Plan::new(&sc, String::new(), vec![axis], Some(0..4), None).map_err(|e| e.to_string())?;
+    let sc = Scenario::parse("camera-preview-under-pressure.toml", src)?;
+    let axis = Axis::parse_cli("cma=16M,64M")?;
+    let plan = Plan::new(&sc, String::new(), vec![axis], Some(0..4), None)?;
     let n = plan.runs() as usize;
     let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut first: Option<Vec<crate::scenario::RunRecord>> = None;
@@ -553,7 +597,7 @@ pub fn sweep_bench() -> Result<String, String> {
             times[jobs - 1].push(t.elapsed().as_secs_f64());
             match &first {
                 None => first = Some(recs),
-                Some(f) if *f != recs => return Err(format!("--jobs {jobs} gave other records than the first round")),
+                Some(f) if *f != recs => return Err(BenchError::JobsDiffer(jobs)),
                 _ => {}
             }
         }
@@ -584,14 +628,14 @@ const EXPLAIN_WORKLOADS: [(&str, u64, &str, &[&str]); 3] = [
 
 /// One run of an explain workload with the cause finder on or off: wall
 /// seconds of the whole run (boot included) and its `cmaemu:` cause lines.
-fn explain_run(ram: u64, bootargs: &str, cmds: &[&str], explain: bool) -> Result<(f64, usize), String> {
+fn explain_run(ram: u64, bootargs: &str, cmds: &[&str], explain: bool) -> Result<(f64, usize), BenchError> {
     let t = Instant::now();
     let mut m = machine_with(ram, bootargs, RunOptions { verify: true, no_explain: !explain, ..Default::default() })?;
     for c in cmds {
         timed(&mut m, c)?;
     }
     if !m.verifying() {
-        return Err("verification did not attach".into());
+        return Err(BenchError::NotVerifying);
     }
     let lines = m.output().lines().filter(|l| l.starts_with("cmaemu: cma_alloc ")).count();
     Ok((t.elapsed().as_secs_f64(), lines))
@@ -600,7 +644,7 @@ fn explain_run(ram: u64, bootargs: &str, cmds: &[&str], explain: bool) -> Result
 /// `cmaemu bench explain`: the cause finder's cost (issue 13) — each
 /// workload with verification on and the cause finder on vs off, `RUNS`
 /// interleaved pairs, medians and the on/off ratio.
-pub fn explain_bench() -> Result<String, String> {
+pub fn explain_bench() -> Result<String, BenchError> {
     const RUNS: usize = 5;
     let mut out = format!("bench explain: the cause finder on vs off (host verification on in both), whole run wall time, median of {RUNS} interleaved runs each (target: ratio <= 1.05)\n");
     for (name, ram, bootargs, cmds) in EXPLAIN_WORKLOADS {
@@ -623,7 +667,7 @@ pub fn explain_bench() -> Result<String, String> {
             pairs.push(pair[1] / pair[0]);
         }
         if lines.0 != 0 {
-            return Err(format!("{name}: the cause finder printed {} line(s) while off", lines.0));
+            return Err(BenchError::ExplainWhileOff { name, lines: lines.0 });
         }
         let (on, off) = (median(on), median(off));
         let ratio = on / off;
