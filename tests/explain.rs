@@ -44,6 +44,13 @@ fn index_of(lines: &[String], pat: &str) -> usize {
     lines.iter().position(|l| l.contains(pat)).unwrap_or_else(|| panic!("no line contains {pat:?}:\n{}", lines.join("\n")))
 }
 
+/// The first pfn of `area` in hex, from the output of `cat
+/// /sys/kernel/debug/cma/AREA/base_pfn` (decimal).
+fn base_pfn(lines: &[String], area: &str) -> String {
+    let at = index_of(lines, &format!("cat /sys/kernel/debug/cma/{area}/base_pfn"));
+    format!("{:#x}", lines[at + 1].trim().parse::<u64>().unwrap_or_else(|_| panic!("base_pfn of {area}: {:?}", lines[at + 1])))
+}
+
 fn cause_lines(lines: &[String]) -> Vec<&String> {
     lines.iter().filter(|l| l.starts_with("cmaemu: cma_alloc ")).collect()
 }
@@ -134,6 +141,13 @@ fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
     let needed = num("target memory: ", " movable pages");
     let free = num("and only ", " pages are free outside the area");
     assert!(free < needed, "{c}");
+    // per zone, adding up to the total
+    let zones = &c[c.find("outside the area (").unwrap() + 18..];
+    let zones = &zones[..zones.find(')').unwrap()];
+    let per: u64 = zones.split(", ").map(|z| z.rsplit(' ').next().unwrap().replace(',', "").parse::<u64>().unwrap_or_else(|_| panic!("{zones}"))).sum();
+    assert_eq!(per, free, "{c}");
+    // and what to do, on the same line
+    assert!(c.ends_with(&format!("; free at least {} more pages outside the area (or ask for fewer pages) and try again", cmaemu::explain::thousands(needed - free))), "{c}");
     // the migrated count is the sum of the allocation's mm_migrate_pages
     let evs = jsonl(&trace);
     let start = evs.iter().position(|e| e["event"] == "cma_alloc_start" && e["count"] == 16000).unwrap();
@@ -174,20 +188,28 @@ fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
 #[test]
 fn too_large_and_fragmented_requests_and_no_cause_for_a_clean_allocation() {
     let trace = tmp("frag.ftrace");
-    let script = "echo 20000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 1000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let script = "cat /sys/kernel/debug/cma/linux,cma/base_pfn\necho 20000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\necho 1000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
     let (code, lines) = boot(&["-m", "256M", "--trace", trace.to_str().unwrap(), "--trace-format", "ftrace"], script);
     assert_eq!(code, 0, "{}", lines.join("\n"));
     let causes = cause_lines(&lines);
     assert_eq!(causes.len(), 2, "none for the 16000 pages that fit at once: {causes:?}");
     assert_eq!(causes[0], "cmaemu: cma_alloc linux,cma 20,000 pages failed (-12 ENOMEM): the request (20,000 pages) is larger than the whole area (16,384 pages)");
-    // 16384 - 64 (a boot allocation) - 16000 = 320 pages left at the end
-    assert!(causes[1].starts_with("cmaemu: cma_alloc linux,cma 1,000 pages failed (-12 ENOMEM): no free run of 1,000 pages in the bitmap: the largest is 320 pages at pfn 0x"), "{}", causes[1]);
-    assert!(causes[1].ends_with("(320 pages free in all: fragmented)"), "{}", causes[1]);
+    // 16384 - 64 (the boot-time atomic pool, first) - 16000 = 320 pages
+    // left at the end: where, from the area's base_pfn and the 16000-page
+    // allocation's cma_alloc_finish
+    let base = u64::from_str_radix(base_pfn(&lines, "linux,cma").trim_start_matches("0x"), 16).unwrap();
     let ft = std::fs::read_to_string(&trace).unwrap();
+    let got = ft.lines().find(|l| l.contains(": cma_alloc_finish: ") && l.contains(" count=16000 ")).unwrap_or_else(|| panic!("no 16000-page cma_alloc_finish"));
+    let pfn = u64::from_str_radix(got.split("pfn=0x").nth(1).unwrap().split_whitespace().next().unwrap(), 16).unwrap();
+    assert_eq!(pfn, base + 64, "{got}");
+    assert_eq!(
+        causes[1],
+        &format!("cmaemu: cma_alloc linux,cma 1,000 pages failed (-12 ENOMEM): no free run of 1,000 pages in the bitmap: the largest is 320 pages at pfn {:#x} (320 pages free in all: fragmented)", pfn + 16000)
+    );
     let ev: Vec<&str> = ft.lines().filter(|l| l.contains(": cmaemu_cma_cause: ")).collect();
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert!(ev[0].contains("name=linux,cma count=20000 align=0 retries=0 last=1 ret=-12 migrated=0 cause=too_large text=\"the request"), "{}", ev[0]);
-    assert!(ev[1].contains("cause=fragmented pfn=0x"), "{}", ev[1]);
+    assert!(ev[1].contains(&format!("cause=fragmented pfn={:#x} ", pfn + 16000)), "{}", ev[1]);
     // the allocation that got as far as alloc_contig_range went through its
     // phases; the ones the bitmap refused did not
     let ph: Vec<&str> = ft.lines().filter_map(|l| l.split(": cmaemu_cma_alloc_phase: ").nth(1)).collect();
@@ -200,21 +222,23 @@ fn several_causes_are_listed_most_decisive_first() {
     // allocation fails at isolation (nothing migrates), and the pinned page
     // would have stopped it too
     let trace = tmp("multi.json");
-    let script = "fill 200 7\npin in 0x6d000 0x6e000\necho 4032 > /sys/kernel/debug/cma/reserved/alloc\npoweroff\n";
+    let script = "cat /sys/kernel/debug/cma/reserved/base_pfn\nfill 200 7\npin in 0x6d000 0x6e000\necho 4032 > /sys/kernel/debug/cma/reserved/alloc\npoweroff\n";
     let (_code, lines) = boot(
         &["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cma=16M cmaemu.inject=leak_isolation", "--trace", trace.to_str().unwrap()],
         script,
     );
     let pin = &lines[index_of(&lines, "pin: pinned pfn ")];
     let pfn = pin.split_whitespace().nth(3).unwrap().to_string();
+    // the area's first pageblock (where the boot-time allocation was)
+    let base = base_pfn(&lines, "reserved");
     let causes = cause_lines(&lines);
     assert_eq!(causes.len(), 2, "{causes:?}");
-    assert!(causes[0].ends_with(": pageblock at pfn 0x6d000 could not be isolated: it is already MIGRATE_ISOLATE (another isolation holds it)"), "{}", causes[0]);
+    assert!(causes[0].ends_with(&format!(": pageblock at pfn {base} could not be isolated: it is already MIGRATE_ISOLATE (another isolation holds it)")), "{}", causes[0]);
     assert!(causes[1].contains(&format!(": pfn {pfn} is pinned (refcount 2, mapcount 1")), "{}", causes[1]);
     // Perfetto: instants with the cause's fields as args
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
     let inst: Vec<&Value> = doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("cma cause: "))).collect();
-    assert!(inst.iter().any(|e| e["ph"] == "i" && e["args"]["cause"] == "not_isolated" && e["args"]["pfn"] == "0x6d000"), "{inst:?}");
+    assert!(inst.iter().any(|e| e["ph"] == "i" && e["args"]["cause"] == "not_isolated" && e["args"]["pfn"] == base.as_str()), "{inst:?}");
     assert!(inst.iter().any(|e| e["args"]["cause"] == "pinned" && e["args"]["pfn"] == pfn.as_str() && e["args"]["area"] == "reserved"), "{inst:?}");
 }
 
@@ -228,14 +252,16 @@ fn a_pin_taken_by_the_pin_command_in_another_task_and_area_names_its_origin() {
     // pin: 4 pages pinned (first at va 0x00400000, pfn 0x6fe67)
     let pin = &lines[index_of(&lines, "pin: 4 pages pinned")];
     let pfn = pin.rsplit("pfn ").next().unwrap().trim_end_matches(')').to_string();
+    let va = pin.split("first at va ").nth(1).unwrap().split(',').next().unwrap().to_string();
     let causes = cause_lines(&lines);
     assert!(!causes.is_empty() && causes.len() <= 4, "{causes:?}");
     let c = causes[0];
     assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,000 pages failed (-16 EBUSY) after "), "{c}");
-    assert!(c.contains(&format!(": pfn {pfn} is pinned (refcount 2, mapcount 1: 1 reference(s) no mapping accounts for) — mapped by task 2 (asid 2) at VA 0x00400000; pinned by `pin` in cmaemu_kernel::vm::pin (task 2, asid 2); ")), "{c}");
+    assert!(c.contains(&format!(": pfn {pfn} is pinned (refcount 2, mapcount 1: 1 reference(s) no mapping accounts for) — mapped by task 2 (asid 2) at VA {va}; pinned by `pin` in cmaemu_kernel::vm::pin (task 2, asid 2); ")), "{c}");
     assert!(causes.iter().all(|l| l.contains(" is pinned ") && l.contains("pinned by `pin` in cmaemu_kernel::vm::pin (task 2")), "{causes:?}");
     let at = index_of(&lines, c);
-    assert_dump(&lines[at + 1..at + 5], &pfn, 0x400, "anon flags: 0x80014(uptodate|lru|swapbacked|zone=0) CMA", "migration failure");
+    let vpn = u64::from_str_radix(va.trim_start_matches("0x"), 16).unwrap() >> 12;
+    assert_dump(&lines[at + 1..at + 5], &pfn, vpn, "anon flags: 0x80014(uptodate|lru|swapbacked|zone=0) CMA", "migration failure");
 }
 
 #[test]
@@ -270,13 +296,14 @@ fn a_page_left_in_the_lru_batch_is_named_in_two_workloads() {
 fn a_cma_pageblock_that_lost_its_type_is_named() {
     // wrong_migratetype retypes the area's first pageblock Movable at boot:
     // every try at that range fails before anything migrates
-    let script = "task new\ntask new\nfill 8\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let script = "cat /sys/kernel/debug/cma/linux,cma/base_pfn\ntask new\ntask new\nfill 8\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
     let (code, lines) = boot(&["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=wrong_migratetype"], script);
     assert_eq!(code, 0, "{}", lines.join("\n"));
     let causes = cause_lines(&lines);
     assert_eq!(causes.len(), 1, "the movable pages left behind are its consequence, not causes: {causes:?}");
     assert!(causes[0].starts_with("cmaemu: cma_alloc linux,cma 16,000 pages failed (-16 EBUSY) after "), "{}", causes[0]);
-    assert!(causes[0].contains(": pageblock at pfn 0x6a000 of the CMA area has migrate type Movable, not CMA (a CMA pageblock must keep MIGRATE_CMA)"), "{}", causes[0]);
+    let base = base_pfn(&lines, "linux,cma");
+    assert!(causes[0].contains(&format!(": pageblock at pfn {base} of the CMA area has migrate type Movable, not CMA (a CMA pageblock must keep MIGRATE_CMA)")), "{}", causes[0]);
 }
 
 #[test]
@@ -288,17 +315,32 @@ fn a_scenario_file_asserts_the_cause_and_a_wrong_one_fails_naming_what_was_found
             "[board]\nram = \"256M\"\nbootargs = \"console=ttyAMA0 cma=16M\"\n\n[[step]]\nsend = \"fill 200 7\"\n\n[[step]]\nsend = \"pin in 0x6d000 0x6e000\"\n\n[[step]]\nsend = \"echo 4032 > /sys/kernel/debug/cma/reserved/alloc\"\nexpect_cause = {want}\n"
         )
     };
-    let ok = dir.join("ok.toml");
-    std::fs::write(&ok, body("[\"pinned\", \"pinned 0x6d040\"]")).unwrap();
+    let run = |f: &PathBuf, extra: &[&str]| Command::new(env!("CARGO_BIN_EXE_cmaemu")).arg("test").args(extra).arg(f).output().unwrap();
+    // the wrong cause fails, naming the pinned page: the one the guest's
+    // console says `pin in` pinned (from the run's saved console)
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, body("\"out_of_targets\"")).unwrap();
-    let run = |f: &PathBuf| Command::new(env!("CARGO_BIN_EXE_cmaemu")).arg("test").arg(f).output().unwrap();
-    let o = run(&ok);
-    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let o = run(&bad);
+    let out = dir.join("out");
+    let o = run(&bad, &["--trace-dir", out.to_str().unwrap()]);
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "{text}");
-    assert!(text.contains("step 3 (line 11): expected cause \"out_of_targets\" for the step's allocations; found pinned 0x6d040"), "{text}");
+    let console = std::fs::read_to_string(out.join("bad.console")).unwrap().replace('\r', "");
+    let lines: Vec<String> = console.lines().map(str::to_string).collect();
+    // pin: pinned pfn 0x6d040 (va 0x09fdc000)
+    let pfn = lines[index_of(&lines, "pin: pinned pfn ")].split_whitespace().nth(3).unwrap().to_string();
+    assert!(text.contains(&format!("step 3 (line 11): expected cause \"out_of_targets\" for the step's allocations; found pinned {pfn}")), "{text}");
+    // the right kind and page pass; the right kind at another page fails
+    let ok = dir.join("ok.toml");
+    std::fs::write(&ok, body(&format!("[\"pinned\", \"pinned {pfn}\"]"))).unwrap();
+    let o = run(&ok, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let other = u32::from_str_radix(pfn.trim_start_matches("0x"), 16).unwrap() + 1;
+    let near = dir.join("near.toml");
+    std::fs::write(&near, body(&format!("\"pinned {other:#x}\""))).unwrap();
+    let o = run(&near, &[]);
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("expected cause \"pinned {other:#x}\" for the step's allocations; found pinned {pfn}")), "{text}");
 }
 
 /// `preview: N frames shown (last camera frame L), V vsyncs, R repeated,

@@ -284,7 +284,12 @@ impl fmt::Display for Cause {
                     thousands(*needed as u64),
                     thousands(total),
                     per.join(", ")
-                )
+                )?;
+                // what to do about it
+                match (*needed as u64).checked_sub(total).filter(|&k| k > 0) {
+                    Some(k) => write!(f, "; free at least {} more pages outside the area (or ask for fewer pages) and try again", thousands(k)),
+                    None => write!(f, "; the zone watermarks keep those back: free more memory outside the area (or ask for fewer pages) and try again"),
+                }
             }
             Cause::NotMigrated { pfn, refcount, mapcount, task, ptes, more } => {
                 write!(f, "pfn {pfn:#x} is a movable page")?;
@@ -409,11 +414,15 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
     out.extend(pinned);
     out.extend(device);
     out.extend(unmovable);
-    out.extend(batched);
-    out.extend(pcp);
-    // movable pages left behind are the consequence of a failed isolation
-    // (nothing was migrated), not a cause of their own
+    // movable pages left behind, pages in the LRU add batch and on per-CPU
+    // lists are the consequence of a failed isolation (the try stopped
+    // before lru_cache_disable and drain_all_pages, nothing was migrated),
+    // not causes of their own
     let consequence = !isolated.is_empty();
+    if !consequence {
+        out.extend(batched);
+        out.extend(pcp);
+    }
     out.extend(isolated);
     if let (Some(&(first, refcount, mapcount, owner)), false) = (left.first(), consequence) {
         if req.errno == crate::explain::ENOMEM {

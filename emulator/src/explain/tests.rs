@@ -134,6 +134,12 @@ fn a_per_cpu_block_is_named_once_by_its_head() {
     g.pages[(base + 8 - g.base_pfn) as usize] = PageRecord { flags: PG_PCP, refcount: 0, private: 2, ..PageRecord::INIT };
     let c = run(&mut g, &req(Some(base), 64, EBUSY), None, &[]);
     assert_eq!(c, vec![Cause::PcpList { pfn: base + 8, order: 2, more: 0 }]);
+    // a try that stopped at isolation never drained: not a cause then
+    g.commit();
+    g.poke_pageblock(base, MIGRATE_ISOLATE);
+    let s = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base), 64, EBUSY));
+    assert_eq!(c, vec![Cause::NotIsolated { pageblock: base }]);
 }
 
 #[test]
@@ -174,7 +180,13 @@ fn enomem_with_movable_pages_left_is_out_of_targets_with_free_pages_outside() {
     assert_eq!(c, vec![Cause::OutOfTargets { needed: 10, first: base + 100, free_outside: vec![("Normal".into(), 5)] }]);
     assert_eq!(
         c[0].to_string(),
-        format!("migration ran out of target memory: 10 movable pages (first pfn {:#x}) still need a new frame and only 5 pages are free outside the area (Normal 5)", base + 100)
+        format!("migration ran out of target memory: 10 movable pages (first pfn {:#x}) still need a new frame and only 5 pages are free outside the area (Normal 5); free at least 5 more pages outside the area (or ask for fewer pages) and try again", base + 100)
+    );
+    // enough free pages on paper: the watermarks held them back
+    let wm = Cause::OutOfTargets { needed: 10, first: base + 100, free_outside: vec![("Normal".into(), 8), ("HighMem".into(), 4)] };
+    assert!(
+        wm.to_string().ends_with("only 12 pages are free outside the area (Normal 8, HighMem 4); the zone watermarks keep those back: free more memory outside the area (or ask for fewer pages) and try again"),
+        "{wm}"
     );
     // the same pages after -EBUSY were not moved for a reason we cannot see
     let c = run(&mut g, &req(Some(base), 2048, EBUSY), None, &[]);
