@@ -7,7 +7,6 @@
 use cmaemu::board::machine::{Machine, Step};
 use cmaemu::findings::CheckCtx;
 use cmaemu::introspect::linux::{procfs, snapshot::to_snapshot, DebugInfo, Layout, LinuxMm, VmcoreInfo};
-use cmaemu::memory::map::RAM_BASE;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -130,8 +129,8 @@ fn host_read_free_lists_pageblocks_and_cma_equal_the_kernels_own_proc_files() {
     let ctx = CheckCtx::default();
     assert!(cmaemu::instrument::linux::check_user_ptes(&ram, &layout, &snap, &ctx).is_empty(), "no user PTE maps a free frame");
     let spaces = cmaemu::introspect::linux::address_spaces(&ram, &layout).unwrap();
-    let map = cmaemu::introspect::linux::read::LinearMap { page_offset: 0xc000_0000, phys_offset: RAM_BASE };
-    let (va, _) = cmaemu::introspect::linux::user_pages(&ram, &map, &spaces[0]).into_iter().next().expect("the shell maps pages");
+    // the linear map as the library found it (PAGE_OFFSET is not assumed)
+    let (va, _) = cmaemu::introspect::linux::user_pages(&ram, &mm.map, &spaces[0]).into_iter().next().expect("the shell maps pages");
     eprintln!("{} user address spaces; planting a PTE at VA {va:#x} of pid {}", spaces.len(), spaces[0].pid);
     let l1 = ram.read_u32(spaces[0].pgd_pa + (va >> 20) as u64 * 4).unwrap();
     let pte_pa = (l1 & !0x3ff) as u64 + ((va >> 12) & 0xff) as u64 * 4;
@@ -225,7 +224,8 @@ fn real_kernel_migrations_checked_page_by_page_and_a_planted_lost_copy_caught() 
 
     // The planted bug: folio_copy returns at once.
     let folio_copy = debug.symbol("folio_copy").unwrap();
-    let pa = (folio_copy - 0xc000_0000) as u64 + RAM_BASE;
+    let layout = Layout::new(&VmcoreInfo::locate(m.ram()).unwrap(), &debug).unwrap();
+    let pa = LinuxMm::read(m.ram(), &layout).unwrap().lowmem_pa(folio_copy);
     m.ram().write_u32(pa, 0xe12f_ff1e).unwrap(); // bx lr
     m.cpu().flush_caches();
     let migrated2 = round(&mut m, 2);

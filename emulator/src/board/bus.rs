@@ -288,12 +288,19 @@ impl cpu::Bus for Board {
         if let Some(m) = &mut self.monitor {
             m.tlb_maintenance(op, now);
         }
+        if let Some(l) = &mut self.linux {
+            l.tlb_maintenance(op);
+        }
     }
 
-    fn breakpoint(&mut self, pc: u32, args: [u32; 4], now: u64) {
-        if let Some(l) = &mut self.linux {
-            l.breakpoint(&self.ram, pc, args, now);
-        }
+    type Breaker = Box<crate::instrument::linux::LinuxSession>;
+
+    fn take_breaker(&mut self) -> Option<Self::Breaker> {
+        self.linux.take()
+    }
+
+    fn put_breaker(&mut self, b: Self::Breaker) {
+        self.linux = Some(b);
     }
 }
 

@@ -557,6 +557,7 @@ mod tests {
 
     impl Bus for NullBus {
         type Servicer = crate::cpu::NoServicer;
+        type Breaker = crate::cpu::NoServicer;
         fn mmio_read(&mut self, _pa: u64, _size: usize, _now: u64) -> u64 {
             0
         }

@@ -60,10 +60,42 @@ pub trait Bus {
     /// The guest invalidated TLB entries (a CP15 c8 write; see [`TlbOp`])
     /// at virtual time `now`. Host-side flushes are not reported.
     fn tlb_maintenance(&mut self, _op: TlbOp, _now: u64) {}
-    /// The CPU is about to execute the instruction at `pc`, one of the
-    /// addresses given to [`Cpu::add_breakpoints`] (a kernel function's
-    /// entry: `args` are r0..r3, its first four arguments).
-    fn breakpoint(&mut self, _pc: u32, _args: [u32; 4], _now: u64) {}
+    /// Who handles the addresses given to [`Cpu::add_breakpoints`].
+    type Breaker: Breaker;
+    /// Hand the breakpoint handler out while the CPU is stopped at one of
+    /// them; it comes back with `put_breaker`.
+    fn take_breaker(&mut self) -> Option<Self::Breaker> {
+        None
+    }
+    fn put_breaker(&mut self, _b: Self::Breaker) {}
+}
+
+/// The registers a breakpoint handler sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BreakRegs {
+    /// r0..r3: a function's first four arguments at its entry.
+    pub args: [u32; 4],
+    pub sp: u32,
+    pub lr: u32,
+}
+
+/// The handler of [`Cpu::add_breakpoints`]' addresses.
+pub trait Breaker {
+    /// The CPU is about to execute the instruction at `pc` (a kernel
+    /// function's entry, or the instruction after a call), at `now`.
+    fn hit(&mut self, pc: u32, regs: &BreakRegs, now: u64, ram: &GuestRam, tlb: &mut dyn CpuTlb);
+}
+
+impl<S: Breaker + ?Sized> Breaker for Box<S> {
+    fn hit(&mut self, pc: u32, regs: &BreakRegs, now: u64, ram: &GuestRam, tlb: &mut dyn CpuTlb) {
+        (**self).hit(pc, regs, now, ram, tlb)
+    }
+}
+
+impl Breaker for NoServicer {
+    fn hit(&mut self, _pc: u32, _regs: &BreakRegs, _now: u64, _ram: &GuestRam, _tlb: &mut dyn CpuTlb) {
+        match *self {}
+    }
 }
 
 /// See [`Bus::take_servicer`].
@@ -963,23 +995,29 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         let _ = self.uc.ctl_flush_tb();
         Ok(())
     }
-    /// Call [`Bus::breakpoint`] whenever the CPU is about to execute the
-    /// instruction at one of `addrs` (virtual addresses: kernel function
-    /// entries). Only those instructions get the hook (Unicorn checks a
-    /// code hook's range when it translates a block); translated code is
-    /// dropped so that blocks already translated get it too.
+    /// Hand the bus's [`Breaker`] the CPU whenever it is about to execute
+    /// the instruction at one of `addrs` (virtual addresses: kernel
+    /// function entries, return sites). Only those instructions get the
+    /// hook (Unicorn checks a code hook's range when it translates a
+    /// block); translated code is dropped so that blocks already
+    /// translated get it too.
     pub fn add_breakpoints(&mut self, addrs: &[u32]) -> Result<(), CpuError> {
         for &a in addrs {
             ucr(
                 "breakpoint hook",
                 self.uc.add_code_hook(a as u64, a as u64, move |uc: &mut Unicorn<State<B>>, address: u64, _size: u32| {
-                    let mut args = [0u32; 4];
+                    let mut regs = BreakRegs::default();
                     for (i, r) in [RegisterARM::R0, RegisterARM::R1, RegisterARM::R2, RegisterARM::R3].iter().enumerate() {
-                        args[i] = uc.reg_read(*r).unwrap_or(0) as u32;
+                        regs.args[i] = uc.reg_read(*r).unwrap_or(0) as u32;
                     }
+                    regs.sp = uc.reg_read(RegisterARM::SP).unwrap_or(0) as u32;
+                    regs.lr = uc.reg_read(RegisterARM::LR).unwrap_or(0) as u32;
                     let st = uc.get_data_mut();
                     let now = st.now();
-                    st.bus.breakpoint(address as u32, args, now);
+                    let ram = st.ram.clone();
+                    let Some(mut b) = st.bus.take_breaker() else { return };
+                    b.hit(address as u32, &regs, now, &ram, &mut EngineTlb { uc });
+                    uc.get_data_mut().bus.put_breaker(b);
                 }),
             )?;
         }

@@ -38,6 +38,7 @@ struct TestBus {
 
 impl Bus for TestBus {
     type Servicer = super::NoServicer;
+    type Breaker = super::NoServicer;
     fn mmio_read(&mut self, _pa: u64, _size: usize, _now: u64) -> u64 {
         0
     }

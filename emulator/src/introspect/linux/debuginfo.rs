@@ -55,10 +55,13 @@ pub struct DebugInfo {
     symbols: HashMap<String, u32>,
     /// The ELF `.note.gnu.build-id`, hex.
     pub build_id: Option<String>,
+    /// The kernel's `.text` (for [`DebugInfo::call_returns`]) and its address.
+    text: Vec<u8>,
+    text_addr: u32,
 }
 
 /// Compile units parsed: they define everything the readers use.
-pub const UNITS: [&str; 2] = ["mm/cma.c", "mm/page_alloc.c"];
+pub const UNITS: [&str; 3] = ["mm/cma.c", "mm/page_alloc.c", "mm/swapfile.c"];
 
 impl DebugInfo {
     /// Read `vmlinux` (symbols, build id, and the DWARF of [`UNITS`]).
@@ -87,6 +90,12 @@ impl DebugInfo {
             }
             &[]
         };
+        for sh in &elf.section_headers {
+            if elf.shdr_strtab.get_at(sh.sh_name) == Some(".text") {
+                info.text = section(".text").to_vec();
+                info.text_addr = sh.sh_addr as u32;
+            }
+        }
         let note = section(".note.gnu.build-id");
         // Elf32_Nhdr: namesz, descsz, type, then "GNU\0" and the id.
         if note.len() >= 16 {
@@ -125,9 +134,15 @@ impl DebugInfo {
         let mut children = root.children();
         while let Some(node) = children.next()? {
             let e = node.entry();
-            let name = match e.attr_value(gimli::DW_AT_name)? {
-                Some(v) => dwarf.attr_string(unit, v)?.to_string_lossy().into_owned(),
-                None => String::new(),
+            let name = match (e.attr_value(gimli::DW_AT_name)?, e.attr_value(gimli::DW_AT_specification)?) {
+                (Some(v), _) => dwarf.attr_string(unit, v)?.to_string_lossy().into_owned(),
+                // a definition of something declared before (`static T x[N]`
+                // after the header's `extern T x[]`): the declaration names it
+                (None, Some(AttributeValue::UnitRef(d))) => match unit.entry(d)?.attr_value(gimli::DW_AT_name)? {
+                    Some(v) => dwarf.attr_string(unit, v)?.to_string_lossy().into_owned(),
+                    None => String::new(),
+                },
+                _ => String::new(),
             };
             match e.tag() {
                 gimli::DW_TAG_structure_type if !name.is_empty() && e.attr_value(gimli::DW_AT_declaration)?.is_none() => {
@@ -153,10 +168,13 @@ impl DebugInfo {
                         }
                     }
                 }
+                // (a declaration's array may have no bound: `extern T x[];`)
                 gimli::DW_TAG_variable if !name.is_empty() => {
                     if let Some(AttributeValue::UnitRef(t)) = e.attr_value(gimli::DW_AT_type)? {
                         if let (_, Some(n)) = type_size(unit, t)? {
-                            self.array_vars.entry(name).or_insert(n);
+                            if n > 0 {
+                                self.array_vars.entry(name).or_insert(n);
+                            }
                         }
                     }
                 }
@@ -193,6 +211,24 @@ impl DebugInfo {
     /// The address of symbol `name` (ELF symbol table).
     pub fn symbol(&self, name: &str) -> Result<u32, DebugInfoError> {
         self.symbols.get(name).copied().ok_or_else(|| DebugInfoError::Missing(format!("symbol {name}")))
+    }
+    /// The return addresses of every call to function `name` in the
+    /// kernel's text: the instruction after each ARM `BL name` (an
+    /// unconditional or conditional branch-with-link, encoding A1), where
+    /// the caller resumes once `name` returned. Empty for a Thumb-2 kernel.
+    pub fn call_returns(&self, name: &str) -> Vec<u32> {
+        let Ok(target) = self.symbol(name) else { return Vec::new() };
+        self.text
+            .chunks_exact(4)
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let w = u32::from_le_bytes(w.try_into().unwrap());
+                let at = self.text_addr.wrapping_add(i as u32 * 4);
+                // cond != 0b1111 (BLX), bits 27..24 = 0b1011; PC reads as at + 8
+                let off = (((w & 0x00ff_ffff) << 8) as i32 >> 6) as u32;
+                (w >> 28 != 0xf && (w >> 24) & 0xf == 0xb && at.wrapping_add(8).wrapping_add(off) == target).then_some(at + 4)
+            })
+            .collect()
     }
     /// Whether the symbol table has `name`.
     pub fn has_symbol(&self, name: &str) -> bool {

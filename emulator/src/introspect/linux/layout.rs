@@ -104,6 +104,22 @@ pub struct Layout {
     pub task_mm: u32,
     pub task_pid: u32,
     pub mm_pgd: u32,
+    /// `vm_area_struct.vm_mm`.
+    pub vma_mm: u32,
+    /// `MAX_SWAPFILES` (the length of `swap_info`): the swap types from
+    /// here up are special entries.
+    pub max_swapfiles: u32,
+    /// `SWP_HWPOISON_NUM` (1 with CONFIG_MEMORY_FAILURE).
+    pub swp_hwpoison_num: u32,
+}
+
+impl Layout {
+    /// Whether swap type `ty` is a migration entry's (`SWP_MIGRATION_READ`,
+    /// `_READ_EXCLUSIVE`, `_WRITE`: the three after the hwpoison type).
+    pub fn is_migration_type(&self, ty: u32) -> bool {
+        let first = self.max_swapfiles + self.swp_hwpoison_num;
+        (first..first + 3).contains(&ty)
+    }
 }
 
 impl Layout {
@@ -218,6 +234,9 @@ impl Layout {
             task_mm: d.offset("task_struct", "mm")?,
             task_pid: d.offset("task_struct", "pid")?,
             mm_pgd: d.offset("mm_struct", "pgd")?,
+            vma_mm: d.offset("vm_area_struct", "vm_mm")?,
+            max_swapfiles: d.array_len("swap_info")?,
+            swp_hwpoison_num: d.has_symbol("memory_failure") as u32,
         })
     }
 }

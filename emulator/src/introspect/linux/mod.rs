@@ -16,5 +16,5 @@ pub mod vmcoreinfo;
 
 pub use debuginfo::{DebugInfo, DebugInfoError};
 pub use layout::{Layout, LayoutError};
-pub use read::{address_spaces, user_pages, AddressSpace, Cma, LinuxMm, ReadError, Zone};
+pub use read::{address_spaces, linux_pte, linux_ptes, user_pages, AddressSpace, Cma, LinuxMm, Pte, ReadError, Zone};
 pub use vmcoreinfo::{VmcoreError, VmcoreInfo};

@@ -429,6 +429,95 @@ pub fn user_pages(ram: &GuestRam, map: &LinearMap, a: &AddressSpace) -> Vec<(u32
     crate::introspect::va::user_mappings(ram, &regs).into_iter().filter(|m| m.va < task_size).map(|m| (m.va, (m.pa >> 12) as u32)).collect()
 }
 
+/// One entry of a Linux page table, as the kernel itself reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pte {
+    /// `pte_none`.
+    None,
+    /// `pte_present`: the frame it maps.
+    Present(u32),
+    /// Not present, not none: a swap-format entry (`__swp_type`,
+    /// `__swp_offset`); a migration entry's offset is the frame being
+    /// migrated ([`Pte::swp_offset_pfn`]).
+    Swap { ty: u32, offset: u32 },
+}
+
+/// `SWP_PFN_BITS` on 32-bit ARM without LPAE: MAX_PHYSMEM_BITS (32) -
+/// PAGE_SHIFT (12). A migration entry's offset holds the pfn in these
+/// bits and its young and dirty bits above them (`SWP_MIG_YOUNG_BIT`).
+pub const SWP_PFN_BITS: u32 = 20;
+
+impl Pte {
+    /// `swp_offset_pfn`: the frame a migration entry names.
+    pub fn swp_offset_pfn(offset: u32) -> u32 {
+        offset & ((1 << SWP_PFN_BITS) - 1)
+    }
+}
+
+impl Pte {
+    /// ARM's `pte_present` (L_PTE_PRESENT, bit 0) and its swap format
+    /// (arch/arm/include/asm/pgtable.h: type in bits 2..6, offset above).
+    pub fn decode(v: u32) -> Pte {
+        if v == 0 {
+            Pte::None
+        } else if v & 1 != 0 {
+            Pte::Present(v >> 12)
+        } else {
+            Pte::Swap { ty: (v >> 2) & 0x1f, offset: v >> 7 }
+        }
+    }
+}
+
+/// Where the Linux PTE of `va` is in the address space whose first-level
+/// table is at `pgd_pa`. ARM Linux (two-level, not LPAE) keeps each
+/// page-table page as two Linux tables (+0, +1024) and the two hardware
+/// tables they shadow (+2048, +3072); a first-level entry points at the
+/// hardware one, the Linux one is 2048 bytes below. The Linux entry is
+/// the one that says what is mapped: an old (not young) page has a Linux
+/// PTE but no hardware one.
+pub fn linux_pte_pa(ram: &GuestRam, pgd_pa: u64, va: u32) -> Option<u64> {
+    let l1 = ram.read_u32(pgd_pa + (va >> 20) as u64 * 4)?;
+    if l1 & 3 != 1 {
+        return None;
+    }
+    let hw = (l1 & !0x3ff) as u64;
+    Some(hw.checked_sub(2048)? + ((va >> 12) & 0xff) as u64 * 4)
+}
+
+/// The Linux PTE of `va` (see [`linux_pte_pa`]); None when no page table covers it.
+pub fn linux_pte(ram: &GuestRam, pgd_pa: u64, va: u32) -> Option<Pte> {
+    linux_pte_pa(ram, pgd_pa, va).and_then(|pa| ram.read_u32(pa)).map(Pte::decode)
+}
+
+/// Every non-none Linux PTE of `a` below the modules area (ARM's
+/// TASK_SIZE, 16 MiB under PAGE_OFFSET): (va, entry).
+pub fn linux_ptes(ram: &GuestRam, map: &LinearMap, a: &AddressSpace) -> Vec<(u32, Pte)> {
+    let task_size = map.page_offset.wrapping_sub(16 << 20);
+    let mut out = Vec::new();
+    let mut l1 = vec![0u8; (task_size >> 20) as usize * 4];
+    if ram.read(a.pgd_pa, &mut l1).is_err() {
+        return out;
+    }
+    let mut table = [0u8; 1024];
+    for (mb, e) in l1.chunks_exact(4).enumerate() {
+        let e = u32::from_le_bytes(e.try_into().unwrap());
+        if e & 3 != 1 {
+            continue;
+        }
+        let Some(lpa) = ((e & !0x3ff) as u64).checked_sub(2048) else { continue };
+        if ram.read(lpa, &mut table).is_err() {
+            continue;
+        }
+        for (i, w) in table.chunks_exact(4).enumerate() {
+            let v = u32::from_le_bytes(w.try_into().unwrap());
+            if v != 0 {
+                out.push(((mb as u32) << 20 | (i as u32) << 12, Pte::decode(v)));
+            }
+        }
+    }
+    out
+}
+
 /// Every `struct page` of the node, in one copy out of RAM.
 fn read_pages(k: &Kmem, l: &Layout, mem_map_va: u32, n: u32) -> R<Vec<RawPage>> {
     let sz = l.page_size;
