@@ -98,6 +98,8 @@ pub struct Session {
     /// only what changed since).
     last_states: Option<Vec<u8>>,
     last_mts: Option<Vec<u8>>,
+    /// A page-state buffer to reuse (the one before `last_states`).
+    spare_states: Vec<u8>,
     /// Frames whose page migrated away: old -> (new, when); forgotten when
     /// the frame is handed to a device.
     moved: BTreeMap<u32, (u32, u64)>,
@@ -141,6 +143,7 @@ impl Session {
             checks: true,
             last_states: None,
             last_mts: None,
+            spare_states: Vec::new(),
             seen_state: Default::default(),
             moved: BTreeMap::new(),
             lru_reported: false,
@@ -404,11 +407,17 @@ impl Session {
             // an address space created since the last snapshot
             self.snapshot(ram)?;
         }
-        let readable = ram.read((*new_pfn as u64) << 12, &mut self.after_buf).is_ok();
-        let after: &[u8] = if readable { &self.after_buf } else { &[] };
-        // Without a capture (no doorbell after migrate_page_begin) the
-        // content check cannot run: compare the new frame with itself.
-        let before: &[u8] = if self.capture == Some(*old_pfn) { &self.capture_buf } else { after };
+        // The new frame is compared with the capture in place; it is read
+        // out only when they differ (the violation says where). Without a
+        // capture (no doorbell after migrate_page_begin) the content check
+        // cannot run: nothing is compared.
+        let new_pa = (*new_pfn as u64) << 12;
+        let (before, after): (&[u8], &[u8]) = if self.capture != Some(*old_pfn) || ram.equals(new_pa, &self.capture_buf).unwrap_or(false) {
+            (&[], &[])
+        } else {
+            let readable = ram.read(new_pa, &mut self.after_buf).is_ok();
+            (&self.capture_buf, if readable { &self.after_buf } else { &[] })
+        };
         let snap = &self.snap;
         let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before, after, cached: &c };
         let v = check_migration(snap, ram, &m, &ctx);
@@ -447,7 +456,10 @@ impl Session {
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
-        let states = crate::trace::page_states(snap);
+        // the codes go into the buffer of the frame before last (a large
+        // board's 256 Ki codes are not allocated and faulted in anew)
+        let mut states = std::mem::take(&mut self.spare_states);
+        snap.page_state_codes_into(&mut states);
         let base = snap.base_pfn();
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
@@ -470,6 +482,9 @@ impl Session {
         let runs = crate::trace::state_runs(base, &states, old.as_deref());
         if old.is_none() || !runs.is_empty() {
             self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageStates { full: old.is_none(), runs } });
+        }
+        if let Some(o) = old {
+            self.spare_states = o;
         }
         self.last_states = Some(states);
         self.report_state(v);

@@ -75,7 +75,14 @@ fn read_array<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64) -> R<
 /// Read `n` records at `pa` into `v` (its allocation is reused): one
 /// plain copy out of guest RAM, no per-record decoding.
 fn read_array_into<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64, v: &mut Vec<T>) -> R<()> {
-    let len = n.saturating_mul(std::mem::size_of::<T>() as u64);
+    read_array_chunked(ram, what, pa, n, v, usize::MAX, |_, _| {})
+}
+
+/// [`read_array_into`] `chunk` records at a time, calling `seen(v, range)`
+/// after each chunk is copied (while it is still in the host's cache).
+fn read_array_chunked<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64, v: &mut Vec<T>, chunk: usize, mut seen: impl FnMut(&[T], std::ops::Range<usize>)) -> R<()> {
+    let size = std::mem::size_of::<T>();
+    let len = n.saturating_mul(size as u64);
     if len > ram.len() as u64 || !ram.contains(pa, len as usize) {
         return Err(IntrospectError::NotInRam { what, pa, len });
     }
@@ -84,11 +91,35 @@ fn read_array_into<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64, 
         // SAFETY: `T: Pod` accepts any bit pattern, all-zero included.
         v.resize(n as usize, unsafe { std::mem::zeroed() });
     }
-    // SAFETY: `T: Pod` has no padding and accepts any bit pattern, so the
-    // records' memory is `len` initialised bytes that any bytes may
-    // overwrite; the slice lives as long as the borrow of `v`.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, len as usize) };
-    ram.read(pa, bytes).map_err(|_| IntrospectError::NotInRam { what, pa, len })
+    let mut at = 0usize;
+    while at < v.len() {
+        let end = at.saturating_add(chunk.max(1)).min(v.len());
+        {
+            let part = &mut v[at..end];
+            // SAFETY: `T: Pod` has no padding and accepts any bit pattern,
+            // so the records' memory is initialised bytes that any bytes may
+            // overwrite; the slice lives as long as the borrow of `part`.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(part.as_mut_ptr() as *mut u8, std::mem::size_of_val(part)) };
+            ram.read(pa + (at * size) as u64, bytes).map_err(|_| IntrospectError::NotInRam { what, pa, len })?;
+        }
+        seen(v.as_slice(), at..end);
+        at = end;
+    }
+    Ok(())
+}
+
+/// Mark in `free` every page inside a free buddy block or a per-cpu list
+/// block whose head is in `heads` (`free` is as long as `pages`).
+fn mark_free(pages: &[PageRecord], heads: std::ops::Range<usize>, max_order: u32, free: &mut [bool]) {
+    let n = pages.len();
+    for i in heads {
+        let p = &pages[i];
+        if (p.has(PG_BUDDY) || p.has(PG_PCP)) && p.private < max_order {
+            let len = 1usize << p.private;
+            let e = (i + len).min(n);
+            free[i..e].iter_mut().for_each(|f| *f = true);
+        }
+    }
 }
 
 /// One CMA area as read.
@@ -267,17 +298,24 @@ impl Snapshot {
             Ok(r) => r,
             Err(e) => return Err((e, pages, free)),
         };
-        // validate_desc checked that the page array lies in RAM
-        if let Err(e) = read_array_into(ram, "page array", d.page_array_pa as u64, d.nr_pages as u64, &mut pages) {
+        // validate_desc checked that the page array lies in RAM. The free
+        // map is computed as the array is copied, 64 KiB at a time (one
+        // pass over a large board's 8 MiB instead of two).
+        let mut free = free;
+        free.clear();
+        free.resize(d.nr_pages as usize, false);
+        let max_order = d.max_order;
+        let marked = read_array_chunked(ram, "page array", d.page_array_pa as u64, d.nr_pages as u64, &mut pages, 2048, |pages, range| {
+            mark_free(pages, range, max_order, &mut free)
+        });
+        if let Err(e) = marked {
             return Err((e, Vec::new(), free));
         }
         let (pageblock_words, cma, address_spaces) = rest;
         let zones = d.zones[..d.nr_zones as usize].to_vec();
         let seq_after = ram.read_u32(desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
         let stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
-        let mut s = Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free };
-        s.compute_free();
-        Ok(s)
+        Ok(Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free })
     }
 
     /// The pageblock bitmap, the CMA areas and the address-space table.
@@ -321,16 +359,7 @@ impl Snapshot {
         let mut free = std::mem::take(&mut self.free);
         free.clear();
         free.resize(n, false);
-        let mut i = 0;
-        while i < n {
-            let p = &self.pages[i];
-            if (p.has(PG_BUDDY) || p.has(PG_PCP)) && p.private < self.desc.max_order {
-                let len = 1usize << p.private;
-                let e = (i + len).min(n);
-                free[i..e].iter_mut().for_each(|f| *f = true);
-            }
-            i += 1;
-        }
+        mark_free(&self.pages, 0..n, self.desc.max_order, &mut free);
         self.free = free;
     }
 
@@ -418,8 +447,16 @@ impl Snapshot {
     /// [`Snapshot::page_state`] of every page of the array, as codes, in
     /// one pass (what frame events and maps record).
     pub fn page_state_codes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.page_state_codes_into(&mut out);
+        out
+    }
+
+    /// [`Snapshot::page_state_codes`] into `out` (its allocation reused).
+    pub fn page_state_codes_into(&self, out: &mut Vec<u8>) {
         let base = self.desc.base_pfn;
-        let mut out = Vec::with_capacity(self.pages.len());
+        out.clear();
+        out.reserve(self.pages.len());
         for (i, (p, &free)) in self.pages.iter().zip(&self.free).enumerate() {
             let s = if free {
                 PageState::Free
@@ -445,7 +482,6 @@ impl Snapshot {
             };
             out.push(s as u8);
         }
-        out
     }
 
     /// Free pages per migrate type and pageblocks per migrate type.

@@ -24,10 +24,17 @@ pub struct Mapping {
 /// memory with 4 KiB pages, sections are the kernel's linear map).
 /// Bounded: at most 4096 L1 entries x 256 L2 entries.
 pub fn user_mappings(ram: &GuestRam, regs: &MmuRegs) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    for_each_user_mapping(ram, regs, |m| out.push(m));
+    out
+}
+
+/// [`user_mappings`] without collecting them: `f` sees each mapping in
+/// the same order (a large board's walk allocates nothing).
+pub fn for_each_user_mapping(ram: &GuestRam, regs: &MmuRegs, mut f: impl FnMut(Mapping)) {
     let n = regs.ttbcr & 7;
     // VA span of TTBR0: the whole space when N = 0, else 2^(32-N).
     let l1_entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
-    let mut out = Vec::new();
     for i in 0..l1_entries {
         let va1 = i << 20;
         let slot = l1_slot(regs, va1) as u64;
@@ -43,15 +50,14 @@ pub fn user_mappings(ram: &GuestRam, regs: &MmuRegs) -> Vec<Mapping> {
         if ram.read(l2base, &mut l2).is_err() {
             continue;
         }
-        for j in 0..256u32 {
-            let d = u32::from_le_bytes([l2[4 * j as usize], l2[4 * j as usize + 1], l2[4 * j as usize + 2], l2[4 * j as usize + 3]]);
-            let va = va1 | (j << 12);
+        for (j, w) in l2.chunks_exact(4).enumerate() {
+            let d = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            let va = va1 | ((j as u32) << 12);
             match d & 3 {
                 0 => {}
-                0b01 => out.push(Mapping { va, pa: ((d & 0xffff_0000) as u64) | ((va & 0xf000) as u64), size: 4096 }),
-                _ => out.push(Mapping { va, pa: (d & 0xffff_f000) as u64, size: 4096 }),
+                0b01 => f(Mapping { va, pa: ((d & 0xffff_0000) as u64) | ((va & 0xf000) as u64), size: 4096 }),
+                _ => f(Mapping { va, pa: (d & 0xffff_f000) as u64, size: 4096 }),
             }
         }
     }
-    out
 }

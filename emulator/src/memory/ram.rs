@@ -83,6 +83,18 @@ impl GuestRam {
         unsafe { std::ptr::copy_nonoverlapping(self.m.ptr.add((pa - self.base) as usize), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
+    /// Whether the guest bytes at physical `pa` equal `data` (a plain
+    /// memory compare in place, no copy).
+    pub fn equals(&self, pa: u64, data: &[u8]) -> Result<bool, RamError> {
+        if !self.contains(pa, data.len()) {
+            return Err(RamError::ReadOutside { pa, len: data.len() });
+        }
+        // SAFETY: bounds checked above; the mapping lives while `self` does.
+        // The slice is only read during this call, on the thread that owns
+        // the stopped engine (a racing DMA master is as with `read`).
+        let guest = unsafe { std::slice::from_raw_parts(self.m.ptr.add((pa - self.base) as usize), data.len()) };
+        Ok(guest == data)
+    }
     /// Copy `data` into guest RAM at physical `pa`.
     pub fn write(&self, pa: u64, data: &[u8]) -> Result<(), RamError> {
         if !self.contains(pa, data.len()) {
@@ -111,5 +123,22 @@ impl GuestRam {
             // SAFETY: as above; a plain zero fill if the advice was refused.
             unsafe { std::ptr::write_bytes(self.m.ptr, 0, self.m.len) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equals_compares_in_place() {
+        let ram = GuestRam::new(0x6000_0000, 1 << 16).unwrap();
+        ram.write(0x6000_1000, &[7u8; 4096]).unwrap();
+        assert_eq!(ram.equals(0x6000_1000, &[7u8; 4096]), Ok(true));
+        let mut other = [7u8; 4096];
+        other[4095] = 8;
+        assert_eq!(ram.equals(0x6000_1000, &other), Ok(false));
+        assert!(ram.equals(0x6000_f001, &[0u8; 4096]).is_err());
+        assert!(ram.equals(0x5fff_f000, &[0u8; 16]).is_err());
     }
 }

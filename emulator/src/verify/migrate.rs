@@ -1,7 +1,7 @@
 //! Migration checks: content, mappings, cached translations.
 use super::{Check, CheckCtx, Out, Violation};
 use crate::memory::GuestRam;
-use crate::introspect::va::{translate_va, user_mappings};
+use crate::introspect::va::{for_each_user_mapping, translate_va};
 use crate::introspect::Snapshot;
 use cmaemu_abi::desc::AS_LIVE;
 use cmaemu_abi::page::PAGE_SHIFT;
@@ -129,12 +129,12 @@ pub fn check_mapped_free(s: &Snapshot, ram: &GuestRam, asid: Option<u32>, ctx: &
             continue;
         }
         let Some(regs) = s.mmu_regs(a.asid) else { continue };
-        for m in user_mappings(ram, &regs) {
+        for_each_user_mapping(ram, &regs, |m| {
             let pfn = (m.pa >> PAGE_SHIFT) as u32;
             if s.is_free(pfn) {
                 out.push(Check::PteMapsFree, Some(pfn), Some(m.va), None, format!("VA {:#010x} of asid {} maps frame {pfn:#x}, which is free", m.va, a.asid));
             }
-        }
+        });
     }
     out.finish()
 }

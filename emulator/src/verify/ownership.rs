@@ -5,7 +5,7 @@
 //! ([`Check::Ownership`]).
 use super::{Check, CheckCtx, Out, Violation};
 use crate::memory::GuestRam;
-use crate::introspect::va::user_mappings;
+use crate::introspect::va::for_each_user_mapping;
 use crate::introspect::Snapshot;
 use cmaemu_abi::desc::{dma_dev_name, AS_LIVE};
 use cmaemu_abi::page::*;
@@ -48,14 +48,14 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
             continue;
         }
         let Some(regs) = s.mmu_regs(a.asid) else { continue };
-        for m in user_mappings(ram, &regs) {
+        for_each_user_mapping(ram, &regs, |m| {
             let pfn = (m.pa >> PAGE_SHIFT) as u32;
             if s.is_free(pfn) {
                 out.push(Check::PteMapsFree, Some(pfn), Some(m.va), None, format!("VA {:#010x} of asid {} maps frame {pfn:#x}, which is free", m.va, a.asid));
-                continue;
+                return;
             }
             if !s.stable {
-                continue;
+                return;
             }
             if let Some(e) = pfn.checked_sub(base).and_then(|i| mapped.get_mut(i as usize)) {
                 if e.0 == 0 {
@@ -74,7 +74,7 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
                     );
                 }
             }
-        }
+        });
     }
     if !s.stable {
         return out.finish();
