@@ -13,7 +13,7 @@ impl Board {
     pub(super) fn pace_idle(&mut self, now: u64) -> Option<u64> {
         self.console.flush();
         if let Some(l) = &mut self.linux {
-            l.quiet(&self.ram, now);
+            l.quiet(&self.ram, now, self.clcd.scanout());
         }
         if std::mem::take(&mut self.pause_at_idle) {
             self.paused = true;

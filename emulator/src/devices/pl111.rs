@@ -561,6 +561,17 @@ impl Pl111 {
         self.upbase as u64
     }
 
+    /// What the panel shows now: (physical base latched at the last
+    /// vsync, frame bytes), once a frame was scanned out and while the
+    /// controller scans out in a supported format.
+    pub fn scanout(&self) -> Option<(u64, u64)> {
+        if self.scanned == 0 || !self.scanning() {
+            return None;
+        }
+        let (w, h) = self.size();
+        Some((self.upcurr as u64, self.pixel_format()?.frame_bytes(w, h)))
+    }
+
     /// Vsyncs seen while enabled.
     pub fn vsync_count(&self) -> u64 {
         self.vsyncs

@@ -32,6 +32,13 @@
 //!   frame, not the old one nor a migration entry for it
 //!   (`migrate.pte`: `remove_migration_ptes`). Left-over moves are checked
 //!   at the next quiet point.
+//!
+//! At each quiet point the frame the CLCD scans out (its base latched at
+//! the last vsync, the frame's bytes) must lie in frames the kernel owns as
+//! a CMA allocation: pages of a CMA area whose bitmap bits are set
+//! (`dma.ownership`, the check cmaemu's own guest gets for every scan-out;
+//! a free frame, a movable page or a page outside every CMA area is
+//! reported).
 use crate::cpu::{BreakRegs, Breaker, CpuTlb};
 use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::linux::{address_spaces, linux_pte, linux_ptes, read::linux_pte_pa, read::Kmem, snapshot::to_snapshot, user_pages, DebugInfo, Layout, LinuxMm, Pte, VmcoreInfo};
@@ -100,6 +107,10 @@ pub struct LinuxSession {
     moved: Vec<Moved>,
     /// Frame -> (first-level table, VA) of its Linux PTEs at the last quiet point.
     pte_index: HashMap<u32, Vec<(u64, u32)>>,
+    /// Quiet points at which the CLCD's scan-out was checked.
+    pub scanouts_checked: u64,
+    /// The scan-out checked last: (physical base, bytes).
+    pub last_scanout: Option<(u64, u64)>,
 }
 
 impl LinuxSession {
@@ -130,6 +141,8 @@ impl LinuxSession {
             unmapped: Vec::new(),
             moved: Vec::new(),
             pte_index: HashMap::new(),
+            scanouts_checked: 0,
+            last_scanout: None,
         }
     }
 
@@ -305,7 +318,8 @@ impl LinuxSession {
     }
 
     /// The CPU is idle in WFI at `now`: read the kernel if a period passed.
-    pub fn quiet(&mut self, ram: &GuestRam, now: u64) {
+    /// `scanout`: what the CLCD shows, (physical base, bytes), if it scans out.
+    pub fn quiet(&mut self, ram: &GuestRam, now: u64, scanout: Option<(u64, u64)>) {
         if now < self.next_ns || self.error.is_some() {
             return;
         }
@@ -348,6 +362,11 @@ impl LinuxSession {
         let ctx = CheckCtx { frame: index, at_ns: now, recent: Vec::new() };
         let mut found = check_integrity(&snap, &ctx);
         found.extend(check_user_ptes(ram, l, &snap, &ctx));
+        if let Some((pa, len)) = scanout {
+            self.scanouts_checked += 1;
+            self.last_scanout = Some((pa, len));
+            found.extend(check_scanout(&snap, pa, len, &ctx));
+        }
         for v in found {
             if self.seen.insert((v.check, v.pfn, v.detail.clone())) {
                 self.violations.push(v.clone());
@@ -380,6 +399,61 @@ impl Breaker for LinuxSession {
             self.check_moved(ram, now);
         }
     }
+}
+
+/// The CLCD's scan-out of `len` bytes at `pa` reads only frames the
+/// kernel owns as a CMA allocation (`dma.ownership`): in a CMA area, not
+/// free, with their bitmap bits set. The real kernel has no cmaemu DMA
+/// records, so no buffer list: the area's bitmap is the owner. One
+/// violation per run of frames with the same fault.
+pub fn check_scanout(snap: &crate::introspect::Snapshot, pa: u64, len: u64, ctx: &CheckCtx) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if len == 0 {
+        return out;
+    }
+    let end = pa.saturating_add(len);
+    let why = |pfn: u32| -> Option<String> {
+        if snap.is_free(pfn) {
+            return Some("free (in the buddy allocator)".into());
+        }
+        match snap.cma_area_of(pfn) {
+            None => Some("outside every CMA area (not a CMA allocation)".into()),
+            Some(a) if a.bit(pfn) != Some(true) => Some(format!("in CMA area {} but not allocated in its bitmap", a.name)),
+            Some(_) => None,
+        }
+    };
+    let outside = "outside the frames the page array describes".to_string();
+    let mut run: Option<(u32, u32, String)> = None;
+    let flush = |run: &mut Option<(u32, u32, String)>, out: &mut Vec<Violation>| {
+        if let Some((p, n, w)) = run.take() {
+            if out.len() < crate::verify::MAX_VIOLATIONS_PER_CALL {
+                out.push(ctx.violation(
+                    Check::DmaOwnership,
+                    Some(p),
+                    None,
+                    Some(cmaemu_abi::desc::DMA_DEV_CLCD),
+                    format!("the CLCD scans out [{pa:#x}, {end:#x}): {n} frame(s) from pfn {p:#x} are {w}"),
+                ));
+            }
+        }
+    };
+    let (first, last) = (pa >> 12, (end - 1) >> 12);
+    for pfn in first..=last {
+        let w = match u32::try_from(pfn) {
+            Ok(p) => snap.page(p).map_or(Some(outside.clone()), |_| why(p)),
+            Err(_) => Some(outside.clone()),
+        };
+        let pfn = pfn as u32;
+        match (&mut run, w) {
+            (Some((_, n, r)), Some(w)) if *r == w => *n += 1,
+            (_, w) => {
+                flush(&mut run, &mut out);
+                run = w.map(|w| (pfn, 1, w));
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// No user PTE of any task maps a free frame (`pte.maps_free`): walk every
