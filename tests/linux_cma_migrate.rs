@@ -164,6 +164,12 @@ fn cma_allocation_through_the_test_module_migrates_pages_checked_one_by_one_and_
     let s = r.session();
     assert!(s.violations.is_empty(), "violations on a clean kernel: {:#?}", &s.violations[..s.violations.len().min(3)]);
     assert!(s.error.is_none(), "{:?}", s.error);
+    // The pool's bitmap, read at a quiet point, holds what the kernel
+    // reported allocating (the module's `dma: camera-cma: 16384 pages at
+    // pfn ...`): every bit.
+    assert_eq!(r.m.run_until_quiet(), Step::Paused);
+    let area = r.mm().cma.into_iter().find(|c| c.name == POOL).unwrap();
+    assert_eq!((area.base_pfn, area.used_pages()), (pool.base_pfn, POOL_PAGES as u64), "the bitmap holds the whole pool");
 
     // The TLB flush patched out (flush_tlb_page returns at once), in
     // compaction: unmap the top of the fill (holes all over the zone), compact.
@@ -180,6 +186,9 @@ fn cma_allocation_through_the_test_module_migrates_pages_checked_one_by_one_and_
     let out = r.cmd("check");
     assert!(out.contains("check: 12800 pages ok"), "the rest of the fill is intact (the stale translations dropped):\n{out}");
     r.cmd(&format!("dma free {POOL}"));
+    assert_eq!(r.m.run_until_quiet(), Step::Paused);
+    let area = r.mm().cma.into_iter().find(|c| c.name == POOL).unwrap();
+    assert_eq!(area.used_pages(), 0, "the kernel released the pool: no bit left set");
 
     // ... and in a CMA allocation: the pool is free and more than half the
     // free memory, so fresh pages land in it; the allocation moves them.
