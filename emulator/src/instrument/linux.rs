@@ -41,12 +41,23 @@
 //! reported).
 use crate::cpu::{BreakRegs, Breaker, CpuTlb};
 use crate::findings::{Check, CheckCtx, Violation};
-use crate::introspect::linux::{address_spaces, linux_pte, linux_ptes, read::linux_pte_pa, read::Kmem, snapshot::to_snapshot, user_pages, DebugInfo, Layout, LinuxMm, Pte, VmcoreInfo};
+use crate::introspect::linux::{address_spaces, linux_pte, linux_ptes, read::linux_pte_pa, read::Kmem, snapshot::to_snapshot, snapshot::ModelError, user_pages, DebugInfo, Layout, LayoutError, LinuxMm, Pte, ReadError, VmcoreInfo};
 use crate::memory::GuestRam;
 use crate::trace::{Event, EventKind};
 use crate::verify::check_integrity;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+/// Why a [`LinuxSession`] stopped reading the kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum LinuxSessionError {
+    #[error("the kernel's debug info does not fit the running kernel: {0}")]
+    Layout(#[source] LayoutError),
+    #[error("reading the kernel's mm state: {0}")]
+    Read(#[source] ReadError),
+    #[error("reading the kernel's mm state: {0}")]
+    Model(#[source] ModelError),
+}
 
 /// A mapping `try_to_migrate_one` is about to clear.
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +86,7 @@ pub struct LinuxSession {
     debug: Arc<DebugInfo>,
     layout: Option<Layout>,
     /// Why reading stopped (a layout that does not fit the running kernel).
-    pub error: Option<String>,
+    pub error: Option<LinuxSessionError>,
     next_ns: u64,
     period_ns: u64,
     frame: u64,
@@ -159,7 +170,7 @@ impl LinuxSession {
             let v = VmcoreInfo::locate(ram).ok()?;
             match Layout::new(&v, &self.debug) {
                 Ok(l) => self.layout = Some(l),
-                Err(e) => self.error = Some(format!("the kernel's debug info does not fit the running kernel: {e}")),
+                Err(e) => self.error = Some(LinuxSessionError::Layout(e)),
             }
         }
         self.layout.as_ref()
@@ -330,10 +341,10 @@ impl LinuxSession {
         self.check_moved(ram, now);
         self.unmapped.clear();
         self.index_ptes(ram, l);
-        let snap = match LinuxMm::read(ram, l).map_err(|e| e.to_string()).and_then(|mm| to_snapshot(&mm).map_err(|e| e.to_string())) {
+        let snap = match LinuxMm::read(ram, l).map_err(LinuxSessionError::Read).and_then(|mm| to_snapshot(&mm).map_err(LinuxSessionError::Model)) {
             Ok(s) => s,
             Err(e) => {
-                self.error = Some(format!("reading the kernel's mm state: {e}"));
+                self.error = Some(e);
                 return;
             }
         };

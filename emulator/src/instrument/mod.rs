@@ -13,11 +13,24 @@ pub use session::{Session, TlbAccess, RECENT_EVENTS};
 
 use crate::cpu::{CpuTlb, Servicer};
 use crate::findings::{Violation, ViolationSummary};
-use crate::introspect::snapshot::Snapshot;
+use crate::introspect::snapshot::{IntrospectError, Snapshot};
 use crate::memory::GuestRam;
 use crate::trace::{Event, EventKind};
 use crate::verify::DmaTransfer;
 use cmaemu_abi::desc::{from_bytes, AddressSpaceRecord};
+
+/// Why introspection of the guest stopped or failed (kept in
+/// [`Instrumentation::error`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InstrumentError {
+    /// The descriptor the guest announced could not be read: nothing is
+    /// attached, no checks run.
+    #[error("guest introspection descriptor at {pa:#x} rejected: {source}")]
+    Rejected { pa: u64, source: IntrospectError },
+    /// A service pass of the attached session failed.
+    #[error(transparent)]
+    Session(IntrospectError),
+}
 
 /// What to do when a check fails (`--on-violation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -82,7 +95,8 @@ pub struct Instrumentation {
     pub summary: ViolationSummary,
     /// Every injection that fired: (virtual ns, `INJECT_*` id, pfn).
     pub fired: Vec<(u64, u8, u64)>,
-    pub error: Option<String>,
+    /// Why introspection stopped or failed last (reported once on stderr).
+    pub error: Option<InstrumentError>,
     pub on_violation: OnViolation,
     /// Stderr reporting (off in tests that read `violations`).
     pub report: bool,
@@ -269,12 +283,12 @@ impl Servicer for Instrumentation {
                     m.emit_layout(now);
                     self.mon = Some(m);
                 }
-                Err(e) => {
-                    let msg = format!("guest introspection descriptor at {pa:#x} rejected: {e}");
+                Err(source) => {
+                    let e = InstrumentError::Rejected { pa, source };
                     if self.report {
-                        eprintln!("cmaemu: {msg}");
+                        eprintln!("cmaemu: {e}");
                     }
-                    self.error = Some(msg);
+                    self.error = Some(e);
                     return;
                 }
             }
@@ -288,12 +302,12 @@ impl Servicer for Instrumentation {
         // unpinned right after the device was stopped).
         for (t, at, dur) in std::mem::take(&mut self.dma) {
             if let Err(e) = mon.dma(&ram, t, at, dur) {
-                err = Some(e.to_string());
+                err = Some(InstrumentError::Session(e));
             }
         }
         if std::mem::take(&mut self.doorbell) {
             if let Err(e) = mon.service(&ram, now, &mut tlb) {
-                err = Some(e.to_string());
+                err = Some(InstrumentError::Session(e));
             }
         }
         if std::mem::take(&mut self.alloc_done) || self.final_due {
@@ -304,16 +318,16 @@ impl Servicer for Instrumentation {
         }
         if let Some(i) = self.frame_due.take() {
             if let Err(e) = mon.frame_boundary(&ram, i, now, &mut tlb) {
-                err = Some(e.to_string());
+                err = Some(InstrumentError::Session(e));
             }
         }
         if std::mem::take(&mut self.final_due) {
             if let Err(e) = mon.final_check(&ram, now, &mut tlb) {
-                err = Some(e.to_string());
+                err = Some(InstrumentError::Session(e));
             }
         }
         if let Some(e) = err {
-            if self.report && self.error.as_deref() != Some(e.as_str()) {
+            if self.report && self.error.as_ref() != Some(&e) {
                 eprintln!("cmaemu: introspection: {e}");
             }
             self.error = Some(e);

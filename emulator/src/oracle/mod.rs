@@ -29,7 +29,7 @@ pub enum OracleError {
     #[error("cmaemu run of {0}: {1}")]
     Cmaemu(String, String),
     #[error("QEMU run of {0}: {1}")]
-    Qemu(String, String),
+    Qemu(String, qemu::QemuError),
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
@@ -256,7 +256,7 @@ fn tail(s: &str) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
-pub use qemu::run_qemu;
+pub use qemu::{run_qemu, QemuError};
 
 /// Parse, build and run one case on both systems and compare.
 pub fn run_case(path: &Path, assets: &LinuxAssets) -> Result<CaseResult, OracleError> {
@@ -267,7 +267,7 @@ pub fn run_case(path: &Path, assets: &LinuxAssets) -> Result<CaseResult, OracleE
     let (c2, d2, a2) = (case.clone(), dtb.clone(), assets.clone());
     let q = std::thread::spawn(move || run_qemu(&c2, &d2, &a2));
     let emu = run_cmaemu(&case, &dtb);
-    let linux = q.join().map_err(|_| OracleError::Qemu(case.name.clone(), "runner panicked".into()))??;
+    let linux = q.join().map_err(|_| OracleError::Qemu(case.name.clone(), qemu::QemuError::Panicked))??;
     let emu = emu?;
     Ok(compare(&case, &emu, &linux))
 }

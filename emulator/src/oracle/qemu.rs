@@ -8,6 +8,24 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Why the QEMU side of a case failed (inside [`OracleError::Qemu`]).
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("cannot start {qemu}: {source}")]
+    Start { qemu: String, source: std::io::Error },
+    #[error("QEMU exited ({status}) before the prompt: {tail}")]
+    Exited { status: std::process::ExitStatus, tail: String },
+    #[error("no prompt within {secs} s: {tail}")]
+    NoPrompt { secs: u64, tail: String },
+    #[error("console: {0}")]
+    Console(std::io::Error),
+    /// A step's command did not come back to the prompt.
+    #[error("`{cmd}`: {source}")]
+    Step { cmd: String, source: Box<QemuError> },
+    #[error("runner panicked")]
+    Panicked,
+}
+
 /// The oracle program's prompt.
 const PROMPT: &str = "oracle# ";
 /// Boot of the real kernel on QEMU (TCG, possibly a loaded machine).
@@ -29,7 +47,7 @@ impl Drop for Qemu {
 impl Qemu {
     /// Wait until the output from `from` on holds a prompt; the text up to
     /// and including it, and where it ends.
-    fn until_prompt(&mut self, from: usize, timeout: Duration) -> Result<(String, usize), String> {
+    fn until_prompt(&mut self, from: usize, timeout: Duration) -> Result<(String, usize), QemuError> {
         let t0 = Instant::now();
         loop {
             {
@@ -41,10 +59,10 @@ impl Qemu {
                 }
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                return Err(format!("QEMU exited ({st}) before the prompt: {}", self.tail()));
+                return Err(QemuError::Exited { status: st, tail: self.tail() });
             }
             if t0.elapsed() > timeout {
-                return Err(format!("no prompt within {} s: {}", timeout.as_secs(), self.tail()));
+                return Err(QemuError::NoPrompt { secs: timeout.as_secs(), tail: self.tail() });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -59,7 +77,7 @@ impl Qemu {
 
 /// Run the case on QEMU + Linux.
 pub fn run_qemu(case: &Case, dtb: &[u8], a: &LinuxAssets) -> Result<Transcript, OracleError> {
-    let err = |e: String| OracleError::Qemu(case.name.clone(), e);
+    let err = |e: QemuError| OracleError::Qemu(case.name.clone(), e);
     let dir = std::env::temp_dir().join(format!("cmaemu-oracle-{}-{}", std::process::id(), case.name));
     std::fs::create_dir_all(&dir).map_err(|e| OracleError::Io(dir.display().to_string(), e))?;
     let dtb_path = dir.join("board.dtb");
@@ -82,7 +100,7 @@ pub fn run_qemu(case: &Case, dtb: &[u8], a: &LinuxAssets) -> Result<Transcript, 
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| err(format!("cannot start {}: {e}", a.qemu.display())))?;
+        .map_err(|source| err(QemuError::Start { qemu: a.qemu.display().to_string(), source }))?;
     let mut stdout = child.stdout.take().expect("piped");
     let out = Arc::new(Mutex::new(Vec::new()));
     let o2 = out.clone();
@@ -100,8 +118,8 @@ pub fn run_qemu(case: &Case, dtb: &[u8], a: &LinuxAssets) -> Result<Transcript, 
     let mut t = Transcript { boot: boot.replace('\r', ""), ..Default::default() };
     let mut stdin = q.child.stdin.take().expect("piped");
     for cmd in &case.steps {
-        stdin.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| stdin.flush()).map_err(|e| err(format!("console: {e}")))?;
-        let (text, end) = q.until_prompt(at, STEP_TIMEOUT).map_err(|e| err(format!("`{cmd}`: {e}")))?;
+        stdin.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| stdin.flush()).map_err(|e| err(QemuError::Console(e)))?;
+        let (text, end) = q.until_prompt(at, STEP_TIMEOUT).map_err(|e| err(QemuError::Step { cmd: cmd.clone(), source: Box::new(e) }))?;
         at = end;
         t.steps.push((cmd.clone(), step_text(&text)));
     }
