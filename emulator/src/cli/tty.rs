@@ -28,27 +28,20 @@ pub fn console_input() -> (Input, Option<TtyGuard>) {
 }
 
 /// Puts the terminal in raw mode and restores it on drop.
-pub struct TtyGuard(libc::termios);
+pub struct TtyGuard(rustix::termios::Termios);
 impl TtyGuard {
     fn raw() -> Option<TtyGuard> {
-        // SAFETY: termios is plain data; tcgetattr fills it for fd 0.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: valid fd and pointer.
-        if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
-            return None;
-        }
-        let saved = t;
-        // SAFETY: cfmakeraw edits the struct we own; tcsetattr applies it.
-        unsafe {
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-        }
+        use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
+        let saved = tcgetattr(std::io::stdin()).ok()?;
+        let mut t = saved.clone();
+        t.make_raw(); // cfmakeraw
+        let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, &t);
         Some(TtyGuard(saved))
     }
 }
 impl Drop for TtyGuard {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes saved in `raw`.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
+        // restores the attributes saved in `raw`
+        let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.0);
     }
 }

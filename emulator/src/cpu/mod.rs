@@ -385,6 +385,11 @@ fn block_insns(size: u32) -> u64 {
 /// The counter's `on_stop`: the engine is about to stop at a block start.
 /// If only a doorbell is due, serve it here and let the block run (the
 /// engine checks the stop conditions again first).
+///
+/// # Safety
+/// Only the engine calls it (registered by `Cpu::new` as the counter's
+/// `on_stop`): `c` is the counter embedded at the start of the `Cpu`'s
+/// `Fast`, and `uc` the engine running on this thread.
 unsafe extern "C" fn on_counter_stop(c: *mut unicorn_engine_sys::uc_cmaemu_counter, uc: *mut unicorn_engine_sys::uc_engine) -> i32 {
     // SAFETY: `c` is the first field of the repr(C) Box<Fast> owned by the
     // Cpu, alive while the engine runs; only this thread touches it.

@@ -8,7 +8,7 @@
 use crate::memory::GuestRam;
 use crate::memory::walk::MmuRegs;
 use cmaemu_abi::desc::{
-    from_bytes, name_bytes, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
+    from_bytes, name_bytes, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
     DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,
 };
 use cmaemu_abi::page::*;
@@ -88,20 +88,12 @@ fn read_array_chunked<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u6
     }
     if v.len() != n as usize {
         v.clear();
-        // SAFETY: `T: Pod` accepts any bit pattern, all-zero included.
-        v.resize(n as usize, unsafe { std::mem::zeroed() });
+        v.resize(n as usize, zeroed());
     }
     let mut at = 0usize;
     while at < v.len() {
         let end = at.saturating_add(chunk.max(1)).min(v.len());
-        {
-            let part = &mut v[at..end];
-            // SAFETY: `T: Pod` has no padding and accepts any bit pattern,
-            // so the records' memory is initialised bytes that any bytes may
-            // overwrite; the slice lives as long as the borrow of `part`.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(part.as_mut_ptr() as *mut u8, std::mem::size_of_val(part)) };
-            ram.read(pa + (at * size) as u64, bytes).map_err(|_| IntrospectError::NotInRam { what, pa, len })?;
-        }
+        ram.read(pa + (at * size) as u64, slice_as_bytes_mut(&mut v[at..end])).map_err(|_| IntrospectError::NotInRam { what, pa, len })?;
         seen(v.as_slice(), at..end);
         at = end;
     }
@@ -321,7 +313,7 @@ impl Snapshot {
     /// The pageblock bitmap, the CMA areas and the address-space table.
     #[allow(clippy::type_complexity)]
     fn read_tables(ram: &GuestRam, d: &GuestDesc) -> R<(Vec<u32>, Vec<CmaArea>, Vec<AddressSpaceRecord>)> {
-        let pageblock_words: Vec<u32> = read_array::<u32Pod>(ram, "pageblock bitmap", d.pageblock_pa as u64, d.pageblock_words as u64)?.into_iter().map(|w| w.0).collect();
+        let pageblock_words: Vec<u32> = read_array(ram, "pageblock bitmap", d.pageblock_pa as u64, d.pageblock_words as u64)?;
         let recs: Vec<CmaAreaRecord> = read_array(ram, "CMA area table", d.cma_table_pa as u64, d.nr_cma_areas as u64)?;
         let mut cma = Vec::with_capacity(recs.len());
         let end_pfn = d.base_pfn as u64 + d.nr_pages as u64;
@@ -337,7 +329,7 @@ impl Snapshot {
             if (r.bitmap_words as u64) < need || r.bitmap_words as u64 > need + 1024 {
                 return Err(absurd("cma_area.bitmap_words", r.bitmap_words as u64, format!("area {i} needs {need} words")));
             }
-            let bitmap: Vec<u32> = read_array::<u32Pod>(ram, "CMA bitmap", r.bitmap_pa as u64, r.bitmap_words as u64)?.into_iter().map(|w| w.0).collect();
+            let bitmap: Vec<u32> = read_array(ram, "CMA bitmap", r.bitmap_pa as u64, r.bitmap_words as u64)?;
             cma.push(CmaArea {
                 index: i,
                 name: String::from_utf8_lossy(name_bytes(&r.name)).into_owned(),
@@ -533,14 +525,6 @@ fn cma_used_pages(a: &CmaArea) -> u64 {
     }
     (bits << a.order_per_bit).min(a.count as u64)
 }
-
-/// A `u32` as a [`Pod`] record (bitmap words).
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-#[allow(non_camel_case_types)]
-struct u32Pod(u32);
-// SAFETY: one u32.
-unsafe impl Pod for u32Pod {}
 
 fn validate_desc(ram: &GuestRam, pa: u64, d: &GuestDesc) -> R<()> {
     if d.magic != DESC_MAGIC {

@@ -60,6 +60,24 @@ pub fn as_bytes<T: Pod>(v: &T) -> &[u8] {
     unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
 }
 
+/// An all-zero `T`.
+pub fn zeroed<T: Pod>() -> T {
+    // SAFETY: `T: Pod` accepts any bit pattern, all-zero included.
+    unsafe { core::mem::zeroed() }
+}
+
+/// The bytes of the records `v`, to overwrite: whatever bytes are written,
+/// the records stay valid.
+pub fn slice_as_bytes_mut<T: Pod>(v: &mut [T]) -> &mut [u8] {
+    // SAFETY: `T: Pod` has no padding (every byte is initialised) and
+    // accepts any bit pattern; the byte slice covers exactly `v` and
+    // borrows it mutably for as long as it lives.
+    unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, core::mem::size_of_val(v)) }
+}
+
+// SAFETY: an integer (bitmap words are read as arrays of them).
+unsafe impl Pod for u32 {}
+
 // SAFETY: eight u32/i32 fields, size asserted in page.rs (32).
 unsafe impl Pod for PageRecord {}
 

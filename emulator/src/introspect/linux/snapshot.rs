@@ -153,8 +153,7 @@ pub fn to_snapshot(mm: &LinuxMm) -> Result<Snapshot, ModelError> {
         let area = CmaArea { index: idx, name: a.name.clone(), base_pfn: a.base_pfn, count: a.count, order_per_bit: a.order_per_bit, active: !a.bitmap.is_empty(), bitmap: a.bitmap.clone(), record: rec };
         cma.push(area);
     }
-    // SAFETY: GuestDesc is Pod (integers only): all-zero is a valid value.
-    let mut d: GuestDesc = unsafe { std::mem::zeroed() };
+    let mut d: GuestDesc = cmaemu_abi::desc::zeroed();
     d.magic = DESC_MAGIC;
     d.version = DESC_VERSION;
     d.desc_size = std::mem::size_of::<GuestDesc>() as u32;
