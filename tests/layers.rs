@@ -16,13 +16,46 @@ fn root() -> PathBuf {
 }
 
 /// Source text without comments (line, doc and block comments) and
-/// without string and char literal contents, so only code is scanned.
+/// without string (also raw string) and char literal contents, so only
+/// code is scanned and braces balance.
 fn strip_comments(src: &str) -> String {
     let b = src.as_bytes();
     let mut out = String::with_capacity(src.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'/' && b.get(i + 1) == Some(&b'/') {
+        let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_';
+        // an identifier character before `r` (but `br"…"` is a raw string)
+        let ident_before = i > 0 && ident(i - 1) && !(b[i - 1] == b'b' && (i < 2 || !ident(i - 2)));
+        if b[i] == b'r' && !ident_before && matches!(b.get(i + 1), Some(b'"') | Some(b'#')) && {
+            let h = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+            b.get(i + 1 + h) == Some(&b'"')
+        } {
+            // r"…", r#"…"# (b's prefix, if any, is already out)
+            let h = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+            let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat(b'#').take(h)).collect();
+            i += 2 + h;
+            while i < b.len() && !b[i..].starts_with(&close) {
+                i += 1;
+            }
+            i += close.len();
+            out.push_str("\"\"");
+        } else if b[i] == b'\'' {
+            // a char literal ('x', '\n', '\'', '\u{7b}') or a lifetime ('a)
+            if b.get(i + 1) == Some(&b'\\') {
+                i += 3; // the quote, the backslash and the escaped character
+                while i < b.len() && b[i] != b'\'' {
+                    i += 1;
+                }
+                i += 1;
+                out.push_str("' '");
+            } else if let Some(c) = src[i + 1..].chars().next().filter(|c| src[i + 1 + c.len_utf8()..].starts_with('\'')) {
+                i += 2 + c.len_utf8();
+                out.push_str("' '");
+            } else {
+                out.push('\'');
+                i += 1;
+            }
+        } else if b[i] == b'/' && b.get(i + 1) == Some(&b'/') {
             while i < b.len() && b[i] != b'\n' {
                 i += 1;
             }
@@ -77,36 +110,102 @@ fn crate_paths(code: &str) -> BTreeSet<String> {
         if before.is_some_and(|c| is_ident(c) || c == ':' || c == '$') {
             continue; // `$crate::` or `some_crate::`
         }
-        let tail = rest.trim_start();
-        if let Some(group) = tail.strip_prefix('{') {
-            let mut depth = 1;
-            let mut seg = String::new();
-            for c in group.chars() {
-                match c {
-                    '{' => depth += 1,
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
+        heads(rest, &mut out);
+    }
+    out
+}
+
+/// The first segment of the path at the start of `tail`, or of each path
+/// of a `{a, b::c}` group there.
+fn heads(tail: &str, out: &mut BTreeSet<String>) {
+    let tail = tail.trim_start();
+    if let Some(group) = tail.strip_prefix('{') {
+        let mut depth = 1;
+        let mut seg = String::new();
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
                     }
-                    ',' if depth == 1 => {
-                        out.extend(first_segment(&seg));
-                        seg.clear();
-                        continue;
-                    }
-                    _ => {}
                 }
-                if depth == 1 {
-                    seg.push(c);
-                } else {
-                    seg.push(' ');
+                ',' if depth == 1 => {
+                    out.extend(first_segment(&seg));
+                    seg.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            if depth == 1 {
+                seg.push(c);
+            } else {
+                seg.push(' ');
+            }
+        }
+        out.extend(first_segment(&seg));
+    } else {
+        out.extend(first_segment(tail));
+    }
+}
+
+/// The top-level modules that `super::` paths in `code` name by climbing
+/// to the crate root: `module` is the file's module path (`board/bus.rs`:
+/// `board::bus`), to which each inline `mod NAME { … }` adds a level, and
+/// each `super` of a chain takes one off. A chain that stays inside the
+/// top-level module names nothing.
+fn super_paths(code: &str, module: &[String]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let b = code.as_bytes();
+    // inline modules open at brace depth d: (depth inside them)
+    let mut inline: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let ident_before = i > 0 && (is_ident(b[i - 1] as char) || b[i - 1] == b':');
+        match b[i] {
+            b'{' => depth += 1,
+            b'}' => {
+                if inline.last() == Some(&depth) {
+                    inline.pop();
+                }
+                depth = depth.saturating_sub(1);
+            }
+            b'm' if !ident_before && code[i..].starts_with("mod") && !code[i + 3..].starts_with(|c: char| is_ident(c)) => {
+                // `mod NAME {` (not `mod NAME;`)
+                let rest = code[i + 3..].trim_start();
+                let name_len = rest.chars().take_while(|&c| is_ident(c)).count();
+                if name_len > 0 && rest[name_len..].trim_start().starts_with('{') {
+                    let open = i + 3 + (code[i + 3..].len() - rest.len()) + name_len;
+                    let open = open + code[open..].find('{').unwrap();
+                    inline.push(depth + 1);
+                    depth += 1;
+                    i = open + 1;
+                    continue;
                 }
             }
-            out.extend(first_segment(&seg));
-        } else {
-            out.extend(first_segment(tail));
+            b's' if !ident_before && code[i..].starts_with("super") => {
+                let mut rest = &code[i..];
+                let mut ups = 0;
+                while let Some(r) = rest.strip_prefix("super") {
+                    let r = r.trim_start();
+                    let Some(r) = r.strip_prefix("::") else { break };
+                    ups += 1;
+                    rest = r.trim_start();
+                }
+                if ups > 0 {
+                    let level = module.len() + inline.len();
+                    if ups == level {
+                        heads(rest, &mut out);
+                    }
+                    i = code.len() - rest.len();
+                    continue;
+                }
+            }
+            _ => {}
         }
+        i += 1;
     }
     out
 }
@@ -144,10 +243,21 @@ fn modules(src: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     m
 }
 
+/// The module path of the file `f` of the crate at `src`: `board/bus.rs`
+/// is `board::bus`, `board/mod.rs` and `board.rs` are `board`.
+fn file_module(src: &Path, f: &Path) -> Vec<String> {
+    let rel = f.strip_prefix(src).unwrap().with_extension("");
+    let mut m: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+    if m.last().is_some_and(|l| l == "mod") {
+        m.pop();
+    }
+    m
+}
+
 /// The import edges between the top-level modules of the crate at `src`:
-/// module → modules it names through `crate::` (a `super::` path inside a
-/// module's own directory stays in the module; at the top level it names
-/// the crate root, which holds no layered module).
+/// module → modules it names through `crate::`, or through `super::`
+/// chains that climb to the crate root (`super::super::cpu` in
+/// `board/bus.rs`, `super::cpu` in `bench.rs`).
 pub fn import_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mods = modules(src);
     let mut edges = BTreeMap::new();
@@ -155,7 +265,7 @@ pub fn import_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         let mut to = BTreeSet::new();
         for f in files {
             let code = strip_comments(&std::fs::read_to_string(f).unwrap());
-            for seg in crate_paths(&code) {
+            for seg in crate_paths(&code).into_iter().chain(super_paths(&code, &file_module(src, f))) {
                 if seg != *name {
                     to.insert(seg);
                 }
@@ -411,5 +521,30 @@ fn the_checker_finds_cycles_upward_edges_and_groups() {
     // an unplaced module
     let p = check_crate("t", &d, &[&["low", "mid"]], &[("low", "mid")]);
     assert!(p.iter().any(|l| l.contains("`top` is in no layer")), "{p:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn super_chains_that_reach_the_crate_root_are_edges() {
+    // top.rs: one `super` reaches the root; inside `mod t { }`, two do
+    let code = strip_comments("use super::x;\nmod t {\n    use super::super::up;\n    use super::sibling;\n    fn f() { let _ = ('{', '\\'', r#\"crate::raw {\"#, \"}\"); }\n}\npub(super) fn g() {}\nuse super::{a, b::c};\n");
+    assert!(!code.contains("crate::raw"), "{code}");
+    let top = ["top".to_string()];
+    assert_eq!(super_paths(&code, &top).into_iter().collect::<Vec<_>>(), ["a", "b", "up", "x"]);
+    // top/inner.rs: the same chains stay inside `top`
+    let inner = ["top".to_string(), "inner".to_string()];
+    assert!(super_paths(&code, &inner).is_empty());
+    assert_eq!(super_paths("fn f() { super::super::low::y(); }", &inner).into_iter().collect::<Vec<_>>(), ["low"]);
+    // in a crate: an upward edge through `super::super` from a test module
+    let d = std::env::temp_dir().join(format!("cmaemu-layers-super-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("top")).unwrap();
+    std::fs::write(d.join("main.rs"), "mod low;\nmod top;\n").unwrap();
+    std::fs::write(d.join("low.rs"), "#[cfg(test)]\nmod tests {\n    use super::super::top::z;\n}\n").unwrap();
+    std::fs::write(d.join("top/mod.rs"), "mod inner;\n").unwrap();
+    std::fs::write(d.join("top/inner.rs"), "use super::super::low::y;\n").unwrap();
+    let p = check_crate("t", &d, &[&["low"], &["top"]], &[]);
+    assert!(p.iter().any(|l| l.contains("`low` (layer 0) imports `top` (layer 1)")), "{p:?}");
+    assert_eq!(import_edges(&d)["top"].iter().collect::<Vec<_>>(), ["low"]);
     let _ = std::fs::remove_dir_all(&d);
 }
