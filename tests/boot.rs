@@ -1233,3 +1233,48 @@ fn skip_lru_drain_is_caught_in_two_workloads() {
         }
     }
 }
+
+#[test]
+fn sysctl_min_free_kbytes_on_the_command_line_sets_the_watermarks_and_pcp_high() {
+    // do_sysctl_args -> min_free_kbytes_sysctl_handler -> setup_per_zone_wmarks:
+    // the one lowmem zone (DMA) gets all of min = 4096 kB = 1024 pages;
+    // low = min + max(min / 4, managed * 10 / 10000), high = low + that;
+    // the per-cpu high follows the low watermark (zone_highsize).
+    let mut m = stepping_machine(128 << 20, Some("console=ttyAMA0 cma=8M sysctl.vm.min_free_kbytes=4096"));
+    let zi = command_output(&mut m, "cat /proc/zoneinfo");
+    let (_, pcp_high, _, managed, low) = zone_pageset(&zi, "DMA");
+    let step = 256u64.max(managed * 10 / 10000);
+    let min_is_1024 = |zi: &str| zi.lines().any(|l| l.trim_end() == "        min      1024");
+    assert!(min_is_1024(&zi), "{zi}");
+    assert_eq!(low, 1024 + step, "{zi}");
+    assert_eq!(pcp_high, low, "{zi}");
+    // without it, min_free_kbytes = sqrt(16 * lowmem kB) of this board
+    let mut m = stepping_machine(128 << 20, Some("console=ttyAMA0 cma=8M"));
+    let zi = command_output(&mut m, "cat /proc/zoneinfo");
+    assert!(!min_is_1024(&zi), "{zi}");
+}
+
+#[test]
+fn dma_alloc_coherent_without_a_cma_area_comes_from_the_buddy() {
+    // cma=0: no default area (the board's device areas stay), so
+    // arm_dma_alloc takes the remap allocator for cma_test's device
+    // (__dma_alloc_buffer: alloc_pages, split_page, the tail freed).
+    let mut m = stepping_machine(256 << 20, Some("console=ttyAMA0 cma=0"));
+    let mi = command_output(&mut m, "cat /proc/meminfo");
+    let (free0, cma0) = (meminfo_kb(&mi, "MemFree:"), meminfo_kb(&mi, "CmaFree:"));
+    let out = command_output(&mut m, "echo 1 > /dev/cma_test");
+    assert!(out.contains("misc cma_test: alloc virt:") && !out.contains("no mem"), "{out}");
+    let mi = command_output(&mut m, "cat /proc/meminfo");
+    let free1 = meminfo_kb(&mi, "MemFree:");
+    assert!(free0 - free1 >= 1024, "MemFree {free0} -> {free1}");
+    assert_eq!(meminfo_kb(&mi, "CmaFree:"), cma0, "no CMA page taken: {mi}");
+    // dma_free_coherent -> __dma_free_buffer: each page to the per-CPU
+    // list (free_unref_page), some on to the buddy: the 256 pages are in
+    // one or the other
+    let (c1, ..) = zone_pageset(&command_output(&mut m, "cat /proc/zoneinfo"), "DMA");
+    let out = command_output(&mut m, "cat /dev/cma_test");
+    assert!(out.contains("misc cma_test: free virt:"), "{out}");
+    let free2 = meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "MemFree:");
+    let (c2, ..) = zone_pageset(&command_output(&mut m, "cat /proc/zoneinfo"), "DMA");
+    assert_eq!((free2 - free1) / 4 + c2 - c1, 256, "MemFree {free1} -> {free2}, pcp count {c1} -> {c2}");
+}

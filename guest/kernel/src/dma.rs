@@ -11,13 +11,16 @@ use cmaemu_abi::page::Pfn;
 use cmaemu_mm::cma::CmaId;
 use cmaemu_mm::contiguous::{self, AtomicPool};
 
-/// `arm_dma_alloc` → `__alloc_from_contiguous`: `size` bytes from the
-/// device's area (or the default one); returns the first frame.
+/// `arm_dma_alloc` → `__dma_alloc`: `size` bytes from the device's area
+/// (or the default one: `cma_allocator`, `__alloc_from_contiguous`), or,
+/// when there is none (`cma=0`), from the buddy allocator
+/// (`remap_allocator`); returns the first frame.
 pub fn dma_alloc_coherent(mm: &mut Mm, dev: u32, dev_area: Option<CmaId>, size: u64) -> Option<Pfn> {
-    let areas = mm.areas.as_ref()?;
     let count = size.div_ceil(4096);
     let order = contiguous::get_order(size);
-    let id = contiguous::dev_get_cma_area(areas, dev_area)?;
+    let Some(id) = mm.areas.as_ref().and_then(|areas| contiguous::dev_get_cma_area(areas, dev_area)) else {
+        return dma_alloc_buffer(mm, dev, count, order);
+    };
     crate::hostif::begin();
     let r = with_contig(mm, id.0 as u32, |areas, cc| {
         contiguous::dma_alloc_from_contiguous(areas, dev_area, count, order, false, cc, &mut KTrace, &mut KLog)
@@ -33,10 +36,42 @@ pub fn dma_alloc_coherent(mm: &mut Mm, dev: u32, dev_area: Option<CmaId>, size: 
     r
 }
 
-/// `dma_free_coherent` → `dma_release_from_contiguous`.
+/// The trace record's area of a buffer from the buddy allocator.
+const NO_AREA: u8 = u8::MAX;
+
+/// `__dma_alloc_buffer` (the `remap_allocator` of a device without a CMA
+/// area): `alloc_pages(GFP_KERNEL, order)`, `split_page`, and the pages
+/// past `count` freed again.
+fn dma_alloc_buffer(mm: &mut Mm, dev: u32, count: u64, order: u32) -> Option<Pfn> {
+    let pa = mm.pa.as_mut()?;
+    crate::hostif::begin();
+    let owner = cmaemu_abi::page::OWNER_KIND_DEVICE | dev;
+    let r = pa.alloc_pages(cmaemu_mm::gfp::GFP_KERNEL, order, owner).ok();
+    if let Some(p) = r {
+        let _ = pa.split_page(p, order);
+        for i in count as u32..(1u32 << order) {
+            let _ = pa.__free_pages(Pfn(p.0 + i), 0);
+        }
+    }
+    let (pfn, err) = r.map(|p| (p.0 as u64, 0)).unwrap_or((0, -12));
+    crate::hostif::push(&cmaemu_abi::trace::TraceRecord::dma_alloc(crate::hostif::now(), dev, pfn, count as u32, order, err, NO_AREA));
+    publish::end(mm);
+    r
+}
+
+/// `dma_free_coherent` → `dma_release_from_contiguous`, or for a buffer
+/// of the buddy allocator (no CMA area) `__dma_free_buffer`: each page
+/// freed.
 pub fn dma_free_coherent(mm: &mut Mm, dev: u32, dev_area: Option<CmaId>, pfn: Pfn, size: u64) -> bool {
-    let Some(areas) = mm.areas.as_ref() else { return false };
     let count = size.div_ceil(4096);
+    let Some(areas) = mm.areas.as_ref().filter(|a| contiguous::dev_get_cma_area(a, dev_area).is_some()) else {
+        let Some(pa) = mm.pa.as_mut() else { return false };
+        crate::hostif::begin();
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::dma_free(crate::hostif::now(), dev, pfn.0 as u64, count as u32));
+        let ok = (0..count as u32).all(|i| pa.__free_pages(Pfn(pfn.0 + i), 0).is_ok());
+        publish::end(mm);
+        return ok;
+    };
     let id = contiguous::dev_get_cma_area(areas, dev_area).map(|i| i.0 as u32).unwrap_or(0);
     crate::hostif::begin();
     crate::hostif::push(&cmaemu_abi::trace::TraceRecord::dma_free(crate::hostif::now(), dev, pfn.0 as u64, count as u32));

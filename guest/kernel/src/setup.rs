@@ -228,6 +228,7 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
     crate::dma::atomic_pool_init(mm);
     crate::mm::init_per_zone_wmark_min(mm);
     crate::cma_test::init();
+    crate::mm::do_sysctl_args(mm);
     fdt
 }
 

@@ -301,6 +301,11 @@ pub struct Config {
     pub coherent_pool: u64,
     /// `memblock=debug`.
     pub memblock_debug: bool,
+    /// `sysctl.vm.min_free_kbytes=N` (or `sysctl/vm/min_free_kbytes`):
+    /// Linux's `do_sysctl_args` writes it to `/proc/sys/vm/min_free_kbytes`
+    /// once the initcalls ran (after `init_per_zone_wmark_min`), as if by
+    /// hand: `user_min_free_kbytes`, then `setup_per_zone_wmarks`.
+    pub sysctl_min_free_kbytes: Option<u64>,
     /// `cmaemu.inject=`.
     pub inject: InjectSet,
     /// `trace_event=`, raw.
@@ -325,6 +330,7 @@ impl Config {
             cma: None,
             coherent_pool: DEFAULT_DMA_COHERENT_POOL_SIZE,
             memblock_debug: false,
+            sysctl_min_free_kbytes: None,
             inject: InjectSet(0),
             trace_event: FixedStr::new(),
         }
@@ -429,6 +435,15 @@ impl Default for Config {
     fn default() -> Self {
         Self::for_profile(Profile::Debian61)
     }
+}
+
+/// `process_sysctl_arg`: `sysctl.` or `sysctl/` then the path under
+/// `/proc/sys`, `.` standing for `/`.
+fn is_sysctl(param: &str, path: &str) -> bool {
+    let Some(rest) = param.strip_prefix("sysctl").and_then(|r| r.strip_prefix(['.', '/'])) else {
+        return false;
+    };
+    rest.len() == path.len() && rest.bytes().zip(path.bytes()).all(|(a, b)| a == b || (a == b'.' && b == b'/'))
 }
 
 fn uint_knob<'a>(param: &'static str, val: Option<&'a str>, min: u64, max: u64) -> Result<u64, CmdlineError<'a>> {
@@ -538,6 +553,9 @@ pub fn parse_bootargs<'a>(cmdline: &'a str, diag: &mut dyn FnMut(CmdlineError<'a
                     }
                 }
             }
+        } else if is_sysctl(param, "vm/min_free_kbytes") {
+            // proc_dointvec_minmax, extra1 = SYSCTL_ZERO: 0..=INT_MAX
+            report(uint_knob("sysctl.vm.min_free_kbytes", val, 0, i32::MAX as u64).map(|v| c.sysctl_min_free_kbytes = Some(v)));
         } else if parameq(param, "memblock") {
             // early_memblock(): strstr(p, "debug")
             if val.is_some_and(|v| v.contains("debug")) {

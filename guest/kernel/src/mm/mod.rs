@@ -242,6 +242,18 @@ pub fn init_per_zone_wmark_min(mm: &mut Mm) {
     }
 }
 
+/// `do_sysctl_args` (`kernel_init`, once the initcalls ran): the
+/// command line's `sysctl.vm.min_free_kbytes=N` written to
+/// `/proc/sys/vm/min_free_kbytes` (`min_free_kbytes_sysctl_handler`:
+/// `user_min_free_kbytes`, `setup_per_zone_wmarks`, which also sets every
+/// zone's per-cpu `high` from the new low watermark).
+pub fn do_sysctl_args(mm: &mut Mm) {
+    let Some(kb) = mm.config.sysctl_min_free_kbytes else { return };
+    if let Some(pa) = &mut mm.pa {
+        pa.set_min_free_kbytes(kb);
+    }
+}
+
 /// A freshly mapped anonymous page goes to the LRU through the CPU's
 /// LRU add batch (`folio_add_lru_vma` → `folio_add_lru`): it becomes
 /// `PageLRU`, hence migratable, when the batch moves.

@@ -138,3 +138,19 @@ fn proc_config_text() {
     assert!(s.contains("# CONFIG_HIGHMEM is not set\n"));
     assert!(s.contains("# cmaemu.inject=skip_copy\n"));
 }
+
+#[test]
+fn sysctl_min_free_kbytes() {
+    let (c, e) = parse("console=ttyAMA0 sysctl.vm.min_free_kbytes=4096");
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(c.sysctl_min_free_kbytes, Some(4096));
+    // process_sysctl_arg: `sysctl/` and `/` for `.`
+    assert_eq!(parse("sysctl/vm/min_free_kbytes=2048").0.sysctl_min_free_kbytes, Some(2048));
+    assert_eq!(parse("sysctl.vm/min_free_kbytes=1").0.sysctl_min_free_kbytes, Some(1));
+    // not a sysctl, or another one
+    assert_eq!(parse("sysctlvm.min_free_kbytes=5 sysctl.vm.min_free_kbyte=5 vm.min_free_kbytes=5").0.sysctl_min_free_kbytes, None);
+    let (c, e) = parse("sysctl.vm.min_free_kbytes=x");
+    assert_eq!(c.sysctl_min_free_kbytes, None);
+    assert_eq!(e, vec!["sysctl.vm.min_free_kbytes=x: not a number"]);
+    assert_eq!(Config::default().sysctl_min_free_kbytes, None);
+}
