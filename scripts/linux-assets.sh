@@ -148,20 +148,33 @@ fetch_kernel() {
 # console. With the word `poweroff` on the kernel command line (Linux hands
 # unknown bare words to init as arguments) it powers off at once instead:
 # the boot-to-power-down run the benchmarks time.
+#
+# write_init FILE [TAIL]: TAIL (shell lines) replaces what follows the
+# mounts (the banner and the shell): scripts/linux-oracle.sh's /init loads
+# its module and runs its program there. Without TAIL the file is the same
+# byte for byte (INIT_VERSION is not bumped by a TAIL).
 write_init() {
-    cat >"$1" <<'EOF'
+    {
+        cat <<'EOF'
 #!/bin/sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+EOF
+        if [ -n "${2:-}" ]; then
+            printf '%s\n' "$2"
+        else
+            cat <<'EOF'
 echo "init: busybox $(busybox | head -1 | cut -d' ' -f2) on Linux $(uname -r)"
 case " $* " in
     *" poweroff "*) echo "init: poweroff"; exec poweroff -f ;;
 esac
 exec /bin/sh
 EOF
+        fi
+    } >"$1"
     chmod 0755 "$1"
 }
 

@@ -25,7 +25,7 @@ eval "$(bash "$HERE/linux-module.sh" "$ROOT/oracle/module" | grep -E '^(MODULE|K
 KO="$MODULE"
 
 # a digest of everything that goes into the initramfs
-sum="$(cat "$INITRD" "$KO" "$ROOT/oracle/user/oracle.c" "$ROOT/oracle/module/cmaemu_oracle.h" "$0" | sha256sum | cut -c1-16)"
+sum="$(cat "$INITRD" "$KO" "$ROOT/oracle/user/oracle.c" "$ROOT/oracle/module/cmaemu_oracle.h" "$0" "$HERE/linux-assets.sh" | sha256sum | cut -c1-16)"
 ORACLE_INITRD="$LINUX_CACHE/oracle-initramfs-$KREL-$sum.cpio.gz"
 if [ ! -s "$ORACLE_INITRD" ]; then
     log "building the oracle initramfs"
@@ -37,19 +37,12 @@ if [ ! -s "$ORACLE_INITRD" ]; then
     cp "$w/oracle" "$w/root/bin/oracle"
     mkdir -p "$w/root/lib/modules"
     cp "$KO" "$w/root/lib/modules/cmaemu_oracle.ko"
-    cat >"$w/root/init" <<'INIT'
-#!/bin/sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo 0 >/proc/sys/kernel/randomize_va_space
+    # linux-assets.sh's /init, its tail: address space randomisation off,
+    # the module loaded, the program on the console
+    write_init "$w/root/init" 'echo 0 >/proc/sys/kernel/randomize_va_space
 insmod /lib/modules/cmaemu_oracle.ko
 echo "init: oracle ready on Linux $(uname -r)"
-exec /bin/oracle
-INIT
-    chmod 0755 "$w/root/init"
+exec /bin/oracle'
     tmp="$(mktemp "$LINUX_CACHE/.oinitrd.XXXXXX")"
     (cd "$w/root" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet | gzip -9n >"$tmp")
     mv -f "$tmp" "$ORACLE_INITRD"

@@ -60,7 +60,16 @@ pub fn run(a: OracleArgs) -> ExitCode {
         eprintln!("cmaemu oracle: {} ...", c.display());
         match oracle::run_case(c, &assets) {
             Ok(r) => {
-                eprintln!("cmaemu oracle: {}: {}/{} identical, cmaemu {:.1} s, QEMU {:.1} s", r.name, r.identical(), r.quantities.len(), r.wall_cmaemu.as_secs_f64(), r.wall_linux.as_secs_f64());
+                eprintln!(
+                    "cmaemu oracle: {}: {}/{} identical, cmaemu {:.1} s (boot {:.1}), QEMU {:.1} s (boot {:.1})",
+                    r.name,
+                    r.identical(),
+                    r.quantities.len(),
+                    r.wall_cmaemu.as_secs_f64(),
+                    r.boot_cmaemu.as_secs_f64(),
+                    r.wall_linux.as_secs_f64(),
+                    r.boot_linux.as_secs_f64()
+                );
                 for q in r.quantities.iter().filter(|q| !q.same()) {
                     eprintln!("  differs: {}: cmaemu {:?} / Linux {:?}", q.what, q.cmaemu, q.linux);
                 }

@@ -26,11 +26,16 @@ impl Quantity {
 pub struct CaseResult {
     pub name: String,
     pub description: String,
+    /// The kernel command line both systems booted with.
+    pub bootargs: String,
     pub quantities: Vec<Quantity>,
     /// Lines not compared, by reason: (cmaemu's, Linux's).
     pub not_compared: BTreeMap<&'static str, (usize, usize)>,
     pub wall_cmaemu: Duration,
     pub wall_linux: Duration,
+    /// Of which the boots (to the first prompt).
+    pub boot_cmaemu: Duration,
+    pub boot_linux: Duration,
     /// What each system printed (for `cmaemu oracle --transcripts`).
     pub transcripts: (Transcript, Transcript),
 }
@@ -43,16 +48,20 @@ impl CaseResult {
 
 const R_CMAEMU: &str = "cmaemu's own `cmaemu:` lines";
 const R_BOOT: &str = "boot lines of the kernels' own drivers and setup (not CMA placement, reservation or zones)";
-const R_FOOTPRINT: &str = "figures that depend on the real kernel's own footprint (image, slab, page cache: MemFree, managed, free counts, watermarks)";
+const R_FOOTPRINT: &str = "figures that depend on the real kernel's own footprint (image, slab, page cache: MemFree, managed, free counts; watermarks unless the case sets sysctl.vm.min_free_kbytes)";
 const R_USER_PFN: &str = "pfns of user pages (where the kernel's own allocations left room)";
 const R_KMSG: &str = "other kernel messages during a step (the real kernel's drivers)";
 const R_VMSTAT: &str = "vmstat counters other than cma_alloc_success/fail";
+const R_BUDDY_PFN: &str = "addresses of DMA buffers from the buddy allocator (no CMA area: dma_alloc_coherent's remap allocator; where the kernel's own allocations left room)";
 const R_CMA_DEBUG: &str = "cma_debug_show_areas' line after a failed cma_alloc (CONFIG_CMA_DEBUG: on in cmaemu, as CMA.md asks; Debian's armmp builds without it)";
 
 /// A transcript as (quantity name, value) in order, and the lines left out.
 struct Views {
     q: Vec<(String, String)>,
     skipped: BTreeMap<&'static str, usize>,
+    /// The case sets `sysctl.vm.min_free_kbytes`: the watermarks and the
+    /// per-CPU `high` no longer follow the footprint, and are compared.
+    wmarks: bool,
 }
 
 impl Views {
@@ -167,7 +176,8 @@ fn vmstat_views(v: &mut Views, p: &str, out: &str) {
     }
 }
 
-/// zoneinfo: zone names, and per zone start_pfn, spanned, present.
+/// zoneinfo: zone names, and per zone start_pfn, spanned, present; with
+/// `sysctl.vm.min_free_kbytes` also min, low, high and the per-CPU high.
 fn zoneinfo_views(v: &mut Views, p: &str, out: &str) {
     let mut zones = Vec::new();
     let mut zone = String::new();
@@ -181,6 +191,8 @@ fn zoneinfo_views(v: &mut Views, p: &str, out: &str) {
         let key = t.split(' ').next().unwrap_or("");
         match key {
             "spanned" | "present" | "start_pfn:" => v.put(format!("{p} {zone} {}", key.trim_end_matches(':')), t),
+            // the zone's watermarks, and the per-CPU list's high (its low watermark)
+            "min" | "low" | "high" | "high:" if v.wmarks => v.put(format!("{p} {zone} {}", if key == "high:" { "pcp high" } else { key }), t),
             _ => v.skip(R_FOOTPRINT),
         }
     }
@@ -224,7 +236,53 @@ fn pagetypeinfo_views(v: &mut Views, p: &str, out: &str) {
     }
 }
 
-fn step_views(v: &mut Views, i: usize, cmd: &str, out: &str) {
+/// The CMA areas and reserved DMA pools the boot log names, `[start, end)`
+/// physical: `cma: Reserved N MiB at 0x…` and `Reserved memory: created
+/// CMA|DMA memory pool at 0x…, size N MiB`.
+fn reserved_areas(boot: &str) -> Vec<(u64, u64)> {
+    let hex = |s: &str| u64::from_str_radix(s.trim().trim_start_matches("0x").trim_end_matches(','), 16).ok();
+    let mib = |s: &str| s.trim().parse::<u64>().ok().map(|m| m << 20);
+    let mut v = Vec::new();
+    for l in boot.lines().filter_map(kernel_line) {
+        if let Some(r) = l.strip_prefix("cma: Reserved ") {
+            // "16 MiB at 0x6f000000"
+            if let Some((size, base)) = r.split_once(" MiB at ") {
+                if let (Some(s), Some(b)) = (mib(size), hex(base.split_whitespace().next().unwrap_or(""))) {
+                    v.push((b, b + s));
+                }
+            }
+        } else if let Some(i) = l.find("memory pool at ") {
+            // "0x4c000000, size 8 MiB"
+            let r = &l[i + "memory pool at ".len()..];
+            if let Some((base, size)) = r.split_once(", size ") {
+                if let (Some(b), Some(s)) = (hex(base), mib(size.trim_end_matches(" MiB"))) {
+                    v.push((b, b + s));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// `phys: 0x…` outside every reserved area → `phys: <buddy>` (true when
+/// it did).
+fn normalise_buddy_phys(s: &str, areas: &[(u64, u64)]) -> Option<String> {
+    let i = s.find("phys: 0x")?;
+    let rest = &s[i + 8..];
+    let end = rest.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(rest.len());
+    let pa = u64::from_str_radix(&rest[..end], 16).ok()?;
+    if areas.iter().any(|&(a, b)| (a..b).contains(&pa)) {
+        return None;
+    }
+    Some(format!("{}phys: <buddy>{}", &s[..i], &rest[end..]))
+}
+
+#[cfg(test)]
+pub(super) fn reserved_areas_for_test(boot: &str) -> Vec<(u64, u64)> {
+    reserved_areas(boot)
+}
+
+fn step_views(v: &mut Views, areas: &[(u64, u64)], i: usize, cmd: &str, out: &str) {
     let p = format!("step {} `{}`:", i + 1, cmd);
     // kernel messages first: the ones our operations print are compared
     let mut plain = String::new();
@@ -236,7 +294,12 @@ fn step_views(v: &mut Views, i: usize, cmd: &str, out: &str) {
             // numbered per source, so that one extra line does not shift the others
             if k.starts_with("misc cma_test:") {
                 n_test += 1;
-                v.put(format!("{p} kernel cma_test line {n_test}"), normalise_kva(k));
+                let mut line = normalise_kva(k);
+                if let Some(b) = normalise_buddy_phys(&line, areas) {
+                    v.skip(R_BUDDY_PFN);
+                    line = b;
+                }
+                v.put(format!("{p} kernel cma_test line {n_test}"), line);
             } else if k.starts_with("cma: number of available pages:") {
                 v.skip(R_CMA_DEBUG);
             } else if k.starts_with("cma: ") || k.contains("alloc failed") {
@@ -273,18 +336,20 @@ fn step_views(v: &mut Views, i: usize, cmd: &str, out: &str) {
     }
 }
 
-fn views(t: &Transcript) -> Views {
-    let mut v = Views { q: Vec::new(), skipped: BTreeMap::new() };
+fn views(t: &Transcript, wmarks: bool) -> Views {
+    let mut v = Views { q: Vec::new(), skipped: BTreeMap::new(), wmarks };
     boot_views(&mut v, &t.boot);
+    let areas = reserved_areas(&t.boot);
     for (i, (cmd, out)) in t.steps.iter().enumerate() {
-        step_views(&mut v, i, cmd, out);
+        step_views(&mut v, &areas, i, cmd, out);
     }
     v
 }
 
 /// Compare the two transcripts of a case.
 pub fn compare(case: &Case, emu: &Transcript, linux: &Transcript) -> CaseResult {
-    let (a, b) = (views(emu), views(linux));
+    let wmarks = case.bootargs.split_whitespace().any(|a| a.starts_with("sysctl.vm.min_free_kbytes="));
+    let (a, b) = (views(emu, wmarks), views(linux, wmarks));
     let mut quantities: Vec<Quantity> = Vec::new();
     for (k, val) in &a.q {
         quantities.push(Quantity { what: k.clone(), cmaemu: Some(val.clone()), linux: b.q.iter().find(|(bk, _)| bk == k).map(|(_, v)| v.clone()) });
@@ -304,10 +369,13 @@ pub fn compare(case: &Case, emu: &Transcript, linux: &Transcript) -> CaseResult 
     CaseResult {
         name: case.name.clone(),
         description: case.description.clone(),
+        bootargs: case.bootargs.clone(),
         quantities,
         not_compared,
         wall_cmaemu: emu.wall,
         wall_linux: linux.wall,
+        boot_cmaemu: emu.boot_wall,
+        boot_linux: linux.boot_wall,
         transcripts: (emu.clone(), linux.clone()),
     }
 }
@@ -318,19 +386,35 @@ pub fn report(results: &[CaseResult], a: &LinuxAssets) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# cmaemu differential oracle\n");
     let _ = writeln!(s, "Real kernel: {} on {} -M vexpress-a9 (TCG); cmaemu: this build's guest kernel.\n", a.version, a.qemu.display());
-    let _ = writeln!(s, "| case | quantities | identical | % | cmaemu s | QEMU+Linux s | QEMU/cmaemu |");
-    let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(s, "Wall times: whole case (boot + steps), and the steps alone after each system's first prompt. Both systems run at once, one thread each.\n");
+    let _ = writeln!(s, "| case | quantities | identical | % | cmaemu s | QEMU+Linux s | QEMU/cmaemu | cmaemu steps s | QEMU steps s | steps QEMU/cmaemu |");
+    let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let (mut tq, mut ti) = (0, 0);
     for r in results {
         let (q, i) = (r.quantities.len(), r.identical());
         tq += q;
         ti += i;
         let (ce, li) = (r.wall_cmaemu.as_secs_f64(), r.wall_linux.as_secs_f64());
-        let _ = writeln!(s, "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.1}x |", r.name, q, i, pct(i, q), ce, li, li / ce.max(1e-9));
+        let (cs, ls) = (ce - r.boot_cmaemu.as_secs_f64(), li - r.boot_linux.as_secs_f64());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.1}x | {:.2} | {:.2} | {:.1}x |",
+            r.name,
+            q,
+            i,
+            pct(i, q),
+            ce,
+            li,
+            li / ce.max(1e-9),
+            cs,
+            ls,
+            ls / cs.max(1e-9)
+        );
     }
-    let _ = writeln!(s, "| **all {}** | {} | {} | {:.1} | | | |\n", results.len(), tq, ti, pct(ti, tq));
+    let _ = writeln!(s, "| **all {}** | {} | {} | {:.1} | | | | | | |\n", results.len(), tq, ti, pct(ti, tq));
     let _ = writeln!(s, "## Differences\n");
     let mut any = false;
+    let (mut named, mut ndiff) = (0, 0);
     for r in results {
         let d: Vec<&Quantity> = r.quantities.iter().filter(|q| !q.same()).collect();
         if d.is_empty() {
@@ -338,14 +422,27 @@ pub fn report(results: &[CaseResult], a: &LinuxAssets) -> String {
         }
         any = true;
         let _ = writeln!(s, "### {}\n", r.name);
+        let causes = causes(r);
         for q in d {
             let f = |v: &Option<String>| v.as_deref().map(|x| format!("`{x}`")).unwrap_or_else(|| "(absent)".into());
-            let _ = writeln!(s, "- {}: cmaemu {} / Linux {}", q.what, f(&q.cmaemu), f(&q.linux));
+            let _ = write!(s, "- {}: cmaemu {} / Linux {}", q.what, f(&q.cmaemu), f(&q.linux));
+            match causes.get(&q.what) {
+                Some(c) => {
+                    named += 1;
+                    let _ = writeln!(s, ". Cause: {c}");
+                }
+                None => {
+                    let _ = writeln!(s, ". Cause: not known");
+                }
+            }
+            ndiff += 1;
         }
         let _ = writeln!(s);
     }
     if !any {
         let _ = writeln!(s, "None.\n");
+    } else {
+        let _ = writeln!(s, "{named} of {ndiff} differences have a named cause.\n");
     }
     let _ = writeln!(s, "## Not compared, by reason (lines: cmaemu / Linux)\n");
     let mut all: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -360,6 +457,101 @@ pub fn report(results: &[CaseResult], a: &LinuxAssets) -> String {
         let _ = writeln!(s, "- {k}: {x} / {y}");
     }
     s
+}
+
+/// `field:  N kB` of a meminfo text.
+fn meminfo_kb(out: &str, field: &str) -> Option<i64> {
+    let l = out.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    l[field.len() + 1..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// The causes the report can name for a case's differing `CmaFree`s,
+/// by quantity name. After a `fill`, `__rmqueue` takes movable pages
+/// from CMA first while the zone's free CMA pages exceed half its free
+/// pages (`NR_FREE_CMA_PAGES > NR_FREE_PAGES / 2`), so `CmaFree` ends
+/// near `MemFree / 2` on a system the fill drove that far; `MemFree`
+/// differs by the real kernel's own footprint, and so does `CmaFree`.
+/// The first such difference is named so when one system shows the rule
+/// (`CmaFree` within 1 % + 256 kB of `MemFree / 2`); later `CmaFree`
+/// differences of the case follow from it (other pages in CMA to migrate
+/// or to find free).
+pub fn causes(r: &CaseResult) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let (emu, linux) = &r.transcripts;
+    let mut first: Option<usize> = None;
+    let mut filled = false;
+    let min_free_kbytes = r.bootargs.split_whitespace().find_map(|a| a.strip_prefix("sysctl.vm.min_free_kbytes=")?.parse::<i64>().ok());
+    for (i, (cmd, a)) in emu.steps.iter().enumerate() {
+        if cmd.starts_with("fill ") {
+            filled = true;
+        }
+        let what = format!("step {} `{}`: CmaFree", i + 1, cmd);
+        let Some(q) = r.quantities.iter().find(|q| q.what == what) else { continue };
+        if q.same() {
+            continue;
+        }
+        if let Some(j) = first {
+            out.insert(what, format!("follows from the difference at step {j} (other pages in CMA to migrate or to find free)"));
+            continue;
+        }
+        let b = linux.steps.get(i).map(|(_, o)| o.as_str()).unwrap_or("");
+        if let Some(c) = pcp_cause(&r.transcripts.0, i, q, min_free_kbytes) {
+            out.insert(what, c);
+            continue;
+        }
+        // the zone of the CMA pages: all of memory, or HighMem's part
+        let side = |o: &str, f: &str| -> Option<(i64, i64)> { Some((meminfo_kb(o, f)?, meminfo_kb(o, "CmaFree")?)) };
+        let balanced = |x: Option<(i64, i64)>| x.is_some_and(|(f, c)| f > 0 && (2 * c - f).abs() <= f / 100 + 512);
+        let Some(field) = ["MemFree", "HighFree"].into_iter().find(|f| balanced(side(a, f)) || balanced(side(b, f))) else { continue };
+        let (Some((fa, _)), Some((fb, _))) = (side(a, field), side(b, field)) else { continue };
+        if filled {
+            out.insert(
+                what,
+                format!(
+                    "the real kernel's footprint through __rmqueue's CMA balance rule (CMA first while free CMA > half the zone's free pages): {field} cmaemu {fa} kB / Linux {fb} kB, CmaFree near {field}/2 on {}",
+                    match (balanced(side(a, field)), balanced(side(b, field))) {
+                        (true, true) => "both",
+                        (true, false) => "cmaemu",
+                        _ => "Linux",
+                    }
+                ),
+            );
+            first = Some(i + 1);
+        }
+    }
+    out
+}
+
+/// A `CmaFree` difference after CMA pages were released (and none
+/// allocated since: `alloc_contig_range`'s `drain_all_pages` empties the
+/// lists) that is smaller than the per-CPU list's `high`: released pages
+/// go to the per-CPU list (`free_contig_range` → `free_unref_page`) and
+/// are not counted free while parked there. How many stay parked follows
+/// the list's count and `free_factor`, which the real kernel's own
+/// order-0 allocations and frees between the steps (seq_file buffers,
+/// slab, tty) move. `high` is the low watermark: 1.25 × `min_free_kbytes`
+/// with `sysctl.vm.min_free_kbytes` (one lowmem zone), else it follows the
+/// footprint's watermarks.
+fn pcp_cause(emu: &Transcript, i: usize, q: &Quantity, min_free_kbytes: Option<i64>) -> Option<String> {
+    let kb = |v: &Option<String>| v.as_deref()?.trim_end_matches("kB").trim().parse::<i64>().ok();
+    let d = (kb(&q.cmaemu)? - kb(&q.linux)?).abs();
+    let is_alloc = |c: &str| c.starts_with("echo 1 > /dev/cma_test") || c.starts_with("dma alloc");
+    let is_release = |c: &str| c.starts_with("cat /dev/cma_test") || c.starts_with("dma free") || c.starts_with("free ");
+    let last_alloc = emu.steps[..i].iter().rposition(|(c, _)| is_alloc(c));
+    let last_release = emu.steps[..i].iter().rposition(|(c, _)| is_release(c))?;
+    if last_alloc.is_some_and(|a| a > last_release) {
+        return None;
+    }
+    match min_free_kbytes {
+        Some(m) if d <= m * 5 / 4 => Some(format!(
+            "released CMA pages parked on the per-CPU list (high = low watermark = {} kB here): how many stay there follows the list's count and free_factor, which the real kernel's own order-0 allocations and frees between the steps move ({d} kB)",
+            m * 5 / 4
+        )),
+        None if d <= 8192 => Some(format!(
+            "released CMA pages parked on the per-CPU list, whose high is the low watermark, which follows each kernel's managed pages (the real kernel's footprint; the case sets no sysctl.vm.min_free_kbytes) ({d} kB)"
+        )),
+        _ => None,
+    }
 }
 
 fn pct(a: usize, b: usize) -> f64 {

@@ -131,7 +131,10 @@ impl LinuxAssets {
 pub struct Transcript {
     pub boot: String,
     pub steps: Vec<(String, String)>,
+    /// Wall time from the start to the end of the last step.
     pub wall: Duration,
+    /// Of which the boot, to the first prompt.
+    pub boot_wall: Duration,
 }
 
 fn dtc(args: &[&str], input: &[u8]) -> Result<Vec<u8>, OracleError> {
@@ -239,7 +242,7 @@ pub fn run_cmaemu(case: &Case, dtb: &[u8]) -> Result<Transcript, OracleError> {
     if m.run_until_idle() != Step::Paused {
         return Err(err(format!("did not reach the shell: {}", tail(&m.output()))));
     }
-    let mut t = Transcript { boot: m.output().replace('\r', ""), ..Default::default() };
+    let mut t = Transcript { boot: m.output().replace('\r', ""), boot_wall: t0.elapsed(), ..Default::default() };
     for cmd in &case.steps {
         let before = m.output().len();
         if m.command(cmd) != Step::Paused {

@@ -115,7 +115,7 @@ pub fn run_qemu(case: &Case, dtb: &[u8], a: &LinuxAssets) -> Result<Transcript, 
     });
     let mut q = Qemu { child, out };
     let (boot, mut at) = q.until_prompt(0, BOOT_TIMEOUT).map_err(err)?;
-    let mut t = Transcript { boot: boot.replace('\r', ""), ..Default::default() };
+    let mut t = Transcript { boot: boot.replace('\r', ""), boot_wall: t0.elapsed(), ..Default::default() };
     let mut stdin = q.child.stdin.take().expect("piped");
     for cmd in &case.steps {
         stdin.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| stdin.flush()).map_err(|e| err(QemuError::Console(e)))?;

@@ -7,7 +7,7 @@ fn case() -> Case {
 }
 
 fn tr(boot: &str, steps: &[(&str, &str)]) -> Transcript {
-    Transcript { boot: boot.into(), steps: steps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(), wall: Duration::from_secs(1) }
+    Transcript { boot: boot.into(), steps: steps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(), wall: Duration::from_secs(1), boot_wall: Duration::ZERO }
 }
 
 #[test]
@@ -83,4 +83,97 @@ fn the_cma_debug_line_is_not_compared_and_named() {
     let r = compare(&case(), &a, &b);
     assert_eq!(r.identical(), r.quantities.len(), "{:#?}", r.quantities);
     assert!(r.not_compared.iter().any(|(k, n)| k.contains("CONFIG_CMA_DEBUG") && *n == (1, 0)), "{:?}", r.not_compared);
+}
+
+#[test]
+fn cma_test_addresses_outside_every_area_are_buddy_and_counted() {
+    let boot = "[    0.000000] Reserved memory: created DMA memory pool at 0x4c000000, size 8 MiB\n[    0.000000] cma: Reserved 16 MiB at 0x6f000000\n";
+    let a = tr(boot, &[("echo 1 > /dev/cma_test", "[    5.1] misc cma_test: alloc virt: 0xc1000000 phys: 0x63a00000\n"), ("echo 1 > /dev/cma_test", "[    5.2] misc cma_test: alloc virt: 0xc2000000 phys: 0x6f000000\n")]);
+    let b = tr(boot, &[("echo 1 > /dev/cma_test", "[    9.1] misc cma_test: alloc virt: 0xe1000000 phys: 0x62800000\n"), ("echo 1 > /dev/cma_test", "[    9.2] misc cma_test: alloc virt: 0xe2000000 phys: 0x6f100000\n")]);
+    let r = compare(&case(), &a, &b);
+    let q = |w: &str| r.quantities.iter().find(|q| q.what.starts_with(w)).unwrap().clone();
+    // the buddy's addresses depend on each kernel's own footprint
+    assert!(q("step 1").same(), "{:?}", q("step 1"));
+    assert_eq!(q("step 1").cmaemu.as_deref(), Some("misc cma_test: alloc virt: <kva> phys: <buddy>"));
+    // inside the CMA area: compared
+    assert!(!q("step 2").same());
+    assert!(r.not_compared.iter().any(|(k, n)| k.starts_with("addresses of DMA buffers from the buddy") && *n == (1, 1)));
+    assert_eq!(reserved_areas_for_test(boot), vec![(0x4c00_0000, 0x4c80_0000), (0x6f00_0000, 0x7000_0000)]);
+}
+
+#[test]
+fn cma_free_after_a_fill_is_named_by_the_balance_rule_and_later_steps_follow() {
+    let mi = |free: u32, cma: u32| format!("MemFree: {free} kB\nHighFree: 0 kB\nCmaFree: {cma} kB\n");
+    let steps = |f1: u32, c1: u32, f2: u32, c2: u32, c3: u32| {
+        vec![
+            ("cat /proc/meminfo".to_string(), mi(250000, 32512)),
+            ("fill 200 3".to_string(), String::new()),
+            ("cat /proc/meminfo".to_string(), mi(f1, c1)),
+            ("dma alloc a 1024".to_string(), String::new()),
+            ("cat /proc/meminfo".to_string(), mi(f2, c2)),
+            ("cat /proc/meminfo".to_string(), mi(f2, c3)),
+        ]
+    };
+    let t = |s: Vec<(String, String)>| Transcript { boot: String::new(), steps: s, wall: Duration::from_secs(1), boot_wall: Duration::ZERO };
+    // cmaemu: 26112 ~ 52168/2; Linux: 10732 ~ 21420/2; step 5 follows; step 6 identical
+    let a = t(steps(52168, 26112, 40000, 14380, 9000));
+    let b = t(steps(21420, 10732, 6240, 0, 9000));
+    let r = compare(&case(), &a, &b);
+    let c = causes(&r);
+    assert!(c["step 3 `cat /proc/meminfo`: CmaFree"].contains("MemFree cmaemu 52168 kB / Linux 21420 kB, CmaFree near MemFree/2 on both"), "{c:?}");
+    assert!(c["step 5 `cat /proc/meminfo`: CmaFree"].starts_with("follows from the difference at step 3"), "{c:?}");
+    assert!(!c.contains_key("step 6 `cat /proc/meminfo`: CmaFree"));
+    let rep = super::report(&[r], &LinuxAssets::default());
+    assert!(rep.contains("2 of 2 differences have a named cause"), "{rep}");
+    // no fill before it, or far from the rule: not named
+    let mut a2 = t(steps(52168, 26112, 40000, 14380, 9000));
+    a2.steps[1].0 = "echo 1 > /dev/cma_test".into();
+    let mut b2 = t(steps(21420, 10732, 6240, 0, 9000));
+    b2.steps[1].0 = "echo 1 > /dev/cma_test".into();
+    assert!(causes(&compare(&case(), &a2, &b2)).is_empty());
+    let r3 = compare(&case(), &t(steps(52168, 20000, 40000, 14380, 9000)), &t(steps(21420, 3000, 6240, 0, 9000)));
+    assert!(causes(&r3).is_empty());
+    assert!(super::report(&[r3], &LinuxAssets::default()).contains("Cause: not known"));
+}
+
+#[test]
+fn cma_free_after_a_release_within_the_pcp_high_is_named_as_parked_pages() {
+    let mi = |cma: u32| format!("MemFree: 200000 kB\nCmaFree: {cma} kB\n");
+    let t = |s: &[(&str, String)]| Transcript { boot: String::new(), steps: s.iter().map(|(a, b)| (a.to_string(), b.clone())).collect(), wall: Duration::from_secs(1), boot_wall: Duration::ZERO };
+    let steps = |after_release: u32, after_alloc: u32| {
+        vec![
+            ("echo 1 > /dev/cma_test", String::new()),
+            ("cat /proc/meminfo", mi(after_alloc)),
+            ("cat /dev/cma_test", String::new()),
+            ("cat /proc/meminfo", mi(after_release)),
+        ]
+    };
+    let mut c = case();
+    c.bootargs = "console=ttyAMA0 cma=128M sysctl.vm.min_free_kbytes=4096".into();
+    // 24 kB apart after the release: within high (5120 kB)
+    let r = compare(&c, &t(&steps(125956, 100000)), &t(&steps(125932, 100001)));
+    let k = causes(&r);
+    assert!(k["step 4 `cat /proc/meminfo`: CmaFree"].contains("parked on the per-CPU list (high = low watermark = 5120 kB here)"), "{k:?}");
+    // after the allocation (the lists were drained): not this cause
+    assert!(!k.contains_key("step 2 `cat /proc/meminfo`: CmaFree"), "{k:?}");
+    // more than high apart: not named
+    let r = compare(&c, &t(&steps(125956, 1)), &t(&steps(115932, 1)));
+    assert!(causes(&r).is_empty());
+}
+
+#[test]
+fn watermarks_are_compared_only_with_a_fixed_min_free_kbytes() {
+    let zi = |min: u32, pcp: u32| format!("Node 0, zone      DMA\n  pages free     100\n        min      {min}\n        low      {}\n        high     {}\n        spanned  32768\n        present  32768\n        managed  {}\n  pagesets\n    cpu: 0\n              count: 5\n              high:  {pcp}\n              batch: 7\n", min + 256, min + 512, 30000 + min);
+    let a = tr("", &[("cat /proc/zoneinfo", &zi(1024, 1280))]);
+    let b = tr("", &[("cat /proc/zoneinfo", &zi(1023, 1279))]);
+    // the default: footprint figures, not compared
+    let r = compare(&case(), &a, &b);
+    assert_eq!(r.identical(), r.quantities.len(), "{:#?}", r.quantities);
+    let mut c = case();
+    c.bootargs = "console=ttyAMA0 sysctl.vm.min_free_kbytes=4096".into();
+    let r = compare(&c, &a, &b);
+    let differ: Vec<&str> = r.quantities.iter().filter(|q| !q.same()).map(|q| q.what.as_str()).collect();
+    assert_eq!(differ, ["step 1 `cat /proc/zoneinfo`: DMA min", "step 1 `cat /proc/zoneinfo`: DMA low", "step 1 `cat /proc/zoneinfo`: DMA high", "step 1 `cat /proc/zoneinfo`: DMA pcp high"]);
+    // managed and batch stay footprint figures
+    assert!(!r.quantities.iter().any(|q| q.what.contains("managed") || q.what.contains("batch")));
 }
