@@ -1278,3 +1278,25 @@ fn dma_alloc_coherent_without_a_cma_area_comes_from_the_buddy() {
     let (c2, ..) = zone_pageset(&command_output(&mut m, "cat /proc/zoneinfo"), "DMA");
     assert_eq!((free2 - free1) / 4 + c2 - c1, 256, "MemFree {free1} -> {free2}, pcp count {c1} -> {c2}");
 }
+
+#[test]
+fn on_a_1g_board_boot_page_tables_stay_in_lowmem_and_movable_counts_as_highmem() {
+    // paging_init's L2 tables come from memblock below arm_lowmem_limit
+    // (early_alloc): every HighMem page not in a CMA area is free at
+    // mem_init, so `Memory: ... NK highmem` is (present - cma) pages.
+    let (_, out) = boot("cat /proc/zoneinfo\npoweroff\n");
+    let mem = out.lines().find(|l| l.contains("Memory: ")).expect("Memory: line");
+    let high_k: u64 = mem.rsplit(", ").next().unwrap().trim_end_matches(')').trim_end_matches("K highmem").trim().parse().unwrap();
+    let start = out.find("zone  HighMem").expect("HighMem zone");
+    let z = &out[start..];
+    let z = &z[..z[1..].find("Node ").map(|i| i + 1).unwrap_or(z.len())];
+    let field = |name: &str| -> u64 {
+        let l = z.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{name} in {z}"));
+        l.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert_eq!(high_k, (field("present") - field("cma")) * 4, "{mem}\n{z}");
+    // is_highmem(ZONE_MOVABLE) when movable_zone is HighMem: the empty
+    // Movable zone gets min = clamp(0, SWAP_CLUSTER_MAX, 128) = 32
+    let mv = &out[out.find("zone  Movable").expect("Movable zone")..];
+    assert!(mv.lines().take(8).any(|l| l.split_whitespace().collect::<Vec<_>>() == ["min", "32"]), "{mv}");
+}

@@ -190,10 +190,14 @@ fn setup_mm(mm: &mut Mm, fdt: fdt::Fdt<'static>, dtb_pa: u32, dtb_va: u32, size:
         }
     };
 
-    // --- paging_init: final tables (L2 tables from memblock, below lowmem)
+    // --- paging_init: final tables (L2 tables from memblock, below lowmem:
+    // Linux's early_alloc is memblock_alloc, MEMBLOCK_ALLOC_ACCESSIBLE, up
+    // to memblock.current_limit = arm_lowmem_limit; from the top of RAM
+    // they took 3 HighMem pages on a 1 GiB board, one less HighMem min
+    // watermark page than the real kernel)
     let ram_size = ram_end - ram_start as u64;
     let mut alloc = |size: u32, align: u32| -> u32 {
-        match mb.memblock_phys_alloc_range(size as u64, align as u64, PhysAddr(ram_start as u64), PhysAddr(ram_end)) {
+        match mb.memblock_phys_alloc_range(size as u64, align as u64, PhysAddr(ram_start as u64), PhysAddr(lowmem)) {
             Some(pa) => {
                 let va = phys_to_virt(pa.0 as u32);
                 // freshly reserved lowmem, mapped by the boot table

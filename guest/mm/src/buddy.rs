@@ -1479,12 +1479,19 @@ impl<'a> PageAlloc<'a> {
     /// `__setup_per_zone_wmarks` (`setup_per_zone_wmarks`).
     pub fn setup_per_zone_wmarks(&mut self) {
         let pages_min = self.min_free_kbytes >> (crate::types::PAGE_SHIFT - 10);
-        let lowmem_pages: u64 = self.zones().iter().filter(|z| !z.kind.is_highmem()).map(|z| z.managed_pages).sum();
+        // is_highmem(zone): is_highmem_idx, where ZONE_MOVABLE counts as
+        // highmem when movable_zone (find_usable_zone_for_movable: the
+        // highest zone below it with pages in its range) is HighMem; an
+        // empty Movable zone then gets min = clamp(0 / 1024, 32, 128) = 32
+        // as on the real kernel's 1 GiB board.
+        let movable_zone_is_highmem = self.zones().iter().any(|z| z.kind.is_highmem() && z.spanned_pages > 0);
+        let is_highmem = |k: ZoneType| k.is_highmem() || (k == ZoneType::Movable && movable_zone_is_highmem);
+        let lowmem_pages: u64 = self.zones().iter().filter(|z| !is_highmem(z.kind)).map(|z| z.managed_pages).sum();
         let wsf = self.watermark_scale_factor;
         for z in self.zones[..self.nr_zones].iter_mut() {
             let managed = z.managed_pages;
             let mut tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
-            if z.kind.is_highmem() {
+            if is_highmem(z.kind) {
                 z.watermark[WMARK_MIN] = (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128);
             } else {
                 z.watermark[WMARK_MIN] = tmp;
