@@ -177,7 +177,8 @@ fn vmstat_views(v: &mut Views, p: &str, out: &str) {
 }
 
 /// zoneinfo: zone names, and per zone start_pfn, spanned, present; with
-/// `sysctl.vm.min_free_kbytes` also min, low, high and the per-CPU high.
+/// `sysctl.vm.min_free_kbytes` also min, and for the lowmem zones low,
+/// high and the per-CPU high.
 fn zoneinfo_views(v: &mut Views, p: &str, out: &str) {
     let mut zones = Vec::new();
     let mut zone = String::new();
@@ -191,8 +192,14 @@ fn zoneinfo_views(v: &mut Views, p: &str, out: &str) {
         let key = t.split(' ').next().unwrap_or("");
         match key {
             "spanned" | "present" | "start_pfn:" => v.put(format!("{p} {zone} {}", key.trim_end_matches(':')), t),
-            // the zone's watermarks, and the per-CPU list's high (its low watermark)
-            "min" | "low" | "high" | "high:" if v.wmarks => v.put(format!("{p} {zone} {}", if key == "high:" { "pcp high" } else { key }), t),
+            // the zone's watermarks, and the per-CPU list's high (its low
+            // watermark). A HighMem zone's min is managed/1024, but its
+            // low/high distance is pages_min * managed / lowmem_pages: the
+            // lowmem managed pages, i.e. the footprint.
+            "min" if v.wmarks => v.put(format!("{p} {zone} {key}"), t),
+            "low" | "high" | "high:" if v.wmarks && (zone == "DMA" || zone == "Normal") => {
+                v.put(format!("{p} {zone} {}", if key == "high:" { "pcp high" } else { key }), t)
+            }
             _ => v.skip(R_FOOTPRINT),
         }
     }

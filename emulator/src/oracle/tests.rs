@@ -177,3 +177,13 @@ fn watermarks_are_compared_only_with_a_fixed_min_free_kbytes() {
     // managed and batch stay footprint figures
     assert!(!r.quantities.iter().any(|q| q.what.contains("managed") || q.what.contains("batch")));
 }
+
+#[test]
+fn highmem_low_and_high_follow_the_lowmem_footprint_and_are_not_compared() {
+    let zi = |low: u32| format!("Node 0, zone  HighMem\n  pages free     100\n        min      64\n        low      {low}\n        high     {}\n        spanned  65536\n", low + 88);
+    let mut c = case();
+    c.bootargs = "sysctl.vm.min_free_kbytes=4096".into();
+    let r = compare(&c, &tr("", &[("cat /proc/zoneinfo", &zi(150))]), &tr("", &[("cat /proc/zoneinfo", &zi(152))]));
+    assert_eq!(r.identical(), r.quantities.len(), "{:#?}", r.quantities);
+    assert!(r.quantities.iter().any(|q| q.what.ends_with("HighMem min")));
+}
