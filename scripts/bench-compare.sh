@@ -9,15 +9,18 @@
 # ${CMAEMU_CACHE:-~/.cache/cmaemu}/bench-old/SHA/, and builds the working
 # tree. Then ROUNDS times (default 5; ROUNDS=N to change) it runs
 # `cmaemu bench WHAT` with the old and the new binary, alternating which goes
-# first, and prints for every figure the benches print (matched by its line
-# and position) the median of the old runs, of the new ones, and new/old.
+# first, and prints for every figure the benches print (matched by its line's
+# text with the numbers taken out, the how-manieth such line, and the
+# number's position in it — so a bench that gained or lost lines between the
+# revisions still pairs its figures right; lines only one side prints are
+# listed apart) the median of the old runs, of the new ones, and new/old.
 # Each bench already takes its own medians inside a run; this takes the
 # median over rounds. Wall times: a ratio above 1 is slower; MIPS and
 # boots/min: below 1 is slower; instruction counts are exact.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 OLD_REV="$1"
@@ -92,30 +95,36 @@ for w in "${WHATS[@]}"; do
             for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
             return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
-        FNR == 1 { side = (FILENAME ~ /\/old\./) ? "old" : "new" }
+        FNR == 1 { side = (FILENAME ~ /\/old\./) ? "old" : "new"; delete seen }
         {
             line = $0; label = $0
             gsub(/[0-9]+(\.[0-9]+)?/, "#", label)
             gsub(/[ \t]+/, " ", label)
+            if (label !~ /#/) next
+            nth = ++seen[label]
             k = 0
             while (match(line, /[0-9]+(\.[0-9]+)?/)) {
                 k++
                 v = substr(line, RSTART, RLENGTH)
                 line = substr(line, RSTART + RLENGTH)
-                key = FNR SUBSEP k
+                key = label SUBSEP nth SUBSEP k
                 vals[side, key] = vals[side, key] " " v
                 if (!(key in labels)) { labels[key] = label; order[++nkeys] = key }
             }
         }
         END {
-            printf "%-10s %-10s %-8s %s\n", "old", "new", "new/old", "figure (line: text, #n = the nth number)"
+            printf "%-10s %-10s %-8s %s\n", "old", "new", "new/old", "figure (text, #n = the nth number; (m) = the mth line with that text)"
             for (i = 1; i <= nkeys; i++) {
                 key = order[i]; split(key, p, SUBSEP)
-                if (!(("old", key) in vals) || !(("new", key) in vals)) continue
+                l = labels[key]; if (length(l) > 90) l = substr(l, 1, 90) "..."
+                if (p[2] > 1) l = l " (" p[2] ")"
+                if (!(("old", key) in vals)) { only["new"] = only["new"] sprintf("  %s #%d\n", l, p[3]); continue }
+                if (!(("new", key) in vals)) { only["old"] = only["old"] sprintf("  %s #%d\n", l, p[3]); continue }
                 o = median(vals["old", key]); n = median(vals["new", key])
                 r = (o != 0) ? sprintf("%.3f", n / o) : "-"
-                l = labels[key]; if (length(l) > 90) l = substr(l, 1, 90) "..."
-                printf "%-10s %-10s %-8s %d: %s #%d\n", o, n, r, p[1], l, p[2]
+                printf "%-10s %-10s %-8s %s #%d\n", o, n, r, l, p[3]
             }
+            if ("old" in only) printf "figures only the old revision prints:\n%s", only["old"]
+            if ("new" in only) printf "figures only the working tree prints:\n%s", only["new"]
         }' "$OUT"/old."$w".*.out "$OUT"/new."$w".*.out
 done
