@@ -125,7 +125,7 @@ fn a_pinned_page_is_named_with_its_task_and_va_and_a_clean_allocation_has_no_cau
 #[test]
 fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
     let trace = tmp("oot.jsonl");
-    let script = "fill 200\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
+    let script = "cat /sys/kernel/debug/cma/linux,cma/base_pfn\nfill 200\necho 16000 > /sys/kernel/debug/cma/linux,cma/alloc\npoweroff\n";
     let (code, lines) = boot(&["-m", "256M", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
     assert_eq!(code, 0, "{}", lines.join("\n"));
     let causes = cause_lines(&lines);
@@ -155,12 +155,22 @@ fn migration_out_of_target_memory_says_so_with_free_pages_vs_needed() {
     let sum: u64 = evs[start..end].iter().filter(|e| e["event"] == "mm_migrate_pages").map(|e| e["nr_succeeded"].as_u64().unwrap()).sum();
     assert_eq!(migrated, sum);
     assert!(migrated > 10_000, "{c}");
+    // the first page still to move: in the area, never moved by this
+    // allocation, a page of the fill (an anonymous page of task 1)
+    let first = c[c.find("(first pfn 0x").unwrap() + 13..].split(')').next().unwrap().to_string();
+    let first = u64::from_str_radix(&first, 16).unwrap();
+    let base = u64::from_str_radix(base_pfn(&lines, "linux,cma").trim_start_matches("0x"), 16).unwrap();
+    assert!(first >= base && first < base + 16384, "{first:#x} outside the area at {base:#x}: {c}");
+    let moves = evs[start..end].iter().filter(|e| e["event"] == "migrate_page").count();
+    assert_eq!(moves as u64, migrated, "one migrate_page event per page moved");
+    assert!(!evs[start..end].iter().any(|e| e["event"] == "migrate_page" && e["old_pfn"] == first), "{first:#x} was moved: {c}");
     // Linux's own lines stay as they were, ours follow them
     let failed = index_of(&lines, "cma: cma_alloc: linux,cma: alloc failed, req-size: 16000 pages, ret: -12");
     assert_eq!(index_of(&lines, "cmaemu: cma_alloc linux,cma"), failed + 2);
     let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause").collect();
     assert_eq!(ce.len(), 1, "{ce:?}");
     assert_eq!(ce[0]["cause"], "out_of_targets");
+    assert_eq!(ce[0]["pfn"], first);
     assert_eq!(ce[0]["migrated"], migrated);
     // trace summary: one row per allocation with its cause
     let out = Command::new(env!("CARGO_BIN_EXE_cmaemu")).args(["trace", "summary", trace.to_str().unwrap()]).output().unwrap();
@@ -282,7 +292,16 @@ fn a_page_left_in_the_lru_batch_is_named_in_two_workloads() {
         assert!(!causes.is_empty(), "{fill}: {}", lines.join("\n"));
         let c = causes[0];
         assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,000 pages failed (-16 EBUSY) after "), "{fill}: {c}");
-        assert!(c.contains(&format!(": pfn {first} sits in the LRU add batch (refcount 2, mapcount 1): not on the LRU, so not isolated for migration (lru_add_drain missed)")), "{fill}: {c}");
+        // its owner: the shell's task, at a VA of what `fill` mapped
+        // (`fill: 38400 pages mapped at 0x00400000-0x09a00000`)
+        let owner = format!(": pfn {first} sits in the LRU add batch (refcount 2, mapcount 1) — mapped by task 1 (asid 1) at VA 0x");
+        assert!(c.contains(&owner), "{fill}: {c}");
+        let va = u64::from_str_radix(&c[c.find(&owner).unwrap() + owner.len()..][..8], 16).unwrap();
+        let mapped = lines[index_of(&lines, "fill: ")].rsplit(' ').next().unwrap().to_string();
+        let (lo, hi) = mapped.split_once('-').unwrap();
+        let (lo, hi) = (u64::from_str_radix(&lo[2..], 16).unwrap(), u64::from_str_radix(&hi[2..], 16).unwrap());
+        assert!(va >= lo && va < hi && va % 4096 == 0, "{fill}: VA {va:#x} outside {mapped}: {c}");
+        assert!(c.contains(&format!("{owner}{va:08x}: not on the LRU, so not isolated for migration (lru_add_drain missed)")), "{fill}: {c}");
         let at = index_of(&lines, c);
         assert_eq!(lines[at + 4], "cmaemu: page dumped because: migration failure", "{fill}");
         // not on the LRU yet: no `lru` flag

@@ -130,8 +130,9 @@ pub enum Cause {
     DeviceOwned { pfn: u32, device: u32, more: u32 },
     /// A kernel, reserved or page-table page inside the range.
     Unmovable { pfn: u32, owner: String, more: u32 },
-    /// A page in the LRU add batch (not on the LRU: cannot be isolated).
-    LruBatch { pfn: u32, refcount: i32, mapcount: i32, more: u32 },
+    /// A page in the LRU add batch (not on the LRU: cannot be isolated);
+    /// `mapped`: the tasks and VAs that map it (its owners).
+    LruBatch { pfn: u32, refcount: i32, mapcount: i32, mapped: Vec<MappedBy>, more: u32 },
     /// A block on a per-CPU list (free, but not in the buddy).
     PcpList { pfn: u32, order: u32, more: u32 },
     /// A pageblock of the range is `MIGRATE_ISOLATE` (another isolation).
@@ -206,6 +207,18 @@ impl Cause {
     }
 }
 
+/// ` — mapped by task P (asid A) at VA V[ and N more mapping(s)]`.
+fn mapped_text(f: &mut fmt::Formatter<'_>, mapped: &[MappedBy]) -> fmt::Result {
+    match mapped.first() {
+        Some(m) => write!(f, " — mapped by task {} (asid {}) at VA {:#010x}", m.pid, m.asid, m.va)?,
+        None => write!(f, " — mapped by no task")?,
+    }
+    if mapped.len() > 1 {
+        write!(f, " and {} more mapping(s)", mapped.len() - 1)?;
+    }
+    Ok(())
+}
+
 fn more_text(f: &mut fmt::Formatter<'_>, more: u32, what: &str) -> fmt::Result {
     if more > 0 {
         write!(f, " (and {more} more {what})")?;
@@ -233,13 +246,7 @@ impl fmt::Display for Cause {
             Cause::TooLarge { count, area_pages } => write!(f, "the request ({} pages) is larger than the whole area ({} pages)", thousands(*count as u64), thousands(*area_pages as u64)),
             Cause::Pinned { pfn, refcount, mapcount, extra, mapped, dma, by, more } => {
                 write!(f, "pfn {pfn:#x} is pinned (refcount {refcount}, mapcount {mapcount}: {extra} reference(s) no mapping accounts for)")?;
-                match mapped.first() {
-                    Some(m) => write!(f, " — mapped by task {} (asid {}) at VA {:#010x}", m.pid, m.asid, m.va)?,
-                    None => write!(f, " — mapped by no task")?,
-                }
-                if mapped.len() > 1 {
-                    write!(f, " and {} more mapping(s)", mapped.len() - 1)?;
-                }
+                mapped_text(f, mapped)?;
                 if let Some(d) = dma {
                     write!(f, ", held for DMA by {}", dma_dev_name(*d))?;
                 }
@@ -261,8 +268,10 @@ impl fmt::Display for Cause {
                 write!(f, "pfn {pfn:#x} is not movable: it belongs to {owner}")?;
                 more_text(f, *more, "unmovable pages")
             }
-            Cause::LruBatch { pfn, refcount, mapcount, more } => {
-                write!(f, "pfn {pfn:#x} sits in the LRU add batch (refcount {refcount}, mapcount {mapcount}): not on the LRU, so not isolated for migration (lru_add_drain missed)")?;
+            Cause::LruBatch { pfn, refcount, mapcount, mapped, more } => {
+                write!(f, "pfn {pfn:#x} sits in the LRU add batch (refcount {refcount}, mapcount {mapcount})")?;
+                mapped_text(f, mapped)?;
+                write!(f, ": not on the LRU, so not isolated for migration (lru_add_drain missed)")?;
                 more_text(f, *more, "batched pages")
             }
             Cause::PcpList { pfn, order, more } => {
@@ -399,7 +408,12 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
                     bump(&mut pinned);
                 }
             } else if in_batch {
-                push_capped(&mut batched, Cause::LruBatch { pfn, refcount: p.refcount, mapcount, more: 0 });
+                if batched.len() < MAX_PAGES_PER_KIND {
+                    let mapped = maps.borrow_mut().of(s, x.ram, pfn);
+                    batched.push(Cause::LruBatch { pfn, refcount: p.refcount, mapcount, mapped, more: 0 });
+                } else {
+                    bump(&mut batched);
+                }
             } else {
                 left.push((pfn, p.refcount, mapcount, p.owner));
             }

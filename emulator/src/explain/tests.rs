@@ -100,7 +100,11 @@ fn the_lru_batch_reference_is_not_a_pin() {
     let c = run(&mut g, &req(Some(base), 64, EBUSY), Some(&lru), &[]);
     assert_eq!(c.len(), 2, "{c:?}");
     assert!(matches!(c[0], Cause::Pinned { pfn, extra: 1, .. } if pfn == base + 2), "{c:?}");
-    assert_eq!(c[1], Cause::LruBatch { pfn: base + 1, refcount: 2, mapcount: 1, more: 0 });
+    assert_eq!(c[1], Cause::LruBatch { pfn: base + 1, refcount: 2, mapcount: 1, mapped: vec![MappedBy { pid: 101, asid: 1, va: 0x40_0000 }], more: 0 });
+    assert_eq!(
+        c[1].to_string(),
+        format!("pfn {:#x} sits in the LRU add batch (refcount 2, mapcount 1) — mapped by task 101 (asid 1) at VA 0x00400000: not on the LRU, so not isolated for migration (lru_add_drain missed)", base + 1)
+    );
 }
 
 #[test]
