@@ -509,6 +509,12 @@ fn mmu_regs<D>(uc: &Unicorn<D>) -> MmuRegs {
         let [sctlr, ttbr0, ttbr1, ttbcr, dacr, cpsr] = r;
         return MmuRegs { sctlr, ttbr0, ttbr1, ttbcr, dacr, privileged: cpsr & 0x1f != 0x10 };
     }
+    mmu_regs_one_by_one(uc)
+}
+
+/// The same registers read one coprocessor register at a time (the
+/// fallback of [`mmu_regs`], and its reference in the tests).
+fn mmu_regs_one_by_one<D>(uc: &Unicorn<D>) -> MmuRegs {
     let cpsr = uc.reg_read(RegisterARM::CPSR).unwrap_or(0) as u32;
     MmuRegs {
         sctlr: read_cp15(uc, 1, 0, 0, 0),

@@ -270,15 +270,6 @@ fn mmu_registers_read_in_one_call_match_the_register_api() {
     }
     let fast = cpu.mmu_regs();
     assert_eq!((fast.ttbr0, fast.ttbr1, fast.ttbcr, fast.dacr), (0x6000_4059, 0x6000_8000, 1, 0x5555_5557));
-    let uc = &cpu.uc;
-    let cpsr = uc.reg_read(RegisterARM::CPSR).unwrap() as u32;
-    let slow = MmuRegs {
-        sctlr: read_cp15(uc, 1, 0, 0, 0),
-        ttbr0: read_cp15(uc, 2, 0, 0, 0),
-        ttbr1: read_cp15(uc, 2, 0, 0, 1),
-        ttbcr: read_cp15(uc, 2, 0, 0, 2),
-        dacr: read_cp15(uc, 3, 0, 0, 0),
-        privileged: cpsr & 0x1f != 0x10,
-    };
+    let slow = mmu_regs_one_by_one(&cpu.uc);
     assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
 }
