@@ -496,18 +496,33 @@ fn guest_kernel_imports_follow_the_layers() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// A crate's source tree of `files` (path, text) in a fresh temporary
+/// directory named after `name` and this process.
+fn fake_crate(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for (path, text) in files {
+        let f = d.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    d
+}
+
 #[test]
 fn the_checker_finds_cycles_upward_edges_and_groups() {
     let code = strip_comments("use crate::{a::x, b, c::{d, e}};\n// crate::zz\nfn f() { crate::g::h(); $crate::no; other_crate::no; \"crate::s\"; }");
     assert_eq!(crate_paths(&code).into_iter().collect::<Vec<_>>(), ["a", "b", "c", "g"]);
-    let d = std::env::temp_dir().join(format!("cmaemu-layers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("top")).unwrap();
-    std::fs::write(d.join("main.rs"), "mod low;\nmod mid;\nmod top;\n").unwrap();
-    std::fs::write(d.join("low.rs"), "use crate::mid::x;\n").unwrap();
-    std::fs::write(d.join("mid.rs"), "use crate::low::y;\n").unwrap();
-    std::fs::write(d.join("top/mod.rs"), "use super::inner;\nuse crate::{low, mid};\n").unwrap();
-    std::fs::write(d.join("top/inner.rs"), "fn f() { crate::top::g(); }\n").unwrap();
+    let d = fake_crate(
+        "cmaemu-layers",
+        &[
+            ("main.rs", "mod low;\nmod mid;\nmod top;\n"),
+            ("low.rs", "use crate::mid::x;\n"),
+            ("mid.rs", "use crate::low::y;\n"),
+            ("top/mod.rs", "use super::inner;\nuse crate::{low, mid};\n"),
+            ("top/inner.rs", "fn f() { crate::top::g(); }\n"),
+        ],
+    );
     let layers: &[&[&str]] = &[&["low"], &["mid"], &["top"]];
     let p = check_crate("t", &d, layers, &[]);
     assert!(p.iter().any(|l| l.contains("`low` (layer 0) imports `mid` (layer 1)")), "{p:?}");
@@ -536,13 +551,15 @@ fn super_chains_that_reach_the_crate_root_are_edges() {
     assert!(super_paths(&code, &inner).is_empty());
     assert_eq!(super_paths("fn f() { super::super::low::y(); }", &inner).into_iter().collect::<Vec<_>>(), ["low"]);
     // in a crate: an upward edge through `super::super` from a test module
-    let d = std::env::temp_dir().join(format!("cmaemu-layers-super-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("top")).unwrap();
-    std::fs::write(d.join("main.rs"), "mod low;\nmod top;\n").unwrap();
-    std::fs::write(d.join("low.rs"), "#[cfg(test)]\nmod tests {\n    use super::super::top::z;\n}\n").unwrap();
-    std::fs::write(d.join("top/mod.rs"), "mod inner;\n").unwrap();
-    std::fs::write(d.join("top/inner.rs"), "use super::super::low::y;\n").unwrap();
+    let d = fake_crate(
+        "cmaemu-layers-super",
+        &[
+            ("main.rs", "mod low;\nmod top;\n"),
+            ("low.rs", "#[cfg(test)]\nmod tests {\n    use super::super::top::z;\n}\n"),
+            ("top/mod.rs", "mod inner;\n"),
+            ("top/inner.rs", "use super::super::low::y;\n"),
+        ],
+    );
     let p = check_crate("t", &d, &[&["low"], &["top"]], &[]);
     assert!(p.iter().any(|l| l.contains("`low` (layer 0) imports `top` (layer 1)")), "{p:?}");
     assert_eq!(import_edges(&d)["top"].iter().collect::<Vec<_>>(), ["low"]);
