@@ -9,9 +9,9 @@
 //! TLB after `ptep_clear_flush`, every PTE after the migration pass), and
 //! the number of moves it checked equals the kernel's `pgmigrate_success`.
 //! Then the host plants bugs in the kernel's text in guest memory — the
-//! TLB flush (`flush_tlb_page` returns at once) and the restore of the
-//! PTEs (`remove_migration_pte` returns at once) — and each is caught, in
-//! a CMA allocation and in compaction.
+//! TLB flush (`flush_tlb_page` returns at once, or flushes another ASID)
+//! and the restore of the PTEs (`remove_migration_pte` returns at once) —
+//! and each is caught, in a CMA allocation and in compaction.
 //!
 //! Skipped (with a message) only when the package registry is unreachable.
 use cmaemu::board::machine::{Machine, RunOptions, Step};
@@ -116,6 +116,10 @@ impl Run {
 
 const BX_LR: u32 = 0xe12f_ff1e;
 const MOV_R0_1: u32 = 0xe3a0_0001;
+/// `orr r1, r1, #0xff`: the ASID field of `flush_tlb_page`'s address.
+const ORR_R1_R1_FF: u32 = 0xe381_10ff;
+/// `mcr p15, 0, r1, c8, c3, 1`: TLBIMVAIS (the VA and ASID in r1).
+const MCR_TLBIMVAIS_R1: u32 = 0xee08_1f33;
 
 fn boot() -> Option<Run> {
     let assets = linux::Env::of("linux-assets.sh", &["dbg"])?;
@@ -206,6 +210,25 @@ fn cma_allocation_through_the_test_module_migrates_pages_checked_one_by_one_and_
     assert!(out.contains("check: 17920 pages ok"), "the fill is intact:\n{out}");
     let others: Vec<_> = r.session().violations.iter().filter(|v| v.check != Check::MigrateTlb).collect();
     assert!(others.is_empty(), "only the planted bug's check fired: {:#?}", &others[..others.len().min(3)]);
+    r.cmd(&format!("dma free {POOL}"));
+
+    // A flush for the wrong address space: flush_tlb_page invalidates the
+    // VA under ASID 0xff (TLBIMVAIS naming an ASID no task of this run
+    // holds) instead of the task's own; the task's translation stays in a
+    // real TLB. Each is caught (an ASID-blind check would take the
+    // invalidate as covering the VA and report nothing).
+    r.cmd("fill 20 12");
+    let old = r.patch("flush_tlb_page", &[ORR_R1_R1_FF, MCR_TLBIMVAIS_R1, BX_LR]);
+    let c0 = r.counts(Check::MigrateTlb);
+    r.cmd(&format!("dma alloc {POOL} {POOL_PAGES}"));
+    r.patch("flush_tlb_page", &old);
+    let c1 = r.counts(Check::MigrateTlb);
+    eprintln!("CMA allocation flushing ASID 0xff: {} moves, {} TLB checks, {} stale translations reported", c1.0 - c0.0, c1.1 - c0.1, c1.3 - c0.3);
+    assert!(c1.1 - c0.1 >= 200, "TLB flushes to check: {}", c1.1 - c0.1);
+    assert_eq!((c1.3 - c0.3) as u64, c1.1 - c0.1, "every flush of the wrong ASID caught");
+    r.m.cpu().flush_caches();
+    let out = r.cmd("check");
+    assert!(out.contains("check: 23040 pages ok"), "the fill is intact:\n{out}");
     r.cmd(&format!("dma free {POOL}"));
 
     // The PTE restore patched out (remove_migration_pte returns true at

@@ -155,6 +155,18 @@ impl TlbOp {
             TlbOp::Va { va: p, .. } | TlbOp::VaAllAsids(p) => p == va & !0xfff,
         }
     }
+    /// Whether this removes the translation of the page holding `va` in
+    /// address space `asid`, as an ARMv7 TLB does for a non-global entry
+    /// (user pages under Linux): TLBIMVA and TLBIASID only for the ASID
+    /// they name.
+    pub fn covers_asid(self, va: u32, asid: u8) -> bool {
+        match self {
+            TlbOp::All => true,
+            TlbOp::Asid(a) => a == asid,
+            TlbOp::Va { va: p, asid: a } => a == asid && p == va & !0xfff,
+            TlbOp::VaAllAsids(p) => p == va & !0xfff,
+        }
+    }
 }
 
 /// The engine reports a guest TLB invalidate (the vendored Unicorn's
@@ -181,6 +193,8 @@ unsafe extern "C" fn on_tlbi<B: Bus>(opaque: *mut c_void, op: u32, value: u32) {
 pub trait CpuTlb {
     /// The current TTBR0.
     fn ttbr0(&mut self) -> u32;
+    /// The current CONTEXTIDR (its low byte is the ASID).
+    fn contextidr(&mut self) -> u32;
     /// Make the TLB hold `va -> pa` (read/write, never executable) unless
     /// it already holds an entry for `va`: what a CPU that used a mapping
     /// before its PTE changed may still cache until a TLB invalidate.
@@ -195,6 +209,9 @@ struct EngineTlb<'u, 'a, B: Bus> {
 impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
     fn ttbr0(&mut self) -> u32 {
         read_cp15(self.uc, 2, 0, 0, 0)
+    }
+    fn contextidr(&mut self) -> u32 {
+        read_cp15(self.uc, 13, 0, 0, 1)
     }
     fn retain(&mut self, va: u32, pa: u64) {
         // A TLB miss now fills from `retained` instead of the page tables.

@@ -263,6 +263,17 @@ fn tlb_ops_cover_the_pages_they_name() {
 }
 
 #[test]
+fn tlb_ops_cover_only_the_address_space_they_name() {
+    let mva = TlbOp::from_raw(1, 0x0422_b005).unwrap();
+    assert!(mva.covers_asid(0x0422_bffc, 5) && !mva.covers_asid(0x0422_bffc, 6) && !mva.covers_asid(0x0422_c000, 5));
+    assert!(mva.covers(0x0422_bffc), "the guest's own (ASID-less) view still counts it");
+    let asid = TlbOp::from_raw(2, 7).unwrap();
+    assert!(asid.covers_asid(0x8000_0000, 7) && !asid.covers_asid(0x8000_0000, 8));
+    assert!(TlbOp::from_raw(3, 0x1000).unwrap().covers_asid(0x1234, 200));
+    assert!(TlbOp::All.covers_asid(0, 0xff));
+}
+
+#[test]
 fn mmu_registers_read_in_one_call_match_the_register_api() {
     let (_, mut cpu) = run_thumb(0x300, TestBus::default(), |_| {});
     for (crn, opc2, v) in [(2, 0, 0x6000_4059u32), (2, 1, 0x6000_8000), (2, 2, 1), (3, 0, 0x5555_5557)] {

@@ -67,6 +67,9 @@ struct Unmap {
     va: u32,
     /// The CPU's TLB holds `va -> pfn` (the address space was current).
     retained: bool,
+    /// The address space's ASID (CONTEXTIDR's low byte while it was
+    /// current): only invalidates for it, or for every ASID, flush `va`.
+    asid: u8,
     /// A TLB invalidate the guest issued since covered `va`.
     flushed: bool,
 }
@@ -207,6 +210,7 @@ impl LinuxSession {
         let Ok(mm) = k.u32("vm_area_struct.vm_mm", vma + l.vma_mm) else { return };
         let Some(pgd_pa) = k.u32("mm_struct.pgd", mm + l.mm_pgd).ok().and_then(|p| k.pa("mm_struct.pgd", p, 16 << 10).ok()) else { return };
         let current = tlb.ttbr0() & !0x3fff == pgd_pa as u32 & !0x3fff;
+        let asid = tlb.contextidr() as u8;
         for i in 0..n {
             let va = address.wrapping_add(i << 12);
             if linux_pte(ram, pgd_pa, va) != Some(Pte::Present(pfn + i)) {
@@ -219,15 +223,16 @@ impl LinuxSession {
             if retained {
                 tlb.retain(va, ((pfn + i) as u64) << 12);
             }
-            self.unmapped.push(Unmap { pfn: pfn + i, pgd_pa, va, retained, flushed: false });
+            self.unmapped.push(Unmap { pfn: pfn + i, pgd_pa, va, retained, asid, flushed: false });
         }
     }
 
     /// The guest issued a TLB invalidate (reported by the CPU as it runs):
-    /// the cleared mappings it covers are flushed.
+    /// the cleared mappings it covers, in their own address space, are
+    /// flushed (an invalidate naming another ASID leaves them in the TLB).
     pub fn tlb_maintenance(&mut self, op: crate::cpu::TlbOp) {
         for u in self.unmapped.iter_mut().filter(|u| u.retained && !u.flushed) {
-            u.flushed |= op.covers(u.va);
+            u.flushed |= op.covers_asid(u.va, u.asid);
         }
     }
 
@@ -261,10 +266,11 @@ impl LinuxSession {
             self.tlb_checked += 1;
             if !u.flushed {
                 let detail = format!(
-                    "the kernel replaced the PTE of VA {:#010x} by a migration entry to move frame {:#x} to {:#x}, but no TLB invalidate covered the VA before the copy, so the CPU's TLB still translates it to {:#x}: the TLB was not flushed (ptep_clear_flush), so the task can still write to the old frame after the copy",
+                    "the kernel replaced the PTE of VA {:#010x} by a migration entry to move frame {:#x} to {:#x}, but no TLB invalidate covered the VA in its address space (ASID {}) before the copy, so the CPU's TLB still translates it to {:#x}: the TLB was not flushed (ptep_clear_flush), so the task can still write to the old frame after the copy",
                     u.va,
                     u.pfn,
                     new_pfn + (u.pfn - old_pfn),
+                    u.asid,
                     (u.pfn as u64) << 12
                 );
                 self.report(now, Check::MigrateTlb, Some(u.pfn), Some(u.va), detail);
