@@ -3,9 +3,11 @@
 # Linux side (scripts/linux-oracle.sh), build cmaemu, run case files on
 # both and compare.
 #
-#   bash scripts/oracle.sh [-o report.md] [--transcripts DIR] [CASE.toml...]
+#   bash scripts/oracle.sh [-o report.md] [--transcripts DIR] [--bench ROUNDS] [CASE.toml...]
 #       default: every oracle/cases/*.toml; --transcripts saves both systems'
-#       transcripts of each case (CASE.cmaemu.txt, CASE.linux.txt, CASE.side.txt)
+#       transcripts of each case (CASE.cmaemu.txt, CASE.linux.txt, CASE.side.txt);
+#       --bench ROUNDS times each case ROUNDS times on each system alone,
+#       interleaved, instead of comparing (medians and ratios)
 #
 # Exit 0: every compared quantity identical; 1: differences (listed in
 # the report); 2: bad input; 3: the package registry is unreachable or a
@@ -28,6 +30,7 @@ while (($#)); do
     case "$1" in
         -o) args+=(-o "$2"); shift 2 ;;
         --transcripts) args+=(--transcripts "$2"); shift 2 ;;
+        --bench) args+=(--bench "$2"); shift 2 ;;
         *) cases+=("$1"); shift ;;
     esac
 done

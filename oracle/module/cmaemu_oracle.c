@@ -24,6 +24,8 @@
 #include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/vmstat.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/of.h>
@@ -130,6 +132,59 @@ static long pin_op(struct oracle_pin *p)
 	return 0;
 }
 
+/* pindex_to_order without THP's extra list (Debian's armmp has no THP). */
+static unsigned int pcp_pindex_order(unsigned int pindex)
+{
+	return pindex / MIGRATE_PCPTYPES;
+}
+
+static long cmastat_op(struct oracle_cmastat *c)
+{
+	struct zone *zone;
+	unsigned long flags;
+	unsigned int cpu, i;
+	u32 pcp = 0, count = 0;
+
+	memset(c->name, 0, sizeof(c->name));
+	c->cma_pages = c->counted = c->snapshot = c->pcp = c->pcp_count = 0;
+	if (c->zone >= MAX_NR_ZONES) {
+		c->zone = MAX_NR_ZONES;
+		return 0;
+	}
+	zone = &NODE_DATA(0)->node_zones[c->zone];
+	strscpy(c->name, zone->name, sizeof(c->name));
+	if (!populated_zone(zone))
+		return 0;
+#ifdef CONFIG_CMA
+	c->cma_pages = zone->cma_pages;
+#endif
+	/* one CPU (QEMU's vexpress-a9): with interrupts off nothing moves
+	 * pages between the buddy, the counters and the lists meanwhile */
+	local_irq_save(flags);
+	c->counted = zone_page_state(zone, NR_FREE_CMA_PAGES);
+	c->snapshot = zone_page_state_snapshot(zone, NR_FREE_CMA_PAGES);
+	for_each_online_cpu(cpu) {
+		struct per_cpu_pages *p = per_cpu_ptr(zone->per_cpu_pageset, cpu);
+
+		spin_lock(&p->lock);
+		count += p->count;
+		for (i = 0; i < NR_PCP_LISTS; i++) {
+			struct page *page;
+
+			/* free_unref_page_prepare and __rmqueue_smallest keep the
+			 * block's migratetype in page->index (get_pcppage_migratetype) */
+			list_for_each_entry(page, &p->lists[i], pcp_list)
+				if (is_migrate_cma(page->index))
+					pcp += 1u << pcp_pindex_order(i);
+		}
+		spin_unlock(&p->lock);
+	}
+	local_irq_restore(flags);
+	c->pcp = pcp;
+	c->pcp_count = count;
+	return 0;
+}
+
 static long oracle_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
 	struct oracle_dma d;
@@ -175,6 +230,18 @@ static long oracle_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		if (copy_to_user((void __user *)arg, &p, sizeof(p)))
 			ret = -EFAULT;
 		break;
+	case ORACLE_CMASTAT: {
+		struct oracle_cmastat c;
+
+		if (copy_from_user(&c, (void __user *)arg, sizeof(c))) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = cmastat_op(&c);
+		if (!ret && copy_to_user((void __user *)arg, &c, sizeof(c)))
+			ret = -EFAULT;
+		break;
+	}
 	default:
 		ret = -ENOTTY;
 	}

@@ -19,9 +19,28 @@ struct oracle_pin {
 	__u32 pfn;	/* out: pfn of the first pinned page */
 };
 
+/*
+ * Free CMA pages of one zone as the kernel holds them: the counter
+ * /proc/meminfo's CmaFree reads (vm_stat, folded), the same counter with
+ * this CPU's not yet folded vm_stat_diff added (zone_page_state_snapshot),
+ * and the CMA pages parked on the per-CPU free lists (freed by
+ * free_unref_page, or taken off the buddy by rmqueue_bulk: counted in
+ * neither).
+ */
+struct oracle_cmastat {
+	__u32 zone;		/* in: zone index; out: ZONES past the last */
+	char name[16];		/* out: zone name ("" when out of range) */
+	__u32 cma_pages;	/* out: zone->cma_pages */
+	__u32 counted;		/* out: zone_page_state(NR_FREE_CMA_PAGES) */
+	__u32 snapshot;		/* out: zone_page_state_snapshot(NR_FREE_CMA_PAGES) */
+	__u32 pcp;		/* out: pages on the per-CPU lists whose pcppage migratetype is MIGRATE_CMA */
+	__u32 pcp_count;	/* out: pcp->count, every CPU */
+};
+
 #define ORACLE_DMA_ALLOC _IOWR('C', 1, struct oracle_dma)
 #define ORACLE_DMA_FREE  _IOWR('C', 2, struct oracle_dma)	/* the oldest live allocation of the area */
 #define ORACLE_PIN       _IOWR('C', 3, struct oracle_pin)
 #define ORACLE_UNPIN     _IOWR('C', 4, struct oracle_pin)	/* every pin */
 #define ORACLE_AREAS     _IOWR('C', 5, struct oracle_dma)	/* pages = index; area out ("" past the end) */
+#define ORACLE_CMASTAT   _IOWR('C', 6, struct oracle_cmastat)
 #endif

@@ -197,6 +197,32 @@ static void dma(char *op, char *area, char *count)
 	}
 }
 
+/*
+ * cmastat: per zone with CMA pages, the free CMA pages as meminfo's
+ * CmaFree counts them (vm_stat), with this CPU's unfolded vm_stat_diff
+ * (the exact count), and the CMA pages on the per-CPU free lists.
+ */
+static void cmastat(void)
+{
+	struct oracle_cmastat c = { 0 };
+
+	if (ctl_fd() < 0) {
+		printf("cmastat: %s\n", strerror(errno));
+		return;
+	}
+	for (c.zone = 0;; c.zone++) {
+		if (ioctl(ctl, ORACLE_CMASTAT, &c) < 0) {
+			printf("cmastat: %s\n", strerror(errno));
+			return;
+		}
+		if (!c.name[0])
+			break;
+		if (c.cma_pages)
+			printf("cmastat: %s: %u kB free, %u kB counted, %u kB on per-CPU lists (%u pages listed)\n",
+			       c.name, c.snapshot * 4, c.counted * 4, c.pcp * 4, c.pcp_count);
+	}
+}
+
 static void cat(const char *path)
 {
 	char buf[4096];
@@ -277,6 +303,8 @@ int main(void)
 			cat(a);
 		else if (!strcmp(cmd, "echo"))
 			echo(copy);
+		else if (!strcmp(cmd, "cmastat"))
+			cmastat();
 		else if (!strcmp(cmd, "dmesg"))
 			system("dmesg");
 		else if (!strcmp(cmd, "poweroff")) {

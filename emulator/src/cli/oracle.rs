@@ -19,6 +19,10 @@ pub struct OracleArgs {
     /// differing lines marked `*`).
     #[arg(long, value_name = "DIR")]
     pub transcripts: Option<PathBuf>,
+    /// Benchmark instead of compare: time each case ROUNDS times on each
+    /// system alone, interleaved, and print the medians and ratios.
+    #[arg(long, value_name = "ROUNDS")]
+    pub bench: Option<usize>,
     /// Case files.
     #[arg(required = true)]
     pub cases: Vec<PathBuf>,
@@ -54,6 +58,28 @@ pub fn run(a: OracleArgs) -> ExitCode {
             Err(e) => return bad_input(format!("{}: {e}", c.display())),
         }
     }
+    if let Some(rounds) = a.bench {
+        if rounds == 0 {
+            return bad_input("--bench: at least one round");
+        }
+        let load0 = oracle::loadavg();
+        let rows = match oracle::bench(&a.cases, &assets, rounds, &mut |m| eprintln!("cmaemu oracle --bench: {m}")) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cmaemu oracle: {e}");
+                return ExitCode::from(3);
+            }
+        };
+        let rep = oracle::bench_report(&rows, &assets, rounds, (&load0, &oracle::loadavg()));
+        print!("{rep}");
+        if let Some(o) = &a.output {
+            if let Err(e) = std::fs::write(o, &rep) {
+                eprintln!("cmaemu oracle: {}: {e}", o.display());
+                return ExitCode::from(2);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     let mut results = Vec::new();
     let mut failed = Vec::new();
     for c in &a.cases {
@@ -61,10 +87,11 @@ pub fn run(a: OracleArgs) -> ExitCode {
         match oracle::run_case(c, &assets) {
             Ok(r) => {
                 eprintln!(
-                    "cmaemu oracle: {}: {}/{} identical, cmaemu {:.1} s (boot {:.1}), QEMU {:.1} s (boot {:.1})",
+                    "cmaemu oracle: {}: {}/{} identical ({} raw), cmaemu {:.1} s (boot {:.1}), QEMU {:.1} s (boot {:.1})",
                     r.name,
                     r.identical(),
                     r.quantities.len(),
+                    r.identical_raw(),
                     r.wall_cmaemu.as_secs_f64(),
                     r.boot_cmaemu.as_secs_f64(),
                     r.wall_linux.as_secs_f64(),

@@ -234,6 +234,20 @@ fn split_kmsg(s: &str) -> (String, String) {
     (k, rest)
 }
 
+/// The commands the oracle runs after a step on both systems, their
+/// output appended to the step's: after `cat /proc/meminfo`, `cmastat`
+/// (per zone with CMA: the free CMA pages counted exactly, as meminfo's
+/// counter shows them, and the CMA pages on the per-CPU lists), which
+/// the comparison uses to normalise `CmaFree` by name (see
+/// `compare::cmafree_normalised`).
+pub fn follow_ups(cmd: &str) -> &'static [&'static str] {
+    if cmd.trim() == "cat /proc/meminfo" {
+        &["cmastat"]
+    } else {
+        &[]
+    }
+}
+
 /// Run the case on cmaemu (the guest kernel of this build).
 pub fn run_cmaemu(case: &Case, dtb: &[u8]) -> Result<Transcript, OracleError> {
     let t0 = Instant::now();
@@ -244,11 +258,15 @@ pub fn run_cmaemu(case: &Case, dtb: &[u8]) -> Result<Transcript, OracleError> {
     }
     let mut t = Transcript { boot: m.output().replace('\r', ""), boot_wall: t0.elapsed(), ..Default::default() };
     for cmd in &case.steps {
-        let before = m.output().len();
-        if m.command(cmd) != Step::Paused {
-            return Err(err(format!("`{cmd}` did not return to the prompt: {}", tail(&m.output()))));
+        let mut text = String::new();
+        for c in std::iter::once(cmd.as_str()).chain(follow_ups(cmd).iter().copied()) {
+            let before = m.output().len();
+            if m.command(c) != Step::Paused {
+                return Err(err(format!("`{c}` did not return to the prompt: {}", tail(&m.output()))));
+            }
+            text.push_str(&step_text(&m.output()[before..]));
         }
-        t.steps.push((cmd.clone(), step_text(&m.output()[before..])));
+        t.steps.push((cmd.clone(), text));
     }
     t.wall = t0.elapsed();
     Ok(t)
@@ -273,6 +291,87 @@ pub fn run_case(path: &Path, assets: &LinuxAssets) -> Result<CaseResult, OracleE
     let linux = q.join().map_err(|_| OracleError::Qemu(case.name.clone(), qemu::QemuError::Panicked))??;
     let emu = emu?;
     Ok(compare(&case, &emu, &linux))
+}
+
+/// One case's wall times over the rounds of `cmaemu oracle --bench`:
+/// (whole case, of which the boot) per round, each system run alone.
+#[derive(Clone, Debug, Default)]
+pub struct BenchRow {
+    pub name: String,
+    pub cmaemu: Vec<(Duration, Duration)>,
+    pub linux: Vec<(Duration, Duration)>,
+}
+
+/// The load average (`/proc/loadavg`'s first three figures).
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "?".into())
+}
+
+/// Time every case `rounds` times on each system, one system at a time
+/// (so that neither shares the cores with the other), interleaved: in
+/// even rounds cmaemu runs a case first, in odd rounds QEMU does.
+/// `progress` hears each run.
+pub fn bench(paths: &[PathBuf], assets: &LinuxAssets, rounds: usize, progress: &mut dyn FnMut(&str)) -> Result<Vec<BenchRow>, OracleError> {
+    let mut cases = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).map_err(|e| OracleError::Io(p.display().to_string(), e))?;
+        let case = Case::parse(p, &text)?;
+        let dtb = build_dtb(&case, assets)?;
+        cases.push((case, dtb));
+    }
+    let mut rows: Vec<BenchRow> = cases.iter().map(|(c, _)| BenchRow { name: c.name.clone(), ..Default::default() }).collect();
+    for r in 0..rounds {
+        for ((case, dtb), row) in cases.iter().zip(rows.iter_mut()) {
+            for side in if r % 2 == 0 { [0, 1] } else { [1, 0] } {
+                let t = if side == 0 { run_cmaemu(case, dtb)? } else { run_qemu(case, dtb, assets)? };
+                progress(&format!("round {}: {} on {}: {:.2} s (boot {:.2} s), load {}", r + 1, case.name, if side == 0 { "cmaemu" } else { "QEMU+Linux" }, t.wall.as_secs_f64(), t.boot_wall.as_secs_f64(), loadavg()));
+                if side == 0 { &mut row.cmaemu } else { &mut row.linux }.push((t.wall, t.boot_wall));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The benchmark's table (markdown): per case the median whole-case and
+/// steps-only wall times on each system and their ratios (QEMU / cmaemu).
+pub fn bench_report(rows: &[BenchRow], assets: &LinuxAssets, rounds: usize, load: (&str, &str)) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "# cmaemu vs QEMU + Linux, wall time per case\n\nReal kernel: {} on {} -M vexpress-a9 (TCG). Median of {rounds} rounds, each system alone, interleaved (cmaemu first in odd rounds, QEMU first in even ones). Whole case = boot to the first prompt + the steps (with the oracle's `cmastat` after each `cat /proc/meminfo`); steps = after the first prompt. Load average (1/5/15 min) at the start {} and at the end {}.\n\n",
+        assets.version,
+        assets.qemu.display(),
+        load.0,
+        load.1
+    ));
+    s.push_str("| case | cmaemu s | QEMU+Linux s | QEMU/cmaemu | cmaemu boot s | QEMU boot s | cmaemu steps s | QEMU steps s | steps QEMU/cmaemu |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for r in rows {
+        let whole = |v: &[(Duration, Duration)]| median(v.iter().map(|x| x.0.as_secs_f64()).collect());
+        let boot = |v: &[(Duration, Duration)]| median(v.iter().map(|x| x.1.as_secs_f64()).collect());
+        let steps = |v: &[(Duration, Duration)]| median(v.iter().map(|x| (x.0 - x.1).as_secs_f64()).collect());
+        let (cw, lw, cs, ls) = (whole(&r.cmaemu), whole(&r.linux), steps(&r.cmaemu), steps(&r.linux));
+        s.push_str(&format!(
+            "| {} | {:.3} | {:.2} | {:.1}x | {:.3} | {:.2} | {:.3} | {:.2} | {:.1}x |\n",
+            r.name,
+            cw,
+            lw,
+            lw / cw.max(1e-9),
+            boot(&r.cmaemu),
+            boot(&r.linux),
+            cs,
+            ls,
+            ls / cs.max(1e-9)
+        ));
+    }
+    s
 }
 
 impl Transcript {

@@ -2,7 +2,7 @@
 //! initramfs runs `oracle` (oracle/user/oracle.c) on the console; each step
 //! is sent once its prompt is there, and its output is what came before the
 //! next prompt.
-use super::{step_text, Case, LinuxAssets, OracleError, Transcript};
+use super::{follow_ups, step_text, Case, LinuxAssets, OracleError, Transcript};
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -118,10 +118,14 @@ pub fn run_qemu(case: &Case, dtb: &[u8], a: &LinuxAssets) -> Result<Transcript, 
     let mut t = Transcript { boot: boot.replace('\r', ""), boot_wall: t0.elapsed(), ..Default::default() };
     let mut stdin = q.child.stdin.take().expect("piped");
     for cmd in &case.steps {
-        stdin.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| stdin.flush()).map_err(|e| err(QemuError::Console(e)))?;
-        let (text, end) = q.until_prompt(at, STEP_TIMEOUT).map_err(|e| err(QemuError::Step { cmd: cmd.clone(), source: Box::new(e) }))?;
-        at = end;
-        t.steps.push((cmd.clone(), step_text(&text)));
+        let mut out = String::new();
+        for c in std::iter::once(cmd.as_str()).chain(follow_ups(cmd).iter().copied()) {
+            stdin.write_all(format!("{c}\n").as_bytes()).and_then(|_| stdin.flush()).map_err(|e| err(QemuError::Console(e)))?;
+            let (text, end) = q.until_prompt(at, STEP_TIMEOUT).map_err(|e| err(QemuError::Step { cmd: c.to_string(), source: Box::new(e) }))?;
+            at = end;
+            out.push_str(&step_text(&text));
+        }
+        t.steps.push((cmd.clone(), out));
     }
     t.wall = t0.elapsed();
     let _ = stdin.write_all(b"poweroff\n").and_then(|_| stdin.flush());

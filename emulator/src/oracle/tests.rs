@@ -187,3 +187,35 @@ fn highmem_low_and_high_follow_the_lowmem_footprint_and_are_not_compared() {
     assert_eq!(r.identical(), r.quantities.len(), "{:#?}", r.quantities);
     assert!(r.quantities.iter().any(|q| q.what.ends_with("HighMem min")));
 }
+
+#[test]
+fn cmafree_is_normalised_by_the_cma_pages_on_the_per_cpu_lists_and_shown_raw() {
+    let out = |free: u32, counted: u32, pcp: u32| format!("MemTotal: 5 kB\nCmaTotal:          16384 kB\nCmaFree:           {counted} kB\ncmastat: HighMem: {free} kB free, {counted} kB counted, {pcp} kB on per-CPU lists (132 pages listed)\n");
+    // released pages parked on the list, and meminfo's counter lagging (the real kernel)
+    let a = tr("", &[("cat /proc/meminfo", &out(15576, 15576, 552))]);
+    let b = tr("", &[("cat /proc/meminfo", &out(15600, 15576, 528))]);
+    let r = compare(&case(), &a, &b);
+    let q = r.quantities.iter().find(|q| q.what.ends_with("CmaFree")).unwrap();
+    // raw identical here (the counter lags), so nothing to normalise
+    assert!(q.raw_same() && q.normalised.is_none());
+    let b = tr("", &[("cat /proc/meminfo", &out(15600, 15600, 528))]);
+    let r = compare(&case(), &a, &b);
+    let q = r.quantities.iter().find(|q| q.what.ends_with("CmaFree")).unwrap();
+    assert!(!q.raw_same() && q.same(), "{q:?}");
+    let n = q.normalised.as_ref().unwrap();
+    assert_eq!((n.cmaemu, n.linux), (16128, 16128));
+    assert_eq!(r.identical_raw() + 1, r.identical());
+    // the cmastat lines are not meminfo fields, and are counted as such
+    assert!(r.quantities.iter().any(|q| q.what.ends_with("field set") && q.cmaemu.as_deref() == Some("MemTotal,CmaTotal,CmaFree")));
+    assert!(r.not_compared.iter().any(|(k, n)| k.contains("cmastat") && *n == (1, 1)), "{:?}", r.not_compared);
+    let rep = super::report(&[r], &LinuxAssets::default());
+    assert!(rep.contains("raw cmaemu `15576 kB` / Linux `15600 kB`; normalised 16128 kB on both"), "{rep}");
+    assert!(rep.contains("Raw (as printed): "), "{rep}");
+    // a CMA page in use on one side only stays a difference, with the split shown
+    let b = tr("", &[("cat /proc/meminfo", &out(15596, 15596, 528))]);
+    let r = compare(&case(), &a, &b);
+    let q = r.quantities.iter().find(|q| q.what.ends_with("CmaFree")).unwrap();
+    assert!(!q.same(), "{q:?}");
+    let rep = super::report(&[r], &LinuxAssets::default());
+    assert!(rep.contains("Linux 16124 kB = HighMem: 15596 kB free + 528 kB on per-CPU lists"), "{rep}");
+}

@@ -60,6 +60,7 @@ fn help() {
     println!("  dma alloc AREA N          dma_alloc_coherent of N pages through the");
     println!("                            cmaemu,dma-test device whose memory-region is AREA");
     println!("  dma free AREA             free that device's oldest live allocation");
+    println!("  cmastat                   free CMA pages per zone, and those on the per-CPU lists");
     println!("  capture N [in S E]        camera writes N small frames into this task's pages");
     println!("                            (USERPTR, pinned) while they are compacted");
     println!("  share T N [in S E]        map N pages of this task (the first, or frames in");
@@ -288,6 +289,16 @@ fn exec_inner(line: &str) {
             (Some("base"), Some(addr)) => crate::video::display_base(addr),
             _ => println!("display: usage: display base ADDR"),
         },
+        "cmastat" => {
+            let mut out = Console;
+            let shown = with_mm(|mm| match &mm.pa {
+                Some(pa) => cmaemu_mm::views::cmastat(pa, &mut out).is_ok(),
+                None => false,
+            });
+            if shown != Some(true) {
+                println!("cmastat: no page allocator yet");
+            }
+        }
         "dma" => match (args.next(), args.next(), args.next().map(|s| s.parse::<u32>())) {
             (Some("alloc"), Some(area), Some(Ok(n))) => crate::dmatest::alloc(area, n),
             (Some("free"), Some(area), None) => crate::dmatest::free(area),

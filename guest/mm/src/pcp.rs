@@ -434,6 +434,24 @@ impl PageAlloc<'_> {
         self.zones().iter().map(|z| z.pcp.count as u64).sum()
     }
 
+    /// Pages of zone `zid`'s pcp lists whose pcppage migratetype is
+    /// `MIGRATE_CMA` (CMA pages freed by `free_unref_page`, or taken off the
+    /// buddy by `rmqueue_bulk`: counted in neither `NR_FREE_CMA_PAGES` nor
+    /// in use).
+    pub fn pcp_cma_pages(&self, zid: usize) -> u64 {
+        let mut n = 0u64;
+        for (pindex, list) in self.zones[zid].pcp.lists.iter().enumerate() {
+            let mut cur = list.head;
+            while cur != PFN_NONE {
+                if self.get_pcppage_migratetype(cur).is_cma() {
+                    n += 1 << pindex_to_order(pindex);
+                }
+                cur = self.mem.p(cur).lru_next;
+            }
+        }
+        n
+    }
+
     /// Walks the pcp lists of a zone and checks what Linux relies on:
     /// links both ways, `count` equals the pages listed, every page in the
     /// zone, aligned to the list's order, marked [`PG_PCP`], refcount 0,

@@ -141,6 +141,31 @@ pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
     Ok(())
 }
 
+/// The oracle's `cmastat` line per zone with CMA pages, as the oracle
+/// module prints it on the real kernel (oracle/user/oracle.c): free CMA
+/// pages (`zone_page_state_snapshot(NR_FREE_CMA_PAGES)`), the same counter
+/// as `/proc/meminfo` reads it (Linux's lags by the CPU's unfolded
+/// `vm_stat_diff`; the guest has no per-CPU counter deltas, so the two are
+/// equal), the CMA pages on the per-CPU lists and every page listed there.
+pub fn cmastat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
+    for (zid, z) in pa.zones().iter().enumerate() {
+        if z.cma_pages == 0 {
+            continue;
+        }
+        let free = z.free_cma_pages();
+        writeln!(
+            w,
+            "cmastat: {}: {} kB free, {} kB counted, {} kB on per-CPU lists ({} pages listed)",
+            z.kind.name(),
+            free * 4,
+            free * 4,
+            pa.pcp_cma_pages(zid) * 4,
+            z.pcp.count
+        )?;
+    }
+    Ok(())
+}
+
 /// `/proc/vmstat` subset: the zone counters, then the events we count, in
 /// Linux's order.
 pub fn vmstat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {

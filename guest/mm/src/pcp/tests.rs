@@ -187,13 +187,17 @@ fn cma_pages_ride_on_the_movable_list_and_drain_restores_counters() {
     let pi = order_to_pindex(MigrateType::Movable, 0);
     assert_eq!(pa.zones[0].pcp.lists[pi].head, cma_pfn.0);
     assert_eq!(pa.mem.page(cma_pfn).unwrap().list_mt(), MigrateType::Cma as u8);
+    // the oracle's cmastat: the CMA page is neither free nor in use
+    assert!(pa.pcp_cma_pages(0) >= 1);
     for p in got.into_iter().filter(|&p| p != cma_pfn) {
         pa.__free_pages(p, 0).unwrap();
     }
     assert!(pa.nr_pcp_pages() > 0);
+    // every CMA page is back: free, or parked on a list
+    assert_eq!(pa.nr_free_cma_pages() + pa.pcp_cma_pages(0), cma_free0);
     assert!(pa.nr_free_cma_pages() < cma_free0 || pa.nr_free_pages() < free0);
     pa.drain_all_pages(None);
-    assert_eq!(pa.nr_pcp_pages(), 0);
+    assert_eq!((pa.nr_pcp_pages(), pa.pcp_cma_pages(0)), (0, 0));
     assert_eq!((pa.nr_free_pages(), pa.nr_free_cma_pages()), (free0, cma_free0));
     pa.check_integrity().unwrap();
 }
