@@ -1031,7 +1031,7 @@ fn double_free_is_caught_by_the_mapped_free_check() {
 
 #[test]
 fn every_injection_switch_is_known_to_the_guest() {
-    let all = "skip_tlb_flush,skip_copy,skip_remap,dma_noncontig,dma_after_free,leak_old_page,ignore_pin,leak_bitmap,leak_isolation,wrong_migratetype,double_free,skip_lru_drain";
+    let all = "skip_tlb_flush,skip_copy,skip_remap,dma_noncontig,dma_after_free,leak_old_page,ignore_pin,leak_bitmap,leak_isolation,wrong_migratetype,double_free,skip_lru_drain,skip_pcp_drain,pgtable_movable";
     let (o, out) = boot_with(
         {
             let mut d = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(256 << 20)).unwrap();

@@ -522,3 +522,134 @@ fn a_page_held_by_a_leaked_reference_is_named_unmovable_with_its_last_owner() {
     let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause" && e["last"] == true).collect();
     assert!(ce.iter().any(|e| e["cause"] == "unmovable"), "{ce:?}");
 }
+
+#[test]
+fn a_per_cpu_page_left_in_the_range_by_a_missed_drain_is_named_with_who_holds_it_now_and_caught() {
+    // skip_pcp_drain: alloc_contig_range leaves out drain_all_pages. Task 0
+    // fills memory into the camera's area, task 1 maps 1 MiB above it,
+    // task 0 frees its frames in the area (the last freed stay on the
+    // per-CPU list); task 1's pages then migrate, and the first targets
+    // come from that list: pages inside the isolated range, below the
+    // migration scan, so the range is busy (as in 6.1: neither
+    // rmqueue_pcplist nor alloc_migration_target looks at the pageblock)
+    let trace = tmp("pcp.jsonl");
+    let script = "cat /sys/kernel/debug/cma/camera-cma/base_pfn\nfill 200 3\ntask new\ntask 1\nfill 1 5\ntask 0\nfree 200 out 0 0x6e000\ntask 1\necho 8100 > /sys/kernel/debug/cma/camera-cma/alloc\ncheck\npoweroff\n";
+    let (code, lines, err) = boot_err(&["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=skip_pcp_drain", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    // the frames freed are those of the camera's area (its base from the run)
+    let base = base_pfn(&lines, "camera-cma");
+    assert_eq!(base, "0x6e000", "the script frees task 0's frames from the area's base");
+    let base = u64::from_str_radix(base.trim_start_matches("0x"), 16).unwrap();
+    assert!(lines.iter().any(|l| l.contains("pages ok")), "task 1's pages moved intact: {}", lines.join("\n"));
+    let evs = jsonl(&trace);
+    // the guest's word on what the first try left on the lists: the lowest
+    // block and how many pages
+    let inj = evs.iter().find(|e| e["event"] == "inject" && e["injection"] == "skip_pcp_drain").expect("skip_pcp_drain never fired");
+    let (lowest, left) = (inj["pfn"].as_u64().unwrap(), inj["arg"].as_u64().unwrap());
+    // the first try is busy, the second (one page on) succeeds
+    let retry = evs.iter().find(|e| e["event"] == "cma_alloc_busy_retry").expect("no busy retry");
+    assert_eq!(retry["pfn"].as_u64(), Some(base));
+    let fin = evs.iter().find(|e| e["event"] == "cma_alloc_finish").unwrap();
+    assert_eq!((fin["errorno"].as_i64(), fin["pfn"].as_u64()), (Some(0), Some(base + 1)));
+    // the moves of the first try whose new frame lies inside its range
+    // (before its busy retry): the per-CPU pages handed out as targets
+    let retry_ts = retry["ts_ns"].as_u64().unwrap();
+    let mut into: Vec<(u64, u64, u64)> = evs
+        .iter()
+        .filter(|e| e["event"] == "migrate_page" && e["ts_ns"].as_u64().unwrap() < retry_ts)
+        .map(|e| (e["new_pfn"].as_u64().unwrap(), e["asid"].as_u64().unwrap(), e["vas"][0].as_u64().unwrap()))
+        .filter(|&(n, _, _)| n >= base && n < base + 8100)
+        .collect();
+    into.sort();
+    assert!(!into.is_empty() && into.len() as u64 <= left && into[0].0 >= lowest, "{into:x?} vs {left} pages from {lowest:#x}");
+    // the blocks still on the list when the range was found busy: what the
+    // guest says it left at the second try (from the first still there)
+    let inj2 = evs.iter().filter(|e| e["event"] == "inject" && e["injection"] == "skip_pcp_drain").nth(1).expect("the second try left none");
+    let (still, still_n) = (inj2["pfn"].as_u64().unwrap(), inj2["arg"].as_u64().unwrap());
+    assert_eq!(into.len() as u64 + still_n, left, "every block the first try left was either handed out or is still listed");
+    let causes = cause_lines(&lines);
+    assert_eq!(causes.len(), 8, "{causes:?}");
+    let head = "cmaemu: cma_alloc camera-cma 8,100 pages succeeded after 1 busy retry, ";
+    for (c, &(pfn, asid, va)) in causes[..4].iter().zip(&into) {
+        assert!(c.starts_with(head), "{c}");
+        assert!(
+            c.contains(&format!(": pfn {pfn:#x} (order 0) was on a per-CPU free list inside the isolated range when migration began (drain_all_pages missed it) and was handed out as a migration target — mapped by task 2 (asid {asid}) at VA {va:#010x}")),
+            "{c}"
+        );
+    }
+    assert!(causes[3].ends_with(&format!(" (and {} more per-CPU blocks)", into.len() - 4)), "{} (moves into the range: {})", causes[3], into.len());
+    let listed: Vec<u64> = causes[4..].iter().map(|c| u64::from_str_radix(cause_pfn(c).trim_start_matches("0x"), 16).unwrap()).collect();
+    assert_eq!(listed[0], still, "{causes:?}");
+    assert!(listed.windows(2).all(|w| w[0] < w[1]) && listed.iter().all(|p| !into.iter().any(|m| m.0 == *p)), "{listed:x?}");
+    for c in &causes[4..] {
+        assert!(c.starts_with(head) && c.contains(" (order 0) sits on a per-CPU free list, not in the buddy (drain_all_pages missed it)"), "{c}");
+    }
+    assert!(causes[7].ends_with(&format!(" (and {} more per-CPU blocks)", still_n - 4)), "{}", causes[7]);
+    // Linux's dump_page() of the first: task 1's page, on the LRU now
+    let at = index_of(&lines, causes[0]);
+    assert_dump(&lines[at + 1..at + 5], &format!("{:#x}", into[0].0), into[0].2 >> 12, "anon flags: 0x80014(uptodate|lru|swapbacked|zone=0) CMA", "migration failure");
+    // the verifier, from the host's own scan at the migrate phase: the
+    // lowest block and as many blocks as the guest says it left
+    assert!(err.contains(&format!("migrate.pcp_drain pfn={lowest:#x}: block {lowest:#x} (order 0) and {} more block(s) on a per-CPU free list inside the range", left - 1)), "{err}");
+    let v: Vec<&Value> = evs.iter().filter(|e| e["event"] == "violation").collect();
+    assert!(!v.is_empty() && v.iter().all(|e| e["violation"]["check"] == "migrate.pcp_drain"), "{v:?}");
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause").collect();
+    assert_eq!(ce.iter().map(|e| e["cause"].as_str().unwrap()).collect::<Vec<_>>(), ["pcp_taken"; 4].iter().chain(&["pcp_list"; 4]).copied().collect::<Vec<_>>(), "{ce:?}");
+    assert_eq!(ce[..4].iter().map(|e| e["pfn"].as_u64().unwrap()).collect::<Vec<_>>(), into.iter().take(4).map(|m| m.0).collect::<Vec<_>>());
+    assert_eq!(ce[4..].iter().map(|e| e["pfn"].as_u64().unwrap()).collect::<Vec<_>>(), listed);
+}
+
+#[test]
+fn a_page_table_in_a_cma_pageblock_is_named_with_its_task_and_va_range_and_caught() {
+    // pgtable_movable: the L2 page tables are allocated with a movable gfp
+    // (a mis-flagged allocation), so some come from CMA pageblocks; an
+    // allocation over the area fails on them
+    let trace = tmp("pgtable.jsonl");
+    let script = "cat /sys/kernel/debug/cma/camera-cma/base_pfn\ncat /sys/kernel/debug/cma/camera-cma/count\nfill 200 3\necho 8192 > /sys/kernel/debug/cma/camera-cma/alloc\npoweroff\n";
+    let (code, lines, err) = boot_err(&["-m", "256M", "--on-violation", "warn", "--append", "console=ttyAMA0 cmaemu.inject=pgtable_movable", "--trace", trace.to_str().unwrap(), "--trace-format", "jsonl"], script);
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    let base = u64::from_str_radix(base_pfn(&lines, "camera-cma").trim_start_matches("0x"), 16).unwrap();
+    let count: u64 = lines[index_of(&lines, "cat /sys/kernel/debug/cma/camera-cma/count") + 1].trim().parse().unwrap();
+    assert_eq!(count, 8192, "the script allocates the whole area");
+    let evs = jsonl(&trace);
+    // the guest's word: which L2 tables landed in CMA, for which 1 MiB of VA
+    let mut tables: Vec<(u64, u64)> = evs
+        .iter()
+        .filter(|e| e["event"] == "inject" && e["injection"] == "pgtable_movable")
+        .map(|e| (e["pfn"].as_u64().unwrap(), e["arg"].as_u64().unwrap()))
+        .filter(|&(p, _)| p >= base && p < base + count)
+        .collect();
+    tables.sort();
+    assert!(!tables.is_empty(), "no page table landed in the camera's area");
+    let causes = cause_lines(&lines);
+    assert!(!causes.is_empty(), "{}", lines.join("\n"));
+    let named: Vec<&&String> = causes.iter().filter(|c| c.contains(" is not movable: it belongs to the page table of ")).collect();
+    assert_eq!(named.len(), tables.len().min(4), "{causes:?} vs {tables:x?}");
+    for (c, &(pfn, va)) in named.iter().zip(&tables) {
+        assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,192 pages failed (-16 EBUSY)"), "{c}");
+        assert!(
+            c.contains(&format!(": pfn {pfn:#x} is not movable: it belongs to the page table of task 1 (asid 1) for VA {va:#010x}-{:#010x} (its first-level entry points here: a page-table page is never migrated)", va | 0xf_ffff)),
+            "{c}"
+        );
+    }
+    if tables.len() > 4 {
+        assert!(named[3].ends_with(&format!(" (and {} more unmovable pages)", tables.len() - 4)), "{}", named[3]);
+    }
+    // Linux's dump_page() of the first, as has_unmovable_pages() prints it
+    let at = index_of(&lines, named[0]);
+    assert_dump(&lines[at + 1..at + 5], &format!("{:#x}", tables[0].0), 0, "flags: 0x0(zone=0) CMA", "unmovable page");
+    // the verifier: a page table in a MIGRATE_CMA pageblock, the lowest one
+    // the guest put in CMA (in either area)
+    let first = evs.iter().filter(|e| e["event"] == "inject" && e["injection"] == "pgtable_movable").map(|e| e["pfn"].as_u64().unwrap()).min().unwrap();
+    let v: Vec<&Value> = evs.iter().filter(|e| e["event"] == "violation").collect();
+    assert!(!v.is_empty() && v.iter().all(|e| e["violation"]["check"] == "integrity.cma_unmovable"), "{v:?}");
+    assert!(v.iter().any(|e| e["violation"]["pfn"] == first), "{first:#x} not reported: {v:?}");
+    // every page it reports is a page table the guest put in CMA (it lists
+    // at most 64 per check, lowest first)
+    let fired: Vec<u64> = evs.iter().filter(|e| e["event"] == "inject" && e["injection"] == "pgtable_movable").map(|e| e["pfn"].as_u64().unwrap()).collect();
+    assert!(v.iter().all(|e| fired.contains(&e["violation"]["pfn"].as_u64().unwrap())), "{v:?} vs {fired:x?}");
+    assert!(v.len() >= fired.len().min(64), "{} reported of {}", v.len(), fired.len());
+    assert!(err.contains("integrity.cma_unmovable pfn=0x") && err.contains("in a MIGRATE_CMA pageblock is owned by a page table of asid 1 (refcount 1)"), "{err}");
+    let ce: Vec<&Value> = evs.iter().filter(|e| e["event"] == "cma_cause" && e["last"] == true).collect();
+    assert!(ce.iter().any(|e| e["cause"] == "unmovable" && e["pfn"] == tables[0].0), "{ce:?}");
+}

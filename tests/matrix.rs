@@ -5,7 +5,7 @@
 use cmaemu::scenario::matrix;
 
 /// The check that must catch each injection (others may join in).
-const EXPECTED: [(&str, &str); 16] = [
+const EXPECTED: [(&str, &str); 18] = [
     ("skip_tlb_flush", "migrate.tlb"),
     ("skip_copy", "migrate.content"),
     ("dma_noncontig", "dma.contiguity"),
@@ -22,6 +22,8 @@ const EXPECTED: [(&str, &str); 16] = [
     ("rmap_miss", "pte.maps_free"),
     ("dma_during_migration", "dma.migrating"),
     ("skip_lru_drain", "migrate.lru_drain"),
+    ("skip_pcp_drain", "migrate.pcp_drain"),
+    ("pgtable_movable", "integrity.cma_unmovable"),
 ];
 
 #[test]

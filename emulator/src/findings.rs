@@ -41,11 +41,19 @@ pub enum Check {
     /// The LRU add batch holds pages while `lru_cache_disable()` is in
     /// force (the drain before migration was skipped).
     LruDrain,
+    /// A free block sits on a per-CPU list inside a range
+    /// `alloc_contig_range` isolated and drained (`drain_all_pages` was
+    /// skipped: `test_pages_isolated` fails on it).
+    PcpDrain,
+    /// A kernel, slab or page-table page in a `MIGRATE_CMA` pageblock (CMA
+    /// pageblocks hold only movable pages: such a page can never be moved
+    /// out, and every `cma_alloc` over it fails).
+    CmaUnmovable,
 }
 
 impl Check {
     /// Every check.
-    pub const ALL: [Check; 16] = [
+    pub const ALL: [Check; 18] = [
         Check::DmaContiguity,
         Check::DmaOwnership,
         Check::MigrateContent,
@@ -62,6 +70,8 @@ impl Check {
         Check::Ownership,
         Check::DmaMigrating,
         Check::LruDrain,
+        Check::PcpDrain,
+        Check::CmaUnmovable,
     ];
     /// The check with this dotted name.
     pub fn from_name(n: &str) -> Option<Check> {
@@ -86,6 +96,8 @@ impl Check {
             Check::Ownership => "integrity.ownership",
             Check::DmaMigrating => "dma.migrating",
             Check::LruDrain => "migrate.lru_drain",
+            Check::PcpDrain => "migrate.pcp_drain",
+            Check::CmaUnmovable => "integrity.cma_unmovable",
         }
     }
 }

@@ -135,6 +135,11 @@ pub enum Cause {
     LruBatch { pfn: u32, refcount: i32, mapcount: i32, mapped: Vec<MappedBy>, more: u32 },
     /// A block on a per-CPU list (free, but not in the buddy).
     PcpList { pfn: u32, order: u32, more: u32 },
+    /// A block the host found on a per-CPU list inside the isolated range
+    /// when migration began (after the drain) and that is in use now:
+    /// `rmqueue_pcplist` handed it out as a migration target. `mapped`:
+    /// who maps it now (the page moved into it).
+    PcpTaken { pfn: u32, order: u32, mapped: Vec<MappedBy>, more: u32 },
     /// A pageblock of the range is `MIGRATE_ISOLATE` (another isolation).
     NotIsolated { pageblock: u32 },
     /// A pageblock of the CMA area has another migrate type than CMA
@@ -153,7 +158,7 @@ pub enum Cause {
 }
 
 /// Every [`Cause::kind`] (scenario files check `expect_cause` against it).
-pub const CAUSE_KINDS: [&str; 11] = ["too_large", "pinned", "device", "unmovable", "lru_batch", "pcp_list", "not_isolated", "not_cma", "out_of_targets", "not_migrated", "fragmented"];
+pub const CAUSE_KINDS: [&str; 12] = ["too_large", "pinned", "device", "unmovable", "lru_batch", "pcp_list", "pcp_taken", "not_isolated", "not_cma", "out_of_targets", "not_migrated", "fragmented"];
 
 impl Cause {
     /// Stable short name (trace events, tests).
@@ -167,6 +172,7 @@ impl Cause {
             Cause::Unmovable { .. } => "unmovable",
             Cause::LruBatch { .. } => "lru_batch",
             Cause::PcpList { .. } => "pcp_list",
+            Cause::PcpTaken { .. } => "pcp_taken",
             Cause::NotIsolated { .. } => "not_isolated",
             Cause::NotCma { .. } => "not_cma",
             Cause::OutOfTargets { .. } => "out_of_targets",
@@ -182,6 +188,7 @@ impl Cause {
             | Cause::Unmovable { pfn, .. }
             | Cause::LruBatch { pfn, .. }
             | Cause::PcpList { pfn, .. }
+            | Cause::PcpTaken { pfn, .. }
             | Cause::NotMigrated { pfn, .. } => Some(*pfn),
             Cause::NotIsolated { pageblock } | Cause::NotCma { pageblock, .. } => Some(*pageblock),
             Cause::OutOfTargets { first, .. } => Some(*first),
@@ -200,7 +207,7 @@ impl Cause {
             Cause::Unmovable { .. } => 4,
             Cause::OutOfTargets { .. } => 5,
             Cause::LruBatch { .. } => 6,
-            Cause::PcpList { .. } => 7,
+            Cause::PcpList { .. } | Cause::PcpTaken { .. } => 7,
             Cause::NotMigrated { .. } => 8,
             Cause::Fragmented { .. } => 9,
         }
@@ -278,6 +285,11 @@ impl fmt::Display for Cause {
                 write!(f, "pfn {pfn:#x} (order {order}) sits on a per-CPU free list, not in the buddy (drain_all_pages missed it)")?;
                 more_text(f, *more, "per-CPU blocks")
             }
+            Cause::PcpTaken { pfn, order, mapped, more } => {
+                write!(f, "pfn {pfn:#x} (order {order}) was on a per-CPU free list inside the isolated range when migration began (drain_all_pages missed it) and was handed out as a migration target")?;
+                mapped_text(f, mapped)?;
+                more_text(f, *more, "per-CPU blocks")
+            }
             Cause::NotIsolated { pageblock } => write!(f, "pageblock at pfn {pageblock:#x} could not be isolated: it is already MIGRATE_ISOLATE (another isolation holds it)"),
             Cause::NotCma { pageblock, mt } => write!(
                 f,
@@ -340,6 +352,9 @@ pub struct Extra<'a> {
     /// Who maps a frame, kept across the tries of one allocation (None:
     /// walk the page tables for this question alone).
     pub maps: Option<&'a RefCell<MapCache>>,
+    /// Per-CPU blocks (head pfn, order, ascending) the host found inside
+    /// the range of this try when its migration began (after the drain).
+    pub pcp_seen: &'a [(u32, u32)],
 }
 
 /// The causes of `req`, most decisive first (empty: nothing the host can
@@ -371,12 +386,28 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
     let mut unmovable: Vec<Cause> = Vec::new();
     let mut batched: Vec<Cause> = Vec::new();
     let mut pcp: Vec<Cause> = Vec::new();
+    let mut taken: Vec<Cause> = Vec::new();
     let mut left: Vec<(u32, i32, i32, u32)> = Vec::new();
     let local = RefCell::new(MapCache::default());
     let maps = x.maps.unwrap_or(&local);
     let mut pfn = start;
     while pfn < end {
         let Some(p) = s.page(pfn) else { break };
+        if let Ok(i) = x.pcp_seen.binary_search_by_key(&pfn, |b| b.0) {
+            // on a per-CPU list after the drain, in use now: handed out as
+            // a migration target (a block freed back since is no cause)
+            let order = x.pcp_seen[i].1;
+            if !p.has(PG_PCP) && !s.is_free(pfn) && p.refcount > 0 {
+                if taken.len() < MAX_PAGES_PER_KIND {
+                    let mapped = maps.borrow_mut().of(s, x.ram, pfn);
+                    taken.push(Cause::PcpTaken { pfn, order, mapped, more: 0 });
+                } else {
+                    bump(&mut taken);
+                }
+                pfn = pfn.saturating_add(1 << order);
+                continue;
+            }
+        }
         if p.has(PG_PCP) && p.private < s.desc.max_order {
             push_capped(&mut pcp, Cause::PcpList { pfn, order: p.private, more: 0 });
             pfn = pfn.saturating_add(1 << p.private);
@@ -391,7 +422,9 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
         let in_batch = lru.contains(&pfn);
         let user = kind == OWNER_KIND_USER || (kind == OWNER_NONE && p.flags & (PG_LRU | PG_ANON) != 0);
         if p.has(PG_RESERVED) || p.has(PG_SLAB) || kind == OWNER_KIND_KERNEL || kind == OWNER_KIND_PGTABLE {
-            push_capped(&mut unmovable, Cause::Unmovable { pfn, owner: owner_of(p), more: 0 });
+            // (the owner is worded only for the pages listed one by one)
+            let owner = if unmovable.len() < MAX_PAGES_PER_KIND { table_owner(s, x.ram, pfn).unwrap_or_else(|| owner_of(p)) } else { String::new() };
+            push_capped(&mut unmovable, Cause::Unmovable { pfn, owner, more: 0 });
         } else if kind == OWNER_KIND_DEVICE {
             push_capped(&mut device, Cause::DeviceOwned { pfn, device: p.owner & !OWNER_KIND_MASK, more: 0 });
         } else if user && leaked(p, mapcount, in_batch, x.pins, pfn) {
@@ -435,6 +468,7 @@ fn range_causes(s: &Snapshot, x: Extra<'_>, area: &CmaArea, start: u32, req: &Re
     let consequence = !isolated.is_empty();
     if !consequence {
         out.extend(batched);
+        out.extend(taken);
         out.extend(pcp);
     }
     out.extend(isolated);
@@ -465,6 +499,7 @@ fn bump(v: &mut [Cause]) {
         | Cause::Unmovable { more, .. }
         | Cause::LruBatch { more, .. }
         | Cause::PcpList { more, .. }
+        | Cause::PcpTaken { more, .. }
         | Cause::NotMigrated { more, .. },
     ) = v.last_mut()
     {
@@ -495,6 +530,30 @@ fn user_task(s: &Snapshot, owner: u32) -> Option<(u32, u32)> {
     }
     let asid = owner & !OWNER_KIND_MASK;
     s.address_spaces.iter().find(|a| a.flags & AS_LIVE != 0 && a.asid == asid).map(|a| (a.pid, asid))
+}
+
+/// The task whose translation tables use the frame `pfn`, found by walking
+/// every live address space's TTBR0 tables (not from the owner tag): its
+/// first-level table, or the second-level table of which VAs.
+fn table_owner(s: &Snapshot, ram: &GuestRam, pfn: u32) -> Option<String> {
+    use crate::introspect::va::{table_use, TableUse};
+    for a in s.address_spaces.iter().filter(|a| a.flags & AS_LIVE != 0) {
+        let Some(regs) = s.mmu_regs(a.asid) else { continue };
+        match table_use(ram, &regs, pfn) {
+            Some(TableUse::L1) => return Some(format!("the first-level page table (TTBR0) of task {} (asid {})", a.pid, a.asid)),
+            Some(TableUse::L2(vas)) => {
+                let first = vas[0];
+                let mut o = format!("the page table of task {} (asid {}) for VA {first:#010x}-{:#010x}", a.pid, a.asid, first | 0xf_ffff);
+                if vas.len() > 1 {
+                    o.push_str(&format!(" and {} more MiB", vas.len() - 1));
+                }
+                o.push_str(" (its first-level entry points here: a page-table page is never migrated)");
+                return Some(o);
+            }
+            None => {}
+        }
+    }
+    None
 }
 
 /// Who a record says owns a frame, for a message.

@@ -22,7 +22,7 @@ fn req(range: Option<u32>, count: u32, errno: i32) -> Request {
 
 fn run(g: &mut SynthGuest, r: &Request, lru: Option<&LruAddRecord>, dma: &[DmaSpan]) -> Vec<Cause> {
     let s = snap(g);
-    explain(&s, Extra { ram: &g.ram, lru, dma, pins: None, maps: None }, r)
+    explain(&s, Extra { ram: &g.ram, lru, dma, pins: None, maps: None, pcp_seen: &[] }, r)
 }
 
 fn user(g: &mut SynthGuest, va: u32, pfn: u32, refcount: i32) {
@@ -142,8 +142,40 @@ fn a_per_cpu_block_is_named_once_by_its_head() {
     g.commit();
     g.poke_pageblock(base, MIGRATE_ISOLATE);
     let s = Snapshot::read(&g.ram, g.desc_pa).unwrap();
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base), 64, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }, &req(Some(base), 64, EBUSY));
     assert_eq!(c, vec![Cause::NotIsolated { pageblock: base }]);
+}
+
+#[test]
+fn a_per_cpu_block_seen_at_migration_and_handed_out_as_a_target_is_named_with_who_maps_it_now() {
+    let (mut g, base) = guest();
+    // found on a per-CPU list when migration began; now the new frame of a
+    // user page (the move put task 101's page at VA 0x40_5000 there)
+    user(&mut g, 0x40_5000, base + 8, 1);
+    // another block seen then was freed back to the buddy since: no cause
+    let seen = [(base + 8, 0), (base + 12, 2)];
+    let s = snap(&mut g);
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &seen }, &req(Some(base), 64, EBUSY));
+    assert_eq!(c, vec![Cause::PcpTaken { pfn: base + 8, order: 0, mapped: vec![MappedBy { pid: 101, asid: 1, va: 0x40_5000 }], more: 0 }]);
+    assert_eq!(c[0].kind(), "pcp_taken");
+    let t = c[0].to_string();
+    assert!(t.contains("was on a per-CPU free list inside the isolated range when migration began (drain_all_pages missed it) and was handed out as a migration target — mapped by task 101 (asid 1) at VA 0x00405000"), "{t}");
+    // without what the host saw at the migrate phase the same page is a
+    // movable page left behind, nothing about the per-CPU lists
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }, &req(Some(base), 64, EBUSY));
+    assert_eq!(c.iter().map(Cause::kind).collect::<Vec<_>>(), vec!["not_migrated"], "{c:?}");
+}
+
+#[test]
+fn per_cpu_blocks_are_read_from_the_range_only() {
+    let (mut g, base) = guest();
+    for (pfn, order) in [(base - 4, 2), (base + 8, 0), (base + 16, 3), (base + 64, 0)] {
+        g.alloc(pfn, 1 << order, PageRecord { refcount: 0, ..PageRecord::INIT });
+        g.pages[(pfn - g.base_pfn) as usize] = PageRecord { flags: PG_PCP, refcount: 0, private: order, ..PageRecord::INIT };
+    }
+    let s = snap(&mut g);
+    assert_eq!(s.read_pcp_blocks(&g.ram, base, base + 64).unwrap(), vec![(base + 8, 0), (base + 16, 3)]);
+    assert_eq!(s.read_pcp_blocks(&g.ram, base + 9, base + 16).unwrap(), vec![]);
 }
 
 #[test]
@@ -153,7 +185,7 @@ fn an_isolated_pageblock_is_named() {
     g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
     let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
     // the range ends inside the second pageblock
-    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base + 1000), 100, EBUSY));
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }, &req(Some(base + 1000), 100, EBUSY));
     assert_eq!(c, vec![Cause::NotIsolated { pageblock: base + 1024 }]);
     // movable pages left in the range are not blamed: nothing migrated
     let (mut g, base) = guest();
@@ -162,10 +194,10 @@ fn an_isolated_pageblock_is_named() {
     g.commit();
     g.poke_pageblock(base + 1024, MIGRATE_ISOLATE);
     let s2 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
-    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base + 1000), 100, EBUSY));
+    let c = explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }, &req(Some(base + 1000), 100, EBUSY));
     assert_eq!(c.iter().map(Cause::kind).collect::<Vec<_>>(), vec!["not_isolated", "pinned"], "{c:?}");
     // a range inside the first block only is not blamed on the second
-    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None }, &req(Some(base), 1000, EBUSY)), vec![]);
+    assert_eq!(explain(&s2, Extra { ram: &g.ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }, &req(Some(base), 1000, EBUSY)), vec![]);
 }
 
 #[test]
@@ -214,7 +246,7 @@ fn a_page_held_by_a_reference_nothing_accounts_for_is_unmovable_and_a_pinned_one
     g.pages[i].flags &= !cmaemu_abi::page::PG_LRU;
     let s = snap(&mut g);
     let none = crate::explain::PinTable::new();
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&none), maps: None }, &req(Some(base), 64, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&none), maps: None, pcp_seen: &[] }, &req(Some(base), 64, EBUSY));
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0].kind(), "unmovable");
     assert_eq!(c[0].pfn(), Some(base + 9));
@@ -223,7 +255,7 @@ fn a_page_held_by_a_reference_nothing_accounts_for_is_unmovable_and_a_pinned_one
     // with a pin on record it stays a pin
     let mut pins = crate::explain::PinTable::new();
     pins.insert(base + 9, vec![crate::explain::PinSite { asid: 1, va: 0x40_0000, func: 0, command: "pin".into() }]);
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins), maps: None }, &req(Some(base), 64, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins), maps: None, pcp_seen: &[] }, &req(Some(base), 64, EBUSY));
     assert_eq!(c[0].kind(), "pinned", "{c:?}");
 }
 
@@ -283,7 +315,7 @@ fn a_pin_names_its_command_and_function() {
     let s = snap(&mut g);
     let mut pins = PinTable::new();
     pins.entry(base + 0x40).or_default().push(PinSite { asid: 1, va: 0x40_3000, func: 0xc000_1234, command: "pin in".into() });
-    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins), maps: None }, &req(Some(base), 2000, EBUSY));
+    let c = explain(&s, Extra { ram: &g.ram, lru: None, dma: &[], pins: Some(&pins), maps: None, pcp_seen: &[] }, &req(Some(base), 2000, EBUSY));
     // the synthetic guest has no KALLSYMS: the address stands for the name
     assert!(matches!(&c[0], Cause::Pinned { by: Some(PinnedBy { pid: Some(101), asid: 1, .. }), .. }), "{c:?}");
     let t = c[0].to_string();

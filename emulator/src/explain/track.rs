@@ -51,6 +51,9 @@ pub struct Tracker {
     pins: PinTable,
     /// Who maps what, kept across the tries of the open allocation.
     maps: std::cell::RefCell<super::MapCache>,
+    /// Per-CPU blocks (head, order) inside the range of the running try
+    /// when its migration began ([`Tracker::pcp_at_migrate`]).
+    pcp_seen: Vec<(u32, u32)>,
 }
 
 impl Tracker {
@@ -86,8 +89,14 @@ impl Tracker {
                 }
                 None
             }
+            GuestEvent::CmaPhase { phase: cmaemu_abi::trace::CMA_PHASE_ISOLATE, .. } => {
+                // a new try: what the last one's migration found is gone
+                self.pcp_seen.clear();
+                None
+            }
             GuestEvent::CmaAllocStart { area, count, align } => {
                 self.maps.get_mut().clear();
+                self.pcp_seen.clear();
                 self.open = Some(Open { area: area as usize, count, align, retries: 0, tries: 0, last_retry: None, migrated: 0, causes: Vec::new() });
                 let a = s.cma.get(area as usize)?;
                 if count <= a.count {
@@ -143,7 +152,7 @@ impl Tracker {
     fn found(&mut self, s: &Snapshot, x: Extra<'_>, range: Option<u32>, errno: i32, last: bool, new_try: bool) -> Option<Found> {
         let o = self.open.as_ref()?;
         let req = Request { area: o.area, count: o.count, align: o.align, range, errno };
-        let x = Extra { pins: Some(&self.pins), maps: Some(&self.maps), ..x };
+        let x = Extra { pins: Some(&self.pins), maps: Some(&self.maps), pcp_seen: &self.pcp_seen, ..x };
         let causes = explain(s, x, &req);
         let o = self.open.as_mut()?;
         if !new_try {
@@ -174,6 +183,13 @@ impl Tracker {
         if let Some(o) = self.open.take() {
             self.pending.extend(lines(s, &o, f.errno));
         }
+    }
+
+    /// The per-CPU blocks (head pfn, order, ascending) the host found
+    /// inside the running try's range as its migration began (the guest's
+    /// `CMA_PHASE_MIGRATE` record, after `drain_all_pages`).
+    pub fn pcp_at_migrate(&mut self, blocks: Vec<(u32, u32)>) {
+        self.pcp_seen = blocks;
     }
 
     /// The console lines ready to print (the guest's `cma_alloc` returned).
@@ -225,14 +241,14 @@ fn lines(s: &Snapshot, o: &Open, errno: i32) -> Vec<String> {
 /// cause without one page (isolation, fragmentation, size).
 fn page_dump(s: &Snapshot, x: Extra<'_>, c: &Cause) -> Vec<String> {
     let (pfn, reason) = match c {
-        Cause::Pinned { pfn, .. } | Cause::LruBatch { pfn, .. } | Cause::NotMigrated { pfn, .. } | Cause::PcpList { pfn, .. } => (*pfn, MIGRATION_FAILURE),
+        Cause::Pinned { pfn, .. } | Cause::LruBatch { pfn, .. } | Cause::NotMigrated { pfn, .. } | Cause::PcpList { pfn, .. } | Cause::PcpTaken { pfn, .. } => (*pfn, MIGRATION_FAILURE),
         Cause::OutOfTargets { first, .. } => (*first, MIGRATION_FAILURE),
         Cause::DeviceOwned { pfn, .. } | Cause::Unmovable { pfn, .. } => (*pfn, UNMOVABLE_PAGE),
         Cause::TooLarge { .. } | Cause::NotIsolated { .. } | Cause::NotCma { .. } | Cause::Fragmented { .. } => return Vec::new(),
     };
     // page->index of an anonymous page: its VA's page number
     let index = match c {
-        Cause::Pinned { mapped, .. } => mapped.first().map(|m| m.va),
+        Cause::Pinned { mapped, .. } | Cause::PcpTaken { mapped, .. } => mapped.first().map(|m| m.va),
         _ => super::first_va(s, x, pfn),
     };
     dump_page(s, pfn, index.map_or(0, |va| va >> 12), reason)

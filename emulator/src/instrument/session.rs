@@ -320,6 +320,9 @@ impl Session {
                     self.migration(ram, &e)?;
                 }
             }
+            if let Ok(GuestEvent::CmaPhase { phase: cmaemu_abi::trace::CMA_PHASE_MIGRATE, pfn, count }) = r.decode() {
+                self.migrate_phase(ram, pfn, count, r.ts_ns)?;
+            }
             if let Some(f) = found {
                 self.emit_causes(f, r.ts_ns);
             }
@@ -346,18 +349,39 @@ impl Session {
         Ok(())
     }
 
+    /// `alloc_contig_range` starts migrating `[pfn, pfn + count)`: it is
+    /// isolated and the per-CPU lists were drained, so none of their blocks
+    /// may lie there (the guest rings the doorbell at this record: the page
+    /// records are read as of now). What is found goes to the pcp-drain
+    /// check and to the cause finder (a migration target handed out from
+    /// such a block makes the range busy).
+    fn migrate_phase(&mut self, ram: &GuestRam, pfn: u32, count: u32, ts_ns: u64) -> Result<(), IntrospectError> {
+        if !self.checks && !self.explain {
+            return Ok(());
+        }
+        let blocks = self.snap.read_pcp_blocks(ram, pfn, pfn.saturating_add(count))?;
+        if self.checks && !blocks.is_empty() {
+            let v = self.with_recent(crate::verify::check_pcp_drained(&blocks, &self.ctx(ts_ns)));
+            self.report(v);
+        }
+        if self.explain {
+            self.explainer.pcp_at_migrate(blocks);
+        }
+        Ok(())
+    }
+
     /// Follow `ge` through the cause finder (a fresh snapshot when it
     /// needs the state of this moment).
     fn explain(&mut self, ram: &GuestRam, ge: &GuestEvent) -> Result<Option<crate::explain::Found>, IntrospectError> {
         if !self.explainer.needs_state(ge, &self.snap) {
-            return Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: None, dma: &[], pins: None, maps: None }));
+            return Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }));
         }
         self.snapshot(ram)?;
         let lru = self.snap.read_lru_add(ram);
         let dma: Vec<crate::explain::DmaSpan> = (0..=cmaemu_abi::desc::DMA_DEV_CMA_TEST)
             .flat_map(|d| self.buffers.buffers(d).iter().map(move |&(pfn, count)| crate::explain::DmaSpan { device: d, pfn, count }))
             .collect();
-        Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: lru.as_ref(), dma: &dma, pins: None, maps: None }))
+        Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: lru.as_ref(), dma: &dma, pins: None, maps: None, pcp_seen: &[] }))
     }
 
     /// One `cma_cause` event per cause (one saying none was found when a

@@ -367,6 +367,32 @@ impl Snapshot {
     pub fn page(&self, pfn: u32) -> Option<&PageRecord> {
         self.pages.get(pfn.checked_sub(self.desc.base_pfn)? as usize)
     }
+    /// The blocks on per-CPU lists (head pfn, order, ascending) whose head
+    /// lies in `[start, end)`, read live from guest RAM: only that range's
+    /// page records, not the whole array.
+    pub fn read_pcp_blocks(&self, ram: &GuestRam, start: u32, end: u32) -> R<Vec<(u32, u32)>> {
+        let base = self.desc.base_pfn;
+        let (lo, hi) = (start.max(base), (end as u64).min(self.end_pfn()) as u32);
+        let mut out = Vec::new();
+        if lo >= hi {
+            return Ok(out);
+        }
+        let mut recs: Vec<PageRecord> = Vec::new();
+        let pa = self.desc.page_array_pa as u64 + (lo - base) as u64 * std::mem::size_of::<PageRecord>() as u64;
+        read_array_chunked(ram, "page array", pa, (hi - lo) as u64, &mut recs, 2048, |_, _| {})?;
+        let mut i = 0usize;
+        while i < recs.len() {
+            let p = &recs[i];
+            if p.has(PG_PCP) && p.private < self.desc.max_order {
+                out.push((lo + i as u32, p.private));
+                i += 1 << p.private;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(out)
+    }
+
     /// The CPU's LRU add batch, read live from guest RAM (None when the
     /// guest publishes none or it is not in RAM).
     pub fn read_lru_add(&self, ram: &GuestRam) -> Option<cmaemu_abi::desc::LruAddRecord> {

@@ -61,3 +61,36 @@ pub fn for_each_user_mapping(ram: &GuestRam, regs: &MmuRegs, mut f: impl FnMut(M
         }
     }
 }
+
+/// What a frame holds of the TTBR0 translation tables of `regs`, found by
+/// walking them: the first-level table itself, or the second-level tables
+/// of the 1 MiB sections starting at these VAs (ascending).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TableUse {
+    L1,
+    L2(Vec<u32>),
+}
+
+/// [`TableUse`] of the frame `pfn` in the user (TTBR0) tables of `regs`;
+/// None: they do not use it.
+pub fn table_use(ram: &GuestRam, regs: &MmuRegs, pfn: u32) -> Option<TableUse> {
+    let n = regs.ttbcr & 7;
+    let l1_entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
+    let base = l1_slot(regs, 0) as u64;
+    let frame = (pfn as u64) << 12;
+    if base < frame + 4096 && frame < base + l1_entries as u64 * 4 {
+        return Some(TableUse::L1);
+    }
+    let mut l1 = vec![0u8; l1_entries as usize * 4];
+    ram.read(base, &mut l1).ok()?;
+    let vas: Vec<u32> = l1
+        .chunks_exact(4)
+        .enumerate()
+        .filter(|(_, w)| {
+            let d = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            d & 3 == 0b01 && (d >> 12) == pfn
+        })
+        .map(|(i, _)| (i as u32) << 20)
+        .collect();
+    (!vas.is_empty()).then_some(TableUse::L2(vas))
+}

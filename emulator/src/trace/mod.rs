@@ -287,7 +287,7 @@ impl Decoder {
             GuestEvent::Inject { id, pfn, arg, extra } => EventKind::Inject { id, pfn, arg, extra },
             GuestEvent::Mark { label } => EventKind::Mark { label: String::from_utf8_lossy(name_bytes(&label)).into_owned() },
             GuestEvent::Pin { .. } => unreachable!("handled above"),
-            GuestEvent::CmaPhase { phase } => EventKind::CmaAllocPhase { phase },
+            GuestEvent::CmaPhase { phase, .. } => EventKind::CmaAllocPhase { phase },
         };
         out.push(Event { ts_ns: r.ts_ns, frame, kind });
     }

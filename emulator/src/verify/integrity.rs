@@ -26,6 +26,19 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     for i in 0..n {
         let p = s.pages[i];
         if !p.has(PG_BUDDY) && !p.has(PG_PCP) {
+            let k = p.owner & OWNER_KIND_MASK;
+            if (k == OWNER_KIND_KERNEL || k == OWNER_KIND_PGTABLE || p.has(PG_SLAB)) && p.refcount > 0 {
+                let pfn = base + i as u32;
+                if s.pageblock_mt(pfn) == Some(MIGRATE_CMA) {
+                    out.push(
+                        Check::CmaUnmovable,
+                        Some(pfn),
+                        None,
+                        None,
+                        format!("page {pfn:#x} in a MIGRATE_CMA pageblock is owned by {} (refcount {}): a CMA pageblock may hold only movable pages, and no cma_alloc over it can succeed", super::owner_text(p.owner), p.refcount),
+                    );
+                }
+            }
             continue;
         }
         if p.has(PG_BUDDY) && p.has(PG_PCP) {

@@ -32,6 +32,27 @@ pub fn check_lru_drained(rec: &LruAddRecord, ctx: &CheckCtx) -> Vec<Violation> {
     out.finish()
 }
 
+/// Per-CPU free blocks `(head pfn, order)` found inside the range
+/// `alloc_contig_range` is about to migrate: `drain_all_pages` runs right
+/// after `start_isolate_page_range` and, with the range isolated, frees go
+/// straight to the buddy, so no block may be left on a per-CPU list there.
+pub fn check_pcp_drained(blocks: &[(u32, u32)], ctx: &CheckCtx) -> Vec<Violation> {
+    let mut out = Out::new(ctx);
+    if let Some(&(pfn, order)) = blocks.first() {
+        out.push(
+            Check::PcpDrain,
+            Some(pfn),
+            None,
+            None,
+            format!(
+                "block {pfn:#x} (order {order}){} on a per-CPU free list inside the range alloc_contig_range isolated, as its migration begins: drain_all_pages() was skipped (the block is handed out or stays off the buddy, and test_pages_isolated() fails)",
+                if blocks.len() > 1 { format!(" and {} more block(s)", blocks.len() - 1) } else { String::new() }
+            ),
+        );
+    }
+    out.finish()
+}
+
 /// The batch's pages against the page records of a stable snapshot: each
 /// is in use (the batch holds a reference), not yet on the LRU, and listed
 /// once.

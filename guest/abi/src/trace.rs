@@ -83,10 +83,13 @@ pub const TR_MARK: u16 = 13;
 /// Only Linux's `page_pinner` debugging keeps this; the host's cause
 /// finder names a pin's origin from it.
 pub const TR_PIN: u16 = 14;
-/// `alloc_contig_range` enters a phase (`mode`: `CMA_PHASE_*`); it lasts
-/// until the next phase record, busy retry or finish of the running
-/// `cma_alloc` (from its start or busy retry until the first phase: the
-/// bitmap search). cmaemu's own record (Linux has no tracepoint here).
+/// `alloc_contig_range` enters a phase (`mode`: `CMA_PHASE_*`) on the range
+/// `[pfn, pfn + count)`; it lasts until the next phase record, busy retry
+/// or finish of the running `cma_alloc` (from its start or busy retry
+/// until the first phase: the bitmap search). The guest rings the
+/// doorbell at `CMA_PHASE_MIGRATE` (the drains are done: the host finds
+/// what the per-CPU lists still hold inside the range). cmaemu's own
+/// record (Linux has no tracepoint here).
 pub const TR_CMA_PHASE: u16 = 15;
 /// `start_isolate_page_range`.
 pub const CMA_PHASE_ISOLATE: u8 = 1;
@@ -153,6 +156,15 @@ pub const INJECT_DMA_DURING_MIGRATION: u8 = 15;
 /// `lru_cache_disable` without draining the LRU add batch (pfn = first
 /// page left in the batch, args[1] = pages in it).
 pub const INJECT_SKIP_LRU_DRAIN: u8 = 16;
+/// `alloc_contig_range` leaves out `drain_all_pages`: blocks on the
+/// per-CPU lists inside the isolated range stay there (pfn = the lowest
+/// such block, args[1] = pages in the range on the lists).
+pub const INJECT_SKIP_PCP_DRAIN: u8 = 17;
+/// Page-table pages allocated with a movable gfp (`GFP_KERNEL |
+/// __GFP_MOVABLE`, a mis-flagged allocation): one may land in a CMA
+/// pageblock, where nothing can move it (pfn = the L2 table's frame,
+/// args[0] = the first VA it maps; fired only when it lands in CMA).
+pub const INJECT_PGTABLE_MOVABLE: u8 = 18;
 
 /// Name of an injection.
 pub const fn inject_name(id: u8) -> &'static str {
@@ -173,6 +185,8 @@ pub const fn inject_name(id: u8) -> &'static str {
         INJECT_RMAP_MISS => "rmap_miss",
         INJECT_DMA_DURING_MIGRATION => "dma_during_migration",
         INJECT_SKIP_LRU_DRAIN => "skip_lru_drain",
+        INJECT_SKIP_PCP_DRAIN => "skip_pcp_drain",
+        INJECT_PGTABLE_MOVABLE => "pgtable_movable",
         _ => "unknown",
     }
 }
@@ -253,8 +267,8 @@ pub enum GuestEvent {
     Inject { id: u8, pfn: u64, arg: u32, extra: u32 },
     /// Label bytes, NUL-padded.
     Mark { label: [u8; 24] },
-    /// `phase`: `CMA_PHASE_*`.
-    CmaPhase { phase: u8 },
+    /// `phase`: `CMA_PHASE_*`, on `[pfn, pfn + count)`.
+    CmaPhase { phase: u8, pfn: u32, count: u32 },
     /// `command`: NUL-padded.
     Pin { on: bool, pfn: u32, va: u32, asid: u32, func: u32, command: [u8; PIN_COMMAND_LEN] },
 }
@@ -353,8 +367,8 @@ impl TraceRecord {
     }
 
     /// `alloc_contig_range` enters `phase`; see [`TR_CMA_PHASE`].
-    pub fn cma_phase(ts_ns: u64, phase: u8) -> Self {
-        TraceRecord { mode: phase, ..Self::base(TR_CMA_PHASE, ts_ns) }
+    pub fn cma_phase(ts_ns: u64, phase: u8, pfn: u32, count: u32) -> Self {
+        TraceRecord { mode: phase, pfn: pfn as u64, count, ..Self::base(TR_CMA_PHASE, ts_ns) }
     }
 
     /// A pin taken (`on`) or dropped; see [`TR_PIN`].
@@ -420,7 +434,7 @@ impl TraceRecord {
                 GuestEvent::Mark { label }
             }
             TR_CMA_PHASE => match self.mode {
-                CMA_PHASE_ISOLATE..=CMA_PHASE_FINISH => GuestEvent::CmaPhase { phase: self.mode },
+                CMA_PHASE_ISOLATE..=CMA_PHASE_FINISH => GuestEvent::CmaPhase { phase: self.mode, pfn: u32::try_from(self.pfn).map_err(|_| DecodeError::BadField("cma phase pfn"))?, count: self.count },
                 _ => return Err(DecodeError::BadField("cma phase")),
             },
             TR_PIN => {
@@ -821,8 +835,8 @@ mod tests {
             GuestEvent::Pin { on: true, pfn: 0x6d040, va: 0x09fd_c000, asid: 1, func: 0xc000_8001, command } => assert_eq!(&command, b"a command longer tha"),
             e => panic!("{e:?}"),
         }
-        assert_eq!(TraceRecord::cma_phase(4, CMA_PHASE_DRAIN).decode(), Ok(GuestEvent::CmaPhase { phase: CMA_PHASE_DRAIN }));
-        assert_eq!(TraceRecord::cma_phase(4, 0).decode(), Err(DecodeError::BadField("cma phase")));
+        assert_eq!(TraceRecord::cma_phase(4, CMA_PHASE_DRAIN, 0x6d000, 4096).decode(), Ok(GuestEvent::CmaPhase { phase: CMA_PHASE_DRAIN, pfn: 0x6d000, count: 4096 }));
+        assert_eq!(TraceRecord::cma_phase(4, 0, 0x6d000, 4096).decode(), Err(DecodeError::BadField("cma phase")));
         let mut off = TraceRecord::pin(3, false, 1, 2, 3, 4, "pin");
         assert!(matches!(off.decode(), Ok(GuestEvent::Pin { on: false, .. })));
         off.mode = 2;

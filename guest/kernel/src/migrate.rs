@@ -22,8 +22,13 @@ pub struct KEnv<'a> {
 }
 
 impl MigrateEnv for KEnv<'_> {
-    fn contig_phase(&mut self, phase: u8) {
-        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_phase(crate::hostif::now(), phase));
+    fn contig_phase(&mut self, phase: u8, start: Pfn, end: Pfn) {
+        crate::hostif::push(&cmaemu_abi::trace::TraceRecord::cma_phase(crate::hostif::now(), phase, start.0, end.0.saturating_sub(start.0)));
+        if phase == cmaemu_abi::trace::CMA_PHASE_MIGRATE {
+            // the drains are done: the host looks at what the per-CPU
+            // lists still hold inside the range in the state of this moment
+            crate::hostif::doorbell();
+        }
     }
     fn clear_pte(&mut self, asid: u16, va: u32) -> Result<Pfn, PteError> {
         let t = self.tasks.by_asid(asid).ok_or(PteError::NoAsid(asid))?;

@@ -89,7 +89,16 @@ fn pte_slot(t: &Task, va: u32, alloc: Option<&mut PageAlloc<'_>>) -> Option<u32>
     let mut d = arch::ram_read32(l1);
     if d & 3 != 1 {
         let pa = alloc?;
-        let p = pa.alloc_pages(gfp::GFP_KERNEL, 0, OWNER_KIND_PGTABLE | t.asid as u32).ok()?;
+        // Fault injection `pgtable_movable`: the table is allocated as if it
+        // were movable (a mis-flagged gfp, as drivers get wrong), so the
+        // allocator may take it from a CMA pageblock, where nothing can
+        // move it again.
+        let movable = crate::hostif::injected(cmaemu_abi::trace::INJECT_PGTABLE_MOVABLE);
+        let g = if movable { gfp::Gfp(gfp::GFP_KERNEL.0 | gfp::__GFP_MOVABLE.0) } else { gfp::GFP_KERNEL };
+        let p = pa.alloc_pages(g, 0, OWNER_KIND_PGTABLE | t.asid as u32).ok()?;
+        if movable && pa.mem.get_pageblock_migratetype(p).is_cma() {
+            crate::hostif::fired(cmaemu_abi::trace::INJECT_PGTABLE_MOVABLE, p.0, va & !0xf_ffff);
+        }
         let l2 = p.0 << 12;
         // a fresh lowmem page used as the L2 table (first 1 KiB)
         arch::ram_zero(phys_to_virt(l2), 4096);

@@ -151,11 +151,15 @@ pub enum Inject {
     DmaDuringMigration = 14,
     /// `lru_cache_disable` without draining the LRU add batch.
     SkipLruDrain = 15,
+    /// `alloc_contig_range` without `drain_all_pages`.
+    SkipPcpDrain = 16,
+    /// Page tables allocated with a movable gfp (they may land in CMA).
+    PgtableMovable = 17,
 }
 
 impl Inject {
     /// All switches, in bit order.
-    pub const ALL: [Inject; 16] = [
+    pub const ALL: [Inject; 18] = [
         Self::SkipTlbFlush,
         Self::SkipCopy,
         Self::SkipRemap,
@@ -172,6 +176,8 @@ impl Inject {
         Self::RmapMiss,
         Self::DmaDuringMigration,
         Self::SkipLruDrain,
+        Self::SkipPcpDrain,
+        Self::PgtableMovable,
     ];
 
     /// The spelling on the command line (`-` and `_` are interchangeable).
@@ -193,6 +199,8 @@ impl Inject {
             Self::RmapMiss => "rmap_miss",
             Self::DmaDuringMigration => "dma_during_migration",
             Self::SkipLruDrain => "skip_lru_drain",
+            Self::SkipPcpDrain => "skip_pcp_drain",
+            Self::PgtableMovable => "pgtable_movable",
         }
     }
 

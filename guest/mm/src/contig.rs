@@ -157,7 +157,7 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
         }
         // 6.1 jumps to `done` (undo) here; start_isolate_page_range has
         // already undone its own work, so return directly.
-        self.env.contig_phase(CMA_PHASE_ISOLATE);
+        self.env.contig_phase(CMA_PHASE_ISOLATE, start, end);
         self.pa.start_isolate_page_range(start, end, migratetype, 0).map_err(isolation_errno)?;
         let ret = self.alloc_contig_range_isolated(start, end);
         self.undo_isolate_page_range(start, end, migratetype);
@@ -191,13 +191,22 @@ impl<E: MigrateEnv + ?Sized> Migrator<'_, '_, '_, E> {
     /// The part of [`Self::alloc_contig_range`] between isolation and
     /// `done:`.
     fn alloc_contig_range_isolated(&mut self, start: Pfn, end: Pfn) -> Result<(), Errno> {
-        self.env.contig_phase(CMA_PHASE_DRAIN);
-        self.pa.drain_all_pages(Some(self.pa.page_zone(start)));
+        self.env.contig_phase(CMA_PHASE_DRAIN, start, end);
+        let zid = self.pa.page_zone(start);
+        if self.faults.contains(MigrateFaults::SKIP_PCP_DRAIN) {
+            // injected: the drain is left out; what the per-CPU lists hold
+            // inside the range stays there
+            if let (Some(first), n) = self.pa.pcp_pages_in(zid, start, end) {
+                self.env.fault_fired("skip_pcp_drain", first, n);
+            }
+        } else {
+            self.pa.drain_all_pages(Some(zid));
+        }
         // In case of -EBUSY, we'd like to know which page causes problem.
         // So, just fall through. test_pages_isolated() decides.
-        self.env.contig_phase(CMA_PHASE_MIGRATE);
+        self.env.contig_phase(CMA_PHASE_MIGRATE, start, end);
         let migrated = self.__alloc_contig_migrate_range(start, end);
-        self.env.contig_phase(CMA_PHASE_FINISH);
+        self.env.contig_phase(CMA_PHASE_FINISH, start, end);
         match migrated {
             Err(e) if e != Errno::EBUSY => return Err(e),
             _ => {}

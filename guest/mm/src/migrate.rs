@@ -140,8 +140,12 @@ impl MigrateFaults {
     /// there stay off the LRU with the batch's extra reference, and
     /// `alloc_contig_range` cannot isolate (so cannot migrate) them.
     pub const SKIP_LRU_DRAIN: MigrateFaults = MigrateFaults(1 << 8);
+    /// `alloc_contig_range` does not call `drain_all_pages`: free blocks
+    /// on the per-CPU lists inside the isolated range stay there (not in
+    /// the buddy), so `test_pages_isolated` fails on them.
+    pub const SKIP_PCP_DRAIN: MigrateFaults = MigrateFaults(1 << 9);
     /// All known bits.
-    pub const ALL: MigrateFaults = MigrateFaults(0x1ff);
+    pub const ALL: MigrateFaults = MigrateFaults(0x3ff);
 
     /// Whether every bit of `f` is set.
     pub const fn contains(self, f: MigrateFaults) -> bool {
@@ -153,8 +157,8 @@ impl MigrateFaults {
     }
     /// Names of the set flags, for logs (`skip_tlb_flush,skip_copy`).
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        const N: [&str; 9] = ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin", "leak_isolation", "wrong_migratetype", "rmap_miss", "skip_lru_drain"];
-        (0..9).filter(move |i| self.0 & (1 << i) != 0).map(|i| N[i])
+        const N: [&str; 10] = ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin", "leak_isolation", "wrong_migratetype", "rmap_miss", "skip_lru_drain", "skip_pcp_drain"];
+        (0..10).filter(move |i| self.0 & (1 << i) != 0).map(|i| N[i])
     }
     /// Parses one flag name.
     pub fn from_name(s: &str) -> Option<MigrateFaults> {
@@ -168,6 +172,7 @@ impl MigrateFaults {
             "wrong_migratetype" => Self::WRONG_MIGRATETYPE,
             "rmap_miss" => Self::RMAP_MISS,
             "skip_lru_drain" => Self::SKIP_LRU_DRAIN,
+            "skip_pcp_drain" => Self::SKIP_PCP_DRAIN,
             _ => return None,
         })
     }
@@ -258,10 +263,11 @@ pub trait MigrateEnv {
     fn injected(&mut self, fault: MigrateFaults, pfn: Pfn, arg: u32) {
         let _ = (fault, pfn, arg);
     }
-    /// `alloc_contig_range` enters `phase` (`cmaemu_abi::trace::CMA_PHASE_*`),
-    /// for the host's per-phase latency.
-    fn contig_phase(&mut self, phase: u8) {
-        let _ = phase;
+    /// `alloc_contig_range` enters `phase` (`cmaemu_abi::trace::CMA_PHASE_*`)
+    /// on `[start, end)`, for the host's per-phase latency (and, at
+    /// `CMA_PHASE_MIGRATE`, its look at the per-CPU lists in the range).
+    fn contig_phase(&mut self, phase: u8, start: Pfn, end: Pfn) {
+        let _ = (phase, start, end);
     }
 }
 
@@ -509,10 +515,12 @@ impl<'x, 'a, 'r, E: MigrateEnv + ?Sized> Migrator<'x, 'a, 'r, E> {
     }
 
     /// `alloc_migration_target`: a new order-0 page for `page` (its zone's
-    /// highmem-ness added to `gfp`). Never a page of an isolated pageblock:
-    /// their free pages sit on the `MIGRATE_ISOLATE` lists, which no
-    /// allocation takes from; a target that is nonetheless isolated is given
-    /// back and the allocation fails (`-ENOMEM`).
+    /// highmem-ness added to `gfp`). As in 6.1, nothing checks the target's
+    /// pageblock: the buddy never hands out a free page of an isolated
+    /// block (those sit on the `MIGRATE_ISOLATE` lists), but a page left on
+    /// a per-CPU list when `drain_all_pages` was missed is handed out by
+    /// `rmqueue_pcplist` like any other, and the range it lies in is then
+    /// busy (`test_pages_isolated` fails: `-EBUSY`).
     pub fn alloc_migration_target(&mut self, page: Pfn, gfp: Gfp) -> Option<Pfn> {
         let mut gfp = gfp;
         let zid = self.pa.page_zone(page);
@@ -520,12 +528,7 @@ impl<'x, 'a, 'r, E: MigrateEnv + ?Sized> Migrator<'x, 'a, 'r, E> {
         if kind.is_highmem() || kind == crate::zone::ZoneType::Movable {
             gfp = Gfp(gfp.0 | __GFP_HIGHMEM.0);
         }
-        let new = self.pa.__alloc_pages(gfp, 0).ok()?;
-        if self.pa.mem.get_pageblock_migratetype(new).is_isolate() {
-            self.put_page(new);
-            return None;
-        }
-        Some(new)
+        self.pa.__alloc_pages(gfp, 0).ok()
     }
 
     /// `try_to_migrate`: replace every present PTE of `pfn` by a migration

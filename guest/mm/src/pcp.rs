@@ -428,6 +428,27 @@ impl PageAlloc<'_> {
         }
     }
 
+    /// The lowest block on `zone`'s pcp lists inside `[start, end)` and
+    /// how many pages such blocks hold.
+    pub fn pcp_pages_in(&self, zid: usize, start: Pfn, end: Pfn) -> (Option<Pfn>, u32) {
+        let (mut first, mut n) = (None::<u32>, 0u32);
+        let records = self.mem.records().len();
+        for (pindex, list) in self.zones[zid].pcp.lists.iter().enumerate() {
+            let order = pindex_to_order(pindex);
+            let mut cur = list.head;
+            let mut steps = 0usize;
+            while cur != PFN_NONE && steps <= records {
+                if cur >= start.0 && cur < end.0 {
+                    first = Some(first.map_or(cur, |f| f.min(cur)));
+                    n += 1 << order;
+                }
+                cur = self.mem.page(Pfn(cur)).map_or(PFN_NONE, |p| p.lru_next);
+                steps += 1;
+            }
+        }
+        (first.map(Pfn), n)
+    }
+
     /// Pages on all pcp lists (the difference between free memory and
     /// `NR_FREE_PAGES`).
     pub fn nr_pcp_pages(&self) -> u64 {

@@ -779,3 +779,49 @@ fn page_in_the_lru_add_batch_is_drained_then_migrated_unless_the_drain_is_skippe
         }
     }
 }
+
+#[test]
+fn injection_skip_pcp_drain_hands_a_per_cpu_page_of_the_range_out_as_a_target_and_the_range_is_busy() {
+    let mut w = world();
+    // per-CPU lists in use (frees of order 0 go there)
+    w.pa.setup_per_cpu_pageset();
+    grab_area(&mut w);
+    for i in 0..AREA_PAGES {
+        if i != 8 && i != 3 {
+            free(&mut w, AREA + i);
+        }
+    }
+    w.pa.drain_all_pages(None);
+    w.map_at(Pfn(AREA + 8), 1, 0x5000, 0xabc);
+    // freed last: the head of the per-CPU list, inside the range
+    free(&mut w, AREA + 3);
+    assert!(w.pa.mem.page(Pfn(AREA + 3)).unwrap().has(PG_PCP));
+    let before = snap(&w);
+    w.faults = MigrateFaults::SKIP_PCP_DRAIN;
+    let r = w.m().alloc_contig_range(Pfn(AREA), Pfn(AREA + 16), MigrateType::Cma, GFP_KERNEL);
+    // 6.1: rmqueue_pcplist and alloc_migration_target do not look at the
+    // target's pageblock; the page moves into the range and
+    // test_pages_isolated fails on it
+    assert_eq!(r, Err(Errno::EBUSY));
+    assert_eq!(w.env.ptes[&(1, 0x5000)], AREA + 3);
+    assert_eq!(w.env.mem[&(AREA + 3)], 0xabc);
+    no_isolated_pageblocks(&w);
+    w.check();
+    // with the drain, the same layout succeeds and the page leaves the range
+    let mut w = world();
+    // per-CPU lists in use (frees of order 0 go there)
+    w.pa.setup_per_cpu_pageset();
+    grab_area(&mut w);
+    for i in 0..AREA_PAGES {
+        if i != 8 && i != 3 {
+            free(&mut w, AREA + i);
+        }
+    }
+    w.pa.drain_all_pages(None);
+    w.map_at(Pfn(AREA + 8), 1, 0x5000, 0xabc);
+    free(&mut w, AREA + 3);
+    assert_same(&before, &snap(&w), "the same layout");
+    w.m().alloc_contig_range(Pfn(AREA), Pfn(AREA + 16), MigrateType::Cma, GFP_KERNEL).unwrap();
+    assert!(!(AREA..AREA + 16).contains(&w.env.ptes[&(1, 0x5000)]));
+    w.check();
+}

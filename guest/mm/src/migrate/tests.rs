@@ -255,7 +255,7 @@ fn locked_page_retries_all_ten_passes() {
 
 #[test]
 fn fault_flag_names_roundtrip() {
-    for n in ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin"] {
+    for n in ["skip_tlb_flush", "skip_copy", "skip_remap", "leak_old_page", "ignore_pin", "skip_lru_drain", "skip_pcp_drain"] {
         let f = MigrateFaults::from_name(n).unwrap();
         assert_eq!(f.names().collect::<Vec<_>>(), [n]);
         assert!(MigrateFaults::ALL.contains(f));
