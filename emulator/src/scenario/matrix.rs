@@ -12,13 +12,14 @@ use crate::findings::ViolationSummary;
 use std::fmt::Write as _;
 
 /// The shipped workloads: (file name, source).
-pub const WORKLOADS: [(&str, &str); 6] = [
+pub const WORKLOADS: [(&str, &str); 7] = [
     ("debugfs-churn.toml", include_str!("../../../examples/matrix/debugfs-churn.toml")),
     ("fill-then-allocate.toml", include_str!("../../../examples/matrix/fill-then-allocate.toml")),
     ("cma-test-pressure.toml", include_str!("../../../examples/matrix/cma-test-pressure.toml")),
     ("preview-under-stress.toml", include_str!("../../../examples/matrix/preview-under-stress.toml")),
     ("pin-inside-area.toml", include_str!("../../../examples/matrix/pin-inside-area.toml")),
     ("small-ram.toml", include_str!("../../../examples/matrix/small-ram.toml")),
+    ("tasks-share-area.toml", include_str!("../../../examples/matrix/tasks-share-area.toml")),
 ];
 
 /// The workloads of `--quick` (what CI runs): one small board that runs
