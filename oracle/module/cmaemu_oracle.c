@@ -146,7 +146,7 @@ static long cmastat_op(struct oracle_cmastat *c)
 	u32 pcp = 0, count = 0;
 
 	memset(c->name, 0, sizeof(c->name));
-	c->cma_pages = c->counted = c->snapshot = c->pcp = c->pcp_count = 0;
+	c->cma_pages = c->counted = c->snapshot = c->pcp = c->pcp_count = c->batch = c->threshold = 0;
 	if (c->zone >= MAX_NR_ZONES) {
 		c->zone = MAX_NR_ZONES;
 		return 0;
@@ -182,6 +182,8 @@ static long cmastat_op(struct oracle_cmastat *c)
 	local_irq_restore(flags);
 	c->pcp = pcp;
 	c->pcp_count = count;
+	c->batch = per_cpu_ptr(zone->per_cpu_pageset, cpumask_first(cpu_online_mask))->batch;
+	c->threshold = per_cpu_ptr(zone->per_cpu_zonestats, cpumask_first(cpu_online_mask))->stat_threshold;
 	return 0;
 }
 
@@ -230,6 +232,17 @@ static long oracle_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		if (copy_to_user((void __user *)arg, &p, sizeof(p)))
 			ret = -EFAULT;
 		break;
+	case ORACLE_NR_FREE: {
+		u32 n = 0;
+		int z;
+
+		for (z = 0; z < MAX_NR_ZONES; z++)
+			if (populated_zone(&NODE_DATA(0)->node_zones[z]))
+				n += zone_page_state_snapshot(&NODE_DATA(0)->node_zones[z], NR_FREE_PAGES);
+		if (copy_to_user((void __user *)arg, &n, sizeof(n)))
+			ret = -EFAULT;
+		break;
+	}
 	case ORACLE_CMASTAT: {
 		struct oracle_cmastat c;
 

@@ -35,6 +35,8 @@ struct oracle_cmastat {
 	__u32 snapshot;		/* out: zone_page_state_snapshot(NR_FREE_CMA_PAGES) */
 	__u32 pcp;		/* out: pages on the per-CPU lists whose pcppage migratetype is MIGRATE_CMA */
 	__u32 pcp_count;	/* out: pcp->count, every CPU */
+	__u32 batch;		/* out: pcp->batch (CPU 0) */
+	__u32 threshold;	/* out: the zone's stat_threshold (CPU 0's per_cpu_zonestats) */
 };
 
 #define ORACLE_DMA_ALLOC _IOWR('C', 1, struct oracle_dma)
@@ -43,4 +45,5 @@ struct oracle_cmastat {
 #define ORACLE_UNPIN     _IOWR('C', 4, struct oracle_pin)	/* every pin */
 #define ORACLE_AREAS     _IOWR('C', 5, struct oracle_dma)	/* pages = index; area out ("" past the end) */
 #define ORACLE_CMASTAT   _IOWR('C', 6, struct oracle_cmastat)
+#define ORACLE_NR_FREE   _IOR('C', 7, __u32)	/* NR_FREE_PAGES of every zone, exact (zone_page_state_snapshot) */
 #endif

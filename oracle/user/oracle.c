@@ -6,6 +6,8 @@
  *
  *   fill MiB [seed]   anonymous pages at the guest's VAs (0x00400000 up),
  *                     written with the guest's pattern
+ *   fill leave MiB [seed]  the same, page by page until at most MiB are
+ *                     free (NR_FREE_PAGES, exact, from the module)
  *   check             verify every page
  *   free MiB          unmap from the top
  *   pin N | unpin     pin_user_pages of the first N pages (module ioctl)
@@ -67,15 +69,34 @@ static uint32_t pfn_of(uint32_t va)
 	return (e >> 63) ? (uint32_t)(e & ((1ull << 55) - 1)) : 0;
 }
 
-static void fill(uint32_t mib, int has_seed, uint32_t s)
+/* NR_FREE_PAGES of every zone, exact (the module); ~0u when unknown */
+static uint32_t nr_free(void)
 {
-	uint32_t want = mib * 256, done = 0;
+	uint32_t n = ~0u;
+
+	if (ctl_fd() < 0 || ioctl(ctl, ORACLE_NR_FREE, &n) < 0)
+		return ~0u;
+	return n;
+}
+
+/* fill MiB [seed] | fill leave MiB [seed]: the latter page by page until
+ * at most MiB are free (read before each page, as the guest does) */
+static void fill(uint32_t mib, int leave, int has_seed, uint32_t s)
+{
+	uint32_t want = leave ? ~0u : mib * 256, done = 0;
 
 	if (has_seed && nr_pages == 0)
 		seed = s;
+	if (leave && nr_free() == ~0u) {
+		printf("fill: cannot read the free pages (%s)\n", strerror(errno));
+		return;
+	}
 	while (done < want) {
 		uint32_t va = page_va(nr_pages), *p;
 		uint32_t w;
+
+		if (leave && nr_free() <= mib * 256)
+			break;
 
 		if (va >= USER_END - 4096) {
 			printf("fill: address space full\n");
@@ -218,8 +239,8 @@ static void cmastat(void)
 		if (!c.name[0])
 			break;
 		if (c.cma_pages)
-			printf("cmastat: %s: %u kB free, %u kB counted, %u kB on per-CPU lists (%u pages listed)\n",
-			       c.name, c.snapshot * 4, c.counted * 4, c.pcp * 4, c.pcp_count);
+			printf("cmastat: %s: %u kB free, %u kB counted, %u kB on per-CPU lists (%u pages listed, batch %u, stat_threshold %u)\n",
+			       c.name, c.snapshot * 4, c.counted * 4, c.pcp * 4, c.pcp_count, c.batch, c.threshold);
 	}
 }
 
@@ -285,8 +306,10 @@ int main(void)
 		a = strtok(NULL, " ");
 		b = strtok(NULL, " ");
 		c = strtok(NULL, " ");
-		if (!strcmp(cmd, "fill") && a)
-			fill(strtoul(a, NULL, 0), b != NULL, b ? strtoul(b, NULL, 0) : 0);
+		if (!strcmp(cmd, "fill") && a && !strcmp(a, "leave") && b)
+			fill(strtoul(b, NULL, 0), 1, c != NULL, c ? strtoul(c, NULL, 0) : 0);
+		else if (!strcmp(cmd, "fill") && a)
+			fill(strtoul(a, NULL, 0), 0, b != NULL, b ? strtoul(b, NULL, 0) : 0);
 		else if (!strcmp(cmd, "check"))
 			check();
 		else if (!strcmp(cmd, "free") && a)

@@ -190,7 +190,7 @@ fn highmem_low_and_high_follow_the_lowmem_footprint_and_are_not_compared() {
 
 #[test]
 fn cmafree_is_normalised_by_the_cma_pages_on_the_per_cpu_lists_and_shown_raw() {
-    let out = |free: u32, counted: u32, pcp: u32| format!("MemTotal: 5 kB\nCmaTotal:          16384 kB\nCmaFree:           {counted} kB\ncmastat: HighMem: {free} kB free, {counted} kB counted, {pcp} kB on per-CPU lists (132 pages listed)\n");
+    let out = |free: u32, counted: u32, pcp: u32| format!("MemTotal: 5 kB\nCmaTotal:          16384 kB\nCmaFree:           {counted} kB\ncmastat: HighMem: {free} kB free, {counted} kB counted, {pcp} kB on per-CPU lists (132 pages listed, batch 15, stat_threshold 6)\n");
     // released pages parked on the list, and meminfo's counter lagging (the real kernel)
     let a = tr("", &[("cat /proc/meminfo", &out(15576, 15576, 552))]);
     let b = tr("", &[("cat /proc/meminfo", &out(15600, 15576, 528))]);
@@ -209,7 +209,7 @@ fn cmafree_is_normalised_by_the_cma_pages_on_the_per_cpu_lists_and_shown_raw() {
     assert!(r.quantities.iter().any(|q| q.what.ends_with("field set") && q.cmaemu.as_deref() == Some("MemTotal,CmaTotal,CmaFree")));
     assert!(r.not_compared.iter().any(|(k, n)| k.contains("cmastat") && *n == (1, 1)), "{:?}", r.not_compared);
     let rep = super::report(&[r], &LinuxAssets::default());
-    assert!(rep.contains("raw cmaemu `15576 kB` / Linux `15600 kB`; normalised 16128 kB on both"), "{rep}");
+    assert!(rep.contains("raw cmaemu `15576 kB` / Linux `15600 kB`; normalisation 1: 16128 kB on both"), "{rep}");
     assert!(rep.contains("Raw (as printed): "), "{rep}");
     // a CMA page in use on one side only stays a difference, with the split shown
     let b = tr("", &[("cat /proc/meminfo", &out(15596, 15596, 528))]);
@@ -218,4 +218,51 @@ fn cmafree_is_normalised_by_the_cma_pages_on_the_per_cpu_lists_and_shown_raw() {
     assert!(!q.same(), "{q:?}");
     let rep = super::report(&[r], &LinuxAssets::default());
     assert!(rep.contains("Linux 16124 kB = HighMem: 15596 kB free + 528 kB on per-CPU lists"), "{rep}");
+}
+
+#[test]
+fn page_counts_after_a_fill_sized_from_free_memory_are_masked_and_counted() {
+    let a = tr("", &[("fill leave 40 3", "fill: 46080 pages mapped at 0x00400000-0x0b800000\n"), ("check", "check: 46080 pages ok\n")]);
+    let b = tr("", &[("fill leave 40 3", "fill: 38412 pages mapped at 0x00400000-0x09c0c000\n"), ("check", "check: 38412 pages ok\n")]);
+    let r = compare(&case(), &a, &b);
+    assert_eq!(r.identical(), r.quantities.len(), "{:#?}", r.quantities);
+    assert!(r.quantities.iter().any(|q| q.cmaemu.as_deref() == Some("fill: <n> pages mapped at <n>-<n>")));
+    assert!(r.not_compared.iter().any(|(k, n)| k.contains("fill leave") && *n == (2, 2)), "{:?}", r.not_compared);
+    // a bad page is still a difference
+    let b = tr("", &[("fill leave 40 3", "fill: 38412 pages mapped at 0x00400000-0x09c0c000\n"), ("check", "check: 1 of 38412 pages bad\n")]);
+    assert!(compare(&case(), &a, &b).quantities.iter().any(|q| !q.same()));
+    // without `fill leave`, counts are compared
+    let a = tr("", &[("fill 40 3", "fill: 10240 pages mapped at 0x00400000-0x02c00000\n")]);
+    let b = tr("", &[("fill 40 3", "fill: 10239 pages mapped at 0x00400000-0x02bff000\n")]);
+    assert!(compare(&case(), &a, &b).quantities.iter().any(|q| !q.same()));
+}
+
+#[test]
+fn after_a_fill_sized_from_free_memory_cmafree_is_compared_within_the_rules_lag_then_as_changes() {
+    let mem = |free: u32, pcp: u32| format!("CmaTotal:          32768 kB\nCmaFree:           {free} kB\ncmastat: DMA: {free} kB free, {free} kB counted, {pcp} kB on per-CPU lists (40 pages listed, batch 15, stat_threshold 6)\n");
+    let steps = |f: u32, g: u32, h: u32| vec![("fill leave 40 7".to_string(), "fill: 1 pages mapped at 0x00400000-0x00401000\n".to_string()), ("cat /proc/meminfo".into(), mem(f, 28)), ("dma alloc camera-cma 2048".into(), "dma: camera-cma: 2048 pages at pfn 0x6e000\n".into()), ("cat /proc/meminfo".into(), mem(g, 0)), ("cat /proc/meminfo".into(), mem(h, 0))];
+    let t = |v: Vec<(String, String)>| Transcript { boot: String::new(), steps: v, wall: Duration::from_secs(1), boot_wall: Duration::ZERO };
+    // 20 kB apart after the fill (bound (9 + 7) pages = 64 kB), then the same changes
+    let a = t(steps(20500, 12336, 12336));
+    let b = t(steps(20480, 12316, 12320));
+    let r = compare(&case(), &a, &b);
+    let q = |w: &str| r.quantities.iter().find(|q| q.what == format!("{w} CmaFree")).unwrap().clone();
+    let first = q("step 2 `cat /proc/meminfo`:");
+    assert!(first.same() && !first.raw_same(), "{first:?}");
+    assert!(first.normalised.as_ref().unwrap().cmaemu_split.contains("bound 64 kB"), "{first:?}");
+    assert!(q("step 4 `cat /proc/meminfo`:").same());
+    // a change of 4 kB more on one side is a difference
+    let last = q("step 5 `cat /proc/meminfo`:");
+    assert!(!last.same(), "{last:?}");
+    assert_eq!(last.normalised.as_ref().map(|n| (n.cmaemu, n.linux)), Some((-8192, -8188)));
+    // beyond the bound: a difference
+    let r = compare(&case(), &a, &t(steps(20400, 12236, 12236)));
+    assert!(!r.quantities.iter().find(|q| q.what == "step 2 `cat /proc/meminfo`: CmaFree").unwrap().same());
+    // without `fill leave` no such rule
+    let mut c = steps(20500, 12336, 12336);
+    c[0].0 = "fill 180 7".into();
+    let mut d = steps(20480, 12316, 12316);
+    d[0].0 = "fill 180 7".into();
+    let r = compare(&case(), &t(c), &t(d));
+    assert!(r.quantities.iter().filter(|q| q.what.ends_with("CmaFree")).all(|q| !q.same()));
 }

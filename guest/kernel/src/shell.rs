@@ -49,6 +49,7 @@ fn help() {
     println!("  spin TURNS [xorshift]     run a tight ALU loop (benchmarks)");
     println!("  task [new|N]              list / create / switch user address spaces");
     println!("  fill MiB [SEED]           map movable anonymous pages and write a pattern");
+    println!("  fill leave MiB [SEED]     the same, page by page until at most MiB are free");
     println!("  check [in S E]            verify the pattern through the task's VAs (all, or");
     println!("                            only pages with S <= pfn < E)");
     println!("  free MiB [out S E]        unmap and free pages from the top (only frames");
@@ -321,12 +322,19 @@ fn exec_inner(line: &str) {
             }
             None => println!("sleep: usage: sleep MILLISECONDS"),
         },
-        "fill" => match args.next().and_then(|s| s.parse::<u32>().ok()) {
-            Some(mib) => {
+        "fill" => match args.next().and_then(|s| if s == "leave" { Some(None) } else { s.parse::<u32>().ok().map(Some) }) {
+            Some(None) => match args.next().and_then(|s| s.parse::<u32>().ok()) {
+                Some(leave) => {
+                    let seed = args.next().and_then(|s| s.parse::<u32>().ok());
+                    on_mm(|mm| crate::vm::fill_leave(mm, leave, seed))
+                }
+                None => println!("fill: usage: fill MiB [seed] | fill leave MiB [seed]"),
+            },
+            Some(Some(mib)) => {
                 let seed = args.next().and_then(|s| s.parse::<u32>().ok());
                 on_mm(|mm| crate::vm::fill(mm, mib, seed))
             }
-            None => println!("fill: usage: fill MiB [seed]"),
+            None => println!("fill: usage: fill MiB [seed] | fill leave MiB [seed]"),
         },
         "check" => match args.next() {
             Some("in") => {

@@ -155,6 +155,19 @@ fn page_va(i: u32) -> u32 {
 /// `fill MiB [seed]`: fault in movable anonymous pages and write the
 /// pattern through the task's own VAs.
 pub fn fill(mm: &mut Mm, mib: u32, seed: Option<u32>) {
+    fill_until(mm, mib.saturating_mul(256), None, seed)
+}
+
+/// `fill leave MiB [seed]`: as `fill`, page by page until at most MiB
+/// are free (`NR_FREE_PAGES` of all zones, read before each page; the
+/// oracle program on the real kernel reads the same counter exactly,
+/// `zone_page_state_snapshot`), so that a workload sized from free memory
+/// reaches the same free memory on kernels with different footprints.
+pub fn fill_leave(mm: &mut Mm, leave_mib: u32, seed: Option<u32>) {
+    fill_until(mm, u32::MAX, Some(leave_mib as u64 * 256), seed)
+}
+
+fn fill_until(mm: &mut Mm, want: u32, leave_pages: Option<u64>, seed: Option<u32>) {
     let Some(t) = mm.tasks.get(mm.tasks.current) else { say!("fill: no task"); return };
     let Some(pa) = mm.pa.as_mut() else { return };
     if let Some(s) = seed {
@@ -162,9 +175,11 @@ pub fn fill(mm: &mut Mm, mib: u32, seed: Option<u32>) {
             t.seed = s;
         }
     }
-    let want = mib.saturating_mul(256);
     let mut done = 0;
     while done < want {
+        if leave_pages.is_some_and(|l| pa.nr_free_pages() <= l) {
+            break;
+        }
         let va = page_va(t.nr_pages);
         if va >= USER_END - 4096 {
             say!("fill: address space full");

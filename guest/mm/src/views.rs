@@ -146,7 +146,8 @@ pub fn zoneinfo(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
 /// pages (`zone_page_state_snapshot(NR_FREE_CMA_PAGES)`), the same counter
 /// as `/proc/meminfo` reads it (Linux's lags by the CPU's unfolded
 /// `vm_stat_diff`; the guest has no per-CPU counter deltas, so the two are
-/// equal), the CMA pages on the per-CPU lists and every page listed there.
+/// equal), the CMA pages on the per-CPU lists, every page listed there,
+/// the list's `batch` and the zone's `stat_threshold`.
 pub fn cmastat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
     for (zid, z) in pa.zones().iter().enumerate() {
         if z.cma_pages == 0 {
@@ -155,12 +156,14 @@ pub fn cmastat(pa: &PageAlloc, w: &mut dyn Write) -> fmt::Result {
         let free = z.free_cma_pages();
         writeln!(
             w,
-            "cmastat: {}: {} kB free, {} kB counted, {} kB on per-CPU lists ({} pages listed)",
+            "cmastat: {}: {} kB free, {} kB counted, {} kB on per-CPU lists ({} pages listed, batch {}, stat_threshold {})",
             z.kind.name(),
             free * 4,
             free * 4,
             pa.pcp_cma_pages(zid) * 4,
-            z.pcp.count
+            z.pcp.count,
+            z.pcp.batch,
+            z.stat_threshold
         )?;
     }
     Ok(())
