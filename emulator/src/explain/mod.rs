@@ -14,12 +14,17 @@
 //!   kind `device` when a device holds it for DMA (a live DMA buffer of
 //!   the camera's USERPTR capture covers it);
 //! - [`Cause::DeviceOwned`], [`Cause::Unmovable`]: a device's buffer, a
-//!   kernel, reserved or page-table page inside the range, or a page held
+//!   kernel, reserved or page-table page inside the range (a page table is
+//!   named by walking every task's translation tables: whose, for which
+//!   VAs), or a page held
 //!   by a reference nothing accounts for (no mapping, no pin, off the
 //!   LRU: leaked);
 //! - [`Cause::LruBatch`], [`Cause::PcpList`]: a page held in the LRU add
 //!   batch or on a per-CPU list (both are drained before migration: such a
 //!   page means a drain was missed or the page came back after it);
+//!   [`Cause::PcpTaken`]: a block the host found on a per-CPU list inside
+//!   the range when its migration began (the guest's `CMA_PHASE_MIGRATE`
+//!   record) and that migration then took as a target;
 //! - [`Cause::NotIsolated`]: a pageblock of the range already isolated by
 //!   someone else; [`Cause::NotCma`]: a pageblock of the area that lost its
 //!   CMA type;
