@@ -664,7 +664,7 @@ pub fn report(results: &[CaseResult], a: &LinuxAssets) -> String {
             let f = |v: &Option<String>| v.as_deref().map(|x| format!("`{x}`")).unwrap_or_else(|| "(absent)".into());
             let _ = write!(s, "- {}: cmaemu {} / Linux {}", q.what, f(&q.cmaemu), f(&q.linux));
             if let Some(n) = &q.normalised {
-                let _ = write!(s, " (normalised, {}: cmaemu {} kB = {}; Linux {} kB = {})", n.rule.split(':').next().unwrap_or(""), n.cmaemu, n.cmaemu_split, n.linux, n.linux_split);
+                let _ = write!(s, " (normalised, {}: cmaemu {} kB = {}; Linux {} kB = {})", n.rule.split(" (").next().unwrap_or(""), n.cmaemu, n.cmaemu_split, n.linux, n.linux_split);
             }
             match causes.get(&q.what) {
                 Some(c) => {
