@@ -712,7 +712,7 @@ fn meminfo_kb(out: &str, field: &str) -> Option<i64> {
 /// near `MemFree / 2` on a system the fill drove that far; `MemFree`
 /// differs by the real kernel's own footprint, and so does `CmaFree`.
 /// The first such difference is named so when one system shows the rule
-/// (`CmaFree` within 1 % + 256 kB of `MemFree / 2`); later `CmaFree`
+/// (`CmaFree` within 0.5 % + 64 kB of `MemFree / 2`); later `CmaFree`
 /// differences of the case follow from it (other pages in CMA to migrate
 /// or to find free).
 pub fn causes(r: &CaseResult) -> BTreeMap<String, String> {
@@ -741,7 +741,7 @@ pub fn causes(r: &CaseResult) -> BTreeMap<String, String> {
         }
         // the zone of the CMA pages: all of memory, or HighMem's part
         let side = |o: &str, f: &str| -> Option<(i64, i64)> { Some((meminfo_kb(o, f)?, meminfo_kb(o, "CmaFree")?)) };
-        let balanced = |x: Option<(i64, i64)>| x.is_some_and(|(f, c)| f > 0 && (2 * c - f).abs() <= f / 100 + 512);
+        let balanced = |x: Option<(i64, i64)>| x.is_some_and(|(f, c)| f > 0 && (2 * c - f).abs() <= f / 100 + 128);
         let Some(field) = ["MemFree", "HighFree"].into_iter().find(|f| balanced(side(a, f)) || balanced(side(b, f))) else { continue };
         let (Some((fa, _)), Some((fb, _))) = (side(a, field), side(b, field)) else { continue };
         if filled {

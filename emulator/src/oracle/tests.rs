@@ -123,6 +123,12 @@ fn cma_free_after_a_fill_is_named_by_the_balance_rule_and_later_steps_follow() {
     assert!(c["step 3 `cat /proc/meminfo`: CmaFree"].contains("MemFree cmaemu 52168 kB / Linux 21420 kB, CmaFree near MemFree/2 on both"), "{c:?}");
     assert!(c["step 5 `cat /proc/meminfo`: CmaFree"].starts_with("follows from the difference at step 3"), "{c:?}");
     assert!(!c.contains_key("step 6 `cat /proc/meminfo`: CmaFree"));
+    // HighMem run to its watermark: 0 kB CMA free of 496 is not the balance point
+    let mh = |high: u32, cma: u32| format!("MemFree: 400000 kB\nHighFree: {high} kB\nCmaFree: {cma} kB\n");
+    let th = |high: u32, cma: u32| t(vec![("fill 600 7".to_string(), String::new()), ("cat /proc/meminfo".to_string(), mh(high, cma))]);
+    let rh = compare(&case(), &th(588, 324), &th(496, 0));
+    let ch = causes(&rh);
+    assert!(ch["step 2 `cat /proc/meminfo`: CmaFree"].contains("HighFree cmaemu 588 kB / Linux 496 kB, CmaFree near HighFree/2 on cmaemu; HighMem was filled"), "{ch:?}");
     let rep = super::report(&[r], &LinuxAssets::default());
     assert!(rep.contains("2 of 2 differences have a named cause"), "{rep}");
     // no fill before it, or far from the rule: not named
