@@ -3108,6 +3108,36 @@ uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out)
 
 // cmaemu patch: see unicorn.h
 UNICORN_EXPORT
+uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap, uint64_t base,
+                               uint64_t watch_pa, uint64_t watch_len)
+{
+    UC_INIT(uc);
+    if (!uc->cmaemu_dirty_rearm) {
+        return UC_ERR_ARCH;
+    }
+    uc->cmaemu_dirty_bitmap = bitmap;
+    uc->cmaemu_dirty_base = base;
+    uc->cmaemu_watch_pa = bitmap ? watch_pa : 0;
+    uc->cmaemu_watch_len = bitmap ? watch_len : 0;
+    if (bitmap) {
+        uc->cmaemu_dirty_rearm(uc);
+    }
+    return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uc_err uc_cmaemu_dirty_rearm(uc_engine *uc)
+{
+    UC_INIT(uc);
+    if (uc->cmaemu_dirty_bitmap && uc->cmaemu_dirty_rearm) {
+        uc->cmaemu_dirty_rearm(uc);
+    }
+    return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
 uc_err uc_cmaemu_set_counter(uc_engine *uc, uc_cmaemu_counter *counter)
 {
     UC_INIT(uc);

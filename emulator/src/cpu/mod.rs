@@ -20,6 +20,7 @@ pub mod snapshot;
 #[cfg(test)]
 mod tests;
 pub use crate::memory::GuestRam;
+use crate::memory::ram::DirtySync;
 
 /// Physical page that stands for "this translation faulted": nothing is
 /// mapped there, so the access lands in the unmapped-memory hook, which
@@ -229,10 +230,35 @@ impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
 /// or at a block start inside the engine ([`serve_inline`]).
 fn serve_on<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
     let now = uc.get_data().now();
-    let Some(mut s) = uc.get_data_mut().bus.take_servicer() else { return };
-    s.service(now, &mut EngineTlb { uc });
-    uc.get_data_mut().bus.put_servicer(s);
-    uc.get_data_mut().rearm();
+    if let Some(mut s) = uc.get_data_mut().bus.take_servicer() {
+        s.service(now, &mut EngineTlb { uc });
+        uc.get_data_mut().bus.put_servicer(s);
+        uc.get_data_mut().rearm();
+    }
+    dirty_sync(uc);
+}
+
+/// Bring the engine's dirty log in line with RAM's (see
+/// [`GuestRam::engine_sync`]): a new watched range, or a re-arm after the
+/// host took the marks. Called after every host service and before the
+/// guest runs again, so no guest store into a watched page goes unlogged.
+fn dirty_sync<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
+    let h = uc.get_handle() as *mut unicorn_engine_sys::uc_engine;
+    match uc.get_data().ram.engine_sync() {
+        DirtySync::None => {}
+        // SAFETY: a valid engine handle; `bitmap` is RAM's dirty log, one
+        // bit per 4 KiB page from `base`, which lives as long as the RAM
+        // mapping — the engine's data holds a clone of it, so it outlives
+        // the engine's use (the log is turned off when the engine is
+        // dropped with it).
+        DirtySync::Watch { bitmap, base, pa, len } => unsafe {
+            unicorn_engine_sys::uc_cmaemu_set_dirty_log(h, if len > 0 { bitmap } else { std::ptr::null_mut() }, base, pa, len);
+        },
+        // SAFETY: a valid engine handle, stopped or at a block start.
+        DirtySync::Rearm => unsafe {
+            unicorn_engine_sys::uc_cmaemu_dirty_rearm(h);
+        },
+    }
 }
 
 /// ARM exception kinds the host emulates.
@@ -626,6 +652,11 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     /// A Cortex-A9 with `ram` at `ram_base`, `flash` (read-only, executable)
     /// at 0, and the board's MMIO windows.
     pub fn new(bus: B, ram: GuestRam, ram_base: u64, flash: &[u8], mmio: &[(u64, u64)], max_insns: u64) -> Result<Self, CpuError> {
+        // RAM watched for an earlier engine: this one must log it too (and
+        // what ran before it was not logged by it).
+        if let Some((pa, len)) = ram.watched() {
+            ram.watch_writes(pa, len);
+        }
         let state = State {
             bus,
             ram: ram.clone(),
@@ -915,6 +946,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         self.uc.get_data_mut().rearm();
         loop {
             let begin = if pc & 1 != 0 { pc } else { self.start_address(pc) };
+            dirty_sync(&mut self.uc);
             let r = self.uc.emu_start(begin, u64::MAX, 0, 0);
             pc = self.uc.reg_read(RegisterARM::PC).unwrap_or(0);
             let st = self.uc.get_data_mut();
@@ -1046,6 +1078,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                     let Some(mut b) = st.bus.take_breaker() else { return };
                     b.hit(address as u32, &regs, now, &ram, &mut EngineTlb { uc });
                     uc.get_data_mut().bus.put_breaker(b);
+                    dirty_sync(uc);
                 }),
             )?;
         }

@@ -218,9 +218,15 @@ impl Instrumentation {
 fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>) -> Vec<(u32, u32)> {
     let Some(d) = desc_pa.and_then(|pa| Snapshot::read_desc(ram, pa).ok()) else { return Vec::new() };
     let mut out = Vec::new();
-    for i in 0..d.nr_address_spaces.min(64) {
+    let nr = d.nr_address_spaces.min(64) as usize;
+    // the table in one read (record by record only if that fails)
+    let mut table = [0u8; 64 * 16];
+    let whole = ram.read(d.as_table_pa as u64, &mut table[..nr * 16]).is_ok();
+    for i in 0..nr {
         let mut b = [0u8; 16];
-        if ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).is_err() {
+        if whole {
+            b.copy_from_slice(&table[i * 16..i * 16 + 16]);
+        } else if ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).is_err() {
             break;
         }
         if let Some(r) = from_bytes::<AddressSpaceRecord>(&b) {

@@ -100,6 +100,14 @@ pub struct Session {
     last_mts: Option<Vec<u8>>,
     /// A page-state buffer to reuse (the one before `last_states`).
     spare_states: Vec<u8>,
+    /// The page array's first pfn when `last_states` was computed.
+    last_base: Option<u32>,
+    /// Page-array index ranges re-read since `last_states` was computed
+    /// (outside them no record and no free mark changed).
+    changed: Vec<std::ops::Range<usize>>,
+    /// The CMA areas as `last_states` saw them (their bitmaps decide the
+    /// codes of some pages).
+    codes_cma: Vec<crate::introspect::snapshot::CmaArea>,
     /// Frames whose page migrated away: old -> (new, when); forgotten when
     /// the frame is handed to a device.
     moved: BTreeMap<u32, (u32, u64)>,
@@ -144,6 +152,9 @@ impl Session {
             last_states: None,
             last_mts: None,
             spare_states: Vec::new(),
+            changed: Vec::new(),
+            last_base: None,
+            codes_cma: Vec::new(),
             seen_state: Default::default(),
             moved: BTreeMap::new(),
             lru_reported: false,
@@ -170,7 +181,7 @@ impl Session {
     /// The latest snapshot (re-read if the guest changed state since).
     pub fn snapshot(&mut self, ram: &GuestRam) -> Result<&Snapshot, IntrospectError> {
         if self.dirty {
-            self.snap.reread(ram)?;
+            self.snap.reread_tracked(ram, &mut self.changed)?;
             self.dirty = false;
         }
         Ok(&self.snap)
@@ -481,10 +492,24 @@ impl Session {
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
         // the codes go into the buffer of the frame before last (a large
-        // board's 256 Ki codes are not allocated and faulted in anew)
+        // board's 256 Ki codes are not allocated and faulted in anew):
+        // the last frame's codes, brought up to date where the page array
+        // was re-read or a CMA bitmap bit changed since
         let mut states = std::mem::take(&mut self.spare_states);
-        snap.page_state_codes_into(&mut states);
         let base = snap.base_pfn();
+        match self.last_states.as_ref().filter(|o| o.len() == snap.pages.len() && self.last_base == Some(base)) {
+            Some(old) if cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut self.changed) => {
+                states.clear();
+                states.extend_from_slice(old);
+                snap.update_state_codes(&self.changed, &mut states);
+            }
+            _ => snap.page_state_codes_into(&mut states),
+        }
+        self.changed.clear();
+        if self.codes_cma != snap.cma {
+            self.codes_cma = snap.cma.clone();
+        }
+        self.last_base = Some(base);
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
             v.extend(check_frames_with(snap, ram, &ctx, &mut self.mapped));
@@ -594,4 +619,30 @@ impl Session {
             self.emit(e);
         }
     }
+}
+
+/// Add to `ranges` the page-array index ranges whose CMA bitmap bits differ
+/// between `old` and `new` (the same areas, bitmaps of the same length);
+/// false when the areas themselves differ (every code must be computed).
+fn cma_bit_ranges(old: &[crate::introspect::snapshot::CmaArea], new: &[crate::introspect::snapshot::CmaArea], base_pfn: u32, ranges: &mut Vec<std::ops::Range<usize>>) -> bool {
+    if old.len() != new.len() {
+        return false;
+    }
+    for (o, n) in old.iter().zip(new) {
+        if (o.base_pfn, o.count, o.order_per_bit, o.bitmap.len()) != (n.base_pfn, n.count, n.order_per_bit, n.bitmap.len()) || n.base_pfn < base_pfn {
+            return false;
+        }
+        let chunk = 1usize << n.order_per_bit;
+        let first = (n.base_pfn - base_pfn) as usize;
+        for (w, (a, b)) in o.bitmap.iter().zip(&n.bitmap).enumerate() {
+            let mut d = a ^ b;
+            while d != 0 {
+                let bit = w * 32 + d.trailing_zeros() as usize;
+                d &= d - 1;
+                let lo = first + bit * chunk;
+                ranges.push(lo..lo + chunk);
+            }
+        }
+    }
+    true
 }

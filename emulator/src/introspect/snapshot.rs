@@ -56,16 +56,6 @@ fn absurd(field: &'static str, value: u64, why: impl Into<String>) -> Introspect
     IntrospectError::Absurd { field, value, why: why.into() }
 }
 
-/// Read `len` bytes at `pa` after checking the range is RAM.
-pub(crate) fn read_bytes(ram: &GuestRam, what: &'static str, pa: u64, len: u64) -> R<Vec<u8>> {
-    if len > ram.len() as u64 || !ram.contains(pa, len as usize) {
-        return Err(IntrospectError::NotInRam { what, pa, len });
-    }
-    let mut v = vec![0u8; len as usize];
-    ram.read(pa, &mut v).map_err(|_| IntrospectError::NotInRam { what, pa, len })?;
-    Ok(v)
-}
-
 fn read_array<T: Pod>(ram: &GuestRam, what: &'static str, pa: u64, n: u64) -> R<Vec<T>> {
     let mut v = Vec::new();
     read_array_into(ram, what, pa, n, &mut v)?;
@@ -163,6 +153,97 @@ pub struct Snapshot {
     /// For each page: inside a free buddy block (head with `PG_BUDDY`) or a
     /// block on a per-cpu list (head with `PG_PCP`).
     free: Vec<bool>,
+    /// The page array was read by [`Snapshot::reread_tracked`] with RAM
+    /// watching it: the next tracked re-read copies only what was written.
+    tracked: bool,
+    /// Free pages per pageblock (from the first pageblock of the array),
+    /// kept by [`Snapshot::reread_tracked`] (empty otherwise).
+    pb_free: Vec<u32>,
+    /// Which pages the whole-state checks report on, kept by
+    /// [`Snapshot::reread_tracked`] (None for a snapshot read otherwise:
+    /// the checks then scan every page).
+    index: Option<PageIndex>,
+}
+
+/// One bit per page of the array.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageBits(Vec<u64>);
+
+impl PageBits {
+    fn with_len(n: usize) -> PageBits {
+        PageBits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: usize, on: bool) {
+        let (w, b) = (i / 64, i % 64);
+        if on {
+            self.0[w] |= 1 << b;
+        } else {
+            self.0[w] &= !(1 << b);
+        }
+    }
+    /// Whether bit `i` is set.
+    pub fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 != 0)
+    }
+    /// The set bits in `range`, in ascending order.
+    pub fn ones(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = usize> + '_ {
+        let end = range.end.min(self.0.len() * 64);
+        let mut w = range.start / 64;
+        let mut cur = if range.start < end { self.0[w] & (u64::MAX << (range.start % 64)) } else { 0 };
+        let last = end.saturating_sub(1) / 64;
+        std::iter::from_fn(move || loop {
+            if range.start >= end {
+                return None;
+            }
+            if cur != 0 {
+                let i = w * 64 + cur.trailing_zeros() as usize;
+                cur &= cur - 1;
+                return (i < end).then_some(i);
+            }
+            if w >= last {
+                return None;
+            }
+            w += 1;
+            cur = self.0[w];
+        })
+    }
+}
+
+/// Which pages of the array the whole-state checks must look at, so that
+/// they visit those instead of every page (what each bit means mirrors the
+/// condition of the check that uses it: `verify::integrity`,
+/// `verify::ownership`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageIndex {
+    /// Free block heads: `PG_BUDDY` or `PG_PCP`.
+    pub heads: PageBits,
+    /// User pages in use: refcount > 0, not `PG_BUDDY`, owned by a task.
+    pub user: PageBits,
+    /// Pages in a state no free page may have (a reference, an owner, a
+    /// mapping, `PG_RESERVED`, LRU/anon/slab flags).
+    pub busy: PageBits,
+    /// Unmovable pages in use (not a free head; owned by the kernel or a
+    /// page table, or slab; a reference): what a CMA pageblock must not hold.
+    pub unmovable: PageBits,
+}
+
+impl PageIndex {
+    fn build(pages: &[PageRecord]) -> PageIndex {
+        let n = pages.len();
+        let mut ix = PageIndex { heads: PageBits::with_len(n), user: PageBits::with_len(n), busy: PageBits::with_len(n), unmovable: PageBits::with_len(n) };
+        for (i, p) in pages.iter().enumerate() {
+            ix.update(i, p);
+        }
+        ix
+    }
+    fn update(&mut self, i: usize, p: &PageRecord) {
+        let head = p.has(PG_BUDDY) || p.has(PG_PCP);
+        self.heads.set(i, head);
+        let k = p.owner & OWNER_KIND_MASK;
+        self.unmovable.set(i, !head && (k == OWNER_KIND_KERNEL || k == OWNER_KIND_PGTABLE || p.has(PG_SLAB)) && p.refcount > 0);
+        self.user.set(i, p.refcount > 0 && !p.has(PG_BUDDY) && p.owner & OWNER_KIND_MASK == OWNER_KIND_USER);
+        self.busy.set(i, p.refcount != 0 || p.owner != OWNER_NONE || p.mapcount != -1 || p.has(PG_RESERVED) || p.flags & (PG_LRU | PG_ANON | PG_SLAB) != 0);
+    }
 }
 
 /// Counters for one point in time (what the "C" trace events plot).
@@ -228,7 +309,7 @@ impl Snapshot {
     /// (`desc_pa` 0), the free map computed as for a read one.
     pub fn from_parts(desc: GuestDesc, pages: Vec<PageRecord>, pageblock_words: Vec<u32>, cma: Vec<CmaArea>, stable: bool) -> Snapshot {
         let zones = desc.zones[..(desc.nr_zones as usize).min(DESC_MAX_ZONES)].to_vec();
-        let mut s = Snapshot { desc_pa: 0, desc, pages, pageblock_words, zones, cma, address_spaces: Vec::new(), stable, free: Vec::new() };
+        let mut s = Snapshot { desc_pa: 0, desc, pages, pageblock_words, zones, cma, address_spaces: Vec::new(), stable, free: Vec::new(), tracked: false, index: None, pb_free: Vec::new() };
         s.compute_free();
         s
     }
@@ -236,8 +317,13 @@ impl Snapshot {
     /// Read and validate only the descriptor.
     pub fn read_desc(ram: &GuestRam, desc_pa: u64) -> R<GuestDesc> {
         let sz = std::mem::size_of::<GuestDesc>() as u64;
-        let b = read_bytes(ram, "descriptor", desc_pa, sz)?;
-        let d: GuestDesc = from_bytes(&b).ok_or(IntrospectError::NotInRam { what: "descriptor", pa: desc_pa, len: sz })?;
+        // read straight into the record (no buffer per read: the CPU's TLB
+        // helpers read the descriptor at every doorbell)
+        let mut d: GuestDesc = zeroed();
+        if !ram.contains(desc_pa, sz as usize) {
+            return Err(IntrospectError::NotInRam { what: "descriptor", pa: desc_pa, len: sz });
+        }
+        ram.read(desc_pa, slice_as_bytes_mut(std::slice::from_mut(&mut d))).map_err(|_| IntrospectError::NotInRam { what: "descriptor", pa: desc_pa, len: sz })?;
         validate_desc(ram, desc_pa, &d)?;
         Ok(d)
     }
@@ -278,6 +364,172 @@ impl Snapshot {
         }
     }
 
+    /// [`Snapshot::reread`], copying only the 4 KiB windows of the page
+    /// array written since the last tracked re-read, and recomputing the
+    /// free map only where a free block's head changed. The first tracked
+    /// re-read (or one after the array moved) watches the array in RAM's
+    /// dirty log ([`GuestRam::watch_writes`]) and reads it whole. RAM's
+    /// log has one reader: this must be the only snapshot re-read this way
+    /// from `ram`. The result is the same as a full re-read's. `changed`
+    /// receives (not necessarily sorted or disjoint) index ranges of the
+    /// page array outside which no record and no free mark changed.
+    /// On error `self` is left as it was.
+    pub fn reread_tracked(&mut self, ram: &GuestRam, changed: &mut Vec<std::ops::Range<usize>>) -> R<()> {
+        let d = Self::read_desc(ram, self.desc_pa)?;
+        let (pageblock_words, cma, address_spaces) = Self::read_tables(ram, &d)?;
+        let n = d.nr_pages as usize;
+        let arr_pa = d.page_array_pa as u64;
+        let arr_len = n as u64 * std::mem::size_of::<PageRecord>() as u64;
+        let same_array = self.tracked
+            && self.desc.page_array_pa == d.page_array_pa
+            && self.desc.max_order == d.max_order
+            && self.desc.base_pfn == d.base_pfn
+            && self.desc.pageblock_order == d.pageblock_order
+            && self.pages.len() == n
+            && self.free.len() == n;
+        let mut windows = Vec::new();
+        let incremental = same_array && ram.take_dirty(arr_pa, arr_len, |pa| windows.push(pa)).is_some();
+        if incremental {
+            let before = changed.len();
+            if let Err(e) = self.copy_windows(ram, arr_pa, &windows, d.max_order, changed) {
+                self.tracked = false;
+                return Err(e);
+            }
+            self.desc = d;
+            if self.pb_free.len() != self.pageblock_count() {
+                self.count_free(0..n);
+            } else {
+                for r in changed[before..].to_vec() {
+                    self.count_free(r);
+                }
+            }
+        } else {
+            // watch first, then copy: a write after this is logged
+            ram.watch_writes(arr_pa, arr_len);
+            let watching = ram.take_dirty(arr_pa, arr_len, |_| {}).is_some();
+            let mut free = std::mem::take(&mut self.free);
+            free.clear();
+            free.resize(n, false);
+            let max_order = d.max_order;
+            let read = read_array_chunked(ram, "page array", arr_pa, n as u64, &mut self.pages, 2048, |pages, range| mark_free(pages, range, max_order, &mut free));
+            self.free = free;
+            self.tracked = watching && read.is_ok();
+            self.index = None;
+            self.pb_free.clear();
+            read?;
+            self.index = Some(PageIndex::build(&self.pages));
+            self.desc = d;
+            self.count_free(0..n);
+            changed.push(0..n);
+        }
+        let seq_after = ram.read_u32(self.desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
+        self.stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
+        self.zones = d.zones[..d.nr_zones as usize].to_vec();
+        self.desc = d;
+        self.pageblock_words = pageblock_words;
+        self.cma = cma;
+        self.address_spaces = address_spaces;
+        Ok(())
+    }
+
+    /// Pageblocks the array spans (from the one holding its first page).
+    fn pageblock_count(&self) -> usize {
+        let pb = self.pageblock_pages() as u64;
+        let first = (self.desc.base_pfn as u64 / pb) * pb;
+        (self.end_pfn() - first).div_ceil(pb) as usize
+    }
+
+    /// Recount `pb_free` for the pageblocks that overlap `range` of the
+    /// page array (all of them when its length is wrong).
+    fn count_free(&mut self, range: std::ops::Range<usize>) {
+        let count = self.pageblock_count();
+        if self.pb_free.len() != count {
+            self.pb_free.clear();
+            self.pb_free.resize(count, 0);
+            return self.count_free(0..self.free.len());
+        }
+        let pb = self.pageblock_pages() as usize;
+        let base = self.desc.base_pfn as usize;
+        let first = (base / pb) * pb;
+        let n = self.free.len();
+        if range.start >= range.end.min(n) {
+            return;
+        }
+        let (k0, k1) = ((base + range.start - first) / pb, (base + range.end.min(n) - 1 - first) / pb);
+        for k in k0..=k1.min(count - 1) {
+            let lo = (first + k * pb).max(base) - base;
+            let hi = (first + (k + 1) * pb - base).min(n);
+            self.pb_free[k] = self.free[lo..hi].iter().filter(|&&f| f).count() as u32;
+        }
+    }
+
+    /// Copy the page-array windows at `windows` (4 KiB pages of guest RAM,
+    /// in address order) into `self.pages` and bring the free map up to
+    /// date where a free block's head changed (see [`Snapshot::reread_tracked`]).
+    fn copy_windows(&mut self, ram: &GuestRam, arr_pa: u64, windows: &[u64], max_order: u32, changed: &mut Vec<std::ops::Range<usize>>) -> R<()> {
+        const REC: u64 = std::mem::size_of::<PageRecord>() as u64;
+        let n = self.pages.len();
+        let arr_end = arr_pa + n as u64 * REC;
+        let head_len = |p: &PageRecord| ((p.has(PG_BUDDY) || p.has(PG_PCP)) && p.private < max_order).then(|| 1usize << p.private);
+        let mut heads: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut tmp: Vec<PageRecord> = Vec::new();
+        for &w in windows {
+            let lo = w.max(arr_pa);
+            let hi = (w + 4096).min(arr_end);
+            if lo >= hi {
+                continue;
+            }
+            let i0 = ((lo - arr_pa) / REC) as usize;
+            let i1 = ((hi - arr_pa).div_ceil(REC) as usize).min(n);
+            tmp.clear();
+            tmp.resize(i1 - i0, zeroed());
+            let (pa, len) = (arr_pa + i0 as u64 * REC, (i1 - i0) as u64 * REC);
+            ram.read(pa, slice_as_bytes_mut(&mut tmp)).map_err(|_| IntrospectError::NotInRam { what: "page array", pa, len })?;
+            for (k, new) in (i0..i1).zip(&tmp) {
+                let old = &self.pages[k];
+                if old == new {
+                    continue;
+                }
+                for l in [head_len(old), head_len(new)].into_iter().flatten() {
+                    heads.push(k..(k + l).min(n));
+                }
+                if let Some(ix) = &mut self.index {
+                    ix.update(k, new);
+                }
+            }
+            self.pages[i0..i1].copy_from_slice(&tmp);
+            changed.push(i0..i1);
+        }
+        if heads.is_empty() {
+            return Ok(());
+        }
+        // A page's free mark depends on the heads at most a largest block
+        // before it: recompute each range a changed head covered (before or
+        // after the change) from every head that may reach into it.
+        heads.sort_by_key(|r| r.start);
+        let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+        for r in heads {
+            match merged.last_mut() {
+                Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        let reach = (1usize << (max_order - 1)) - 1;
+        for r in merged {
+            self.free[r.clone()].iter_mut().for_each(|f| *f = false);
+            for j in r.start.saturating_sub(reach)..r.end {
+                if let Some(l) = head_len(&self.pages[j]) {
+                    let (a, b) = (j.max(r.start), (j + l).min(r.end));
+                    if a < b {
+                        self.free[a..b].iter_mut().for_each(|f| *f = true);
+                    }
+                }
+            }
+            changed.push(r);
+        }
+        Ok(())
+    }
+
     /// [`Snapshot::read`] into the given allocations; on error they come
     /// back untouched (the page array is read last, after every check).
     #[allow(clippy::type_complexity)]
@@ -307,7 +559,7 @@ impl Snapshot {
         let zones = d.zones[..d.nr_zones as usize].to_vec();
         let seq_after = ram.read_u32(desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
         let stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
-        Ok(Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free })
+        Ok(Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free, tracked: false, index: None, pb_free: Vec::new() })
     }
 
     /// The pageblock bitmap, the CMA areas and the address-space table.
@@ -355,6 +607,10 @@ impl Snapshot {
         self.free = free;
     }
 
+    /// The page index the tracked re-reads keep (see [`PageIndex`]).
+    pub fn index(&self) -> Option<&PageIndex> {
+        self.index.as_ref().filter(|ix| ix.heads.0.len() == self.pages.len().div_ceil(64))
+    }
     /// First PFN with a record.
     pub fn base_pfn(&self) -> u32 {
         self.desc.base_pfn
@@ -472,54 +728,74 @@ impl Snapshot {
 
     /// [`Snapshot::page_state_codes`] into `out` (its allocation reused).
     pub fn page_state_codes_into(&self, out: &mut Vec<u8>) {
-        let base = self.desc.base_pfn;
         out.clear();
         out.reserve(self.pages.len());
         for (i, (p, &free)) in self.pages.iter().zip(&self.free).enumerate() {
-            let s = if free {
-                PageState::Free
-            } else if p.has(PG_RESERVED) {
-                PageState::Reserved
-            } else {
-                match p.owner & OWNER_KIND_MASK {
-                    OWNER_KIND_DEVICE => PageState::Device,
-                    OWNER_KIND_PGTABLE => PageState::PageTable,
-                    OWNER_KIND_CMA => PageState::CmaAllocated,
-                    OWNER_KIND_USER => PageState::User,
-                    _ => {
-                        let pfn = base + i as u32;
-                        if self.cma_area_of(pfn).is_some_and(|a| a.bit(pfn) == Some(true)) {
-                            PageState::CmaAllocated
-                        } else if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 {
-                            PageState::User
-                        } else {
-                            PageState::Kernel
-                        }
+            out.push(self.state_code(i, p, free));
+        }
+    }
+
+    /// Bring `codes` (the codes of every page of an earlier snapshot of
+    /// the same array) up to date over `ranges` of the page array: what
+    /// [`Snapshot::page_state_codes_into`] would give when nothing outside
+    /// them changed (records, free marks, CMA bitmap bits).
+    pub fn update_state_codes(&self, ranges: &[std::ops::Range<usize>], codes: &mut [u8]) {
+        let n = self.pages.len().min(self.free.len()).min(codes.len());
+        for r in ranges {
+            for i in r.start.min(n)..r.end.min(n) {
+                codes[i] = self.state_code(i, &self.pages[i], self.free[i]);
+            }
+        }
+    }
+
+    /// The state code of page `i` of the array (record `p`, free mark `free`).
+    #[inline]
+    fn state_code(&self, i: usize, p: &PageRecord, free: bool) -> u8 {
+        let s = if free {
+            PageState::Free
+        } else if p.has(PG_RESERVED) {
+            PageState::Reserved
+        } else {
+            match p.owner & OWNER_KIND_MASK {
+                OWNER_KIND_DEVICE => PageState::Device,
+                OWNER_KIND_PGTABLE => PageState::PageTable,
+                OWNER_KIND_CMA => PageState::CmaAllocated,
+                OWNER_KIND_USER => PageState::User,
+                _ => {
+                    let pfn = self.desc.base_pfn + i as u32;
+                    if self.cma_area_of(pfn).is_some_and(|a| a.bit(pfn) == Some(true)) {
+                        PageState::CmaAllocated
+                    } else if p.flags & (PG_LRU | PG_ANON | PG_MOVABLE) != 0 {
+                        PageState::User
+                    } else {
+                        PageState::Kernel
                     }
                 }
-            };
-            out.push(s as u8);
-        }
+            }
+        };
+        s as u8
     }
 
     /// Free pages per migrate type and pageblocks per migrate type.
     pub fn counters(&self) -> MmCounters {
         let mut c = MmCounters::default();
-        for pb in self.pageblocks() {
-            if let Some(mt) = self.pageblock_mt(pb.max(self.desc.base_pfn)) {
-                if (mt as usize) < MIGRATE_TYPES {
-                    c.pageblocks_per_mt[mt as usize] += 1;
-                }
+        let base = self.desc.base_pfn as u64;
+        let end = self.end_pfn().min(base + self.free.len() as u64);
+        let pb_pages = self.pageblock_pages() as u64;
+        let counted = self.pb_free.len() == self.pageblock_count() && self.free.len() == self.pages.len();
+        for (k, pb) in self.pageblocks().enumerate() {
+            let Some(mt) = self.pageblock_mt(pb.max(self.desc.base_pfn)) else { continue };
+            if mt as usize >= MIGRATE_TYPES {
+                continue;
             }
-        }
-        for (i, f) in self.free.iter().enumerate() {
-            if *f {
-                let pfn = self.desc.base_pfn + i as u32;
-                if let Some(mt) = self.pageblock_mt(pfn) {
-                    if (mt as usize) < MIGRATE_TYPES {
-                        c.free_per_mt[mt as usize] += 1;
-                    }
-                }
+            c.pageblocks_per_mt[mt as usize] += 1;
+            // every page of a pageblock has its type: count its free ones
+            let (lo, hi) = ((pb as u64).max(base), (pb as u64 + pb_pages).min(end));
+            if counted {
+                c.free_per_mt[mt as usize] += self.pb_free[k] as u64;
+            } else if lo < hi {
+                let free = &self.free[(lo - base) as usize..(hi - base) as usize];
+                c.free_per_mt[mt as usize] += free.iter().map(|&f| f as u64).sum::<u64>();
             }
         }
         c.cma_used = self.cma.iter().map(cma_used_pages).collect();

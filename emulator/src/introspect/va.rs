@@ -35,12 +35,21 @@ pub fn for_each_user_mapping(ram: &GuestRam, regs: &MmuRegs, mut f: impl FnMut(M
     let n = regs.ttbcr & 7;
     // VA span of TTBR0: the whole space when N = 0, else 2^(32-N).
     let l1_entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
+    // The TTBR0 table's entries lie one after another from the first
+    // slot: read them in one go (entry by entry only if that fails).
+    let mut table = [0u8; 16384];
+    let table = &mut table[..l1_entries as usize * 4];
+    let bulk = ram.read(l1_slot(regs, 0) as u64, table).is_ok();
     for i in 0..l1_entries {
         let va1 = i << 20;
-        let slot = l1_slot(regs, va1) as u64;
-        let l1 = match ram.read_u32(slot) {
-            Some(v) => v,
-            None => continue,
+        let l1 = if bulk {
+            let w = &table[i as usize * 4..i as usize * 4 + 4];
+            u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+        } else {
+            match ram.read_u32(l1_slot(regs, va1) as u64) {
+                Some(v) => v,
+                None => continue,
+            }
         };
         if l1 & 3 != 0b01 {
             continue;

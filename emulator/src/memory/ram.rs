@@ -1,5 +1,8 @@
 //! Guest RAM: one anonymous host mapping shared by Unicorn (mem_map_ptr),
-//! the DMA masters and the introspection readers on any thread.
+//! the DMA masters and the introspection readers on any thread, and the
+//! dirty log of one watched range (which 4 KiB pages were written since a
+//! reader last took them: see [`GuestRam::watch_writes`]).
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What a RAM access or reservation can fail with.
@@ -16,6 +19,70 @@ pub enum RamError {
 struct Mapping {
     ptr: *mut u8,
     len: usize,
+    log: DirtyLog,
+}
+
+/// Which 4 KiB pages of a watched range were written since they were last
+/// taken. The host's own writes ([`GuestRam::write`], [`GuestRam::discard`])
+/// set the bits here; the guest's stores set them in the CPU (the vendored
+/// Unicorn's `uc_cmaemu_set_dirty_log`, pointed at `bits`). One reader
+/// takes the bits (the verification session's snapshot).
+struct DirtyLog {
+    /// One bit per 4 KiB page of RAM (bit 0 of word 0: the first page).
+    bits: Box<[AtomicU64]>,
+    /// The watched range `[pa, pa + len)`, page-aligned; len 0: none.
+    watch_pa: AtomicU64,
+    watch_len: AtomicU64,
+    /// The watch changed: the CPU must tell its engine.
+    watch_changed: AtomicBool,
+    /// Bits were taken: the CPU must re-arm its engine before the guest
+    /// runs again (see [`GuestRam::engine_sync`]).
+    rearm: AtomicBool,
+}
+
+impl DirtyLog {
+    fn new(len: usize) -> DirtyLog {
+        let words = (len / PAGE).div_ceil(64);
+        DirtyLog {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            watch_pa: AtomicU64::new(0),
+            watch_len: AtomicU64::new(0),
+            watch_changed: AtomicBool::new(false),
+            rearm: AtomicBool::new(false),
+        }
+    }
+    /// Mark the watched pages among `[off, off + len)` (offsets into RAM).
+    fn mark(&self, off: u64, len: u64, base: u64) {
+        let wlen = self.watch_len.load(Ordering::Relaxed);
+        if wlen == 0 || len == 0 {
+            return;
+        }
+        let wo = self.watch_pa.load(Ordering::Relaxed) - base;
+        let (lo, hi) = (off.max(wo), (off + len).min(wo + wlen));
+        if lo >= hi {
+            return;
+        }
+        for page in lo / PAGE as u64..=(hi - 1) / PAGE as u64 {
+            self.bits[(page / 64) as usize].fetch_or(1 << (page % 64), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The 4 KiB page the dirty log counts in.
+const PAGE: usize = 4096;
+
+/// What the CPU must tell its engine about the dirty log (see
+/// [`GuestRam::engine_sync`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirtySync {
+    /// Nothing changed.
+    None,
+    /// Log guest stores into `[pa, pa + len)` (len 0: stop) in `bitmap`,
+    /// whose bit 0 is the page at `base`.
+    Watch { bitmap: *mut u64, base: u64, pa: u64, len: u64 },
+    /// Bits were taken: send the next store to every watched page through
+    /// the logging path again.
+    Rearm,
 }
 
 // SAFETY: the mapping is plain memory; concurrent access from the CPU
@@ -57,7 +124,7 @@ impl GuestRam {
         if p == libc::MAP_FAILED {
             return Err(RamError::Reserve(len));
         }
-        Ok(GuestRam { m: Arc::new(Mapping { ptr: p as *mut u8, len }), base })
+        Ok(GuestRam { m: Arc::new(Mapping { ptr: p as *mut u8, len, log: DirtyLog::new(len) }), base })
     }
     pub fn base(&self) -> u64 {
         self.base
@@ -102,7 +169,81 @@ impl GuestRam {
         }
         // SAFETY: bounds checked above; the mapping lives while `self` does.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.m.ptr.add((pa - self.base) as usize), data.len()) };
+        self.m.log.mark(pa - self.base, data.len() as u64, self.base);
         Ok(())
+    }
+
+    /// Watch `[pa, pa + len)` (widened to whole 4 KiB pages, clipped to
+    /// RAM) for writes: from now on every write into it — the guest's
+    /// stores (through the CPU, once it has synced: [`GuestRam::engine_sync`])
+    /// and the host's — marks its page until [`GuestRam::take_dirty`]
+    /// takes it. Every page of the new range starts marked (what was
+    /// written before was not logged). One reader may take the bits.
+    pub fn watch_writes(&self, pa: u64, len: u64) {
+        let log = &self.m.log;
+        let ram_end = self.base + self.m.len as u64;
+        let lo = pa.max(self.base) & !(PAGE as u64 - 1);
+        let hi = pa.saturating_add(len).min(ram_end).next_multiple_of(PAGE as u64).min(ram_end);
+        let len = hi.saturating_sub(lo);
+        log.watch_pa.store(lo, Ordering::Relaxed);
+        log.watch_len.store(len, Ordering::Relaxed);
+        log.mark(lo - self.base, len, self.base);
+        log.watch_changed.store(true, Ordering::Release);
+    }
+
+    /// The watched range `(pa, len)`, if any.
+    pub fn watched(&self) -> Option<(u64, u64)> {
+        let len = self.m.log.watch_len.load(Ordering::Relaxed);
+        (len > 0).then(|| (self.m.log.watch_pa.load(Ordering::Relaxed), len))
+    }
+
+    /// Take (and clear) the marks of the 4 KiB pages of `[pa, pa + len)`,
+    /// which must lie inside the watched range (None otherwise: nothing is
+    /// known about writes outside it). `f(page_pa)` is called for each
+    /// page written since its mark was last taken, in address order. The
+    /// CPU re-arms its engine before the guest runs again.
+    pub fn take_dirty(&self, pa: u64, len: u64, mut f: impl FnMut(u64)) -> Option<()> {
+        let (wpa, wlen) = self.watched()?;
+        if len == 0 || pa < wpa || pa.checked_add(len)? > wpa + wlen {
+            return None;
+        }
+        let log = &self.m.log;
+        let first = (pa - self.base) / PAGE as u64;
+        let last = (pa + len - 1 - self.base) / PAGE as u64;
+        let mut w = first / 64;
+        while w <= last / 64 {
+            let lo = if w == first / 64 { first % 64 } else { 0 };
+            let hi = if w == last / 64 { last % 64 } else { 63 };
+            let mask = (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
+            let word = &log.bits[w as usize];
+            if word.load(Ordering::Relaxed) & mask != 0 {
+                let mut taken = word.fetch_and(!mask, Ordering::Relaxed) & mask;
+                while taken != 0 {
+                    let b = taken.trailing_zeros() as u64;
+                    taken &= taken - 1;
+                    f(self.base + (w * 64 + b) * PAGE as u64);
+                }
+            }
+            w += 1;
+        }
+        log.rearm.store(true, Ordering::Release);
+        Some(())
+    }
+
+    /// What the CPU must do to its engine before the guest runs again
+    /// (called by the CPU after every host service and before every run):
+    /// tell it a new watch, or re-arm it after a take. Clears the request.
+    pub fn engine_sync(&self) -> DirtySync {
+        let log = &self.m.log;
+        if log.watch_changed.swap(false, Ordering::Acquire) {
+            log.rearm.store(false, Ordering::Relaxed);
+            let len = log.watch_len.load(Ordering::Relaxed);
+            return DirtySync::Watch { bitmap: log.bits.as_ptr() as *mut u64, base: self.base, pa: log.watch_pa.load(Ordering::Relaxed), len };
+        }
+        if log.rearm.swap(false, Ordering::Acquire) {
+            return DirtySync::Rearm;
+        }
+        DirtySync::None
     }
     pub fn read_u32(&self, pa: u64) -> Option<u32> {
         let mut b = [0u8; 4];
@@ -123,6 +264,7 @@ impl GuestRam {
             // SAFETY: as above; a plain zero fill if the advice was refused.
             unsafe { std::ptr::write_bytes(self.m.ptr, 0, self.m.len) };
         }
+        self.m.log.mark(0, self.m.len as u64, self.base);
     }
 }
 
@@ -140,5 +282,29 @@ mod tests {
         assert_eq!(ram.equals(0x6000_1000, &other), Ok(false));
         assert!(ram.equals(0x6000_f001, &[0u8; 4096]).is_err());
         assert!(ram.equals(0x5fff_f000, &[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn host_writes_into_the_watched_range_are_taken_once() {
+        let ram = GuestRam::new(0x6000_0000, 1 << 20).unwrap();
+        let take = |pa, len| {
+            let mut v = Vec::new();
+            ram.take_dirty(pa, len, |p| v.push(p)).map(|_| v)
+        };
+        assert_eq!(take(0x6000_1000, 0x1000), None, "nothing watched");
+        ram.watch_writes(0x6000_1010, 0x3000);
+        assert_eq!(ram.watched(), Some((0x6000_1000, 0x4000)), "widened to whole pages");
+        assert_eq!(ram.engine_sync(), DirtySync::Watch { bitmap: ram.m.log.bits.as_ptr() as *mut u64, base: 0x6000_0000, pa: 0x6000_1000, len: 0x4000 });
+        assert_eq!(take(0x6000_1000, 0x4000), Some(vec![0x6000_1000, 0x6000_2000, 0x6000_3000, 0x6000_4000]), "a new watch starts marked");
+        assert_eq!(ram.engine_sync(), DirtySync::Rearm);
+        assert_eq!(ram.engine_sync(), DirtySync::None);
+        assert_eq!(take(0x6000_1000, 0x4000), Some(vec![]));
+        ram.write(0x6000_2ffe, &[1, 2, 3, 4]).unwrap();
+        ram.write(0x6000_8000, &[1]).unwrap();
+        assert_eq!(take(0x6000_1000, 0x2000), Some(vec![0x6000_2000]), "only the pages asked for");
+        assert_eq!(take(0x6000_1000, 0x4000), Some(vec![0x6000_3000]));
+        assert_eq!(take(0x6000_0000, 0x2000), None, "partly outside the watch");
+        ram.discard();
+        assert_eq!(take(0x6000_1000, 0x4000).map(|v| v.len()), Some(4), "discarding RAM rewrites every page");
     }
 }

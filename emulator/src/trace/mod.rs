@@ -162,15 +162,29 @@ pub fn page_states(s: &crate::introspect::Snapshot) -> Vec<u8> {
 /// code)`; with `old`, only the pages whose code changed.
 pub fn state_runs(base: u32, new: &[u8], old: Option<&[u8]>) -> Vec<(u32, u32, u8)> {
     let mut out: Vec<(u32, u32, u8)> = Vec::new();
-    for (i, &c) in new.iter().enumerate() {
-        if old.is_some_and(|o| o.get(i) == Some(&c)) {
-            continue;
+    // equal stretches are skipped a block at a time (a plain compare)
+    const BLOCK: usize = 64;
+    let mut i = 0;
+    while i < new.len() {
+        if let Some(o) = old {
+            let e = (i + BLOCK).min(new.len());
+            if o.get(i..e) == Some(&new[i..e]) {
+                i = e;
+                continue;
+            }
         }
-        let pfn = base + i as u32;
-        match out.last_mut() {
-            Some((s, n, oc)) if *oc == c && *s + *n == pfn => *n += 1,
-            _ => out.push((pfn, 1, c)),
+        let e = (i + BLOCK).min(new.len());
+        for (i, &c) in new.iter().enumerate().take(e).skip(i) {
+            if old.is_some_and(|o| o.get(i) == Some(&c)) {
+                continue;
+            }
+            let pfn = base + i as u32;
+            match out.last_mut() {
+                Some((s, n, oc)) if *oc == c && *s + *n == pfn => *n += 1,
+                _ => out.push((pfn, 1, c)),
+            }
         }
+        i = e;
     }
     out
 }

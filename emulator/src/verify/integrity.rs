@@ -21,9 +21,37 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     let max_order = s.desc.max_order;
 
     // 1. Buddy blocks and blocks on the per-cpu lists: shape, overlaps,
-    //    free pages not owned/mapped.
-    let mut covered = vec![false; n];
-    for i in 0..n {
+    //    free pages not owned/mapped; unmovable pages in CMA pageblocks.
+    //    With the snapshot's page index only the heads, the unmovable
+    //    pages of CMA pageblocks and the busy pages inside free blocks are
+    //    visited (the same findings in the same order: pages are taken in
+    //    ascending order, so a block overlaps an earlier one exactly when
+    //    an earlier block ends past its head, and its head is the first
+    //    page covered).
+    let ix = s.index();
+    let mut covered = if ix.is_some() { Vec::new() } else { vec![false; n] };
+    let mut covered_end = 0usize;
+    let all_pages = 0..n;
+    let visit: Box<dyn Iterator<Item = usize> + '_> = match ix {
+        Some(ix) => {
+            let pb = s.pageblock_pages() as u64;
+            let cma_blocks: Vec<std::ops::Range<usize>> = s
+                .pageblocks()
+                .filter(|&b| s.pageblock_mt(b.max(base)) == Some(MIGRATE_CMA))
+                .map(|b| ((b.max(base) - base) as usize)..((b as u64 + pb).min(s.end_pfn()) - base as u64) as usize)
+                .collect();
+            let mut heads = ix.heads.ones(0..n).peekable();
+            let mut unmovable = cma_blocks.into_iter().flat_map(move |r| ix.unmovable.ones(r)).peekable();
+            Box::new(std::iter::from_fn(move || match (heads.peek(), unmovable.peek()) {
+                (Some(h), Some(u)) if h < u => heads.next(),
+                (_, Some(_)) => unmovable.next(),
+                (Some(_), None) => heads.next(),
+                (None, None) => None,
+            }))
+        }
+        None => Box::new(all_pages),
+    };
+    for i in visit {
         let p = s.pages[i];
         if !p.has(PG_BUDDY) && !p.has(PG_PCP) {
             let k = p.owner & OWNER_KIND_MASK;
@@ -56,11 +84,23 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
             out.push(Check::PageState, Some(pfn), None, None, format!("free block {pfn:#x} of order {order} is misaligned or runs past the page array"));
             continue;
         }
-        if let Some(k) = (i..i + len).find(|&k| covered[k]) {
+        let first_covered = match ix {
+            Some(_) => (covered_end > i).then_some(i),
+            None => (i..i + len).find(|&k| covered[k]),
+        };
+        if let Some(k) = first_covered {
             out.push(Check::FreeList, Some(base + k as u32), None, None, format!("free block {pfn:#x} (order {order}) overlaps another free block at {:#x} (double free?)", base + k as u32));
         }
-        for k in i..i + len {
-            covered[k] = true;
+        covered_end = covered_end.max(i + len);
+        let block = i..i + len;
+        let inside: Box<dyn Iterator<Item = usize> + '_> = match ix {
+            Some(ix) => Box::new(ix.busy.ones(block)),
+            None => Box::new(block),
+        };
+        for k in inside {
+            if ix.is_none() {
+                covered[k] = true;
+            }
             let q = s.pages[k];
             let qp = base + k as u32;
             if q.refcount != 0 || q.owner != OWNER_NONE || q.mapcount != -1 || q.has(PG_RESERVED) || q.flags & (PG_LRU | PG_ANON | PG_SLAB) != 0 {
@@ -97,7 +137,7 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     }
 
     // 3. Free lists: walk, links, order/type agreement, counts.
-    let mut on_list = vec![false; n];
+    let mut on_list = OnList::new(n, ix.is_some());
     for z in &s.zones {
         let mut total_free: u64 = 0;
         let mut cma_free: u64 = 0;
@@ -121,11 +161,11 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
                     if cur < z.start_pfn || cur >= z.end_pfn {
                         out.push(Check::FreeList, Some(cur), None, None, format!("page {cur:#x} on a free list of zone {} lies outside the zone", zone_name(z)));
                     }
-                    if on_list[i] {
+                    if on_list.get(i) {
                         out.push(Check::FreeList, Some(cur), None, None, format!("page {cur:#x} is on a free list twice (order {order} {}): double free", MT_NAMES[mt]));
                         break;
                     }
-                    on_list[i] = true;
+                    on_list.set(i);
                     if !p.has(PG_BUDDY) || p.private as usize != order {
                         out.push(Check::FreeList, Some(cur), None, None, format!("page {cur:#x} on the order-{order} {} list is not a free block of that order (buddy={} order={})", MT_NAMES[mt], p.has(PG_BUDDY), p.private));
                     }
@@ -165,8 +205,13 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
             out.push(Check::Accounting, None, None, None, format!("zone {}: NR_FREE_CMA_PAGES is {}, the CMA lists hold {cma_free} pages", zone_name(z), z.nr_free_cma_pages));
         }
     }
-    for i in 0..n {
-        if s.pages[i].has(PG_BUDDY) && !on_list[i] {
+    let all_pages = 0..n;
+    let heads: Box<dyn Iterator<Item = usize> + '_> = match ix {
+        Some(ix) => Box::new(ix.heads.ones(0..n)),
+        None => Box::new(all_pages),
+    };
+    for i in heads {
+        if s.pages[i].has(PG_BUDDY) && !on_list.get(i) {
             let pfn = base + i as u32;
             out.push(Check::FreeList, Some(pfn), None, None, format!("free block {pfn:#x} (order {}) is on no free list", s.pages[i].private));
         }
@@ -220,4 +265,35 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
 
 fn zone_name(z: &cmaemu_abi::desc::ZoneRecord) -> String {
     String::from_utf8_lossy(cmaemu_abi::desc::name_bytes(&z.name)).into_owned()
+}
+
+/// The pages found on free lists: one flag per page, or (with a page
+/// index, where the heads are few) a set of them.
+enum OnList {
+    All(Vec<bool>),
+    Few(std::collections::HashSet<usize>),
+}
+
+impl OnList {
+    fn new(n: usize, few: bool) -> OnList {
+        if few {
+            OnList::Few(Default::default())
+        } else {
+            OnList::All(vec![false; n])
+        }
+    }
+    fn get(&self, i: usize) -> bool {
+        match self {
+            OnList::All(v) => v[i],
+            OnList::Few(h) => h.contains(&i),
+        }
+    }
+    fn set(&mut self, i: usize) {
+        match self {
+            OnList::All(v) => v[i] = true,
+            OnList::Few(h) => {
+                h.insert(i);
+            }
+        }
+    }
 }

@@ -37,11 +37,23 @@ pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violati
 /// so that a large board's counts are not allocated and faulted in anew).
 pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &mut Vec<(u32, u32, u32)>) -> Vec<Violation> {
     let mut out = Out::new(ctx);
-    // per page of the array: (PTEs mapping it, first (asid, va))
+    // per page of the array: (PTEs mapping it, first (asid, va)). With the
+    // snapshot's page index the scratch stays all zeros between calls
+    // (only the entries this walk touched are reset at the end) and only
+    // the user pages are visited after the walk.
     let base = s.base_pfn();
-    mapped.clear();
-    if s.stable {
-        mapped.resize(s.pages.len(), (0, 0, 0));
+    let ix = s.index();
+    let mut touched: Vec<usize> = Vec::new();
+    if ix.is_some() {
+        if s.stable && mapped.len() != s.pages.len() {
+            mapped.clear();
+            mapped.resize(s.pages.len(), (0, 0, 0));
+        }
+    } else {
+        mapped.clear();
+        if s.stable {
+            mapped.resize(s.pages.len(), (0, 0, 0));
+        }
     }
     for a in &s.address_spaces {
         if a.flags & AS_LIVE == 0 {
@@ -60,6 +72,7 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
             if let Some(e) = pfn.checked_sub(base).and_then(|i| mapped.get_mut(i as usize)) {
                 if e.0 == 0 {
                     *e = (0, a.asid, m.va);
+                    touched.push((pfn - base) as usize);
                 }
                 e.0 += 1;
             }
@@ -79,7 +92,13 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
     if !s.stable {
         return out.finish();
     }
-    for (i, p) in s.pages.iter().enumerate() {
+    let all_pages = 0..s.pages.len();
+    let candidates: Box<dyn Iterator<Item = usize> + '_> = match ix {
+        Some(ix) => Box::new(ix.user.ones(0..s.pages.len())),
+        None => Box::new(all_pages),
+    };
+    for i in candidates {
+        let p = &s.pages[i];
         if p.refcount <= 0 || p.has(PG_BUDDY) || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER {
             continue;
         }
@@ -106,6 +125,13 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
             ),
             Some(_) => {}
         }
+    }
+    if ix.is_some() {
+        for i in touched {
+            mapped[i] = (0, 0, 0);
+        }
+    } else {
+        mapped.clear();
     }
     out.finish()
 }

@@ -185,6 +185,8 @@ MemoryRegion *find_memory_mapping(struct uc_struct *uc, hwaddr address)
 }
 
 void softfloat_init(void);
+// cmaemu patch (dirty log): in accel/tcg/cputlb.c.
+void cmaemu_dirty_rearm(struct uc_struct *uc);
 static inline void uc_common_init(struct uc_struct* uc)
 {
     uc->write_mem = cpu_physical_mem_write;
@@ -209,6 +211,8 @@ static inline void uc_common_init(struct uc_struct* uc)
     uc->memory_filter_subregions = memory_region_filter_subregions;
     uc->flatview_copy = flatview_copy;
     uc->memory_cow = memory_cow;
+    // cmaemu patch (dirty log): see uc_cmaemu_set_dirty_log.
+    uc->cmaemu_dirty_rearm = cmaemu_dirty_rearm;
 
     if (!uc->release)
         uc->release = release_common;

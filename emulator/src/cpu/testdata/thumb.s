@@ -145,3 +145,29 @@ t_tlb_resize:
   str r7, [r12, #4]
   b .
 .ltorg
+.org 0x380
+@ The dirty log (CMAEMU-PATCHES.md 10), with 0x60004000 watched: each log
+@ write makes the host take the marks at the next block start (the
+@ branches end the blocks). Take 1: the watch's initial mark; take 2: the
+@ first store to the page (a fresh TLB entry); take 3: a store through the
+@ same entry, logged only because take 2 re-armed it; take 4: nothing.
+t_dirty:
+  ldr r12, =0x10000000
+  ldr r2, =0x60004000
+  ldr r3, =0x60005000
+  movs r1, #1
+  str r1, [r12]
+  b 1f
+1: str r1, [r2]
+  str r1, [r3]
+  str r1, [r12]
+  b 2f
+2: movs r1, #2
+  str r1, [r2, #4]
+  str r1, [r12]
+  b 3f
+3: str r1, [r12]
+  b 4f
+4: str r1, [r12, #4]
+  b .
+.ltorg

@@ -1481,6 +1481,29 @@ UNICORN_EXPORT
 uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out);
 
 /*
+ cmaemu patch: a dirty log of one guest-physical range. Every guest store
+ into [@watch_pa, @watch_pa + @watch_len) that takes the not-dirty slow
+ path sets bit (pa - @base) / 4096 of @bitmap (64 bits a word, bit 0 the
+ least significant; the caller owns the bitmap and keeps it alive while it
+ is set). A TLB entry's first store takes that path, later ones do not:
+ the caller takes the bits it read and calls uc_cmaemu_dirty_rearm()
+ before the guest runs again, which sends the next store through every
+ entry writing into the range back to the slow path (nothing is flushed:
+ TLB contents and fills are unchanged). Setting the log re-arms the range;
+ @bitmap NULL turns it off. Stores by the host (uc_mem_write, writes
+ through the host mapping) are not seen.
+*/
+UNICORN_EXPORT
+uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap, uint64_t base,
+                               uint64_t watch_pa, uint64_t watch_len);
+
+/*
+ cmaemu patch: see uc_cmaemu_set_dirty_log.
+*/
+UNICORN_EXPORT
+uc_err uc_cmaemu_dirty_rearm(uc_engine *uc);
+
+/*
  Restore the current CPU context from a saved copy.
  This API should be used to roll the CPU context back to a previous
  state saved by uc_context_save().

@@ -743,6 +743,44 @@ void tlb_reset_dirty(CPUState *cpu, ram_addr_t start1, ram_addr_t length)
     }
 }
 
+/*
+ * cmaemu patch (dirty log): put every TLB entry that writes into the
+ * watched guest-physical range back on the not-dirty slow path (its next
+ * store goes through notdirty_write, which logs it). Only the flag
+ * changes: nothing is flushed or evicted.
+ */
+static inline void cmaemu_rearm_entry(struct uc_struct *uc, CPUTLBEntry *e)
+{
+    target_ulong a = e->addr_write;
+
+    if ((a & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE | TLB_NOTDIRTY)) == 0 &&
+            (uint64_t)e->paddr - uc->cmaemu_watch_pa < uc->cmaemu_watch_len) {
+        e->addr_write = a | TLB_NOTDIRTY;
+    }
+}
+
+void cmaemu_dirty_rearm(struct uc_struct *uc)
+{
+    CPUArchState *env;
+    int mmu_idx;
+
+    if (!uc->cpu) {
+        return;
+    }
+    env = uc->cpu->env_ptr;
+    for (mmu_idx = 0; mmu_idx < NB_MMU_MODES; mmu_idx++) {
+        unsigned int i;
+        unsigned int n = tlb_n_entries(&env_tlb(env)->f[mmu_idx]);
+
+        for (i = 0; i < n; i++) {
+            cmaemu_rearm_entry(uc, &env_tlb(env)->f[mmu_idx].table[i]);
+        }
+        for (i = 0; i < CPU_VTLB_SIZE; i++) {
+            cmaemu_rearm_entry(uc, &env_tlb(env)->d[mmu_idx].vtable[i]);
+        }
+    }
+}
+
 void tlb_reset_dirty_by_vaddr(CPUState *cpu, target_ulong start1, target_ulong length)
 {
     struct uc_struct *uc = cpu->uc;
@@ -1222,6 +1260,21 @@ static void notdirty_write(CPUState *cpu, vaddr mem_vaddr, unsigned size,
     MemoryRegion *mr = cpu->uc->memory_mapping(cpu->uc, tlbe->paddr | (mem_vaddr & ~TARGET_PAGE_MASK));
 
     cpu->uc->cmaemu_slow_stores++;
+
+    /* cmaemu patch (dirty log): see uc_cmaemu_set_dirty_log. */
+    if (cpu->uc->cmaemu_dirty_bitmap) {
+        struct uc_struct *duc = cpu->uc;
+        uint64_t pa = tlbe->paddr | (mem_vaddr & ~TARGET_PAGE_MASK);
+        uint64_t last = pa + (size ? size - 1 : 0);
+        uint64_t p;
+        for (p = pa & ~(uint64_t)0xfff; p <= last; p += 0x1000) {
+            if (p - duc->cmaemu_watch_pa < duc->cmaemu_watch_len) {
+                uint64_t bit = (p - duc->cmaemu_dirty_base) >> 12;
+                __atomic_fetch_or(&duc->cmaemu_dirty_bitmap[bit / 64],
+                                  (uint64_t)1 << (bit % 64), __ATOMIC_RELAXED);
+            }
+        }
+    }
 
     if (mr && (mr->perms & UC_PROT_EXEC) != 0) {
         struct page_collection *pages
