@@ -501,7 +501,16 @@ impl Session {
             Some(old) if cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut self.changed) => {
                 states.clear();
                 states.extend_from_slice(old);
-                snap.update_state_codes(&self.changed, &mut states);
+                // each page once: the ranges overlap (windows, free blocks)
+                self.changed.sort_unstable_by_key(|r| r.start);
+                let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+                for r in self.changed.drain(..) {
+                    match merged.last_mut() {
+                        Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
+                        _ => merged.push(r),
+                    }
+                }
+                snap.update_state_codes(&merged, &mut states);
             }
             _ => snap.page_state_codes_into(&mut states),
         }

@@ -390,17 +390,30 @@ impl Snapshot {
         let mut windows = Vec::new();
         let incremental = same_array && ram.take_dirty(arr_pa, arr_len, |pa| windows.push(pa)).is_some();
         if incremental {
-            let before = changed.len();
-            if let Err(e) = self.copy_windows(ram, arr_pa, &windows, d.max_order, changed) {
-                self.tracked = false;
-                return Err(e);
-            }
+            let freed = match self.copy_windows(ram, arr_pa, &windows, d.max_order, changed) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.tracked = false;
+                    return Err(e);
+                }
+            };
             self.desc = d;
             if self.pb_free.len() != self.pageblock_count() {
                 self.count_free(0..n);
             } else {
-                for r in changed[before..].to_vec() {
-                    self.count_free(r);
+                // each pageblock whose free marks may have changed, once
+                let pb = self.pageblock_pages() as usize;
+                let first = (self.desc.base_pfn as usize / pb) * pb;
+                let off = self.desc.base_pfn as usize - first;
+                let mut last_k = usize::MAX;
+                for r in freed {
+                    for k in (off + r.start) / pb..=(off + r.end.max(r.start + 1) - 1) / pb {
+                        if k != last_k {
+                            let lo = (k * pb).saturating_sub(off);
+                            self.count_free(lo..lo + 1);
+                            last_k = k;
+                        }
+                    }
                 }
             }
         } else {
@@ -466,7 +479,9 @@ impl Snapshot {
     /// Copy the page-array windows at `windows` (4 KiB pages of guest RAM,
     /// in address order) into `self.pages` and bring the free map up to
     /// date where a free block's head changed (see [`Snapshot::reread_tracked`]).
-    fn copy_windows(&mut self, ram: &GuestRam, arr_pa: u64, windows: &[u64], max_order: u32, changed: &mut Vec<std::ops::Range<usize>>) -> R<()> {
+    /// Returns the ranges whose free marks were recomputed (ascending,
+    /// disjoint).
+    fn copy_windows(&mut self, ram: &GuestRam, arr_pa: u64, windows: &[u64], max_order: u32, changed: &mut Vec<std::ops::Range<usize>>) -> R<Vec<std::ops::Range<usize>>> {
         const REC: u64 = std::mem::size_of::<PageRecord>() as u64;
         let n = self.pages.len();
         let arr_end = arr_pa + n as u64 * REC;
@@ -501,7 +516,7 @@ impl Snapshot {
             changed.push(i0..i1);
         }
         if heads.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // A page's free mark depends on the heads at most a largest block
         // before it: recompute each range a changed head covered (before or
@@ -515,7 +530,7 @@ impl Snapshot {
             }
         }
         let reach = (1usize << (max_order - 1)) - 1;
-        for r in merged {
+        for r in merged.iter().cloned() {
             self.free[r.clone()].iter_mut().for_each(|f| *f = false);
             for j in r.start.saturating_sub(reach)..r.end {
                 if let Some(l) = head_len(&self.pages[j]) {
@@ -527,7 +542,7 @@ impl Snapshot {
             }
             changed.push(r);
         }
-        Ok(())
+        Ok(merged)
     }
 
     /// [`Snapshot::read`] into the given allocations; on error they come
