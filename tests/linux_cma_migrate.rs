@@ -100,6 +100,27 @@ impl Run {
         LinuxMm::read(self.m.ram(), &Layout::new(&v, &self.debug).unwrap()).unwrap()
     }
 
+    /// Allocate the whole pool with `flush_tlb_page` replaced by `insns`:
+    /// every TLB check of the allocation reports a stale translation, no
+    /// other check fires, and the fill (`pages` in all) reads back intact
+    /// once the stale entries are dropped; then free the pool.
+    fn tlb_flush_planted_in_a_cma_allocation(&mut self, insns: &[u32], what: &str, pages: u32) {
+        let old = self.patch("flush_tlb_page", insns);
+        let c0 = self.counts(Check::MigrateTlb);
+        self.cmd(&format!("dma alloc {POOL} {POOL_PAGES}"));
+        self.patch("flush_tlb_page", &old);
+        let c1 = self.counts(Check::MigrateTlb);
+        eprintln!("CMA allocation {what}: {} moves, {} TLB checks, {} stale translations reported", c1.0 - c0.0, c1.1 - c0.1, c1.3 - c0.3);
+        assert!(c1.1 - c0.1 >= 100, "TLB flushes to check: {}", c1.1 - c0.1);
+        assert_eq!((c1.3 - c0.3) as u64, c1.1 - c0.1, "every planted bug caught ({what})");
+        self.m.cpu().flush_caches();
+        let out = self.cmd("check");
+        assert!(out.contains(&format!("check: {pages} pages ok")), "the fill is intact:\n{out}");
+        let others: Vec<_> = self.session().violations.iter().filter(|v| v.check != Check::MigrateTlb).collect();
+        assert!(others.is_empty(), "only the planted bug's check fired: {:#?}", &others[..others.len().min(3)]);
+        self.cmd(&format!("dma free {POOL}"));
+    }
+
     /// Overwrite the first instructions of kernel function `name` in guest
     /// memory (and drop translated code); returns what was there.
     fn patch(&mut self, name: &str, insns: &[u32]) -> Vec<u32> {
@@ -197,20 +218,7 @@ fn cma_allocation_through_the_test_module_migrates_pages_checked_one_by_one_and_
     // ... and in a CMA allocation: the pool is free and more than half the
     // free memory, so fresh pages land in it; the allocation moves them.
     r.cmd("fill 20 11");
-    let old = r.patch("flush_tlb_page", &[BX_LR]);
-    let c0 = r.counts(Check::MigrateTlb);
-    r.cmd(&format!("dma alloc {POOL} {POOL_PAGES}"));
-    r.patch("flush_tlb_page", &old);
-    let c1 = r.counts(Check::MigrateTlb);
-    eprintln!("CMA allocation without TLB flushes: {} moves, {} TLB checks, {} stale translations reported", c1.0 - c0.0, c1.1 - c0.1, c1.3 - c0.3);
-    assert!(c1.1 - c0.1 >= 200, "TLB flushes to check: {}", c1.1 - c0.1);
-    assert_eq!((c1.3 - c0.3) as u64, c1.1 - c0.1, "every missing flush caught");
-    r.m.cpu().flush_caches();
-    let out = r.cmd("check");
-    assert!(out.contains("check: 17920 pages ok"), "the fill is intact:\n{out}");
-    let others: Vec<_> = r.session().violations.iter().filter(|v| v.check != Check::MigrateTlb).collect();
-    assert!(others.is_empty(), "only the planted bug's check fired: {:#?}", &others[..others.len().min(3)]);
-    r.cmd(&format!("dma free {POOL}"));
+    r.tlb_flush_planted_in_a_cma_allocation(&[BX_LR], "without TLB flushes", 17920);
 
     // A flush for the wrong address space: flush_tlb_page invalidates the
     // VA under ASID 0xff (TLBIMVAIS naming an ASID no task of this run
@@ -218,18 +226,7 @@ fn cma_allocation_through_the_test_module_migrates_pages_checked_one_by_one_and_
     // real TLB. Each is caught (an ASID-blind check would take the
     // invalidate as covering the VA and report nothing).
     r.cmd("fill 20 12");
-    let old = r.patch("flush_tlb_page", &[ORR_R1_R1_FF, MCR_TLBIMVAIS_R1, BX_LR]);
-    let c0 = r.counts(Check::MigrateTlb);
-    r.cmd(&format!("dma alloc {POOL} {POOL_PAGES}"));
-    r.patch("flush_tlb_page", &old);
-    let c1 = r.counts(Check::MigrateTlb);
-    eprintln!("CMA allocation flushing ASID 0xff: {} moves, {} TLB checks, {} stale translations reported", c1.0 - c0.0, c1.1 - c0.1, c1.3 - c0.3);
-    assert!(c1.1 - c0.1 >= 200, "TLB flushes to check: {}", c1.1 - c0.1);
-    assert_eq!((c1.3 - c0.3) as u64, c1.1 - c0.1, "every flush of the wrong ASID caught");
-    r.m.cpu().flush_caches();
-    let out = r.cmd("check");
-    assert!(out.contains("check: 23040 pages ok"), "the fill is intact:\n{out}");
-    r.cmd(&format!("dma free {POOL}"));
+    r.tlb_flush_planted_in_a_cma_allocation(&[ORR_R1_R1_FF, MCR_TLBIMVAIS_R1, BX_LR], "flushing ASID 0xff", 23040);
 
     // The PTE restore patched out (remove_migration_pte returns true at
     // once: every PTE of a moved page stays a migration entry for the old,

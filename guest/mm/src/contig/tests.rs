@@ -780,8 +780,10 @@ fn page_in_the_lru_add_batch_is_drained_then_migrated_unless_the_drain_is_skippe
     }
 }
 
-#[test]
-fn injection_skip_pcp_drain_hands_a_per_cpu_page_of_the_range_out_as_a_target_and_the_range_is_busy() {
+/// The area's pages free but page 8 (mapped, movable) and page 3, freed
+/// last with the per-CPU lists in use: the head of the per-CPU list,
+/// inside the range.
+fn pcp_page_in_range_world() -> World {
     let mut w = world();
     // per-CPU lists in use (frees of order 0 go there)
     w.pa.setup_per_cpu_pageset();
@@ -793,8 +795,13 @@ fn injection_skip_pcp_drain_hands_a_per_cpu_page_of_the_range_out_as_a_target_an
     }
     w.pa.drain_all_pages(None);
     w.map_at(Pfn(AREA + 8), 1, 0x5000, 0xabc);
-    // freed last: the head of the per-CPU list, inside the range
     free(&mut w, AREA + 3);
+    w
+}
+
+#[test]
+fn injection_skip_pcp_drain_hands_a_per_cpu_page_of_the_range_out_as_a_target_and_the_range_is_busy() {
+    let mut w = pcp_page_in_range_world();
     assert!(w.pa.mem.page(Pfn(AREA + 3)).unwrap().has(PG_PCP));
     let before = snap(&w);
     w.faults = MigrateFaults::SKIP_PCP_DRAIN;
@@ -808,18 +815,7 @@ fn injection_skip_pcp_drain_hands_a_per_cpu_page_of_the_range_out_as_a_target_an
     no_isolated_pageblocks(&w);
     w.check();
     // with the drain, the same layout succeeds and the page leaves the range
-    let mut w = world();
-    // per-CPU lists in use (frees of order 0 go there)
-    w.pa.setup_per_cpu_pageset();
-    grab_area(&mut w);
-    for i in 0..AREA_PAGES {
-        if i != 8 && i != 3 {
-            free(&mut w, AREA + i);
-        }
-    }
-    w.pa.drain_all_pages(None);
-    w.map_at(Pfn(AREA + 8), 1, 0x5000, 0xabc);
-    free(&mut w, AREA + 3);
+    let mut w = pcp_page_in_range_world();
     assert_same(&before, &snap(&w), "the same layout");
     w.m().alloc_contig_range(Pfn(AREA), Pfn(AREA + 16), MigrateType::Cma, GFP_KERNEL).unwrap();
     assert!(!(AREA..AREA + 16).contains(&w.env.ptes[&(1, 0x5000)]));
