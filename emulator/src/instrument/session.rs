@@ -502,14 +502,7 @@ impl Session {
                 states.clear();
                 states.extend_from_slice(old);
                 // each page once: the ranges overlap (windows, free blocks)
-                self.changed.sort_unstable_by_key(|r| r.start);
-                let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
-                for r in self.changed.drain(..) {
-                    match merged.last_mut() {
-                        Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
-                        _ => merged.push(r),
-                    }
-                }
+                let merged = crate::introspect::snapshot::merge_ranges(std::mem::take(&mut self.changed));
                 snap.update_state_codes(&merged, &mut states);
             }
             _ => snap.page_state_codes_into(&mut states),

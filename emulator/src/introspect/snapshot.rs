@@ -237,13 +237,50 @@ impl PageIndex {
         ix
     }
     fn update(&mut self, i: usize, p: &PageRecord) {
-        let head = p.has(PG_BUDDY) || p.has(PG_PCP);
+        let head = is_free_head(p);
         self.heads.set(i, head);
-        let k = p.owner & OWNER_KIND_MASK;
-        self.unmovable.set(i, !head && (k == OWNER_KIND_KERNEL || k == OWNER_KIND_PGTABLE || p.has(PG_SLAB)) && p.refcount > 0);
-        self.user.set(i, p.refcount > 0 && !p.has(PG_BUDDY) && p.owner & OWNER_KIND_MASK == OWNER_KIND_USER);
-        self.busy.set(i, p.refcount != 0 || p.owner != OWNER_NONE || p.mapcount != -1 || p.has(PG_RESERVED) || p.flags & (PG_LRU | PG_ANON | PG_SLAB) != 0);
+        self.unmovable.set(i, !head && is_unmovable_in_use(p));
+        self.user.set(i, is_user_in_use(p));
+        self.busy.set(i, is_busy(p));
     }
+}
+
+/// A free block's head: on the buddy lists (`PG_BUDDY`) or a per-CPU list
+/// (`PG_PCP`).
+pub fn is_free_head(p: &PageRecord) -> bool {
+    p.has(PG_BUDDY) || p.has(PG_PCP)
+}
+
+/// An unmovable page in use: owned by the kernel or a page table, or slab,
+/// with a reference (what a MIGRATE_CMA pageblock must not hold).
+pub fn is_unmovable_in_use(p: &PageRecord) -> bool {
+    let k = p.owner & OWNER_KIND_MASK;
+    (k == OWNER_KIND_KERNEL || k == OWNER_KIND_PGTABLE || p.has(PG_SLAB)) && p.refcount > 0
+}
+
+/// A user page in use: a reference, not a buddy block, owned by a task.
+pub fn is_user_in_use(p: &PageRecord) -> bool {
+    p.refcount > 0 && !p.has(PG_BUDDY) && p.owner & OWNER_KIND_MASK == OWNER_KIND_USER
+}
+
+/// A state no free page may have: a reference, an owner, a mapping,
+/// `PG_RESERVED`, or LRU/anon/slab flags.
+pub fn is_busy(p: &PageRecord) -> bool {
+    p.refcount != 0 || p.owner != OWNER_NONE || p.mapcount != -1 || p.has(PG_RESERVED) || p.flags & (PG_LRU | PG_ANON | PG_SLAB) != 0
+}
+
+/// `v`'s ranges sorted and merged where they overlap or touch (each index
+/// once).
+pub fn merge_ranges(mut v: Vec<std::ops::Range<usize>>) -> Vec<std::ops::Range<usize>> {
+    v.sort_unstable_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(v.len());
+    for r in v {
+        match merged.last_mut() {
+            Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
 }
 
 /// Counters for one point in time (what the "C" trace events plot).
@@ -485,7 +522,7 @@ impl Snapshot {
         const REC: u64 = std::mem::size_of::<PageRecord>() as u64;
         let n = self.pages.len();
         let arr_end = arr_pa + n as u64 * REC;
-        let head_len = |p: &PageRecord| ((p.has(PG_BUDDY) || p.has(PG_PCP)) && p.private < max_order).then(|| 1usize << p.private);
+        let head_len = |p: &PageRecord| (is_free_head(p) && p.private < max_order).then(|| 1usize << p.private);
         let mut heads: Vec<std::ops::Range<usize>> = Vec::new();
         let mut tmp: Vec<PageRecord> = Vec::new();
         for &w in windows {
@@ -521,14 +558,7 @@ impl Snapshot {
         // A page's free mark depends on the heads at most a largest block
         // before it: recompute each range a changed head covered (before or
         // after the change) from every head that may reach into it.
-        heads.sort_by_key(|r| r.start);
-        let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
-        for r in heads {
-            match merged.last_mut() {
-                Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
-                _ => merged.push(r),
-            }
-        }
+        let merged = merge_ranges(heads);
         let reach = (1usize << (max_order - 1)) - 1;
         for r in merged.iter().cloned() {
             self.free[r.clone()].iter_mut().for_each(|f| *f = false);

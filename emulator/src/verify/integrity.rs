@@ -1,6 +1,7 @@
 //! Allocator integrity: free lists, page flags, pageblock types and CMA
 //! bitmaps agree.
 use super::{Check, CheckCtx, Out, Violation};
+use crate::introspect::snapshot::{is_busy, is_free_head, is_unmovable_in_use};
 use crate::introspect::{Snapshot, MT_NAMES};
 use cmaemu_abi::page::*;
 
@@ -53,9 +54,8 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
     };
     for i in visit {
         let p = s.pages[i];
-        if !p.has(PG_BUDDY) && !p.has(PG_PCP) {
-            let k = p.owner & OWNER_KIND_MASK;
-            if (k == OWNER_KIND_KERNEL || k == OWNER_KIND_PGTABLE || p.has(PG_SLAB)) && p.refcount > 0 {
+        if !is_free_head(&p) {
+            if is_unmovable_in_use(&p) {
                 let pfn = base + i as u32;
                 if s.pageblock_mt(pfn) == Some(MIGRATE_CMA) {
                     out.push(
@@ -103,7 +103,7 @@ pub fn check_integrity(s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
             }
             let q = s.pages[k];
             let qp = base + k as u32;
-            if q.refcount != 0 || q.owner != OWNER_NONE || q.mapcount != -1 || q.has(PG_RESERVED) || q.flags & (PG_LRU | PG_ANON | PG_SLAB) != 0 {
+            if is_busy(&q) {
                 out.push(
                     Check::PageState,
                     Some(qp),

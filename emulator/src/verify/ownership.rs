@@ -6,6 +6,7 @@
 use super::{Check, CheckCtx, Out, Violation};
 use crate::memory::GuestRam;
 use crate::introspect::va::for_each_user_mapping;
+use crate::introspect::snapshot::is_user_in_use;
 use crate::introspect::Snapshot;
 use cmaemu_abi::desc::{dma_dev_name, AS_LIVE};
 use cmaemu_abi::page::*;
@@ -99,7 +100,7 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
     };
     for i in candidates {
         let p = &s.pages[i];
-        if p.refcount <= 0 || p.has(PG_BUDDY) || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER {
+        if !is_user_in_use(p) {
             continue;
         }
         let pfn = base + i as u32;
