@@ -585,6 +585,61 @@ fn meminfo_kb(text: &str, field: &str) -> u64 {
     l[field.len()..].trim().trim_end_matches("kB").trim().parse().unwrap()
 }
 
+/// The page-table pages of the current task, read from the host by
+/// walking its TTBR0 table: (frame, the first-level entries pointing
+/// into it as (index, descriptor)), by frame.
+fn user_table_pages(m: &mut cmaemu::board::machine::Machine) -> std::collections::BTreeMap<u64, Vec<(u32, u32)>> {
+    let regs = m.cpu().mmu_regs();
+    let mut pages: std::collections::BTreeMap<u64, Vec<(u32, u32)>> = Default::default();
+    // TTBCR.N = 1: 2048 entries cover the user 2 GiB
+    assert_eq!(regs.ttbcr & 7, 1, "{regs:?}");
+    for i in 0..2048u32 {
+        let slot = cmaemu::memory::walk::l1_slot(&regs, i << 20) as u64;
+        let d = m.ram().read_u32(slot).unwrap();
+        if d & 3 == 1 {
+            pages.entry((d >> 12) as u64).or_default().push((i, d));
+        }
+    }
+    pages
+}
+
+#[test]
+fn user_page_tables_are_one_highmem_page_per_2_mib_freed_with_the_region() {
+    // Debian's armmp 6.1 (CONFIG_HIGHPTE=y): pte_alloc_one takes
+    // GFP_PGTABLE_USER | __GFP_HIGHMEM, and one page holds the two Linux
+    // and the two hardware tables of 2 MiB (pgtable-2level.h); munmap's
+    // free_pgtables gives back each page whose 2 MiB is unmapped whole
+    let mut m = stepping_machine(1 << 30, None);
+    let boot = m.output();
+    let high = boot.lines().find_map(|l| l.split("HighMem  [mem ").nth(1)).unwrap_or_else(|| panic!("no HighMem zone: {boot}"));
+    let high_start = u64::from_str_radix(high.split('-').next().unwrap().trim_start_matches("0x"), 16).unwrap() >> 12;
+    assert!(user_table_pages(&mut m).is_empty(), "the shell's task maps nothing yet");
+    let out = command_output(&mut m, "fill 64 5");
+    assert!(out.contains("fill: 16384 pages mapped at 0x00400000-0x04400000"), "{out}");
+    let pages = user_table_pages(&mut m);
+    assert_eq!(pages.len(), 32, "64 MiB from 4 MiB: 32 page-table pages, one per 2 MiB: {pages:x?}");
+    for (&pfn, entries) in &pages {
+        assert!(pfn >= high_start, "page table {pfn:#x} below HighMem ({high_start:#x})");
+        // the pair of first-level entries of one 2 MiB, at the hardware
+        // tables (PTE_HWTABLE_OFF = 2048 and 1 KiB on)
+        let [(i0, d0), (i1, d1)] = entries[..] else { panic!("{pfn:#x}: {entries:x?}") };
+        assert!(i0 % 2 == 0 && i1 == i0 + 1, "{pfn:#x}: {entries:x?}");
+        assert_eq!((d0 & !0x3ff, d1 & !0x3ff), (((pfn << 12) + 2048) as u32, ((pfn << 12) + 3072) as u32), "{pfn:#x}");
+        let mut linux_half = [0u8; 2048];
+        m.ram().read(pfn << 12, &mut linux_half).unwrap();
+        assert!(linux_half.iter().all(|&b| b == 0), "{pfn:#x}: the guest keeps no Linux PTEs");
+    }
+    let regs = m.cpu().mmu_regs();
+    assert_eq!(cmaemu::introspect::va::user_mappings(m.ram(), &regs).len(), 16384, "every page mapped through them");
+    let out = command_output(&mut m, "free 63");
+    assert!(out.contains("free: 256 pages left"), "{out}");
+    let left = user_table_pages(&mut m);
+    assert_eq!(left.keys().collect::<Vec<_>>(), [pages.keys().next().unwrap()], "only the first 2 MiB keeps its table: {left:x?}");
+    let out = command_output(&mut m, "free 1");
+    assert!(out.contains("free: 0 pages left"), "{out}");
+    assert!(user_table_pages(&mut m).is_empty(), "every table freed with the region");
+}
+
 #[test]
 fn fill_ninety_percent_of_free_memory_then_check_passes() {
     let mut m = stepping_machine(256 << 20, None);

@@ -612,7 +612,8 @@ fn a_page_table_in_a_cma_pageblock_is_named_with_its_task_and_va_range_and_caugh
     let count: u64 = lines[index_of(&lines, "cat /sys/kernel/debug/cma/camera-cma/count") + 1].trim().parse().unwrap();
     assert_eq!(count, 8192, "the script allocates the whole area");
     let evs = jsonl(&trace);
-    // the guest's word: which L2 tables landed in CMA, for which 1 MiB of VA
+    // the guest's word: which page-table pages landed in CMA, for which
+    // 2 MiB of VA (one page per pmd: two hardware tables)
     let mut tables: Vec<(u64, u64)> = evs
         .iter()
         .filter(|e| e["event"] == "inject" && e["injection"] == "pgtable_movable")
@@ -628,7 +629,7 @@ fn a_page_table_in_a_cma_pageblock_is_named_with_its_task_and_va_range_and_caugh
     for (c, &(pfn, va)) in named.iter().zip(&tables) {
         assert!(c.starts_with("cmaemu: cma_alloc camera-cma 8,192 pages failed (-16 EBUSY)"), "{c}");
         assert!(
-            c.contains(&format!(": pfn {pfn:#x} is not movable: it belongs to the page table of task 1 (asid 1) for VA {va:#010x}-{:#010x} (its first-level entry points here: a page-table page is never migrated)", va | 0xf_ffff)),
+            c.contains(&format!(": pfn {pfn:#x} is not movable: it belongs to the page table of task 1 (asid 1) for VA {va:#010x}-{:#010x} (its first-level entries point here: a page-table page is never migrated)", va | 0x1f_ffff)),
             "{c}"
         );
     }

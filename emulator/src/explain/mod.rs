@@ -547,12 +547,16 @@ fn table_owner(s: &Snapshot, ram: &GuestRam, pfn: u32) -> Option<String> {
         match table_use(ram, &regs, pfn) {
             Some(TableUse::L1) => return Some(format!("the first-level page table (TTBR0) of task {} (asid {})", a.pid, a.asid)),
             Some(TableUse::L2(vas)) => {
+                // the MiB whose first-level entries point into the frame
+                // (two, one after the other, for an ARM Linux page-table
+                // page: 2 MiB of VA), as one range while they follow on
                 let first = vas[0];
-                let mut o = format!("the page table of task {} (asid {}) for VA {first:#010x}-{:#010x}", a.pid, a.asid, first | 0xf_ffff);
-                if vas.len() > 1 {
-                    o.push_str(&format!(" and {} more MiB", vas.len() - 1));
+                let run = vas.iter().zip(&vas[1..]).take_while(|(a, b)| **b == **a + (1 << 20)).count() + 1;
+                let mut o = format!("the page table of task {} (asid {}) for VA {first:#010x}-{:#010x}", a.pid, a.asid, vas[run - 1] | 0xf_ffff);
+                if vas.len() > run {
+                    o.push_str(&format!(" and {} more MiB", vas.len() - run));
                 }
-                o.push_str(" (its first-level entry points here: a page-table page is never migrated)");
+                o.push_str(" (its first-level entries point here: a page-table page is never migrated)");
                 return Some(o);
             }
             None => {}

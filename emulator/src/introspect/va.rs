@@ -73,7 +73,8 @@ pub fn for_each_user_mapping(ram: &GuestRam, regs: &MmuRegs, mut f: impl FnMut(M
 
 /// What a frame holds of the TTBR0 translation tables of `regs`, found by
 /// walking them: the first-level table itself, or the second-level tables
-/// of the 1 MiB sections starting at these VAs (ascending).
+/// of the 1 MiB sections starting at these VAs (ascending; an ARM Linux
+/// page-table page holds two, for the 2 MiB of one `pmd`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TableUse {
     L1,

@@ -75,42 +75,101 @@ pub fn switch_to(mm: &mut Mm, i: usize) -> bool {
     true
 }
 
+/// VA one page-table page maps: ARM's two-level layout folds the pmd
+/// into a pair of first-level entries (arch/arm/include/asm/pgtable-2level.h:
+/// `PMD_SHIFT` 21), so each `pte_alloc_one` page serves 2 MiB.
+pub const PMD_SIZE: u32 = 1 << 21;
+/// Offset of the two hardware tables in a page-table page
+/// (`PTE_HWTABLE_OFF` = `PTRS_PER_PTE` * 4): Linux keeps its own two
+/// 256-entry tables (`pte_t`, software bits) in the first 2 KiB and the
+/// two 1 KiB hardware tables after them; the first-level entries of the
+/// 2 MiB point at the hardware ones (`__pmd_populate`). The guest keeps
+/// only the hardware PTEs: the first 2 KiB stay zero.
+pub const PTE_HWTABLE_OFF: u32 = 2048;
+
 /// VA of the L1 descriptor of `va` in the task's table.
 fn l1_entry(t: &Task, va: u32) -> u32 {
     phys_to_virt(t.ttbr0) + (va >> 20) * 4
 }
 
-/// VA of the PTE slot of `va`, allocating the L2 table from `alloc` if
-/// given. (The task's L1 table is a live 8 KiB lowmem allocation and
-/// va < USER_END keeps the index inside it; L2 tables are lowmem pages
-/// the task owns.)
-fn pte_slot(t: &Task, va: u32, alloc: Option<&mut PageAlloc<'_>>) -> Option<u32> {
-    let l1 = l1_entry(t, va);
-    let mut d = arch::ram_read32(l1);
+/// VA of the first of the pair of L1 descriptors (Linux's `pmd_t[2]`)
+/// of the 2 MiB that holds `va`.
+fn pmd_entry(t: &Task, va: u32) -> u32 {
+    l1_entry(t, va & !(PMD_SIZE - 1))
+}
+
+/// VA of the PTE slot of `va`, if its table exists. (The task's L1 table
+/// is a live 8 KiB lowmem allocation and va < USER_END keeps the index
+/// inside it; the table page is a frame the task owns, reached through
+/// the kernel's linear map, which maps all RAM, HighMem included: no
+/// kmap.)
+fn pte_slot(t: &Task, va: u32) -> Option<u32> {
+    let d = arch::ram_read32(l1_entry(t, va));
     if d & 3 != 1 {
-        let pa = alloc?;
-        // Fault injection `pgtable_movable`: the table is allocated as if it
-        // were movable (a mis-flagged gfp, as drivers get wrong), so the
-        // allocator may take it from a CMA pageblock, where nothing can
-        // move it again.
-        let movable = crate::hostif::injected(cmaemu_abi::trace::INJECT_PGTABLE_MOVABLE);
-        let g = if movable { gfp::Gfp(gfp::GFP_KERNEL.0 | gfp::__GFP_MOVABLE.0) } else { gfp::GFP_KERNEL };
-        let p = pa.alloc_pages(g, 0, OWNER_KIND_PGTABLE | t.asid as u32).ok()?;
-        if movable && pa.mem.get_pageblock_migratetype(p).is_cma() {
-            crate::hostif::fired(cmaemu_abi::trace::INJECT_PGTABLE_MOVABLE, p.0, va & !0xf_ffff);
-        }
-        let l2 = p.0 << 12;
-        // a fresh lowmem page used as the L2 table (first 1 KiB)
-        arch::ram_zero(phys_to_virt(l2), 4096);
-        d = l2 | paging::PDE_TABLE;
-        arch::ram_write32(l1, d);
+        return None;
     }
     Some(phys_to_virt(d & !0x3ff) + ((va >> 12) & 0xff) * 4)
 }
 
+/// `pte_alloc` (mm/memory.c `__pte_alloc` + arch/arm/include/asm/pgalloc.h
+/// `pte_alloc_one` and `pmd_populate`): give the 2 MiB holding `va` its
+/// page table if it has none. One page, `GFP_PGTABLE_USER`, from HighMem
+/// with `CONFIG_HIGHPTE` (`__GFP_HIGHMEM`; not movable), zeroed; both
+/// first-level entries of the 2 MiB point into it. False: out of memory.
+fn pte_alloc(t: &Task, va: u32, pa: &mut PageAlloc<'_>) -> bool {
+    let pmd = pmd_entry(t, va);
+    if arch::ram_read32(pmd) & 3 == 1 {
+        return true;
+    }
+    let mut g = gfp::GFP_PGTABLE_USER;
+    if pa.profile.highpte {
+        g = gfp::Gfp(g.0 | gfp::__GFP_HIGHMEM.0);
+    }
+    // Fault injection `pgtable_movable`: the table is allocated as if it
+    // were movable (a mis-flagged gfp, as drivers get wrong), so the
+    // allocator may take it from a CMA pageblock, where nothing can
+    // move it again.
+    let movable = crate::hostif::injected(cmaemu_abi::trace::INJECT_PGTABLE_MOVABLE);
+    if movable {
+        g = gfp::Gfp(g.0 | gfp::__GFP_MOVABLE.0);
+    }
+    let Ok(p) = pa.alloc_pages(g, 0, OWNER_KIND_PGTABLE | t.asid as u32) else { return false };
+    if movable && pa.mem.get_pageblock_migratetype(p).is_cma() {
+        crate::hostif::fired(cmaemu_abi::trace::INJECT_PGTABLE_MOVABLE, p.0, va & !(PMD_SIZE - 1));
+    }
+    let table = p.0 << 12;
+    // __GFP_ZERO (the allocator leaves it to the caller): a fresh frame
+    // this task now owns
+    arch::ram_zero(phys_to_virt(table), 4096);
+    let d = (table + PTE_HWTABLE_OFF) | paging::PDE_TABLE;
+    arch::ram_write32(pmd, d);
+    arch::ram_write32(pmd + 4, d + 1024);
+    arch::dsb();
+    true
+}
+
+/// `free_pte_range` of one 2 MiB (its entries are all clear): unhook the
+/// page table from both first-level entries, flush (`__pte_free_tlb`:
+/// the page either side of the 1 MiB boundary) and free the page
+/// (`pte_free_tlb` → `tlb_remove_page`, freed when the gather is).
+fn pte_free(t: &Task, va: u32, pa: &mut PageAlloc<'_>) {
+    let pmd = pmd_entry(t, va);
+    let d = arch::ram_read32(pmd);
+    if d & 3 != 1 {
+        return;
+    }
+    arch::ram_write32(pmd, 0);
+    arch::ram_write32(pmd + 4, 0);
+    arch::dsb();
+    let mid = (va & !(PMD_SIZE - 1)) + (1 << 20);
+    arch::tlb_flush_va(mid - 4096);
+    arch::tlb_flush_va(mid);
+    let _ = pa.__free_pages(Pfn((d & !0x3ff) >> 12), 0);
+}
+
 /// Read the PTE of `va` in task `t` (0 = none).
 pub fn pte_get(t: &Task, va: u32) -> u32 {
-    match pte_slot(t, va, None) {
+    match pte_slot(t, va) {
         Some(p) => arch::ram_read32(p),
         None => 0,
     }
@@ -119,7 +178,12 @@ pub fn pte_get(t: &Task, va: u32) -> u32 {
 /// Map `pfn` at `va` (user RW, XN, normal memory); a missing L2 table
 /// comes from `alloc` (without it, only a slot that exists is set).
 pub fn set_pte(t: &Task, va: u32, pfn: Pfn, alloc: Option<&mut PageAlloc<'_>>) -> bool {
-    match pte_slot(t, va, alloc) {
+    if let Some(pa) = alloc {
+        if !pte_alloc(t, va, pa) {
+            return false;
+        }
+    }
+    match pte_slot(t, va) {
         Some(p) => {
             arch::ram_write32(p, (pfn.0 << 12) | paging::PTE_USER_DATA);
             arch::dsb();
@@ -131,7 +195,7 @@ pub fn set_pte(t: &Task, va: u32, pfn: Pfn, alloc: Option<&mut PageAlloc<'_>>) -
 
 /// Clear the PTE of `va`; returns the frame it mapped.
 pub fn clear_pte(t: &Task, va: u32) -> Option<Pfn> {
-    let p = pte_slot(t, va, None)?;
+    let p = pte_slot(t, va)?;
     let old = arch::ram_read32(p);
     if old & 2 == 0 {
         return None;
@@ -185,6 +249,12 @@ fn fill_until(mm: &mut Mm, want: u32, leave_pages: Option<u64>, seed: Option<u32
             say!("fill: address space full");
             break;
         }
+        // do_anonymous_page: the page table first (pte_alloc), then the
+        // page (alloc_zeroed_user_highpage_movable)
+        if !pte_alloc(t, va, pa) {
+            say!("fill: out of memory for page tables after {} pages", done);
+            break;
+        }
         let pfn = match pa.alloc_pages(gfp::GFP_HIGHUSER_MOVABLE, 0, OWNER_KIND_USER | t.asid as u32) {
             Ok(p) => p,
             Err(_) => {
@@ -192,11 +262,7 @@ fn fill_until(mm: &mut Mm, want: u32, leave_pages: Option<u64>, seed: Option<u32
                 break;
             }
         };
-        if !set_pte(t, va, pfn, Some(pa)) {
-            let _ = pa.__free_pages(pfn, 0);
-            say!("fill: out of memory for page tables after {} pages", done);
-            break;
-        }
+        set_pte(t, va, pfn, None);
         mm::rmap::add(&mut mm.rmap, pa, pfn, t.asid, va);
         mm::lru_cache_add(pa, pfn);
         // Write through the user mapping (TTBR0 of the current task).
@@ -328,10 +394,23 @@ pub fn free(mm: &mut Mm, mib: u32) {
             say!("free: remaining pages are pinned");
             break;
         }
-        if let Some(pfn) = clear_pte(t, va) {
+        // munmap of the top page: unmap_region's free_pgtables(floor =
+        // the region's new end) frees the page table of every 2 MiB
+        // wholly above it, i.e. the one of this page's 2 MiB when the
+        // page is its first (USER_BASE is 2 MiB aligned). Both go in
+        // one mmu_gather, the page first; release_pages list_add()s
+        // each, so free_unref_page_list frees the table first.
+        let last_of_table = va & (PMD_SIZE - 1) == 0;
+        let mapped = clear_pte(t, va);
+        if let Some(pfn) = mapped {
             arch::tlb_flush_va(va);
             mm::rmap::remove(&mut mm.rmap, pa, pfn, t.asid, va);
             mm::lru_del(pa, pfn);
+        }
+        if last_of_table {
+            pte_free(t, va, pa);
+        }
+        if let Some(pfn) = mapped {
             if core::mem::take(&mut missed_put) {
                 // Fault injection `missed_put_page`: the unmapped page's
                 // reference is never dropped: the frame is never freed.

@@ -90,6 +90,10 @@ pub const GFP_DMA: Gfp = __GFP_DMA;
 pub const GFP_HIGHUSER: Gfp = Gfp(GFP_USER.0 | __GFP_HIGHMEM.0);
 /// `GFP_HIGHUSER_MOVABLE`.
 pub const GFP_HIGHUSER_MOVABLE: Gfp = Gfp(GFP_HIGHUSER.0 | __GFP_MOVABLE.0);
+/// `GFP_PGTABLE_KERNEL` (include/asm-generic/pgalloc.h).
+pub const GFP_PGTABLE_KERNEL: Gfp = Gfp(GFP_KERNEL.0 | __GFP_ZERO.0);
+/// `GFP_PGTABLE_USER`: a user page table, charged to the task's memcg.
+pub const GFP_PGTABLE_USER: Gfp = Gfp(GFP_PGTABLE_KERNEL.0 | __GFP_ACCOUNT.0);
 /// `GFP_KERNEL | __GFP_RECLAIMABLE` (`GFP_KERNEL_RECLAIMABLE` style).
 pub const GFP_RECLAIMABLE: Gfp = Gfp(GFP_KERNEL.0 | __GFP_RECLAIMABLE.0);
 

@@ -50,6 +50,10 @@ pub struct MmProfile {
     /// `CONFIG_ZONE_DMA`: whether a DMA zone exists (on ARM it covers
     /// lowmem up to `arm_dma_limit`, all of it on vexpress).
     pub zone_dma: bool,
+    /// `CONFIG_HIGHPTE`: user page tables come from HighMem
+    /// (arch/arm/include/asm/pgalloc.h `pte_alloc_one`:
+    /// `GFP_PGTABLE_USER | __GFP_HIGHMEM`). Depends on `CONFIG_HIGHMEM`.
+    pub highpte: bool,
 }
 
 /// Why a profile is not usable.
@@ -77,7 +81,8 @@ impl fmt::Display for ProfileError {
 impl MmProfile {
     /// `debian-6.1`: 12 orders, 8 MiB pageblocks, 3G/1G split with HighMem,
     /// and ZONE_DMA (Debian's armmp config has `CONFIG_ZONE_DMA=y`; its boot
-    /// log on vexpress-a9 says `DMA [mem 0x60000000-…]`, `Normal empty`).
+    /// log on vexpress-a9 says `DMA [mem 0x60000000-…]`, `Normal empty`),
+    /// and `CONFIG_HIGHPTE=y` (its /boot/config-6.1.0-*-armmp).
     pub const DEBIAN_6_1: MmProfile = MmProfile {
         name: "debian-6.1",
         max_order: 12,
@@ -85,6 +90,7 @@ impl MmProfile {
         vmsplit: VmSplit::Split3G,
         highmem: true,
         zone_dma: true,
+        highpte: true,
     };
 
     /// `biscuitos-5.0`: 11 orders, 4 MiB pageblocks, 2G/2G split (all of a
@@ -98,6 +104,8 @@ impl MmProfile {
         vmsplit: VmSplit::Split2G,
         highmem: false,
         zone_dma: false,
+        // CONFIG_HIGHPTE depends on CONFIG_HIGHMEM
+        highpte: false,
     };
 
     /// Looks a named profile up.

@@ -79,6 +79,10 @@ pub fn parse_params(cmdline: &str) -> MmProfile {
         // Debian's armmp has CONFIG_ZONE_DMA=y; the BiscuitOS 5.0 build of
         // the seed articles shows a Normal zone.
         zone_dma: matches!(cfg.profile, config::Profile::Debian61),
+        // Debian's armmp has CONFIG_HIGHPTE=y (user page tables from
+        // HighMem); HIGHPTE depends on HIGHMEM. The BiscuitOS build's is
+        // not known: without HighMem it changes nothing.
+        highpte: matches!(cfg.profile, config::Profile::Debian61) && matches!(cfg.vmsplit, config::VmSplit::Split3G),
     };
     let p = match p.validate() {
         Ok(()) => p,

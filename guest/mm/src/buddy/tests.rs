@@ -60,7 +60,7 @@ pub(crate) fn boot(profile: MmProfile, start: u32, nr_pages: u32) -> PageAlloc<'
 
 /// A small profile where blocks span several pageblocks (order 7 blocks,
 /// order 4 pageblocks), to reach the `order >= pageblock_order` rules.
-pub(crate) const SMALL: MmProfile = MmProfile { name: "small", max_order: 8, pageblock_order: 4, vmsplit: crate::profile::VmSplit::Split3G, highmem: true, zone_dma: false };
+pub(crate) const SMALL: MmProfile = MmProfile { name: "small", max_order: 8, pageblock_order: 4, vmsplit: crate::profile::VmSplit::Split3G, highmem: true, zone_dma: false, highpte: false };
 
 const RAM: u32 = 0x60000;
 
