@@ -3108,17 +3108,21 @@ uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out)
 
 // cmaemu patch: see unicorn.h
 UNICORN_EXPORT
-uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap, uint64_t base,
-                               uint64_t watch_pa, uint64_t watch_len)
+uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap,
+                               const uint64_t *watch, uint64_t base,
+                               uint64_t pages)
 {
     UC_INIT(uc);
     if (!uc->cmaemu_dirty_rearm) {
         return UC_ERR_ARCH;
     }
+    if (!watch) {
+        bitmap = NULL;
+    }
     uc->cmaemu_dirty_bitmap = bitmap;
+    uc->cmaemu_watch_bitmap = bitmap ? watch : NULL;
     uc->cmaemu_dirty_base = base;
-    uc->cmaemu_watch_pa = bitmap ? watch_pa : 0;
-    uc->cmaemu_watch_len = bitmap ? watch_len : 0;
+    uc->cmaemu_watch_pages = bitmap ? pages : 0;
     if (bitmap) {
         uc->cmaemu_dirty_rearm(uc);
     }

@@ -246,13 +246,14 @@ fn dirty_sync<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
     let h = uc.get_handle() as *mut unicorn_engine_sys::uc_engine;
     match uc.get_data().ram.engine_sync() {
         DirtySync::None => {}
-        // SAFETY: a valid engine handle; `bitmap` is RAM's dirty log, one
-        // bit per 4 KiB page from `base`, which lives as long as the RAM
-        // mapping — the engine's data holds a clone of it, so it outlives
-        // the engine's use (the log is turned off when the engine is
-        // dropped with it).
-        DirtySync::Watch { bitmap, base, pa, len } => unsafe {
-            unicorn_engine_sys::uc_cmaemu_set_dirty_log(h, if len > 0 { bitmap } else { std::ptr::null_mut() }, base, pa, len);
+        // SAFETY: a valid engine handle; `bitmap` and `watch` are RAM's
+        // dirty log and watched pages, one bit per 4 KiB page from `base`,
+        // which live as long as the RAM mapping — the engine's data holds
+        // a clone of it, so they outlive the engine's use (the log is
+        // turned off when the engine is dropped with it).
+        DirtySync::Watch { bitmap, watch, base, pages } => unsafe {
+            let (bitmap, watch) = if pages > 0 { (bitmap, watch) } else { (std::ptr::null_mut(), std::ptr::null()) };
+            unicorn_engine_sys::uc_cmaemu_set_dirty_log(h, bitmap, watch, base, pages);
         },
         // SAFETY: a valid engine handle, stopped or at a block start.
         DirtySync::Rearm => unsafe {
@@ -654,9 +655,7 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     pub fn new(bus: B, ram: GuestRam, ram_base: u64, flash: &[u8], mmio: &[(u64, u64)], max_insns: u64) -> Result<Self, CpuError> {
         // RAM watched for an earlier engine: this one must log it too (and
         // what ran before it was not logged by it).
-        if let Some((pa, len)) = ram.watched() {
-            ram.watch_writes(pa, len);
-        }
+        ram.rewatch();
         let state = State {
             bus,
             ram: ram.clone(),

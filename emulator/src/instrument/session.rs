@@ -11,7 +11,7 @@ use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
 use crate::trace::{Decoder, Event, EventKind, RecentEvents};
-use crate::verify::{check_dma, check_frames_with, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, MigrationInput};
+use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
 use crate::cpu::TlbOp;
 use cmaemu_abi::trace::GuestEvent;
 use std::collections::BTreeMap;
@@ -84,8 +84,9 @@ pub struct Session {
     capture_buf: Vec<u8>,
     /// The new frame's content, read for the content check.
     after_buf: Vec<u8>,
-    /// The ownership check's per-page scratch.
-    mapped: Vec<(u32, u32, u32)>,
+    /// The ownership checks, kept up to date from frame to frame (None
+    /// until the first, and after a frame without checks).
+    frames: Option<FrameChecker>,
     snap: Snapshot,
     dirty: bool,
     frame: u64,
@@ -143,7 +144,7 @@ impl Session {
             capture: None,
             capture_buf: vec![0; 4096],
             after_buf: vec![0; 4096],
-            mapped: Vec::new(),
+            frames: None,
             snap,
             dirty: false,
             frame: 0,
@@ -497,30 +498,36 @@ impl Session {
         // was re-read or a CMA bitmap bit changed since
         let mut states = std::mem::take(&mut self.spare_states);
         let base = snap.base_pfn();
-        match self.last_states.as_ref().filter(|o| o.len() == snap.pages.len() && self.last_base == Some(base)) {
-            Some(old) if cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut self.changed) => {
+        // each page once: the ranges overlap (windows, free blocks)
+        let mut ranges = std::mem::take(&mut self.changed);
+        let reuse = match self.last_states.as_ref().filter(|o| o.len() == snap.pages.len() && self.last_base == Some(base)) {
+            Some(old) if cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut ranges) => Some(old),
+            _ => None,
+        };
+        let merged = crate::introspect::snapshot::merge_ranges(ranges);
+        match reuse {
+            Some(old) => {
                 states.clear();
                 states.extend_from_slice(old);
-                // each page once: the ranges overlap (windows, free blocks)
-                let merged = crate::introspect::snapshot::merge_ranges(std::mem::take(&mut self.changed));
                 snap.update_state_codes(&merged, &mut states);
             }
-            _ => snap.page_state_codes_into(&mut states),
+            None => snap.page_state_codes_into(&mut states),
         }
-        self.changed.clear();
         if self.codes_cma != snap.cma {
             self.codes_cma = snap.cma.clone();
         }
         self.last_base = Some(base);
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
-            v.extend(check_frames_with(snap, ram, &ctx, &mut self.mapped));
+            v.extend(self.frames.get_or_insert_with(|| FrameChecker::new(ram)).check(snap, &ctx, &merged));
             if let Some(rec) = snap.read_lru_add(ram) {
                 v.extend(check_lru_batch_pages(&rec, snap, &ctx));
             }
             let v = self.with_recent(v);
             v
         } else {
+            // the checker missed these changes
+            self.frames = None;
             Vec::new()
         };
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
@@ -557,7 +564,9 @@ impl Session {
         self.snapshot(ram)?;
         let snap = &self.snap;
         let mut v = check_integrity(snap, &ctx);
-        v.extend(check_frames_with(snap, ram, &ctx, &mut self.mapped));
+        // the changes since the last frame stay for the next one's codes
+        let merged = crate::introspect::snapshot::merge_ranges(self.changed.clone());
+        v.extend(self.frames.get_or_insert_with(|| FrameChecker::new(ram)).check(snap, &ctx, &merged));
         let v = self.with_recent(v);
         self.report_state(v);
         Ok(())

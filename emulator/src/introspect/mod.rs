@@ -2,6 +2,7 @@
 pub mod snapshot;
 pub mod ring;
 pub mod va;
+pub mod tables;
 pub mod linux;
 pub mod kallsyms;
 

@@ -1,7 +1,10 @@
 //! Guest RAM: one anonymous host mapping shared by Unicorn (mem_map_ptr),
 //! the DMA masters and the introspection readers on any thread, and the
-//! dirty log of one watched range (which 4 KiB pages were written since a
-//! reader last took them: see [`GuestRam::watch_writes`]).
+//! dirty log of a set of watched 4 KiB pages (which were written since a
+//! reader last took them): one watched range with one reader
+//! ([`GuestRam::watch_writes`], the snapshot's page array) and single
+//! watched pages ([`GuestRam::watch_page`], the page tables the frame
+//! checks cache).
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,14 +25,21 @@ struct Mapping {
     log: DirtyLog,
 }
 
-/// Which 4 KiB pages of a watched range were written since they were last
-/// taken. The host's own writes ([`GuestRam::write`], [`GuestRam::discard`])
-/// set the bits here; the guest's stores set them in the CPU (the vendored
-/// Unicorn's `uc_cmaemu_set_dirty_log`, pointed at `bits`). One reader
-/// takes the bits (the verification session's snapshot).
+/// Which watched 4 KiB pages were written since they were last taken. The
+/// host's own writes ([`GuestRam::write`], [`GuestRam::discard`]) set the
+/// bits here; the guest's stores set them in the CPU (the vendored
+/// Unicorn's `uc_cmaemu_set_dirty_log`, pointed at `bits` and `watch`).
+/// Each page has one reader: the range's (the verification session's
+/// snapshot) or the page's (its page-table cache); a page both watch is
+/// the range's.
 struct DirtyLog {
     /// One bit per 4 KiB page of RAM (bit 0 of word 0: the first page).
     bits: Box<[AtomicU64]>,
+    /// The watched pages, as the engine reads them: the range's and the
+    /// single pages'.
+    watch: Box<[AtomicU64]>,
+    /// The pages watched one by one ([`GuestRam::watch_page`]).
+    pages: Box<[AtomicU64]>,
     /// The watched range `[pa, pa + len)`, page-aligned; len 0: none.
     watch_pa: AtomicU64,
     watch_len: AtomicU64,
@@ -40,31 +50,50 @@ struct DirtyLog {
     rearm: AtomicBool,
 }
 
+fn bit_of(map: &[AtomicU64], page: u64) -> bool {
+    (map[(page / 64) as usize].load(Ordering::Relaxed) >> (page % 64)) & 1 != 0
+}
+
+fn set_bit(map: &[AtomicU64], page: u64, on: bool) -> bool {
+    let m = 1u64 << (page % 64);
+    let w = &map[(page / 64) as usize];
+    let old = if on { w.fetch_or(m, Ordering::Relaxed) } else { w.fetch_and(!m, Ordering::Relaxed) };
+    old & m != 0
+}
+
 impl DirtyLog {
     fn new(len: usize) -> DirtyLog {
         let words = (len / PAGE).div_ceil(64);
+        let map = || (0..words).map(|_| AtomicU64::new(0)).collect();
         DirtyLog {
-            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            bits: map(),
+            watch: map(),
+            pages: map(),
             watch_pa: AtomicU64::new(0),
             watch_len: AtomicU64::new(0),
             watch_changed: AtomicBool::new(false),
             rearm: AtomicBool::new(false),
         }
     }
-    /// Mark the watched pages among `[off, off + len)` (offsets into RAM).
-    fn mark(&self, off: u64, len: u64, base: u64) {
+    /// Whether page `page` (an index from RAM's start) lies in the range.
+    fn in_range(&self, page: u64, base: u64) -> bool {
         let wlen = self.watch_len.load(Ordering::Relaxed);
-        if wlen == 0 || len == 0 {
+        let wo = self.watch_pa.load(Ordering::Relaxed).wrapping_sub(base) / PAGE as u64;
+        wlen > 0 && page >= wo && page < wo + wlen / PAGE as u64
+    }
+    /// Mark the watched pages among `[off, off + len)` (offsets into RAM).
+    fn mark(&self, off: u64, len: u64) {
+        if len == 0 {
             return;
         }
-        let wo = self.watch_pa.load(Ordering::Relaxed) - base;
-        let (lo, hi) = (off.max(wo), (off + len).min(wo + wlen));
-        if lo >= hi {
-            return;
+        for page in off / PAGE as u64..=(off + len - 1) / PAGE as u64 {
+            if bit_of(&self.watch, page) {
+                set_bit(&self.bits, page, true);
+            }
         }
-        for page in lo / PAGE as u64..=(hi - 1) / PAGE as u64 {
-            self.bits[(page / 64) as usize].fetch_or(1 << (page % 64), Ordering::Relaxed);
-        }
+    }
+    fn npages(&self) -> u64 {
+        self.bits.len() as u64 * 64
     }
 }
 
@@ -77,11 +106,12 @@ const PAGE: usize = 4096;
 pub enum DirtySync {
     /// Nothing changed.
     None,
-    /// Log guest stores into `[pa, pa + len)` (len 0: stop) in `bitmap`,
-    /// whose bit 0 is the page at `base`.
-    Watch { bitmap: *mut u64, base: u64, pa: u64, len: u64 },
-    /// Bits were taken: send the next store to every watched page through
-    /// the logging path again.
+    /// Log guest stores into the pages whose bit is set in `watch` in
+    /// `bitmap` (bit k of each: the page at `base + k * 4096`, k <
+    /// `pages`), re-arming every watched page; `pages` 0: stop logging.
+    Watch { bitmap: *mut u64, watch: *const u64, base: u64, pages: u64 },
+    /// Bits were taken or pages newly watched: send the next store to
+    /// every watched page through the logging path again.
     Rearm,
 }
 
@@ -169,7 +199,7 @@ impl GuestRam {
         }
         // SAFETY: bounds checked above; the mapping lives while `self` does.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.m.ptr.add((pa - self.base) as usize), data.len()) };
-        self.m.log.mark(pa - self.base, data.len() as u64, self.base);
+        self.m.log.mark(pa - self.base, data.len() as u64);
         Ok(())
     }
 
@@ -178,16 +208,33 @@ impl GuestRam {
     /// stores (through the CPU, once it has synced: [`GuestRam::engine_sync`])
     /// and the host's — marks its page until [`GuestRam::take_dirty`]
     /// takes it. Every page of the new range starts marked (what was
-    /// written before was not logged). One reader may take the bits.
+    /// written before was not logged). One reader may take the bits. It
+    /// replaces the range watched before (single pages stay watched).
     pub fn watch_writes(&self, pa: u64, len: u64) {
         let log = &self.m.log;
         let ram_end = self.base + self.m.len as u64;
         let lo = pa.max(self.base) & !(PAGE as u64 - 1);
         let hi = pa.saturating_add(len).min(ram_end).next_multiple_of(PAGE as u64).min(ram_end);
         let len = hi.saturating_sub(lo);
+        if let Some((opa, olen)) = self.watched() {
+            // the old range's pages stay watched only as single pages,
+            // marked: their marks went to the range's reader until now
+            let o = (opa - self.base) / PAGE as u64;
+            for page in o..o + olen / PAGE as u64 {
+                let single = bit_of(&log.pages, page);
+                set_bit(&log.watch, page, single);
+                if single {
+                    set_bit(&log.bits, page, true);
+                }
+            }
+        }
         log.watch_pa.store(lo, Ordering::Relaxed);
         log.watch_len.store(len, Ordering::Relaxed);
-        log.mark(lo - self.base, len, self.base);
+        let first = (lo - self.base) / PAGE as u64;
+        for page in first..first + len / PAGE as u64 {
+            set_bit(&log.watch, page, true);
+            set_bit(&log.bits, page, true);
+        }
         log.watch_changed.store(true, Ordering::Release);
     }
 
@@ -230,6 +277,60 @@ impl GuestRam {
         Some(())
     }
 
+    /// Watch (or stop watching) the single 4 KiB page holding `pa` for
+    /// writes, as [`GuestRam::watch_writes`] does a range, for another
+    /// reader: [`GuestRam::take_page`] takes its mark. Unlike a range, a
+    /// page starts unmarked: its reader reads it after watching it, and
+    /// every write from then on (once the CPU has synced) marks it. False
+    /// when `pa` is outside RAM (nothing to watch: RAM never grows).
+    pub fn watch_page(&self, pa: u64, on: bool) -> bool {
+        if !self.contains(pa, 1) {
+            return false;
+        }
+        let log = &self.m.log;
+        let page = (pa - self.base) / PAGE as u64;
+        if set_bit(&log.pages, page, on) != on {
+            let watched = on || log.in_range(page, self.base);
+            if set_bit(&log.watch, page, watched) != watched && watched {
+                log.watch_changed.store(true, Ordering::Release);
+            }
+        }
+        true
+    }
+
+    /// Take (and clear) the mark of the single watched page holding `pa`:
+    /// whether it was written since its mark was last taken. None when
+    /// nothing is known: the page is not watched on its own
+    /// ([`GuestRam::watch_page`]) or lies in the watched range (whose
+    /// reader takes its marks).
+    pub fn take_page(&self, pa: u64) -> Option<bool> {
+        if !self.contains(pa, 1) {
+            return None;
+        }
+        let log = &self.m.log;
+        let page = (pa - self.base) / PAGE as u64;
+        if !bit_of(&log.pages, page) || log.in_range(page, self.base) {
+            return None;
+        }
+        if !bit_of(&log.bits, page) {
+            return Some(false);
+        }
+        set_bit(&log.bits, page, false);
+        log.rearm.store(true, Ordering::Release);
+        Some(true)
+    }
+
+    /// A new engine will log the guest's stores (called by the CPU when it
+    /// is made): every watched page is marked (what ran before was not
+    /// logged by it) and the engine is told the watch at its first sync.
+    pub fn rewatch(&self) {
+        let log = &self.m.log;
+        for (b, w) in log.bits.iter().zip(log.watch.iter()) {
+            b.fetch_or(w.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        log.watch_changed.store(true, Ordering::Release);
+    }
+
     /// What the CPU must do to its engine before the guest runs again
     /// (called by the CPU after every host service and before every run):
     /// tell it a new watch, or re-arm it after a take. Clears the request.
@@ -237,8 +338,13 @@ impl GuestRam {
         let log = &self.m.log;
         if log.watch_changed.swap(false, Ordering::Acquire) {
             log.rearm.store(false, Ordering::Relaxed);
-            let len = log.watch_len.load(Ordering::Relaxed);
-            return DirtySync::Watch { bitmap: log.bits.as_ptr() as *mut u64, base: self.base, pa: log.watch_pa.load(Ordering::Relaxed), len };
+            let any = log.watch.iter().any(|w| w.load(Ordering::Relaxed) != 0);
+            return DirtySync::Watch {
+                bitmap: log.bits.as_ptr() as *mut u64,
+                watch: log.watch.as_ptr() as *const u64,
+                base: self.base,
+                pages: if any { log.npages() } else { 0 },
+            };
         }
         if log.rearm.swap(false, Ordering::Acquire) {
             return DirtySync::Rearm;
@@ -264,7 +370,7 @@ impl GuestRam {
             // SAFETY: as above; a plain zero fill if the advice was refused.
             unsafe { std::ptr::write_bytes(self.m.ptr, 0, self.m.len) };
         }
-        self.m.log.mark(0, self.m.len as u64, self.base);
+        self.m.log.mark(0, self.m.len as u64);
     }
 }
 
@@ -294,7 +400,7 @@ mod tests {
         assert_eq!(take(0x6000_1000, 0x1000), None, "nothing watched");
         ram.watch_writes(0x6000_1010, 0x3000);
         assert_eq!(ram.watched(), Some((0x6000_1000, 0x4000)), "widened to whole pages");
-        assert_eq!(ram.engine_sync(), DirtySync::Watch { bitmap: ram.m.log.bits.as_ptr() as *mut u64, base: 0x6000_0000, pa: 0x6000_1000, len: 0x4000 });
+        assert_eq!(ram.engine_sync(), DirtySync::Watch { bitmap: ram.m.log.bits.as_ptr() as *mut u64, watch: ram.m.log.watch.as_ptr() as *const u64, base: 0x6000_0000, pages: 256 });
         assert_eq!(take(0x6000_1000, 0x4000), Some(vec![0x6000_1000, 0x6000_2000, 0x6000_3000, 0x6000_4000]), "a new watch starts marked");
         assert_eq!(ram.engine_sync(), DirtySync::Rearm);
         assert_eq!(ram.engine_sync(), DirtySync::None);
@@ -306,5 +412,34 @@ mod tests {
         assert_eq!(take(0x6000_0000, 0x2000), None, "partly outside the watch");
         ram.discard();
         assert_eq!(take(0x6000_1000, 0x4000).map(|v| v.len()), Some(4), "discarding RAM rewrites every page");
+    }
+
+    #[test]
+    fn single_watched_pages_are_taken_apart_from_the_range() {
+        let ram = GuestRam::new(0x6000_0000, 1 << 20).unwrap();
+        let watch = |ram: &GuestRam| -> Vec<u64> { (0..256).filter(|&p| bit_of(&ram.m.log.watch, p)).collect() };
+        assert_eq!(ram.take_page(0x6000_9000), None, "not watched");
+        assert!(ram.watch_page(0x6000_9abc, true));
+        assert!(!ram.watch_page(0x6010_0000, true), "outside RAM");
+        assert!(matches!(ram.engine_sync(), DirtySync::Watch { pages: 256, .. }));
+        assert_eq!(ram.take_page(0x6000_9000), Some(false), "a single page starts unmarked");
+        ram.write(0x6000_9ffc, &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!((ram.take_page(0x6000_9000), ram.take_page(0x6000_9000)), (Some(true), Some(false)), "taken once");
+        assert_eq!(ram.engine_sync(), DirtySync::Rearm);
+        assert_eq!(ram.take_page(0x6000_a000), None, "the next page was written but is not watched");
+        ram.watch_writes(0x6000_8000, 0x2000);
+        assert_eq!(watch(&ram), vec![8, 9]);
+        assert_eq!(ram.take_page(0x6000_9000), None, "the range's reader takes its pages");
+        ram.watch_writes(0x6000_2000, 0x1000);
+        assert_eq!(watch(&ram), vec![2, 9], "the old range's pages stay watched only as single pages");
+        assert_eq!(ram.take_page(0x6000_9000), Some(true), "marked when it left the range");
+        assert_eq!(ram.take_page(0x6000_9000), Some(false));
+        ram.watch_page(0x6000_9000, false);
+        assert_eq!(watch(&ram), vec![2]);
+        ram.write(0x6000_9000, &[1]).unwrap();
+        assert_eq!(ram.take_page(0x6000_9000), None);
+        ram.watch_page(0x6000_2000, true);
+        ram.watch_page(0x6000_2000, false);
+        assert_eq!(watch(&ram), vec![2], "a range page stays watched");
     }
 }

@@ -7,7 +7,9 @@ use super::{Check, CheckCtx, Out, Violation};
 use crate::memory::GuestRam;
 use crate::introspect::va::for_each_user_mapping;
 use crate::introspect::snapshot::is_user_in_use;
+use crate::introspect::tables::TableCache;
 use crate::introspect::Snapshot;
+use std::collections::BTreeSet;
 use cmaemu_abi::desc::{dma_dev_name, AS_LIVE};
 use cmaemu_abi::page::*;
 
@@ -105,18 +107,7 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
         }
         let pfn = base + i as u32;
         match mapped.get(i).filter(|e| e.0 > 0) {
-            None => out.push(
-                Check::Ownership,
-                Some(pfn),
-                None,
-                None,
-                format!(
-                    "frame {pfn:#x} belongs to the task of asid {} (refcount {}, mapcount {}) but no PTE maps it: an orphan nobody will free (a missed put_page, a leaked pin or old page)",
-                    p.owner & !OWNER_KIND_MASK,
-                    p.refcount,
-                    p.mapcount
-                ),
-            ),
+            None => out.push(Check::Ownership, Some(pfn), None, None, orphan_text(pfn, p)),
             Some(&(n, asid, va)) if n as i64 != p.mapcount as i64 + 1 => out.push(
                 Check::Ownership,
                 Some(pfn),
@@ -135,4 +126,137 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
         mapped.clear();
     }
     out.finish()
+}
+
+/// [`check_frames`] for one session, kept up to date between calls: the
+/// address spaces' tables are cached ([`TableCache`], re-read only where
+/// the guest wrote them), each frame's mapping count is kept, and so are
+/// the frames a check reports on (mapped but free or not a user page; a
+/// user page whose count disagrees with its mapcount), re-judged only
+/// where a count or the page's record or free mark changed. It finds what
+/// [`check_frames`] finds on the same snapshot and RAM, in the same order.
+pub struct FrameChecker {
+    tables: TableCache,
+    /// The page array's first pfn and length the state below is for.
+    base: u32,
+    /// Per page of the array: PTEs mapping it (over every walk).
+    count: Vec<u32>,
+    /// Pages mapped by some PTE but free or not owned by a task.
+    bad: BTreeSet<usize>,
+    /// User pages in use whose PTEs (none, or not `mapcount + 1`) disagree.
+    wrong: BTreeSet<usize>,
+    /// Pages whose count changed in this update.
+    touched: Vec<usize>,
+    fresh: bool,
+}
+
+impl FrameChecker {
+    pub fn new(ram: &GuestRam) -> FrameChecker {
+        FrameChecker { tables: TableCache::new(ram), base: 0, count: Vec::new(), bad: BTreeSet::new(), wrong: BTreeSet::new(), touched: Vec::new(), fresh: true }
+    }
+
+    /// [`check_frames`] of `s` and RAM now. `changed`: the page-array
+    /// index ranges outside which no page record and no free mark changed
+    /// since the last call (ignored on the first call and whenever the
+    /// array moved: then every page is judged).
+    pub fn check(&mut self, s: &Snapshot, ctx: &CheckCtx, changed: &[std::ops::Range<usize>]) -> Vec<Violation> {
+        let n = s.pages.len();
+        let base = s.base_pfn();
+        if self.fresh || self.base != base || self.count.len() != n {
+            let ram = self.tables.ram().clone();
+            self.tables = TableCache::new(&ram);
+            (self.base, self.count, self.bad, self.wrong, self.fresh) = (base, vec![0; n], BTreeSet::new(), BTreeSet::new(), true);
+        }
+        let spaces: Vec<(u32, crate::memory::walk::MmuRegs)> =
+            s.address_spaces.iter().filter(|a| a.flags & AS_LIVE != 0).filter_map(|a| Some((a.asid, s.mmu_regs(a.asid)?))).collect();
+        let (count, touched) = (&mut self.count, &mut self.touched);
+        touched.clear();
+        self.tables.update(&spaces, &mut |pfn, d| {
+            if let Some(i) = pfn.checked_sub(base).map(|i| i as usize).filter(|&i| i < n) {
+                count[i] = (count[i] as i64 + d) as u32;
+                touched.push(i);
+            }
+        });
+        let mut judge = |i: usize| {
+            let p = &s.pages[i];
+            let free = s.is_free(base + i as u32);
+            let c = self.count[i];
+            set(&mut self.bad, i, c > 0 && (free || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER));
+            let mapped = if free { 0 } else { c };
+            set(&mut self.wrong, i, is_user_in_use(p) && (mapped == 0 || mapped as i64 != p.mapcount as i64 + 1));
+        };
+        if std::mem::take(&mut self.fresh) {
+            (0..n).for_each(&mut judge);
+        } else {
+            for r in changed {
+                (r.start.min(n)..r.end.min(n)).for_each(&mut judge);
+            }
+            let touched = std::mem::take(&mut self.touched);
+            touched.iter().copied().for_each(&mut judge);
+            self.touched = touched;
+        }
+        let mut out = Out::new(ctx);
+        if !self.bad.is_empty() {
+            self.tables.for_each(|asid, va, pfn| {
+                let Some(i) = pfn.checked_sub(base).map(|i| i as usize).filter(|i| self.bad.contains(i)) else { return };
+                if s.is_free(pfn) {
+                    out.push(Check::PteMapsFree, Some(pfn), Some(va), None, format!("VA {va:#010x} of asid {asid} maps frame {pfn:#x}, which is free"));
+                } else if s.stable {
+                    let p = &s.pages[i];
+                    out.push(
+                        Check::Ownership,
+                        Some(pfn),
+                        Some(va),
+                        None,
+                        format!("VA {va:#010x} of asid {asid} maps frame {pfn:#x}, which belongs to {} (refcount {}), not to a task", owner_text(p.owner), p.refcount),
+                    );
+                }
+            });
+        }
+        if !s.stable || self.wrong.is_empty() {
+            return out.finish();
+        }
+        // the first PTE (in walk order) of each page mapped a wrong number of times
+        let mut first: std::collections::HashMap<usize, (u32, u32)> = Default::default();
+        if self.wrong.iter().any(|&i| self.count[i] > 0 && !s.is_free(base + i as u32)) {
+            self.tables.for_each(|asid, va, pfn| {
+                if let Some(i) = pfn.checked_sub(base).map(|i| i as usize).filter(|i| self.wrong.contains(i)) {
+                    first.entry(i).or_insert((asid, va));
+                }
+            });
+        }
+        for &i in &self.wrong {
+            let p = &s.pages[i];
+            let pfn = base + i as u32;
+            let mapped = if s.is_free(pfn) { 0 } else { self.count[i] };
+            match first.get(&i).filter(|_| mapped > 0) {
+                None => out.push(Check::Ownership, Some(pfn), None, None, orphan_text(pfn, p)),
+                Some(&(asid, va)) => out.push(
+                    Check::Ownership,
+                    Some(pfn),
+                    Some(va),
+                    None,
+                    format!("frame {pfn:#x} is mapped by {mapped} PTE(s) (first VA {va:#010x} of asid {asid}) but its mapcount says {}", p.mapcount as i64 + 1),
+                ),
+            }
+        }
+        out.finish()
+    }
+}
+
+fn set(s: &mut BTreeSet<usize>, i: usize, on: bool) {
+    if on {
+        s.insert(i);
+    } else {
+        s.remove(&i);
+    }
+}
+
+fn orphan_text(pfn: u32, p: &PageRecord) -> String {
+    format!(
+        "frame {pfn:#x} belongs to the task of asid {} (refcount {}, mapcount {}) but no PTE maps it: an orphan nobody will free (a missed put_page, a leaked pin or old page)",
+        p.owner & !OWNER_KIND_MASK,
+        p.refcount,
+        p.mapcount
+    )
 }

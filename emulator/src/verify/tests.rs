@@ -487,3 +487,157 @@ fn tracked_rereads_and_indexed_checks_match_fresh_full_reads() {
         assert!(found.contains(&k), "{k:?} never found: {found:?}");
     }
 }
+
+#[test]
+fn cached_frame_checks_match_fresh_walks() {
+    // FrameChecker (tables cached through RAM's single watched pages,
+    // counts and reported pages kept between calls) against check_frames
+    // on a fresh full read, over random states: PTEs set, cleared and
+    // pointed at free, kernel-owned, foreign or absent frames; large
+    // pages; first-level entries moved to other or absent tables; page
+    // records rewritten under the mappings; address spaces added, killed,
+    // duplicated (one table walked twice) and given a new table; unstable
+    // snapshots.
+    let mut g = SynthGuest::new(64);
+    let base = g.base_pfn;
+    let n = g.nr_pages;
+    for asid in 1..=3 {
+        g.add_space(asid);
+    }
+    let mut rng = 0x0fed_cba9_8765_4321u64;
+    let mut next = move || {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (rng >> 33) as u32
+    };
+    // user pages to map: a region of their own, so most PTEs agree
+    let user0 = g.pb_pfn(6);
+    for k in 0..48 {
+        let asid = 1 + k % 3;
+        g.user_page(asid, VA + ((k / 3) << 12) + ((k % 2) << 20), user0 + k);
+    }
+    g.commit();
+    let mut s = snap(&g);
+    let mut changed = Vec::new();
+    let mut fc = FrameChecker::new(&g.ram);
+    let mut found = std::collections::BTreeSet::new();
+    let mut nonempty = 0;
+    let spaces = g.spaces.clone();
+    let heal = |g: &mut SynthGuest| {
+        // the first three address spaces with their first tables, mapping
+        // the user pages as their records say, nothing else
+        g.spaces = spaces.clone();
+        for &(_, l1) in &spaces {
+            g.ram.write(l1 as u64, &[0u8; 0x4000]).unwrap();
+        }
+        for k in 0..48 {
+            g.set_pte(1 + k % 3, VA + ((k / 3) << 12) + ((k % 2) << 20), Some(user0 + k));
+        }
+        g.mm_seq += g.mm_seq % 2;
+        g.commit();
+    };
+    for round in 0..400 {
+        // every 25 rounds: healed, then three quiet rounds
+        if round % 25 == 0 {
+            heal(&mut g);
+        }
+        for _ in 0..if round % 25 < 3 { 0 } else { 1 + next() % 4 } {
+            let asid = g.spaces[next() as usize % g.spaces.len()].0;
+            let va = VA + (next() % 3 << 20) + (next() % 32) * 4096;
+            match next() % 10 {
+                0..=3 => {
+                    let pfn = match next() % 4 {
+                        0 => user0 + next() % 64,
+                        1 => base + next() % n,
+                        2 => base + n + next() % 16, // outside the page array
+                        _ => g.pb_pfn(1) + next() % 8,
+                    };
+                    let l1 = g.spaces.iter().find(|s| s.0 == asid).unwrap().1 as u64 + ((va >> 20) as u64) * 4;
+                    if g.ram.read_u32(l1) != Some(0x1000_0001) {
+                        g.set_pte(asid, va, (next() % 5 != 0).then_some(pfn));
+                    }
+                }
+                4 => {
+                    // a raw descriptor: large page, garbage, or none
+                    let l1 = g.spaces.iter().find(|s| s.0 == asid).unwrap().1 as u64 + ((va >> 20) as u64) * 4;
+                    let d1 = g.ram.read_u32(l1).unwrap();
+                    if d1 & 3 == 1 && d1 != 0x1000_0001 {
+                        let pte = [((user0 + next() % 64) << 12) & 0xffff_0000 | 0x1, next(), 0][next() as usize % 3];
+                        g.ram.write_u32((d1 & !0x3ff) as u64 + (((va >> 12) & 0xff) * 4) as u64, pte).unwrap();
+                    }
+                }
+                5 => {
+                    // a first-level entry moved: to another space's table,
+                    // outside RAM, or cleared
+                    let (src, dst) = (g.spaces[next() as usize % g.spaces.len()].1, g.spaces[next() as usize % g.spaces.len()].1);
+                    let slot = VA >> 20 | next() % 3;
+                    let d = match next() % 3 {
+                        0 => g.ram.read_u32(src as u64 + slot as u64 * 4).unwrap(),
+                        1 => 0x1000_0001,
+                        _ => 0,
+                    };
+                    g.ram.write_u32(dst as u64 + (slot ^ (next() % 2)) as u64 * 4, d).unwrap();
+                }
+                6 => {
+                    let pfn = user0 + next() % 64;
+                    let rec = match next() % 4 {
+                        0 => PageRecord { flags: PG_LRU | PG_ANON, mapcount: next() as i32 % 3, owner: OWNER_KIND_USER | 1, ..PageRecord::INIT },
+                        1 => PageRecord { owner: OWNER_KIND_KERNEL, ..PageRecord::INIT },
+                        2 => PageRecord { flags: PG_BUDDY, private: next() % 3, refcount: 0, owner: OWNER_NONE, ..PageRecord::INIT },
+                        _ => PageRecord { refcount: 0, owner: OWNER_NONE, ..PageRecord::INIT },
+                    };
+                    g.write_page(pfn, &rec);
+                }
+                7 if round % 7 == 0 => {
+                    let fresh = 10 + round;
+                    g.add_space(fresh);
+                    g.set_pte(fresh, VA, Some(user0 + next() % 64));
+                    g.commit();
+                }
+                8 if round % 5 == 0 && g.spaces.len() > 2 => {
+                    // killed, duplicated (the first of an asid's records
+                    // gives every one its table), or a new table
+                    let k = next() as usize % g.spaces.len();
+                    match next() % 3 {
+                        0 => {
+                            g.spaces.remove(k);
+                        }
+                        1 => {
+                            let l1 = g.add_space(0x77);
+                            g.spaces.pop();
+                            g.spaces.push((g.spaces[k].0, l1));
+                        }
+                        _ => {
+                            let old = g.spaces[k].1;
+                            let l1 = g.add_space(0x78);
+                            g.spaces.pop();
+                            let mut t = vec![0u8; 0x4000];
+                            g.ram.read(old as u64, &mut t).unwrap();
+                            g.ram.write(l1 as u64, &t).unwrap();
+                            g.spaces[k].1 = l1;
+                        }
+                    }
+                    g.commit();
+                }
+                9 if round % 11 == 0 => {
+                    g.mm_seq = if g.mm_seq % 2 == 0 { g.mm_seq + 1 } else { g.mm_seq + 1 };
+                    g.commit();
+                }
+                _ => {}
+            }
+        }
+        changed.clear();
+        s.reread_tracked(&g.ram, &mut changed).unwrap();
+        let merged = crate::introspect::snapshot::merge_ranges(changed.clone());
+        let a = fc.check(&s, &ctx(), &merged);
+        let b = check_frames(&snap(&g), &g.ram, &ctx());
+        assert_eq!(a, b, "round {round}");
+        assert!(round % 25 >= 3 || a.is_empty(), "round {round}: healed, yet {a:#?}");
+        nonempty += !a.is_empty() as usize;
+        found.extend(a.iter().map(|v| (v.check, v.detail.contains("mapcount says"), v.detail.contains("orphan"))));
+    }
+    // every kind of finding came and went
+    assert!(nonempty > 200, "{nonempty} rounds with findings");
+    for k in [(Check::PteMapsFree, false, false), (Check::Ownership, false, false), (Check::Ownership, true, false), (Check::Ownership, false, true)] {
+        assert!(found.contains(&k), "{k:?} never found: {found:?}");
+    }
+}

@@ -445,15 +445,15 @@ struct uc_struct {
     // descriptions it looked up once.
     uc_err (*cmaemu_mmu_regs)(struct uc_struct *uc, uint32_t *out);
     const void *cmaemu_mmu_ri[5];
-    // cmaemu patch: the dirty log of one watched guest-physical range
+    // cmaemu patch: the dirty log of a set of watched guest-physical pages
     // (uc_cmaemu_set_dirty_log): bit (pa - base) >> 12 of @bitmap is set by
-    // every store into [watch_pa, watch_pa + watch_len) that takes
+    // every store into a page whose bit is set in @watch that takes
     // notdirty_write; cmaemu_dirty_rearm (set by the target) sends the
-    // stores of every TLB entry writing into the range back there.
+    // stores of every TLB entry writing into a watched page back there.
     uint64_t *cmaemu_dirty_bitmap;
+    const uint64_t *cmaemu_watch_bitmap;
     uint64_t cmaemu_dirty_base;
-    uint64_t cmaemu_watch_pa;
-    uint64_t cmaemu_watch_len;
+    uint64_t cmaemu_watch_pages;
     void (*cmaemu_dirty_rearm)(struct uc_struct *uc);
 };
 

@@ -1481,21 +1481,25 @@ UNICORN_EXPORT
 uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out);
 
 /*
- cmaemu patch: a dirty log of one guest-physical range. Every guest store
- into [@watch_pa, @watch_pa + @watch_len) that takes the not-dirty slow
- path sets bit (pa - @base) / 4096 of @bitmap (64 bits a word, bit 0 the
- least significant; the caller owns the bitmap and keeps it alive while it
- is set). A TLB entry's first store takes that path, later ones do not:
- the caller takes the bits it read and calls uc_cmaemu_dirty_rearm()
- before the guest runs again, which sends the next store through every
- entry writing into the range back to the slow path (nothing is flushed:
- TLB contents and fills are unchanged). Setting the log re-arms the range;
- @bitmap NULL turns it off. Stores by the host (uc_mem_write, writes
- through the host mapping) are not seen.
+ cmaemu patch: a dirty log of a set of guest-physical pages. Page k is
+ the 4 KiB page at @base + k * 4096 (k < @pages); it is watched while bit k
+ of @watch is set (64 bits a word, bit 0 the least significant). Every
+ guest store into a watched page that takes the not-dirty slow path sets
+ bit k of @bitmap. The caller owns both bitmaps, keeps them alive while
+ they are set, and may change @watch while the engine is stopped (or from
+ a callback at a block start): a page newly watched is logged once
+ uc_cmaemu_dirty_rearm() has run. A TLB entry's first store takes that
+ path, later ones do not: the caller takes the bits it read and calls
+ uc_cmaemu_dirty_rearm() before the guest runs again, which sends the next
+ store through every entry writing into a watched page back to the slow
+ path (nothing is flushed: TLB contents and fills are unchanged). Setting
+ the log re-arms it; @bitmap or @watch NULL turns it off. Stores by the
+ host (uc_mem_write, writes through the host mapping) are not seen.
 */
 UNICORN_EXPORT
-uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap, uint64_t base,
-                               uint64_t watch_pa, uint64_t watch_len);
+uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap,
+                               const uint64_t *watch, uint64_t base,
+                               uint64_t pages);
 
 /*
  cmaemu patch: see uc_cmaemu_set_dirty_log.

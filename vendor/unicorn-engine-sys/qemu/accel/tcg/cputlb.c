@@ -744,17 +744,30 @@ void tlb_reset_dirty(CPUState *cpu, ram_addr_t start1, ram_addr_t length)
 }
 
 /*
- * cmaemu patch (dirty log): put every TLB entry that writes into the
- * watched guest-physical range back on the not-dirty slow path (its next
- * store goes through notdirty_write, which logs it). Only the flag
- * changes: nothing is flushed or evicted.
+ * cmaemu patch (dirty log): whether the guest-physical page holding @pa is
+ * watched (its bit in the host's watch bitmap; see uc_cmaemu_set_dirty_log).
+ */
+static inline bool cmaemu_watched(const struct uc_struct *uc, uint64_t pa)
+{
+    uint64_t page = (pa - uc->cmaemu_dirty_base) >> 12;
+
+    return pa >= uc->cmaemu_dirty_base && page < uc->cmaemu_watch_pages &&
+           ((__atomic_load_n(&uc->cmaemu_watch_bitmap[page / 64], __ATOMIC_RELAXED) >>
+             (page % 64)) & 1);
+}
+
+/*
+ * cmaemu patch (dirty log): put every TLB entry that writes into a watched
+ * guest-physical page back on the not-dirty slow path (its next store goes
+ * through notdirty_write, which logs it). Only the flag changes: nothing
+ * is flushed or evicted.
  */
 static inline void cmaemu_rearm_entry(struct uc_struct *uc, CPUTLBEntry *e)
 {
     target_ulong a = e->addr_write;
 
     if ((a & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE | TLB_NOTDIRTY)) == 0 &&
-            (uint64_t)e->paddr - uc->cmaemu_watch_pa < uc->cmaemu_watch_len) {
+            cmaemu_watched(uc, (uint64_t)e->paddr)) {
         e->addr_write = a | TLB_NOTDIRTY;
     }
 }
@@ -1268,7 +1281,7 @@ static void notdirty_write(CPUState *cpu, vaddr mem_vaddr, unsigned size,
         uint64_t last = pa + (size ? size - 1 : 0);
         uint64_t p;
         for (p = pa & ~(uint64_t)0xfff; p <= last; p += 0x1000) {
-            if (p - duc->cmaemu_watch_pa < duc->cmaemu_watch_len) {
+            if (cmaemu_watched(duc, p)) {
                 uint64_t bit = (p - duc->cmaemu_dirty_base) >> 12;
                 __atomic_fetch_or(&duc->cmaemu_dirty_bitmap[bit / 64],
                                   (uint64_t)1 << (bit % 64), __ATOMIC_RELAXED);
