@@ -631,6 +631,8 @@ fn user_page_tables_are_one_highmem_page_per_2_mib_freed_with_the_region() {
     }
     let regs = m.cpu().mmu_regs();
     assert_eq!(cmaemu::introspect::va::user_mappings(m.ram(), &regs).len(), 16384, "every page mapped through them");
+    // meminfo's NR_PAGETABLE counts them (32 pages)
+    assert_eq!(meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "PageTables:"), 128);
     let out = command_output(&mut m, "free 63");
     assert!(out.contains("free: 256 pages left"), "{out}");
     let left = user_table_pages(&mut m);
@@ -638,6 +640,7 @@ fn user_page_tables_are_one_highmem_page_per_2_mib_freed_with_the_region() {
     let out = command_output(&mut m, "free 1");
     assert!(out.contains("free: 0 pages left"), "{out}");
     assert!(user_table_pages(&mut m).is_empty(), "every table freed with the region");
+    assert_eq!(meminfo_kb(&command_output(&mut m, "cat /proc/meminfo"), "PageTables:"), 0);
 }
 
 #[test]

@@ -503,6 +503,7 @@ fn cat(path: &str) {
         "/proc/buddyinfo" | "/proc/pagetypeinfo" | "/proc/zoneinfo" | "/proc/vmstat" | "/proc/meminfo" => {
             let shown = with_mm(|mm| {
                 let anon_pages = crate::vm::anon_pages(mm);
+                let page_table_pages = crate::vm::page_table_pages(mm);
                 let Some(pa) = &mut mm.pa else { return false };
                 // count_vm_event(CMA_ALLOC_*) lives with the CMA code
                 if let Some(a) = &mm.areas {
@@ -515,7 +516,7 @@ fn cat(path: &str) {
                     "/proc/pagetypeinfo" => views::pagetypeinfo(pa, &mut out),
                     "/proc/zoneinfo" => views::zoneinfo(pa, &mut out),
                     "/proc/vmstat" => views::vmstat(pa, &mut out),
-                    _ => views::meminfo(pa, &views::MeminfoExtra { anon_pages }, &mut out),
+                    _ => views::meminfo(pa, &views::MeminfoExtra { anon_pages, page_table_pages }, &mut out),
                 };
                 true
             });

@@ -50,6 +50,22 @@ pub fn anon_pages(mm: &Mm) -> u64 {
     mm.tasks.slots.iter().flatten().map(|t| t.nr_pages as u64).sum()
 }
 
+/// `NR_PAGETABLE`: the page-table pages of all tasks (each serves the
+/// pair of first-level entries of one 2 MiB; counted at the first of
+/// the pair).
+pub fn page_table_pages(mm: &Mm) -> u64 {
+    let mut n = 0;
+    for t in mm.tasks.slots.iter().flatten() {
+        for pmd in (0..USER_END).step_by(PMD_SIZE as usize) {
+            // the task's live 8 KiB first-level table, inside its user half
+            if arch::ram_read32(pmd_entry(t, pmd)) & 3 == 1 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 pub fn current_index(mm: &Mm) -> usize {
     mm.tasks.current
 }

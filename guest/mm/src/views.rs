@@ -210,6 +210,10 @@ fn show_val_kb(w: &mut dyn Write, label: &str, pages: u64) -> fmt::Result {
 pub struct MeminfoExtra {
     /// `NR_ANON_MAPPED`: anonymous pages mapped into user address spaces.
     pub anon_pages: u64,
+    /// `NR_PAGETABLE`: user page-table pages (`pgtable_pte_page_ctor`
+    /// counts each `pte_alloc_one` page; ARM's first-level tables are not
+    /// counted).
+    pub page_table_pages: u64,
 }
 
 /// `VMALLOC_TOTAL` in kB: `VMALLOC_END - VMALLOC_START`, with
@@ -276,7 +280,7 @@ pub fn meminfo(pa: &PageAlloc, extra: &MeminfoExtra, w: &mut dyn Write) -> fmt::
         show_val_kb(w, label, 0)?;
     }
     writeln!(w, "KernelStack:    {:>8} kB", 0)?;
-    show_val_kb(w, "PageTables:     ", 0)?;
+    show_val_kb(w, "PageTables:     ", extra.page_table_pages)?;
     show_val_kb(w, "SecPageTables:  ", 0)?;
     show_val_kb(w, "NFS_Unstable:   ", 0)?;
     show_val_kb(w, "Bounce:         ", 0)?;
@@ -337,7 +341,7 @@ mod tests {
         let cma = 0x60000 + 6 * 1024;
         let mut pa = boot_full(MmProfile::BISCUITOS_5_0, 0x60000, 8192, &[(cma, cma + 2048)], None, &[cma, cma + 1024]);
         let mut s = String::new();
-        meminfo(&pa, &MeminfoExtra { anon_pages: 3 }, &mut s).unwrap();
+        meminfo(&pa, &MeminfoExtra { anon_pages: 3, page_table_pages: 2 }, &mut s).unwrap();
         let avail = 8192 - pa.totalreserve_pages;
         assert!(
             s.starts_with(&format!("MemTotal:          32768 kB\nMemFree:           32768 kB\nMemAvailable:   {:>8} kB\nBuffers:               0 kB\n", avail * 4)),
@@ -345,6 +349,7 @@ mod tests {
         );
         assert!(s.ends_with("CmaTotal:           8192 kB\nCmaFree:            8192 kB\n"), "{s}");
         assert!(s.contains("\nAnonPages:            12 kB\n"), "{s}");
+        assert!(s.contains("\nPageTables:            8 kB\n"), "{s}");
         assert!(s.contains("\nCommitLimit:       16384 kB\nCommitted_AS:         12 kB\n"), "{s}");
         assert!(!s.contains("HighTotal"), "no HighMem in the biscuitos profile: {s}");
         // every line is `Label:<spaces>N kB`, 16 + 8 + 3 columns
