@@ -99,7 +99,7 @@ pub struct Session {
     /// only what changed since).
     last_states: Option<Vec<u8>>,
     last_mts: Option<Vec<u8>>,
-    /// A page-state buffer to reuse (the one before `last_states`).
+    /// A page-state buffer to reuse when the codes are computed afresh.
     spare_states: Vec<u8>,
     /// The page array's first pfn when `last_states` was computed.
     last_base: Option<u32>,
@@ -492,27 +492,34 @@ impl Session {
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
-        // the codes go into the buffer of the frame before last (a large
-        // board's 256 Ki codes are not allocated and faulted in anew):
-        // the last frame's codes, brought up to date where the page array
-        // was re-read or a CMA bitmap bit changed since
-        let mut states = std::mem::take(&mut self.spare_states);
+        // the last frame's codes, brought up to date in place where the
+        // page array was re-read or a CMA bitmap bit changed since (the
+        // pages whose code changed lie there); else computed afresh into
+        // the buffer of the frame before last (a large board's 256 Ki codes
+        // are not allocated and faulted in anew)
         let base = snap.base_pfn();
         // each page once: the ranges overlap (windows, free blocks)
         let mut ranges = std::mem::take(&mut self.changed);
-        let reuse = match self.last_states.as_ref().filter(|o| o.len() == snap.pages.len() && self.last_base == Some(base)) {
-            Some(old) if cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut ranges) => Some(old),
-            _ => None,
-        };
+        let reusable = self.last_states.as_ref().is_some_and(|o| o.len() == snap.pages.len() && self.last_base == Some(base))
+            && cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut ranges);
         let merged = crate::introspect::snapshot::merge_ranges(ranges);
-        match reuse {
-            Some(old) => {
-                states.clear();
-                states.extend_from_slice(old);
-                snap.update_state_codes(&merged, &mut states);
+        let (states, runs, full) = match self.last_states.take() {
+            Some(mut states) if reusable => {
+                let runs = snap.update_state_codes_runs(&merged, &mut states);
+                (states, runs, false)
             }
-            None => snap.page_state_codes_into(&mut states),
-        }
+            last => {
+                let mut states = std::mem::take(&mut self.spare_states);
+                snap.page_state_codes_into(&mut states);
+                let old = last.filter(|o| o.len() == states.len());
+                let runs = crate::trace::state_runs(base, &states, old.as_deref());
+                let full = old.is_none();
+                if let Some(o) = old {
+                    self.spare_states = o;
+                }
+                (states, runs, full)
+            }
+        };
         if self.codes_cma != snap.cma {
             self.codes_cma = snap.cma.clone();
         }
@@ -536,13 +543,8 @@ impl Session {
             self.last_mts = Some(mts.clone());
             self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });
         }
-        let old = self.last_states.take().filter(|o| o.len() == states.len());
-        let runs = crate::trace::state_runs(base, &states, old.as_deref());
-        if old.is_none() || !runs.is_empty() {
-            self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageStates { full: old.is_none(), runs } });
-        }
-        if let Some(o) = old {
-            self.spare_states = o;
+        if full || !runs.is_empty() {
+            self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageStates { full, runs } });
         }
         self.last_states = Some(states);
         self.report_state(v);

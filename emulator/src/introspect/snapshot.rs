@@ -793,6 +793,30 @@ impl Snapshot {
         }
     }
 
+    /// [`Snapshot::update_state_codes`] over `ranges` (ascending,
+    /// disjoint), returning the pages whose code changed as runs (first
+    /// pfn, pages, code): what `trace::state_runs` gives for the codes
+    /// before and after.
+    pub fn update_state_codes_runs(&self, ranges: &[std::ops::Range<usize>], codes: &mut [u8]) -> Vec<(u32, u32, u8)> {
+        let n = self.pages.len().min(self.free.len()).min(codes.len());
+        let mut out: Vec<(u32, u32, u8)> = Vec::new();
+        for r in ranges {
+            for i in r.start.min(n)..r.end.min(n) {
+                let c = self.state_code(i, &self.pages[i], self.free[i]);
+                if codes[i] == c {
+                    continue;
+                }
+                codes[i] = c;
+                let pfn = self.desc.base_pfn + i as u32;
+                match out.last_mut() {
+                    Some((s, k, oc)) if *oc == c && *s + *k == pfn => *k += 1,
+                    _ => out.push((pfn, 1, c)),
+                }
+            }
+        }
+        out
+    }
+
     /// The state code of page `i` of the array (record `p`, free mark `free`).
     #[inline]
     fn state_code(&self, i: usize, p: &PageRecord, free: bool) -> u8 {

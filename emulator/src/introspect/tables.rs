@@ -22,6 +22,8 @@ struct Table {
     /// Per first-level entry: the second-level table it points to, when
     /// it is one and lies in RAM.
     l2: Vec<Option<L2>>,
+    /// The entries with a second-level table, ascending.
+    present: Vec<usize>,
     /// Times the current list of address spaces walks it.
     uses: i64,
 }
@@ -45,7 +47,7 @@ impl Table {
     fn new(regs: &MmuRegs) -> Table {
         let n = regs.ttbcr & 7;
         let entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
-        Table { base: l1_slot(regs, 0), entries, l1: vec![0; entries as usize], l2: (0..entries).map(|_| None).collect(), uses: 0 }
+        Table { base: l1_slot(regs, 0), entries, l1: vec![0; entries as usize], l2: (0..entries).map(|_| None).collect(), present: Vec::new(), uses: 0 }
     }
     fn l1_pages(&self) -> impl Iterator<Item = u64> {
         let (lo, hi) = (self.base as u64 & !0xfff, self.base as u64 + self.entries as u64 * 4);
@@ -53,8 +55,8 @@ impl Table {
     }
     /// Every mapping: `f(va, pfn)`, in the walk's order.
     fn for_each(&self, mut f: impl FnMut(u32, u32)) {
-        for (i, l2) in self.l2.iter().enumerate() {
-            let Some(l2) = l2 else { continue };
+        for &i in &self.present {
+            let Some(l2) = &self.l2[i] else { continue };
             for (j, &d) in l2.iter().enumerate() {
                 let va = ((i as u32) << 20) | ((j as u32) << 12);
                 if let Some(pfn) = frame(d, va) {
@@ -137,13 +139,21 @@ impl TableCache {
         let l2 = self.read_l2(l1);
         if l2.is_some() {
             self.watch(l2_page(l1));
+            let tb = &mut self.tables[t];
+            if let Err(k) = tb.present.binary_search(&i) {
+                tb.present.insert(k, i);
+            }
         }
         self.tables[t].l2[i] = l2;
     }
 
     /// Forget slot `i` of table `t` (its second-level page unwatched).
     fn drop_slot(&mut self, t: usize, i: usize) {
-        if self.tables[t].l2[i].take().is_some() {
+        let tb = &mut self.tables[t];
+        if tb.l2[i].take().is_some() {
+            if let Ok(k) = tb.present.binary_search(&i) {
+                tb.present.remove(k);
+            }
             self.unwatch(l2_page(self.tables[t].l1[i]));
         }
     }
@@ -205,7 +215,10 @@ impl TableCache {
             }
             let l1_dirty = self.tables[t].l1_pages().any(|p| dirty.contains(&p));
             let l1 = if l1_dirty { self.read_l1(t) } else { Vec::new() };
-            for i in 0..self.tables[t].entries as usize {
+            // every entry when the first-level table was written, else
+            // those with a second-level table
+            let slots: Vec<usize> = if l1_dirty { (0..self.tables[t].entries as usize).collect() } else { self.tables[t].present.clone() };
+            for i in slots {
                 let tb = &self.tables[t];
                 let moved = l1_dirty && l1[i] != tb.l1[i];
                 let l2_dirty = tb.l2[i].is_some() && dirty.contains(&l2_page(tb.l1[i]));
@@ -235,7 +248,8 @@ impl TableCache {
                 }
             }
             if new != old {
-                for i in 0..self.tables[t].entries as usize {
+                for k in 0..self.tables[t].present.len() {
+                    let i = self.tables[t].present[k];
                     self.tables[t].count_slot(i, new - old, delta);
                 }
                 self.tables[t].uses = new;
@@ -246,7 +260,7 @@ impl TableCache {
         let mut kept = 0;
         for t in 0..self.tables.len() {
             if self.tables[t].uses == 0 {
-                for i in 0..self.tables[t].entries as usize {
+                while let Some(&i) = self.tables[t].present.last() {
                     self.drop_slot(t, i);
                 }
                 let pages: Vec<u64> = self.tables[t].l1_pages().collect();

@@ -473,8 +473,13 @@ fn tracked_rereads_and_indexed_checks_match_fresh_full_reads() {
         assert!(s.index().is_some() && fresh.index().is_none());
         assert!(s.pages == fresh.pages, "round {round}: page records");
         assert!((base..base + n).all(|p| s.is_free(p) == fresh.is_free(p)), "round {round}: free map");
+        let before = codes.clone();
+        let mut in_place = codes.clone();
         s.update_state_codes(&changed, &mut codes);
         assert!(codes == fresh.page_state_codes(), "round {round}: state codes");
+        let runs = s.update_state_codes_runs(&crate::introspect::snapshot::merge_ranges(changed.clone()), &mut in_place);
+        assert!(in_place == codes, "round {round}: state codes updated in place");
+        assert_eq!(runs, crate::trace::state_runs(base, &codes, Some(&before)), "round {round}: changed runs");
         assert_eq!(s.counters(), fresh.counters(), "round {round}");
         let (a, b) = (check_integrity(&s, &ctx()), check_integrity(&fresh, &ctx()));
         assert_eq!(a, b, "round {round}: integrity");
