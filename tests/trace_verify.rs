@@ -242,3 +242,32 @@ fn monitor_drives_the_whole_pipeline() {
     chrome::write_chrome(&evs, &mut doc).unwrap();
     chrome::validate(std::str::from_utf8(&doc).unwrap()).unwrap();
 }
+
+/// At the shell's prompt the session re-reads what the command wrote even
+/// when it pushed no record (RAM's dirty log knows), so that the next
+/// command's first check does not pay for it: after `settle` the snapshot
+/// equals a fresh read, before it the stale one differs.
+#[test]
+fn settling_at_the_prompt_reads_what_a_command_wrote_without_records() {
+    let mut g = SynthGuest::new(64);
+    let cma_base = g.pb_pfn(8);
+    g.add_cma("linux,cma", cma_base, 4 << 10, 0);
+    g.add_space(1);
+    g.commit();
+    let mut mon = cmaemu::instrument::Session::attach(&g.ram, g.desc_pa).unwrap();
+    mon.settle(&g.ram).unwrap();
+    // a command allocates user pages (page records written, no record
+    // pushed: `fill` traces nothing)
+    for (i, pfn) in (g.pb_pfn(2)..g.pb_pfn(2) + 40).enumerate() {
+        g.user_page(1, VA + (i as u32) * 4096, pfn);
+    }
+    g.commit();
+    let fresh = Snapshot::read(&g.ram, g.desc_pa).unwrap();
+    assert_ne!(mon.last_snapshot().pages, fresh.pages, "the command changed page records");
+    mon.settle(&g.ram).unwrap();
+    let s = mon.last_snapshot();
+    assert_eq!(s.pages, fresh.pages, "settled page records");
+    let frees = |s: &Snapshot| (s.base_pfn()..s.base_pfn() + s.pages.len() as u32).filter(|&p| s.is_free(p)).count();
+    assert_eq!(frees(s), frees(&fresh), "settled free map");
+    assert_eq!(s.counters(), fresh.counters(), "settled counters");
+}

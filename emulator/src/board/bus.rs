@@ -193,7 +193,12 @@ impl Board {
                     self.activity = true;
                 }
             }
-            SYS_CMAEMU_PROMPT => self.console.set_prompt_flag(value != 0),
+            SYS_CMAEMU_PROMPT => {
+                self.console.set_prompt_flag(value != 0);
+                if let (Some(m), true) = (&mut self.monitor, value != 0) {
+                    m.prompt = true;
+                }
+            }
             _ => return false,
         }
         true

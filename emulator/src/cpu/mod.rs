@@ -209,7 +209,9 @@ struct EngineTlb<'u, 'a, B: Bus> {
 
 impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
     fn ttbr0(&mut self) -> u32 {
-        read_cp15(self.uc, 2, 0, 0, 0)
+        // one direct read of the CPU state (a coprocessor read looks the
+        // register up in a hash table: a cost at every migrated page)
+        mmu_regs(self.uc).ttbr0
     }
     fn contextidr(&mut self) -> u32 {
         read_cp15(self.uc, 13, 0, 0, 1)

@@ -83,6 +83,11 @@ pub struct Instrumentation {
     pub desc_pa: Option<u64>,
     mon: Option<Session>,
     pub doorbell: bool,
+    /// The guest's shell waits at its prompt: bring the snapshot up to
+    /// date with what the command wrote ([`Session::settle`]), so that
+    /// the bookkeeping of a command's writes is done at its end, not by
+    /// whatever reads the state next.
+    pub prompt: bool,
     pub frame_due: Option<u64>,
     pub dma: Vec<(DmaTransfer, u64, u64)>,
     /// Board events (displayed frames) waiting to join the stream.
@@ -112,6 +117,8 @@ pub struct Instrumentation {
     pub alloc_done: bool,
     /// `cmaemu:` lines for the console, in order.
     pub console_lines: Vec<String>,
+    /// The address-space table's buffer (see [`AsidTlb`]).
+    ttbrs: Vec<(u32, u32)>,
 }
 
 impl Instrumentation {
@@ -123,6 +130,7 @@ impl Instrumentation {
             desc_pa: None,
             mon: None,
             doorbell: false,
+            prompt: false,
             frame_due: None,
             dma: Vec::new(),
             notes: Vec::new(),
@@ -139,13 +147,14 @@ impl Instrumentation {
             explain: true,
             alloc_done: false,
             console_lines: Vec::new(),
+            ttbrs: Vec::new(),
         }
     }
 
     /// Whether a service pass has anything to do.
     pub fn has_work(&self) -> bool {
         (self.mon.is_none() && self.desc_pa.is_some() && self.error.is_none())
-            || (self.mon.is_some() && (self.doorbell || self.frame_due.is_some() || !self.dma.is_empty() || !self.notes.is_empty() || self.final_due))
+            || (self.mon.is_some() && (self.doorbell || self.prompt || self.frame_due.is_some() || !self.dma.is_empty() || !self.notes.is_empty() || self.final_due))
     }
 
     /// Ask for the final full check (at every exit: poweroff, --max-insns,
@@ -176,7 +185,9 @@ impl Instrumentation {
     /// (printing the first few), keep them all.
     fn collect(&mut self) {
         let Some(mon) = self.mon.as_mut() else { return };
-        for e in mon.take_events() {
+        let start = self.events.len();
+        mon.move_events_into(&mut self.events);
+        for e in &self.events[start..] {
             if let EventKind::Inject { id, pfn, .. } = e.kind {
                 self.fired.push((e.ts_ns, id, pfn));
             }
@@ -194,7 +205,6 @@ impl Instrumentation {
                     self.stop_requested = true;
                 }
             }
-            self.events.push(e);
         }
     }
 
@@ -214,19 +224,25 @@ impl Instrumentation {
     }
 }
 
-/// (asid, TTBR0) of every live address space, from the guest's table.
-fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>) -> Vec<(u32, u32)> {
-    let Some(d) = desc_pa.and_then(|pa| Snapshot::read_desc(ram, pa).ok()) else { return Vec::new() };
-    let mut out = Vec::new();
-    let nr = d.nr_address_spaces.min(64) as usize;
+/// (asid, TTBR0) of every live address space, from the guest's table,
+/// into `out`. Only the table's place and size are read from the
+/// descriptor (fixed when the guest built it; read again every time, 8
+/// bytes, not the whole descriptor), then the table itself.
+fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>, out: &mut Vec<(u32, u32)>) {
+    use cmaemu_abi::desc::GuestDesc;
+    out.clear();
+    let Some(pa) = desc_pa else { return };
+    let field = |off: usize| ram.read_u32(pa + off as u64);
+    let (Some(nr), Some(table_pa)) = (field(std::mem::offset_of!(GuestDesc, nr_address_spaces)), field(std::mem::offset_of!(GuestDesc, as_table_pa))) else { return };
+    let nr = nr.min(64) as usize;
     // the table in one read (record by record only if that fails)
     let mut table = [0u8; 64 * 16];
-    let whole = ram.read(d.as_table_pa as u64, &mut table[..nr * 16]).is_ok();
+    let whole = ram.read(table_pa as u64, &mut table[..nr * 16]).is_ok();
     for i in 0..nr {
         let mut b = [0u8; 16];
         if whole {
             b.copy_from_slice(&table[i * 16..i * 16 + 16]);
-        } else if ram.read(d.as_table_pa as u64 + i as u64 * 16, &mut b).is_err() {
+        } else if ram.read(table_pa as u64 + i as u64 * 16, &mut b).is_err() {
             break;
         }
         if let Some(r) = from_bytes::<AddressSpaceRecord>(&b) {
@@ -235,7 +251,6 @@ fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>) -> Vec<(u32, u32)> {
             }
         }
     }
-    out
 }
 
 /// The CPU's TLB by address space: only the current one can have cached
@@ -244,16 +259,21 @@ fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>) -> Vec<(u32, u32)> {
 struct AsidTlb<'t> {
     cpu: &'t mut dyn CpuTlb,
     /// (asid, TTBR0) of every live address space, read from the guest's
-    /// table when first needed.
-    ttbrs: Option<Vec<(u32, u32)>>,
+    /// table when first needed in this service pass (`loaded`), into a
+    /// buffer kept between passes.
+    ttbrs: &'t mut Vec<(u32, u32)>,
+    loaded: bool,
     ram: &'t GuestRam,
     desc_pa: Option<u64>,
 }
 
 impl AsidTlb<'_> {
     fn ttbrs(&mut self) -> &[(u32, u32)] {
-        let (ram, desc_pa) = (self.ram, self.desc_pa);
-        self.ttbrs.get_or_insert_with(|| address_spaces(ram, desc_pa))
+        if !self.loaded {
+            address_spaces(self.ram, self.desc_pa, self.ttbrs);
+            self.loaded = true;
+        }
+        self.ttbrs
     }
     fn is_current(&mut self, asid: u32) -> bool {
         let cur = self.cpu.ttbr0();
@@ -300,7 +320,7 @@ impl Servicer for Instrumentation {
             }
         }
         let ram = self.ram.clone();
-        let mut tlb = AsidTlb { cpu: tlb, ttbrs: None, ram: &ram, desc_pa: self.desc_pa };
+        let mut tlb = AsidTlb { cpu: tlb, ttbrs: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa };
         let Some(mon) = self.mon.as_mut() else { return };
         let mut err = None;
         // Transfers first: they happened at the last device tick, before
@@ -313,6 +333,11 @@ impl Servicer for Instrumentation {
         }
         if std::mem::take(&mut self.doorbell) {
             if let Err(e) = mon.service(&ram, now, &mut tlb) {
+                err = Some(InstrumentError::Session(e));
+            }
+        }
+        if std::mem::take(&mut self.prompt) {
+            if let Err(e) = mon.settle(&ram) {
                 err = Some(InstrumentError::Session(e));
             }
         }

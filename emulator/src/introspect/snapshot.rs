@@ -8,7 +8,7 @@
 use crate::memory::GuestRam;
 use crate::memory::walk::MmuRegs;
 use cmaemu_abi::desc::{
-    from_bytes, name_bytes, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
+    name_bytes, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
     DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,
 };
 use cmaemu_abi::page::*;
@@ -700,9 +700,10 @@ impl Snapshot {
         if self.desc.lru_add_pa == 0 {
             return None;
         }
-        let mut b = vec![0u8; std::mem::size_of::<cmaemu_abi::desc::LruAddRecord>()];
-        ram.read(self.desc.lru_add_pa as u64, &mut b).ok()?;
-        from_bytes(&b)
+        // straight into the record: it is read at every doorbell
+        let mut rec: cmaemu_abi::desc::LruAddRecord = zeroed();
+        ram.read(self.desc.lru_add_pa as u64, slice_as_bytes_mut(std::slice::from_mut(&mut rec))).ok()?;
+        Some(rec)
     }
     /// Whether `pfn` lies inside a free buddy block or a block on a per-cpu
     /// list (free to Linux, not in the buddy).

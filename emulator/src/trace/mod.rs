@@ -244,12 +244,15 @@ impl Decoder {
 
     /// Decode one record; completed events are appended to `out`.
     pub fn push(&mut self, r: &TraceRecord, frame: u64, out: &mut Vec<Event>) {
-        let ge = match r.decode() {
-            Ok(g) => g,
-            Err(_) => {
-                self.undecodable += 1;
-                return;
-            }
+        self.push_decoded(r, r.decode().ok(), frame, out)
+    }
+
+    /// [`Decoder::push`] for a record the caller decoded already (`ge`:
+    /// `r.decode().ok()`).
+    pub fn push_decoded(&mut self, r: &TraceRecord, ge: Option<GuestEvent>, frame: u64, out: &mut Vec<Event>) {
+        let Some(ge) = ge else {
+            self.undecodable += 1;
+            return;
         };
         if let GuestEvent::MigratePage { old_pfn, new_pfn, asid, total, first, nr_vas, vas } = ge {
             let vs = &vas[..nr_vas as usize];
@@ -352,8 +355,17 @@ impl RecentEvents {
         if self.cap == 0 {
             return;
         }
-        if self.q.len() == self.cap {
-            self.q.pop_front();
+        let oldest = if self.q.len() == self.cap { self.q.pop_front() } else { None };
+        // A migrated page over the oldest migrated page: its VA list's
+        // buffer is reused (no allocation per event in a migration storm).
+        if let (Some(mut o), EventKind::MigratePage { old_pfn, new_pfn, asid, vas }) = (oldest, &e.kind) {
+            if let EventKind::MigratePage { old_pfn: op, new_pfn: np, asid: a, vas: v } = &mut o.kind {
+                (*op, *np, *a) = (*old_pfn, *new_pfn, *asid);
+                v.clone_from(vas);
+                (o.ts_ns, o.frame) = (e.ts_ns, e.frame);
+                self.q.push_back(o);
+                return;
+            }
         }
         // A violation's own context is not repeated inside later contexts
         // (it would nest and grow without bound).
