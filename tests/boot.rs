@@ -644,6 +644,32 @@ fn user_page_tables_are_one_highmem_page_per_2_mib_freed_with_the_region() {
 }
 
 #[test]
+fn a_task_first_level_table_is_an_order_2_allocation_as_pgd_alloc_takes() {
+    // arch/arm/mm/pgd.c without LPAE: __pgd_alloc is
+    // __get_free_pages(GFP_KERNEL, 2), 16 KiB, of which TTBR0 (TTBCR.N = 1)
+    // walks the first 8 KiB
+    use cmaemu::introspect::snapshot::Snapshot;
+    use cmaemu_abi::page::OWNER_KIND_PGTABLE;
+    let mut m = stepping_machine(256 << 20, None);
+    let out = command_output(&mut m, "task new");
+    assert!(out.contains("task 1 created"), "{out}");
+    let list = command_output(&mut m, "task");
+    let ttbr0 = list
+        .lines()
+        .find_map(|l| l.strip_prefix("task 1*: ").and_then(|r| r.split("ttbr0 0x").nth(1)))
+        .and_then(|r| u32::from_str_radix(r.split_whitespace().next()?, 16).ok())
+        .unwrap_or_else(|| panic!("no ttbr0 for task 1: {list}"));
+    assert_eq!(ttbr0 % (16 << 10), 0, "{ttbr0:#x}: an order-2 block is 16 KiB aligned");
+    let snap = Snapshot::read(m.ram(), m.desc_pa().expect("descriptor published")).unwrap();
+    let pfn = ttbr0 >> 12;
+    for p in pfn..pfn + 4 {
+        let rec = snap.page(p).unwrap_or_else(|| panic!("no record for {p:#x}"));
+        assert_eq!(rec.owner, OWNER_KIND_PGTABLE | 1, "{p:#x}: one of task 1's four table pages: {rec:?}");
+    }
+    assert_ne!(snap.page(pfn + 4).map(|r| r.owner), Some(OWNER_KIND_PGTABLE | 1), "{:#x}: not part of the table", pfn + 4);
+}
+
+#[test]
 fn fill_ninety_percent_of_free_memory_then_check_passes() {
     let mut m = stepping_machine(256 << 20, None);
     let mi = command_output(&mut m, "cat /proc/meminfo");

@@ -225,6 +225,11 @@ impl Machine {
     pub fn output(&self) -> String {
         self.capture.text()
     }
+    /// Where the guest's introspection descriptor lies (None: the guest
+    /// has not published it, or the machine runs without a monitor).
+    pub fn desc_pa(&self) -> Option<u64> {
+        self.cpu.bus().monitor.as_ref().and_then(|m| m.desc_pa)
+    }
     /// Violations the verifiers reported so far.
     pub fn violations(&self) -> Vec<crate::findings::Violation> {
         self.cpu.bus().monitor.as_ref().map(|m| m.violations.clone()).unwrap_or_default()

@@ -1,5 +1,5 @@
-//! User address spaces: each task has its own TTBR0 table (8 KiB, TTBCR.N
-//! = 1 splits at 2 GiB) with 4 KiB small pages, so that anonymous movable
+//! User address spaces: each task has its own TTBR0 table (the first
+//! 8 KiB of a 16 KiB `pgd_alloc`; TTBCR.N = 1 splits at 2 GiB) with 4 KiB small pages, so that anonymous movable
 //! pages have real PTEs that migration must rewrite. The shell's `fill`,
 //! `check`, `free`, `pin` commands work on the current task.
 //!
@@ -57,7 +57,7 @@ pub fn page_table_pages(mm: &Mm) -> u64 {
     let mut n = 0;
     for t in mm.tasks.slots.iter().flatten() {
         for pmd in (0..USER_END).step_by(PMD_SIZE as usize) {
-            // the task's live 8 KiB first-level table, inside its user half
+            // the task's live first-level table, inside its user half
             if arch::ram_read32(pmd_entry(t, pmd)) & 3 == 1 {
                 n += 1;
             }
@@ -70,14 +70,23 @@ pub fn current_index(mm: &Mm) -> usize {
     mm.tasks.current
 }
 
+/// Order of a first-level table allocation: arch/arm/mm/pgd.c `__pgd_alloc`
+/// without LPAE is `__get_free_pages(GFP_KERNEL, 2)`, 16 KiB (the whole
+/// 4 GiB table). The guest's TTBR0 walks only the first 8 KiB (TTBCR.N =
+/// 1); the rest is allocated as Linux allocates it, so lowmem holds the
+/// same pages per task.
+const PGD_ORDER: u32 = 2;
+
 /// `mm_alloc` + `pgd_alloc`: a new address space (an empty user table).
 pub fn task_new(mm: &mut Mm) -> Result<usize, &'static str> {
     let slot = mm.tasks.slots.iter().position(|t| t.is_none()).ok_or("too many tasks")?;
     let pa = mm.pa.as_mut().ok_or("no page allocator")?;
-    let pgd = pa.alloc_pages(gfp::GFP_KERNEL, 1, OWNER_KIND_PGTABLE | slot as u32).map_err(|_| "out of memory for the page table")?;
+    let pgd = pa.alloc_pages(gfp::GFP_KERNEL, PGD_ORDER, OWNER_KIND_PGTABLE | slot as u32).map_err(|_| "out of memory for the page table")?;
     let ttbr0 = pgd.0 << 12;
-    // two fresh lowmem pages, linearly mapped, owned by this task
-    arch::ram_zero(phys_to_virt(ttbr0), 8192);
+    // four fresh lowmem pages, linearly mapped, owned by this task;
+    // pgd_alloc clears the user entries and copies the kernel's (here:
+    // none live above the TTBR0 half), so all of it is written
+    arch::ram_zero(phys_to_virt(ttbr0), 4096 << PGD_ORDER);
     mm.tasks.slots[slot] = Some(Task { asid: slot as u16 + 1, ttbr0, nr_pages: 0, seed: 0, pinned: 0, shared: (0, 0) });
     Ok(slot)
 }
@@ -115,7 +124,7 @@ fn pmd_entry(t: &Task, va: u32) -> u32 {
 }
 
 /// VA of the PTE slot of `va`, if its table exists. (The task's L1 table
-/// is a live 8 KiB lowmem allocation and va < USER_END keeps the index
+/// is a live 16 KiB lowmem allocation and va < USER_END keeps the index
 /// inside it; the table page is a frame the task owns, reached through
 /// the kernel's linear map, which maps all RAM, HighMem included: no
 /// kmap.)
