@@ -11,7 +11,7 @@ use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
 use crate::trace::{Decoder, Event, EventKind, RecentEvents};
-use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_lru_drained, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
+use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
 use crate::cpu::TlbOp;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
 
@@ -113,11 +113,9 @@ pub struct Session {
     moved: std::collections::HashMap<u32, (u32, u64), PfnHash>,
     /// State violations already reported (see `report_state`).
     seen_state: std::collections::HashSet<(Check, Option<u32>, Option<u32>, String)>,
-    /// A skipped LRU drain was reported for the current
-    /// `lru_cache_disable()` episode (one violation per episode).
-    lru_reported: bool,
-    /// The last LRU record the drain check found nothing in.
-    lru_clean: Option<cmaemu_abi::desc::LruAddRecord>,
+    /// The LRU drain check's episodes (one violation per
+    /// `lru_cache_disable()` episode).
+    lru: crate::verify::LruDrainEpisodes,
     /// Why each `cma_alloc` retried or failed (`crate::explain`).
     explainer: crate::explain::Tracker,
     /// Run the cause finder (false: no `cma_cause` events or lines).
@@ -162,8 +160,7 @@ impl Session {
             codes_cma: Vec::new(),
             seen_state: Default::default(),
             moved: Default::default(),
-            lru_reported: false,
-            lru_clean: None,
+            lru: Default::default(),
             explainer: Default::default(),
             explain: true,
             tlbi: Vec::new(),
@@ -396,16 +393,9 @@ impl Session {
         if self.checks {
             // lru_cache_disable() leaves the LRU add batch empty.
             if let Some(rec) = self.snap.read_lru_add(ram) {
-                if rec.disable_count == 0 {
-                    self.lru_reported = false;
-                } else if !self.lru_reported && self.lru_clean != Some(rec) {
-                    // the check reads the record alone: a record it found
-                    // nothing in is not checked again while it stays so
-                    let v = self.with_recent(check_lru_drained(&rec, &self.ctx(now_ns)));
-                    self.lru_reported = !v.is_empty();
-                    self.lru_clean = v.is_empty().then_some(rec);
-                    self.report(v);
-                }
+                let v = self.lru.check(&rec, &self.ctx(now_ns));
+                let v = self.with_recent(v);
+                self.report(v);
             }
         }
         if alloc_activity {

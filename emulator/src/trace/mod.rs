@@ -345,27 +345,30 @@ pub struct RecentEvents {
     cap: usize,
     /// Kept as events: formatted only when a violation needs them.
     q: VecDeque<Event>,
+    /// The VA buffer of the last migrated page that left `q`.
+    spare_vas: Vec<u32>,
 }
 
 impl RecentEvents {
     pub fn new(cap: usize) -> Self {
-        RecentEvents { cap, q: VecDeque::with_capacity(cap) }
+        RecentEvents { cap, q: VecDeque::with_capacity(cap), spare_vas: Vec::new() }
     }
     pub fn push(&mut self, e: &Event) {
         if self.cap == 0 {
             return;
         }
-        let oldest = if self.q.len() == self.cap { self.q.pop_front() } else { None };
-        // A migrated page over the oldest migrated page: its VA list's
-        // buffer is reused (no allocation per event in a migration storm).
-        if let (Some(mut o), EventKind::MigratePage { old_pfn, new_pfn, asid, vas }) = (oldest, &e.kind) {
-            if let EventKind::MigratePage { old_pfn: op, new_pfn: np, asid: a, vas: v } = &mut o.kind {
-                (*op, *np, *a) = (*old_pfn, *new_pfn, *asid);
-                v.clone_from(vas);
-                (o.ts_ns, o.frame) = (e.ts_ns, e.frame);
-                self.q.push_back(o);
-                return;
+        if self.q.len() == self.cap {
+            // a migrated page's VA buffer is kept for the next one (no
+            // allocation per event in a migration storm)
+            if let Some(Event { kind: EventKind::MigratePage { vas, .. }, .. }) = self.q.pop_front() {
+                self.spare_vas = vas;
             }
+        }
+        if let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind {
+            let mut v = std::mem::take(&mut self.spare_vas);
+            v.clone_from(vas);
+            self.q.push_back(Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::MigratePage { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas: v } });
+            return;
         }
         // A violation's own context is not repeated inside later contexts
         // (it would nest and grow without bound).
