@@ -120,11 +120,17 @@ impl Bus for TestBus {
 
 /// Run the Thumb program at `CODE + off` to its stop.
 fn run_thumb(off: u32, bus: TestBus, setup: impl FnOnce(&GuestRam)) -> (Stop, Cpu<'static, TestBus>) {
+    let ram = GuestRam::new(RAM_BASE, RAM_SIZE).unwrap();
+    setup(&ram);
+    run_thumb_on(off, bus, ram)
+}
+
+/// Run the Thumb program at `CODE + off` to its stop on `ram` (which the
+/// bus may already hold a handle to).
+fn run_thumb_on(off: u32, bus: TestBus, ram: GuestRam) -> (Stop, Cpu<'static, TestBus>) {
     let mut flash = vec![0u8; CODE as usize + THUMB.len()];
     flash[..VECTORS.len()].copy_from_slice(VECTORS);
     flash[CODE as usize..].copy_from_slice(THUMB);
-    let ram = GuestRam::new(RAM_BASE, RAM_SIZE).unwrap();
-    setup(&ram);
     let mut cpu = Cpu::new(bus, ram, RAM_BASE, &flash, &[(TEST_DEV, 0x1000)], 10_000_000).unwrap();
     let stop = cpu.run((CODE + off) | 1);
     (stop, cpu)
@@ -327,11 +333,8 @@ fn guest_stores_into_a_watched_range_are_logged_after_every_take() {
     let ram = GuestRam::new(RAM_BASE, RAM_SIZE).unwrap();
     ram.watch_writes(0x6000_4000, 0x1000);
     let bus = TestBus { dirty: Some(ram.clone()), ..Default::default() };
-    let mut flash = vec![0u8; CODE as usize + THUMB.len()];
-    flash[..VECTORS.len()].copy_from_slice(VECTORS);
-    flash[CODE as usize..].copy_from_slice(THUMB);
-    let mut cpu = Cpu::new(bus, ram, RAM_BASE, &flash, &[(TEST_DEV, 0x1000)], 10_000_000).unwrap();
-    assert_eq!(cpu.run((CODE + 0x380) | 1), Stop::Device);
+    let (stop, cpu) = run_thumb_on(0x380, bus, ram);
+    assert_eq!(stop, Stop::Device);
     assert_eq!(cpu.ram().read_u32(0x6000_4004), Some(2));
     assert_eq!(cpu.bus().takes, vec![vec![0x6000_4000], vec![0x6000_4000], vec![0x6000_4000], vec![]]);
 }
@@ -350,11 +353,8 @@ fn guest_stores_into_single_watched_pages_are_logged_and_a_new_watch_is_armed() 
         assert!(ram.watch_page(p, true));
     }
     let bus = TestBus { dirty: Some(ram.clone()), pages: vec![0x6000_3000], watch_after: Some((2, 0x6000_4000)), ..Default::default() };
-    let mut flash = vec![0u8; CODE as usize + THUMB.len()];
-    flash[..VECTORS.len()].copy_from_slice(VECTORS);
-    flash[CODE as usize..].copy_from_slice(THUMB);
-    let mut cpu = Cpu::new(bus, ram, RAM_BASE, &flash, &[(TEST_DEV, 0x1000)], 10_000_000).unwrap();
-    assert_eq!(cpu.run((CODE + 0x380) | 1), Stop::Device);
+    let (stop, cpu) = run_thumb_on(0x380, bus, ram);
+    assert_eq!(stop, Stop::Device);
     assert_eq!(cpu.ram().read_u32(0x6000_4004), Some(2));
     // take 1: the new engine marks every watched page (what ran before it
     // was not logged by it)
