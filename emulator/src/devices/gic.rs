@@ -206,6 +206,12 @@ impl Gic {
         if self.dist_ctlr & 1 == 0 {
             return None;
         }
+        // Nothing latched and no line high: nothing is pending (the common
+        // case; a scan of two byte arrays instead of the per-IRQ tests —
+        // the CPU asks at every re-arm, twice per host service).
+        if !self.latch.iter().chain(&self.line).any(|&b| b) {
+            return None;
+        }
         let mut best: Option<(u32, u8)> = None;
         for i in 0..NUM_IRQS {
             if self.enabled[i]
