@@ -5,7 +5,7 @@
 //! only the pages written since the last one. What it yields is what
 //! [`for_each_user_mapping`](super::va::for_each_user_mapping) would find
 //! walking every table afresh, mapping by mapping in the same order.
-use crate::memory::walk::{l1_slot, MmuRegs};
+use crate::memory::walk::{l1_slot, l2_frame, ttbr0_entries, MmuRegs};
 use crate::memory::GuestRam;
 use std::collections::{HashMap, HashSet};
 
@@ -31,12 +31,7 @@ struct Table {
 /// The frame a second-level descriptor `d` at `va` maps (None: a fault).
 #[inline]
 fn frame(d: u32, va: u32) -> Option<u32> {
-    match d & 3 {
-        0 => None,
-        // a 64 KiB large page: the 4 KiB frame of `va` inside it
-        0b01 => Some((d & 0xffff_0000 | va & 0xf000) >> 12),
-        _ => Some(d >> 12),
-    }
+    l2_frame(d, va).map(|pa| (pa >> 12) as u32)
 }
 
 fn l2_page(l1: u32) -> u64 {
@@ -45,8 +40,7 @@ fn l2_page(l1: u32) -> u64 {
 
 impl Table {
     fn new(regs: &MmuRegs) -> Table {
-        let n = regs.ttbcr & 7;
-        let entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
+        let entries = ttbr0_entries(regs);
         Table { base: l1_slot(regs, 0), entries, l1: vec![0; entries as usize], l2: (0..entries).map(|_| None).collect(), present: Vec::new(), uses: 0 }
     }
     fn l1_pages(&self) -> impl Iterator<Item = u64> {

@@ -1,7 +1,7 @@
 //! Virtual-address helpers over the walker: translate a VA of a guest
 //! address space, and enumerate every page mapping of a TTBR0 table.
 use crate::memory::GuestRam;
-use crate::memory::walk::{l1_slot, translate, Access, MmuRegs};
+use crate::memory::walk::{l1_slot, l2_frame, translate, ttbr0_entries, Access, MmuRegs};
 
 /// The physical address `va` maps to under `regs` (None: fault).
 pub fn translate_va(ram: &GuestRam, regs: &MmuRegs, va: u32) -> Option<u64> {
@@ -32,9 +32,7 @@ pub fn user_mappings(ram: &GuestRam, regs: &MmuRegs) -> Vec<Mapping> {
 /// [`user_mappings`] without collecting them: `f` sees each mapping in
 /// the same order (a large board's walk allocates nothing).
 pub fn for_each_user_mapping(ram: &GuestRam, regs: &MmuRegs, mut f: impl FnMut(Mapping)) {
-    let n = regs.ttbcr & 7;
-    // VA span of TTBR0: the whole space when N = 0, else 2^(32-N).
-    let l1_entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
+    let l1_entries = ttbr0_entries(regs);
     // The TTBR0 table's entries lie one after another from the first
     // slot: read them in one go (entry by entry only if that fails).
     let mut table = [0u8; 16384];
@@ -62,10 +60,8 @@ pub fn for_each_user_mapping(ram: &GuestRam, regs: &MmuRegs, mut f: impl FnMut(M
         for (j, w) in l2.chunks_exact(4).enumerate() {
             let d = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
             let va = va1 | ((j as u32) << 12);
-            match d & 3 {
-                0 => {}
-                0b01 => f(Mapping { va, pa: ((d & 0xffff_0000) as u64) | ((va & 0xf000) as u64), size: 4096 }),
-                _ => f(Mapping { va, pa: (d & 0xffff_f000) as u64, size: 4096 }),
+            if let Some(pa) = l2_frame(d, va) {
+                f(Mapping { va, pa, size: 4096 });
             }
         }
     }
@@ -84,8 +80,7 @@ pub enum TableUse {
 /// [`TableUse`] of the frame `pfn` in the user (TTBR0) tables of `regs`;
 /// None: they do not use it.
 pub fn table_use(ram: &GuestRam, regs: &MmuRegs, pfn: u32) -> Option<TableUse> {
-    let n = regs.ttbcr & 7;
-    let l1_entries: u32 = if n == 0 { 4096 } else { 4096 >> n };
+    let l1_entries = ttbr0_entries(regs);
     let base = l1_slot(regs, 0) as u64;
     let frame = (pfn as u64) << 12;
     if base < frame + 4096 && frame < base + l1_entries as u64 * 4 {

@@ -109,6 +109,24 @@ fn ap_perms(ap: u32, privileged: bool) -> (bool, bool) {
     }
 }
 
+/// Entries of the TTBR0 first-level table: TTBCR.N = 0 gives it the whole
+/// 4 GiB (4096 entries), N > 0 the bottom 2^(32-N) bytes (4096 >> N).
+pub fn ttbr0_entries(r: &MmuRegs) -> u32 {
+    4096 >> (r.ttbcr & 7)
+}
+
+/// The 4 KiB frame (its physical address) that the second-level
+/// descriptor `d` maps at `va`: a small page's, or the frame of `va`
+/// inside a 64 KiB large page; None for a fault entry.
+#[inline]
+pub fn l2_frame(d: u32, va: u32) -> Option<u64> {
+    match d & 3 {
+        0 => None,
+        0b01 => Some(((d & 0xffff_0000) | (va & 0xf000)) as u64),
+        _ => Some((d & 0xffff_f000) as u64),
+    }
+}
+
 /// The table base and L1 index for `va` (TTBCR.N selects TTBR0/TTBR1).
 pub fn l1_slot(r: &MmuRegs, va: u32) -> u32 {
     let n = r.ttbcr & 7;
