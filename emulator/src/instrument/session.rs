@@ -86,6 +86,9 @@ pub struct Session {
     /// The ownership checks, kept up to date from frame to frame (None
     /// until the first, and after a frame without checks).
     frames: Option<FrameChecker>,
+    /// How many of the ranges at the front of `changed` `frames` has
+    /// judged (at a prompt): the next check judges the rest.
+    frames_judged: usize,
     snap: Snapshot,
     dirty: bool,
     frame: u64,
@@ -147,6 +150,7 @@ impl Session {
             capture_buf: vec![0; 4096],
             after_buf: vec![0; 4096],
             frames: None,
+            frames_judged: 0,
             snap,
             dirty: false,
             frame: 0,
@@ -200,6 +204,14 @@ impl Session {
     pub fn settle(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
         self.snap.reread_tracked(ram, &mut self.changed)?;
         self.dirty = false;
+        // the frame checks' tables and judgements too: the next check
+        // judges only what changes from here on, and reports as it would
+        // have (findings are reported at frames only)
+        if let Some(f) = &mut self.frames {
+            let merged = crate::introspect::snapshot::merge_ranges(self.changed[self.frames_judged..].to_vec());
+            f.catch_up(&self.snap, &merged);
+            self.frames_judged = self.changed.len();
+        }
         Ok(())
     }
 
@@ -558,6 +570,9 @@ impl Session {
         let base = snap.base_pfn();
         // each page once: the ranges overlap (windows, free blocks)
         let mut ranges = std::mem::take(&mut self.changed);
+        // what the frame checks have not judged yet (the CMA bitmap bits
+        // added below do not matter to them)
+        let unjudged = crate::introspect::snapshot::merge_ranges(ranges[std::mem::take(&mut self.frames_judged)..].to_vec());
         let reusable = self.last_states.as_ref().is_some_and(|o| o.len() == snap.pages.len() && self.last_base == Some(base))
             && cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut ranges);
         let merged = crate::introspect::snapshot::merge_ranges(ranges);
@@ -584,7 +599,7 @@ impl Session {
         self.last_base = Some(base);
         let v = if checks {
             let mut v = check_integrity(snap, &ctx);
-            v.extend(self.frames.get_or_insert_with(|| FrameChecker::new(ram)).check(snap, &ctx, &merged));
+            v.extend(self.frames.get_or_insert_with(|| FrameChecker::new(ram)).check(snap, &ctx, &unjudged));
             if let Some(rec) = snap.read_lru_add(ram) {
                 v.extend(check_lru_batch_pages(&rec, snap, &ctx));
             }
@@ -624,8 +639,10 @@ impl Session {
         self.snapshot(ram)?;
         let snap = &self.snap;
         let mut v = check_integrity(snap, &ctx);
-        // the changes since the last frame stay for the next one's codes
-        let merged = crate::introspect::snapshot::merge_ranges(self.changed.clone());
+        // the changes since the last frame stay for the next one's codes;
+        // the frame checks judge those not judged yet
+        let merged = crate::introspect::snapshot::merge_ranges(self.changed[self.frames_judged..].to_vec());
+        self.frames_judged = self.changed.len();
         v.extend(self.frames.get_or_insert_with(|| FrameChecker::new(ram)).check(snap, &ctx, &merged));
         let v = self.with_recent(v);
         self.report_state(v);

@@ -155,11 +155,23 @@ impl FrameChecker {
         FrameChecker { tables: TableCache::new(ram), base: 0, count: Vec::new(), bad: BTreeSet::new(), wrong: BTreeSet::new(), touched: Vec::new(), fresh: true }
     }
 
-    /// [`check_frames`] of `s` and RAM now. `changed`: the page-array
-    /// index ranges outside which no page record and no free mark changed
-    /// since the last call (ignored on the first call and whenever the
-    /// array moved: then every page is judged).
+    /// [`check_frames`] of `s` and RAM now: [`FrameChecker::catch_up`],
+    /// then [`FrameChecker::findings`].
     pub fn check(&mut self, s: &Snapshot, ctx: &CheckCtx, changed: &[std::ops::Range<usize>]) -> Vec<Violation> {
+        self.catch_up(s, changed);
+        self.findings(s, ctx)
+    }
+
+    /// The bookkeeping and judging half of [`FrameChecker::check`], without
+    /// findings: bring the cached tables, each frame's mapping count and
+    /// the frames to report on up to `s` and RAM now. `changed`: the
+    /// page-array index ranges outside which no page record and no free
+    /// mark changed since the last catch-up (ignored on the first call and
+    /// whenever the array moved: then every page is judged). A session
+    /// calls it where a command's writes are read (its prompt), so that
+    /// the next check, inside a timed command, judges only what changed
+    /// since; what that check finds is what it would find without.
+    pub fn catch_up(&mut self, s: &Snapshot, changed: &[std::ops::Range<usize>]) {
         let n = s.pages.len();
         let base = s.base_pfn();
         if self.fresh || self.base != base || self.count.len() != n {
@@ -195,6 +207,13 @@ impl FrameChecker {
             touched.iter().copied().for_each(&mut judge);
             self.touched = touched;
         }
+    }
+
+    /// The findings of the state as of the last catch-up, `s` being the
+    /// snapshot it was given: what [`check_frames`] finds on `s` and RAM
+    /// as they were then, in the same order.
+    pub fn findings(&self, s: &Snapshot, ctx: &CheckCtx) -> Vec<Violation> {
+        let base = self.base;
         let mut out = Out::new(ctx);
         if !self.bad.is_empty() {
             self.tables.for_each(|asid, va, pfn| {

@@ -522,7 +522,10 @@ fn cached_frame_checks_match_fresh_walks() {
     // pages; first-level entries moved to other or absent tables; page
     // records rewritten under the mappings; address spaces added, killed,
     // duplicated (one table walked twice) and given a new table; unstable
-    // snapshots.
+    // snapshots. Between checks, prompts: the snapshot is re-read and the
+    // checker catches up (tables re-read, changes judged) without
+    // reporting; the next check judges only what changed since, as a
+    // session does.
     let mut g = SynthGuest::new(64);
     let base = g.base_pfn;
     let n = g.nr_pages;
@@ -544,6 +547,9 @@ fn cached_frame_checks_match_fresh_walks() {
     let mut s = snap(&g);
     let mut changed = Vec::new();
     let mut fc = FrameChecker::new(&g.ram);
+    // ranges at the front of `changed` the checker judged at a prompt
+    let mut judged = 0;
+    let mut settled = 0;
     let mut found = std::collections::BTreeSet::new();
     let mut nonempty = 0;
     let spaces = g.spaces.clone();
@@ -649,17 +655,25 @@ fn cached_frame_checks_match_fresh_walks() {
                 }
                 _ => {}
             }
+            if next() % 3 == 0 {
+                // a prompt: the checker catches up without reporting
+                s.reread_tracked(&g.ram, &mut changed).unwrap();
+                fc.catch_up(&s, &crate::introspect::snapshot::merge_ranges(changed[judged..].to_vec()));
+                judged = changed.len();
+                settled += 1;
+            }
         }
-        changed.clear();
         s.reread_tracked(&g.ram, &mut changed).unwrap();
-        let merged = crate::introspect::snapshot::merge_ranges(changed.clone());
+        let merged = crate::introspect::snapshot::merge_ranges(changed[judged..].to_vec());
         let a = fc.check(&s, &ctx(), &merged);
+        (changed, judged) = (Vec::new(), 0);
         let b = check_frames(&snap(&g), &g.ram, &ctx());
         assert_eq!(a, b, "round {round}");
         assert!(round % 25 >= 3 || a.is_empty(), "round {round}: healed, yet {a:#?}");
         nonempty += !a.is_empty() as usize;
         found.extend(a.iter().map(|v| (v.check, v.detail.contains("mapcount says"), v.detail.contains("orphan"))));
     }
+    assert!(settled > 200, "{settled} prompts between checks");
     // every kind of finding came and went
     assert!(nonempty > 200, "{nonempty} rounds with findings");
     for k in [(Check::PteMapsFree, false, false), (Check::Ownership, false, false), (Check::Ownership, true, false), (Check::Ownership, false, true)] {
