@@ -43,7 +43,7 @@ use crate::cpu::{BreakRegs, Breaker, CpuTlb};
 use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::linux::{address_spaces, linux_pte, linux_ptes, read::linux_pte_pa, read::Kmem, snapshot::to_snapshot, snapshot::ModelError, user_pages, DebugInfo, Layout, LayoutError, LinuxMm, Pte, ReadError, VmcoreInfo};
 use crate::memory::GuestRam;
-use crate::trace::{Event, EventKind};
+use crate::trace::{Event, EventKind, Vas};
 use crate::verify::check_integrity;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -251,7 +251,7 @@ impl LinuxSession {
             return;
         }
         self.migrations_checked += 1;
-        self.emit(now, EventKind::MigratePage { old_pfn, new_pfn, asid: 0, vas: Vec::new() });
+        self.emit(now, EventKind::MigratePage { old_pfn, new_pfn, asid: 0, vas: Vas::new() });
         if let Some(i) = self.old_buf.iter().zip(&self.new_buf).position(|(a, b)| a != b) {
             let detail = format!(
                 "the kernel migrated frame {old_pfn:#x} to {new_pfn:#x} (folio_migrate_flags after folio_copy) but their contents differ from byte {i:#x} ({:#04x} vs {:#04x}): the copy was lost",

@@ -10,7 +10,7 @@
 use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
-use crate::trace::{Decoder, Event, EventKind, RecentEvents};
+use crate::trace::{Decoder, Event, EventKind, RecentEvents, Vas};
 use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
 use crate::cpu::TlbOp;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
@@ -113,7 +113,7 @@ pub struct Session {
     codes_cma: Vec<crate::introspect::snapshot::CmaArea>,
     /// Frames whose page migrated away: old -> (new, when); forgotten when
     /// the frame is handed to a device.
-    moved: std::collections::HashMap<u32, (u32, u64), PfnHash>,
+    moved: MovedFrames,
     /// State violations already reported (see `report_state`).
     seen_state: std::collections::HashSet<(Check, Option<u32>, Option<u32>, String)>,
     /// The LRU drain check's episodes (one violation per
@@ -139,6 +139,7 @@ impl Session {
     pub fn attach(ram: &GuestRam, desc_pa: u64) -> Result<Session, IntrospectError> {
         let snap = Snapshot::read(ram, desc_pa)?;
         let drainer = RingDrainer::new(ram, &snap.desc)?;
+        let moved = MovedFrames::new(snap.desc.base_pfn, snap.desc.nr_pages);
         Ok(Session {
             desc_pa,
             drainer,
@@ -163,7 +164,7 @@ impl Session {
             last_base: None,
             codes_cma: Vec::new(),
             seen_state: Default::default(),
-            moved: Default::default(),
+            moved,
             lru: Default::default(),
             explainer: Default::default(),
             explain: true,
@@ -348,18 +349,11 @@ impl Session {
                 self.buffers.on_event(&ge);
                 match ge {
                     GuestEvent::DmaAlloc { pfn, count, errorno: 0, .. } => {
-                        let span = pfn as u32..(pfn as u32).saturating_add(count);
-                        if span.len() > self.moved.len() {
-                            self.moved.retain(|k, _| !span.contains(k));
-                        } else {
-                            for k in span {
-                                self.moved.remove(&k);
-                            }
-                        }
+                        self.moved.forget(pfn as u32..(pfn as u32).saturating_add(count));
                     }
                     GuestEvent::MigratePage { old_pfn, new_pfn, .. } if self.checks => {
-                        self.moved.remove(&new_pfn);
-                        self.moved.insert(old_pfn, (new_pfn, r.ts_ns));
+                        self.moved.remove(new_pfn);
+                        self.moved.insert(old_pfn, new_pfn, r.ts_ns);
                     }
                     _ => {}
                 }
@@ -485,31 +479,40 @@ impl Session {
         self.explainer.take_lines()
     }
 
-    /// Check the move just emitted (the last event of `out`).
+    /// Check the move just emitted (the last event of `out`): its
+    /// violations follow it.
     fn migration_of_last(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
-        // the event is taken out of `out` for the check and put back (no
-        // copy of it)
-        let Some(e) = self.out.pop() else { return Ok(()) };
-        let at = self.out.len();
-        let r = self.migration(ram, &e);
-        // its violations follow it
-        self.out.insert(at, e);
-        r
+        // the move's fields are copied out (its VAs are held in place: no
+        // allocation), the event stays where it is
+        let Some(Event { ts_ns, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas }, .. }) = self.out.last() else { return Ok(()) };
+        let (ts_ns, old_pfn, new_pfn, asid, vas) = (*ts_ns, *old_pfn, *new_pfn, *asid, vas.clone());
+        self.migration(ram, ts_ns, old_pfn, new_pfn, asid, &vas)
     }
 
-    fn migration(&mut self, ram: &GuestRam, e: &Event) -> Result<(), IntrospectError> {
-        let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind else { return Ok(()) };
+    fn migration(&mut self, ram: &GuestRam, ts_ns: u64, old_pfn: u32, new_pfn: u32, asid: u32, vas: &[u32]) -> Result<(), IntrospectError> {
         if !self.checks {
             return Ok(());
         }
         // What the CPU may still have cached: the old translation, where
-        // no invalidate followed the PTE's clearing.
-        let c: Vec<Option<u64>> = vas.iter().map(|&va| self.in_flight.as_ref().and_then(|f| f.stale(*old_pfn, *asid, va))).collect();
-        let ctx = self.ctx(e.ts_ns);
+        // no invalidate followed the PTE's clearing (on the stack for the
+        // VAs of one record, almost every page).
+        let stale = |va: u32| self.in_flight.as_ref().and_then(|f| f.stale(old_pfn, asid, va));
+        let mut few = [None; Vas::INLINE];
+        let many: Vec<Option<u64>>;
+        let c: &[Option<u64>] = if vas.len() <= Vas::INLINE {
+            for (c, &va) in few.iter_mut().zip(vas) {
+                *c = stale(va);
+            }
+            &few[..vas.len()]
+        } else {
+            many = vas.iter().map(|&va| stale(va)).collect();
+            &many
+        };
+        let ctx = self.ctx(ts_ns);
         // The address-space table does not change during a migration: the
         // last snapshot serves (re-reading the page array per page would
         // make a migration storm quadratic).
-        if self.snap.mmu_regs(*asid).is_none() {
+        if self.snap.mmu_regs(asid).is_none() {
             // an address space created since the last snapshot
             self.snapshot(ram)?;
         }
@@ -517,15 +520,15 @@ impl Session {
         // out only when they differ (the violation says where). Without a
         // capture (no doorbell after migrate_page_begin) the content check
         // cannot run: nothing is compared.
-        let new_pa = (*new_pfn as u64) << 12;
-        let (before, after): (&[u8], &[u8]) = if self.capture != Some(*old_pfn) || ram.equals(new_pa, &self.capture_buf).unwrap_or(false) {
+        let new_pa = (new_pfn as u64) << 12;
+        let (before, after): (&[u8], &[u8]) = if self.capture != Some(old_pfn) || ram.equals(new_pa, &self.capture_buf).unwrap_or(false) {
             (&[], &[])
         } else {
             let readable = ram.read(new_pa, &mut self.after_buf).is_ok();
             (&self.capture_buf, if readable { &self.after_buf } else { &[] })
         };
         let snap = &self.snap;
-        let m = MigrationInput { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas, before, after, cached: &c };
+        let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: c };
         let v = check_migration(snap, ram, &m, &ctx);
         let v = self.with_recent(v);
         self.report(v);
@@ -668,7 +671,7 @@ impl Session {
         let last = ((t.pa + t.len - 1) >> 12) as u32;
         let mut out = Vec::new();
         for pfn in first..=last {
-            if let Some(&(new, at)) = self.moved.get(&pfn) {
+            if let Some((new, at)) = self.moved.get(pfn) {
                 out.push(ctx.violation(
                     Check::DmaMigrating,
                     Some(pfn),
@@ -735,24 +738,166 @@ fn cma_bit_ranges(old: &[crate::introspect::snapshot::CmaArea], new: &[crate::in
     true
 }
 
-/// The hasher of the moved-frames map: a multiplicative hash of a pfn
-/// (keys are small integers; SipHash's protection against chosen keys is
-/// not needed, and a map per migrated page should cost little).
-#[derive(Clone, Copy, Debug, Default)]
-struct PfnHasher(u64);
+/// Frames whose page migrated away: old pfn -> (new pfn, when). A table
+/// indexed by pfn over the page array's frames (two words a frame, zeroed
+/// on demand by the host: only the pages of frames that moved are ever
+/// touched), a map for any other pfn a record names. A migration storm
+/// costs two stores a page, not a hashed insert and remove.
+#[derive(Clone, Debug, Default)]
+struct MovedFrames {
+    base: u32,
+    /// Per frame from `base`: `1 << 32 | new pfn`, 0 when it did not move.
+    new: Vec<u64>,
+    /// Per frame from `base`: when it moved.
+    at: Vec<u64>,
+    /// Frames of `new` that moved.
+    in_table: usize,
+    /// Moved frames outside the table.
+    others: std::collections::HashMap<u32, (u32, u64)>,
+}
 
-impl std::hash::Hasher for PfnHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl MovedFrames {
+    const MOVED: u64 = 1 << 32;
+
+    /// The table covers `[base, base + frames)`.
+    fn new(base: u32, frames: u32) -> Self {
+        let n = frames as usize;
+        MovedFrames { base, new: vec![0; n], at: vec![0; n], in_table: 0, others: Default::default() }
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+
+    fn slot(&self, pfn: u32) -> Option<usize> {
+        let i = pfn.checked_sub(self.base)? as usize;
+        (i < self.new.len()).then_some(i)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.in_table == 0 && self.others.is_empty()
+    }
+
+    fn insert(&mut self, old: u32, new: u32, at: u64) {
+        match self.slot(old) {
+            Some(i) => {
+                if self.new[i] == 0 {
+                    self.in_table += 1;
+                }
+                self.new[i] = Self::MOVED | new as u64;
+                self.at[i] = at;
+            }
+            None => {
+                self.others.insert(old, (new, at));
+            }
         }
     }
-    fn write_u32(&mut self, v: u32) {
-        self.0 = (self.0 ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+
+    fn get(&self, pfn: u32) -> Option<(u32, u64)> {
+        match self.slot(pfn) {
+            Some(i) => (self.new[i] != 0).then(|| (self.new[i] as u32, self.at[i])),
+            None => self.others.get(&pfn).copied(),
+        }
+    }
+
+    fn remove(&mut self, pfn: u32) {
+        match self.slot(pfn) {
+            Some(i) => {
+                if self.new[i] != 0 {
+                    self.new[i] = 0;
+                    self.in_table -= 1;
+                }
+            }
+            None => {
+                self.others.remove(&pfn);
+            }
+        }
+    }
+
+    /// Forget the frames of `span`.
+    fn forget(&mut self, span: std::ops::Range<u32>) {
+        if self.is_empty() || span.is_empty() {
+            return;
+        }
+        if self.in_table > 0 {
+            let end = self.base as u64 + self.new.len() as u64;
+            let (lo, hi) = (span.start.max(self.base) as u64, (span.end as u64).min(end));
+            if lo < hi {
+                let (lo, hi) = ((lo - self.base as u64) as usize, (hi - self.base as u64) as usize);
+                for w in &mut self.new[lo..hi] {
+                    if *w != 0 {
+                        *w = 0;
+                        self.in_table -= 1;
+                    }
+                }
+            }
+        }
+        if !self.others.is_empty() {
+            if span.len() > self.others.len() {
+                self.others.retain(|k, _| !span.contains(k));
+            } else {
+                for k in span {
+                    self.others.remove(&k);
+                }
+            }
+        }
     }
 }
 
-type PfnHash = std::hash::BuildHasherDefault<PfnHasher>;
+#[cfg(test)]
+mod tests {
+    use super::MovedFrames;
+    use std::collections::HashMap;
+
+    /// The table answers as the map it replaces: the same moves, removals
+    /// and spans forgotten (inside the table, across its ends, outside it,
+    /// empty, to u32::MAX), the same lookups.
+    #[test]
+    fn moved_frames_answer_as_a_map() {
+        let (base, frames) = (0x6_0000u32, 300u32);
+        let mut t = MovedFrames::new(base, frames);
+        let mut m: HashMap<u32, (u32, u64)> = HashMap::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: u32| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as u32
+        };
+        let pick = |r: u32, k: u32| match r % 8 {
+            0 => k,                           // anywhere
+            1 => u32::MAX - (k % 4),          // at the top
+            2 => base.wrapping_sub(k % 8),    // just below
+            3 => base + frames + (k % 8),     // just above
+            _ => base + k % frames,           // inside
+        };
+        for step in 0..20_000u64 {
+            let (r, k) = (rnd(1 << 30), rnd(u32::MAX));
+            match rnd(10) {
+                0..=4 => {
+                    let (old, new) = (pick(r, k), pick(r >> 3, rnd(u32::MAX)));
+                    t.remove(new);
+                    m.remove(&new);
+                    t.insert(old, new, step);
+                    m.insert(old, (new, step));
+                }
+                5 => {
+                    let p = pick(r, k);
+                    t.remove(p);
+                    m.remove(&p);
+                }
+                6 => {
+                    let lo = pick(r, k);
+                    let span = lo..lo.saturating_add(rnd(if r % 3 == 0 { 400 } else { 20 }));
+                    t.forget(span.clone());
+                    m.retain(|p, _| !span.contains(p));
+                }
+                _ => {}
+            }
+            assert_eq!(t.is_empty(), m.is_empty(), "step {step}");
+            for _ in 0..4 {
+                let p = pick(rnd(1 << 30), rnd(u32::MAX));
+                assert_eq!(t.get(p), m.get(&p).copied(), "step {step} pfn {p:#x}");
+            }
+        }
+        for p in base.wrapping_sub(10)..base + frames + 10 {
+            assert_eq!(t.get(p), m.get(&p).copied(), "pfn {p:#x}");
+        }
+    }
+}

@@ -21,9 +21,11 @@ pub mod summary;
 pub mod read;
 #[cfg(test)]
 mod tests;
+mod vas;
 
 pub use map::{map_png, map_rgb};
 pub use summary::{allocation_table, allocations, summary, AllocRow};
+pub use vas::Vas;
 
 use crate::introspect::MmCounters;
 use crate::findings::Violation;
@@ -53,7 +55,7 @@ pub enum EventKind {
     /// The old frame is unmapped and about to be copied.
     MigratePageBegin { old_pfn: u32, new_pfn: u32 },
     /// One page moved; `vas` mapped it (in `asid`).
-    MigratePage { old_pfn: u32, new_pfn: u32, asid: u32, vas: Vec<u32> },
+    MigratePage { old_pfn: u32, new_pfn: u32, asid: u32, vas: Vas },
     DmaAlloc { device: u32, pfn: u64, count: u32, order: u32, errorno: i32 },
     DmaFree { device: u32, pfn: u64, count: u32 },
     TlbFlush { scope: u8, asid: u32, va: u32 },
@@ -268,7 +270,7 @@ impl Decoder {
                 }
             }
             self.flush(out);
-            let ev = Event { ts_ns: r.ts_ns, frame, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas: vs.to_vec() } };
+            let ev = Event { ts_ns: r.ts_ns, frame, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas: Vas::from_slice(vs) } };
             if vs.len() >= total as usize {
                 out.push(ev);
             } else {
@@ -343,32 +345,21 @@ impl TraceFormat {
 #[derive(Clone, Debug)]
 pub struct RecentEvents {
     cap: usize,
-    /// Kept as events: formatted only when a violation needs them.
+    /// Kept as events: formatted only when a violation needs them (a
+    /// migrated page's copy allocates nothing: its VAs are held in place).
     q: VecDeque<Event>,
-    /// The VA buffer of the last migrated page that left `q`.
-    spare_vas: Vec<u32>,
 }
 
 impl RecentEvents {
     pub fn new(cap: usize) -> Self {
-        RecentEvents { cap, q: VecDeque::with_capacity(cap), spare_vas: Vec::new() }
+        RecentEvents { cap, q: VecDeque::with_capacity(cap) }
     }
     pub fn push(&mut self, e: &Event) {
         if self.cap == 0 {
             return;
         }
         if self.q.len() == self.cap {
-            // a migrated page's VA buffer is kept for the next one (no
-            // allocation per event in a migration storm)
-            if let Some(Event { kind: EventKind::MigratePage { vas, .. }, .. }) = self.q.pop_front() {
-                self.spare_vas = vas;
-            }
-        }
-        if let EventKind::MigratePage { old_pfn, new_pfn, asid, vas } = &e.kind {
-            let mut v = std::mem::take(&mut self.spare_vas);
-            v.clone_from(vas);
-            self.q.push_back(Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::MigratePage { old_pfn: *old_pfn, new_pfn: *new_pfn, asid: *asid, vas: v } });
-            return;
+            self.q.pop_front();
         }
         // A violation's own context is not repeated inside later contexts
         // (it would nest and grow without bound).
