@@ -185,8 +185,7 @@ impl Instrumentation {
     /// (printing the first few), keep them all.
     fn collect(&mut self) {
         let Some(mon) = self.mon.as_mut() else { return };
-        let start = self.events.len();
-        mon.move_events_into(&mut self.events);
+        let start = mon.hand_back(&mut self.events);
         for e in &self.events[start..] {
             if let EventKind::Inject { id, pfn, .. } = e.kind {
                 self.fired.push((e.ts_ns, id, pfn));
@@ -322,6 +321,8 @@ impl Servicer for Instrumentation {
         let ram = self.ram.clone();
         let mut tlb = AsidTlb { cpu: tlb, ttbrs: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa };
         let Some(mon) = self.mon.as_mut() else { return };
+        // the session appends to the run's stream in place until `collect`
+        mon.lend(&mut self.events);
         let mut err = None;
         // Transfers first: they happened at the last device tick, before
         // whatever the guest announced since (e.g. a buffer freed or

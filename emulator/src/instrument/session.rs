@@ -75,8 +75,12 @@ pub struct Session {
     /// Live DMA buffers (from `dma_alloc`/`dma_free` records).
     pub buffers: DmaBuffers,
     recent: RecentEvents,
-    /// Events emitted since the last [`Session::take_events`].
+    /// Events emitted since the last [`Session::take_events`] or
+    /// [`Session::hand_back`]: `out[fresh..]`; `out[..fresh]` is a lent
+    /// stream (see [`Session::lend`]).
     out: Vec<Event>,
+    fresh: usize,
+    lent: bool,
     /// The old frame captured at the last `migrate_page_begin`: (pfn,
     /// its 4 KiB). One page migrates at a time.
     capture: Option<u32>,
@@ -147,6 +151,8 @@ impl Session {
             buffers: DmaBuffers::default(),
             recent: RecentEvents::new(RECENT_EVENTS),
             out: Vec::new(),
+            fresh: 0,
+            lent: false,
             capture: None,
             capture_buf: vec![0; 4096],
             after_buf: vec![0; 4096],
@@ -232,7 +238,7 @@ impl Session {
     /// that found them, before emitting anything else.
     fn with_recent(&self, mut vs: Vec<Violation>) -> Vec<Violation> {
         if !vs.is_empty() {
-            let recent = self.recent.to_vec();
+            let recent = self.recent.to_vec_with(&self.out[self.fresh..]);
             for v in &mut vs {
                 v.recent_events = recent.clone();
             }
@@ -240,21 +246,64 @@ impl Session {
         vs
     }
 
+    /// Emit `e`: it joins `out` (the recent-events ring gets it when it is
+    /// handed over).
     fn emit(&mut self, e: Event) {
-        self.recent.push(&e);
         self.out.push(e);
+    }
+
+    /// The events emitted since the last hand-over leave `out[fresh..]`:
+    /// the ring keeps the last ones (at most its length copied, not every
+    /// event).
+    fn handing_over(&mut self) {
+        self.recent.extend_from(&self.out[self.fresh..]);
     }
 
     /// The events emitted since the last call, in order.
     pub fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.out)
+        self.handing_over();
+        self.out.split_off(self.fresh)
     }
 
-    /// Move the events emitted since the last call to the end of `dst`, in
-    /// order (the session's buffer keeps its capacity: no allocation per
-    /// doorbell).
-    pub fn move_events_into(&mut self, dst: &mut Vec<Event>) {
-        dst.append(&mut self.out);
+    /// Lend the run's event stream: the events emitted until
+    /// [`Session::hand_back`] are appended to it in place (each event is
+    /// written once, where it stays, not into a buffer and then copied).
+    /// A no-op when events emitted before wait in the session (they are
+    /// then moved at the hand-back).
+    pub fn lend(&mut self, stream: &mut Vec<Event>) {
+        if self.out.is_empty() && !self.lent {
+            std::mem::swap(&mut self.out, stream);
+            self.fresh = self.out.len();
+            self.lent = true;
+        }
+    }
+
+    /// Give the lent stream back into `dst` (empty since the loan), or
+    /// move the events emitted since the last call to the end of `dst`,
+    /// in order; returns where they start in `dst`.
+    pub fn hand_back(&mut self, dst: &mut Vec<Event>) -> usize {
+        self.handing_over();
+        let start = if !self.lent {
+            let start = dst.len();
+            dst.append(&mut self.out);
+            start
+        } else if dst.is_empty() {
+            std::mem::swap(&mut self.out, dst);
+            self.fresh
+        } else {
+            // something was added to `dst` during the loan: after the
+            // stream as lent, before the session's events
+            let mut stream = std::mem::take(&mut self.out);
+            let new = stream.split_off(self.fresh);
+            stream.append(dst);
+            let start = stream.len();
+            stream.extend(new);
+            *dst = stream;
+            start
+        };
+        self.fresh = 0;
+        self.lent = false;
+        start
     }
 
     fn report(&mut self, vs: Vec<Violation>) {

@@ -342,11 +342,14 @@ impl TraceFormat {
 }
 
 /// The last N events as JSON lines (what violations carry as context).
+/// A stream's owner either pushes every event, or keeps its newest events
+/// itself and hands them over in batches ([`RecentEvents::extend_from`],
+/// which copies at most N of them), asking for the lines with those not yet
+/// handed over ([`RecentEvents::to_vec_with`]).
 #[derive(Clone, Debug)]
 pub struct RecentEvents {
     cap: usize,
-    /// Kept as events: formatted only when a violation needs them (a
-    /// migrated page's copy allocates nothing: its VAs are held in place).
+    /// Kept as events: formatted only when a violation needs them.
     q: VecDeque<Event>,
 }
 
@@ -361,21 +364,46 @@ impl RecentEvents {
         if self.q.len() == self.cap {
             self.q.pop_front();
         }
-        // A violation's own context is not repeated inside later contexts
-        // (it would nest and grow without bound).
-        let kept = match &e.kind {
-            EventKind::Violation(v) if !v.recent_events.is_empty() => {
-                let mut short = v.clone();
-                short.recent_events.clear();
-                Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::Violation(short) }
-            }
-            _ => e.clone(),
+        let kept = match short(e) {
+            Some(s) => s,
+            None => e.clone(),
         };
         self.q.push_back(kept);
     }
+    /// Push `es`, oldest first (only the last N are copied).
+    pub fn extend_from(&mut self, es: &[Event]) {
+        for e in &es[es.len().saturating_sub(self.cap)..] {
+            self.push(e);
+        }
+    }
     /// The kept events as JSON lines, oldest first.
     pub fn to_vec(&self) -> Vec<String> {
-        self.q.iter().map(jsonl::event_json).collect()
+        self.to_vec_with(&[])
+    }
+    /// The last N of the kept events followed by `newer` (not pushed), as
+    /// JSON lines, oldest first.
+    pub fn to_vec_with(&self, newer: &[Event]) -> Vec<String> {
+        let from_newer = newer.len().min(self.cap);
+        let kept = self.q.iter().skip(self.q.len() - (self.cap - from_newer).min(self.q.len()));
+        let newer = &newer[newer.len() - from_newer..];
+        kept.map(jsonl::event_json).chain(newer.iter().map(|e| match short(e) {
+            Some(s) => jsonl::event_json(&s),
+            None => jsonl::event_json(e),
+        })).collect()
+    }
+}
+
+/// A violation's own context is not repeated inside later contexts (it
+/// would nest and grow without bound): the violation without it (None:
+/// `e` is kept as it is).
+fn short(e: &Event) -> Option<Event> {
+    match &e.kind {
+        EventKind::Violation(v) if !v.recent_events.is_empty() => {
+            let mut short = v.clone();
+            short.recent_events.clear();
+            Some(Event { ts_ns: e.ts_ns, frame: e.frame, kind: EventKind::Violation(short) })
+        }
+        _ => None,
     }
 }
 

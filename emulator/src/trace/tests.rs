@@ -225,6 +225,43 @@ fn recent_events_keep_each_moves_own_vas() {
     }
 }
 
+/// Handing events over in batches (the owner keeps the newest ones and
+/// asks with them) gives the same lines as pushing every event: for every
+/// batch size, with violations that carry their own context (left out of
+/// later contexts either way) and rings of every length.
+#[test]
+fn recent_events_in_batches_give_the_lines_of_every_event_pushed() {
+    let cx = CheckCtx { frame: 0, at_ns: 0, recent: vec!["{\"inner\":1}".into()] };
+    let all: Vec<Event> = (0..60u32)
+        .map(|i| match i % 6 {
+            0 => ev(i as u64, 0, EventKind::MigratePage { old_pfn: i, new_pfn: i + 1, asid: 1, vas: (0..i % 7).collect() }),
+            1 => ev(i as u64, 0, EventKind::Violation(cx.violation(Check::MigrateTlb, Some(i), None, None, format!("v{i}")))),
+            2 => ev(i as u64, 0, EventKind::Violation(CheckCtx { frame: 0, at_ns: 0, recent: Vec::new() }.violation(Check::MigratePte, Some(i), None, None, format!("w{i}")))),
+            3 => ev(i as u64, 0, EventKind::MigratePageBegin { old_pfn: i, new_pfn: 0 }),
+            4 => ev(i as u64, 1, EventKind::TlbFlush { scope: 1, asid: 1, va: i }),
+            _ => ev(i as u64, 1, EventKind::Mark { label: format!("m{i}") }),
+        })
+        .collect();
+    for cap in [0, 1, 3, 16] {
+        for batch in [1, 2, 5, 17, 60] {
+            let mut every = RecentEvents::new(cap);
+            let mut batched = RecentEvents::new(cap);
+            let mut handed = 0;
+            for (i, e) in all.iter().enumerate() {
+                every.push(e);
+                let pending = &all[handed..=i];
+                assert_eq!(batched.to_vec_with(pending), every.to_vec(), "cap {cap} batch {batch} event {i}");
+                if pending.len() == batch {
+                    batched.extend_from(pending);
+                    handed = i + 1;
+                    assert_eq!(batched.to_vec(), every.to_vec(), "cap {cap} batch {batch} event {i}");
+                }
+            }
+            assert!(every.to_vec().iter().all(|l| !l.contains("inner")));
+        }
+    }
+}
+
 #[test]
 fn map_draws_pageblocks_and_pages() {
     let mut g = SynthGuest::new(64);
