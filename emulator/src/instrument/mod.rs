@@ -117,8 +117,8 @@ pub struct Instrumentation {
     pub alloc_done: bool,
     /// `cmaemu:` lines for the console, in order.
     pub console_lines: Vec<String>,
-    /// The address-space table's buffer (see [`AsidTlb`]).
-    ttbrs: Vec<(u32, u32)>,
+    /// The address-space table as last read (see [`AsidTlb`]).
+    ttbrs: AsidTable,
 }
 
 impl Instrumentation {
@@ -147,7 +147,7 @@ impl Instrumentation {
             explain: true,
             alloc_done: false,
             console_lines: Vec::new(),
-            ttbrs: Vec::new(),
+            ttbrs: AsidTable::default(),
         }
     }
 
@@ -223,17 +223,25 @@ impl Instrumentation {
     }
 }
 
+/// Where the guest's address-space table lies and its length in bytes
+/// (at most 64 records), from the descriptor.
+fn address_space_table(ram: &GuestRam, desc_pa: Option<u64>) -> Option<(u64, usize)> {
+    use cmaemu_abi::desc::GuestDesc;
+    let pa = desc_pa?;
+    let field = |off: usize| ram.read_u32(pa + off as u64);
+    let nr = field(std::mem::offset_of!(GuestDesc, nr_address_spaces))?;
+    let table_pa = field(std::mem::offset_of!(GuestDesc, as_table_pa))?;
+    Some((table_pa as u64, nr.min(64) as usize * 16))
+}
+
 /// (asid, TTBR0) of every live address space, from the guest's table,
 /// into `out`. Only the table's place and size are read from the
 /// descriptor (fixed when the guest built it; read again every time, 8
 /// bytes, not the whole descriptor), then the table itself.
 fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>, out: &mut Vec<(u32, u32)>) {
-    use cmaemu_abi::desc::GuestDesc;
     out.clear();
-    let Some(pa) = desc_pa else { return };
-    let field = |off: usize| ram.read_u32(pa + off as u64);
-    let (Some(nr), Some(table_pa)) = (field(std::mem::offset_of!(GuestDesc, nr_address_spaces)), field(std::mem::offset_of!(GuestDesc, as_table_pa))) else { return };
-    let nr = nr.min(64) as usize;
+    let Some((table_pa, len)) = address_space_table(ram, desc_pa) else { return };
+    let nr = len / 16;
     // the table in one read (record by record only if that fails)
     let mut table = [0u8; 64 * 16];
     let whole = ram.read(table_pa as u64, &mut table[..nr * 16]).is_ok();
@@ -257,32 +265,82 @@ fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>, out: &mut Vec<(u32, u32)
 /// VAs are global).
 struct AsidTlb<'t> {
     cpu: &'t mut dyn CpuTlb,
-    /// (asid, TTBR0) of every live address space, read from the guest's
-    /// table when first needed in this service pass (`loaded`), into a
-    /// buffer kept between passes.
-    ttbrs: &'t mut Vec<(u32, u32)>,
+    /// (asid, TTBR0) of every live address space, as the guest's table
+    /// says (re-read when it was written).
+    table: &'t mut AsidTable,
     loaded: bool,
     ram: &'t GuestRam,
     desc_pa: Option<u64>,
+    /// TTBR0 in this service pass (the CPU is stopped: it cannot change).
+    ttbr0: Option<u32>,
+}
+
+/// The guest's address-space table as last read, kept between service
+/// passes: its pages are watched in RAM's dirty log, and it is read again
+/// only after one was written (a task created or gone). At a migrated
+/// page's doorbell the TLB check asks which address space is current:
+/// reading the table at every one cost a copy per page.
+#[derive(Debug, Default)]
+struct AsidTable {
+    ttbrs: Vec<(u32, u32)>,
+    /// The table's pages, watched since it was read (empty: not read).
+    pages: Vec<u64>,
+}
+
+impl AsidTable {
+    /// Whether the table read last still holds: read and not written since.
+    fn still_valid(&mut self, ram: &GuestRam) -> bool {
+        // every page's mark is taken (a written one must not stay marked)
+        let mut valid = !self.pages.is_empty();
+        for &p in &self.pages {
+            valid &= ram.take_page(p) == Some(false);
+        }
+        valid
+    }
+
+    /// Read the table from the guest, watching its pages first.
+    fn load(&mut self, ram: &GuestRam, desc_pa: Option<u64>) {
+        for p in self.pages.drain(..) {
+            ram.watch_page(p, false);
+        }
+        if let Some((table_pa, len)) = address_space_table(ram, desc_pa) {
+            let mut p = table_pa & !0xfff;
+            while p < table_pa + len.max(1) as u64 {
+                if ram.watch_page(p, true) {
+                    self.pages.push(p);
+                }
+                p += 0x1000;
+            }
+        }
+        address_spaces(ram, desc_pa, &mut self.ttbrs);
+    }
 }
 
 impl AsidTlb<'_> {
     fn ttbrs(&mut self) -> &[(u32, u32)] {
         if !self.loaded {
-            address_spaces(self.ram, self.desc_pa, self.ttbrs);
+            if !self.table.still_valid(self.ram) {
+                self.table.load(self.ram, self.desc_pa);
+            }
             self.loaded = true;
         }
-        self.ttbrs
+        &self.table.ttbrs
+    }
+    fn cur_ttbr0(&mut self) -> u32 {
+        match self.ttbr0 {
+            Some(t) => t,
+            None => *self.ttbr0.insert(self.cpu.ttbr0()),
+        }
     }
     fn is_current(&mut self, asid: u32) -> bool {
-        let cur = self.cpu.ttbr0();
+        let cur = self.cur_ttbr0();
         self.ttbrs().iter().any(|&(a, t)| a == asid && t & !0x1fff == cur & !0x1fff)
     }
 }
 
 impl TlbAccess for AsidTlb<'_> {
     fn current_asid(&mut self) -> Option<u32> {
-        let cur = self.cpu.ttbr0();
+        let cur = self.cur_ttbr0();
         self.ttbrs().iter().find(|&&(_, t)| t & !0x1fff == cur & !0x1fff).map(|&(a, _)| a)
     }
     fn retain(&mut self, asid: u32, va: u32, pa: u64) -> bool {
@@ -319,7 +377,7 @@ impl Servicer for Instrumentation {
             }
         }
         let ram = self.ram.clone();
-        let mut tlb = AsidTlb { cpu: tlb, ttbrs: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa };
+        let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
         // the session appends to the run's stream in place until `collect`
         mon.lend(&mut self.events);
@@ -365,5 +423,72 @@ impl Servicer for Instrumentation {
             self.error = Some(e);
         }
         self.collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmaemu_abi::desc::{as_bytes, AddressSpaceRecord, GuestDesc, AS_LIVE};
+
+    /// A CPU whose TTBR0 is `ttbr0` and which retains nothing.
+    struct FixedCpu {
+        ttbr0: u32,
+        reads: u32,
+    }
+    impl CpuTlb for FixedCpu {
+        fn ttbr0(&mut self) -> u32 {
+            self.reads += 1;
+            self.ttbr0
+        }
+        fn contextidr(&mut self) -> u32 {
+            0
+        }
+        fn retain(&mut self, _va: u32, _pa: u64) {}
+    }
+
+    const DESC: u64 = 0x1000;
+    const TABLE: u64 = 0x3ff8; // straddles two pages
+
+    fn put_record(ram: &GuestRam, i: u64, asid: u32, ttbr0: u32, flags: u32) {
+        let r = AddressSpaceRecord { asid, ttbr0, flags, pid: asid };
+        ram.write(TABLE + i * 16, as_bytes(&r)).unwrap();
+    }
+
+    fn current(ram: &GuestRam, table: &mut AsidTable, cpu: &mut FixedCpu) -> Option<u32> {
+        let mut tlb = AsidTlb { cpu, table, loaded: false, ram, desc_pa: Some(DESC), ttbr0: None };
+        let a = tlb.current_asid();
+        // asked twice in one pass: TTBR0 read once
+        assert_eq!(tlb.is_current(a.unwrap_or(u32::MAX)), a.is_some());
+        a
+    }
+
+    #[test]
+    fn the_address_space_table_is_read_again_only_after_it_was_written() {
+        let ram = GuestRam::new(0, 0x10000).unwrap();
+        ram.write_u32(DESC + std::mem::offset_of!(GuestDesc, nr_address_spaces) as u64, 3).unwrap();
+        ram.write_u32(DESC + std::mem::offset_of!(GuestDesc, as_table_pa) as u64, TABLE as u32).unwrap();
+        put_record(&ram, 0, 1, 0x8000, AS_LIVE);
+        put_record(&ram, 1, 2, 0xc000, AS_LIVE);
+        let mut table = AsidTable::default();
+        let mut cpu = FixedCpu { ttbr0: 0xc000 | 0x4a, reads: 0 };
+        assert_eq!(current(&ram, &mut table, &mut cpu), Some(2));
+        assert_eq!(cpu.reads, 1);
+        assert_eq!(table.pages, vec![0x3000, 0x4000]);
+        // a task created in the table's second page: seen at the next pass
+        put_record(&ram, 2, 3, 0x10000, AS_LIVE);
+        cpu.ttbr0 = 0x10000;
+        assert_eq!(current(&ram, &mut table, &mut cpu), Some(3));
+        // gone again (its record written in place), in the first page
+        put_record(&ram, 0, 1, 0x8000, 0);
+        cpu.ttbr0 = 0x8000;
+        assert_eq!(current(&ram, &mut table, &mut cpu), None);
+        // nothing written: the table kept is used (a planted stale entry
+        // that a fresh read would drop stays)
+        table.ttbrs.push((9, 0x8000));
+        assert_eq!(current(&ram, &mut table, &mut cpu), Some(9));
+        // every mark was taken: a write to either page is seen once
+        put_record(&ram, 1, 2, 0xc000, AS_LIVE);
+        assert_eq!(current(&ram, &mut table, &mut cpu), None);
     }
 }
