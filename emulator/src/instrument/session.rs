@@ -105,13 +105,17 @@ pub struct Session {
     /// only what changed since).
     last_states: Option<Vec<u8>>,
     last_mts: Option<Vec<u8>>,
-    /// A page-state buffer to reuse when the codes are computed afresh.
-    spare_states: Vec<u8>,
     /// The page array's first pfn when `last_states` was computed.
     last_base: Option<u32>,
     /// Page-array index ranges re-read since `last_states` was computed
     /// (outside them no record and no free mark changed).
     changed: Vec<std::ops::Range<usize>>,
+    /// The page states now (as of the last prompt or frame): a frame
+    /// event's are `last_states` brought up to these.
+    codes_now: Codes,
+    /// How many of the ranges at the front of `changed` `codes_now` has
+    /// seen.
+    codes_done: usize,
     /// The CMA areas as `last_states` saw them (their bitmaps decide the
     /// codes of some pages).
     codes_cma: Vec<crate::introspect::snapshot::CmaArea>,
@@ -165,7 +169,8 @@ impl Session {
             checks: true,
             last_states: None,
             last_mts: None,
-            spare_states: Vec::new(),
+            codes_now: Codes::default(),
+            codes_done: 0,
             changed: Vec::new(),
             last_base: None,
             codes_cma: Vec::new(),
@@ -211,14 +216,27 @@ impl Session {
     pub fn settle(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
         self.snap.reread_tracked(ram, &mut self.changed)?;
         self.dirty = false;
-        // the frame checks' tables and judgements too: the next check
-        // judges only what changes from here on, and reports as it would
-        // have (findings are reported at frames only)
+        // what the frame checks and the page states have not seen yet
+        // (one of them may have seen more: judging or computing a page
+        // again changes nothing), each page once
+        let from = self.frames_judged.min(self.codes_done);
+        let tail = crate::introspect::snapshot::merge_ranges(self.changed[from..].to_vec());
+        // the frame checks' tables and judgements: the next check judges
+        // only what changes from here on, and reports as it would have
+        // (findings are reported at frames only)
         if let Some(f) = &mut self.frames {
-            let merged = crate::introspect::snapshot::merge_ranges(self.changed[self.frames_judged..].to_vec());
-            f.catch_up(&self.snap, &merged);
-            self.frames_judged = self.changed.len();
+            f.catch_up(&self.snap, &tail);
         }
+        // the page states (emitted at the next frame, as what changed
+        // since the last one)
+        self.codes_now.update(&self.snap, &tail);
+        // the ranges kept merged (the command's many windows are not
+        // sorted again at the frame; those before `from` were merged at
+        // the last prompt)
+        self.changed.truncate(from);
+        self.changed.extend(tail);
+        self.changed = crate::introspect::snapshot::merge_ranges(std::mem::take(&mut self.changed));
+        (self.frames_judged, self.codes_done) = (self.changed.len(), self.changed.len());
         Ok(())
     }
 
@@ -614,34 +632,36 @@ impl Session {
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
-        // the last frame's codes, brought up to date in place where the
-        // page array was re-read or a CMA bitmap bit changed since (the
-        // pages whose code changed lie there); else computed afresh into
-        // the buffer of the frame before last (a large board's 256 Ki codes
-        // are not allocated and faulted in anew)
+        // the codes now (kept up to date at prompts: only what changed
+        // since the last one is computed here), then the last frame's
+        // codes brought up to them where the page array was re-read or a
+        // CMA bitmap bit changed since (the pages whose code changed lie
+        // there), the changes as runs; else all compared
         let base = snap.base_pfn();
-        // each page once: the ranges overlap (windows, free blocks)
         let mut ranges = std::mem::take(&mut self.changed);
         // what the frame checks have not judged yet (the CMA bitmap bits
         // added below do not matter to them)
         let unjudged = crate::introspect::snapshot::merge_ranges(ranges[std::mem::take(&mut self.frames_judged)..].to_vec());
+        self.codes_now.update(snap, &ranges[std::mem::take(&mut self.codes_done)..]);
+        let now = &self.codes_now.codes;
         let reusable = self.last_states.as_ref().is_some_and(|o| o.len() == snap.pages.len() && self.last_base == Some(base))
             && cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut ranges);
-        let merged = crate::introspect::snapshot::merge_ranges(ranges);
         let (states, runs, full) = match self.last_states.take() {
             Some(mut states) if reusable => {
-                let runs = snap.update_state_codes_runs(&merged, &mut states);
+                // each page once: the ranges overlap (windows, free blocks)
+                let merged = crate::introspect::snapshot::merge_ranges(ranges);
+                let runs = crate::trace::state_runs_in(base, &merged, now, &mut states);
                 (states, runs, false)
             }
             last => {
-                let mut states = std::mem::take(&mut self.spare_states);
-                snap.page_state_codes_into(&mut states);
-                let old = last.filter(|o| o.len() == states.len());
-                let runs = crate::trace::state_runs(base, &states, old.as_deref());
+                let old = last.filter(|o| o.len() == now.len());
+                let runs = crate::trace::state_runs(base, now, old.as_deref());
                 let full = old.is_none();
-                if let Some(o) = old {
-                    self.spare_states = o;
-                }
+                // the old buffer reused (a large board's 256 Ki codes are
+                // not allocated and faulted in anew)
+                let mut states = old.unwrap_or_default();
+                states.clear();
+                states.extend_from_slice(now);
                 (states, runs, full)
             }
         };
@@ -757,6 +777,38 @@ impl Session {
         self.decoder.flush(&mut evs);
         for e in evs {
             self.emit(e);
+        }
+    }
+}
+
+/// The page-state code of every page of the array as of some snapshot
+/// ([`Snapshot::page_state_codes_into`]), kept up to date in place.
+#[derive(Default)]
+struct Codes {
+    /// Empty until the first update.
+    codes: Vec<u8>,
+    /// The page array's first pfn and the CMA areas they were computed
+    /// with.
+    base: Option<u32>,
+    cma: Vec<crate::introspect::snapshot::CmaArea>,
+}
+
+impl Codes {
+    /// Bring the codes up to `s`. `changed`: the page-array index ranges
+    /// outside which no page record and no free mark changed since the
+    /// last update (the pages whose CMA bitmap bit changed are found here;
+    /// everything is computed afresh when the array or the areas moved).
+    fn update(&mut self, s: &Snapshot, changed: &[std::ops::Range<usize>]) {
+        let base = s.base_pfn();
+        let mut ranges = changed.to_vec();
+        if self.codes.len() == s.pages.len() && self.base == Some(base) && cma_bit_ranges(&self.cma, &s.cma, base, &mut ranges) {
+            s.update_state_codes(&crate::introspect::snapshot::merge_ranges(ranges), &mut self.codes);
+        } else {
+            s.page_state_codes_into(&mut self.codes);
+        }
+        self.base = Some(base);
+        if self.cma != s.cma {
+            self.cma = s.cma.clone();
         }
     }
 }

@@ -191,6 +191,40 @@ pub fn state_runs(base: u32, new: &[u8], old: Option<&[u8]>) -> Vec<(u32, u32, u
     out
 }
 
+/// [`state_runs`] of `new` against `old` where they may differ: only
+/// over `ranges` (ascending, disjoint indices; outside them `old` and
+/// `new` are equal), copying `new` into `old` there.
+pub fn state_runs_in(base: u32, ranges: &[std::ops::Range<usize>], new: &[u8], old: &mut [u8]) -> Vec<(u32, u32, u8)> {
+    let mut out: Vec<(u32, u32, u8)> = Vec::new();
+    let n = new.len().min(old.len());
+    const BLOCK: usize = 64;
+    for r in ranges {
+        let (mut i, end) = (r.start.min(n), r.end.min(n));
+        while i < end {
+            // equal stretches are skipped a block at a time
+            let e = (i + BLOCK).min(end);
+            if old[i..e] == new[i..e] {
+                i = e;
+                continue;
+            }
+            for j in i..e {
+                let c = new[j];
+                if old[j] == c {
+                    continue;
+                }
+                old[j] = c;
+                let pfn = base + j as u32;
+                match out.last_mut() {
+                    Some((s, k, oc)) if *oc == c && *s + *k == pfn => *k += 1,
+                    _ => out.push((pfn, 1, c)),
+                }
+            }
+            i = e;
+        }
+    }
+    out
+}
+
 impl EventKind {
     /// Short stable name (the `event` field of the JSON lines).
     pub fn name(&self) -> &'static str {

@@ -421,3 +421,48 @@ fn a_repeated_or_dropped_display_frame_names_the_operation_that_overlapped_it() 
     assert_eq!((s[1].number, s[1].dropped), (3, 1));
     assert!(s[1].blame.as_deref().is_some_and(|b| b.starts_with("cma_alloc")));
 }
+
+#[test]
+fn state_runs_in_ranges_match_whole_comparisons() {
+    // state_runs_in (only where the codes may differ, copying them) against
+    // state_runs over the whole array: the same runs, across range and
+    // block (64 codes) boundaries, adjacent ranges and runs that continue
+    // from one range into the next; the old codes become the new ones.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % m) as usize
+    };
+    let mut nonempty = 0;
+    for round in 0..300 {
+        let n = 1 + next(700);
+        let old: Vec<u8> = (0..n).map(|_| next(3) as u8).collect();
+        let mut new = old.clone();
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        while at < n {
+            // every third round: ranges touching one another
+            let start = at + if round % 3 == 0 { 0 } else { next(150) };
+            let end = (start + 1 + next(200)).min(n);
+            if start >= end {
+                break;
+            }
+            for i in start..end {
+                if next(2) == 0 {
+                    new[i] = (old[i] + 1 + next(2) as u8) % 3;
+                }
+            }
+            ranges.push(start..end);
+            at = end;
+        }
+        let whole = state_runs(0x1000, &new, Some(&old));
+        let mut inplace = old.clone();
+        let runs = state_runs_in(0x1000, &ranges, &new, &mut inplace);
+        assert_eq!(runs, whole, "round {round}: {ranges:?}");
+        assert!(inplace == new, "round {round}: codes not copied");
+        nonempty += !runs.is_empty() as usize;
+    }
+    assert!(nonempty > 250, "{nonempty} rounds with changes");
+}
