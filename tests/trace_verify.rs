@@ -38,7 +38,7 @@ fn scenario(skip_tlb_flush: bool) -> Outcome {
     let mut drainer = RingDrainer::new(&g.ram, &desc).unwrap();
     let snap0 = Snapshot::read(&g.ram, g.desc_pa).unwrap();
     let mut decoder = Decoder::new(snap0.area_names());
-    let mut events = vec![Event { ts_ns: 0, frame: 0, kind: EventKind::Frame { index: 0 } }, Event { ts_ns: 0, frame: 0, kind: EventKind::Counters(snap0.counters()) }];
+    let mut events = vec![Event { ts_ns: 0, frame: 0, kind: EventKind::Frame { index: 0 } }, Event { ts_ns: 0, frame: 0, kind: EventKind::Counters(Box::new(snap0.counters())) }];
     let mut bufs = DmaBuffers::default();
     let mut recent = RecentEvents::new(8);
     let mut violations = Vec::new();
@@ -98,7 +98,7 @@ fn scenario(skip_tlb_flush: bool) -> Outcome {
     // --- frame 1: camera writes its buffer, display scans it out.
     let f1 = FRAME_NS;
     events.push(Event { ts_ns: f1, frame: 1, kind: EventKind::Frame { index: 1 } });
-    events.push(Event { ts_ns: f1, frame: 1, kind: EventKind::Counters(snap.counters()) });
+    events.push(Event { ts_ns: f1, frame: 1, kind: EventKind::Counters(Box::new(snap.counters())) });
     for (k, (dev, write)) in [(DMA_DEV_CAMERA, true), (DMA_DEV_CLCD, false)].into_iter().enumerate() {
         let tr = DmaTransfer { device: dev, pa: (cma_base as u64) << 12, len: 64 * 4096, write };
         let at = f1 + 1000 + k as u64 * 10_000;
@@ -107,7 +107,7 @@ fn scenario(skip_tlb_flush: bool) -> Outcome {
         events.push(Event { ts_ns: at, frame: 1, kind: EventKind::DmaTransfer { device: dev, pa: tr.pa, len: tr.len, write, dur_ns: 5000 } });
     }
     for v in &violations {
-        events.push(Event { ts_ns: v.at_ns, frame: v.frame, kind: EventKind::Violation(v.clone()) });
+        events.push(Event { ts_ns: v.at_ns, frame: v.frame, kind: EventKind::Violation(Box::new(v.clone())) });
     }
     let dir = std::env::temp_dir().join(format!("cmaemu-tv-{}-{}.png", std::process::id(), skip_tlb_flush));
     trace::map_png(&snap, &dir).unwrap();

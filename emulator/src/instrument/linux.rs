@@ -317,7 +317,7 @@ impl LinuxSession {
         let ctx = CheckCtx { frame: self.frame, at_ns: now, recent: Vec::new() };
         let v = ctx.violation(check, pfn, va, None, detail);
         self.violations.push(v.clone());
-        self.emit(now, EventKind::Violation(v));
+        self.emit(now, EventKind::Violation(Box::new(v)));
     }
 
     /// Index every Linux PTE of every address space by frame.
@@ -356,12 +356,12 @@ impl LinuxSession {
         };
         self.reads += 1;
         if self.frame == 0 {
-            self.emit(now, EventKind::Layout(crate::trace::Layout::of(&snap)));
+            self.emit(now, EventKind::Layout(Box::new(crate::trace::Layout::of(&snap))));
         }
         self.frame += 1;
         let index = self.frame;
         self.emit(now, EventKind::Frame { index });
-        self.emit(now, EventKind::Counters(snap.counters()));
+        self.emit(now, EventKind::Counters(Box::new(snap.counters())));
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p.max(snap.base_pfn())).unwrap_or(0xf)).collect();
         if self.last_mts.as_ref() != Some(&mts) {
             let first_pfn = snap.pageblocks().next().unwrap_or(0);
@@ -387,7 +387,7 @@ impl LinuxSession {
         for v in found {
             if self.seen.insert((v.check, v.pfn, v.detail.clone())) {
                 self.violations.push(v.clone());
-                self.emit(now, EventKind::Violation(v));
+                self.emit(now, EventKind::Violation(Box::new(v)));
             }
         }
     }

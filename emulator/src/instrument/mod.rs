@@ -199,7 +199,7 @@ impl Instrumentation {
                         eprintln!("cmaemu: further violations are counted, not printed: the summary follows at exit (--trace FILE records every one)");
                     }
                 }
-                self.violations.push(v.clone());
+                self.violations.push((**v).clone());
                 if self.on_violation == OnViolation::Stop {
                     self.stop_requested = true;
                 }

@@ -190,7 +190,7 @@ impl Session {
     /// what a report draws its map with.
     pub fn emit_layout(&mut self, now_ns: u64) {
         let l = crate::trace::Layout::of(&self.snap);
-        self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Layout(l) });
+        self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Layout(Box::new(l)) });
     }
 
     /// Emit an event that did not come from the guest's ring (board
@@ -327,7 +327,7 @@ impl Session {
     fn report(&mut self, vs: Vec<Violation>) {
         for v in vs {
             self.violations += 1;
-            let e = Event { ts_ns: v.at_ns, frame: v.frame, kind: EventKind::Violation(v) };
+            let e = Event { ts_ns: v.at_ns, frame: v.frame, kind: EventKind::Violation(Box::new(v)) };
             self.emit(e);
         }
     }
@@ -475,7 +475,7 @@ impl Session {
             // counters at every allocation's start and end (the state as of
             // this drain), not only at frame boundaries
             let c = self.snapshot(ram)?.counters();
-            self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Counters(c) });
+            self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Counters(Box::new(c)) });
         }
         Ok(())
     }
@@ -519,7 +519,7 @@ impl Session {
     /// failure has none).
     fn emit_causes(&mut self, f: crate::explain::Found, ts_ns: u64) {
         let name = self.snap.area_name(f.area as u8);
-        let ev = |cause: &str, pfn: Option<u32>, text: String| EventKind::CmaCause {
+        let ev = |cause: &str, pfn: Option<u32>, text: String| EventKind::CmaCause(Box::new(crate::trace::CmaCause {
             name: name.clone(),
             count: f.count as u64,
             align: f.align,
@@ -530,7 +530,7 @@ impl Session {
             cause: cause.to_string(),
             pfn,
             text,
-        };
+        }));
         let kinds: Vec<EventKind> = if f.causes.is_empty() {
             vec![ev("unknown", None, "no cause found in guest memory".into())]
         } else {
@@ -683,7 +683,7 @@ impl Session {
             Vec::new()
         };
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
-        self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(counters) });
+        self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(Box::new(counters)) });
         if self.last_mts.as_ref() != Some(&mts) {
             self.last_mts = Some(mts.clone());
             self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageblockMap { first_pfn, pageblock_pages: pb, mts } });

@@ -546,7 +546,8 @@ pub struct AllocCause {
 impl AllocCause {
     fn of(e: &crate::trace::Event) -> Option<AllocCause> {
         match &e.kind {
-            crate::trace::EventKind::CmaCause { name, count, last, errorno, cause, pfn, text, .. } => {
+            crate::trace::EventKind::CmaCause(c) => {
+                let crate::trace::CmaCause { name, count, last, errorno, cause, pfn, text, .. } = &**c;
                 Some(AllocCause { area: name.clone(), count: *count, kind: cause.clone(), pfn: *pfn, last: *last, errno: *errorno, text: text.clone() })
             }
             _ => None,

@@ -136,7 +136,8 @@ pub fn trace_events(events: &[Event]) -> Vec<String> {
             }
             EventKind::PageblockMap { .. } => {}
             EventKind::Violation(v) => out.push(ev(v.check.name(), "i", t, TID_VERIFY).str("s", "g").raw("args", violation_json(v)).done()),
-            EventKind::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } => {
+            EventKind::CmaCause(c) => {
+            let super::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } = &**c;
                 let args = Obj::new()
                     .str("area", name)
                     .raw("count", count)

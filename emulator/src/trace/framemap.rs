@@ -77,13 +77,13 @@ pub fn view_at(events: &[Event], frame: u64) -> Result<FrameView, MapError> {
             ts.get_or_insert(e.ts_ns);
         }
         match &e.kind {
-            EventKind::Run(r) => v.run = Some(r.clone()),
+            EventKind::Run(r) => v.run = Some((**r).clone()),
             EventKind::Layout(l) => {
                 if l.nr_pages as u64 > MAX_MAP_PAGES {
                     return Err(MapError::TooBig { frame, pageblocks: 0, pages: l.nr_pages as u64 });
                 }
                 v.pages = vec![0; l.nr_pages as usize];
-                v.layout = Some(l.clone());
+                v.layout = Some((**l).clone());
             }
             EventKind::PageblockMap { first_pfn, pageblock_pages, mts } => {
                 let pages = mts.len() as u64 * (*pageblock_pages).max(1) as u64;

@@ -111,7 +111,8 @@ pub fn body(k: &EventKind) -> Option<(&'static str, String)> {
             s.push_str(label);
             "tracing_mark_write"
         }
-        EventKind::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } => {
+        EventKind::CmaCause(c) => {
+            let super::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } = &**c;
             let _ = write!(s, "name={name} count={count} align={align} retries={retries} last={} ret={errorno} migrated={migrated} cause={cause}", *last as u8);
             if let Some(p) = pfn {
                 let _ = write!(s, " pfn={p:#x}");

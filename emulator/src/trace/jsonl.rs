@@ -113,17 +113,17 @@ pub fn event_json(e: &Event) -> String {
         EventKind::Inject { id, pfn, arg, extra } => o.str("injection", inject_name(*id)).raw("pfn", pfn_val(*pfn)).raw("arg", arg).raw("extra", extra),
         EventKind::Mark { label } => o.str("label", label),
         EventKind::CmaAllocPhase { phase } => o.str("phase", cmaemu_abi::trace::cma_phase_name(*phase)),
-        EventKind::CmaCause { name, count, align, retries, last, errorno, migrated, cause, pfn, text } => o
-            .str("name", name)
-            .raw("count", count)
-            .raw("align", align)
-            .raw("retries", retries)
-            .raw("last", last)
-            .raw("errorno", errorno)
-            .raw("migrated", migrated)
-            .str("cause", cause)
-            .raw("pfn", pfn.map(|p| p.to_string()).unwrap_or("null".into()))
-            .str("text", text),
+        EventKind::CmaCause(c) => o
+            .str("name", &c.name)
+            .raw("count", c.count)
+            .raw("align", c.align)
+            .raw("retries", c.retries)
+            .raw("last", c.last)
+            .raw("errorno", c.errorno)
+            .raw("migrated", c.migrated)
+            .str("cause", &c.cause)
+            .raw("pfn", c.pfn.map(|p| p.to_string()).unwrap_or("null".into()))
+            .str("text", &c.text),
         EventKind::DmaTransfer { device, pa, len, write, dur_ns } => o.str("device", dma_dev_name(*device)).raw("pa", pa).raw("len", len).raw("write", write).raw("dur_ns", dur_ns),
         EventKind::Frame { index } => o.raw("index", index),
         EventKind::Counters(c) => {

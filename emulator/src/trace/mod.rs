@@ -33,7 +33,9 @@ use cmaemu_abi::desc::name_bytes;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
 use std::collections::VecDeque;
 
-/// One event.
+/// One event. Kinds that are large and rare (counters, violations, causes,
+/// the run and the layout) are boxed: an event is 80 bytes, not 128, and a
+/// migration storm writes two per page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// Virtual time.
@@ -66,18 +68,18 @@ pub enum EventKind {
     /// A frame boundary (board): frame `index` starts.
     Frame { index: u64 },
     /// mm counters at this point (board, usually at each frame boundary).
-    Counters(MmCounters),
+    Counters(Box<MmCounters>),
     /// The guest dropped `lost` records (ring full) or the ring was corrupt.
     RingLoss { lost: u64 },
-    Violation(Violation),
+    Violation(Box<Violation>),
     /// The migrate type of every pageblock (board, at the first frame
     /// boundary and at every later one where a type changed): what
     /// `cmaemu trace map` draws.
     PageblockMap { first_pfn: u32, pageblock_pages: u32, mts: Vec<u8> },
     /// What the run was started with (board, first event).
-    Run(RunInfo),
+    Run(Box<RunInfo>),
     /// The guest's memory layout (host, when the verifier attaches).
-    Layout(Layout),
+    Layout(Box<Layout>),
     /// Page occupancy (host, at frame boundaries): `full` lists every
     /// page, otherwise only the runs that changed since the last one.
     /// Runs are `(first pfn, pages, PageState code)`.
@@ -85,15 +87,30 @@ pub enum EventKind {
     /// The display scanned out its frame `number` from `pa`; `camera` is
     /// the camera frame it showed (None: not a camera frame).
     DisplayFrame { number: u64, pa: u64, camera: Option<u64> },
-    /// Why a `cma_alloc` of area `name` retried or failed (host, from guest
-    /// memory; `crate::explain`): one event per cause. `retries`: busy
-    /// retries so far; `last`: at the allocation's end (else at a busy
-    /// retry); `cause`: the cause's short name; `pfn`: the page it names;
-    /// `text`: the sentence the console prints.
-    CmaCause { name: String, count: u64, align: u32, retries: u32, last: bool, errorno: i32, migrated: u64, cause: String, pfn: Option<u32>, text: String },
+    /// Why a `cma_alloc` retried or failed (host, from guest memory;
+    /// `crate::explain`): one event per cause.
+    CmaCause(Box<CmaCause>),
     /// The running `cma_alloc`'s `alloc_contig_range` enters `phase`
     /// (`cmaemu_abi::trace::CMA_PHASE_*`; see `TR_CMA_PHASE`).
     CmaAllocPhase { phase: u8 },
+}
+
+/// Why a `cma_alloc` of area `name` retried or failed
+/// ([`EventKind::CmaCause`]). `retries`: busy retries so far; `last`: at
+/// the allocation's end (else at a busy retry); `cause`: the cause's short
+/// name; `pfn`: the page it names; `text`: the sentence the console prints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CmaCause {
+    pub name: String,
+    pub count: u64,
+    pub align: u32,
+    pub retries: u32,
+    pub last: bool,
+    pub errorno: i32,
+    pub migrated: u64,
+    pub cause: String,
+    pub pfn: Option<u32>,
+    pub text: String,
 }
 
 /// What a run was started with.

@@ -117,7 +117,7 @@ fn event_of(v: &Value, line: usize) -> Result<Option<Event>, ReadError> {
         "inject" => EventKind::Inject { id: inject_id(&s("injection")), pfn: pfn("pfn"), arg: u("arg").unwrap_or(0) as u32, extra: u("extra").unwrap_or(0) as u32 },
         "mark" => EventKind::Mark { label: s("label") },
         "cma_alloc_phase" => EventKind::CmaAllocPhase { phase: (0..=u8::MAX).find(|&i| cmaemu_abi::trace::cma_phase_name(i) == s("phase")).unwrap_or(u8::MAX) },
-        "cma_cause" => EventKind::CmaCause {
+        "cma_cause" => EventKind::CmaCause(Box::new(super::CmaCause {
             name: s("name"),
             count: u("count").unwrap_or(0),
             align: u("align").unwrap_or(0) as u32,
@@ -128,7 +128,7 @@ fn event_of(v: &Value, line: usize) -> Result<Option<Event>, ReadError> {
             cause: s("cause"),
             pfn: u("pfn").map(|p| p as u32),
             text: s("text"),
-        },
+        })),
         "dma_transfer" => EventKind::DmaTransfer {
             device: dev_id(&s("device")),
             pa: u("pa").unwrap_or(0),
@@ -144,13 +144,13 @@ fn event_of(v: &Value, line: usize) -> Result<Option<Event>, ReadError> {
                 c.pageblocks_per_mt[k] = v.get("pageblocks").and_then(|o| o.get(n)).and_then(Value::as_u64).unwrap_or(0) as u32;
             }
             c.cma_used = v.get("cma_used").and_then(Value::as_array).map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0)).collect()).unwrap_or_default();
-            EventKind::Counters(c)
+            EventKind::Counters(Box::new(c))
         }
         "ring_loss" => EventKind::RingLoss { lost: u("lost").unwrap_or(0) },
         "violation" => {
             let vv = v.get("violation").cloned().unwrap_or(Value::Null);
             let check = vv.get("check").and_then(Value::as_str).and_then(Check::from_name).unwrap_or(Check::Accounting);
-            EventKind::Violation(Violation {
+            EventKind::Violation(Box::new(Violation {
                 check,
                 frame: vv.get("frame").and_then(Value::as_u64).unwrap_or(frame),
                 at_ns: vv.get("at_ns").and_then(Value::as_u64).unwrap_or(ts_ns),
@@ -159,22 +159,22 @@ fn event_of(v: &Value, line: usize) -> Result<Option<Event>, ReadError> {
                 device: vv.get("device").and_then(Value::as_str).map(dev_id),
                 detail: vv.get("detail").and_then(Value::as_str).unwrap_or("").to_string(),
                 recent_events: Vec::new(),
-            })
+            }))
         }
         "pageblock_map" => EventKind::PageblockMap {
             first_pfn: u("first_pfn").unwrap_or(0) as u32,
             pageblock_pages: u("pageblock_pages").unwrap_or(1) as u32,
             mts: s("mts").chars().map(|c| c.to_digit(16).unwrap_or(15) as u8).collect(),
         },
-        "run" => EventKind::Run(RunInfo { dtb: s("dtb"), cmdline: s("cmdline"), ram_bytes: u("ram_bytes").unwrap_or(0), profile: s("profile") }),
-        "layout" => EventKind::Layout(Layout {
+        "run" => EventKind::Run(Box::new(RunInfo { dtb: s("dtb"), cmdline: s("cmdline"), ram_bytes: u("ram_bytes").unwrap_or(0), profile: s("profile") })),
+        "layout" => EventKind::Layout(Box::new(Layout {
             base_pfn: u("base_pfn").unwrap_or(0) as u32,
             nr_pages: u("nr_pages").unwrap_or(0) as u32,
             pageblock_pages: u("pageblock_pages").unwrap_or(1) as u32,
             max_order: u("max_order").unwrap_or(0) as u32,
             zones: spans(v.get("zones")),
             areas: spans(v.get("cma_areas")),
-        }),
+        })),
         "page_states" => EventKind::PageStates {
             full: v.get("full").and_then(Value::as_bool).unwrap_or(false),
             runs: v

@@ -108,7 +108,8 @@ pub fn allocations(events: &[Event]) -> Vec<AllocRow> {
                 running = None;
                 clock = None;
             }
-            EventKind::CmaCause { name, cause, pfn, last, errorno, .. } => {
+            EventKind::CmaCause(c) => {
+                let super::CmaCause { name, cause, pfn, last, errorno, .. } = &**c;
                 if let Some(r) = latest.get(name.as_str()).and_then(|&i| rows.get_mut(i)) {
                     let c = match pfn {
                         Some(p) => format!("{cause} {p:#x}"),

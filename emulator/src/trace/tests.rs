@@ -44,9 +44,9 @@ pub(crate) fn sample() -> Vec<Event> {
     c.free_per_mt[1] = 1000;
     c.pageblocks_per_mt[4] = 4;
     c.cma_used = vec![64, 256];
-    out.push(ev(201_700_000, 1, EventKind::Counters(c)));
+    out.push(ev(201_700_000, 1, EventKind::Counters(Box::new(c))));
     let cx = CheckCtx { frame: 1, at_ns: 201_800_000, recent: vec![jsonl::event_json(&out[1])] };
-    out.push(ev(201_800_000, 1, EventKind::Violation(cx.violation(Check::MigrateTlb, Some(0x69100), Some(0x0040_0000), None, "stale \"tlb\"\nline".into()))));
+    out.push(ev(201_800_000, 1, EventKind::Violation(Box::new(cx.violation(Check::MigrateTlb, Some(0x69100), Some(0x0040_0000), None, "stale \"tlb\"\nline".into())))));
     out.push(ev(201_900_000, 1, EventKind::RingLoss { lost: 3 }));
     out
 }
@@ -235,8 +235,8 @@ fn recent_events_in_batches_give_the_lines_of_every_event_pushed() {
     let all: Vec<Event> = (0..60u32)
         .map(|i| match i % 6 {
             0 => ev(i as u64, 0, EventKind::MigratePage { old_pfn: i, new_pfn: i + 1, asid: 1, vas: (0..i % 7).collect() }),
-            1 => ev(i as u64, 0, EventKind::Violation(cx.violation(Check::MigrateTlb, Some(i), None, None, format!("v{i}")))),
-            2 => ev(i as u64, 0, EventKind::Violation(CheckCtx { frame: 0, at_ns: 0, recent: Vec::new() }.violation(Check::MigratePte, Some(i), None, None, format!("w{i}")))),
+            1 => ev(i as u64, 0, EventKind::Violation(Box::new(cx.violation(Check::MigrateTlb, Some(i), None, None, format!("v{i}"))))),
+            2 => ev(i as u64, 0, EventKind::Violation(Box::new(CheckCtx { frame: 0, at_ns: 0, recent: Vec::new() }.violation(Check::MigratePte, Some(i), None, None, format!("w{i}"))))),
             3 => ev(i as u64, 0, EventKind::MigratePageBegin { old_pfn: i, new_pfn: 0 }),
             4 => ev(i as u64, 1, EventKind::TlbFlush { scope: 1, asid: 1, va: i }),
             _ => ev(i as u64, 1, EventKind::Mark { label: format!("m{i}") }),
@@ -343,7 +343,7 @@ fn summary_totals_do_not_overflow() {
 #[test]
 fn allocation_table_names_errno_retries_and_causes() {
     let cause = |ts: u64, count: u64, retries: u32, last: bool, errorno: i32, cause: &str, pfn: Option<u32>| {
-        ev(ts, 0, EventKind::CmaCause { name: "reserved".into(), count, align: 0, retries, last, errorno, migrated: 0, cause: cause.into(), pfn, text: String::new() })
+        ev(ts, 0, EventKind::CmaCause(Box::new(CmaCause { name: "reserved".into(), count, align: 0, retries, last, errorno, migrated: 0, cause: cause.into(), pfn, text: String::new() })))
     };
     let start = |ts: u64, count: u64| ev(ts, 0, EventKind::CmaAllocStart { name: "reserved".into(), count, align: 0 });
     let evs = vec![
@@ -465,4 +465,11 @@ fn state_runs_in_ranges_match_whole_comparisons() {
         nonempty += !runs.is_empty() as usize;
     }
     assert!(nonempty > 250, "{nonempty} rounds with changes");
+}
+
+/// An event stays small: the large, rare kinds are boxed (a migration storm
+/// writes two events per page into the run's stream).
+#[test]
+fn events_stay_small() {
+    assert!(std::mem::size_of::<Event>() <= 72, "{}", std::mem::size_of::<Event>());
 }
