@@ -337,7 +337,7 @@ pub(super) fn build(
     board.null = null;
     let windows = board.devices.windows();
     if let Some(m) = &mut board.monitor {
-        m.events.push(crate::trace::Event { ts_ns: 0, frame: 0, kind: crate::trace::EventKind::Run(Box::new(run)) });
+        m.push_event(crate::trace::Event { ts_ns: 0, frame: 0, kind: crate::trace::EventKind::Run(Box::new(run)) });
     }
     let mut cpu = Cpu::new(board, ram, RAM_BASE, &flash, &windows, max_insns)?;
     if !breakpoints.is_empty() {

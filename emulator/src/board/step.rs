@@ -237,7 +237,7 @@ impl Machine {
     /// The events collected so far (guest trace ring, DMA, frames,
     /// violations), in order.
     pub fn events(&self) -> &[crate::trace::Event] {
-        self.cpu.bus().monitor.as_ref().map(|m| &m.events[..]).unwrap_or(&[])
+        self.cpu.bus().monitor.as_ref().map(|m| m.events()).unwrap_or(&[])
     }
     /// Displayed frames checked against the camera: (ok, bad); and the
     /// camera/display frame counts.

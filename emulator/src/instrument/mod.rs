@@ -92,8 +92,12 @@ pub struct Instrumentation {
     pub dma: Vec<(DmaTransfer, u64, u64)>,
     /// Board events (displayed frames) waiting to join the stream.
     pub notes: Vec<Event>,
-    /// Every event so far (for --trace).
-    pub events: Vec<Event>,
+    /// Every event so far (for --trace): here until the session attaches
+    /// and after [`Instrumentation::finish`]; the session holds it in
+    /// between (see [`Instrumentation::events`]).
+    events: Vec<Event>,
+    /// Events of the stream counted by `collect` (injections, violations).
+    scanned: usize,
     /// Every violation so far, in order.
     pub violations: Vec<Violation>,
     /// Counts per check and the first violation.
@@ -135,6 +139,7 @@ impl Instrumentation {
             dma: Vec::new(),
             notes: Vec::new(),
             events: Vec::new(),
+            scanned: 0,
             violations: Vec::new(),
             summary: ViolationSummary::default(),
             fired: Vec::new(),
@@ -185,8 +190,15 @@ impl Instrumentation {
     /// (printing the first few), keep them all.
     fn collect(&mut self) {
         let Some(mon) = self.mon.as_mut() else { return };
-        let start = mon.hand_back(&mut self.events);
-        for e in &self.events[start..] {
+        if mon.stream().is_none() {
+            mon.hand_back(&mut self.events);
+        }
+        let stream = match &self.mon {
+            Some(m) => m.stream().unwrap_or(&self.events),
+            None => &self.events,
+        };
+        let start = std::mem::replace(&mut self.scanned, stream.len());
+        for e in &stream[start..] {
             if let EventKind::Inject { id, pfn, .. } = e.kind {
                 self.fired.push((e.ts_ns, id, pfn));
             }
@@ -219,7 +231,36 @@ impl Instrumentation {
             m.finish();
         }
         self.collect();
+        if let Some(m) = &mut self.mon {
+            if m.stream().is_some() {
+                m.hand_back(&mut self.events);
+            }
+        }
+        self.scanned = 0;
         std::mem::take(&mut self.events)
+    }
+
+    /// Every event so far, in order.
+    pub fn events(&self) -> &[Event] {
+        match &self.mon {
+            Some(m) => m.stream().unwrap_or(&self.events),
+            None => &self.events,
+        }
+    }
+
+    /// Add an event of the board's to the stream (not counted as the
+    /// session's: no violation or injection is looked for in it).
+    pub fn push_event(&mut self, e: Event) {
+        if let Some(m) = &mut self.mon {
+            if m.stream().is_some() {
+                m.hand_back(&mut self.events);
+            }
+        }
+        let counted = self.scanned == self.events.len();
+        self.events.push(e);
+        if counted {
+            self.scanned = self.events.len();
+        }
     }
 }
 
@@ -379,7 +420,7 @@ impl Servicer for Instrumentation {
         let ram = self.ram.clone();
         let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
-        // the session appends to the run's stream in place until `collect`
+        // the session appends to the run's stream in place (and keeps it)
         mon.lend(&mut self.events);
         let mut err = None;
         // Transfers first: they happened at the last device tick, before

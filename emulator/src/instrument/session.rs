@@ -264,8 +264,8 @@ impl Session {
         vs
     }
 
-    /// Emit `e`: it joins `out` (the recent-events ring gets it when it is
-    /// handed over).
+    /// Emit `e`: it joins `out` (the recent-events ring gets it only when
+    /// it leaves the session).
     fn emit(&mut self, e: Event) {
         self.out.push(e);
     }
@@ -283,22 +283,30 @@ impl Session {
         self.out.split_off(self.fresh)
     }
 
-    /// Lend the run's event stream: the events emitted until
-    /// [`Session::hand_back`] are appended to it in place (each event is
-    /// written once, where it stays, not into a buffer and then copied).
-    /// A no-op when events emitted before wait in the session (they are
-    /// then moved at the hand-back).
+    /// Hold the run's event stream: the session's events are appended to
+    /// it in place until [`Session::hand_back`] (each event is written
+    /// once, where it stays; while the session holds the stream the events
+    /// before a violation are read from it, nothing is copied for them).
+    /// Events emitted before the loan follow the stream. A no-op while the
+    /// session holds one.
     pub fn lend(&mut self, stream: &mut Vec<Event>) {
-        if self.out.is_empty() && !self.lent {
-            std::mem::swap(&mut self.out, stream);
-            self.fresh = self.out.len();
-            self.lent = true;
+        if self.lent {
+            return;
         }
+        let mine = std::mem::replace(&mut self.out, std::mem::take(stream));
+        self.fresh = self.out.len();
+        self.out.extend(mine);
+        self.lent = true;
     }
 
-    /// Give the lent stream back into `dst` (empty since the loan), or
-    /// move the events emitted since the last call to the end of `dst`,
-    /// in order; returns where they start in `dst`.
+    /// The stream the session holds (see [`Session::lend`]).
+    pub fn stream(&self) -> Option<&[Event]> {
+        self.lent.then_some(&self.out[..])
+    }
+
+    /// Give the stream back into `dst` (empty since the loan), or move the
+    /// events emitted since the last call to the end of `dst`, in order;
+    /// returns where the session's events start in `dst`.
     pub fn hand_back(&mut self, dst: &mut Vec<Event>) -> usize {
         self.handing_over();
         let start = if !self.lent {
@@ -943,8 +951,53 @@ impl MovedFrames {
 
 #[cfg(test)]
 mod tests {
-    use super::MovedFrames;
+    use super::{MovedFrames, Session, RECENT_EVENTS};
+    use crate::findings::{Check, CheckCtx};
+    use crate::introspect::synth::SynthGuest;
+    use crate::trace::{Event, EventKind, RecentEvents};
     use std::collections::HashMap;
+
+    /// A violation's context is the session's last events (not the board's
+    /// events in the stream), whether the session holds the run's stream
+    /// all along, holds it and hands it back now and then, or never holds
+    /// it (its events taken); and the stream ends up with every event in
+    /// order.
+    #[test]
+    fn a_violations_context_is_the_sessions_last_events_however_the_stream_is_held() {
+        let mut g = SynthGuest::new(64);
+        g.commit();
+        let ev = |i: u64| Event { ts_ns: i, frame: 0, kind: EventKind::Mark { label: format!("m{i}") } };
+        let found = || vec![CheckCtx { frame: 0, at_ns: 0, recent: Vec::new() }.violation(Check::MigratePte, None, None, None, "x".into())];
+        for mode in 0..3 {
+            let mut s = Session::attach(&g.ram, g.desc_pa).unwrap();
+            let mut every = RecentEvents::new(RECENT_EVENTS);
+            // the board's event, before any of the session's
+            let mut stream = vec![ev(999)];
+            let mut want = stream.clone();
+            for i in 0..40u64 {
+                match (mode, i % 7) {
+                    (0, 0) => s.lend(&mut stream),
+                    (1, 2) => {
+                        s.hand_back(&mut stream);
+                    }
+                    (1, 5) => s.lend(&mut stream),
+                    (2, 4) => stream.extend(s.take_events()),
+                    _ => {}
+                }
+                s.note(ev(i));
+                every.push(&ev(i));
+                want.push(ev(i));
+                let v = s.with_recent(found());
+                assert_eq!(v[0].recent_events, every.to_vec(), "mode {mode} event {i}");
+            }
+            if mode == 2 {
+                stream.extend(s.take_events());
+            } else {
+                s.hand_back(&mut stream);
+            }
+            assert_eq!(stream, want, "mode {mode}");
+        }
+    }
 
     /// The table answers as the map it replaces: the same moves, removals
     /// and spans forgotten (inside the table, across its ends, outside it,
