@@ -271,3 +271,122 @@ fn settling_at_the_prompt_reads_what_a_command_wrote_without_records() {
     assert_eq!(frees(s), frees(&fresh), "settled free map");
     assert_eq!(s.counters(), fresh.counters(), "settled counters");
 }
+
+/// A session's frames carry the page states as what changed since the
+/// last frame, the work done at the prompts in between (the codes now
+/// kept up to date there): applied in order, the frame events' runs are
+/// a fresh read's codes at every frame, over random record rewrites,
+/// buddy blocks, CMA bitmap bits, prompts and frames in any order.
+#[test]
+fn frame_page_states_match_fresh_codes_with_prompts_between() {
+    use cmaemu_abi::page::{PageRecord, OWNER_KIND_DEVICE, OWNER_KIND_KERNEL, OWNER_KIND_PGTABLE, OWNER_KIND_USER, OWNER_NONE, PG_ANON, PG_BUDDY, PG_LRU, PG_RESERVED};
+    let mut g = SynthGuest::new(64);
+    let cma_base = g.pb_pfn(8);
+    let area = g.add_cma("linux,cma", cma_base, 4 << 10, 0);
+    g.add_space(1);
+    g.commit();
+    let mut mon = cmaemu::instrument::Session::attach(&g.ram, g.desc_pa).unwrap();
+    let mut tlb = || Some(1u32);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |m: u32| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % m as u64) as u32
+    };
+    let base = g.base_pfn;
+    // the page states as the frame events say, applied in order
+    let mut emitted: Vec<u8> = Vec::new();
+    let (mut prompts, mut prompts_then_frame, mut changes) = (0, 0, 0);
+    let mut prompted = false;
+    let bits_to_ram = |g: &SynthGuest| {
+        let a = &g.areas[area];
+        for (j, w) in a.bitmap.iter().enumerate() {
+            g.ram.write_u32(a.bitmap_pa + 4 * j as u64, *w).unwrap();
+        }
+    };
+    let mut frame = |mon: &mut cmaemu::instrument::Session, g: &SynthGuest, index: u64, emitted: &mut Vec<u8>| {
+        mon.frame_boundary(&g.ram, index, index * FRAME_NS, &mut tlb).unwrap();
+        for e in mon.take_events() {
+            if let EventKind::PageStates { full, runs } = e.kind {
+                if full {
+                    emitted.clear();
+                }
+                for (pfn, k, c) in runs {
+                    let i = (pfn - base) as usize;
+                    if emitted.len() < i + k as usize {
+                        emitted.resize(i + k as usize, 0xff);
+                    }
+                    emitted[i..i + k as usize].fill(c);
+                }
+            }
+        }
+        let fresh = Snapshot::read(&g.ram, g.desc_pa).unwrap().page_state_codes();
+        assert!(*emitted == fresh, "frame {index}: the emitted page states are not a fresh read's");
+    };
+    // first, a page whose code follows its CMA bit alone, changed at a
+    // frame without a prompt before it: a user page, then the kernel's
+    // with its bit cleared (frame 2), then its bit set again (a prompt,
+    // frame 3: the codes now must have followed frame 2's change)
+    let p = cma_base + 400;
+    g.set_bits(area, p, 1, true);
+    bits_to_ram(&g);
+    g.write_page(p, &PageRecord { flags: PG_LRU | PG_ANON, owner: OWNER_KIND_USER | 1, ..PageRecord::INIT });
+    mon.settle(&g.ram).unwrap();
+    frame(&mut mon, &g, 1, &mut emitted);
+    g.write_page(p, &PageRecord { owner: OWNER_KIND_KERNEL, ..PageRecord::INIT });
+    g.set_bits(area, p, 1, false);
+    bits_to_ram(&g);
+    frame(&mut mon, &g, 2, &mut emitted);
+    g.set_bits(area, p, 1, true);
+    bits_to_ram(&g);
+    mon.settle(&g.ram).unwrap();
+    frame(&mut mon, &g, 3, &mut emitted);
+    let mut frames = 3u64;
+    for round in 0..400 {
+        for _ in 0..next(4) {
+            // a few records in one of two regions: ordinary pages and the
+            // CMA area (whose bitmap decides some codes)
+            let first = [g.pb_pfn(2), cma_base][next(2) as usize] + next(256);
+            let rec = match next(8) {
+                0 => PageRecord { flags: PG_LRU | PG_ANON, owner: OWNER_KIND_USER | 1, ..PageRecord::INIT },
+                1 => PageRecord { owner: OWNER_KIND_KERNEL, ..PageRecord::INIT },
+                2 => PageRecord { flags: PG_RESERVED, owner: OWNER_KIND_KERNEL, ..PageRecord::INIT },
+                3 => PageRecord { owner: OWNER_KIND_DEVICE | DMA_DEV_CAMERA, ..PageRecord::INIT },
+                4 => PageRecord { owner: OWNER_KIND_PGTABLE | 1, ..PageRecord::INIT },
+                // a free block head of order 0-2 (its pages free)
+                5 => PageRecord { flags: PG_BUDDY, private: next(3), refcount: 0, owner: OWNER_NONE, ..PageRecord::INIT },
+                _ => PageRecord { refcount: 0, owner: OWNER_NONE, ..PageRecord::INIT },
+            };
+            for pfn in first..first + 1 + next(3) {
+                g.write_page(pfn, &rec);
+            }
+            changes += 1;
+        }
+        if next(3) == 0 {
+            // CMA bitmap bits, written alone (no page record changes)
+            let at = cma_base + next(256);
+            g.set_bits(area, at, 1 + next(8), next(2) == 0);
+            bits_to_ram(&g);
+        }
+        if round % 50 == 49 {
+            // everything rewritten as committed (the whole array changes)
+            g.commit();
+        }
+        match next(3) {
+            0 => {
+                mon.settle(&g.ram).unwrap();
+                prompts += 1;
+                prompted = true;
+            }
+            1 => {
+                frames += 1;
+                frame(&mut mon, &g, frames, &mut emitted);
+                prompts_then_frame += prompted as u32;
+                prompted = false;
+            }
+            _ => {}
+        }
+    }
+    assert!(frames > 100 && prompts > 100 && prompts_then_frame > 50 && changes > 400, "{frames} frames, {prompts} prompts, {prompts_then_frame} frames after prompts, {changes} changes");
+}

@@ -116,6 +116,8 @@ pub struct Session {
     /// How many of the ranges at the front of `changed` `codes_now` has
     /// seen.
     codes_done: usize,
+    /// `codes_now` is `last_states` (no prompt since the last frame).
+    codes_synced: bool,
     /// The CMA areas as `last_states` saw them (their bitmaps decide the
     /// codes of some pages).
     codes_cma: Vec<crate::introspect::snapshot::CmaArea>,
@@ -171,6 +173,7 @@ impl Session {
             last_mts: None,
             codes_now: Codes::default(),
             codes_done: 0,
+            codes_synced: false,
             changed: Vec::new(),
             last_base: None,
             codes_cma: Vec::new(),
@@ -230,6 +233,7 @@ impl Session {
         // the page states (emitted at the next frame, as what changed
         // since the last one)
         self.codes_now.update(&self.snap, &tail);
+        self.codes_synced = false;
         // the ranges kept merged (the command's many windows are not
         // sorted again at the frame; those before `from` were merged at
         // the last prompt)
@@ -640,28 +644,39 @@ impl Session {
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
         let first_pfn = snap.pageblocks().next().unwrap_or(0);
-        // the codes now (kept up to date at prompts: only what changed
-        // since the last one is computed here), then the last frame's
-        // codes brought up to them where the page array was re-read or a
-        // CMA bitmap bit changed since (the pages whose code changed lie
-        // there), the changes as runs; else all compared
+        // the last frame's codes brought up to date where the page array
+        // was re-read or a CMA bitmap bit changed since (the pages whose
+        // code changed lie there), the changes as runs: computed here when
+        // no prompt came since the last frame, else compared with the codes
+        // now (kept up to date at prompts: only what changed since the last
+        // one is computed here); all compared when the array or the areas
+        // moved
         let base = snap.base_pfn();
         let mut ranges = std::mem::take(&mut self.changed);
         // what the frame checks have not judged yet (the CMA bitmap bits
         // added below do not matter to them)
         let unjudged = crate::introspect::snapshot::merge_ranges(ranges[std::mem::take(&mut self.frames_judged)..].to_vec());
-        self.codes_now.update(snap, &ranges[std::mem::take(&mut self.codes_done)..]);
-        let now = &self.codes_now.codes;
+        let codes_from = std::mem::take(&mut self.codes_done);
+        let synced = std::mem::take(&mut self.codes_synced);
         let reusable = self.last_states.as_ref().is_some_and(|o| o.len() == snap.pages.len() && self.last_base == Some(base))
             && cma_bit_ranges(&self.codes_cma, &snap.cma, base, &mut ranges);
         let (states, runs, full) = match self.last_states.take() {
-            Some(mut states) if reusable => {
+            Some(mut states) if reusable && synced && self.codes_now.codes.len() == states.len() => {
                 // each page once: the ranges overlap (windows, free blocks)
                 let merged = crate::introspect::snapshot::merge_ranges(ranges);
-                let runs = crate::trace::state_runs_in(base, &merged, now, &mut states);
+                let runs = snap.update_state_codes_runs(&merged, &mut states);
+                self.codes_now.apply(snap, &runs);
+                (states, runs, false)
+            }
+            Some(mut states) if reusable => {
+                self.codes_now.update(snap, &ranges[codes_from..]);
+                let merged = crate::introspect::snapshot::merge_ranges(ranges);
+                let runs = crate::trace::state_runs_in(base, &merged, &self.codes_now.codes, &mut states);
                 (states, runs, false)
             }
             last => {
+                self.codes_now.update(snap, &ranges[codes_from..]);
+                let now = &self.codes_now.codes;
                 let old = last.filter(|o| o.len() == now.len());
                 let runs = crate::trace::state_runs(base, now, old.as_deref());
                 let full = old.is_none();
@@ -700,6 +715,7 @@ impl Session {
             self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::PageStates { full, runs } });
         }
         self.last_states = Some(states);
+        self.codes_synced = true;
         self.report_state(v);
         Ok(())
     }
@@ -813,6 +829,20 @@ impl Codes {
             s.update_state_codes(&crate::introspect::snapshot::merge_ranges(ranges), &mut self.codes);
         } else {
             s.page_state_codes_into(&mut self.codes);
+        }
+        self.base = Some(base);
+        if self.cma != s.cma {
+            self.cma = s.cma.clone();
+        }
+    }
+
+    /// Bring the codes up to `s` where they changed: `runs` (first pfn,
+    /// pages, code), every change since they were last brought up to date.
+    fn apply(&mut self, s: &Snapshot, runs: &[(u32, u32, u8)]) {
+        let base = s.base_pfn();
+        for &(pfn, k, c) in runs {
+            let i = (pfn - base) as usize;
+            self.codes[i..i + k as usize].fill(c);
         }
         self.base = Some(base);
         if self.cma != s.cma {
