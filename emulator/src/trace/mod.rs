@@ -197,15 +197,20 @@ pub fn state_runs(base: u32, new: &[u8], old: Option<&[u8]>) -> Vec<(u32, u32, u
             if old.is_some_and(|o| o.get(i) == Some(&c)) {
                 continue;
             }
-            let pfn = base + i as u32;
-            match out.last_mut() {
-                Some((s, n, oc)) if *oc == c && *s + *n == pfn => *n += 1,
-                _ => out.push((pfn, 1, c)),
-            }
+            push_run(&mut out, base + i as u32, c);
         }
         i = e;
     }
     out
+}
+
+/// Add page `pfn` with code `c` to `out`: the last run grows when it
+/// ends just before `pfn` with the same code.
+fn push_run(out: &mut Vec<(u32, u32, u8)>, pfn: u32, c: u8) {
+    match out.last_mut() {
+        Some((s, n, oc)) if *oc == c && *s + *n == pfn => *n += 1,
+        _ => out.push((pfn, 1, c)),
+    }
 }
 
 /// [`state_runs`] of `new` against `old` where they may differ: only
@@ -230,11 +235,7 @@ pub fn state_runs_in(base: u32, ranges: &[std::ops::Range<usize>], new: &[u8], o
                     continue;
                 }
                 old[j] = c;
-                let pfn = base + j as u32;
-                match out.last_mut() {
-                    Some((s, k, oc)) if *oc == c && *s + *k == pfn => *k += 1,
-                    _ => out.push((pfn, 1, c)),
-                }
+                push_run(&mut out, base + j as u32, c);
             }
             i = e;
         }
