@@ -275,22 +275,19 @@ fn address_space_table(ram: &GuestRam, desc_pa: Option<u64>) -> Option<(u64, usi
     Some((table_pa as u64, nr.min(64) as usize * 16))
 }
 
-/// (asid, TTBR0) of every live address space, from the guest's table,
-/// into `out`. Only the table's place and size are read from the
-/// descriptor (fixed when the guest built it; read again every time, 8
-/// bytes, not the whole descriptor), then the table itself.
-fn address_spaces(ram: &GuestRam, desc_pa: Option<u64>, out: &mut Vec<(u32, u32)>) {
+/// (asid, TTBR0) of every live address space in the guest's table at
+/// `table_pa` (`len` bytes, from [`address_space_table`]), into `out`.
+fn address_spaces(ram: &GuestRam, table_pa: u64, len: usize, out: &mut Vec<(u32, u32)>) {
     out.clear();
-    let Some((table_pa, len)) = address_space_table(ram, desc_pa) else { return };
     let nr = len / 16;
     // the table in one read (record by record only if that fails)
     let mut table = [0u8; 64 * 16];
-    let whole = ram.read(table_pa as u64, &mut table[..nr * 16]).is_ok();
+    let whole = ram.read(table_pa, &mut table[..nr * 16]).is_ok();
     for i in 0..nr {
         let mut b = [0u8; 16];
         if whole {
             b.copy_from_slice(&table[i * 16..i * 16 + 16]);
-        } else if ram.read(table_pa as u64 + i as u64 * 16, &mut b).is_err() {
+        } else if ram.read(table_pa + i as u64 * 16, &mut b).is_err() {
             break;
         }
         if let Some(r) = from_bytes::<AddressSpaceRecord>(&b) {
@@ -344,16 +341,16 @@ impl AsidTable {
         for p in self.pages.drain(..) {
             ram.watch_page(p, false);
         }
-        if let Some((table_pa, len)) = address_space_table(ram, desc_pa) {
-            let mut p = table_pa & !0xfff;
-            while p < table_pa + len.max(1) as u64 {
-                if ram.watch_page(p, true) {
-                    self.pages.push(p);
-                }
-                p += 0x1000;
+        self.ttbrs.clear();
+        let Some((table_pa, len)) = address_space_table(ram, desc_pa) else { return };
+        let mut p = table_pa & !0xfff;
+        while p < table_pa + len.max(1) as u64 {
+            if ram.watch_page(p, true) {
+                self.pages.push(p);
             }
+            p += 0x1000;
         }
-        address_spaces(ram, desc_pa, &mut self.ttbrs);
+        address_spaces(ram, table_pa, len, &mut self.ttbrs);
     }
 }
 
