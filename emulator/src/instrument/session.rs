@@ -10,7 +10,7 @@
 use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
-use crate::trace::{Decoder, Event, EventKind, RecentEvents, Vas};
+use crate::trace::{Decoder, Event, EventKind, RecentEvents, VAS_INLINE};
 use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
 use crate::cpu::TlbOp;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
@@ -576,9 +576,9 @@ impl Session {
         // no invalidate followed the PTE's clearing (on the stack for the
         // VAs of one record, almost every page).
         let stale = |va: u32| self.in_flight.as_ref().and_then(|f| f.stale(old_pfn, asid, va));
-        let mut few = [None; Vas::INLINE];
+        let mut few = [None; VAS_INLINE];
         let many: Vec<Option<u64>>;
-        let c: &[Option<u64>] = if vas.len() <= Vas::INLINE {
+        let c: &[Option<u64>] = if vas.len() <= VAS_INLINE {
             for (c, &va) in few.iter_mut().zip(vas) {
                 *c = stale(va);
             }

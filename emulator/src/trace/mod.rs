@@ -25,7 +25,7 @@ mod vas;
 
 pub use map::{map_png, map_rgb};
 pub use summary::{allocation_table, allocations, summary, AllocRow};
-pub use vas::Vas;
+pub use vas::{Vas, VAS_INLINE};
 
 use crate::introspect::MmCounters;
 use crate::findings::Violation;
