@@ -80,6 +80,13 @@ pub struct RunOptions {
     /// Leave the cause finder (`crate::explain`) out: no `cmaemu:` lines or
     /// `cma_cause` events (what `bench explain` compares against).
     pub no_explain: bool,
+    /// Nothing reads the event stream (no trace, no report, no scenario
+    /// metrics: `bench`): each event is dropped once the instrumentation
+    /// has counted it. Every check still runs, violations and injections
+    /// are still collected (each violation with the events before it), but
+    /// `Machine::events` and `Outcome::events` hold none of the guest's
+    /// events. Off by default: the whole stream is kept.
+    pub drop_events: bool,
 }
 
 
@@ -173,6 +180,7 @@ impl Board {
             monitor: if opts.verify || opts.trace {
                 let mut i = Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify);
                 i.explain = !opts.no_explain;
+                i.keep_events = !opts.drop_events;
                 Some(Box::new(i))
             } else {
                 None

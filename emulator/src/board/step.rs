@@ -235,7 +235,7 @@ impl Machine {
         self.cpu.bus().monitor.as_ref().map(|m| m.violations.clone()).unwrap_or_default()
     }
     /// The events collected so far (guest trace ring, DMA, frames,
-    /// violations), in order.
+    /// violations), in order; none with `RunOptions::drop_events`.
     pub fn events(&self) -> &[crate::trace::Event] {
         self.cpu.bus().monitor.as_ref().map(|m| m.events()).unwrap_or(&[])
     }

@@ -161,6 +161,8 @@ pub fn run(a: BootArgs) -> ExitCode {
             dtb_label: Some(a.dtb.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "default board".into())),
             linux_debuginfo,
             no_explain: false,
+            // the stream is read only for --trace and --report
+            drop_events: a.trace.is_none() && a.report.is_none(),
         },
     };
     let outcome = machine::boot(cfg);

@@ -94,8 +94,13 @@ pub struct Instrumentation {
     pub notes: Vec<Event>,
     /// Every event so far (for --trace): here until the session attaches
     /// and after [`Instrumentation::finish`]; the session holds it in
-    /// between (see [`Instrumentation::events`]).
+    /// between (see [`Instrumentation::events`]). Without `keep_events`,
+    /// only the events not yet counted.
     events: Vec<Event>,
+    /// Keep the whole event stream (the default). False when nothing reads
+    /// it: each service pass's events are dropped once counted (the
+    /// session keeps the last ones as violations' context).
+    pub keep_events: bool,
     /// Events of the stream counted by `collect` (injections, violations).
     scanned: usize,
     /// Every violation so far, in order.
@@ -139,6 +144,7 @@ impl Instrumentation {
             dma: Vec::new(),
             notes: Vec::new(),
             events: Vec::new(),
+            keep_events: true,
             scanned: 0,
             violations: Vec::new(),
             summary: ViolationSummary::default(),
@@ -187,7 +193,8 @@ impl Instrumentation {
     }
 
     /// Take the session's new events: count injections and violations
-    /// (printing the first few), keep them all.
+    /// (printing the first few), keep them all (or, without `keep_events`,
+    /// drop them all).
     fn collect(&mut self) {
         let Some(mon) = self.mon.as_mut() else { return };
         if mon.stream().is_none() {
@@ -217,6 +224,11 @@ impl Instrumentation {
                 }
             }
         }
+        if !self.keep_events {
+            // never lent (see `service`): every event was handed back here
+            self.events.clear();
+            self.scanned = 0;
+        }
     }
 
     /// The last snapshot (for `trace map`).
@@ -240,7 +252,8 @@ impl Instrumentation {
         std::mem::take(&mut self.events)
     }
 
-    /// Every event so far, in order.
+    /// Every event so far, in order (without `keep_events`: those not yet
+    /// counted, none after a service pass).
     pub fn events(&self) -> &[Event] {
         match &self.mon {
             Some(m) => m.stream().unwrap_or(&self.events),
@@ -417,8 +430,11 @@ impl Servicer for Instrumentation {
         let ram = self.ram.clone();
         let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
-        // the session appends to the run's stream in place (and keeps it)
-        mon.lend(&mut self.events);
+        // the session appends to the run's stream in place (and keeps it);
+        // a stream not kept is handed back and dropped at every pass
+        if self.keep_events {
+            mon.lend(&mut self.events);
+        }
         let mut err = None;
         // Transfers first: they happened at the last device tick, before
         // whatever the guest announced since (e.g. a buffer freed or
@@ -483,6 +499,56 @@ mod tests {
             0
         }
         fn retain(&mut self, _va: u32, _pa: u64) {}
+    }
+
+    /// A run nobody reads the stream of (`keep_events` off) drops its
+    /// events pass by pass, yet collects the same violations, each with the
+    /// same events before it, as a run that keeps the stream: a migration
+    /// storm over several passes and frames, every third page not copied.
+    #[test]
+    fn a_stream_nobody_reads_is_dropped_and_the_same_violations_are_collected() {
+        use crate::introspect::synth::SynthGuest;
+        use cmaemu_abi::trace::TraceRecord;
+        const VA: u32 = 0x0040_0000;
+        let run = |keep: bool| {
+            let mut g = SynthGuest::new(64);
+            let cma = g.pb_pfn(8);
+            g.add_cma("linux,cma", cma, 4 << 10, 0);
+            let ttbr0 = g.add_space(1);
+            for k in 0..12 {
+                g.user_page(1, VA + k * 0x1000, cma + k);
+                g.fill(cma + k, 1 + k as u8);
+            }
+            g.commit();
+            let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
+            i.keep_events = keep;
+            i.desc_pa = Some(g.desc_pa);
+            let mut cpu = FixedCpu { ttbr0, reads: 0 };
+            let mut lens = Vec::new();
+            for k in 0..12u32 {
+                let (old, new, va, t) = (cma + k, g.pb_pfn(2) + k, VA + k * 0x1000, 1000 * (k as u64 + 1));
+                g.push(&TraceRecord::migrate_page_begin(t, old, new, Some((1, va))));
+                i.doorbell = true;
+                i.frame_due = (k % 4 == 3).then_some(k as u64);
+                Servicer::service(&mut i, t, &mut cpu);
+                lens.push(i.events().len());
+                g.move_user_page(1, va, old, new, k % 3 != 0);
+                g.commit();
+                g.push(&TraceRecord::migrate_page(t + 500, old, new, 1, 1, 0, &[va]));
+            }
+            i.request_final_check();
+            Servicer::service(&mut i, 20_000, &mut cpu);
+            let last = i.finish();
+            (i.violations.clone(), lens, last.len())
+        };
+        let (kept, kept_lens, kept_last) = run(true);
+        let (dropped, dropped_lens, dropped_last) = run(false);
+        assert!(kept.iter().filter(|v| v.check == crate::findings::Check::MigrateContent).count() >= 3, "{kept:?}");
+        assert!(kept.iter().all(|v| !v.recent_events.is_empty()));
+        assert_eq!(dropped, kept);
+        // the kept stream grows pass by pass; the other holds nothing
+        assert!(kept_lens.windows(2).all(|w| w[0] < w[1]) && kept_last > kept_lens[11], "{kept_lens:?} {kept_last}");
+        assert!(dropped_lens.iter().all(|&n| n == 0) && dropped_last == 0, "{dropped_lens:?} {dropped_last}");
     }
 
     const DESC: u64 = 0x1000;
