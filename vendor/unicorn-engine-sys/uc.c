@@ -519,6 +519,8 @@ uc_err uc_close(uc_engine *uc)
         uc->release(uc->tcg_ctx);
     }
     g_free(uc->tcg_ctx);
+    // cmaemu patch: the copy-on-write reverse map (uc_cmaemu_set_preserve).
+    g_free(uc->cmaemu_rmap);
 
     // Cleanup CPU.
     g_free(uc->cpu->cpu_ases);
@@ -3138,6 +3140,48 @@ uc_err uc_cmaemu_dirty_rearm(uc_engine *uc)
         uc->cmaemu_dirty_rearm(uc);
     }
     return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uc_err uc_cmaemu_set_preserve(uc_engine *uc, uc_cmaemu_preserve *preserve,
+                              uint64_t base, uint64_t pages)
+{
+    UC_INIT(uc);
+    if (!uc->cmaemu_preserve_arm) {
+        return UC_ERR_ARCH;
+    }
+    g_free(uc->cmaemu_rmap);
+    uc->cmaemu_rmap = NULL;
+    uc->cmaemu_rmap_pages = 0;
+    uc->cmaemu_preserve = preserve;
+    if (!preserve) {
+        return UC_ERR_OK;
+    }
+    uc->cmaemu_rmap = g_new0(uint32_t, pages * 4);
+    uc->cmaemu_rmap_base = base;
+    uc->cmaemu_rmap_pages = pages;
+    // the map starts empty: no entry may write fast into RAM unseen
+    uc->cmaemu_preserve_arm(uc, true);
+    return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uc_err uc_cmaemu_preserve_arm(uc_engine *uc)
+{
+    UC_INIT(uc);
+    if (uc->cmaemu_preserve && uc->cmaemu_preserve_arm) {
+        uc->cmaemu_preserve_arm(uc, false);
+    }
+    return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uint64_t uc_cmaemu_preserve_scans(uc_engine *uc)
+{
+    return uc->cmaemu_preserve_scans;
 }
 
 // cmaemu patch: see unicorn.h

@@ -20,7 +20,7 @@ pub mod snapshot;
 #[cfg(test)]
 mod tests;
 pub use crate::memory::GuestRam;
-use crate::memory::ram::DirtySync;
+use crate::memory::ram::{DirtySync, PreserveSync, PRESERVE_LAYOUT};
 
 /// Physical page that stands for "this translation faulted": nothing is
 /// mapped there, so the access lands in the unmapped-memory hook, which
@@ -260,6 +260,37 @@ fn dirty_sync<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
         // SAFETY: a valid engine handle, stopped or at a block start.
         DirtySync::Rearm => unsafe {
             unicorn_engine_sys::uc_cmaemu_dirty_rearm(h);
+        },
+    }
+    preserve_sync(uc);
+}
+
+// RAM's copy-on-write record is the engine's `uc_cmaemu_preserve`.
+const _: () = {
+    use unicorn_engine_sys::uc_cmaemu_preserve as P;
+    let (size, pa, copied, buf) = PRESERVE_LAYOUT;
+    assert!(size == std::mem::size_of::<P>());
+    assert!(pa == std::mem::offset_of!(P, pa));
+    assert!(copied == std::mem::offset_of!(P, copied));
+    assert!(buf == std::mem::offset_of!(P, buf));
+};
+
+/// Bring the engine's copy-on-write page in line with RAM's (see
+/// [`GuestRam::preserve`]): the record, or an arm after a page was named.
+fn preserve_sync<B: Bus>(uc: &mut Unicorn<'_, State<B>>) {
+    let h = uc.get_handle() as *mut unicorn_engine_sys::uc_engine;
+    match uc.get_data().ram.preserve_sync() {
+        PreserveSync::None => {}
+        // SAFETY: a valid engine handle; `rec` is RAM's copy-on-write
+        // record (the engine's `uc_cmaemu_preserve`, same layout: checked
+        // above), which lives as long as the RAM mapping — the engine's
+        // data holds a clone of it, so it outlives the engine's use.
+        PreserveSync::Set { rec, base, pages } => unsafe {
+            unicorn_engine_sys::uc_cmaemu_set_preserve(h, rec as *mut unicorn_engine_sys::uc_cmaemu_preserve, base, pages);
+        },
+        // SAFETY: a valid engine handle, stopped or at a block start.
+        PreserveSync::Arm => unsafe {
+            unicorn_engine_sys::uc_cmaemu_preserve_arm(h);
         },
     }
 }
@@ -1106,6 +1137,13 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     pub fn slow_stores(&self) -> u64 {
         // SAFETY: a valid engine handle; the call only reads a counter.
         unsafe { unicorn_engine_sys::uc_cmaemu_slow_stores(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
+    }
+    /// How many copy-on-write arms looked at every TLB entry (more than
+    /// four virtual pages had stored into the page since its last arm; the
+    /// vendored Unicorn's `uc_cmaemu_preserve_scans`).
+    pub fn preserve_scans(&self) -> u64 {
+        // SAFETY: a valid engine handle; the call only reads a counter.
+        unsafe { unicorn_engine_sys::uc_cmaemu_preserve_scans(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
     }
     pub fn last_exception(&self) -> Option<ExcRecord> {
         self.uc.get_data().last_exc

@@ -81,10 +81,11 @@ pub struct Session {
     out: Vec<Event>,
     fresh: usize,
     lent: bool,
-    /// The old frame captured at the last `migrate_page_begin`: (pfn,
-    /// its 4 KiB). One page migrates at a time.
+    /// The old frame kept copy-on-write at the last `migrate_page_begin`
+    /// ([`GuestRam::preserve`]). One page migrates at a time.
     capture: Option<u32>,
-    capture_buf: Vec<u8>,
+    /// The old frame's content at the move, read out for a violation.
+    capture_buf: Box<[u8; 4096]>,
     /// The new frame's content, read for the content check.
     after_buf: Vec<u8>,
     /// The ownership checks, kept up to date from frame to frame (None
@@ -160,7 +161,7 @@ impl Session {
             fresh: 0,
             lent: false,
             capture: None,
-            capture_buf: vec![0; 4096],
+            capture_buf: Box::new([0; 4096]),
             after_buf: vec![0; 4096],
             frames: None,
             frames_judged: 0,
@@ -439,13 +440,10 @@ impl Session {
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
                     // one page migrates at a time: older captures are done
                     // (a shared page's moves, one per address space, all
-                    // use the same capture)
-                    self.capture = ram.read((old_pfn as u64) << 12, &mut self.capture_buf).is_ok().then_some(old_pfn);
-                    // alloc_contig_range migrates a range in pfn order: the
-                    // next capture is most likely the next frame (a cache
-                    // hint only, nothing depends on it: the capture costs
-                    // 290-410 ns with it, 520-700 without)
-                    ram.prefetch(((old_pfn as u64) + 1) << 12, 4096);
+                    // use the same capture). The old frame's content is
+                    // kept copy-on-write: nothing is copied unless it is
+                    // written before its check.
+                    self.capture = ram.preserve((old_pfn as u64) << 12).then_some(old_pfn);
                     // The PTE is cleared but not yet flushed: a real TLB
                     // may still hold the old translation. Make ours hold
                     // it, so that only the guest's flush removes it.
@@ -595,16 +593,20 @@ impl Session {
             // an address space created since the last snapshot
             self.snapshot(ram)?;
         }
-        // The new frame is compared with the capture in place; it is read
-        // out only when they differ (the violation says where). Without a
-        // capture (no doorbell after migrate_page_begin) the content check
-        // cannot run: nothing is compared.
-        let new_pa = (new_pfn as u64) << 12;
-        let (before, after): (&[u8], &[u8]) = if self.capture != Some(old_pfn) || ram.equals(new_pa, &self.capture_buf).unwrap_or(false) {
+        // The new frame is compared in place with the old frame's content
+        // at the move (the old frame itself when nothing wrote into it
+        // since, else its copy); both are read out only when they differ
+        // (the violation says where). Without a capture (no doorbell after
+        // migrate_page_begin) the content check cannot run: nothing is
+        // compared.
+        let (old_pa, new_pa) = ((old_pfn as u64) << 12, (new_pfn as u64) << 12);
+        let (before, after): (&[u8], &[u8]) = if self.capture != Some(old_pfn) || ram.equals_preserved(old_pa, new_pa).unwrap_or(false) {
+            (&[], &[])
+        } else if !ram.read_preserved(old_pa, &mut self.capture_buf) {
             (&[], &[])
         } else {
-            let readable = ram.read(new_pa, &mut self.after_buf).is_ok();
-            (&self.capture_buf, if readable { &self.after_buf } else { &[] })
+            let readable = ram.read(new_pa, &mut self.after_buf[..]).is_ok();
+            (&self.capture_buf[..], if readable { &self.after_buf[..] } else { &[] })
         };
         let snap = &self.snap;
         let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: c };

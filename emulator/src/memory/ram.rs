@@ -4,8 +4,10 @@
 //! reader last took them): one watched range with one reader
 //! ([`GuestRam::watch_writes`], the snapshot's page array) and single
 //! watched pages ([`GuestRam::watch_page`], the page tables the frame
-//! checks cache).
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+//! checks cache); and one page kept copy-on-write ([`GuestRam::preserve`],
+//! the old frame of the page a migration moves).
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// What a RAM access or reservation can fail with.
@@ -23,6 +25,63 @@ struct Mapping {
     ptr: *mut u8,
     len: usize,
     log: DirtyLog,
+    cow: Cow,
+}
+
+/// The page kept copy-on-write, as the engine reads and writes it (the
+/// vendored Unicorn's `uc_cmaemu_preserve`: same layout, checked by the
+/// CPU against the engine's header with [`PRESERVE_LAYOUT`]).
+#[repr(C)]
+struct Preserve {
+    /// The armed page's guest-physical address; [`NO_PAGE`] once its
+    /// content was copied (whoever copies swaps it out first) or when none
+    /// is kept.
+    pa: AtomicU64,
+    /// 1 once `buf` holds the page's content.
+    copied: AtomicU32,
+    _pad: u32,
+    buf: UnsafeCell<[u8; PAGE]>,
+}
+
+/// The size of the engine's copy-on-write record and the offsets of its
+/// `pa`, `copied` and `buf` fields.
+pub const PRESERVE_LAYOUT: (usize, usize, usize, usize) =
+    (std::mem::size_of::<Preserve>(), std::mem::offset_of!(Preserve, pa), std::mem::offset_of!(Preserve, copied), std::mem::offset_of!(Preserve, buf));
+
+const NO_PAGE: u64 = u64::MAX;
+
+/// One page whose content is kept as it was when [`GuestRam::preserve`]
+/// named it: the first write into it after that (a guest store, in the
+/// CPU; a host write, here) copies the page first.
+struct Cow {
+    rec: Box<Preserve>,
+    /// The page last named (stays after the copy), [`NO_PAGE`]: none.
+    page: AtomicU64,
+    /// What the CPU must tell its engine: [`COW_SYNCED`], [`COW_ARM`] (a
+    /// page was named) or [`COW_SET`] (the engine does not know the
+    /// record yet).
+    sync: AtomicU8,
+    /// The engine knows the record.
+    told: AtomicBool,
+}
+
+const COW_SYNCED: u8 = 0;
+const COW_ARM: u8 = 1;
+const COW_SET: u8 = 2;
+
+/// What the CPU must tell its engine about the copy-on-write page (see
+/// [`GuestRam::preserve_sync`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreserveSync {
+    /// Nothing changed.
+    None,
+    /// Keep the page named in the record at `rec` (the engine's
+    /// `uc_cmaemu_preserve`) for RAM `[base, base + pages * 4096)`, and arm
+    /// it.
+    Set { rec: *mut u8, base: u64, pages: u64 },
+    /// A new page was named: send the next store into it through the
+    /// slow path.
+    Arm,
 }
 
 /// Which watched 4 KiB pages were written since they were last taken. The
@@ -154,7 +213,13 @@ impl GuestRam {
         if p == libc::MAP_FAILED {
             return Err(RamError::Reserve(len));
         }
-        Ok(GuestRam { m: Arc::new(Mapping { ptr: p as *mut u8, len, log: DirtyLog::new(len) }), base })
+        let cow = Cow {
+            rec: Box::new(Preserve { pa: AtomicU64::new(NO_PAGE), copied: AtomicU32::new(0), _pad: 0, buf: UnsafeCell::new([0; PAGE]) }),
+            page: AtomicU64::new(NO_PAGE),
+            sync: AtomicU8::new(COW_SYNCED),
+            told: AtomicBool::new(false),
+        };
+        Ok(GuestRam { m: Arc::new(Mapping { ptr: p as *mut u8, len, log: DirtyLog::new(len), cow }), base })
     }
     pub fn base(&self) -> u64 {
         self.base
@@ -180,51 +245,114 @@ impl GuestRam {
         unsafe { std::ptr::copy_nonoverlapping(self.m.ptr.add((pa - self.base) as usize), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
-    /// Whether the guest bytes at physical `pa` equal `data` (a plain
-    /// memory compare in place, no copy).
-    pub fn equals(&self, pa: u64, data: &[u8]) -> Result<bool, RamError> {
-        if !self.contains(pa, data.len()) {
-            return Err(RamError::ReadOutside { pa, len: data.len() });
-        }
-        // SAFETY: bounds checked above; the mapping lives while `self` does.
-        // The slice is only read during this call, on the thread that owns
-        // the stopped engine (a racing DMA master is as with `read`).
-        let guest = unsafe { std::slice::from_raw_parts(self.m.ptr.add((pa - self.base) as usize), data.len()) };
-        Ok(guest == data)
-    }
-    /// Ask the host CPU to bring the guest bytes `[pa, pa + len)` into its
-    /// caches (a hint: nothing is read or written, an address outside RAM
-    /// is ignored). A reader that will copy a page some microseconds later
-    /// — the verifiers' capture of the next frame a migration moves —
-    /// finds it there instead of waiting for DRAM.
-    pub fn prefetch(&self, pa: u64, len: usize) {
-        if !self.contains(pa, len) {
-            return;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-            let start = (pa - self.base) as usize;
-            // one line in two: the CPU's adjacent-line prefetcher brings
-            // the other half of each 128-byte pair (64 prefetches in a row
-            // filled the fill buffers and stalled)
-            for off in (start & !127..start + len).step_by(128) {
-                // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU
-                // has; it is a hint that neither reads nor faults, and the
-                // address lies inside the mapping (bounds checked above).
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.m.ptr.add(off) as *const i8) };
-            }
-        }
-    }
     /// Copy `data` into guest RAM at physical `pa`.
     pub fn write(&self, pa: u64, data: &[u8]) -> Result<(), RamError> {
         if !self.contains(pa, data.len()) {
             return Err(RamError::WriteOutside { pa, len: data.len() });
         }
+        self.copy_before_write(pa, data.len() as u64);
         // SAFETY: bounds checked above; the mapping lives while `self` does.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.m.ptr.add((pa - self.base) as usize), data.len()) };
         self.m.log.mark(pa - self.base, data.len() as u64);
         Ok(())
+    }
+
+    /// Keep the content the 4 KiB page at `pa` (aligned down) has now,
+    /// without copying it: the first write into it from now on — a guest
+    /// store (through the CPU, once it has synced: [`GuestRam::preserve_sync`])
+    /// or a host write — copies the page first. One page at a time: it
+    /// replaces the page named before. False when the page is outside RAM
+    /// (nothing is kept).
+    pub fn preserve(&self, pa: u64) -> bool {
+        let pa = pa & !(PAGE as u64 - 1);
+        let cow = &self.m.cow;
+        if !self.contains(pa, PAGE) {
+            cow.rec.pa.store(NO_PAGE, Ordering::Release);
+            cow.page.store(NO_PAGE, Ordering::Relaxed);
+            return false;
+        }
+        cow.rec.copied.store(0, Ordering::Relaxed);
+        cow.page.store(pa, Ordering::Relaxed);
+        cow.rec.pa.store(pa, Ordering::Release);
+        let want = if cow.told.load(Ordering::Relaxed) { COW_ARM } else { COW_SET };
+        cow.sync.fetch_max(want, Ordering::Release);
+        true
+    }
+
+    /// Whether the 4 KiB page at `new` equals the content the page at
+    /// `old` had when [`GuestRam::preserve`] named it (a plain memory
+    /// compare: with the page itself while it was not written since, else
+    /// with its copy). None when `old` is not the page kept or `new` is
+    /// outside RAM.
+    pub fn equals_preserved(&self, old: u64, new: u64) -> Option<bool> {
+        let kept = self.kept(old)?;
+        if !self.contains(new, PAGE) {
+            return None;
+        }
+        // SAFETY: bounds checked above; the mapping lives while `self`
+        // does. `kept` is the page itself or the record's buffer, which is
+        // written only by whoever swapped its page out (before `copied` was
+        // set, which `kept` read) and not again until `preserve` names a
+        // page, which its one user does not do while comparing.
+        let new = unsafe { std::slice::from_raw_parts(self.m.ptr.add((new - self.base) as usize), PAGE) };
+        Some(new == kept)
+    }
+
+    /// Copy the content the page at `old` had when it was named (see
+    /// [`GuestRam::equals_preserved`]) into `buf` (4096 bytes). False when
+    /// `old` is not the page kept.
+    pub fn read_preserved(&self, old: u64, buf: &mut [u8; PAGE]) -> bool {
+        let Some(kept) = self.kept(old) else { return false };
+        buf.copy_from_slice(kept);
+        true
+    }
+
+    /// The kept content of `old` (the page itself, or its copy).
+    fn kept(&self, old: u64) -> Option<&[u8]> {
+        let cow = &self.m.cow;
+        if cow.page.load(Ordering::Relaxed) != old & !(PAGE as u64 - 1) || old % PAGE as u64 != 0 {
+            return None;
+        }
+        if cow.rec.copied.load(Ordering::Acquire) == 1 {
+            // SAFETY: see `equals_preserved`: the copy is complete and not
+            // written again while the returned slice is used by this
+            // module's own callers.
+            return Some(unsafe { &*cow.rec.buf.get() });
+        }
+        // SAFETY: `old` is a page inside RAM (`preserve` checked it).
+        Some(unsafe { std::slice::from_raw_parts(self.m.ptr.add((old - self.base) as usize), PAGE) })
+    }
+
+    /// A host write into `[pa, pa + len)` comes: copy the kept page first
+    /// if it lies there and was not copied yet.
+    fn copy_before_write(&self, pa: u64, len: u64) {
+        let rec = &self.m.cow.rec;
+        let p = rec.pa.load(Ordering::Acquire);
+        if p == NO_PAGE || len == 0 || p >= pa.saturating_add(len) || pa >= p + PAGE as u64 {
+            return;
+        }
+        if rec.pa.compare_exchange(p, NO_PAGE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            // SAFETY: `p` is a page inside RAM (`preserve` checked it);
+            // having swapped it out, this is the buffer's one writer until
+            // `preserve` names a page again.
+            unsafe { std::ptr::copy_nonoverlapping(self.m.ptr.add((p - self.base) as usize), (*rec.buf.get()).as_mut_ptr(), PAGE) };
+            rec.copied.store(1, Ordering::Release);
+        }
+    }
+
+    /// What the CPU must tell its engine about the page kept copy-on-write
+    /// before the guest runs again (called with [`GuestRam::engine_sync`]).
+    /// Clears the request.
+    pub fn preserve_sync(&self) -> PreserveSync {
+        let cow = &self.m.cow;
+        match cow.sync.swap(COW_SYNCED, Ordering::Acquire) {
+            COW_SYNCED => PreserveSync::None,
+            COW_SET => {
+                cow.told.store(true, Ordering::Relaxed);
+                PreserveSync::Set { rec: &*cow.rec as *const Preserve as *mut u8, base: self.base, pages: (self.m.len / PAGE) as u64 }
+            }
+            _ => PreserveSync::Arm,
+        }
     }
 
     /// Watch `[pa, pa + len)` (widened to whole 4 KiB pages, clipped to
@@ -348,6 +476,10 @@ impl GuestRam {
     /// is made): every watched page is marked (what ran before was not
     /// logged by it) and the engine is told the watch at its first sync.
     pub fn rewatch(&self) {
+        let cow = &self.m.cow;
+        if cow.told.swap(false, Ordering::Relaxed) || cow.sync.load(Ordering::Relaxed) != COW_SYNCED {
+            cow.sync.store(COW_SET, Ordering::Release);
+        }
         let log = &self.m.log;
         for (b, w) in log.bits.iter().zip(log.watch.iter()) {
             b.fetch_or(w.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -386,6 +518,7 @@ impl GuestRam {
     /// Zero all of RAM by giving its pages back to the host (they read as
     /// zeros and are committed again when touched).
     pub fn discard(&self) {
+        self.copy_before_write(self.base, self.m.len as u64);
         // SAFETY: the whole private anonymous mapping made in `new`; after
         // MADV_DONTNEED it stays mapped and reads as zeros. Racing readers
         // see old bytes or zeros, as with any write.
@@ -403,15 +536,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn equals_compares_in_place() {
+    fn a_kept_page_reads_as_it_was_until_the_next_is_named() {
         let ram = GuestRam::new(0x6000_0000, 1 << 16).unwrap();
-        ram.write(0x6000_1000, &[7u8; 4096]).unwrap();
-        assert_eq!(ram.equals(0x6000_1000, &[7u8; 4096]), Ok(true));
-        let mut other = [7u8; 4096];
-        other[4095] = 8;
-        assert_eq!(ram.equals(0x6000_1000, &other), Ok(false));
-        assert!(ram.equals(0x6000_f001, &[0u8; 4096]).is_err());
-        assert!(ram.equals(0x5fff_f000, &[0u8; 16]).is_err());
+        let (old, new) = (0x6000_1000, 0x6000_3000);
+        ram.write(old, &[7u8; 4096]).unwrap();
+        ram.write(new, &[7u8; 4096]).unwrap();
+        assert!(ram.preserve(old + 0x10), "any address names its page");
+        assert_eq!(ram.equals_preserved(old, new), Some(true));
+        // a host write into the page (a DMA master) copies it first, once
+        ram.write(old + 8, &[9u8; 2]).unwrap();
+        ram.write_u32(old + 4000, 5).unwrap();
+        assert_eq!(ram.equals_preserved(old, new), Some(true), "compared with the copy");
+        let mut b = [0u8; 4096];
+        assert!(ram.read_preserved(old, &mut b));
+        assert_eq!(b, [7u8; 4096]);
+        ram.write(new + 4095, &[8]).unwrap();
+        assert_eq!(ram.equals_preserved(old, new), Some(false));
+        // a write ending just before the page, or starting just after it,
+        // copies nothing: the next page named is read in place
+        assert!(ram.preserve(new));
+        ram.write(new - 4, &[1u8; 4]).unwrap();
+        ram.write(new + 4096, &[1u8; 4]).unwrap();
+        ram.write(new + 4095, &[6]).unwrap();
+        assert!(ram.read_preserved(new, &mut b));
+        assert_eq!((b[4094], b[4095]), (7, 8), "the page as it was when named");
+        assert!(!ram.read_preserved(old, &mut b), "only the last page named is kept");
+        assert_eq!(ram.equals_preserved(old, new), None);
+        assert!(ram.preserve(old));
+        assert_eq!(ram.equals_preserved(old, 0x6000_f001), None, "the new page is outside RAM");
+        // discarding RAM copies the kept page first
+        ram.discard();
+        assert!(ram.read_preserved(old, &mut b));
+        assert_eq!((b[0], b[8], b[4000]), (7, 9, 5));
+        assert!(!ram.preserve(0x6001_0000), "outside RAM: nothing is kept");
+        assert!(!ram.read_preserved(0x6001_0000, &mut b) && !ram.read_preserved(old, &mut b));
+    }
+
+    #[test]
+    fn the_engine_learns_the_kept_page_once_then_is_asked_to_arm() {
+        let ram = GuestRam::new(0x6000_0000, 1 << 16).unwrap();
+        assert_eq!(ram.preserve_sync(), PreserveSync::None);
+        ram.preserve(0x6000_1000);
+        let rec = &*ram.m.cow.rec as *const Preserve as *mut u8;
+        assert_eq!(ram.preserve_sync(), PreserveSync::Set { rec, base: 0x6000_0000, pages: 16 });
+        assert_eq!(ram.preserve_sync(), PreserveSync::None);
+        ram.preserve(0x6000_2000);
+        assert_eq!(ram.preserve_sync(), PreserveSync::Arm);
+        // a new engine learns it again
+        ram.rewatch();
+        assert_eq!(ram.preserve_sync(), PreserveSync::Set { rec, base: 0x6000_0000, pages: 16 });
     }
 
     #[test]

@@ -455,6 +455,16 @@ struct uc_struct {
     uint64_t cmaemu_dirty_base;
     uint64_t cmaemu_watch_pages;
     void (*cmaemu_dirty_rearm)(struct uc_struct *uc);
+    // cmaemu patch: copy-on-write of one page (uc_cmaemu_set_preserve):
+    // the host's page and buffer, and the reverse map, four words a RAM
+    // page: (virtual page | 1) of each TLB entry notdirty_write saw store
+    // into it since it was last armed; bit 1 of word 0: more than four.
+    uc_cmaemu_preserve *cmaemu_preserve;
+    uint32_t *cmaemu_rmap;
+    uint64_t cmaemu_rmap_base;
+    uint64_t cmaemu_rmap_pages;
+    uint64_t cmaemu_preserve_scans;
+    void (*cmaemu_preserve_arm)(struct uc_struct *uc, bool all);
 };
 
 // Metadata stub for the variable-size cpu context used with uc_context_*()

@@ -187,6 +187,8 @@ MemoryRegion *find_memory_mapping(struct uc_struct *uc, hwaddr address)
 void softfloat_init(void);
 // cmaemu patch (dirty log): in accel/tcg/cputlb.c.
 void cmaemu_dirty_rearm(struct uc_struct *uc);
+// cmaemu patch (copy-on-write of one page): in accel/tcg/cputlb.c.
+void cmaemu_preserve_arm(struct uc_struct *uc, bool all);
 static inline void uc_common_init(struct uc_struct* uc)
 {
     uc->write_mem = cpu_physical_mem_write;
@@ -213,6 +215,8 @@ static inline void uc_common_init(struct uc_struct* uc)
     uc->memory_cow = memory_cow;
     // cmaemu patch (dirty log): see uc_cmaemu_set_dirty_log.
     uc->cmaemu_dirty_rearm = cmaemu_dirty_rearm;
+    // cmaemu patch (copy-on-write of one page): see uc_cmaemu_set_preserve.
+    uc->cmaemu_preserve_arm = cmaemu_preserve_arm;
 
     if (!uc->release)
         uc->release = release_common;

@@ -171,3 +171,44 @@ t_dirty:
 4: str r1, [r12, #4]
   b .
 .ltorg
+.org 0x400
+@ Copy-on-write of one page (CMAEMU-PATCHES.md 11), with the MMU on: the
+@ host's tables (at 0x60010000) map every MiB to itself and VA 0x70023000
+@ to RAM page 0x60006000 as well. Log 1: the host keeps another page (the
+@ engine learns the record). Stores through both VAs of page 0x60006000
+@ mark their TLB entries dirty; log 2: the host keeps that page; a store
+@ through the alias's dirty entry (it must copy the page first); log 3:
+@ the host reads what was kept; a store through the identity's entry (no
+@ copy left); log 4.
+t_cow:
+  ldr r0, =0x60010000
+  mcr p15, 0, r0, c2, c0, 0
+  movs r0, #0
+  mcr p15, 0, r0, c2, c0, 2
+  movs r0, #3
+  mcr p15, 0, r0, c3, c0, 0
+  mrc p15, 0, r0, c1, c0, 0
+  orr r0, r0, #1
+  mcr p15, 0, r0, c1, c0, 0
+  isb
+  ldr r12, =0x10000000
+  ldr r2, =0x60006000
+  ldr r3, =0x70023000
+  movs r1, #1
+  str r1, [r12]
+  b 1f
+1: str r1, [r2]
+  str r1, [r3, #4]
+  str r1, [r12]
+  b 2f
+2: movs r1, #2
+  str r1, [r3]
+  str r1, [r12]
+  b 3f
+3: movs r1, #3
+  str r1, [r2, #8]
+  str r1, [r12]
+  b 4f
+4: str r1, [r12, #4]
+  b .
+.ltorg

@@ -1508,6 +1508,49 @@ UNICORN_EXPORT
 uc_err uc_cmaemu_dirty_rearm(uc_engine *uc);
 
 /*
+ cmaemu patch: copy-on-write of one guest-physical page. While
+ @preserve->pa holds a 4 KiB-aligned guest-physical address (UINT64_MAX:
+ none), the first guest store into that page that takes the not-dirty
+ slow path first copies the page's 4096 bytes into @preserve->buf, sets
+ @preserve->copied to 1 and @preserve->pa to UINT64_MAX (a host that
+ copies the page itself claims it the same way: an atomic compare-and-swap
+ of @pa). The host owns @preserve and keeps it alive while it is set.
+ @base and @pages give the guest-physical RAM range (4 KiB pages) the
+ engine keeps a reverse map for: for each page, the virtual pages whose
+ TLB entries were marked dirty (their stores went fast) since the page was
+ last armed. Setting it puts every TLB entry writing into RAM back on the
+ slow path once (the map starts empty); NULL turns it off.
+*/
+typedef struct uc_cmaemu_preserve {
+    uint64_t pa;
+    uint32_t copied;
+    uint32_t pad;
+    uint8_t buf[4096];
+} uc_cmaemu_preserve;
+
+UNICORN_EXPORT
+uc_err uc_cmaemu_set_preserve(uc_engine *uc, uc_cmaemu_preserve *preserve,
+                              uint64_t base, uint64_t pages);
+
+/*
+ cmaemu patch: after the host set @preserve->pa (engine stopped, or at a
+ block start), put the TLB entries that write into that page back on the
+ not-dirty slow path, so the next guest store into it is seen: the entries
+ of the virtual pages the reverse map names (in every MMU mode) and the
+ victim TLB's (all of them when the map overflowed). Only flags change:
+ nothing is flushed or evicted.
+*/
+UNICORN_EXPORT
+uc_err uc_cmaemu_preserve_arm(uc_engine *uc);
+
+/*
+ cmaemu patch: how many arms had to look at every TLB entry because more
+ than four virtual pages wrote into the page since it was last armed.
+*/
+UNICORN_EXPORT
+uint64_t uc_cmaemu_preserve_scans(uc_engine *uc);
+
+/*
  Restore the current CPU context from a saved copy.
  This API should be used to roll the CPU context back to a previous
  state saved by uc_context_save().

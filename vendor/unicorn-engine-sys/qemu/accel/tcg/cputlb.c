@@ -794,6 +794,129 @@ void cmaemu_dirty_rearm(struct uc_struct *uc)
     }
 }
 
+/*
+ * cmaemu patch (copy-on-write of one page): the reverse map's four words
+ * for the guest-physical page @pa (NULL outside the map).
+ */
+static inline uint32_t *cmaemu_rmap_slot(struct uc_struct *uc, uint64_t pa)
+{
+    uint64_t k = (pa - uc->cmaemu_rmap_base) >> 12;
+
+    if (!uc->cmaemu_rmap || pa < uc->cmaemu_rmap_base || k >= uc->cmaemu_rmap_pages) {
+        return NULL;
+    }
+    return &uc->cmaemu_rmap[k * 4];
+}
+
+/*
+ * cmaemu patch (copy-on-write of one page): note that the TLB entries of
+ * virtual page @va may now store fast into guest-physical page @pa.
+ */
+static void cmaemu_rmap_note(struct uc_struct *uc, uint64_t pa, target_ulong va)
+{
+    uint32_t *s = cmaemu_rmap_slot(uc, pa);
+    uint32_t v = ((uint32_t)va & (uint32_t)TARGET_PAGE_MASK) | 1;
+    int i;
+
+    if (!s) {
+        return;
+    }
+    for (i = 0; i < 4; i++) {
+        if ((s[i] & ~2u) == v) {
+            return;
+        }
+        if (s[i] == 0) {
+            s[i] = v;
+            return;
+        }
+    }
+    s[0] |= 2;
+}
+
+/* cmaemu patch (copy-on-write of one page): back to the slow path if @e
+ * writes fast into guest-physical page @pa. */
+static inline void cmaemu_preserve_entry(CPUTLBEntry *e, uint64_t pa)
+{
+    target_ulong a = e->addr_write;
+
+    if ((a & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE | TLB_NOTDIRTY)) == 0 &&
+            (uint64_t)e->paddr == pa) {
+        e->addr_write = a | TLB_NOTDIRTY;
+    }
+}
+
+/*
+ * cmaemu patch (copy-on-write of one page): see uc_cmaemu_preserve_arm.
+ * @all: every entry writing into RAM goes back to the slow path (the map
+ * is new).
+ */
+void cmaemu_preserve_arm(struct uc_struct *uc, bool all)
+{
+    CPUArchState *env;
+    uint64_t pa = uc->cmaemu_preserve ? uc->cmaemu_preserve->pa : UINT64_MAX;
+    uint32_t *s;
+    uint16_t used;
+    int i;
+
+    if (!uc->cpu) {
+        return;
+    }
+    env = uc->cpu->env_ptr;
+    /* the MMU modes with entries since their last flush (the others,
+     * main and victim tables, are empty) */
+    used = env_tlb(env)->c.dirty;
+    if (all) {
+        for (; used; used &= used - 1) {
+            int mmu_idx = ctz32(used);
+            unsigned int n = tlb_n_entries(&env_tlb(env)->f[mmu_idx]);
+            unsigned int k;
+
+            for (k = 0; k < n; k++) {
+                CPUTLBEntry *e = &env_tlb(env)->f[mmu_idx].table[k];
+                if ((e->addr_write & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE)) == 0) {
+                    e->addr_write |= TLB_NOTDIRTY;
+                }
+            }
+            for (k = 0; k < CPU_VTLB_SIZE; k++) {
+                CPUTLBEntry *e = &env_tlb(env)->d[mmu_idx].vtable[k];
+                if ((e->addr_write & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE)) == 0) {
+                    e->addr_write |= TLB_NOTDIRTY;
+                }
+            }
+        }
+        return;
+    }
+    if (pa == UINT64_MAX) {
+        return;
+    }
+    s = cmaemu_rmap_slot(uc, pa);
+    for (; used; used &= used - 1) {
+        int mmu_idx = ctz32(used);
+
+        if (!s || (s[0] & 2)) {
+            unsigned int n = tlb_n_entries(&env_tlb(env)->f[mmu_idx]);
+            unsigned int k;
+
+            for (k = 0; k < n; k++) {
+                cmaemu_preserve_entry(&env_tlb(env)->f[mmu_idx].table[k], pa);
+            }
+        } else {
+            for (i = 0; i < 4 && s[i]; i++) {
+                cmaemu_preserve_entry(tlb_entry(env, mmu_idx, s[i] & (uint32_t)TARGET_PAGE_MASK), pa);
+            }
+        }
+        for (i = 0; i < CPU_VTLB_SIZE; i++) {
+            cmaemu_preserve_entry(&env_tlb(env)->d[mmu_idx].vtable[i], pa);
+        }
+    }
+    if (!s || (s[0] & 2)) {
+        uc->cmaemu_preserve_scans++;
+    }
+    if (s) {
+        s[0] = s[1] = s[2] = s[3] = 0;
+    }
+}
+
 void tlb_reset_dirty_by_vaddr(CPUState *cpu, target_ulong start1, target_ulong length)
 {
     struct uc_struct *uc = cpu->uc;
@@ -1286,6 +1409,22 @@ static void notdirty_write(CPUState *cpu, vaddr mem_vaddr, unsigned size,
                 __atomic_fetch_or(&duc->cmaemu_dirty_bitmap[bit / 64],
                                   (uint64_t)1 << (bit % 64), __ATOMIC_RELAXED);
             }
+        }
+    }
+
+    /* cmaemu patch (copy-on-write of one page): see uc_cmaemu_set_preserve. */
+    if (cpu->uc->cmaemu_preserve) {
+        struct uc_struct *puc = cpu->uc;
+        uc_cmaemu_preserve *cp = puc->cmaemu_preserve;
+        uint64_t page = tlbe->paddr;
+        uint64_t want = page;
+
+        cmaemu_rmap_note(puc, page, mem_vaddr);
+        if (__atomic_load_n(&cp->pa, __ATOMIC_ACQUIRE) == page &&
+                __atomic_compare_exchange_n(&cp->pa, &want, UINT64_MAX, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            memcpy(cp->buf, (void *)(((uintptr_t)mem_vaddr & (uintptr_t)TARGET_PAGE_MASK) + tlbe->addend), 4096);
+            __atomic_store_n(&cp->copied, 1, __ATOMIC_RELEASE);
         }
     }
 

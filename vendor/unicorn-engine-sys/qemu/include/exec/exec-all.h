@@ -467,6 +467,8 @@ void tlb_reset_dirty(CPUState *cpu, ram_addr_t start1, ram_addr_t length);
 void tlb_reset_dirty_by_vaddr(CPUState *cpu, target_ulong start1, target_ulong length);
 /* cmaemu patch (dirty log): see uc_cmaemu_set_dirty_log. */
 void cmaemu_dirty_rearm(struct uc_struct *uc);
+/* cmaemu patch (copy-on-write of one page): see uc_cmaemu_set_preserve. */
+void cmaemu_preserve_arm(struct uc_struct *uc, bool all);
 void tlb_set_dirty(CPUState *cpu, target_ulong vaddr);
 
 /* exec.c */
