@@ -415,12 +415,12 @@ impl Session {
         }
         self.dirty = true;
         let mut alloc_activity = false;
-        let mut evs = std::mem::take(&mut self.evs);
         for (i, r) in recs.iter().enumerate() {
             self.apply_tlbi_before(first_pos.map(|p| p.wrapping_add(i as u32)));
-            evs.clear();
             let decoded = r.decode().ok();
-            self.decoder.push_decoded(r, decoded, self.frame, &mut evs);
+            // decoded straight into the stream (see `handle_decoded`)
+            let from = self.out.len();
+            self.decoder.push_decoded(r, decoded, self.frame, &mut self.out);
             let found = match &decoded {
                 Some(ge) if self.explain => self.explain(ram, ge)?,
                 _ => None,
@@ -455,15 +455,7 @@ impl Session {
                     self.in_flight = Some(InFlight { old_pfn, current: tlb.current_asid(), all: false, vas });
                 }
             }
-            for e in evs.drain(..) {
-                alloc_activity |= matches!(e.kind, EventKind::CmaAllocStart { .. } | EventKind::CmaAllocFinish { .. } | EventKind::CmaRelease { .. });
-                // the move is among the events before its own violations
-                let moved = matches!(e.kind, EventKind::MigratePage { .. });
-                self.emit(e);
-                if moved {
-                    self.migration_of_last(ram)?;
-                }
-            }
+            alloc_activity |= self.handle_decoded(ram, from)?;
             if let Some(GuestEvent::CmaPhase { phase: cmaemu_abi::trace::CMA_PHASE_MIGRATE, pfn, count }) = decoded {
                 self.migrate_phase(ram, pfn, count, r.ts_ns)?;
             }
@@ -471,7 +463,6 @@ impl Session {
                 self.emit_causes(f, r.ts_ns);
             }
         }
-        self.evs = evs;
         self.apply_tlbi_before(None);
         if self.checks {
             // lru_cache_disable() leaves the LRU add batch empty.
@@ -486,6 +477,47 @@ impl Session {
             // this drain), not only at frame boundaries
             let c = self.snapshot(ram)?.counters();
             self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Counters(Box::new(c)) });
+        }
+        Ok(())
+    }
+
+    /// The events one record completed, decoded to the end of `out` from
+    /// `from` on: each move is checked right after it (its violations
+    /// follow it, before the record's next event). Whether one is an
+    /// allocation's start or end, or a release.
+    fn handle_decoded(&mut self, ram: &GuestRam, from: usize) -> Result<bool, IntrospectError> {
+        let activity = self.out[from..].iter().any(|e| matches!(e.kind, EventKind::CmaAllocStart { .. } | EventKind::CmaAllocFinish { .. } | EventKind::CmaRelease { .. }));
+        match self.out.len() - from {
+            0 => {}
+            // almost every record: the event stays where it was decoded
+            1 => {
+                if matches!(self.out[from].kind, EventKind::MigratePage { .. }) {
+                    self.migration_of_last(ram)?;
+                }
+            }
+            // a move flushed before the record's own event: the move's
+            // violations go between the two
+            _ => {
+                let mut evs = std::mem::take(&mut self.evs);
+                evs.extend(self.out.drain(from..));
+                let r = self.emit_checked(ram, &mut evs);
+                evs.clear();
+                self.evs = evs;
+                r?;
+            }
+        }
+        Ok(activity)
+    }
+
+    /// Emit `evs` in order, each move followed by its check (the rest
+    /// dropped at an error).
+    fn emit_checked(&mut self, ram: &GuestRam, evs: &mut Vec<Event>) -> Result<(), IntrospectError> {
+        for e in evs.drain(..) {
+            let moved = matches!(e.kind, EventKind::MigratePage { .. });
+            self.emit(e);
+            if moved {
+                self.migration_of_last(ram)?;
+            }
         }
         Ok(())
     }
@@ -562,8 +594,18 @@ impl Session {
         // the move's fields are copied out (its VAs are held in place: no
         // allocation), the event stays where it is
         let Some(Event { ts_ns, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas }, .. }) = self.out.last() else { return Ok(()) };
-        let (ts_ns, old_pfn, new_pfn, asid, vas) = (*ts_ns, *old_pfn, *new_pfn, *asid, vas.clone());
-        self.migration(ram, ts_ns, old_pfn, new_pfn, asid, &vas)
+        let (ts_ns, old_pfn, new_pfn, asid) = (*ts_ns, *old_pfn, *new_pfn, *asid);
+        // the VAs copied to the stack (on the heap only past a record's)
+        let mut few = [0u32; VAS_INLINE];
+        let many: Vec<u32>;
+        let vas: &[u32] = if vas.len() <= VAS_INLINE {
+            few[..vas.len()].copy_from_slice(vas);
+            &few[..vas.len()]
+        } else {
+            many = vas.to_vec();
+            &many
+        };
+        self.migration(ram, ts_ns, old_pfn, new_pfn, asid, vas)
     }
 
     fn migration(&mut self, ram: &GuestRam, ts_ns: u64, old_pfn: u32, new_pfn: u32, asid: u32, vas: &[u32]) -> Result<(), IntrospectError> {
@@ -856,10 +898,14 @@ impl Codes {
 /// Add to `ranges` the page-array index ranges whose CMA bitmap bits differ
 /// between `old` and `new` (the same areas, bitmaps of the same length);
 /// false when the areas themselves differ (every code must be computed).
+/// Neighbouring bits make one range (an allocation of 64 MiB changes
+/// 16 Ki bits in a row: one range to sort and merge, not 16 Ki).
 fn cma_bit_ranges(old: &[crate::introspect::snapshot::CmaArea], new: &[crate::introspect::snapshot::CmaArea], base_pfn: u32, ranges: &mut Vec<std::ops::Range<usize>>) -> bool {
     if old.len() != new.len() {
         return false;
     }
+    // the caller's ranges are left as they are
+    let mine = ranges.len();
     for (o, n) in old.iter().zip(new) {
         if (o.base_pfn, o.count, o.order_per_bit, o.bitmap.len()) != (n.base_pfn, n.count, n.order_per_bit, n.bitmap.len()) || n.base_pfn < base_pfn {
             return false;
@@ -872,7 +918,11 @@ fn cma_bit_ranges(old: &[crate::introspect::snapshot::CmaArea], new: &[crate::in
                 let bit = w * 32 + d.trailing_zeros() as usize;
                 d &= d - 1;
                 let lo = first + bit * chunk;
-                ranges.push(lo..lo + chunk);
+                let pushed = ranges.len() > mine;
+                match ranges.last_mut() {
+                    Some(r) if pushed && r.end == lo => r.end = lo + chunk,
+                    _ => ranges.push(lo..lo + chunk),
+                }
             }
         }
     }
@@ -983,7 +1033,7 @@ impl MovedFrames {
 
 #[cfg(test)]
 mod tests {
-    use super::{MovedFrames, Session, RECENT_EVENTS};
+    use super::{cma_bit_ranges, MovedFrames, Session, RECENT_EVENTS};
     use crate::findings::{Check, CheckCtx};
     use crate::introspect::synth::SynthGuest;
     use crate::trace::{Event, EventKind, RecentEvents};
@@ -1029,6 +1079,60 @@ mod tests {
             }
             assert_eq!(stream, want, "mode {mode}");
         }
+    }
+
+    /// The changed bits' ranges cover the same pages as one range per bit
+    /// (merged, the same ranges), a run of bits in one range; the caller's
+    /// ranges stay as they were (a touching one is not extended).
+    #[test]
+    fn cma_bit_ranges_cover_each_changed_bit_with_runs_in_one_range() {
+        use crate::introspect::snapshot::{merge_ranges, CmaArea};
+        let area = |base_pfn: u32, order_per_bit: u32, bitmap: Vec<u32>| CmaArea {
+            index: 0,
+            name: "a".into(),
+            base_pfn,
+            count: bitmap.len() as u32 * 32 << order_per_bit,
+            order_per_bit,
+            active: true,
+            bitmap,
+            record: cmaemu_abi::desc::zeroed(),
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..200 {
+            let words = 1 + (rnd() % 20) as usize;
+            let (old, new): (Vec<u32>, Vec<u32>) = (0..words).map(|_| (rnd() as u32, if rnd() % 3 == 0 { u32::MAX } else { rnd() as u32 })).unzip();
+            let order = (round % 3) as u32;
+            let olds = vec![area(0x100, order, old.clone()), area(0x100 + (words as u32 * 32 << order), 0, old.clone())];
+            let news = vec![area(0x100, order, new.clone()), area(0x100 + (words as u32 * 32 << order), 0, new.clone())];
+            let mut got = vec![0..0x10];
+            assert!(cma_bit_ranges(&olds, &news, 0xf0, &mut got));
+            assert_eq!(got[0], 0..0x10, "round {round}");
+            // one range per changed bit, as the reference
+            let mut want = vec![0..0x10];
+            for (o, n) in olds.iter().zip(&news) {
+                for bit in 0..words * 32 {
+                    if (o.bitmap[bit / 32] ^ n.bitmap[bit / 32]) >> (bit % 32) & 1 != 0 {
+                        let lo = (n.base_pfn - 0xf0) as usize + (bit << n.order_per_bit);
+                        want.push(lo..lo + (1 << n.order_per_bit));
+                    }
+                }
+            }
+            assert!(got.len() <= want.len());
+            assert_eq!(merge_ranges(got.clone()), merge_ranges(want), "round {round}");
+            // no two of its own ranges touch
+            assert!(got[1..].windows(2).all(|w| w[0].end < w[1].start), "round {round}: {got:?}");
+        }
+        // a run of 64 Ki pages: one range
+        let (o, n) = (area(0x100, 0, vec![0; 2048]), area(0x100, 0, vec![u32::MAX; 2048]));
+        let mut got = Vec::new();
+        assert!(cma_bit_ranges(&[o], &[n], 0x100, &mut got));
+        assert_eq!(got, vec![0..65536]);
     }
 
     /// The table answers as the map it replaces: the same moves, removals
