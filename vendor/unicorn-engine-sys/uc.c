@@ -3179,6 +3179,18 @@ uc_err uc_cmaemu_preserve_arm(uc_engine *uc)
 
 // cmaemu patch: see unicorn.h
 UNICORN_EXPORT
+uc_err uc_cmaemu_tlb_hold(uc_engine *uc, uint64_t va, uint64_t pa)
+{
+    UC_INIT(uc);
+    if (!uc->cmaemu_tlb_hold) {
+        return UC_ERR_ARCH;
+    }
+    uc->cmaemu_tlb_hold(uc, va, pa);
+    return UC_ERR_OK;
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
 uint64_t uc_cmaemu_preserve_scans(uc_engine *uc)
 {
     return uc->cmaemu_preserve_scans;

@@ -217,14 +217,10 @@ impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
         read_cp15(self.uc, 13, 0, 0, 1)
     }
     fn retain(&mut self, va: u32, pa: u64) {
-        // A TLB miss now fills from `retained` instead of the page tables.
-        let st = self.uc.get_data_mut();
-        st.retained = Some((va & !0xfff, pa & !0xfff));
-        st.probing = true;
-        let _ = self.uc.vmem_translate(va as u64, Prot::READ);
-        let st = self.uc.get_data_mut();
-        st.probing = false;
-        st.retained = None;
+        let h = self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine;
+        // SAFETY: a valid engine handle, stopped or at a block start (the
+        // servicer runs only there).
+        unsafe { unicorn_engine_sys::uc_cmaemu_tlb_hold(h, va as u64, pa) };
     }
 }
 
@@ -500,9 +496,6 @@ struct State<B: Bus> {
     /// Aborts taken in a row while already in Abort mode (see
     /// `NESTED_ABORT_LIMIT`).
     nested_aborts: u32,
-    /// A translation the host asks the TLB to hold (see `CpuTlb::retain`):
-    /// (VA page, PA page), used by the next fill of that page.
-    retained: Option<(u32, u64)>,
 }
 
 impl<B: Bus> State<B> {
@@ -703,7 +696,6 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             fast: std::ptr::null_mut(),
             probing: false,
             profile: None,
-            retained: None,
             nested_aborts: 0,
         };
         let mut fast = Box::new(Fast {
@@ -867,11 +859,6 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             MemType::FETCH => Access::Fetch,
             _ => Access::Read,
         };
-        if let Some((vpage, pa)) = uc.get_data().retained {
-            if vpage == va as u32 & !0xfff {
-                return Some(TlbEntry { paddr: pa, perms: Prot::READ | Prot::WRITE });
-            }
-        }
         let regs = mmu_regs(uc);
         let st = uc.get_data_mut();
         st.stats.tlb_fills += 1;
@@ -1174,6 +1161,9 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     }
     /// Translate through the CPU's cached TLB (may be stale, as on hardware).
     pub fn cached_translation(&mut self, va: u32) -> Option<u64> {
-        self.uc.vmem_translate(va as u64, Prot::READ).ok()
+        self.uc.get_data_mut().probing = true;
+        let pa = self.uc.vmem_translate(va as u64, Prot::READ).ok();
+        self.uc.get_data_mut().probing = false;
+        pa
     }
 }

@@ -65,7 +65,6 @@ impl<B: Bus> Cpu<'_, B> {
         st.stop = None;
         st.fault_pending = None;
         st.pending = None;
-        st.retained = None;
         st.last_fill = (0, u64::MAX);
         let f = st.fast_mut();
         f.c.insns = s.insns;

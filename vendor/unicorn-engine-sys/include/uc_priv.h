@@ -465,6 +465,8 @@ struct uc_struct {
     uint64_t cmaemu_rmap_pages;
     uint64_t cmaemu_preserve_scans;
     void (*cmaemu_preserve_arm)(struct uc_struct *uc, bool all);
+    // cmaemu patch: a translation held for the host (uc_cmaemu_tlb_hold).
+    void (*cmaemu_tlb_hold)(struct uc_struct *uc, uint64_t va, uint64_t pa);
 };
 
 // Metadata stub for the variable-size cpu context used with uc_context_*()

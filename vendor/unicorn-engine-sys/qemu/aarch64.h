@@ -1295,6 +1295,7 @@
 #define gen_helper_cpsr_write gen_helper_cpsr_write_aarch64
 #define cmaemu_dirty_rearm cmaemu_dirty_rearm_aarch64
 #define cmaemu_preserve_arm cmaemu_preserve_arm_aarch64
+#define cmaemu_tlb_hold cmaemu_tlb_hold_aarch64
 #define tlb_reset_dirty_by_vaddr tlb_reset_dirty_by_vaddr_aarch64
 #define helper_stqcx_le_parallel helper_stqcx_le_parallel_aarch64
 #define helper_stqcx_be_parallel helper_stqcx_be_parallel_aarch64

@@ -1295,6 +1295,7 @@
 #define gen_helper_cpsr_write gen_helper_cpsr_write_arm
 #define cmaemu_dirty_rearm cmaemu_dirty_rearm_arm
 #define cmaemu_preserve_arm cmaemu_preserve_arm_arm
+#define cmaemu_tlb_hold cmaemu_tlb_hold_arm
 #define tlb_reset_dirty_by_vaddr tlb_reset_dirty_by_vaddr_arm
 #define helper_stqcx_le_parallel helper_stqcx_le_parallel_arm
 #define helper_stqcx_be_parallel helper_stqcx_be_parallel_arm

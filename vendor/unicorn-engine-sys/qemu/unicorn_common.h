@@ -189,6 +189,8 @@ void softfloat_init(void);
 void cmaemu_dirty_rearm(struct uc_struct *uc);
 // cmaemu patch (copy-on-write of one page): in accel/tcg/cputlb.c.
 void cmaemu_preserve_arm(struct uc_struct *uc, bool all);
+// cmaemu patch (a translation held for the host): in accel/tcg/cputlb.c.
+void cmaemu_tlb_hold(struct uc_struct *uc, uint64_t va, uint64_t pa);
 static inline void uc_common_init(struct uc_struct* uc)
 {
     uc->write_mem = cpu_physical_mem_write;
@@ -217,6 +219,8 @@ static inline void uc_common_init(struct uc_struct* uc)
     uc->cmaemu_dirty_rearm = cmaemu_dirty_rearm;
     // cmaemu patch (copy-on-write of one page): see uc_cmaemu_set_preserve.
     uc->cmaemu_preserve_arm = cmaemu_preserve_arm;
+    // cmaemu patch: see uc_cmaemu_tlb_hold.
+    uc->cmaemu_tlb_hold = cmaemu_tlb_hold;
 
     if (!uc->release)
         uc->release = release_common;

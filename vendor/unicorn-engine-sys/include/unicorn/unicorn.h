@@ -1551,6 +1551,17 @@ UNICORN_EXPORT
 uint64_t uc_cmaemu_preserve_scans(uc_engine *uc);
 
 /*
+ cmaemu patch: make the TLB hold the translation @va -> @pa (readable and
+ writable, not executable; 4 KiB pages) for the current MMU mode unless it
+ already holds an entry for @va (the victim TLB's is swapped in): what
+ uc_vmem_translate(@va, UC_PROT_READ) does when the TLB fill hook answers
+ @pa, without calling the hook. The engine must be stopped or at a block
+ start.
+*/
+UNICORN_EXPORT
+uc_err uc_cmaemu_tlb_hold(uc_engine *uc, uint64_t va, uint64_t pa);
+
+/*
  Restore the current CPU context from a saved copy.
  This API should be used to roll the CPU context back to a previous
  state saved by uc_context_save().

@@ -1535,6 +1535,30 @@ void *probe_access(CPUArchState *env, target_ulong addr, int size,
     return (void *)((uintptr_t)addr + entry->addend);
 }
 
+/*
+ * cmaemu patch (a translation held for the host): see uc_cmaemu_tlb_hold.
+ * What uc_vmem_translate() did through the fill hook, without the hook:
+ * the same lookup of the current MMU mode's entry and victim TLB (a victim
+ * hit swaps the entry in, as there), and on a miss the same tlb_set_page().
+ */
+void cmaemu_tlb_hold(struct uc_struct *uc, uint64_t va, uint64_t pa)
+{
+    CPUArchState *env = uc->cpu->env_ptr;
+    int mmu_idx = cpu_mmu_index(env, false);
+    target_ulong page = va & TARGET_PAGE_MASK;
+    CPUTLBEntry *entry = tlb_entry(env, mmu_idx, va);
+
+    if (tlb_hit_page(uc, tlb_read_ofs(entry, offsetof(CPUTLBEntry, addr_read)), page)) {
+        return;
+    }
+    if (victim_tlb_hit(env, mmu_idx, tlb_index(env, mmu_idx, va),
+                       offsetof(CPUTLBEntry, addr_read), page)) {
+        return;
+    }
+    tlb_set_page(env_cpu(env), page, pa & TARGET_PAGE_MASK, PAGE_READ | PAGE_WRITE,
+                 mmu_idx, TARGET_PAGE_SIZE);
+}
+
 bool tlb_vaddr_to_paddr(CPUArchState *env, abi_ptr addr,
                         MMUAccessType access_type, int mmu_idx, target_ulong *paddr)
 {

@@ -469,6 +469,8 @@ void tlb_reset_dirty_by_vaddr(CPUState *cpu, target_ulong start1, target_ulong l
 void cmaemu_dirty_rearm(struct uc_struct *uc);
 /* cmaemu patch (copy-on-write of one page): see uc_cmaemu_set_preserve. */
 void cmaemu_preserve_arm(struct uc_struct *uc, bool all);
+/* cmaemu patch (a translation held for the host): see uc_cmaemu_tlb_hold. */
+void cmaemu_tlb_hold(struct uc_struct *uc, uint64_t va, uint64_t pa);
 void tlb_set_dirty(CPUState *cpu, target_ulong vaddr);
 
 /* exec.c */
