@@ -304,6 +304,19 @@ impl Session {
         self.lent = true;
     }
 
+    /// Drop the stream the session holds (its reader counted every event),
+    /// keeping the last of the session's events as violations' context; the
+    /// session goes on holding the now empty stream. A no-op while it holds
+    /// none (its events were not read yet).
+    pub fn drop_stream(&mut self) {
+        if !self.lent {
+            return;
+        }
+        self.handing_over();
+        self.out.clear();
+        self.fresh = 0;
+    }
+
     /// The stream the session holds (see [`Session::lend`]).
     pub fn stream(&self) -> Option<&[Event]> {
         self.lent.then_some(&self.out[..])
@@ -1041,16 +1054,16 @@ mod tests {
 
     /// A violation's context is the session's last events (not the board's
     /// events in the stream), whether the session holds the run's stream
-    /// all along, holds it and hands it back now and then, or never holds
-    /// it (its events taken); and the stream ends up with every event in
-    /// order.
+    /// all along, holds it and hands it back now and then, never holds it
+    /// (its events taken), or holds it and drops it now and then; and the
+    /// stream ends up with every event in order (since the last drop).
     #[test]
     fn a_violations_context_is_the_sessions_last_events_however_the_stream_is_held() {
         let mut g = SynthGuest::new(64);
         g.commit();
         let ev = |i: u64| Event { ts_ns: i, frame: 0, kind: EventKind::Mark { label: format!("m{i}") } };
         let found = || vec![CheckCtx { frame: 0, at_ns: 0, recent: Vec::new() }.violation(Check::MigratePte, None, None, None, "x".into())];
-        for mode in 0..3 {
+        for mode in 0..4 {
             let mut s = Session::attach(&g.ram, g.desc_pa).unwrap();
             let mut every = RecentEvents::new(RECENT_EVENTS);
             // the board's event, before any of the session's
@@ -1064,6 +1077,11 @@ mod tests {
                     }
                     (1, 5) => s.lend(&mut stream),
                     (2, 4) => stream.extend(s.take_events()),
+                    (3, 0) => s.lend(&mut stream),
+                    (3, 3) => {
+                        s.drop_stream();
+                        want.clear();
+                    }
                     _ => {}
                 }
                 s.note(ev(i));
