@@ -15,6 +15,11 @@
 #include <string.h>
 
 #include "uc_priv.h"
+#ifdef __unix__
+#include <sys/mman.h> // cmaemu patch: the copy-on-write reverse map
+#endif
+// cmaemu patch: the copy-on-write reverse map (uc_cmaemu_set_preserve).
+static void cmaemu_rmap_free(struct uc_struct *uc);
 
 // target specific headers
 #include "qemu/target/m68k/unicorn.h"
@@ -520,7 +525,7 @@ uc_err uc_close(uc_engine *uc)
     }
     g_free(uc->tcg_ctx);
     // cmaemu patch: the copy-on-write reverse map (uc_cmaemu_set_preserve).
-    g_free(uc->cmaemu_rmap);
+    cmaemu_rmap_free(uc);
 
     // Cleanup CPU.
     g_free(uc->cpu->cpu_ases);
@@ -3142,6 +3147,33 @@ uc_err uc_cmaemu_dirty_rearm(uc_engine *uc)
     return UC_ERR_OK;
 }
 
+// cmaemu patch: the copy-on-write reverse map, zero pages the host
+// commits when first touched (4 MiB for 1 GiB of RAM: a calloc would
+// clear it all at the first migration).
+static uint32_t *cmaemu_rmap_alloc(size_t bytes)
+{
+#ifdef __unix__
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : (uint32_t *)p;
+#else
+    return g_malloc0(bytes);
+#endif
+}
+
+static void cmaemu_rmap_free(struct uc_struct *uc)
+{
+    if (uc->cmaemu_rmap) {
+#ifdef __unix__
+        munmap(uc->cmaemu_rmap, uc->cmaemu_rmap_pages * 4 * sizeof(uint32_t));
+#else
+        g_free(uc->cmaemu_rmap);
+#endif
+    }
+    uc->cmaemu_rmap = NULL;
+    uc->cmaemu_rmap_pages = 0;
+}
+
 // cmaemu patch: see unicorn.h
 UNICORN_EXPORT
 uc_err uc_cmaemu_set_preserve(uc_engine *uc, uc_cmaemu_preserve *preserve,
@@ -3151,14 +3183,16 @@ uc_err uc_cmaemu_set_preserve(uc_engine *uc, uc_cmaemu_preserve *preserve,
     if (!uc->cmaemu_preserve_arm) {
         return UC_ERR_ARCH;
     }
-    g_free(uc->cmaemu_rmap);
-    uc->cmaemu_rmap = NULL;
-    uc->cmaemu_rmap_pages = 0;
+    cmaemu_rmap_free(uc);
     uc->cmaemu_preserve = preserve;
     if (!preserve) {
         return UC_ERR_OK;
     }
-    uc->cmaemu_rmap = g_new0(uint32_t, pages * 4);
+    uc->cmaemu_rmap = cmaemu_rmap_alloc(pages * 4 * sizeof(uint32_t));
+    if (!uc->cmaemu_rmap) {
+        uc->cmaemu_preserve = NULL;
+        return UC_ERR_NOMEM;
+    }
     uc->cmaemu_rmap_base = base;
     uc->cmaemu_rmap_pages = pages;
     // the map starts empty: no entry may write fast into RAM unseen
