@@ -448,8 +448,10 @@ impl Servicer for Instrumentation {
                 }
             }
         }
-        let ram = self.ram.clone();
-        let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram: &ram, desc_pa: self.desc_pa, ttbr0: None };
+        // borrowed beside the other fields (a clone per pass cost an
+        // atomic increment and decrement)
+        let ram = &self.ram;
+        let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
         // the session appends to the run's stream in place (and keeps it)
         mon.lend(&mut self.events);
@@ -458,17 +460,17 @@ impl Servicer for Instrumentation {
         // whatever the guest announced since (e.g. a buffer freed or
         // unpinned right after the device was stopped).
         for (t, at, dur) in std::mem::take(&mut self.dma) {
-            if let Err(e) = mon.dma(&ram, t, at, dur) {
+            if let Err(e) = mon.dma(ram, t, at, dur) {
                 err = Some(InstrumentError::Session(e));
             }
         }
         if std::mem::take(&mut self.doorbell) {
-            if let Err(e) = mon.service(&ram, now, &mut tlb) {
+            if let Err(e) = mon.service(ram, now, &mut tlb) {
                 err = Some(InstrumentError::Session(e));
             }
         }
         if std::mem::take(&mut self.prompt) {
-            if let Err(e) = mon.settle(&ram) {
+            if let Err(e) = mon.settle(ram) {
                 err = Some(InstrumentError::Session(e));
             }
         }
@@ -479,12 +481,12 @@ impl Servicer for Instrumentation {
             mon.note(e);
         }
         if let Some(i) = self.frame_due.take() {
-            if let Err(e) = mon.frame_boundary(&ram, i, now, &mut tlb) {
+            if let Err(e) = mon.frame_boundary(ram, i, now, &mut tlb) {
                 err = Some(InstrumentError::Session(e));
             }
         }
         if std::mem::take(&mut self.final_due) {
-            if let Err(e) = mon.final_check(&ram, now, &mut tlb) {
+            if let Err(e) = mon.final_check(ram, now, &mut tlb) {
                 err = Some(InstrumentError::Session(e));
             }
         }
