@@ -3188,13 +3188,11 @@ uc_err uc_cmaemu_set_preserve(uc_engine *uc, uc_cmaemu_preserve *preserve,
     if (!preserve) {
         return UC_ERR_OK;
     }
+    // without a map (no memory for it) every arm looks at every entry:
+    // slower, still exact
     uc->cmaemu_rmap = cmaemu_rmap_alloc(pages * 4 * sizeof(uint32_t));
-    if (!uc->cmaemu_rmap) {
-        uc->cmaemu_preserve = NULL;
-        return UC_ERR_NOMEM;
-    }
     uc->cmaemu_rmap_base = base;
-    uc->cmaemu_rmap_pages = pages;
+    uc->cmaemu_rmap_pages = uc->cmaemu_rmap ? pages : 0;
     // the map starts empty: no entry may write fast into RAM unseen
     uc->cmaemu_preserve_arm(uc, true);
     return UC_ERR_OK;

@@ -489,8 +489,6 @@ struct State<B: Bus> {
     last_exc: Option<ExcRecord>,
     stats: CpuStats,
     fast: *mut Fast,
-    /// A host lookup is probing the TLB: faults must not be recorded.
-    probing: bool,
     /// Retired instructions per block start address (`--profile`).
     profile: Option<std::collections::HashMap<u64, u64>>,
     /// Aborts taken in a row while already in Abort mode (see
@@ -694,7 +692,6 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
             last_exc: None,
             stats: CpuStats::default(),
             fast: std::ptr::null_mut(),
-            probing: false,
             profile: None,
             nested_aborts: 0,
         };
@@ -878,7 +875,6 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                 st.last_fill = (va as u32, t.pa & !0xfff);
                 Some(TlbEntry { paddr: t.pa & !0xfff, perms: p })
             }
-            Err(_) if st.probing => None,
             Err(f) => {
                 st.fault_pending = Some((va as u32, f.fsr, access));
                 Some(TlbEntry { paddr: FAULT_PA, perms: Prot::ALL })
@@ -1158,12 +1154,5 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
     /// CP15 translation registers (for the host page-table walker).
     pub fn mmu_regs(&self) -> MmuRegs {
         mmu_regs(&self.uc)
-    }
-    /// Translate through the CPU's cached TLB (may be stale, as on hardware).
-    pub fn cached_translation(&mut self, va: u32) -> Option<u64> {
-        self.uc.get_data_mut().probing = true;
-        let pa = self.uc.vmem_translate(va as u64, Prot::READ).ok();
-        self.uc.get_data_mut().probing = false;
-        pa
     }
 }

@@ -310,7 +310,7 @@ impl GuestRam {
     /// The kept content of `old` (the page itself, or its copy).
     fn kept(&self, old: u64) -> Option<&[u8]> {
         let cow = &self.m.cow;
-        if cow.page.load(Ordering::Relaxed) != old & !(PAGE as u64 - 1) || old % PAGE as u64 != 0 {
+        if cow.page.load(Ordering::Relaxed) != old {
             return None;
         }
         if cow.rec.copied.load(Ordering::Acquire) == 1 {

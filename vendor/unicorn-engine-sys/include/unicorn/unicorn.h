@@ -1545,7 +1545,8 @@ uc_err uc_cmaemu_preserve_arm(uc_engine *uc);
 
 /*
  cmaemu patch: how many arms had to look at every TLB entry because more
- than four virtual pages wrote into the page since it was last armed.
+ than four virtual pages wrote into the page since it was last armed (or
+ the engine found no memory for its reverse map).
 */
 UNICORN_EXPORT
 uint64_t uc_cmaemu_preserve_scans(uc_engine *uc);

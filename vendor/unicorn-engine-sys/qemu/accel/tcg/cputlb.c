@@ -834,13 +834,13 @@ static void cmaemu_rmap_note(struct uc_struct *uc, uint64_t pa, target_ulong va)
 }
 
 /* cmaemu patch (copy-on-write of one page): back to the slow path if @e
- * writes fast into guest-physical page @pa. */
+ * writes fast into guest-physical page @pa (into any RAM: UINT64_MAX). */
 static inline void cmaemu_preserve_entry(CPUTLBEntry *e, uint64_t pa)
 {
     target_ulong a = e->addr_write;
 
     if ((a & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE | TLB_NOTDIRTY)) == 0 &&
-            (uint64_t)e->paddr == pa) {
+            (pa == UINT64_MAX || (uint64_t)e->paddr == pa)) {
         e->addr_write = a | TLB_NOTDIRTY;
     }
 }
@@ -853,47 +853,23 @@ static inline void cmaemu_preserve_entry(CPUTLBEntry *e, uint64_t pa)
 void cmaemu_preserve_arm(struct uc_struct *uc, bool all)
 {
     CPUArchState *env;
-    uint64_t pa = uc->cmaemu_preserve ? uc->cmaemu_preserve->pa : UINT64_MAX;
-    uint32_t *s;
+    uint64_t pa = all ? UINT64_MAX : uc->cmaemu_preserve->pa;
+    uint32_t *s = all ? NULL : cmaemu_rmap_slot(uc, pa);
+    /* every main entry: the map is new, missing or overflowed */
+    bool scan = all || !s || (s[0] & 2);
     uint16_t used;
     int i;
 
-    if (!uc->cpu) {
+    if (!uc->cpu || (!all && pa == UINT64_MAX)) {
         return;
     }
     env = uc->cpu->env_ptr;
     /* the MMU modes with entries since their last flush (the others,
      * main and victim tables, are empty) */
-    used = env_tlb(env)->c.dirty;
-    if (all) {
-        for (; used; used &= used - 1) {
-            int mmu_idx = ctz32(used);
-            unsigned int n = tlb_n_entries(&env_tlb(env)->f[mmu_idx]);
-            unsigned int k;
-
-            for (k = 0; k < n; k++) {
-                CPUTLBEntry *e = &env_tlb(env)->f[mmu_idx].table[k];
-                if ((e->addr_write & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE)) == 0) {
-                    e->addr_write |= TLB_NOTDIRTY;
-                }
-            }
-            for (k = 0; k < CPU_VTLB_SIZE; k++) {
-                CPUTLBEntry *e = &env_tlb(env)->d[mmu_idx].vtable[k];
-                if ((e->addr_write & (TLB_INVALID_MASK | TLB_MMIO | TLB_DISCARD_WRITE)) == 0) {
-                    e->addr_write |= TLB_NOTDIRTY;
-                }
-            }
-        }
-        return;
-    }
-    if (pa == UINT64_MAX) {
-        return;
-    }
-    s = cmaemu_rmap_slot(uc, pa);
-    for (; used; used &= used - 1) {
+    for (used = env_tlb(env)->c.dirty; used; used &= used - 1) {
         int mmu_idx = ctz32(used);
 
-        if (!s || (s[0] & 2)) {
+        if (scan) {
             unsigned int n = tlb_n_entries(&env_tlb(env)->f[mmu_idx]);
             unsigned int k;
 
@@ -909,7 +885,7 @@ void cmaemu_preserve_arm(struct uc_struct *uc, bool all)
             cmaemu_preserve_entry(&env_tlb(env)->d[mmu_idx].vtable[i], pa);
         }
     }
-    if (!s || (s[0] & 2)) {
+    if (scan && !all) {
         uc->cmaemu_preserve_scans++;
     }
     if (s) {
