@@ -10,7 +10,7 @@
 use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
-use crate::trace::{Decoder, Event, EventKind, RecentEvents, VAS_INLINE};
+use crate::trace::{Decoder, Event, EventKind, RecentEvents, Vas, VAS_INLINE};
 use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
 use crate::cpu::TlbOp;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
@@ -609,16 +609,8 @@ impl Session {
         let Some(Event { ts_ns, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas }, .. }) = self.out.last() else { return Ok(()) };
         let (ts_ns, old_pfn, new_pfn, asid) = (*ts_ns, *old_pfn, *new_pfn, *asid);
         // the VAs copied to the stack (on the heap only past a record's)
-        let mut few = [0u32; VAS_INLINE];
-        let many: Vec<u32>;
-        let vas: &[u32] = if vas.len() <= VAS_INLINE {
-            few[..vas.len()].copy_from_slice(vas);
-            &few[..vas.len()]
-        } else {
-            many = vas.to_vec();
-            &many
-        };
-        self.migration(ram, ts_ns, old_pfn, new_pfn, asid, vas)
+        let vas = Vas::from_slice(vas);
+        self.migration(ram, ts_ns, old_pfn, new_pfn, asid, &vas)
     }
 
     fn migration(&mut self, ram: &GuestRam, ts_ns: u64, old_pfn: u32, new_pfn: u32, asid: u32, vas: &[u32]) -> Result<(), IntrospectError> {
@@ -629,17 +621,7 @@ impl Session {
         // no invalidate followed the PTE's clearing (on the stack for the
         // VAs of one record, almost every page).
         let stale = |va: u32| self.in_flight.as_ref().and_then(|f| f.stale(old_pfn, asid, va));
-        let mut few = [None; VAS_INLINE];
-        let many: Vec<Option<u64>>;
-        let c: &[Option<u64>] = if vas.len() <= VAS_INLINE {
-            for (c, &va) in few.iter_mut().zip(vas) {
-                *c = stale(va);
-            }
-            &few[..vas.len()]
-        } else {
-            many = vas.iter().map(|&va| stale(va)).collect();
-            &many
-        };
+        let c: smallvec::SmallVec<[Option<u64>; VAS_INLINE]> = vas.iter().map(|&va| stale(va)).collect();
         let ctx = self.ctx(ts_ns);
         // The address-space table does not change during a migration: the
         // last snapshot serves (re-reading the page array per page would
@@ -664,7 +646,7 @@ impl Session {
             (&self.capture_buf[..], if readable { &self.after_buf[..] } else { &[] })
         };
         let snap = &self.snap;
-        let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: c };
+        let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
         let v = check_migration(snap, ram, &m, &ctx);
         let v = self.with_recent(v);
         self.report(v);
