@@ -342,6 +342,11 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["boot", "--dtb", "/nonexistent/board.dtb"], "No such file"),
         (vec!["boot", "--bogus-flag"], "unexpected argument"),
         (vec!["boot", "--firmware", fw.to_str().unwrap(), "--max-insns", "1000"], "file size 0x60 larger than its memory size 0x50"),
+        // a bench flag of another bench is refused before anything runs
+        (vec!["bench", "cma", "--floor"], "--floor applies to `bench verify` only"),
+        (vec!["bench", "cma", "--workload", "cma64"], "--workload applies to `bench verify` only"),
+        (vec!["bench", "boot", "--profile"], "--profile applies to `bench cma` only"),
+        (vec!["bench", "verify", "--workload", "cma65", "--floor"], "no such workload"),
     ];
     for (args, want) in cases {
         let (code, _, err) = cli(&args, "poweroff\n");
@@ -883,6 +888,39 @@ fn skip_remap_is_caught_by_the_mapping_check() {
     let (_, v) = migrate_under_injection(Some("skip_remap"));
     assert!(!v.is_empty());
     assert!(v.iter().any(|l| l.contains("migrate.pte") && l.contains("is unmapped after the move")), "{v:?}");
+}
+
+/// Verification's floor (`RunOptions::transport_only`, `bench verify
+/// --floor`) drains the guest's ring as verification does — the guest
+/// retires the same instructions as with verification on, not the fewer
+/// of a run nobody drains — but decodes, emits and checks nothing: a copy
+/// skipped in every migration goes unseen, while the verifying run
+/// catches it. Two workloads: a fill-then-allocate and the preview under
+/// stress.
+#[test]
+fn transport_only_drains_like_verification_and_checks_nothing() {
+    use cmaemu::board::machine::{Machine, RunOptions, Step};
+    use cmaemu::instrument::OnViolation;
+    let workloads: [&[&str]; 2] = [&["fill 110 3", "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc"], &["fill 60 3", "stress 3 &", "preview 40"]];
+    for script in workloads {
+        let run = |verify: bool, transport_only: bool| {
+            let mut dtb = cmaemu::loader::dtb::Dtb::parse(&board_dtb::default_board_dtb(256 << 20)).unwrap();
+            dtb.set_bootargs("console=ttyAMA0 cmaemu.inject=skip_copy").unwrap();
+            let opts = RunOptions { verify, transport_only, on_violation: OnViolation::Warn, ..Default::default() };
+            let mut m = Machine::with_options(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().unwrap(), 256 << 20, 20_000_000_000, opts).unwrap();
+            assert_eq!(m.run_until_idle(), Step::Paused);
+            for c in script {
+                assert_eq!(m.command(c), Step::Paused, "{c}: {}", m.output());
+            }
+            let migrated = m.events().iter().filter(|e| matches!(e.kind, cmaemu::trace::EventKind::MigratePage { .. })).count();
+            (m.stats().insns, m.violations().len(), m.attached(), migrated)
+        };
+        let (on, floor, off) = (run(true, false), run(false, true), run(false, false));
+        assert!(on.1 > 0 && on.3 > 0, "{script:?}: verification on sees the moves and catches the skipped copy: {on:?}");
+        assert_eq!(floor.0, on.0, "{script:?}: the floor's guest traces as with verification on");
+        assert!(floor.2 && floor.1 == 0 && floor.3 == 0, "{script:?}: attached, nothing checked or emitted: {floor:?}");
+        assert!(!off.2 && off.0 < on.0, "{script:?}: nobody drains without verification (the guest drops its records): {off:?} vs {on:?}");
+    }
 }
 
 #[test]

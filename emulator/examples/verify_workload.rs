@@ -4,20 +4,20 @@
 //!     perf record -g target/release/examples/verify_workload cma64 on
 //!
 //! Workloads: mixed, cma64, cma16, preview-stress; `on` or `off` is host
-//! verification. Prints the timed part's wall and virtual time. To profile
+//! verification, `floor` its floor (the ring drained, nothing checked). Prints the timed part's wall and virtual time. To profile
 //! the timed part alone, start perf disabled with a control FIFO and name
 //! it in `PERF_CTL_FIFO`:
 //!
 //!     mkfifo ctl ack
 //!     PERF_CTL_FIFO=ctl PERF_ACK_FIFO=ack perf record -D -1 --control fifo:ctl,ack -g \
 //!         target/release/examples/verify_workload cma64 on
-use cmaemu::bench::VerifyWorkload;
+use cmaemu::bench::{VerifyMode, VerifyWorkload};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(w), Some(v)) = (args.first().and_then(|n| VerifyWorkload::from_name(n)), args.get(1)) else {
-        eprintln!("usage: verify_workload mixed|cma64|cma16|preview-stress on|off [RUNS]");
+    let (Some(w), Some(v)) = (args.first().and_then(|n| VerifyWorkload::from_name(n)), args.get(1).and_then(|m| VerifyMode::from_name(m))) else {
+        eprintln!("usage: verify_workload mixed|cma64|cma16|preview-stress on|off|floor [RUNS]");
         return ExitCode::from(2);
     };
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(1);
@@ -36,10 +36,11 @@ fn main() -> ExitCode {
         }
     };
     for _ in 0..runs {
-        match w.run_marked(v == "on", &mut mark) {
+        match w.run_marked(v, &mut mark) {
             Ok(s) => println!(
-                "{} verify {v}: {:.1} ms wall, {:.3} s virtual, {} insns, {} violations",
+                "{} verify {}: {:.1} ms wall, {:.3} s virtual, {} insns, {} violations",
                 w.name(),
+                v.name(),
                 s.wall * 1e3,
                 s.virt_ns as f64 / 1e9,
                 s.insns,

@@ -242,8 +242,17 @@ fn alu_pairs(m: &mut Machine, kernel: &Image, segs: &[(u64, Vec<u8>)], lp: AluLo
 }
 
 fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, BenchError> {
+    machine_mode(ram, bootargs, if verify { VerifyMode::On } else { VerifyMode::Off })
+}
+
+fn machine_mode(ram: u64, bootargs: &str, mode: VerifyMode) -> Result<Machine, BenchError> {
     // nothing here reads the event stream: only violations are counted
-    machine_with(ram, bootargs, RunOptions { verify, drop_events: true, ..Default::default() })
+    let m = machine_with(ram, bootargs, RunOptions { verify: mode == VerifyMode::On, transport_only: mode == VerifyMode::Floor, drop_events: true, ..Default::default() })?;
+    match mode {
+        VerifyMode::On if !m.verifying() => Err(BenchError::NotVerifying),
+        VerifyMode::Floor if !m.attached() => Err(BenchError::NotVerifying),
+        _ => Ok(m),
+    }
 }
 
 fn machine_with(ram: u64, bootargs: &str, opts: RunOptions) -> Result<Machine, BenchError> {
@@ -287,9 +296,9 @@ struct FullArea {
 /// One full-area allocation of `mib` MiB: fill all memory (the CMA area
 /// fills last, by fallback), give back memory outside the area so that
 /// migration has targets, then allocate.
-fn full_area_alloc(mib: u64, verify: bool, profile: Option<usize>, mark: &mut dyn FnMut(bool)) -> Result<FullArea, BenchError> {
+fn full_area_alloc(mib: u64, mode: VerifyMode, profile: Option<usize>, mark: &mut dyn FnMut(bool)) -> Result<FullArea, BenchError> {
     let pages = mib * 256;
-    let mut m = machine(1 << 30, CMA_BENCH_ARGS, verify)?;
+    let mut m = machine_mode(1 << 30, CMA_BENCH_ARGS, mode)?;
     let base: u64 = timed(&mut m, "cat /sys/kernel/debug/cma/reserved/base_pfn")?.2.lines().nth(1).and_then(|l| l.trim().parse().ok()).ok_or(BenchError::Missing("base_pfn"))?;
     let count: u64 = 80 * 256;
     let mi = timed(&mut m, "cat /proc/meminfo")?.2;
@@ -340,12 +349,12 @@ pub fn cma_bench(profile: Option<usize>) -> Result<String, BenchError> {
         if eo.contains("alloc failed") {
             return Err(BenchError::AllocFailed { what: "empty-area", mib, output: eo });
         }
-        let FullArea { insns: fi, wall: fw, migrated, profile: prof, .. } = full_area_alloc(mib, true, profile, &mut |_| {})?;
+        let FullArea { insns: fi, wall: fw, migrated, profile: prof, .. } = full_area_alloc(mib, VerifyMode::On, profile, &mut |_| {})?;
         profiles += &prof;
         // Without verification nobody drains the trace ring, so the guest's
         // pushes take the (cheaper) overflow path: only its wall time is
         // shown.
-        let nw = full_area_alloc(mib, false, None, &mut |_| {})?.wall;
+        let nw = full_area_alloc(mib, VerifyMode::Off, None, &mut |_| {})?.wall;
         out += &format!(
             "{:>6} {:>12} {:>9.1} {:>12} {:>9.1} {:>12.1} {:>12} {:>9.1} {:>12.2} {:>15.2} {:>9}\n",
             mib,
@@ -379,6 +388,33 @@ pub enum VerifyWorkload {
     /// `stress 5 &` then `preview 300` on a 1 GiB board (the preview is
     /// timed): the camera streaming while compaction and CMA migrate.
     PreviewStress,
+}
+
+/// How a [`VerifyWorkload`] runs: host verification off or on, or its
+/// floor — the guest's tracing and the doorbells alone, the ring drained
+/// and nothing decoded or checked (`RunOptions::transport_only`): the
+/// part of "on" that no check can avoid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyMode {
+    Off,
+    On,
+    Floor,
+}
+
+impl VerifyMode {
+    /// `off`, `on` or `floor`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifyMode::Off => "off",
+            VerifyMode::On => "on",
+            VerifyMode::Floor => "floor",
+        }
+    }
+
+    /// The mode named `s`.
+    pub fn from_name(s: &str) -> Option<VerifyMode> {
+        [VerifyMode::Off, VerifyMode::On, VerifyMode::Floor].into_iter().find(|m| m.name() == s)
+    }
 }
 
 /// One timed run of a [`VerifyWorkload`].
@@ -423,39 +459,33 @@ impl VerifyWorkload {
         Self::ALL.into_iter().find(|w| w.name() == s)
     }
 
-    /// Run it once with verification on or off.
-    pub fn run(self, verify: bool) -> Result<VerifySample, BenchError> {
-        self.run_marked(verify, &mut |_| {})
+    /// Run it once in `mode`.
+    pub fn run(self, mode: VerifyMode) -> Result<VerifySample, BenchError> {
+        self.run_marked(mode, &mut |_| {})
     }
 
     /// As [`VerifyWorkload::run`], calling `mark(true)` just before the
     /// timed part and `mark(false)` just after it (e.g. to switch a host
     /// profiler on for the timed part alone).
-    pub fn run_marked(self, verify: bool, mark: &mut dyn FnMut(bool)) -> Result<VerifySample, BenchError> {
+    pub fn run_marked(self, mode: VerifyMode, mark: &mut dyn FnMut(bool)) -> Result<VerifySample, BenchError> {
         match self {
             VerifyWorkload::Mixed => {
                 mark(true);
                 let t = Instant::now();
-                let mut m = machine(256 << 20, "console=ttyAMA0", verify)?;
+                let mut m = machine_mode(256 << 20, "console=ttyAMA0", mode)?;
                 for c in MIXED_SCRIPT {
                     timed(&mut m, c)?;
                 }
                 mark(false);
-                if verify && !m.verifying() {
-                    return Err(BenchError::NotVerifying);
-                }
                 let wall = t.elapsed().as_secs_f64();
                 Ok(VerifySample { wall, virt_ns: m.now(), insns: m.stats().insns, violations: m.violations().len() })
             }
             VerifyWorkload::FullArea(mib) => {
-                let r = full_area_alloc(mib, verify, None, mark)?;
+                let r = full_area_alloc(mib, mode, None, mark)?;
                 Ok(VerifySample { wall: r.wall, virt_ns: r.virt_ns, insns: r.insns, violations: r.violations })
             }
             VerifyWorkload::PreviewStress => {
-                let mut m = machine(1 << 30, "console=ttyAMA0", verify)?;
-                if verify && !m.verifying() {
-                    return Err(BenchError::NotVerifying);
-                }
+                let mut m = machine_mode(1 << 30, "console=ttyAMA0", mode)?;
                 timed(&mut m, "stress 5 &")?;
                 let (v0, i0) = (m.now(), m.stats().insns);
                 mark(true);
@@ -475,6 +505,8 @@ pub struct VerifyRatio {
     pub workload: VerifyWorkload,
     pub off: f64,
     pub on: f64,
+    /// The floor's median, when measured ([`VerifyMode::Floor`]).
+    pub floor: Option<f64>,
     /// Virtual ns of the timed part (the same in every run).
     pub virt_ns: u64,
     pub violations: usize,
@@ -488,28 +520,29 @@ impl VerifyRatio {
     }
 }
 
-/// Run `w` `runs` times with verification off and on, interleaved (the
-/// order alternates each round so that a drift hits both sides).
-pub fn verify_ratio(w: VerifyWorkload, runs: usize) -> Result<VerifyRatio, BenchError> {
-    let (mut off, mut on, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut virt_ns, mut violations) = (0, 0);
+/// Run `w` `runs` times with verification off and on (and at its floor
+/// with `floor`), interleaved: the order rotates each round so that a
+/// drift hits every side.
+pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
+    let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor] } else { &[VerifyMode::Off, VerifyMode::On] };
+    let mut walls: [Vec<f64>; 3] = Default::default();
+    let (mut pairs, mut virt_ns, mut violations) = (Vec::new(), 0, 0);
     for round in 0..runs {
-        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
-        let mut pair = [0.0; 2];
-        for verify in order {
-            let s = w.run(verify)?;
-            pair[verify as usize] = s.wall;
-            if verify {
-                on.push(s.wall);
+        let mut wall = [0.0; 3];
+        for k in 0..modes.len() {
+            let mode = modes[(round + k) % modes.len()];
+            let s = w.run(mode)?;
+            wall[mode as usize] = s.wall;
+            walls[mode as usize].push(s.wall);
+            if mode == VerifyMode::On {
                 violations += s.violations;
                 virt_ns = s.virt_ns;
-            } else {
-                off.push(s.wall);
             }
         }
-        pairs.push(pair[1] / pair[0]);
+        pairs.push(wall[VerifyMode::On as usize] / wall[VerifyMode::Off as usize]);
     }
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), virt_ns, violations, pairs })
+    let [off, on, fl] = walls;
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), virt_ns, violations, pairs })
 }
 
 /// `cmaemu bench verify`: every [`VerifyWorkload`] with host verification
@@ -517,12 +550,15 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize) -> Result<VerifyRatio, Bench
 /// then how close the migration path is to a plain copy, with
 /// verification off (wall full-area / wall memcpy against instructions
 /// full-area / instructions memcpy, 64 MiB).
-pub fn verify_bench(only: Option<VerifyWorkload>) -> Result<String, BenchError> {
+pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool) -> Result<String, BenchError> {
     const RUNS: usize = 5;
     let mut out = format!("bench verify: host verification on vs off, median of {RUNS} interleaved runs each (target: ratio <= 1.10)\n");
+    if floor {
+        out += "  floor: the guest's tracing and the doorbells alone (ring drained; nothing decoded, captured or checked), interleaved with off and on\n";
+    }
     let mut total = 0;
     for w in VerifyWorkload::ALL.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
-        let r = verify_ratio(w, RUNS)?;
+        let r = verify_ratio(w, RUNS, floor)?;
         total += r.violations;
         let pairs: Vec<String> = r.pairs.iter().map(|p| format!("{p:.2}")).collect();
         out += &format!("  {:<15} {}\n", w.name(), w.describe());
@@ -538,6 +574,17 @@ pub fn verify_bench(only: Option<VerifyWorkload>) -> Result<String, BenchError> 
             r.virt_ns as f64 / 1e9 / r.on,
             r.virt_ns as f64 / 1e9 / r.off
         );
+        if let Some(f) = r.floor {
+            out += &format!(
+                "  {:<15} floor {:.0} ms: floor/off {:.2}, on/floor {:.2} (the tracing and doorbells cost {:.0} % of off, the decoding and checks {:.0} %)\n",
+                "",
+                f * 1e3,
+                f / r.off,
+                r.on / f,
+                (f / r.off - 1.0) * 100.0,
+                (r.on - f) / r.off * 100.0
+            );
+        }
     }
     if only.is_none_or(|o| matches!(o, VerifyWorkload::FullArea(64))) {
         out += &copy_efficiency(64, RUNS)?;
@@ -559,7 +606,7 @@ fn copy_efficiency(mib: u64, runs: usize) -> Result<String, BenchError> {
         drop(m);
         ci = i;
         cw.push(w);
-        let r = full_area_alloc(mib, false, None, &mut |_| {})?;
+        let r = full_area_alloc(mib, VerifyMode::Off, None, &mut |_| {})?;
         fi = r.insns;
         fw.push(r.wall);
     }

@@ -83,6 +83,11 @@ enum Cmd {
         /// preview-stress).
         #[arg(long, value_name = "NAME")]
         workload: Option<String>,
+        /// `verify` only: also run each workload at verification's floor
+        /// (the guest's tracing and the doorbells alone, nothing checked),
+        /// interleaved with off and on.
+        #[arg(long)]
+        floor: bool,
     },
 }
 
@@ -133,7 +138,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Boot(a) => cli::boot::run(a),
         Cmd::Dtb { output, memory } => cli::dtb::run(&output, memory),
-        Cmd::Bench { what, profile, workload } => cli::bench::run(what, profile, workload),
+        Cmd::Bench { what, profile, workload, floor } => cli::bench::run(what, profile, workload, floor),
         Cmd::Trace { cmd: TraceCmd::Summary { file } } => cli::trace::summary(&file),
         Cmd::Trace { cmd: TraceCmd::Map { file, frame, output, pages } } => cli::trace::map(&file, frame, &output, pages),
         Cmd::Report { file, output } => cli::trace::report(&file, &output),

@@ -87,6 +87,13 @@ pub struct RunOptions {
     /// `Machine::events` and `Outcome::events` hold none of the guest's
     /// events. Off by default: the whole stream is kept.
     pub drop_events: bool,
+    /// Verification's floor (`bench verify --floor`): the instrumentation
+    /// attaches and serves every doorbell, so the guest writes every trace
+    /// record as with `verify`, but the ring is only drained: no record is
+    /// decoded, nothing is checked or captured, no event is emitted. What
+    /// the guest's tracing and the doorbells cost alone; not for users'
+    /// runs (it sees nothing).
+    pub transport_only: bool,
 }
 
 
@@ -177,9 +184,10 @@ impl Board {
             l2: Pl310::new(),
             null: NullDevices::default(),
             devices: DeviceTable::modelled(),
-            monitor: if opts.verify || opts.trace {
-                let mut i = Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify);
+            monitor: if opts.verify || opts.trace || opts.transport_only {
+                let mut i = Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify && !opts.transport_only);
                 i.explain = !opts.no_explain;
+                i.transport_only = opts.transport_only;
                 i.keep_events = !opts.drop_events;
                 Some(Box::new(i))
             } else {

@@ -260,6 +260,12 @@ impl Machine {
         self.cpu.bus().monitor.as_ref().is_some_and(|m| m.verifying())
     }
 
+    /// Whether the instrumentation attached to the guest's descriptor
+    /// (and drains its trace ring), checking or not.
+    pub fn attached(&self) -> bool {
+        self.cpu.bus().monitor.as_ref().is_some_and(|m| m.attached())
+    }
+
     /// Start counting retired instructions per guest function (the
     /// count restarts at every `take_profile`).
     pub fn enable_profile(&mut self) -> Result<(), BoardError> {

@@ -4,25 +4,29 @@ use super::{EXIT_BAD_INPUT, EXIT_GUEST_FAILURE};
 use crate::bench::{self, BenchKind, VerifyWorkload};
 use std::process::ExitCode;
 
-/// `cmaemu bench WHAT [--profile [N]] [--workload NAME]`.
-pub fn run(what: BenchKind, profile: Option<usize>, workload: Option<String>) -> ExitCode {
+/// `cmaemu bench WHAT [--profile [N]] [--workload NAME] [--floor]`.
+pub fn run(what: BenchKind, profile: Option<usize>, workload: Option<String>, floor: bool) -> ExitCode {
     match what {
+        _ if floor && what != BenchKind::Verify => {
+            eprintln!("cmaemu: bench {what}: --floor applies to `bench verify` only");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
         _ if profile.is_some() && what != BenchKind::Cma => {
             eprintln!("cmaemu: bench {what}: --profile applies to `bench cma` only (profile a run with `cmaemu boot --profile`)");
             ExitCode::from(EXIT_BAD_INPUT)
         }
-        BenchKind::Cma => report(bench::cma_bench(profile)),
         _ if workload.is_some() && what != BenchKind::Verify => {
             eprintln!("cmaemu: bench {what}: --workload applies to `bench verify` only");
             ExitCode::from(EXIT_BAD_INPUT)
         }
+        BenchKind::Cma => report(bench::cma_bench(profile)),
         BenchKind::Verify => match workload.as_deref().map(|n| (n, VerifyWorkload::from_name(n))) {
             Some((n, None)) => {
                 let names: Vec<String> = VerifyWorkload::ALL.iter().map(|w| w.name()).collect();
                 eprintln!("cmaemu: bench verify: --workload {n}: no such workload (one of {})", names.join(", "));
                 ExitCode::from(EXIT_BAD_INPUT)
             }
-            w => report(bench::verify_bench(w.and_then(|w| w.1))),
+            w => report(bench::verify_bench(w.and_then(|w| w.1), floor)),
         },
         BenchKind::Sweep => report(bench::sweep_bench()),
         BenchKind::Explain => report(bench::explain_bench()),

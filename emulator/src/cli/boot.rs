@@ -163,6 +163,7 @@ pub fn run(a: BootArgs) -> ExitCode {
             no_explain: false,
             // the stream is read only for --trace and --report
             drop_events: a.trace.is_none() && a.report.is_none(),
+            transport_only: false,
         },
     };
     let outcome = machine::boot(cfg);

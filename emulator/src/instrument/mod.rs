@@ -129,6 +129,8 @@ pub struct Instrumentation {
     checks: bool,
     /// Run the cause finder (`crate::explain`) in the session.
     pub explain: bool,
+    /// Only drain the ring (`RunOptions::transport_only`).
+    pub transport_only: bool,
     /// The guest's `cma_alloc` returned (`DOORBELL_CMA_ALLOC_DONE`): its
     /// cause lines are due on the console.
     pub alloc_done: bool,
@@ -165,6 +167,7 @@ impl Instrumentation {
             final_due: false,
             checks,
             explain: true,
+            transport_only: false,
             alloc_done: false,
             console_lines: Vec::new(),
             ttbrs: AsidTable::default(),
@@ -435,6 +438,7 @@ impl Servicer for Instrumentation {
                 Ok(mut m) => {
                     m.checks = self.checks;
                     m.explain = self.explain;
+                    m.transport_only = self.transport_only;
                     m.emit_layout(now);
                     self.mon = Some(m);
                 }

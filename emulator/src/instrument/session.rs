@@ -134,6 +134,9 @@ pub struct Session {
     explainer: crate::explain::Tracker,
     /// Run the cause finder (false: no `cma_cause` events or lines).
     pub explain: bool,
+    /// Drain the ring and nothing else (`RunOptions::transport_only`):
+    /// no record decoded, no frame boundary's re-read, nothing checked.
+    pub transport_only: bool,
     /// The guest's TLB invalidates not yet placed among the ring's
     /// records: (ring position — the records before it were pushed before
     /// the invalidate —, operation).
@@ -183,6 +186,7 @@ impl Session {
             lru: Default::default(),
             explainer: Default::default(),
             explain: true,
+            transport_only: false,
             tlbi: Vec::new(),
             in_flight: None,
             recs: Vec::new(),
@@ -218,6 +222,9 @@ impl Session {
     /// of the state — a check in the next command — does not pay for the
     /// bookkeeping of this one's writes.
     pub fn settle(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
+        if self.transport_only {
+            return Ok(());
+        }
         self.snap.reread_tracked(ram, &mut self.changed)?;
         self.dirty = false;
         // what the frame checks and the page states have not seen yet
@@ -422,7 +429,7 @@ impl Session {
                 return Err(e);
             }
         }
-        if recs.is_empty() {
+        if recs.is_empty() || self.transport_only {
             self.apply_tlbi_before(None);
             return Ok(());
         }
@@ -674,6 +681,9 @@ impl Session {
     pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
         self.service(ram, now_ns, tlb)?;
         self.frame = index;
+        if self.transport_only {
+            return Ok(());
+        }
         self.dirty = true;
         let ctx = self.ctx(now_ns);
         let checks = self.checks;
