@@ -8,8 +8,8 @@
 use crate::memory::GuestRam;
 use crate::memory::walk::MmuRegs;
 use cmaemu_abi::desc::{
-    name_bytes, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE, DESC_MAGIC,
-    DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,
+    name_bytes, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, PinRecord, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE,
+    DESC_MAGIC, DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,
 };
 use cmaemu_abi::page::*;
 use cmaemu_abi::trace::TRACE_RECORD_SIZE;
@@ -19,6 +19,8 @@ use std::fmt;
 pub const MAX_AREAS: u32 = 64;
 /// Most address spaces a descriptor may list.
 pub const MAX_ADDRESS_SPACES: u32 = 4096;
+/// Largest pin table a descriptor may announce.
+pub const MAX_PINS: u32 = 4096;
 
 /// Why a descriptor (or something it points to) was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +150,9 @@ pub struct Snapshot {
     pub zones: Vec<ZoneRecord>,
     pub cma: Vec<CmaArea>,
     pub address_spaces: Vec<AddressSpaceRecord>,
+    /// The pins the guest's pin holders keep by frame (its pin table;
+    /// empty without one): the owners of a pinned page no PTE maps.
+    pub pins: Vec<PinRecord>,
     /// `mm_seq` was even and unchanged across the whole read.
     pub stable: bool,
     /// For each page: inside a free buddy block (head with `PG_BUDDY`) or a
@@ -346,7 +351,7 @@ impl Snapshot {
     /// (`desc_pa` 0), the free map computed as for a read one.
     pub fn from_parts(desc: GuestDesc, pages: Vec<PageRecord>, pageblock_words: Vec<u32>, cma: Vec<CmaArea>, stable: bool) -> Snapshot {
         let zones = desc.zones[..(desc.nr_zones as usize).min(DESC_MAX_ZONES)].to_vec();
-        let mut s = Snapshot { desc_pa: 0, desc, pages, pageblock_words, zones, cma, address_spaces: Vec::new(), stable, free: Vec::new(), tracked: false, index: None, pb_free: Vec::new() };
+        let mut s = Snapshot { desc_pa: 0, desc, pages, pageblock_words, zones, cma, address_spaces: Vec::new(), pins: Vec::new(), stable, free: Vec::new(), tracked: false, index: None, pb_free: Vec::new() };
         s.compute_free();
         s
     }
@@ -413,7 +418,7 @@ impl Snapshot {
     /// On error `self` is left as it was.
     pub fn reread_tracked(&mut self, ram: &GuestRam, changed: &mut Vec<std::ops::Range<usize>>) -> R<()> {
         let d = Self::read_desc(ram, self.desc_pa)?;
-        let (pageblock_words, cma, address_spaces) = Self::read_tables(ram, &d)?;
+        let (pageblock_words, cma, address_spaces, pins) = Self::read_tables(ram, &d)?;
         let n = d.nr_pages as usize;
         let arr_pa = d.page_array_pa as u64;
         let arr_len = n as u64 * std::mem::size_of::<PageRecord>() as u64;
@@ -479,6 +484,7 @@ impl Snapshot {
         self.pageblock_words = pageblock_words;
         self.cma = cma;
         self.address_spaces = address_spaces;
+        self.pins = pins;
         Ok(())
     }
 
@@ -600,16 +606,17 @@ impl Snapshot {
         if let Err(e) = marked {
             return Err((e, Vec::new(), free));
         }
-        let (pageblock_words, cma, address_spaces) = rest;
+        let (pageblock_words, cma, address_spaces, pins) = rest;
         let zones = d.zones[..d.nr_zones as usize].to_vec();
         let seq_after = ram.read_u32(desc_pa + std::mem::offset_of!(GuestDesc, mm_seq) as u64).unwrap_or(u32::MAX);
         let stable = d.mm_seq % 2 == 0 && seq_after == d.mm_seq;
-        Ok(Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, stable, free, tracked: false, index: None, pb_free: Vec::new() })
+        Ok(Snapshot { desc_pa, desc: d, pages, pageblock_words, zones, cma, address_spaces, pins, stable, free, tracked: false, index: None, pb_free: Vec::new() })
     }
 
-    /// The pageblock bitmap, the CMA areas and the address-space table.
+    /// The pageblock bitmap, the CMA areas, the address-space table and
+    /// the pin table.
     #[allow(clippy::type_complexity)]
-    fn read_tables(ram: &GuestRam, d: &GuestDesc) -> R<(Vec<u32>, Vec<CmaArea>, Vec<AddressSpaceRecord>)> {
+    fn read_tables(ram: &GuestRam, d: &GuestDesc) -> R<(Vec<u32>, Vec<CmaArea>, Vec<AddressSpaceRecord>, Vec<PinRecord>)> {
         let pageblock_words: Vec<u32> = read_array(ram, "pageblock bitmap", d.pageblock_pa as u64, d.pageblock_words as u64)?;
         let recs: Vec<CmaAreaRecord> = read_array(ram, "CMA area table", d.cma_table_pa as u64, d.nr_cma_areas as u64)?;
         let mut cma = Vec::with_capacity(recs.len());
@@ -639,7 +646,21 @@ impl Snapshot {
             });
         }
         let address_spaces: Vec<AddressSpaceRecord> = read_array(ram, "address-space table", d.as_table_pa as u64, d.nr_address_spaces as u64)?;
-        Ok((pageblock_words, cma, address_spaces))
+        let pins = Self::read_pins(ram, d)?;
+        Ok((pageblock_words, cma, address_spaces, pins))
+    }
+
+    /// The records in use of the pin table (`PinTable`: a count, then
+    /// `pin_table_len` records), none without a table.
+    fn read_pins(ram: &GuestRam, d: &GuestDesc) -> R<Vec<PinRecord>> {
+        if d.pin_table_pa == 0 || d.pin_table_len == 0 {
+            return Ok(Vec::new());
+        }
+        let nr = ram.read_u32(d.pin_table_pa as u64).ok_or(IntrospectError::NotInRam { what: "pin table", pa: d.pin_table_pa as u64, len: 4 })?;
+        if nr > d.pin_table_len {
+            return Err(absurd("pin_table.nr", nr as u64, format!("the table holds {}", d.pin_table_len)));
+        }
+        read_array(ram, "pin table", d.pin_table_pa as u64 + 4, nr as u64)
     }
 
     /// Mark every page inside a free buddy block or a per-cpu list block.
@@ -871,6 +892,10 @@ impl Snapshot {
         c.cma_used = self.cma.iter().map(cma_used_pages).collect();
         c
     }
+    /// Pins the guest's pin table lists on frame `pfn`.
+    pub fn pins_of(&self, pfn: u32) -> u32 {
+        self.pins.iter().filter(|r| r.pfn == pfn).count() as u32
+    }
     /// Live address space with this ASID.
     pub fn address_space(&self, asid: u32) -> Option<&AddressSpaceRecord> {
         self.address_spaces.iter().find(|a| a.asid == asid && a.flags & AS_LIVE != 0)
@@ -975,6 +1000,12 @@ fn validate_desc(ram: &GuestRam, pa: u64, d: &GuestDesc) -> R<()> {
     }
     if d.nr_address_spaces > 0 {
         in_ram("address-space table", d.as_table_pa, d.nr_address_spaces as u64 * 16)?;
+    }
+    if d.pin_table_len > MAX_PINS {
+        return Err(absurd("pin_table_len", d.pin_table_len as u64, format!("more than {MAX_PINS}")));
+    }
+    if d.pin_table_pa != 0 && d.pin_table_len > 0 {
+        in_ram("pin table", d.pin_table_pa, 4 + d.pin_table_len as u64 * std::mem::size_of::<PinRecord>() as u64)?;
     }
     if d.ring_capacity != 0 {
         let cap = d.ring_capacity;

@@ -47,6 +47,9 @@ pub struct SynthGuest {
     pub areas: Vec<SynthArea>,
     /// (asid, ttbr0).
     pub spaces: Vec<(u32, u32)>,
+    /// The pin table's records ([`SynthGuest::set_pins`]).
+    pub pins: Vec<PinRecord>,
+    pub pin_table_pa: u64,
     pub kernel_ttbr1: u32,
     pub mm_seq: u32,
     pub inject_mask: u32,
@@ -78,6 +81,8 @@ impl SynthGuest {
             pageblock_pa: RAM_BASE + 0x1000,
             cma_table_pa: RAM_BASE + 0x2000,
             as_table_pa: RAM_BASE + 0x3000,
+            // in the descriptor's page, after it
+            pin_table_pa: RAM_BASE + 0x800,
             ring_pa: RAM_BASE + 0x4000,
             ring_capacity: 128,
             page_array_pa: RAM_BASE + 0x10_0000,
@@ -86,6 +91,7 @@ impl SynthGuest {
             pb_mt: vec![MIGRATE_MOVABLE; nblocks as usize],
             areas: Vec::new(),
             spaces: Vec::new(),
+            pins: Vec::new(),
             kernel_ttbr1: 0,
             mm_seq: 0,
             inject_mask: 0,
@@ -234,6 +240,22 @@ impl SynthGuest {
         self.set_pte(asid, va, Some(new));
     }
 
+    /// Make `pins` the pin table's records, written straight into RAM as
+    /// the guest updates its table in place (no commit needed).
+    pub fn set_pins(&mut self, pins: &[PinRecord]) {
+        assert!(pins.len() <= PIN_TABLE_LEN);
+        self.pins = pins.to_vec();
+        self.write_pins();
+    }
+
+    fn write_pins(&self) {
+        let mut t = PinTable::EMPTY;
+        for &r in &self.pins {
+            t.push(r);
+        }
+        self.ram.write(self.pin_table_pa, as_bytes(&t)).unwrap();
+    }
+
     /// Migrate type of the pageblock of `pfn`.
     pub fn mt_of(&self, pfn: u32) -> u8 {
         self.pb_mt[((pfn - self.base_pfn) >> self.pageblock_order) as usize]
@@ -371,6 +393,9 @@ impl SynthGuest {
         d.ring_capacity = self.ring_capacity;
         d.nr_address_spaces = self.spaces.len() as u32;
         d.as_table_pa = self.as_table_pa as u32;
+        d.pin_table_pa = self.pin_table_pa as u32;
+        d.pin_table_len = PIN_TABLE_LEN as u32;
+        self.write_pins();
         d.kernel_ttbr1 = self.kernel_ttbr1;
         d.ttbcr = 1;
         self.ram.write(self.desc_pa, as_bytes(&d)).unwrap();

@@ -61,7 +61,7 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
                 m.vas.first().copied(),
                 None,
                 format!(
-                    "the old frame {:#x} still holds {} reference(s) after its move to {:#x}: it is never freed (leaked; a pinned page that moved keeps its pin on the old frame) and belongs to {}",
+                    "the old frame {:#x} still holds {} reference(s) after its move to {:#x}: the move did not free it (a leaked old page; or a pinned page that moved: its pin stays on the old frame, which the pin's holder uses until it unpins it) and belongs to {}",
                     m.old_pfn,
                     p.refcount,
                     m.new_pfn,

@@ -3,6 +3,16 @@
 //! checks that need it: no PTE maps a free frame ([`Check::PteMapsFree`])
 //! and no user page is an orphan or mapped by a foreign PTE
 //! ([`Check::Ownership`]).
+//!
+//! A user page no PTE maps is an orphan unless pins hold it: `munmap`
+//! does not wait for pins (Linux 6.1 `zap_pte_range` drops the mapping's
+//! reference only), so a pinned page outlives its last mapping, held by
+//! the pin until its holder's `unpin_user_page` frees it. The guest
+//! lists the pins its holders keep by frame (the descriptor's pin table,
+//! [`Snapshot::pins`]); a page whose every reference is such a pin is
+//! held, not orphaned. A leaked pin (the holder forgot it but the
+//! reference stayed) is listed nowhere: its page is an orphan once
+//! unmapped.
 use super::{Check, CheckCtx, Out, Violation};
 use crate::memory::GuestRam;
 use crate::introspect::va::for_each_user_mapping;
@@ -27,10 +37,19 @@ pub fn owner_text(owner: u32) -> String {
     }
 }
 
+/// Whether pins alone hold user page `pfn`, which no PTE maps: unmapped
+/// by its record too, and every reference of it one of the pins the
+/// guest's pin table lists on the frame.
+pub fn held_by_pins(s: &Snapshot, pfn: u32, p: &PageRecord) -> bool {
+    let pins = s.pins_of(pfn);
+    pins > 0 && p.mapcount == -1 && p.refcount as i64 <= pins as i64
+}
+
 /// Walk every live user address space once and check, on a stable
 /// snapshot: no PTE maps a free frame; every mapped frame is a user page;
 /// every user page with a reference is mapped by as many PTEs as its
-/// `mapcount` says (none: an orphan — a frame nobody will ever free).
+/// `mapcount` says (none: an orphan — a frame nobody will ever free —
+/// unless pins hold it, [`held_by_pins`]).
 /// On an unstable snapshot only the free-frame check runs.
 pub fn check_frames(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx) -> Vec<Violation> {
     check_frames_with(s, ram, ctx, &mut Vec::new())
@@ -107,6 +126,7 @@ pub fn check_frames_with(s: &Snapshot, ram: &GuestRam, ctx: &CheckCtx, mapped: &
         }
         let pfn = base + i as u32;
         match mapped.get(i).filter(|e| e.0 > 0) {
+            None if held_by_pins(s, pfn, p) => {}
             None => out.push(Check::Ownership, Some(pfn), None, None, orphan_text(pfn, p)),
             Some(&(n, asid, va)) if n as i64 != p.mapcount as i64 + 1 => out.push(
                 Check::Ownership,
@@ -147,12 +167,15 @@ pub struct FrameChecker {
     wrong: BTreeSet<usize>,
     /// Pages whose count changed in this update.
     touched: Vec<usize>,
+    /// The frames the pin table listed at the last catch-up (sorted, a
+    /// frame once per pin).
+    pins: Vec<u32>,
     fresh: bool,
 }
 
 impl FrameChecker {
     pub fn new(ram: &GuestRam) -> FrameChecker {
-        FrameChecker { tables: TableCache::new(ram), base: 0, count: Vec::new(), bad: BTreeSet::new(), wrong: BTreeSet::new(), touched: Vec::new(), fresh: true }
+        FrameChecker { tables: TableCache::new(ram), base: 0, count: Vec::new(), bad: BTreeSet::new(), wrong: BTreeSet::new(), touched: Vec::new(), pins: Vec::new(), fresh: true }
     }
 
     /// [`check_frames`] of `s` and RAM now: [`FrameChecker::catch_up`],
@@ -195,8 +218,11 @@ impl FrameChecker {
             let c = self.count[i];
             set(&mut self.bad, i, c > 0 && (free || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER));
             let mapped = if free { 0 } else { c };
-            set(&mut self.wrong, i, is_user_in_use(p) && (mapped == 0 || mapped as i64 != p.mapcount as i64 + 1));
+            let wrong = if mapped == 0 { !held_by_pins(s, base + i as u32, p) } else { mapped as i64 != p.mapcount as i64 + 1 };
+            set(&mut self.wrong, i, is_user_in_use(p) && wrong);
         };
+        let mut pins: Vec<u32> = s.pins.iter().map(|r| r.pfn).collect();
+        pins.sort_unstable();
         if std::mem::take(&mut self.fresh) {
             (0..n).for_each(&mut judge);
         } else {
@@ -206,7 +232,17 @@ impl FrameChecker {
             let touched = std::mem::take(&mut self.touched);
             touched.iter().copied().for_each(&mut judge);
             self.touched = touched;
+            // a pin dropped from (or added to) the table changes whether
+            // its frame is held, with or without a change to its record
+            if pins != self.pins {
+                let mut either: Vec<u32> = pins.iter().chain(&self.pins).copied().collect();
+                either.dedup();
+                either.sort_unstable();
+                either.dedup();
+                either.iter().filter_map(|&pfn| pfn.checked_sub(base).map(|i| i as usize).filter(|&i| i < n)).for_each(&mut judge);
+            }
         }
+        self.pins = pins;
     }
 
     /// The findings of the state as of the last catch-up, `s` being the

@@ -3,7 +3,7 @@
 use super::*;
 use crate::introspect::synth::SynthGuest;
 use crate::introspect::Snapshot;
-use cmaemu_abi::desc::{as_bytes, DMA_DEV_CAMERA, DMA_DEV_CLCD};
+use cmaemu_abi::desc::{as_bytes, PinRecord, DMA_DEV_CAMERA, DMA_DEV_CLCD};
 use cmaemu_abi::page::*;
 use cmaemu_abi::trace::GuestEvent;
 
@@ -552,6 +552,7 @@ fn cached_frame_checks_match_fresh_walks() {
     let mut settled = 0;
     let mut found = std::collections::BTreeSet::new();
     let mut nonempty = 0;
+    let mut held = 0;
     let spaces = g.spaces.clone();
     let heal = |g: &mut SynthGuest| {
         // the first three address spaces with their first tables, mapping
@@ -563,6 +564,7 @@ fn cached_frame_checks_match_fresh_walks() {
         for k in 0..48 {
             g.set_pte(1 + k % 3, VA + ((k / 3) << 12) + ((k % 2) << 20), Some(user0 + k));
         }
+        g.pins.clear();
         g.mm_seq += g.mm_seq % 2;
         g.commit();
     };
@@ -574,7 +576,7 @@ fn cached_frame_checks_match_fresh_walks() {
         for _ in 0..if round % 25 < 3 { 0 } else { 1 + next() % 4 } {
             let asid = g.spaces[next() as usize % g.spaces.len()].0;
             let va = VA + (next() % 3 << 20) + (next() % 32) * 4096;
-            match next() % 10 {
+            match next() % 12 {
                 0..=3 => {
                     let pfn = match next() % 4 {
                         0 => user0 + next() % 64,
@@ -610,13 +612,31 @@ fn cached_frame_checks_match_fresh_walks() {
                 }
                 6 => {
                     let pfn = user0 + next() % 64;
-                    let rec = match next() % 4 {
+                    let rec = match next() % 5 {
                         0 => PageRecord { flags: PG_LRU | PG_ANON, mapcount: next() as i32 % 3, owner: OWNER_KIND_USER | 1, ..PageRecord::INIT },
                         1 => PageRecord { owner: OWNER_KIND_KERNEL, ..PageRecord::INIT },
                         2 => PageRecord { flags: PG_BUDDY, private: next() % 3, refcount: 0, owner: OWNER_NONE, ..PageRecord::INIT },
+                        // unmapped, its references pins (or not)
+                        3 => PageRecord { flags: PG_ANON, mapcount: -1, refcount: 1 + next() as i32 % 2, owner: OWNER_KIND_USER | 1, ..PageRecord::INIT },
                         _ => PageRecord { refcount: 0, owner: OWNER_NONE, ..PageRecord::INIT },
                     };
                     g.write_page(pfn, &rec);
+                }
+                // the pin table rewritten in place: up to three pins of
+                // user pages, a frame possibly twice; half the time the
+                // first one's page is unmapped (free out) and its last
+                // reference the pin
+                10 | 11 => {
+                    let pins: Vec<PinRecord> = (0..next() % 4).map(|_| PinRecord { pfn: user0 + next() % 64, va: VA, asid: 1 }).collect();
+                    if let Some(k) = pins.first().map(|r| r.pfn - user0).filter(|&k| k < 48 && next() % 2 == 0) {
+                        let (asid, va) = (1 + k % 3, VA + ((k / 3) << 12) + ((k % 2) << 20));
+                        let l1 = g.spaces.iter().find(|s| s.0 == asid).map(|s| s.1 as u64 + ((va >> 20) as u64) * 4);
+                        if l1.is_some_and(|l1| g.ram.read_u32(l1) != Some(0x1000_0001)) {
+                            g.set_pte(asid, va, None);
+                        }
+                        g.write_page(user0 + k, &PageRecord { flags: PG_ANON, mapcount: -1, owner: OWNER_KIND_USER | (1 + k % 3), mapping: 1, ..PageRecord::INIT });
+                    }
+                    g.set_pins(&pins);
                 }
                 7 if round % 7 == 0 => {
                     let fresh = 10 + round;
@@ -672,11 +692,86 @@ fn cached_frame_checks_match_fresh_walks() {
         assert!(round % 25 >= 3 || a.is_empty(), "round {round}: healed, yet {a:#?}");
         nonempty += !a.is_empty() as usize;
         found.extend(a.iter().map(|v| (v.check, v.detail.contains("mapcount says"), v.detail.contains("orphan"))));
+        // pages pins alone hold (unmapped, every reference listed)
+        held += (0..64).filter(|k| {
+            let p = user0 + k;
+            let r = g.read_page(p);
+            s.stable && r.owner & OWNER_KIND_MASK == OWNER_KIND_USER && r.refcount > 0 && crate::verify::ownership::held_by_pins(&s, p, &r) && !a.iter().any(|v| v.pfn == Some(p))
+        }).count();
     }
+    assert!(held > 20, "{held} page-rounds held by pins alone");
     assert!(settled > 200, "{settled} prompts between checks");
     // every kind of finding came and went
     assert!(nonempty > 200, "{nonempty} rounds with findings");
     for k in [(Check::PteMapsFree, false, false), (Check::Ownership, false, false), (Check::Ownership, true, false), (Check::Ownership, false, true)] {
         assert!(found.contains(&k), "{k:?} never found: {found:?}");
     }
+}
+
+#[test]
+fn pins_hold_an_unmapped_user_page_and_only_pins_do() {
+    // Linux 6.1: munmap drops the mapping's reference only; a pinned page
+    // stays allocated, off every page table, until its holder's
+    // unpin_user_page. The guest lists such pins (its pin table): the
+    // ownership check counts them as the page's owners, and nothing else.
+    let mut g = SynthGuest::new(64);
+    g.add_space(1);
+    let p = g.pb_pfn(3) + 5;
+    g.user_page(1, VA, p);
+    g.commit();
+    let mut s = snap(&g);
+    let mut fc = FrameChecker::new(&g.ram);
+    let mut changed = Vec::new();
+    // judge the state now with the cached checker (only what changed since
+    // the last call) and with a fresh walk: they must agree
+    let mut judge = |g: &SynthGuest, s: &mut Snapshot| {
+        changed.clear();
+        s.reread_tracked(&g.ram, &mut changed).unwrap();
+        let a = fc.check(s, &ctx(), &crate::introspect::snapshot::merge_ranges(changed.clone()));
+        let b = check_frames(&snap(g), &g.ram, &ctx());
+        assert_eq!(a, b);
+        a
+    };
+    assert_eq!(judge(&g, &mut s), vec![]);
+    let user = |refcount: i32, mapcount: i32| PageRecord { flags: PG_ANON, refcount, mapcount, owner: OWNER_KIND_USER | 1, mapping: 1, ..PageRecord::INIT };
+    // pinned (pin in): one reference more, listed
+    let pin = PinRecord { pfn: p, va: VA, asid: 1 };
+    g.set_pins(&[pin]);
+    g.write_page(p, &PageRecord { flags: PG_ANON | PG_LRU, ..user(2, 0) });
+    assert_eq!(judge(&g, &mut s), vec![]);
+    // unmapped (free out): the pin holds it
+    g.set_pte(1, VA, None);
+    g.write_page(p, &user(1, -1));
+    assert_eq!(judge(&g, &mut s), vec![], "a page its pin holds is no orphan");
+    // the pin dropped from the table, its reference not (a leaked pin):
+    // no page record changes, yet the page is an orphan now
+    g.set_pins(&[]);
+    let v = judge(&g, &mut s);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].check, v[0].pfn), (Check::Ownership, Some(p)));
+    assert!(v[0].detail.contains("orphan"), "{}", v[0].detail);
+    // listed again: held again
+    g.set_pins(&[pin]);
+    assert_eq!(judge(&g, &mut s), vec![]);
+    // a reference beyond the pins (a missed put_page): an orphan
+    g.write_page(p, &user(2, -1));
+    let v = judge(&g, &mut s);
+    assert_eq!(v.iter().map(|v| (v.check, v.pfn)).collect::<Vec<_>>(), vec![(Check::Ownership, Some(p))]);
+    // two pins of the frame hold two references
+    g.set_pins(&[pin, pin]);
+    assert_eq!(judge(&g, &mut s), vec![]);
+    // a record that says mapped while no PTE maps it: pins do not excuse it
+    g.write_page(p, &user(2, 0));
+    let v = judge(&g, &mut s);
+    assert_eq!(v.iter().map(|v| (v.check, v.pfn)).collect::<Vec<_>>(), vec![(Check::Ownership, Some(p))]);
+    // a pin of another frame holds nothing here
+    g.set_pins(&[PinRecord { pfn: p + 1, ..pin }]);
+    g.write_page(p, &user(1, -1));
+    let v = judge(&g, &mut s);
+    assert_eq!(v.iter().map(|v| (v.check, v.pfn)).collect::<Vec<_>>(), vec![(Check::Ownership, Some(p))]);
+    // unpinned: the frame is freed, its record gone with it
+    g.set_pins(&[]);
+    g.free(p, 1);
+    g.commit();
+    assert_eq!(judge(&g, &mut s), vec![]);
 }

@@ -25,7 +25,7 @@ use crate::page::{PageRecord, MIGRATE_TYPES};
 /// `"CMAD"` in memory (little-endian).
 pub const DESC_MAGIC: u32 = u32::from_le_bytes(*b"CMAD");
 /// Layout version; bump on any change to a record in this file or `trace.rs`.
-pub const DESC_VERSION: u32 = 1;
+pub const DESC_VERSION: u32 = 2;
 
 /// Zones in the summary (`MAX_NR_ZONES` on ARM32: DMA/Normal/HighMem).
 pub const DESC_MAX_ZONES: usize = 3;
@@ -210,6 +210,71 @@ impl LruAddRecord {
 /// `AddressSpaceRecord::flags`: the slot is live.
 pub const AS_LIVE: u32 = 1 << 0;
 
+/// Pins a [`PinTable`] holds at most.
+pub const PIN_TABLE_LEN: usize = 64;
+
+/// One page pin (`pin_user_pages`) whose holder keeps it by frame, as a
+/// driver keeps the `struct page *` it pinned: it releases that frame
+/// (`unpin_user_page`), whatever the VA maps by then.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinRecord {
+    /// The pinned frame.
+    pub pfn: u32,
+    /// The user VA it was pinned through (for messages).
+    pub va: u32,
+    /// The address space of that VA.
+    pub asid: u32,
+}
+const _: () = assert!(core::mem::size_of::<PinRecord>() == 12);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for PinRecord {}
+
+impl PinRecord {
+    pub const EMPTY: PinRecord = PinRecord { pfn: crate::page::PFN_NONE, va: 0, asid: 0 };
+}
+
+/// The pins the guest's pin holders keep by frame (the shell's `pin in`):
+/// the guest updates it in place, inside its mm sections; the host reads
+/// it live. A pinned page may lose every mapping (`munmap` does not wait
+/// for pins) and stays allocated, held by its pins, until they are
+/// dropped: the host's ownership check counts the pins listed here as
+/// the references of a page no PTE maps. Pins not listed (`pin N`, whose
+/// pages cannot be unmapped while pinned, and a device's pins for the
+/// length of one transfer, whose pages stay mapped) are not such owners.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinTable {
+    /// Records in use: `pins[..nr]`.
+    pub nr: u32,
+    pub pins: [PinRecord; PIN_TABLE_LEN],
+}
+const _: () = assert!(core::mem::size_of::<PinTable>() == 4 + 12 * PIN_TABLE_LEN);
+// SAFETY: integers only, no padding (size asserted).
+unsafe impl Pod for PinTable {}
+
+impl PinTable {
+    pub const EMPTY: PinTable = PinTable { nr: 0, pins: [PinRecord::EMPTY; PIN_TABLE_LEN] };
+    /// The records in use (clamped to the array).
+    pub fn pins(&self) -> &[PinRecord] {
+        &self.pins[..(self.nr as usize).min(PIN_TABLE_LEN)]
+    }
+    /// Add a record; false (nothing added) when the table is full.
+    pub fn push(&mut self, r: PinRecord) -> bool {
+        let n = self.nr as usize;
+        if n >= PIN_TABLE_LEN {
+            return false;
+        }
+        self.pins[n] = r;
+        self.nr += 1;
+        true
+    }
+    /// Whether another record fits.
+    pub fn is_full(&self) -> bool {
+        self.nr as usize >= PIN_TABLE_LEN
+    }
+}
+
 /// The descriptor.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,12 +353,17 @@ pub struct GuestDesc {
     /// Physical address of the CPU's [`LruAddRecord`] (0: none). The guest
     /// updates it in place; the host reads it live.
     pub lru_add_pa: u32,
+    /// Physical address of the [`PinTable`] (0: none). The guest updates
+    /// it in place; the host reads it live.
+    pub pin_table_pa: u32,
+    /// Capacity of that table ([`PIN_TABLE_LEN`]).
+    pub pin_table_len: u32,
 
     /// Zone summary, `nr_zones` used, in zone order.
     pub zones: [ZoneRecord; DESC_MAX_ZONES],
 }
-const _: () = assert!(core::mem::size_of::<GuestDesc>() == 32 * 4 + 3 * 488);
-const _: () = assert!(core::mem::size_of::<GuestDesc>() == 1592);
+const _: () = assert!(core::mem::size_of::<GuestDesc>() == 34 * 4 + 3 * 488);
+const _: () = assert!(core::mem::size_of::<GuestDesc>() == 1600);
 // SAFETY: integers only, no padding (size asserted).
 unsafe impl Pod for GuestDesc {}
 
@@ -333,6 +403,8 @@ impl GuestDesc {
             ttbcr: 0,
             kernel_ttbr0: 0,
             lru_add_pa: 0,
+            pin_table_pa: 0,
+            pin_table_len: 0,
             zones: [ZoneRecord::EMPTY; DESC_MAX_ZONES],
         }
     }
@@ -392,7 +464,7 @@ mod tests {
         d.nr_pages = 1234;
         d.zones[1].free_head[3][4] = 77;
         let b = as_bytes(&d);
-        assert_eq!(b.len(), 1592);
+        assert_eq!(b.len(), 1600);
         assert_eq!(&b[0..4], b"CMAD");
         let back: GuestDesc = from_bytes(b).unwrap();
         assert_eq!(back, d);
@@ -400,5 +472,22 @@ mod tests {
         let n: [u8; 8] = fixed_name("HighMemXYZ");
         assert_eq!(name_bytes(&n), b"HighMem");
         assert_eq!(d.trace_record_size, 64);
+    }
+
+    #[test]
+    fn a_pin_table_takes_records_until_full() {
+        let mut t = PinTable::EMPTY;
+        assert!(t.pins().is_empty());
+        for i in 0..PIN_TABLE_LEN as u32 {
+            assert!(!t.is_full());
+            assert!(t.push(PinRecord { pfn: 0x60000 + i, va: 0x40_0000 + i * 4096, asid: 1 }));
+        }
+        assert!(t.is_full());
+        assert!(!t.push(PinRecord { pfn: 1, va: 2, asid: 3 }));
+        assert_eq!(t.pins().len(), PIN_TABLE_LEN);
+        assert_eq!(t.pins()[PIN_TABLE_LEN - 1].pfn, 0x60000 + PIN_TABLE_LEN as u32 - 1);
+        // a count beyond the array (an untrusted record) is clamped
+        t.nr = 1000;
+        assert_eq!(t.pins().len(), PIN_TABLE_LEN);
     }
 }

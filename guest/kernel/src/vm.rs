@@ -9,6 +9,7 @@ use crate::arch::{self, phys_to_virt};
 use crate::mm::task::Task;
 use crate::mm::{self, Mm};
 use crate::{paging, println};
+use cmaemu_abi::desc::{PinRecord, PIN_TABLE_LEN};
 use cmaemu_abi::page::{Pfn, OWNER_KIND_PGTABLE, OWNER_KIND_USER};
 use cmaemu_mm::buddy::PageAlloc;
 use cmaemu_mm::gfp;
@@ -516,16 +517,15 @@ pub fn pages_in(mm: &mut Mm, start: u32, end: u32, out: &mut [(u32, Pfn)]) -> us
     n
 }
 
-/// `get_user_pages` / `unpin_user_page` of one frame: one reference more
-/// or less.
+/// `pin_user_pages` / `unpin_user_page` of one frame the caller keeps
+/// (the camera's USERPTR buffers): one reference more, or the pin's
+/// reference dropped from that frame, which it frees if that was the
+/// last reference (the page may have lost its mapping meanwhile).
 pub fn pin_frame(mm: &mut Mm, pfn: Pfn, va: u32, on: bool, origin: PinOrigin) {
     let asid = mm.tasks.get(mm.tasks.current).map_or(0, |t| t.asid);
-    if let Some(pg) = mm.pa.as_mut().and_then(|pa| pa.mem.page_mut(pfn)) {
-        if on {
-            pg.refcount += 1;
-        } else {
-            pg.refcount = pg.refcount.saturating_sub(1).max(1);
-        }
+    let Some(pa) = mm.pa.as_mut() else { return };
+    let done = if on { pa.pin_user_page(pfn).is_ok() } else { pa.unpin_user_page(pfn).is_ok() };
+    if done {
         note_pin(asid, pfn.0, va, on, origin);
     }
 }
@@ -561,11 +561,8 @@ pub fn pin(mm: &mut Mm, n: u32) {
     let mut done = 0;
     while done < n && t.pinned < t.nr_pages {
         let pte = pte_get(t, page_va(t.pinned));
-        if pte & 2 != 0 {
-            if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
-                pg.refcount += 1;
-                note_pin(t.asid, pte >> 12, page_va(t.pinned), true, pin_origin(pin as fn(&mut Mm, u32) as usize));
-            }
+        if pte & 2 != 0 && pa.pin_user_page(Pfn(pte >> 12)).is_ok() {
+            note_pin(t.asid, pte >> 12, page_va(t.pinned), true, pin_origin(pin as fn(&mut Mm, u32) as usize));
         }
         t.pinned += 1;
         done += 1;
@@ -580,20 +577,27 @@ pub fn pin(mm: &mut Mm, n: u32) {
 }
 
 /// `pin in START END`: pin the first page of the current task whose frame
-/// lies in [START, END) (pfns); prints it.
+/// lies in [START, END) (pfns); prints it. The pin is kept by frame in
+/// `mm.tasks.pins` (a holder keeps the `struct page *` it pinned): the
+/// page may lose its mapping (`free`, `free out`) and stays allocated,
+/// held by the pin, until `unpin` releases that frame.
 pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
     let Some(&mut t) = mm.tasks.get(mm.tasks.current) else { return };
     let Some(pa) = mm.pa.as_mut() else { return };
+    if mm.tasks.pins.is_full() {
+        println!("pin: {} pins held already: unpin first", PIN_TABLE_LEN);
+        return;
+    }
     for i in 0..t.nr_pages {
         let va = page_va(i);
         let pte = pte_get(&t, va);
         let pfn = pte >> 12;
         if pte & 2 != 0 && pfn >= start && pfn < end {
-            if let Some(pg) = pa.mem.page_mut(Pfn(pfn)) {
-                pg.refcount += 1;
-                note_pin(t.asid, pfn, va, true, PinOrigin { command: "pin in", func: pin_in as fn(&mut Mm, u32, u32) as usize });
+            if pa.pin_user_page(Pfn(pfn)).is_err() {
+                break;
             }
-            mm.tasks.push_extra_pin((va, pfn));
+            mm.tasks.pins.push(PinRecord { pfn, va, asid: t.asid as u32 });
+            note_pin(t.asid, pfn, va, true, PinOrigin { command: "pin in", func: pin_in as fn(&mut Mm, u32, u32) as usize });
             println!("pin: pinned pfn {:#x} (va {:#010x})", pfn, va);
             return;
         }
@@ -601,37 +605,53 @@ pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
     println!("pin: no page of this task in pfns {:#x}-{:#x}", start, end);
 }
 
-/// `unpin`: drop every pin.
+/// `unpin`: drop every pin: the current task's `pin N` pins, and every
+/// `pin in` pin (`unpin_user_page` of the frame each pinned: a page no
+/// PTE maps any more is freed when its pin was its last reference).
 pub fn unpin(mm: &mut Mm) {
     let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
     let Some(pa) = mm.pa.as_mut() else { return };
     // Fault injection `leaked_pin`: the first pin is never released.
     let mut leak = crate::hostif::injected(cmaemu_abi::trace::INJECT_LEAKED_PIN);
-    let asid = t.asid;
-    let mut unpin_one = |pa: &mut cmaemu_mm::buddy::PageAlloc<'_>, va: u32, pte: u32| {
-        if pte & 2 == 0 {
-            return;
-        }
-        if core::mem::take(&mut leak) {
-            crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAKED_PIN, pte >> 12, va);
-            return;
-        }
-        if let Some(pg) = pa.mem.page_mut(Pfn(pte >> 12)) {
-            pg.refcount = pg.refcount.saturating_sub(1).max(1);
-            note_pin(asid, pte >> 12, va, false, pin_origin(unpin as fn(&mut Mm) as usize));
-        }
-    };
+    let origin = pin_origin(unpin as fn(&mut Mm) as usize);
+    // `pin N` keeps no frames, only how many pages from the region's start
+    // it pinned (none of them can be unmapped while pinned: `free` stops
+    // at them): their PTEs map the pinned frames, as a pinned page cannot
+    // migrate. Only the `ignore_pin` injection moves one: the pin then
+    // stays with the old frame, and the copy the PTE maps now holds none
+    // (`page_count == total_mapcount`): left alone.
     for i in 0..t.pinned {
         let va = page_va(i);
-        unpin_one(pa, va, pte_get(t, va));
+        let pte = pte_get(t, va);
+        if pte & 2 == 0 {
+            continue;
+        }
+        let pfn = Pfn(pte >> 12);
+        if core::mem::take(&mut leak) {
+            crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAKED_PIN, pfn.0, va);
+            continue;
+        }
+        // page_count beyond the mappings' and the LRU add batch's references
+        let batch = pa.in_lru_add_batch(pfn) as i32;
+        let pinned = pa.mem.page(pfn).is_some_and(|p| p.refcount - batch > p.mapcount + 1);
+        if pinned && pa.unpin_user_page(pfn).is_ok() {
+            note_pin(t.asid, pfn.0, va, false, origin);
+        }
     }
     t.pinned = 0;
-    let t = *t;
-    let (pins, n) = mm.tasks.take_extra_pins();
-    for &(va, _) in &pins[..n] {
-        // the page may have moved since: unpin what the PTE maps now
-        unpin_one(pa, va, pte_get(&t, va) | 2);
+    let pins = mm.tasks.pins;
+    for r in pins.pins() {
+        if core::mem::take(&mut leak) {
+            crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAKED_PIN, r.pfn, r.va);
+            continue;
+        }
+        if pa.unpin_user_page(Pfn(r.pfn)).is_ok() {
+            note_pin(r.asid as u16, r.pfn, r.va, false, origin);
+        }
     }
+    // the records go after their references (a host that reads between
+    // sees a listed pin of a page already unpinned, never the reverse)
+    mm.tasks.pins.nr = 0;
     say!("unpin: done");
 }
 

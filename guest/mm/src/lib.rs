@@ -18,5 +18,6 @@ pub mod contiguous;
 pub mod rmem;
 pub mod views;
 pub mod rmap;
+pub mod gup;
 pub mod migrate;
 pub mod contig;

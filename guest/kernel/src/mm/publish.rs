@@ -63,6 +63,9 @@ pub fn init(mm: &mut Mm) {
     d.kernel_ttbr0 = crate::paging::EMPTY_TTBR0.load(Ordering::Relaxed);
     d.inject_mask = hostif::inject_mask();
     d.lru_add_pa = virt_to_phys(&pa.lru_add as *const _ as u32);
+    // the mm state never moves (a static): the host reads the table in place
+    d.pin_table_pa = virt_to_phys(&mm.tasks.pins as *const _ as u32);
+    d.pin_table_len = PIN_TABLE_LEN as u32;
     d.kallsyms_pa = virt_to_phys(crate::kallsyms::KALLSYMS.as_ptr() as u32);
     hostif::attach(dva, d, rva, RING_CAP);
     CMA_VA.store(cva, Ordering::Relaxed);

@@ -18,20 +18,20 @@ pub struct Task {
     pub shared: (u32, u32),
 }
 
-/// Pins `pin in` took, dropped by `unpin`: (VA, pfn).
-pub const MAX_EXTRA_PINS: usize = 64;
+use cmaemu_abi::desc::PinTable;
 
 pub struct Tasks {
     pub slots: [Option<Task>; MAX_TASKS],
     /// The task whose TTBR0 is loaded.
     pub current: usize,
-    pub extra_pins: [(u32, u32); MAX_EXTRA_PINS],
-    pub nr_extra_pins: usize,
+    /// The pins `pin in` took, by frame (what `unpin` releases); the host
+    /// reads the table in place (the descriptor's `pin_table_pa`).
+    pub pins: PinTable,
 }
 
 impl Tasks {
     pub const fn new() -> Self {
-        Tasks { slots: [None; MAX_TASKS], current: 0, extra_pins: [(0, 0); MAX_EXTRA_PINS], nr_extra_pins: 0 }
+        Tasks { slots: [None; MAX_TASKS], current: 0, pins: PinTable::EMPTY }
     }
 
     /// Task `i`, if it exists.
@@ -42,18 +42,5 @@ impl Tasks {
     /// The task of address space `asid` (asid = slot + 1).
     pub fn by_asid(&mut self, asid: u16) -> Option<&mut Task> {
         self.get((asid as usize).checked_sub(1)?)
-    }
-
-    /// Remember a `pin in` pin (dropped silently when the list is full).
-    pub fn push_extra_pin(&mut self, e: (u32, u32)) {
-        if self.nr_extra_pins < MAX_EXTRA_PINS {
-            self.extra_pins[self.nr_extra_pins] = e;
-            self.nr_extra_pins += 1;
-        }
-    }
-
-    /// Take every `pin in` pin.
-    pub fn take_extra_pins(&mut self) -> ([(u32, u32); MAX_EXTRA_PINS], usize) {
-        (self.extra_pins, core::mem::take(&mut self.nr_extra_pins))
     }
 }
