@@ -130,3 +130,31 @@ fn a_leaked_pin_is_an_orphan_in_each_pin_workload() {
         assert!(!s.is_free(p) && s.pins_of(p) == 0, "{name}: {:?}", s.page(p));
     }
 }
+
+#[test]
+fn a_full_pin_table_refuses_the_pin_instead_of_leaking_it() {
+    // `pin in` keeps at most 64 pins; the 65th is refused (it used to take
+    // the reference and drop the record: a pin nobody would release)
+    let mut m = machine("console=ttyAMA0");
+    run(&mut m, "fill 4 5");
+    let mut pinned = Vec::new();
+    for _ in 0..64 {
+        pinned.push(pinned_pfn(&run(&mut m, "pin in 0x60000 0x70000")));
+    }
+    let out = run(&mut m, "pin in 0x60000 0x70000");
+    assert!(out.contains("pin: 64 pins held already: unpin first"), "{out}");
+    let s = snapshot(&m);
+    assert_eq!(s.pins.len(), 64);
+    // the first page of the range, 64 times: 64 pins and its mapping
+    assert!(pinned.iter().all(|&p| p == pinned[0]), "{pinned:x?}");
+    assert_eq!(s.page(pinned[0]).map(|p| (p.refcount, p.mapcount)), Some((65, 0)));
+    // unmapped, the 64 pins hold it; unpinned, it is freed
+    run(&mut m, "free 4");
+    run(&mut m, "sleep 40");
+    assert_eq!(m.violations(), vec![]);
+    assert_eq!(snapshot(&m).page(pinned[0]).map(|p| (p.refcount, p.mapcount)), Some((64, -1)));
+    run(&mut m, "unpin");
+    run(&mut m, "sleep 40");
+    assert_eq!(m.violations(), vec![]);
+    assert!(snapshot(&m).is_free(pinned[0]));
+}
