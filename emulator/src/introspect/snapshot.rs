@@ -8,7 +8,7 @@
 use crate::memory::GuestRam;
 use crate::memory::walk::MmuRegs;
 use cmaemu_abi::desc::{
-    name_bytes, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, PinRecord, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE,
+    name_bytes, pin_holder_name, slice_as_bytes_mut, zeroed, AddressSpaceRecord, CmaAreaRecord, GuestDesc, PinRecord, Pod, ZoneRecord, AS_LIVE, CMA_AREA_ACTIVE,
     DESC_MAGIC, DESC_MAX_ORDER, DESC_MAX_ZONES, DESC_VERSION,
 };
 use cmaemu_abi::page::*;
@@ -892,9 +892,18 @@ impl Snapshot {
         c.cma_used = self.cma.iter().map(cma_used_pages).collect();
         c
     }
-    /// Pins the guest's pin table lists on frame `pfn`.
+    /// Pins the guest's pin table lists on frame `pfn` with a holder that
+    /// releases them (the shell's `pin in`, the camera's capture): a
+    /// record naming no holder the guest has (a torn or corrupt table)
+    /// holds nothing.
     pub fn pins_of(&self, pfn: u32) -> u32 {
-        self.pins.iter().filter(|r| r.pfn == pfn).count() as u32
+        self.holding_pins().filter(|r| r.pfn == pfn).count() as u32
+    }
+
+    /// The pin table's records that name a holder the guest has (the ones
+    /// [`Snapshot::pins_of`] counts).
+    pub fn holding_pins(&self) -> impl Iterator<Item = &PinRecord> {
+        self.pins.iter().filter(|r| pin_holder_name(r.holder).is_some())
     }
     /// Live address space with this ASID.
     pub fn address_space(&self, asid: u32) -> Option<&AddressSpaceRecord> {

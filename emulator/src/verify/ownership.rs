@@ -8,11 +8,12 @@
 //! does not wait for pins (Linux 6.1 `zap_pte_range` drops the mapping's
 //! reference only), so a pinned page outlives its last mapping, held by
 //! the pin until its holder's `unpin_user_page` frees it. The guest
-//! lists the pins its holders keep by frame (the descriptor's pin table,
-//! [`Snapshot::pins`]); a page whose every reference is such a pin is
-//! held, not orphaned. A leaked pin (the holder forgot it but the
-//! reference stayed) is listed nowhere: its page is an orphan once
-//! unmapped.
+//! lists the pins its holders keep by frame, each under its holder's name
+//! (the descriptor's pin table, [`Snapshot::pins`]: the shell's `pin in`,
+//! the camera's capture buffers); a page whose every reference is such a
+//! pin, whoever holds it, is held, not orphaned. A leaked pin (the
+//! holder forgot it but the reference stayed) is listed nowhere: its
+//! page is an orphan once unmapped.
 use super::{Check, CheckCtx, Out, Violation};
 use crate::memory::GuestRam;
 use crate::introspect::va::for_each_user_mapping;
@@ -221,7 +222,8 @@ impl FrameChecker {
             let wrong = if mapped == 0 { !held_by_pins(s, base + i as u32, p) } else { mapped as i64 != p.mapcount as i64 + 1 };
             set(&mut self.wrong, i, is_user_in_use(p) && wrong);
         };
-        let mut pins: Vec<u32> = s.pins.iter().map(|r| r.pfn).collect();
+        // the pins that hold (a record naming no holder holds nothing)
+        let mut pins: Vec<u32> = s.holding_pins().map(|r| r.pfn).collect();
         pins.sort_unstable();
         if std::mem::take(&mut self.fresh) {
             (0..n).for_each(&mut judge);

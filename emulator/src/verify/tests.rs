@@ -3,7 +3,7 @@
 use super::*;
 use crate::introspect::synth::SynthGuest;
 use crate::introspect::Snapshot;
-use cmaemu_abi::desc::{as_bytes, PinRecord, DMA_DEV_CAMERA, DMA_DEV_CLCD};
+use cmaemu_abi::desc::{as_bytes, PinRecord, DMA_DEV_CAMERA, DMA_DEV_CLCD, PIN_HOLDER_CAMERA, PIN_HOLDER_SHELL};
 use cmaemu_abi::page::*;
 use cmaemu_abi::trace::GuestEvent;
 
@@ -627,7 +627,10 @@ fn cached_frame_checks_match_fresh_walks() {
                 // first one's page is unmapped (free out) and its last
                 // reference the pin
                 10 | 11 => {
-                    let pins: Vec<PinRecord> = (0..next() % 4).map(|_| PinRecord { pfn: user0 + next() % 64, va: VA, asid: 1 }).collect();
+                    // held by the shell or the camera; now and then a
+                    // record naming no holder (which holds nothing)
+                    let holder = |r: u32| [PIN_HOLDER_SHELL, PIN_HOLDER_CAMERA, PIN_HOLDER_SHELL, PIN_HOLDER_CAMERA, PIN_HOLDER_SHELL, 0][r as usize % 6];
+                    let pins: Vec<PinRecord> = (0..next() % 4).map(|_| PinRecord { pfn: user0 + next() % 64, va: VA, asid: 1, holder: holder(next()) }).collect();
                     if let Some(k) = pins.first().map(|r| r.pfn - user0).filter(|&k| k < 48 && next() % 2 == 0) {
                         let (asid, va) = (1 + k % 3, VA + ((k / 3) << 12) + ((k % 2) << 20));
                         let l1 = g.spaces.iter().find(|s| s.0 == asid).map(|s| s.1 as u64 + ((va >> 20) as u64) * 4);
@@ -735,7 +738,7 @@ fn pins_hold_an_unmapped_user_page_and_only_pins_do() {
     assert_eq!(judge(&g, &mut s), vec![]);
     let user = |refcount: i32, mapcount: i32| PageRecord { flags: PG_ANON, refcount, mapcount, owner: OWNER_KIND_USER | 1, mapping: 1, ..PageRecord::INIT };
     // pinned (pin in): one reference more, listed
-    let pin = PinRecord { pfn: p, va: VA, asid: 1 };
+    let pin = PinRecord { pfn: p, va: VA, asid: 1, holder: PIN_HOLDER_SHELL };
     g.set_pins(&[pin]);
     g.write_page(p, &PageRecord { flags: PG_ANON | PG_LRU, ..user(2, 0) });
     assert_eq!(judge(&g, &mut s), vec![]);
@@ -769,8 +772,28 @@ fn pins_hold_an_unmapped_user_page_and_only_pins_do() {
     g.write_page(p, &user(1, -1));
     let v = judge(&g, &mut s);
     assert_eq!(v.iter().map(|v| (v.check, v.pfn)).collect::<Vec<_>>(), vec![(Check::Ownership, Some(p))]);
-    // unpinned: the frame is freed, its record gone with it
+    // pinned by the camera (a capture's USERPTR buffer) and by the shell:
+    // both are holders, each reference held by one of them
+    let cam = PinRecord { holder: PIN_HOLDER_CAMERA, ..pin };
+    g.set_pins(&[pin, cam]);
+    g.write_page(p, &user(2, -1));
+    assert_eq!(judge(&g, &mut s), vec![], "a shell pin and a camera pin hold two references");
+    // the shell unpinned (its record and reference gone): the camera holds it
+    g.set_pins(&[cam]);
+    g.write_page(p, &user(1, -1));
+    assert_eq!(judge(&g, &mut s), vec![], "a page the camera's pin holds is no orphan");
+    // the same record naming no holder the guest has: nobody releases it,
+    // and nothing in the page record changed
+    g.set_pins(&[PinRecord { holder: 0, ..cam }]);
+    let v = judge(&g, &mut s);
+    assert_eq!(v.iter().map(|v| (v.check, v.pfn)).collect::<Vec<_>>(), vec![(Check::Ownership, Some(p))]);
+    g.set_pins(&[cam]);
+    assert_eq!(judge(&g, &mut s), vec![]);
+    // the camera's pin leaked (record dropped, reference kept): an orphan
     g.set_pins(&[]);
+    let v = judge(&g, &mut s);
+    assert_eq!(v.iter().map(|v| (v.check, v.pfn)).collect::<Vec<_>>(), vec![(Check::Ownership, Some(p))]);
+    // unpinned: the frame is freed, its record gone with it
     g.free(p, 1);
     g.commit();
     assert_eq!(judge(&g, &mut s), vec![]);

@@ -25,7 +25,7 @@ use crate::page::{PageRecord, MIGRATE_TYPES};
 /// `"CMAD"` in memory (little-endian).
 pub const DESC_MAGIC: u32 = u32::from_le_bytes(*b"CMAD");
 /// Layout version; bump on any change to a record in this file or `trace.rs`.
-pub const DESC_VERSION: u32 = 2;
+pub const DESC_VERSION: u32 = 3;
 
 /// Zones in the summary (`MAX_NR_ZONES` on ARM32: DMA/Normal/HighMem).
 pub const DESC_MAX_ZONES: usize = 3;
@@ -210,8 +210,20 @@ impl LruAddRecord {
 /// `AddressSpaceRecord::flags`: the slot is live.
 pub const AS_LIVE: u32 = 1 << 0;
 
-/// Pins a [`PinTable`] holds at most.
-pub const PIN_TABLE_LEN: usize = 64;
+/// Pins a [`PinTable`] holds at most: the shell's `pin in` pins
+/// ([`SHELL_PINS`]) and the camera's capture buffers ([`CAMERA_PINS`]),
+/// each holder within its share, so that one never crowds out the other.
+pub const PIN_TABLE_LEN: usize = SHELL_PINS + CAMERA_PINS;
+/// `pin in` pins the shell holds at most.
+pub const SHELL_PINS: usize = 64;
+/// Pages a capture pins at most (its USERPTR buffers).
+pub const CAMERA_PINS: usize = 4;
+
+/// [`PinRecord::holder`]: the shell's `pin in` (released by `unpin`).
+pub const PIN_HOLDER_SHELL: u32 = 1;
+/// [`PinRecord::holder`]: the camera's capture (released when the capture
+/// ends).
+pub const PIN_HOLDER_CAMERA: u32 = 2;
 
 /// One page pin (`pin_user_pages`) whose holder keeps it by frame, as a
 /// driver keeps the `struct page *` it pinned: it releases that frame
@@ -225,23 +237,35 @@ pub struct PinRecord {
     pub va: u32,
     /// The address space of that VA.
     pub asid: u32,
+    /// Who holds the pin and releases it: [`PIN_HOLDER_SHELL`] or
+    /// [`PIN_HOLDER_CAMERA`] (each releases only its own).
+    pub holder: u32,
 }
-const _: () = assert!(core::mem::size_of::<PinRecord>() == 12);
+const _: () = assert!(core::mem::size_of::<PinRecord>() == 16);
 // SAFETY: integers only, no padding (size asserted).
 unsafe impl Pod for PinRecord {}
 
 impl PinRecord {
-    pub const EMPTY: PinRecord = PinRecord { pfn: crate::page::PFN_NONE, va: 0, asid: 0 };
+    pub const EMPTY: PinRecord = PinRecord { pfn: crate::page::PFN_NONE, va: 0, asid: 0, holder: 0 };
 }
 
-/// The pins the guest's pin holders keep by frame (the shell's `pin in`):
-/// the guest updates it in place, inside its mm sections; the host reads
-/// it live. A pinned page may lose every mapping (`munmap` does not wait
-/// for pins) and stays allocated, held by its pins, until they are
-/// dropped: the host's ownership check counts the pins listed here as
-/// the references of a page no PTE maps. Pins not listed (`pin N`, whose
-/// pages cannot be unmapped while pinned, and a device's pins for the
-/// length of one transfer, whose pages stay mapped) are not such owners.
+/// Name of a pin holder (for messages); None for an unknown tag.
+pub fn pin_holder_name(holder: u32) -> Option<&'static str> {
+    match holder {
+        PIN_HOLDER_SHELL => Some("pin in"),
+        PIN_HOLDER_CAMERA => Some("capture"),
+        _ => None,
+    }
+}
+
+/// The pins the guest's pin holders keep by frame (the shell's `pin in`,
+/// the camera's capture buffers): the guest updates it in place, inside
+/// its mm sections; the host reads it live. A pinned page may lose every
+/// mapping (`munmap` does not wait for pins) and stays allocated, held by
+/// its pins, until they are dropped: the host's ownership check counts
+/// the pins listed here as the references of a page no PTE maps. Pins
+/// not listed (`pin N`, whose pages cannot be unmapped while pinned) are
+/// not such owners.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PinTable {
@@ -249,7 +273,8 @@ pub struct PinTable {
     pub nr: u32,
     pub pins: [PinRecord; PIN_TABLE_LEN],
 }
-const _: () = assert!(core::mem::size_of::<PinTable>() == 4 + 12 * PIN_TABLE_LEN);
+const _: () = assert!(core::mem::size_of::<PinTable>() == 4 + 16 * PIN_TABLE_LEN);
+const _: () = assert!(core::mem::size_of::<PinTable>() == 1092);
 // SAFETY: integers only, no padding (size asserted).
 unsafe impl Pod for PinTable {}
 
@@ -258,6 +283,10 @@ impl PinTable {
     /// The records in use (clamped to the array).
     pub fn pins(&self) -> &[PinRecord] {
         &self.pins[..(self.nr as usize).min(PIN_TABLE_LEN)]
+    }
+    /// How many records `holder` has.
+    pub fn held_by(&self, holder: u32) -> usize {
+        self.pins().iter().filter(|r| r.holder == holder).count()
     }
     /// Add a record; false (nothing added) when the table is full.
     pub fn push(&mut self, r: PinRecord) -> bool {
@@ -272,6 +301,31 @@ impl PinTable {
     /// Whether another record fits.
     pub fn is_full(&self) -> bool {
         self.nr as usize >= PIN_TABLE_LEN
+    }
+    /// Drop one record of `holder` on frame `pfn` (the last listed), keeping
+    /// the others in order; false when there is none.
+    pub fn remove_one(&mut self, pfn: u32, holder: u32) -> bool {
+        let n = (self.nr as usize).min(PIN_TABLE_LEN);
+        let Some(i) = self.pins[..n].iter().rposition(|r| r.pfn == pfn && r.holder == holder) else { return false };
+        self.pins.copy_within(i + 1..n, i);
+        self.pins[n - 1] = PinRecord::EMPTY;
+        self.nr = n as u32 - 1;
+        true
+    }
+    /// Drop `holder`'s records, keeping the others in order.
+    pub fn remove_holder(&mut self, holder: u32) {
+        let n = (self.nr as usize).min(PIN_TABLE_LEN);
+        let mut kept = 0;
+        for i in 0..n {
+            if self.pins[i].holder != holder {
+                self.pins[kept] = self.pins[i];
+                kept += 1;
+            }
+        }
+        for r in &mut self.pins[kept..n] {
+            *r = PinRecord::EMPTY;
+        }
+        self.nr = kept as u32;
     }
 }
 
@@ -480,14 +534,45 @@ mod tests {
         assert!(t.pins().is_empty());
         for i in 0..PIN_TABLE_LEN as u32 {
             assert!(!t.is_full());
-            assert!(t.push(PinRecord { pfn: 0x60000 + i, va: 0x40_0000 + i * 4096, asid: 1 }));
+            assert!(t.push(PinRecord { pfn: 0x60000 + i, va: 0x40_0000 + i * 4096, asid: 1, holder: PIN_HOLDER_SHELL }));
         }
         assert!(t.is_full());
-        assert!(!t.push(PinRecord { pfn: 1, va: 2, asid: 3 }));
+        assert!(!t.push(PinRecord { pfn: 1, va: 2, asid: 3, holder: PIN_HOLDER_CAMERA }));
         assert_eq!(t.pins().len(), PIN_TABLE_LEN);
         assert_eq!(t.pins()[PIN_TABLE_LEN - 1].pfn, 0x60000 + PIN_TABLE_LEN as u32 - 1);
         // a count beyond the array (an untrusted record) is clamped
         t.nr = 1000;
         assert_eq!(t.pins().len(), PIN_TABLE_LEN);
+    }
+
+    #[test]
+    fn a_holder_drops_only_its_own_records() {
+        let mut t = PinTable::EMPTY;
+        let r = |pfn, holder| PinRecord { pfn, va: 0x40_0000, asid: 1, holder };
+        for (pfn, h) in [(1, PIN_HOLDER_SHELL), (2, PIN_HOLDER_CAMERA), (3, PIN_HOLDER_SHELL), (4, PIN_HOLDER_CAMERA), (5, PIN_HOLDER_SHELL)] {
+            assert!(t.push(r(pfn, h)));
+        }
+        assert_eq!((t.held_by(PIN_HOLDER_SHELL), t.held_by(PIN_HOLDER_CAMERA)), (3, 2));
+        t.remove_holder(PIN_HOLDER_SHELL);
+        assert_eq!(t.pins(), &[r(2, PIN_HOLDER_CAMERA), r(4, PIN_HOLDER_CAMERA)]);
+        // the slots let go read as empty again
+        assert_eq!(t.pins[2], PinRecord::EMPTY);
+        t.remove_holder(PIN_HOLDER_SHELL);
+        assert_eq!(t.nr, 2);
+        t.remove_holder(PIN_HOLDER_CAMERA);
+        assert!(t.pins().is_empty());
+        assert_eq!(pin_holder_name(PIN_HOLDER_CAMERA), Some("capture"));
+        // one record of one holder on one frame at a time
+        for (pfn, h) in [(7, PIN_HOLDER_CAMERA), (7, PIN_HOLDER_SHELL), (8, PIN_HOLDER_CAMERA), (7, PIN_HOLDER_CAMERA)] {
+            assert!(t.push(r(pfn, h)));
+        }
+        assert!(t.remove_one(7, PIN_HOLDER_CAMERA));
+        assert_eq!(t.pins(), &[r(7, PIN_HOLDER_CAMERA), r(7, PIN_HOLDER_SHELL), r(8, PIN_HOLDER_CAMERA)]);
+        assert!(!t.remove_one(8, PIN_HOLDER_SHELL));
+        assert!(t.remove_one(7, PIN_HOLDER_CAMERA));
+        assert!(!t.remove_one(7, PIN_HOLDER_CAMERA));
+        assert_eq!(t.pins(), &[r(7, PIN_HOLDER_SHELL), r(8, PIN_HOLDER_CAMERA)]);
+        assert_eq!(t.pins[2], PinRecord::EMPTY);
+        assert_eq!(pin_holder_name(0), None);
     }
 }

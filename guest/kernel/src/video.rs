@@ -351,7 +351,9 @@ impl Stutter {
 /// up to 4 pages of the current task (the first whose frames lie in [S, E),
 /// default: anywhere) while the kernel compacts those pages. The driver
 /// pins each page while the camera holds it (`pin_user_pages` with
-/// `FOLL_LONGTERM`: compaction leaves pinned pages alone) and maps it for
+/// `FOLL_LONGTERM`: compaction leaves pinned pages alone; the pins are
+/// listed in the pin table as the camera's, so a page that loses its
+/// mapping meanwhile stays the camera's until it unpins it) and maps it for
 /// the device (a `dma_alloc`-style record tells the host the page is the
 /// camera's buffer now). The injected `dma_during_migration` forgets the
 /// pin: the page migrates under the camera, which keeps writing into the
@@ -377,13 +379,15 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
     writel(cam(CAM_PERIOD_US), 100);
     let fsize = readl(cam(CAM_FRAME_SIZE));
     let forget_pin = crate::hostif::injected(INJECT_DMA_DURING_MIGRATION);
+    // which pages the camera pinned (and unpins when it lets go of them)
+    let mut pinned = [false; 4];
     with_mm(|mm| {
         crate::hostif::begin();
-        for &(va, pfn) in pages {
+        for (i, &(va, pfn)) in pages.iter().enumerate() {
             if forget_pin {
                 crate::hostif::fired(INJECT_DMA_DURING_MIGRATION, pfn.0, va);
             } else {
-                crate::vm::pin_frame(mm, pfn, va, true, origin);
+                pinned[i] = crate::vm::pin_frame(mm, pfn, va, true, origin);
             }
             crate::hostif::push(&TraceRecord::dma_alloc(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1, 0, 0, 0xff));
             writel(cam(CAM_BUF_ADDR), pfn.0 << 12);
@@ -418,9 +422,9 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
     writel(cam(CAM_CTRL), CTRL_RESET); // reset: the camera lets go of the pages
     with_mm(|mm| {
         crate::hostif::begin();
-        for &(va, pfn) in pages {
+        for (i, &(va, pfn)) in pages.iter().enumerate() {
             crate::hostif::push(&TraceRecord::dma_free(crate::hostif::now(), DMA_DEV_CAMERA, pfn.0 as u64, 1));
-            if !forget_pin {
+            if pinned[i] {
                 crate::vm::pin_frame(mm, pfn, va, false, origin);
             }
         }

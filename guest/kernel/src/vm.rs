@@ -9,7 +9,7 @@ use crate::arch::{self, phys_to_virt};
 use crate::mm::task::Task;
 use crate::mm::{self, Mm};
 use crate::{paging, println};
-use cmaemu_abi::desc::{PinRecord, PIN_TABLE_LEN};
+use cmaemu_abi::desc::{PinRecord, PIN_HOLDER_CAMERA, PIN_HOLDER_SHELL, SHELL_PINS};
 use cmaemu_abi::page::{Pfn, OWNER_KIND_PGTABLE, OWNER_KIND_USER};
 use cmaemu_mm::buddy::PageAlloc;
 use cmaemu_mm::gfp;
@@ -517,17 +517,29 @@ pub fn pages_in(mm: &mut Mm, start: u32, end: u32, out: &mut [(u32, Pfn)]) -> us
     n
 }
 
-/// `pin_user_pages` / `unpin_user_page` of one frame the caller keeps
-/// (the camera's USERPTR buffers): one reference more, or the pin's
-/// reference dropped from that frame, which it frees if that was the
-/// last reference (the page may have lost its mapping meanwhile).
-pub fn pin_frame(mm: &mut Mm, pfn: Pfn, va: u32, on: bool, origin: PinOrigin) {
+/// `pin_user_pages` / `unpin_user_page` of one frame the camera keeps
+/// (its USERPTR buffers during a capture): one reference more, or the
+/// pin's reference dropped from that frame, which it frees if that was
+/// the last reference (the page may have lost its mapping meanwhile: a
+/// `stress` job's `free` in the capturing task). The pin is listed in the
+/// pin table under the camera's name while it is held (the shell's
+/// `unpin` leaves it alone); the record goes after the reference. False
+/// when nothing was pinned (a free page, or no room: the table keeps
+/// `CAMERA_PINS` records for the camera, as many as a capture pins).
+pub fn pin_frame(mm: &mut Mm, pfn: Pfn, va: u32, on: bool, origin: PinOrigin) -> bool {
     let asid = mm.tasks.get(mm.tasks.current).map_or(0, |t| t.asid);
-    let Some(pa) = mm.pa.as_mut() else { return };
-    let done = if on { pa.pin_user_page(pfn).is_ok() } else { pa.unpin_user_page(pfn).is_ok() };
+    let Some(pa) = mm.pa.as_mut() else { return false };
+    let done = if on {
+        !mm.tasks.pins.is_full() && pa.pin_user_page(pfn).is_ok() && mm.tasks.pins.push(PinRecord { pfn: pfn.0, va, asid: asid as u32, holder: PIN_HOLDER_CAMERA })
+    } else {
+        let done = pa.unpin_user_page(pfn).is_ok();
+        mm.tasks.pins.remove_one(pfn.0, PIN_HOLDER_CAMERA);
+        done
+    };
     if done {
         note_pin(asid, pfn.0, va, on, origin);
     }
+    done
 }
 
 /// Who takes a pin: the command and the kernel function (by address; the
@@ -578,14 +590,15 @@ pub fn pin(mm: &mut Mm, n: u32) {
 
 /// `pin in START END`: pin the first page of the current task whose frame
 /// lies in [START, END) (pfns); prints it. The pin is kept by frame in
-/// `mm.tasks.pins` (a holder keeps the `struct page *` it pinned): the
+/// `mm.tasks.pins`, under the shell's name (a holder keeps the `struct
+/// page *` it pinned; at most `SHELL_PINS` of them): the
 /// page may lose its mapping (`free`, `free out`) and stays allocated,
 /// held by the pin, until `unpin` releases that frame.
 pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
     let Some(&mut t) = mm.tasks.get(mm.tasks.current) else { return };
     let Some(pa) = mm.pa.as_mut() else { return };
-    if mm.tasks.pins.is_full() {
-        println!("pin: {} pins held already: unpin first", PIN_TABLE_LEN);
+    if mm.tasks.pins.held_by(PIN_HOLDER_SHELL) >= SHELL_PINS || mm.tasks.pins.is_full() {
+        println!("pin: {} pins held already: unpin first", SHELL_PINS);
         return;
     }
     for i in 0..t.nr_pages {
@@ -596,7 +609,7 @@ pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
             if pa.pin_user_page(Pfn(pfn)).is_err() {
                 break;
             }
-            mm.tasks.pins.push(PinRecord { pfn, va, asid: t.asid as u32 });
+            mm.tasks.pins.push(PinRecord { pfn, va, asid: t.asid as u32, holder: PIN_HOLDER_SHELL });
             note_pin(t.asid, pfn, va, true, PinOrigin { command: "pin in", func: pin_in as fn(&mut Mm, u32, u32) as usize });
             println!("pin: pinned pfn {:#x} (va {:#010x})", pfn, va);
             return;
@@ -607,7 +620,8 @@ pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
 
 /// `unpin`: drop every pin: the current task's `pin N` pins, and every
 /// `pin in` pin (`unpin_user_page` of the frame each pinned: a page no
-/// PTE maps any more is freed when its pin was its last reference).
+/// PTE maps any more is freed when its pin was its last reference). The
+/// camera's pins of a capture in progress are the camera's to drop.
 pub fn unpin(mm: &mut Mm) {
     let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
     let Some(pa) = mm.pa.as_mut() else { return };
@@ -640,7 +654,7 @@ pub fn unpin(mm: &mut Mm) {
     }
     t.pinned = 0;
     let pins = mm.tasks.pins;
-    for r in pins.pins() {
+    for r in pins.pins().iter().filter(|r| r.holder == PIN_HOLDER_SHELL) {
         if core::mem::take(&mut leak) {
             crate::hostif::fired(cmaemu_abi::trace::INJECT_LEAKED_PIN, r.pfn, r.va);
             continue;
@@ -651,7 +665,7 @@ pub fn unpin(mm: &mut Mm) {
     }
     // the records go after their references (a host that reads between
     // sees a listed pin of a page already unpinned, never the reverse)
-    mm.tasks.pins.nr = 0;
+    mm.tasks.pins.remove_holder(PIN_HOLDER_SHELL);
     say!("unpin: done");
 }
 

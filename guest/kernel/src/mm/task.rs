@@ -24,8 +24,9 @@ pub struct Tasks {
     pub slots: [Option<Task>; MAX_TASKS],
     /// The task whose TTBR0 is loaded.
     pub current: usize,
-    /// The pins `pin in` took, by frame (what `unpin` releases); the host
-    /// reads the table in place (the descriptor's `pin_table_pa`).
+    /// The pins kept by frame, with their holder: `pin in`'s (what `unpin`
+    /// releases) and a capture's (the camera releases them when it ends);
+    /// the host reads the table in place (the descriptor's `pin_table_pa`).
     pub pins: PinTable,
 }
 
