@@ -890,6 +890,25 @@ fn skip_remap_is_caught_by_the_mapping_check() {
     assert!(v.iter().any(|l| l.contains("migrate.pte") && l.contains("is unmapped after the move")), "{v:?}");
 }
 
+/// `capture` streams every frame whatever else wakes the CPU: stepped by
+/// `Machine::command` (no input pending) as when piped with more input
+/// behind it. Polled at the timer tick alone it stopped after 404 of 3000
+/// frames ("no frame from the camera in 1 s (error 0x10)") unless pending
+/// console input kept interrupting the CPU.
+#[test]
+fn capture_streams_every_frame_with_or_without_pending_input() {
+    let mut m = stepping_machine(256 << 20, None);
+    assert!(command_output(&mut m, "fill 8").contains("pages mapped"));
+    let out = command_output(&mut m, "capture 3000");
+    assert!(out.contains("capture: 3000 frames of 512 bytes into 4 user pages"), "{out}");
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+    for script in ["fill 8\ncapture 3000\n", "fill 8\ncapture 3000\nuptime\npoweroff\n"] {
+        let (code, out, err) = cli(&["boot", "-m", "256M"], script);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("capture: 3000 frames of 512 bytes"), "{script:?}: {out}");
+    }
+}
+
 /// Verification's floor (`RunOptions::transport_only`, `bench verify
 /// --floor`) drains the guest's ring as verification does — the guest
 /// retires the same instructions as with verification on, not the fewer

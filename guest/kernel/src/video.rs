@@ -396,12 +396,19 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         }
         crate::mm::publish::end(mm);
     });
-    writel(cam(CAM_CTRL), CTRL_ENABLE); // polled
+    // Each written frame raises the camera's interrupt (`irq_camera` acks
+    // it), which ends the idle below: a driver sleeps until its buffer is
+    // done, woken by the device (vb2_wait_for_done_vb), not by whatever
+    // else interrupts the CPU — polled at the timer tick alone, the 4
+    // buffers filled in 400 us and the camera dropped the tick's other 96
+    // frames (`capture 3000` gave up after 404 when no input was pending).
+    writel(cam(CAM_CTRL), CTRL_ENABLE | CTRL_IRQ_EN);
     let mut done = 0u32;
     let mut moved = 0u32;
-    let since = crate::time::sched_clock();
+    let mut since = crate::time::sched_clock();
     while done < frames {
         if (readl(cam(CAM_STATUS)) >> 8) & 0xff == 0 {
+            // a second with no frame: the camera stopped
             if crate::time::sched_clock() - since > WAIT_NS {
                 println!("capture: no frame from the camera in 1 s (error {:#x})", readl(cam(CAM_ERROR)));
                 break;
@@ -413,6 +420,7 @@ pub fn capture_userptr(frames: u32, start: u32, end: u32) {
         writel(cam(CAM_DONE_POP), 1);
         requeue(addr, 4096);
         done += 1;
+        since = crate::time::sched_clock();
         if done == frames / 2 {
             // compaction runs while the camera streams into the pages
             let pfns: [Pfn; 4] = core::array::from_fn(|i| pages.get(i).map_or(Pfn(0), |p| p.1));
