@@ -32,25 +32,8 @@ fn boot(script: &str) -> (Outcome, String) {
     boot_with(board_dtb::default_board_dtb(1 << 30), 1 << 30, script, 5_000_000_000)
 }
 
-/// Run the CLI binary with `stdin` piped in.
-fn cli(args: &[&str], stdin: &str) -> (i32, String, String) {
-    use std::io::Write;
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The process may exit before reading (bad input): ignore EPIPE.
-    let _ = c.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = c.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::cli;
 
 fn dtc(src: &Path, out: &Path) -> bool {
     match Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(out).arg(src).status() {

@@ -5,9 +5,11 @@
 //! first try gets none.
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// `cmaemu boot ARGS` with `script` on stdin: (exit code, stdout lines).
+mod common;
+
 fn boot(args: &[&str], script: &str) -> (i32, Vec<String>) {
     let (code, lines, _) = boot_err(args, script);
     (code, lines)
@@ -15,19 +17,9 @@ fn boot(args: &[&str], script: &str) -> (i32, Vec<String>) {
 
 /// [`boot`], and stderr.
 fn boot_err(args: &[&str], script: &str) -> (i32, Vec<String>, String) {
-    use std::io::Write;
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
-        .arg("boot")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = c.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    (out.status.code().unwrap_or(-1), text.lines().map(str::to_string).collect(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let args: Vec<&str> = ["boot"].into_iter().chain(args.iter().copied()).collect();
+    let (code, out, err) = common::cli(&args, script);
+    (code, out.replace('\r', "").lines().map(str::to_string).collect(), err)
 }
 
 fn tmp(name: &str) -> PathBuf {

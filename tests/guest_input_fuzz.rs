@@ -3,12 +3,10 @@
 //! the prompt (no oops, no hang), the verifiers must stay silent (no
 //! mapping, migration or allocator-state damage), and at the end `check`
 //! must still find every user page's pattern intact.
-use cmaemu::board::machine::{Machine, Step};
-use cmaemu::loader::dtb::Dtb;
-use cmaemu::loader::{board_dtb, images};
+use cmaemu::board::machine::Step;
 
 mod common;
-use common::Rng;
+use common::{shell_machine as machine, Rng};
 
 /// Numbers that break parsers and arithmetic.
 fn num(r: &mut Rng) -> String {
@@ -76,16 +74,6 @@ fn command(r: &mut Rng) -> String {
         26 => r.pick(&["cmastat", "cat /proc/cmaemu/config", "cat /proc/cmdline", "cat /proc/uptime", "ls /proc", "ls /sys/kernel/debug/cma"]).into(),
         _ => r.pick(&["help", "dmesg", "uptime", "ls", "echo hi", "camera", "display", "crash", "crash bogus", "poweroff x", "poweroff 256"]).into(),
     }
-}
-
-fn machine(bootargs: &str) -> Machine {
-    const RAM: u64 = 256 << 20;
-    let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(RAM)).unwrap();
-    dtb.set_bootargs(bootargs).unwrap();
-    let mut m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().unwrap(), RAM, u64::MAX).unwrap();
-    m.budget(3_000_000_000);
-    assert_eq!(m.run_until_idle(), Step::Paused, "boot with `{bootargs}`: {}", m.output());
-    m
 }
 
 /// Run one shell session (`cmds`, in order) on a fresh board: every

@@ -6,19 +6,10 @@
 //! orphan once the pin is leaked.
 use cmaemu::board::machine::{Machine, Step};
 use cmaemu::introspect::Snapshot;
-use cmaemu::loader::dtb::Dtb;
-use cmaemu::loader::{board_dtb, images};
 use cmaemu_abi::page::OWNER_KIND_USER;
 
-fn machine(bootargs: &str) -> Machine {
-    const RAM: u64 = 256 << 20;
-    let mut dtb = Dtb::parse(&board_dtb::default_board_dtb(RAM)).unwrap();
-    dtb.set_bootargs(bootargs).unwrap();
-    let mut m = Machine::new(images::KERNEL_ELF, images::FIRMWARE_ELF, &dtb.to_bytes().unwrap(), RAM, u64::MAX).unwrap();
-    m.budget(3_000_000_000);
-    assert_eq!(m.run_until_idle(), Step::Paused, "boot with `{bootargs}`: {}", m.output());
-    m
-}
+mod common;
+use common::shell_machine as machine;
 
 /// The output of one shell command.
 fn run(m: &mut Machine, cmd: &str) -> String {
@@ -160,25 +151,11 @@ fn a_full_pin_table_refuses_the_pin_instead_of_leaking_it() {
 }
 
 /// `cmaemu boot -m 256M ARGS` with `script` on stdin: (exit code, stdout,
-/// stderr). The capture tests run the binary as a user does: driven
-/// through `Machine::command`, this capture stopped receiving frames after
-/// about 390 of them ("no frame from the camera in 1 s (error 0x10)", not
-/// investigated), while `cmaemu boot` runs it to the end.
+/// stderr): the capture tests run the binary as a user does.
 fn boot(args: &[&str], script: &str) -> (i32, String, String) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cmaemu"))
-        .args(["boot", "-m", "256M"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = c.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    (out.status.code().unwrap_or(-1), text, String::from_utf8_lossy(&out.stderr).into_owned())
+    let args: Vec<&str> = ["boot", "-m", "256M"].into_iter().chain(args.iter().copied()).collect();
+    let (code, out, err) = common::cli(&args, script);
+    (code, out.replace('\r', ""), err)
 }
 
 /// Start a `stress 1` job (task 1), make its task current, and capture
