@@ -219,8 +219,9 @@ impl FrameChecker {
             let c = self.count[i];
             set(&mut self.bad, i, c > 0 && (free || p.owner & OWNER_KIND_MASK != OWNER_KIND_USER));
             let mapped = if free { 0 } else { c };
-            let wrong = if mapped == 0 { !held_by_pins(s, base + i as u32, p) } else { mapped as i64 != p.mapcount as i64 + 1 };
-            set(&mut self.wrong, i, is_user_in_use(p) && wrong);
+            // (the pin table is looked at only for user pages no PTE maps)
+            let wrong = is_user_in_use(p) && if mapped == 0 { !held_by_pins(s, base + i as u32, p) } else { mapped as i64 != p.mapcount as i64 + 1 };
+            set(&mut self.wrong, i, wrong);
         };
         // the pins that hold (a record naming no holder holds nothing)
         let mut pins: Vec<u32> = s.holding_pins().map(|r| r.pfn).collect();
@@ -238,7 +239,6 @@ impl FrameChecker {
             // its frame is held, with or without a change to its record
             if pins != self.pins {
                 let mut either: Vec<u32> = pins.iter().chain(&self.pins).copied().collect();
-                either.dedup();
                 either.sort_unstable();
                 either.dedup();
                 either.iter().filter_map(|&pfn| pfn.checked_sub(base).map(|i| i as usize).filter(|&i| i < n)).for_each(&mut judge);
