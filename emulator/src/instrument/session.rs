@@ -119,6 +119,9 @@ pub struct Session {
     codes_done: usize,
     /// `codes_now` is `last_states` (no prompt since the last frame).
     codes_synced: bool,
+    /// The changes from `last_states` to `codes_now`, as the next frame's
+    /// runs, worked out at each prompt (see [`Owed`]).
+    owed: Owed,
     /// The CMA areas as `last_states` saw them (their bitmaps decide the
     /// codes of some pages).
     codes_cma: Vec<crate::introspect::snapshot::CmaArea>,
@@ -178,6 +181,7 @@ impl Session {
             codes_now: Codes::default(),
             codes_done: 0,
             codes_synced: false,
+            owed: Owed::default(),
             changed: Vec::new(),
             last_base: None,
             codes_cma: Vec::new(),
@@ -240,7 +244,8 @@ impl Session {
         }
         // the page states (emitted at the next frame, as what changed
         // since the last one)
-        self.codes_now.update(&self.snap, &tail);
+        let moved = self.codes_now.update(&self.snap, &tail);
+        self.owe(moved);
         self.codes_synced = false;
         // the ranges kept merged (the command's many windows are not
         // sorted again at the frame; those before `from` were merged at
@@ -250,6 +255,19 @@ impl Session {
         self.changed = crate::introspect::snapshot::merge_ranges(std::mem::take(&mut self.changed));
         (self.frames_judged, self.codes_done) = (self.changed.len(), self.changed.len());
         Ok(())
+    }
+
+    /// Bring the owed runs up to `codes_now`, which changed only in
+    /// `moved` since they were last brought up (None: anywhere).
+    fn owe(&mut self, moved: Option<Vec<std::ops::Range<usize>>>) {
+        let base = self.codes_now.base.unwrap_or(0);
+        let last = self.last_states.as_deref().filter(|l| l.len() == self.codes_now.codes.len() && self.last_base == Some(base));
+        match last {
+            Some(last) => {
+                self.owed.advance(base, moved.as_deref(), &self.codes_now.codes, last);
+            }
+            None => self.owed = Owed::default(),
+        }
     }
 
     /// The snapshot as it stands, without re-reading anything.
@@ -718,9 +736,20 @@ impl Session {
                 (states, runs, false)
             }
             Some(mut states) if reusable => {
-                self.codes_now.update(snap, &ranges[codes_from..]);
-                let merged = crate::introspect::snapshot::merge_ranges(ranges);
-                let runs = crate::trace::state_runs_in(base, &merged, &self.codes_now.codes, &mut states);
+                let moved = self.codes_now.update(snap, &ranges[codes_from..]);
+                let runs = if self.owed.advance(base, moved.as_deref(), &self.codes_now.codes, &states) {
+                    // worked out at the prompts: only what changed since
+                    // the last one is compared here
+                    let runs = std::mem::take(&mut self.owed.runs);
+                    for &(pfn, k, c) in &runs {
+                        let i = (pfn - base) as usize;
+                        states[i..i + k as usize].fill(c);
+                    }
+                    runs
+                } else {
+                    let merged = crate::introspect::snapshot::merge_ranges(ranges);
+                    crate::trace::state_runs_in(base, &merged, &self.codes_now.codes, &mut states)
+                };
                 (states, runs, false)
             }
             last => {
@@ -765,6 +794,7 @@ impl Session {
         }
         self.last_states = Some(states);
         self.codes_synced = true;
+        self.owed = Owed { runs: Vec::new(), valid: true };
         self.report_state(v);
         Ok(())
     }
@@ -854,6 +884,36 @@ impl Session {
     }
 }
 
+/// The page-state changes a frame event owes: the runs from the codes last
+/// emitted (`last_states`) to the codes now, brought up to date at every
+/// prompt over the pages the command changed, so that the next frame
+/// compares only what changed since the last prompt (a command's changes
+/// are not compared again inside the next, timed, one). The runs are the
+/// ones a compare of the two arrays gives.
+#[derive(Default)]
+struct Owed {
+    runs: Vec<(u32, u32, u8)>,
+    /// The runs hold every change since the last frame (false before the
+    /// first and once the codes were computed afresh).
+    valid: bool,
+}
+
+impl Owed {
+    /// `new` changed only in `moved` since the last advance (None:
+    /// anywhere); `last` is the codes last emitted. Whether the runs
+    /// from `last` to `new` are known (else they are forgotten).
+    fn advance(&mut self, base: u32, moved: Option<&[std::ops::Range<usize>]>, new: &[u8], last: &[u8]) -> bool {
+        let Some(moved) = moved.filter(|_| self.valid && new.len() == last.len()) else {
+            *self = Owed::default();
+            return false;
+        };
+        let fresh = crate::trace::state_runs_between(base, moved, new, last);
+        let kept = crate::trace::runs_outside(base, &self.runs, moved);
+        self.runs = crate::trace::merge_runs(&kept, &fresh);
+        true
+    }
+}
+
 /// The page-state code of every page of the array as of some snapshot
 /// ([`Snapshot::page_state_codes_into`]), kept up to date in place.
 #[derive(Default)]
@@ -871,18 +931,24 @@ impl Codes {
     /// outside which no page record and no free mark changed since the
     /// last update (the pages whose CMA bitmap bit changed are found here;
     /// everything is computed afresh when the array or the areas moved).
-    fn update(&mut self, s: &Snapshot, changed: &[std::ops::Range<usize>]) {
+    /// Returns the ranges outside which no code changed (None: all were
+    /// computed afresh).
+    fn update(&mut self, s: &Snapshot, changed: &[std::ops::Range<usize>]) -> Option<Vec<std::ops::Range<usize>>> {
         let base = s.base_pfn();
         let mut ranges = changed.to_vec();
-        if self.codes.len() == s.pages.len() && self.base == Some(base) && cma_bit_ranges(&self.cma, &s.cma, base, &mut ranges) {
-            s.update_state_codes(&crate::introspect::snapshot::merge_ranges(ranges), &mut self.codes);
+        let moved = if self.codes.len() == s.pages.len() && self.base == Some(base) && cma_bit_ranges(&self.cma, &s.cma, base, &mut ranges) {
+            let merged = crate::introspect::snapshot::merge_ranges(ranges);
+            s.update_state_codes(&merged, &mut self.codes);
+            Some(merged)
         } else {
             s.page_state_codes_into(&mut self.codes);
-        }
+            None
+        };
         self.base = Some(base);
         if self.cma != s.cma {
             self.cma = s.cma.clone();
         }
+        moved
     }
 
     /// Bring the codes up to `s` where they changed: `runs` (first pfn,

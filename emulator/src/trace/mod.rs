@@ -204,6 +204,82 @@ pub fn state_runs(base: u32, new: &[u8], old: Option<&[u8]>) -> Vec<(u32, u32, u
     out
 }
 
+/// The pages of `ranges` (ascending, disjoint indices) whose code differs
+/// between `old` and `new`, as runs (as [`state_runs_in`] finds them;
+/// neither is changed).
+pub fn state_runs_between(base: u32, ranges: &[std::ops::Range<usize>], new: &[u8], old: &[u8]) -> Vec<(u32, u32, u8)> {
+    let mut out: Vec<(u32, u32, u8)> = Vec::new();
+    let n = new.len().min(old.len());
+    const BLOCK: usize = 64;
+    for r in ranges {
+        let (mut i, end) = (r.start.min(n), r.end.min(n));
+        while i < end {
+            let e = (i + BLOCK).min(end);
+            if old[i..e] != new[i..e] {
+                for j in i..e {
+                    if old[j] != new[j] {
+                        push_run(&mut out, base + j as u32, new[j]);
+                    }
+                }
+            }
+            i = e;
+        }
+    }
+    out
+}
+
+/// `runs` (ascending pfns) without the pages of `ranges` (ascending,
+/// disjoint page-array indices from `base`).
+pub fn runs_outside(base: u32, runs: &[(u32, u32, u8)], ranges: &[std::ops::Range<usize>]) -> Vec<(u32, u32, u8)> {
+    let mut out = Vec::with_capacity(runs.len());
+    let mut k = 0;
+    for &(pfn, n, c) in runs {
+        let (mut lo, hi) = (pfn as u64, pfn as u64 + n as u64);
+        // the ranges that end before this run cannot cut a later one
+        while k < ranges.len() && base as u64 + (ranges[k].end as u64) <= lo {
+            k += 1;
+        }
+        let mut j = k;
+        while lo < hi {
+            match ranges.get(j).map(|r| (base as u64 + r.start as u64, base as u64 + r.end as u64)) {
+                Some((rs, re)) if rs < hi => {
+                    if rs > lo {
+                        out.push((lo as u32, (rs - lo) as u32, c));
+                    }
+                    lo = lo.max(re);
+                    j += 1;
+                }
+                _ => {
+                    out.push((lo as u32, (hi - lo) as u32, c));
+                    lo = hi;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Two run lists of disjoint pages (each ascending) as one, neighbouring
+/// runs of one code joined: the runs [`state_runs`] gives for their pages.
+pub fn merge_runs(a: &[(u32, u32, u8)], b: &[(u32, u32, u8)]) -> Vec<(u32, u32, u8)> {
+    let mut out: Vec<(u32, u32, u8)> = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let r = if j >= b.len() || (i < a.len() && a[i].0 < b[j].0) {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
+        };
+        match out.last_mut() {
+            Some((s, n, c)) if *c == r.2 && *s + *n == r.0 => *n += r.1,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// Add page `pfn` with code `c` to `out`: the last run grows when it
 /// ends just before `pfn` with the same code.
 fn push_run(out: &mut Vec<(u32, u32, u8)>, pfn: u32, c: u8) {

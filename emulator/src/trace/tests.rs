@@ -467,6 +467,51 @@ fn state_runs_in_ranges_match_whole_comparisons() {
     assert!(nonempty > 250, "{nonempty} rounds with changes");
 }
 
+#[test]
+fn runs_owed_over_several_prompts_match_one_comparison() {
+    // The runs a frame owes, worked out step by step (each step: the codes
+    // change inside some ranges; the owed runs lose those ranges' pages and
+    // gain their pages that now differ from the codes last emitted) against
+    // one comparison of the codes last emitted with the codes at the end:
+    // the same runs, pages changed and changed back included.
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % m) as usize
+    };
+    let mut nonempty = 0;
+    for round in 0..300 {
+        let n = 1 + next(600);
+        let last: Vec<u8> = (0..n).map(|_| next(3) as u8).collect();
+        let mut now = last.clone();
+        let mut owed: Vec<(u32, u32, u8)> = Vec::new();
+        for _step in 0..1 + next(4) {
+            let mut ranges = Vec::new();
+            let mut at = next(50);
+            while at < n {
+                let end = (at + 1 + next(120)).min(n);
+                for i in at..end {
+                    if next(3) == 0 {
+                        // often back to the code last emitted
+                        now[i] = if next(2) == 0 { last[i] } else { next(3) as u8 };
+                    }
+                }
+                ranges.push(at..end);
+                at = end + if round % 4 == 0 { 0 } else { next(80) };
+            }
+            let fresh = state_runs_between(0x2000, &ranges, &now, &last);
+            let kept = runs_outside(0x2000, &owed, &ranges);
+            owed = merge_runs(&kept, &fresh);
+        }
+        let whole = state_runs(0x2000, &now, Some(&last));
+        assert_eq!(owed, whole, "round {round}");
+        nonempty += !owed.is_empty() as usize;
+    }
+    assert!(nonempty > 250, "{nonempty} rounds with changes");
+}
+
 /// An event stays small: the large, rare kinds are boxed (a migration storm
 /// writes two events per page into the run's stream).
 #[test]
