@@ -227,3 +227,28 @@ fn a_leaked_pin_of_a_page_the_camera_holds_too_is_an_orphan() {
     let refs: i32 = first.split("(refcount ").nth(1).and_then(|t| t.split(',').next()).and_then(|n| n.parse().ok()).unwrap();
     assert!(refs >= 2 && first.contains("mapcount -1) but no PTE maps it: an orphan"), "the leaked references and the camera's pin: {first}");
 }
+
+#[test]
+fn the_stress_jobs_unpin_leaves_the_shells_pin_in_pins() {
+    // `pin in` pins for the shell's user, whatever task runs; a `stress`
+    // job unpins its own task's `pin N` pins between fills (every tenth
+    // step): it used to drop the shell's pins as well
+    let mut m = machine("console=ttyAMA0");
+    run(&mut m, "fill 4 5");
+    let pfn = pinned_pfn(&run(&mut m, "pin in 0x60000 0x70000"));
+    run(&mut m, "stress 1 &");
+    run(&mut m, "sleep 600");
+    let out = run(&mut m, "jobs");
+    assert!(out.contains("stress"), "the job still runs: {out}");
+    assert!(m.output().contains("[1]"), "{}", m.output());
+    let s = snapshot(&m);
+    assert_eq!(s.pins_of(pfn), 1, "{:?}", s.pins);
+    let p = *s.page(pfn).unwrap();
+    assert_eq!((p.refcount, p.mapcount), (2, 0), "mapped once, pinned once: {p:?}");
+    // the shell's unpin drops it
+    assert!(run(&mut m, "unpin").contains("unpin: done"));
+    let s = snapshot(&m);
+    assert!(s.pins.iter().all(|r| r.pfn != pfn), "{:?}", s.pins);
+    assert_eq!(s.page(pfn).map(|p| (p.refcount, p.mapcount)), Some((1, 0)));
+    assert_eq!(orphans(&m), vec![]);
+}

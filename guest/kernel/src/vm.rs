@@ -42,8 +42,10 @@ pub fn free_quiet(mm: &mut Mm, mib: u32) {
 pub fn pin_quiet(mm: &mut Mm, n: u32) {
     quietly(|| pin(mm, n))
 }
+/// The `stress` job's unpin: its own task's `pin N` pins only (the
+/// shell's `pin in` pins are the shell user's, whatever task runs).
 pub fn unpin_quiet(mm: &mut Mm) {
-    quietly(|| unpin(mm))
+    quietly(|| unpin_pins(mm, false))
 }
 
 /// `NR_ANON_MAPPED`: anonymous pages mapped in all tasks.
@@ -623,6 +625,12 @@ pub fn pin_in(mm: &mut Mm, start: u32, end: u32) {
 /// PTE maps any more is freed when its pin was its last reference). The
 /// camera's pins of a capture in progress are the camera's to drop.
 pub fn unpin(mm: &mut Mm) {
+    unpin_pins(mm, true)
+}
+
+/// Drop the current task's `pin N` pins, and with `shell_pins` the
+/// shell's `pin in` pins.
+fn unpin_pins(mm: &mut Mm, shell_pins: bool) {
     let Some(t) = mm.tasks.get(mm.tasks.current) else { return };
     let Some(pa) = mm.pa.as_mut() else { return };
     // Fault injection `leaked_pin`: the first pin is never released.
@@ -653,6 +661,10 @@ pub fn unpin(mm: &mut Mm) {
         }
     }
     t.pinned = 0;
+    if !shell_pins {
+        say!("unpin: done");
+        return;
+    }
     let pins = mm.tasks.pins;
     for r in pins.pins().iter().filter(|r| r.holder == PIN_HOLDER_SHELL) {
         if core::mem::take(&mut leak) {
