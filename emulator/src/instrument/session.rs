@@ -741,10 +741,7 @@ impl Session {
                     // worked out at the prompts: only what changed since
                     // the last one is compared here
                     let runs = std::mem::take(&mut self.owed.runs);
-                    for &(pfn, k, c) in &runs {
-                        let i = (pfn - base) as usize;
-                        states[i..i + k as usize].fill(c);
-                    }
+                    crate::trace::apply_runs(base, &runs, &mut states);
                     runs
                 } else {
                     let merged = crate::introspect::snapshot::merge_ranges(ranges);
@@ -955,10 +952,7 @@ impl Codes {
     /// pages, code), every change since they were last brought up to date.
     fn apply(&mut self, s: &Snapshot, runs: &[(u32, u32, u8)]) {
         let base = s.base_pfn();
-        for &(pfn, k, c) in runs {
-            let i = (pfn - base) as usize;
-            self.codes[i..i + k as usize].fill(c);
-        }
+        crate::trace::apply_runs(base, runs, &mut self.codes);
         self.base = Some(base);
         if self.cma != s.cma {
             self.cma = s.cma.clone();

@@ -293,30 +293,17 @@ fn push_run(out: &mut Vec<(u32, u32, u8)>, pfn: u32, c: u8) {
 /// over `ranges` (ascending, disjoint indices; outside them `old` and
 /// `new` are equal), copying `new` into `old` there.
 pub fn state_runs_in(base: u32, ranges: &[std::ops::Range<usize>], new: &[u8], old: &mut [u8]) -> Vec<(u32, u32, u8)> {
-    let mut out: Vec<(u32, u32, u8)> = Vec::new();
-    let n = new.len().min(old.len());
-    const BLOCK: usize = 64;
-    for r in ranges {
-        let (mut i, end) = (r.start.min(n), r.end.min(n));
-        while i < end {
-            // equal stretches are skipped a block at a time
-            let e = (i + BLOCK).min(end);
-            if old[i..e] == new[i..e] {
-                i = e;
-                continue;
-            }
-            for j in i..e {
-                let c = new[j];
-                if old[j] == c {
-                    continue;
-                }
-                old[j] = c;
-                push_run(&mut out, base + j as u32, c);
-            }
-            i = e;
-        }
+    let runs = state_runs_between(base, ranges, new, old);
+    apply_runs(base, &runs, old);
+    runs
+}
+
+/// Bring `codes` (of pages from `base` on) up to date with `runs`.
+pub fn apply_runs(base: u32, runs: &[(u32, u32, u8)], codes: &mut [u8]) {
+    for &(pfn, k, c) in runs {
+        let i = (pfn - base) as usize;
+        codes[i..i + k as usize].fill(c);
     }
-    out
 }
 
 impl EventKind {

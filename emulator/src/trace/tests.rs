@@ -422,19 +422,23 @@ fn a_repeated_or_dropped_display_frame_names_the_operation_that_overlapped_it() 
     assert!(s[1].blame.as_deref().is_some_and(|b| b.starts_with("cma_alloc")));
 }
 
+/// A small deterministic generator: `next(m)` is in `0..m`.
+fn xorshift(mut rng: u64) -> impl FnMut(u64) -> usize {
+    move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % m) as usize
+    }
+}
+
 #[test]
 fn state_runs_in_ranges_match_whole_comparisons() {
     // state_runs_in (only where the codes may differ, copying them) against
     // state_runs over the whole array: the same runs, across range and
     // block (64 codes) boundaries, adjacent ranges and runs that continue
     // from one range into the next; the old codes become the new ones.
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move |m: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % m) as usize
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let mut nonempty = 0;
     for round in 0..300 {
         let n = 1 + next(700);
@@ -474,13 +478,7 @@ fn runs_owed_over_several_prompts_match_one_comparison() {
     // gain their pages that now differ from the codes last emitted) against
     // one comparison of the codes last emitted with the codes at the end:
     // the same runs, pages changed and changed back included.
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |m: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % m) as usize
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     let mut nonempty = 0;
     for round in 0..300 {
         let n = 1 + next(600);
