@@ -11,6 +11,13 @@
 //!     mkfifo ctl ack
 //!     PERF_CTL_FIFO=ctl PERF_ACK_FIFO=ack perf record -D -1 --control fifo:ctl,ack -g \
 //!         target/release/examples/verify_workload cma64 on
+//!
+//! Under callgrind, `CALLGRIND_TIMED=1` instruments the timed part alone
+//! (`callgrind_control -i on|off` around it; add `--cache-sim=yes` for
+//! cache misses):
+//!
+//!     CALLGRIND_TIMED=1 valgrind --tool=callgrind --instr-atstart=no --smc-check=all \
+//!         target/release/examples/verify_workload cma16 on
 use cmaemu::bench::{VerifyMode, VerifyWorkload};
 use std::process::ExitCode;
 
@@ -23,8 +30,14 @@ fn main() -> ExitCode {
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(1);
     let fifo = std::env::var("PERF_CTL_FIFO").ok();
     let ack = std::env::var("PERF_ACK_FIFO").ok();
+    let callgrind = std::env::var_os("CALLGRIND_TIMED").is_some();
     let mut mark = |on: bool| {
         use std::io::{Read, Write};
+        if callgrind {
+            // waits until callgrind has switched
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("callgrind_control").args(["-i", if on { "on" } else { "off" }, &pid]).output();
+        }
         if let (Some(f), Some(a)) = (&fifo, &ack) {
             if let Ok(mut c) = std::fs::OpenOptions::new().write(true).open(f) {
                 let _ = c.write_all(if on { b"enable\n" } else { b"disable\n" });
