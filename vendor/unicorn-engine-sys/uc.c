@@ -3115,6 +3115,17 @@ uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out)
 
 // cmaemu patch: see unicorn.h
 UNICORN_EXPORT
+uc_err uc_cmaemu_ttbr0(uc_engine *uc, uint32_t *out)
+{
+    UC_INIT(uc);
+    if (!uc->cmaemu_ttbr0) {
+        return UC_ERR_ARCH;
+    }
+    return uc->cmaemu_ttbr0(uc, out);
+}
+
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
 uc_err uc_cmaemu_set_dirty_log(uc_engine *uc, uint64_t *bitmap,
                                const uint64_t *watch, uint64_t base,
                                uint64_t pages)

@@ -211,7 +211,7 @@ impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
     fn ttbr0(&mut self) -> u32 {
         // one direct read of the CPU state (a coprocessor read looks the
         // register up in a hash table: a cost at every migrated page)
-        mmu_regs(self.uc).ttbr0
+        ttbr0(self.uc)
     }
     fn contextidr(&mut self) -> u32 {
         read_cp15(self.uc, 13, 0, 0, 1)
@@ -578,6 +578,18 @@ fn mmu_regs<D>(uc: &Unicorn<D>) -> MmuRegs {
         return MmuRegs { sctlr, ttbr0, ttbr1, ttbcr, dacr, privileged: cpsr & 0x1f != 0x10 };
     }
     mmu_regs_one_by_one(uc)
+}
+
+/// TTBR0 alone, as [`mmu_regs`] reads it (the verifiers ask at every
+/// migrated page which address space is current).
+fn ttbr0<D>(uc: &Unicorn<D>) -> u32 {
+    let mut r = 0u32;
+    // SAFETY: a valid engine handle and one word, as the vendored Unicorn's
+    // `uc_cmaemu_ttbr0` requires.
+    if unsafe { unicorn_engine_sys::uc_cmaemu_ttbr0(uc.get_handle() as *mut unicorn_engine_sys::uc_engine, &mut r) } == uc_error::OK {
+        return r;
+    }
+    mmu_regs(uc).ttbr0
 }
 
 /// The same registers read one coprocessor register at a time (the

@@ -339,6 +339,14 @@ fn mmu_registers_read_in_one_call_match_the_register_api() {
     assert_eq!((fast.ttbr0, fast.ttbr1, fast.ttbcr, fast.dacr), (0x6000_4059, 0x6000_8000, 1, 0x5555_5557));
     let slow = mmu_regs_one_by_one(&cpu.uc);
     assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+    // TTBR0 alone, before and after the first call looked the
+    // descriptions up (a fresh CPU reads it through the full call first)
+    assert_eq!(ttbr0(&cpu.uc), 0x6000_4059);
+    write_cp15(&mut cpu.uc, 2, 0, 0, 0, 0x6001_0000);
+    assert_eq!(ttbr0(&cpu.uc), mmu_regs_one_by_one(&cpu.uc).ttbr0);
+    assert_eq!(ttbr0(&cpu.uc), 0x6001_0000);
+    let (_, fresh) = run_thumb(0x300, TestBus::default(), |_| {});
+    assert_eq!(ttbr0(&fresh.uc), mmu_regs_one_by_one(&fresh.uc).ttbr0);
 }
 
 #[test]

@@ -444,6 +444,8 @@ struct uc_struct {
     // (uc_cmaemu_mmu_regs; set by the ARM target) and the register
     // descriptions it looked up once.
     uc_err (*cmaemu_mmu_regs)(struct uc_struct *uc, uint32_t *out);
+    // cmaemu patch: TTBR0 alone (uc_cmaemu_ttbr0; set by the ARM target).
+    uc_err (*cmaemu_ttbr0)(struct uc_struct *uc, uint32_t *out);
     const void *cmaemu_mmu_ri[5];
     // cmaemu patch: the dirty log of a set of watched guest-physical pages
     // (uc_cmaemu_set_dirty_log): bit (pa - base) >> 12 of @bitmap is set by

@@ -1481,6 +1481,13 @@ UNICORN_EXPORT
 uc_err uc_cmaemu_mmu_regs(uc_engine *uc, uint32_t *out);
 
 /*
+ cmaemu patch: TTBR0 alone, as uc_cmaemu_mmu_regs reads it (@out[0]).
+ UC_ERR_ARCH on other architectures.
+*/
+UNICORN_EXPORT
+uc_err uc_cmaemu_ttbr0(uc_engine *uc, uint32_t *out);
+
+/*
  cmaemu patch: a dirty log of a set of guest-physical pages. Page k is
  the 4 KiB page at @base + k * 4096 (k < @pages); it is watched while bit k
  of @watch is set (64 bits a word, bit 0 the least significant). Every

@@ -799,10 +799,28 @@ static uc_err cmaemu_mmu_regs(struct uc_struct *uc, uint32_t *out)
     return UC_ERR_OK;
 }
 
+// cmaemu patch: uc_cmaemu_ttbr0 (see unicorn.h): TTBR0 as cmaemu_mmu_regs
+// reads it, without the other four registers and CPSR.
+static uc_err cmaemu_ttbr0(struct uc_struct *uc, uint32_t *out)
+{
+    ARMCPU *cpu = ARM_CPU(uc->cpu);
+    const ARMCPRegInfo *ri = uc->cmaemu_mmu_ri[1];
+
+    if (!ri) {
+        uint32_t all[6];
+        uc_err err = cmaemu_mmu_regs(uc, all);
+        *out = all[1];
+        return err;
+    }
+    *out = (uint32_t)read_raw_cp_reg(&cpu->env, ri);
+    return UC_ERR_OK;
+}
+
 DEFAULT_VISIBILITY
 void uc_init(struct uc_struct *uc)
 {
     uc->cmaemu_mmu_regs = cmaemu_mmu_regs;
+    uc->cmaemu_ttbr0 = cmaemu_ttbr0;
     uc->reg_read = reg_read;
     uc->reg_write = reg_write;
     uc->reg_reset = reg_reset;
