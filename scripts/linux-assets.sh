@@ -29,6 +29,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 log() { echo "linux-assets: $*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # Exit 3 (registry unreachable) with a clear message.
 unreachable() {
@@ -43,7 +44,7 @@ ensure_armhf() {
         $SUDO dpkg --add-architecture armhf
     fi
     if [ -z "${APT_UPDATED:-}" ] && ! apt-cache show linux-image-armmp:armhf >/dev/null 2>&1; then
-        $SUDO "${APT[@]}" update -qq >/dev/null 2>&1 || unreachable "apt-get update failed"
+        apt_update linux-image-armmp:armhf || unreachable "apt-get update failed"
     fi
     APT_UPDATED=1
 }
@@ -233,7 +234,7 @@ fetch_initramfs() {
 ensure_qemu() {
     if ! command -v qemu-system-arm >/dev/null 2>&1; then
         log "installing qemu-system-arm"
-        $SUDO "${APT[@]}" update -qq >/dev/null 2>&1 || unreachable "apt-get update failed"
+        apt_update qemu-system-arm || unreachable "apt-get update failed"
         DEBIAN_FRONTEND=noninteractive $SUDO "${APT[@]}" install -y -qq --no-install-recommends qemu-system-arm >/dev/null \
             || unreachable "apt-get install qemu-system-arm failed"
     fi

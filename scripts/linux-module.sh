@@ -50,7 +50,7 @@ ensure_cross_gcc() {
         log "installing gcc-arm-linux-gnueabihf"
         DEBIAN_FRONTEND=noninteractive $SUDO "${APT[@]}" install -y -qq --no-install-recommends \
             gcc-arm-linux-gnueabihf libc6-dev-armhf-cross make >/dev/null 2>&1 \
-            || { $SUDO "${APT[@]}" update -qq >/dev/null 2>&1 || unreachable "apt-get update failed"
+            || { apt_update gcc-arm-linux-gnueabihf libc6-dev-armhf-cross make || unreachable "apt-get update failed"
                  DEBIAN_FRONTEND=noninteractive $SUDO "${APT[@]}" install -y -qq --no-install-recommends \
                      gcc-arm-linux-gnueabihf libc6-dev-armhf-cross make >/dev/null \
                      || unreachable "apt-get install gcc-arm-linux-gnueabihf failed"; }

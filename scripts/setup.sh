@@ -13,6 +13,7 @@ if ((${#missing[@]})); then
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     echo "setup: installing ${missing[*]}" >&2
-    $SUDO apt-get update -qq
+    . "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+    apt_update "${missing[@]}"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

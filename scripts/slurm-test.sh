@@ -22,7 +22,9 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! comm
     echo "slurm-test: installing slurm-wlm and munge" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends slurm-wlm munge >/dev/null 2>&1 || {
-        apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null
+        . "$ROOT/scripts/apt.sh"
+        APT=(apt-get -o DPkg::Lock::Timeout=900)
+        apt_update slurm-wlm munge
         apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
     }
 fi
