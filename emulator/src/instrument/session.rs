@@ -11,7 +11,7 @@ use crate::findings::{Check, CheckCtx, Violation};
 use crate::introspect::{IntrospectError, RingDrainer, Snapshot};
 use crate::memory::GuestRam;
 use crate::trace::{Decoder, Event, EventKind, RecentEvents, Vas, VAS_INLINE};
-use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_migration, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput};
+use crate::verify::{check_dma, check_integrity, check_lru_batch_pages, check_migration, check_migration_read, check_translation, DmaBuffers, DmaTransfer, FrameChecker, MigrationInput, MigrationReads};
 use crate::cpu::TlbOp;
 use cmaemu_abi::trace::{GuestEvent, TraceRecord};
 
@@ -64,6 +64,106 @@ impl InFlight {
     }
 }
 
+/// A moved page's content compare, made when its records were drained
+/// (or, for a light doorbell, looked at): the kept old content and the new
+/// frame, read out only when they differ.
+#[derive(Debug)]
+enum Settled {
+    /// Equal, or nothing to compare with (no capture of that frame).
+    Same,
+    /// They differ: the old content at the move, and the new frame's
+    /// (None: unreadable).
+    Differ(Box<[u8; 4096]>, Option<Box<[u8; 4096]>>),
+}
+
+impl Settled {
+    /// Compare `new_pfn`'s frame with `old_pfn`'s content at the move, when
+    /// `capture` (the frame kept copy-on-write) is that frame (a plain
+    /// memory compare; both are read out only when they differ).
+    fn compare(ram: &GuestRam, capture: Option<u32>, old_pfn: u32, new_pfn: u32) -> Settled {
+        let (old_pa, new_pa) = ((old_pfn as u64) << 12, (new_pfn as u64) << 12);
+        if capture != Some(old_pfn) || ram.equals_preserved(old_pa, new_pa).unwrap_or(false) {
+            return Settled::Same;
+        }
+        let mut before = Box::new([0u8; 4096]);
+        if !ram.read_preserved(old_pa, &mut before) {
+            return Settled::Same;
+        }
+        let mut after = Box::new([0u8; 4096]);
+        let readable = ram.read(new_pa, &mut after[..]).is_ok();
+        Settled::Differ(before, readable.then_some(after))
+    }
+
+    /// The check's `before` and `after` (empty: nothing to compare).
+    fn contents(&self) -> (&[u8], &[u8]) {
+        match self {
+            Settled::Same => (&[], &[]),
+            Settled::Differ(b, a) => (&b[..], a.as_deref().map_or(&[][..], |a| &a[..])),
+        }
+    }
+}
+
+/// Doorbells served without a drain ([`Session::light_doorbell`]): the
+/// records before `upto` wait in the ring, already looked at — what a
+/// drain at each doorbell had to see at that instant is kept here — and
+/// are decoded and checked at the next full pass ([`Session::catch_up`]).
+#[derive(Debug, Default)]
+struct Deferred {
+    /// The ring position after the last record looked at (None: nothing
+    /// waits).
+    upto: Option<u32>,
+    /// When the last light doorbell rang (the time its drain would have
+    /// had).
+    at_ns: u64,
+    /// Each armed page (its `migrate_page_begin` record's ring position,
+    /// its in-flight state from that instant), oldest first.
+    arms: std::collections::VecDeque<(u32, InFlight)>,
+    /// Each waiting move as its light doorbell saw it, in ring order (a
+    /// page's several records share one).
+    moves: std::collections::VecDeque<SeenMove>,
+}
+
+/// A move a light doorbell looked at: what its check reads of the guest,
+/// read at that instant.
+#[derive(Debug)]
+struct SeenMove {
+    old_pfn: u32,
+    new_pfn: u32,
+    content: Settled,
+    reads: MigrationReads,
+}
+
+impl Deferred {
+    /// The move `old -> new` as seen (the earlier moves are done with:
+    /// moves are checked in ring order).
+    fn seen(&mut self, old: u32, new: u32) -> Option<&SeenMove> {
+        while self.moves.front().is_some_and(|m| (m.old_pfn, m.new_pfn) != (old, new)) {
+            self.moves.pop_front();
+        }
+        self.moves.front()
+    }
+
+    fn clear(&mut self) {
+        self.upto = None;
+        self.arms.clear();
+        self.moves.clear();
+    }
+}
+
+/// Records a light doorbell may leave in the ring: a page's moves, its
+/// TLB maintenance, injections and the next page's begin (nothing whose
+/// handling reads the guest's state or emits counters).
+fn may_wait(kind: u16) -> bool {
+    use cmaemu_abi::trace::{TR_INJECT, TR_MIGRATE_PAGE, TR_MIGRATE_PAGE_BEGIN, TR_TLB_FLUSH};
+    matches!(kind, TR_MIGRATE_PAGE | TR_MIGRATE_PAGE_BEGIN | TR_TLB_FLUSH | TR_INJECT)
+}
+
+/// Records a light doorbell may look at, at most (half the ring: the
+/// guest never fills it while records wait).
+fn light_limit(capacity: u32) -> u32 {
+    capacity / 2
+}
+
 /// Events kept as context for each violation.
 pub const RECENT_EVENTS: usize = 16;
 
@@ -84,10 +184,8 @@ pub struct Session {
     /// The old frame kept copy-on-write at the last `migrate_page_begin`
     /// ([`GuestRam::preserve`]). One page migrates at a time.
     capture: Option<u32>,
-    /// The old frame's content at the move, read out for a violation.
-    capture_buf: Box<[u8; 4096]>,
-    /// The new frame's content, read for the content check.
-    after_buf: Vec<u8>,
+    /// Doorbells served without a drain (see [`Session::light_doorbell`]).
+    deferred: Deferred,
     /// The ownership checks, kept up to date from frame to frame (None
     /// until the first, and after a frame without checks).
     frames: Option<FrameChecker>,
@@ -146,6 +244,9 @@ pub struct Session {
     tlbi: Vec<(u32, TlbOp)>,
     /// The page migrating now (one at a time), for the TLB check.
     in_flight: Option<InFlight>,
+    /// The records being handled wait since light doorbells: their moves'
+    /// compares are in `deferred`.
+    settling: bool,
     /// Buffers of [`Session::service`], kept between passes.
     recs: Vec<TraceRecord>,
     evs: Vec<Event>,
@@ -167,8 +268,7 @@ impl Session {
             fresh: 0,
             lent: false,
             capture: None,
-            capture_buf: Box::new([0; 4096]),
-            after_buf: vec![0; 4096],
+            deferred: Deferred::default(),
             frames: None,
             frames_judged: 0,
             snap,
@@ -193,6 +293,7 @@ impl Session {
             transport_only: false,
             tlbi: Vec::new(),
             in_flight: None,
+            settling: false,
             recs: Vec::new(),
             evs: Vec::new(),
         })
@@ -427,18 +528,126 @@ impl Session {
     /// retained in it, as a real TLB may hold it until the guest's
     /// invalidate (which the TLB check then looks for).
     pub fn service(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.catch_up(ram)?;
         // the records' and events' buffers are kept between passes (no
         // allocation per doorbell)
         let mut recs = std::mem::take(&mut self.recs);
         recs.clear();
-        let r = self.service_records(ram, now_ns, tlb, &mut recs);
+        let r = self.service_records(ram, now_ns, tlb, &mut recs, None);
         self.recs = recs;
         r
     }
 
-    fn service_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, recs: &mut Vec<TraceRecord>) -> Result<(), IntrospectError> {
+    /// A doorbell at a page's `migrate_page_begin`, served without a
+    /// drain when what the drain would do now is only what must happen
+    /// now: the records since the last doorbell are looked at in place —
+    /// each move's new frame compared with the old frame's content kept
+    /// since its begin, the LRU batch checked —, then the new page is
+    /// armed (its old frame kept copy-on-write, its old translation held in
+    /// the TLB, the address space current now noted). Decoding, events and
+    /// every other check wait for the next full pass ([`Session::catch_up`]),
+    /// with the same results. False (nothing done): serve it with a drain.
+    pub fn light_doorbell(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> bool {
+        if !self.checks || self.transport_only {
+            return false;
+        }
+        let (Some(head), Some(tail)) = (self.drainer.head(ram), self.drainer.tail(ram)) else { return false };
+        let waiting = head.wrapping_sub(tail);
+        let from = self.deferred.upto.unwrap_or(tail);
+        if waiting == 0 || waiting > light_limit(self.drainer.capacity()) || head.wrapping_sub(from) > waiting || head == from {
+            return false;
+        }
+        let mut recs = std::mem::take(&mut self.recs);
+        recs.clear();
+        let ok = self.light_records(ram, now_ns, tlb, from, head, &mut recs);
+        self.recs = recs;
+        ok
+    }
+
+    fn light_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, from: u32, head: u32, recs: &mut Vec<TraceRecord>) -> bool {
+        if !self.drainer.peek(ram, from, head, recs) {
+            return false;
+        }
+        // moves and flushes, then the new page's begin, last
+        let Some((last, moves)) = recs.split_last() else { return false };
+        let Ok(GuestEvent::MigratePageBegin { old_pfn, first, .. }) = last.decode() else { return false };
+        for r in moves {
+            match r.decode() {
+                // an address space the last snapshot lacks: the drain re-reads it now
+                Ok(GuestEvent::MigratePage { asid, .. }) if self.snap.mmu_regs(asid).is_none() => return false,
+                Ok(GuestEvent::MigratePageBegin { .. }) | Err(_) => return false,
+                _ if !may_wait(r.kind) => return false,
+                _ => {}
+            }
+        }
+        // the LRU batch, as the drain checks it after its records (only
+        // a clean check may wait: a violation is reported by the drain)
+        if let Some(rec) = self.snap.read_lru_add(ram) {
+            let mut lru = self.lru.clone();
+            if !lru.check(&rec, &self.ctx(now_ns)).is_empty() {
+                return false;
+            }
+            self.lru = lru;
+        }
+        // each move's check reads the guest now, as the drain would
+        for r in moves {
+            if let Ok(GuestEvent::MigratePage { old_pfn, new_pfn, asid, nr_vas, vas, .. }) = r.decode() {
+                if self.deferred.moves.back().is_none_or(|m| (m.old_pfn, m.new_pfn) != (old_pfn, new_pfn)) {
+                    let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
+                    let reads = MigrationReads::pages(&self.snap, ram, old_pfn, new_pfn);
+                    self.deferred.moves.push_back(SeenMove { old_pfn, new_pfn, content, reads });
+                }
+                if let Some(m) = self.deferred.moves.back_mut() {
+                    m.reads.walk(&self.snap, ram, asid, &vas[..(nr_vas as usize).min(vas.len())]);
+                }
+            }
+        }
+        let in_flight = self.begin_page(ram, old_pfn, first, tlb);
+        self.deferred.arms.push_back((head.wrapping_sub(1), in_flight));
+        self.deferred.upto = Some(head);
+        self.deferred.at_ns = now_ns;
+        self.dirty = true;
+        true
+    }
+
+    /// A page's migration begins: keep its old frame copy-on-write and
+    /// make the TLB hold its old translation; its in-flight state from now.
+    fn begin_page(&mut self, ram: &GuestRam, old_pfn: u32, first: Option<(u32, u32)>, tlb: &mut dyn TlbAccess) -> InFlight {
+        // one page migrates at a time: older captures are done (a shared
+        // page's moves, one per address space, all use the same capture).
+        // The old frame's content is kept copy-on-write: nothing is copied
+        // unless it is written before its check.
+        self.capture = ram.preserve((old_pfn as u64) << 12).then_some(old_pfn);
+        // The PTE is cleared but not yet flushed: a real TLB may still hold
+        // the old translation. Make ours hold it, so that only the guest's
+        // flush removes it.
+        if let Some((asid, va)) = first {
+            tlb.retain(asid, va, (old_pfn as u64) << 12);
+        }
+        InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: Vec::new() }
+    }
+
+    /// Decode and check the records light doorbells left in the ring, as
+    /// drains at those doorbells would have (a no-op when none wait).
+    pub fn catch_up(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
+        let Some(upto) = self.deferred.upto else { return Ok(()) };
+        let mut recs = std::mem::take(&mut self.recs);
+        recs.clear();
+        // every begin that waits was armed: nothing asks the TLB
+        let r = self.service_records(ram, self.deferred.at_ns, &mut || None, &mut recs, Some(upto));
+        self.recs = recs;
+        self.deferred.clear();
+        r
+    }
+
+    /// Drain and handle the ring's records (`upto`: only those before that
+    /// position, which light doorbells left).
+    fn service_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, recs: &mut Vec<TraceRecord>, upto: Option<u32>) -> Result<(), IntrospectError> {
         let first_pos = self.drainer.tail(ram);
-        let lost = self.drainer.drain(ram, recs);
+        let lost = match (upto, first_pos) {
+            (Some(u), Some(t)) => self.drainer.drain_max(ram, u.wrapping_sub(t).min(self.drainer.capacity()), recs),
+            _ => self.drainer.drain(ram, recs),
+        };
         match lost {
             Ok(0) => {}
             Ok(n) => self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::RingLoss { lost: n } }),
@@ -448,10 +657,17 @@ impl Session {
             }
         }
         if recs.is_empty() || self.transport_only {
-            self.apply_tlbi_before(None);
+            self.apply_tlbi_before(upto);
             return Ok(());
         }
         self.dirty = true;
+        self.settling = upto.is_some();
+        let r = self.handle_records(ram, now_ns, tlb, recs, first_pos, upto);
+        self.settling = false;
+        r
+    }
+
+    fn handle_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, recs: &[TraceRecord], first_pos: Option<u32>, upto: Option<u32>) -> Result<(), IntrospectError> {
         let mut alloc_activity = false;
         for (i, r) in recs.iter().enumerate() {
             self.apply_tlbi_before(first_pos.map(|p| p.wrapping_add(i as u32)));
@@ -476,21 +692,12 @@ impl Session {
                     _ => {}
                 }
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
-                    // one page migrates at a time: older captures are done
-                    // (a shared page's moves, one per address space, all
-                    // use the same capture). The old frame's content is
-                    // kept copy-on-write: nothing is copied unless it is
-                    // written before its check.
-                    self.capture = ram.preserve((old_pfn as u64) << 12).then_some(old_pfn);
-                    // The PTE is cleared but not yet flushed: a real TLB
-                    // may still hold the old translation. Make ours hold
-                    // it, so that only the guest's flush removes it.
-                    if let Some((asid, va)) = first {
-                        tlb.retain(asid, va, (old_pfn as u64) << 12);
-                    }
-                    let mut vas = self.in_flight.take().map(|f| f.vas).unwrap_or_default();
-                    vas.clear();
-                    self.in_flight = Some(InFlight { old_pfn, current: tlb.current_asid(), all: false, vas });
+                    // armed at its light doorbell, or now
+                    let pos = first_pos.map(|p| p.wrapping_add(i as u32));
+                    self.in_flight = Some(match self.deferred.arms.front() {
+                        Some(&(p, _)) if self.settling && Some(p) == pos => self.deferred.arms.pop_front().map(|(_, f)| f).expect("front exists"),
+                        _ => self.begin_page(ram, old_pfn, first, tlb),
+                    });
                 }
             }
             alloc_activity |= self.handle_decoded(ram, from)?;
@@ -501,8 +708,9 @@ impl Session {
                 self.emit_causes(f, r.ts_ns);
             }
         }
-        self.apply_tlbi_before(None);
-        if self.checks {
+        self.apply_tlbi_before(upto);
+        // (light doorbells checked the LRU batch when they rang)
+        if self.checks && upto.is_none() {
             // lru_cache_disable() leaves the LRU add batch empty.
             if let Some(rec) = self.snap.read_lru_add(ram) {
                 let v = self.lru.check(&rec, &self.ctx(now_ns));
@@ -661,18 +869,21 @@ impl Session {
         // (the violation says where). Without a capture (no doorbell after
         // migrate_page_begin) the content check cannot run: nothing is
         // compared.
-        let (old_pa, new_pa) = ((old_pfn as u64) << 12, (new_pfn as u64) << 12);
-        let (before, after): (&[u8], &[u8]) = if self.capture != Some(old_pfn) || ram.equals_preserved(old_pa, new_pa).unwrap_or(false) {
-            (&[], &[])
-        } else if !ram.read_preserved(old_pa, &mut self.capture_buf) {
-            (&[], &[])
+        let v = if self.settling {
+            // compared and read when its light doorbell rang
+            let seen = self.deferred.seen(old_pfn, new_pfn);
+            let (before, after) = seen.map_or((&[][..], &[][..]), |s| s.content.contents());
+            let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
+            match seen {
+                Some(s) => check_migration_read(&self.snap, ram, &m, &s.reads, &ctx),
+                None => check_migration(&self.snap, ram, &m, &ctx),
+            }
         } else {
-            let readable = ram.read(new_pa, &mut self.after_buf[..]).is_ok();
-            (&self.capture_buf[..], if readable { &self.after_buf[..] } else { &[] })
+            let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
+            let (before, after) = content.contents();
+            let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
+            check_migration(&self.snap, ram, &m, &ctx)
         };
-        let snap = &self.snap;
-        let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
-        let v = check_migration(snap, ram, &m, &ctx);
         let v = self.with_recent(v);
         self.report(v);
         Ok(())

@@ -70,11 +70,42 @@ impl RingDrainer {
         ram.read_u32(self.pa + trace::RING_OFF_TAIL as u64)
     }
 
+    /// The ring's capacity in records.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Read the records at ring positions `[from, to)` into `out` without
+    /// consuming them (the next [`RingDrainer::drain`] still returns
+    /// them). False when one cannot be read or the span is longer than
+    /// the ring.
+    pub fn peek(&self, ram: &GuestRam, from: u32, to: u32, out: &mut Vec<TraceRecord>) -> bool {
+        let n = to.wrapping_sub(from);
+        if n > self.capacity {
+            return false;
+        }
+        let mut b = [0u8; trace::TRACE_RECORD_SIZE];
+        for i in 0..n {
+            let idx = from.wrapping_add(i) & (self.capacity - 1);
+            let pa = self.pa + trace::RING_HEADER_SIZE as u64 + idx as u64 * trace::TRACE_RECORD_SIZE as u64;
+            if ram.read(pa, &mut b).is_err() {
+                return false;
+            }
+            out.push(TraceRecord::from_bytes(&b));
+        }
+        true
+    }
+
     /// Append every pending record to `out`. Returns how many were new
     /// drops since the last call (the caller may emit a loss event).
     pub fn drain(&mut self, ram: &GuestRam, out: &mut Vec<TraceRecord>) -> Result<u64, IntrospectError> {
+        self.drain_max(ram, self.capacity, out)
+    }
+
+    /// [`RingDrainer::drain`] of at most `max` records (the oldest).
+    pub fn drain_max(&mut self, ram: &GuestRam, max: u32, out: &mut Vec<TraceRecord>) -> Result<u64, IntrospectError> {
         let mut ring = GuestRing::new(ram, self.pa, self.capacity);
-        match trace::drain(&mut ring, self.capacity, |r| out.push(r)) {
+        match trace::drain(&mut ring, max, |r| out.push(r)) {
             Ok(st) => {
                 if st.records > 0 || st.overflow != self.last_overflow {
                     let lost = st.overflow.wrapping_sub(self.last_overflow) as u64;

@@ -23,8 +23,47 @@ pub struct MigrationInput<'a> {
     pub cached: &'a [Option<u64>],
 }
 
-/// Check one migrated page.
+/// What [`check_migration`] reads of the guest's state: the two frames'
+/// page records and where each VA walks to. Read when the move is
+/// drained, or earlier at the same instant a drain would have (a light
+/// doorbell: see `Session::light_doorbell`), then checked later.
+#[derive(Clone, Debug, Default)]
+pub struct MigrationReads {
+    pub new_page: Option<cmaemu_abi::page::PageRecord>,
+    pub old_page: Option<cmaemu_abi::page::PageRecord>,
+    /// (asid, VA, the physical address its page tables give).
+    pub walked: Vec<(u32, u32, Option<u64>)>,
+}
+
+impl MigrationReads {
+    /// Read the records of `old_pfn` and `new_pfn` from guest RAM now.
+    pub fn pages(s: &Snapshot, ram: &GuestRam, old_pfn: u32, new_pfn: u32) -> Self {
+        MigrationReads { new_page: read_page(ram, s, new_pfn), old_page: read_page(ram, s, old_pfn), walked: Vec::new() }
+    }
+
+    /// Walk `vas` of `asid` now (nothing when the snapshot lacks the
+    /// address space: the check reports that).
+    pub fn walk(&mut self, s: &Snapshot, ram: &GuestRam, asid: u32, vas: &[u32]) {
+        if let Some(r) = s.mmu_regs(asid) {
+            self.walked.extend(vas.iter().map(|&va| (asid, va, translate_va(ram, &r, va))));
+        }
+    }
+
+    fn walked(&self, asid: u32, va: u32) -> Option<Option<u64>> {
+        self.walked.iter().find(|&&(a, v, _)| (a, v) == (asid, va)).map(|&(_, _, pa)| pa)
+    }
+}
+
+/// Check one migrated page, reading the guest's state now.
 pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &CheckCtx) -> Vec<Violation> {
+    let mut reads = MigrationReads::pages(s, ram, m.old_pfn, m.new_pfn);
+    reads.walk(s, ram, m.asid, m.vas);
+    check_migration_read(s, ram, m, &reads, ctx)
+}
+
+/// Check one migrated page against the state `reads` holds (a VA it did
+/// not walk is walked now).
+pub fn check_migration_read(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, reads: &MigrationReads, ctx: &CheckCtx) -> Vec<Violation> {
     let mut out = Out::new(ctx);
     if m.before != m.after {
         let diff = m.before.iter().zip(m.after).filter(|(a, b)| a != b).count() + m.before.len().abs_diff(m.after.len());
@@ -43,7 +82,7 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
     }
     // The new frame's own record, read now (the snapshot may be older
     // than this migration): an allocated page holds a reference.
-    if let Some(p) = read_page(ram, s, m.new_pfn) {
+    if let Some(p) = reads.new_page {
         if p.flags & cmaemu_abi::page::PG_BUDDY != 0 || p.refcount <= 0 {
             out.push(Check::MigratePte, Some(m.new_pfn), None, None, format!("the new frame {:#x} is free", m.new_pfn));
         }
@@ -53,7 +92,7 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
     // (Read when the move is drained: a frame already handed out again —
     // a CMA or device allocation — was freed in between and is not
     // judged.)
-    if let Some(p) = read_page(ram, s, m.old_pfn) {
+    if let Some(p) = reads.old_page {
         if p.refcount > 0 && p.owner & cmaemu_abi::page::OWNER_KIND_MASK == cmaemu_abi::page::OWNER_KIND_USER {
             out.push(
                 Check::MigrateOldPage,
@@ -78,7 +117,7 @@ pub fn check_migration(s: &Snapshot, ram: &GuestRam, m: &MigrationInput, ctx: &C
                 None
             }
             Some(r) => {
-                let pa = translate_va(ram, &r, va);
+                let pa = reads.walked(m.asid, va).unwrap_or_else(|| translate_va(ram, &r, va));
                 match pa.map(|p| (p >> PAGE_SHIFT) as u32) {
                     None => out.push(Check::MigratePte, Some(m.new_pfn), Some(va), None, format!("VA {va:#010x} (asid {}) is unmapped after the move of {:#x} -> {:#x}", m.asid, m.old_pfn, m.new_pfn)),
                     Some(p) if p == m.old_pfn => out.push(Check::MigratePte, Some(m.old_pfn), Some(va), None, format!("VA {va:#010x} (asid {}) still maps the old frame {:#x}, not {:#x}", m.asid, m.old_pfn, m.new_pfn)),

@@ -23,7 +23,7 @@ mod tests;
 pub use dma::{check_dma, DmaBuffers, DmaTransfer};
 pub use integrity::check_integrity;
 pub use lru::{check_lru_batch_pages, check_lru_drained, check_pcp_drained, LruDrainEpisodes};
-pub use migrate::{check_mapped_free, check_migration, check_translation, MigrationInput};
+pub use migrate::{check_mapped_free, check_migration, check_migration_read, check_translation, MigrationInput, MigrationReads};
 pub use ownership::{check_frames, check_frames_with, owner_text, FrameChecker};
 
 pub use crate::findings::{Check, CheckCtx, Violation};
