@@ -4,7 +4,7 @@
 //!     perf record -g target/release/examples/verify_workload cma64 on
 //!
 //! Workloads: mixed, cma64, cma16, preview-stress; `on` or `off` is host
-//! verification, `floor` its floor (the ring drained, nothing checked). Prints the timed part's wall and virtual time. To profile
+//! verification, `floor` its floor (the ring drained, nothing checked), `drain` on with a drain at every doorbell (no light doorbells). Prints the timed part's wall and virtual time. To profile
 //! the timed part alone, start perf disabled with a control FIFO and name
 //! it in `PERF_CTL_FIFO`:
 //!
@@ -24,7 +24,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(w), Some(v)) = (args.first().and_then(|n| VerifyWorkload::from_name(n)), args.get(1).and_then(|m| VerifyMode::from_name(m))) else {
-        eprintln!("usage: verify_workload mixed|cma64|cma16|preview-stress on|off|floor [RUNS]");
+        eprintln!("usage: verify_workload mixed|cma64|cma16|preview-stress on|off|floor|drain [RUNS]");
         return ExitCode::from(2);
     };
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(1);

@@ -247,9 +247,10 @@ fn machine(ram: u64, bootargs: &str, verify: bool) -> Result<Machine, BenchError
 
 fn machine_mode(ram: u64, bootargs: &str, mode: VerifyMode) -> Result<Machine, BenchError> {
     // nothing here reads the event stream: only violations are counted
-    let m = machine_with(ram, bootargs, RunOptions { verify: mode == VerifyMode::On, transport_only: mode == VerifyMode::Floor, drop_events: true, ..Default::default() })?;
+    let verify = matches!(mode, VerifyMode::On | VerifyMode::Drain);
+    let m = machine_with(ram, bootargs, RunOptions { verify, transport_only: mode == VerifyMode::Floor, drain_every_doorbell: mode == VerifyMode::Drain, drop_events: true, ..Default::default() })?;
     match mode {
-        VerifyMode::On if !m.verifying() => Err(BenchError::NotVerifying),
+        VerifyMode::On | VerifyMode::Drain if !m.verifying() => Err(BenchError::NotVerifying),
         VerifyMode::Floor if !m.attached() => Err(BenchError::NotVerifying),
         _ => Ok(m),
     }
@@ -399,6 +400,9 @@ pub enum VerifyMode {
     Off,
     On,
     Floor,
+    /// On, with the ring drained at every doorbell (no light doorbells:
+    /// verification as it was before them, the same findings).
+    Drain,
 }
 
 impl VerifyMode {
@@ -408,12 +412,13 @@ impl VerifyMode {
             VerifyMode::Off => "off",
             VerifyMode::On => "on",
             VerifyMode::Floor => "floor",
+            VerifyMode::Drain => "drain",
         }
     }
 
     /// The mode named `s`.
     pub fn from_name(s: &str) -> Option<VerifyMode> {
-        [VerifyMode::Off, VerifyMode::On, VerifyMode::Floor].into_iter().find(|m| m.name() == s)
+        [VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain].into_iter().find(|m| m.name() == s)
     }
 }
 
@@ -507,6 +512,9 @@ pub struct VerifyRatio {
     pub on: f64,
     /// The floor's median, when measured ([`VerifyMode::Floor`]).
     pub floor: Option<f64>,
+    /// The median with a drain at every doorbell, measured with the floor
+    /// ([`VerifyMode::Drain`]).
+    pub drain: Option<f64>,
     /// Virtual ns of the timed part (the same in every run).
     pub virt_ns: u64,
     pub violations: usize,
@@ -521,14 +529,14 @@ impl VerifyRatio {
 }
 
 /// Run `w` `runs` times with verification off and on (and at its floor
-/// with `floor`), interleaved: the order rotates each round so that a
-/// drift hits every side.
+/// and with a drain at every doorbell with `floor`), interleaved: the
+/// order rotates each round so that a drift hits every side.
 pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
-    let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor] } else { &[VerifyMode::Off, VerifyMode::On] };
-    let mut walls: [Vec<f64>; 3] = Default::default();
+    let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain] } else { &[VerifyMode::Off, VerifyMode::On] };
+    let mut walls: [Vec<f64>; 4] = Default::default();
     let (mut pairs, mut virt_ns, mut violations) = (Vec::new(), 0, 0);
     for round in 0..runs {
-        let mut wall = [0.0; 3];
+        let mut wall = [0.0; 4];
         for k in 0..modes.len() {
             let mode = modes[(round + k) % modes.len()];
             let s = w.run(mode)?;
@@ -541,8 +549,8 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
         }
         pairs.push(wall[VerifyMode::On as usize] / wall[VerifyMode::Off as usize]);
     }
-    let [off, on, fl] = walls;
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), virt_ns, violations, pairs })
+    let [off, on, fl, dr] = walls;
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, pairs })
 }
 
 /// `cmaemu bench verify`: every [`VerifyWorkload`] with host verification
@@ -554,7 +562,7 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool) -> Result<String,
     const RUNS: usize = 5;
     let mut out = format!("bench verify: host verification on vs off, median of {RUNS} interleaved runs each (target: ratio <= 1.10)\n");
     if floor {
-        out += "  floor: the guest's tracing and the doorbells alone (ring drained; nothing decoded, captured or checked), interleaved with off and on\n";
+        out += "  floor: the guest's tracing and the doorbells alone (ring drained; nothing decoded, captured or checked); drain: on, with the ring drained at every doorbell (no light doorbells); both interleaved with off and on\n";
     }
     let mut total = 0;
     for w in VerifyWorkload::ALL.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
@@ -584,6 +592,9 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool) -> Result<String,
                 (f / r.off - 1.0) * 100.0,
                 (r.on - f) / r.off * 100.0
             );
+        }
+        if let Some(d) = r.drain {
+            out += &format!("  {:<15} drain {:.0} ms: drain/off {:.2}, on/drain {:.2} (light doorbells)\n", "", d * 1e3, d / r.off, r.on / d);
         }
     }
     if only.is_none_or(|o| matches!(o, VerifyWorkload::FullArea(64))) {

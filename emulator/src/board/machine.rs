@@ -94,6 +94,10 @@ pub struct RunOptions {
     /// the guest's tracing and the doorbells cost alone; not for users'
     /// runs (it sees nothing).
     pub transport_only: bool,
+    /// Drain the ring at every doorbell, a migrated page's too (`bench
+    /// verify --floor`'s `drain` mode: verification as it was before light
+    /// doorbells, the same findings). Off by default.
+    pub drain_every_doorbell: bool,
 }
 
 
@@ -188,6 +192,7 @@ impl Board {
                 let mut i = Instrumentation::new(ram.clone(), opts.on_violation, opts.report, opts.verify && !opts.transport_only);
                 i.explain = !opts.no_explain;
                 i.transport_only = opts.transport_only;
+                i.light_doorbells = !opts.drain_every_doorbell;
                 i.keep_events = !opts.drop_events;
                 Some(Box::new(i))
             } else {

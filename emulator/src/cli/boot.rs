@@ -164,6 +164,7 @@ pub fn run(a: BootArgs) -> ExitCode {
             // the stream is read only for --trace and --report
             drop_events: a.trace.is_none() && a.report.is_none(),
             transport_only: false,
+            drain_every_doorbell: false,
         },
     };
     let outcome = machine::boot(cfg);

@@ -102,11 +102,23 @@ impl Breaker for NoServicer {
 /// See [`Bus::take_servicer`].
 pub trait Servicer {
     fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb);
+    /// Serve the work due now without the devices, if it needs nothing of
+    /// them (a verifier's light doorbell): true when it was served — the
+    /// CPU then neither ticks the devices nor re-arms their deadlines
+    /// (none is due at a block start served inline, so ticking would
+    /// change nothing). False: nothing was done, [`Servicer::service`]
+    /// follows as usual.
+    fn serve_light(&mut self, _now: u64, _tlb: &mut dyn CpuTlb) -> bool {
+        false
+    }
 }
 
 impl<S: Servicer + ?Sized> Servicer for Box<S> {
     fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb) {
         (**self).service(now, tlb)
+    }
+    fn serve_light(&mut self, now: u64, tlb: &mut dyn CpuTlb) -> bool {
+        (**self).serve_light(now, tlb)
     }
 }
 
@@ -222,6 +234,24 @@ impl<B: Bus> CpuTlb for EngineTlb<'_, '_, B> {
         // servicer runs only there).
         unsafe { unicorn_engine_sys::uc_cmaemu_tlb_hold(h, va as u64, pa) };
     }
+}
+
+/// Let the board's servicer serve what is due without the devices
+/// ([`Servicer::serve_light`]), at a block start inside the engine
+/// ([`serve_inline`]): true when it did (the serve is no longer due; the
+/// engine's deadline is the limit again, unchanged).
+fn serve_light_on<B: Bus>(uc: &mut Unicorn<'_, State<B>>) -> bool {
+    let now = uc.get_data().now();
+    let Some(mut s) = uc.get_data_mut().bus.take_servicer() else { return false };
+    let served = s.serve_light(now, &mut EngineTlb { uc });
+    let st = uc.get_data_mut();
+    st.bus.put_servicer(s);
+    if served {
+        let f = st.fast_mut();
+        f.set_limit(f.limit);
+        dirty_sync(uc);
+    }
+    served
 }
 
 /// Run the board's servicer (if it has work) on the engine `uc`, stopped

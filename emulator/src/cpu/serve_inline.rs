@@ -16,12 +16,17 @@
 //!    block start (and stops if a deadline is now due), then counts and
 //!    runs the block.
 //!
+//! A doorbell the servicer can answer without the devices (a verifier's
+//! light doorbell: [`super::Servicer::serve_light`]) skips steps 2's
+//! ticks and re-arms: at a block start served here no device deadline is
+//! due, so ticking would change nothing, and the deadline stays the limit.
+//!
 //! Whatever needs the run loop (an IRQ line raised, a stop asked for by a
 //! device or a verifier) falls back to a real stop after step 2, which the
 //! run loop then finishes (ticking and serving again at the same instant
 //! change nothing). Virtual time, counts, TLB contents and so every trace
 //! stay what they were with a stop per doorbell.
-use super::{serve_on, Bus, State};
+use super::{serve_light_on, serve_on, Bus, State};
 use std::ffi::c_void;
 use unicorn_engine::Unicorn;
 
@@ -39,6 +44,12 @@ pub(super) unsafe fn serve_inline<B: Bus>(ctx: *mut c_void, _uc: *mut unicorn_en
     // binding's own hook proxies reach the engine the same way while it
     // runs.
     let handle = unsafe { &mut *(ctx as *mut Unicorn<'_, State<B>>) };
+    // a doorbell the servicer answers without the devices: nothing to
+    // tick (no deadline is due here) and nothing to re-arm
+    if serve_light_on(handle) {
+        let st = handle.get_data_mut();
+        return !(st.bus.stop_requested() || st.fast().irq_line);
+    }
     let st = handle.get_data_mut();
     let now = st.now();
     st.bus.tick(now);

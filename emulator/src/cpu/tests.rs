@@ -52,10 +52,34 @@ struct TestBus {
     /// the last, the first three words of what was kept go to `kept`.
     keep: Vec<(usize, u64)>,
     kept: Vec<[u32; 3]>,
+    /// A servicer every DEV_LOG write asks for (None: none).
+    servicer: Option<TestServicer>,
+}
+
+/// A servicer that serves every request light (`light`) or not, and counts.
+#[derive(Default)]
+struct TestServicer {
+    light: bool,
+    lights: u32,
+    services: u32,
+    /// The request was served (by either).
+    served: bool,
+}
+
+impl Servicer for TestServicer {
+    fn service(&mut self, _now: u64, _tlb: &mut dyn CpuTlb) {
+        self.services += 1;
+        self.served = true;
+    }
+    fn serve_light(&mut self, _now: u64, _tlb: &mut dyn CpuTlb) -> bool {
+        self.lights += self.light as u32;
+        self.served = self.light;
+        self.light
+    }
 }
 
 impl Bus for TestBus {
-    type Servicer = super::NoServicer;
+    type Servicer = TestServicer;
     type Breaker = super::NoServicer;
     fn mmio_read(&mut self, _pa: u64, _size: usize, _now: u64) -> u64 {
         0
@@ -64,7 +88,7 @@ impl Bus for TestBus {
         match pa - TEST_DEV {
             DEV_LOG => {
                 self.log.push(value as u32);
-                self.take_due = self.dirty.is_some();
+                self.take_due = self.dirty.is_some() || self.servicer.is_some();
                 if let Some(d) = self.sleep_on_log {
                     std::thread::sleep(d);
                 }
@@ -81,9 +105,17 @@ impl Bus for TestBus {
     fn wants_service(&self) -> bool {
         self.take_due
     }
+    fn take_servicer(&mut self) -> Option<TestServicer> {
+        self.servicer.take_if(|_| self.take_due)
+    }
+    fn put_servicer(&mut self, mut s: TestServicer) {
+        // served (light, or by `service`)
+        self.take_due &= !std::mem::take(&mut s.served);
+        self.servicer = Some(s);
+    }
     fn tick(&mut self, now: u64) {
         self.ticks += 1;
-        if std::mem::take(&mut self.take_due) {
+        if self.dirty.is_some() && std::mem::take(&mut self.take_due) {
             if let Some(ram) = &self.dirty {
                 let mut pages = Vec::new();
                 if let Some((pa, len)) = ram.watched() {
@@ -347,6 +379,28 @@ fn mmu_registers_read_in_one_call_match_the_register_api() {
     assert_eq!(ttbr0(&cpu.uc), 0x6001_0000);
     let (_, fresh) = run_thumb(0x300, TestBus::default(), |_| {});
     assert_eq!(ttbr0(&fresh.uc), mmu_regs_one_by_one(&fresh.uc).ttbr0);
+}
+
+#[test]
+fn a_request_served_light_skips_the_devices_and_changes_nothing_else() {
+    // t_dirty's four DEV_LOG writes each ask for service at the next block
+    // start (served inline, no stop). Served light, the devices are not
+    // ticked for them and `service` is not called; the guest runs exactly
+    // as when each is served with a tick: the same log, the same
+    // instruction count, the same RAM.
+    let run = |light: bool| {
+        let bus = TestBus { servicer: Some(TestServicer { light, ..Default::default() }), ..Default::default() };
+        let (stop, cpu) = run_thumb(0x380, bus, |_| {});
+        assert_eq!(stop, Stop::Device);
+        let s = cpu.bus().servicer.as_ref().map(|s| (s.lights, s.services)).unwrap();
+        (s, cpu.bus().ticks, cpu.bus().log.clone(), cpu.now(), cpu.ram().read_u32(0x6000_4004))
+    };
+    let ((lights, services), light_ticks, log, now, word) = run(true);
+    let ((no_lights, served), ticks, log2, now2, word2) = run(false);
+    assert_eq!((lights, services), (4, 0));
+    assert_eq!((no_lights, served), (0, 4));
+    assert_eq!(light_ticks + 4, ticks, "one tick fewer per request served light");
+    assert_eq!((log, now, word), (log2, now2, word2));
 }
 
 #[test]

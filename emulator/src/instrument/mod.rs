@@ -438,7 +438,31 @@ impl TlbAccess for AsidTlb<'_> {
     }
 }
 
+impl Instrumentation {
+    /// A migrated page's doorbell is all there is to serve: it may be light
+    /// (see `Session::light_doorbell`); not when a violation must stop the
+    /// run where the drain would have found it.
+    fn light_due(&self) -> bool {
+        self.light_doorbells && self.doorbell && !self.prompt && !self.alloc_done && !self.final_due && self.frame_due.is_none() && self.dma.is_empty() && self.notes.is_empty() && self.on_violation != OnViolation::Stop
+    }
+}
+
 impl Servicer for Instrumentation {
+    fn serve_light(&mut self, now: u64, tlb: &mut dyn CpuTlb) -> bool {
+        if !self.light_due() {
+            return false;
+        }
+        let ram = &self.ram;
+        let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram, desc_pa: self.desc_pa, ttbr0: None };
+        let Some(mon) = self.mon.as_mut() else { return false };
+        if !mon.light_doorbell(ram, now, &mut tlb) {
+            return false;
+        }
+        self.doorbell = false;
+        self.light_served += 1;
+        true
+    }
+
     fn service(&mut self, now: u64, tlb: &mut dyn CpuTlb) {
         if self.mon.is_none() {
             let Some(pa) = self.desc_pa else { return };
@@ -463,15 +487,13 @@ impl Servicer for Instrumentation {
                 }
             }
         }
+        let light = self.light_due();
         // borrowed beside the other fields (a clone per pass cost an
         // atomic increment and decrement)
         let ram = &self.ram;
         let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
-        // A migrated page's doorbell and nothing else: served without a
-        // drain when it can be (see `Session::light_doorbell`); not when a
-        // violation must stop the run where the drain would have found it.
-        let light = self.light_doorbells && self.doorbell && !self.prompt && !self.alloc_done && !self.final_due && self.frame_due.is_none() && self.dma.is_empty() && self.notes.is_empty() && self.on_violation != OnViolation::Stop;
+        // (a CPU that serves at block starts asked `serve_light` first)
         if light && mon.light_doorbell(ram, now, &mut tlb) {
             self.doorbell = false;
             self.light_served += 1;

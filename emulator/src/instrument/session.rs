@@ -121,6 +121,9 @@ struct Deferred {
     /// Each waiting move as its light doorbell saw it, in ring order (a
     /// page's several records share one).
     moves: std::collections::VecDeque<SeenMove>,
+    /// In-flight states' VA lists, cleared, for the next pages (no
+    /// allocation per page).
+    spare_vas: Vec<Vec<u32>>,
 }
 
 /// A move a light doorbell looked at: what its check reads of the guest,
@@ -572,12 +575,15 @@ impl Session {
         let Some((last, moves)) = recs.split_last() else { return false };
         let Ok(GuestEvent::MigratePageBegin { old_pfn, first, .. }) = last.decode() else { return false };
         for r in moves {
-            match r.decode() {
-                // an address space the last snapshot lacks: the drain re-reads it now
-                Ok(GuestEvent::MigratePage { asid, .. }) if self.snap.mmu_regs(asid).is_none() => return false,
-                Ok(GuestEvent::MigratePageBegin { .. }) | Err(_) => return false,
-                _ if !may_wait(r.kind) => return false,
-                _ => {}
+            if !may_wait(r.kind) || r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN {
+                return false;
+            }
+            if r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE {
+                match r.decode() {
+                    // an address space the last snapshot lacks: the drain re-reads it now
+                    Ok(GuestEvent::MigratePage { asid, .. }) if self.snap.mmu_regs(asid).is_some() => {}
+                    _ => return false,
+                }
             }
         }
         // the LRU batch, as the drain checks it after its records (only
@@ -590,7 +596,7 @@ impl Session {
             self.lru = lru;
         }
         // each move's check reads the guest now, as the drain would
-        for r in moves {
+        for r in moves.iter().filter(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE) {
             if let Ok(GuestEvent::MigratePage { old_pfn, new_pfn, asid, nr_vas, vas, .. }) = r.decode() {
                 if self.deferred.moves.back().is_none_or(|m| (m.old_pfn, m.new_pfn) != (old_pfn, new_pfn)) {
                     let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
@@ -624,7 +630,7 @@ impl Session {
         if let Some((asid, va)) = first {
             tlb.retain(asid, va, (old_pfn as u64) << 12);
         }
-        InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: Vec::new() }
+        InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: self.deferred.spare_vas.pop().unwrap_or_default() }
     }
 
     /// Decode and check the records light doorbells left in the ring, as
@@ -694,10 +700,14 @@ impl Session {
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
                     // armed at its light doorbell, or now
                     let pos = first_pos.map(|p| p.wrapping_add(i as u32));
-                    self.in_flight = Some(match self.deferred.arms.front() {
+                    let f = match self.deferred.arms.front() {
                         Some(&(p, _)) if self.settling && Some(p) == pos => self.deferred.arms.pop_front().map(|(_, f)| f).expect("front exists"),
                         _ => self.begin_page(ram, old_pfn, first, tlb),
-                    });
+                    };
+                    if let Some(mut done) = self.in_flight.replace(f) {
+                        done.vas.clear();
+                        self.deferred.spare_vas.push(done.vas);
+                    }
                 }
             }
             alloc_activity |= self.handle_decoded(ram, from)?;

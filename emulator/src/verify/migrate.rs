@@ -32,13 +32,13 @@ pub struct MigrationReads {
     pub new_page: Option<cmaemu_abi::page::PageRecord>,
     pub old_page: Option<cmaemu_abi::page::PageRecord>,
     /// (asid, VA, the physical address its page tables give).
-    pub walked: Vec<(u32, u32, Option<u64>)>,
+    pub walked: smallvec::SmallVec<[(u32, u32, Option<u64>); 4]>,
 }
 
 impl MigrationReads {
     /// Read the records of `old_pfn` and `new_pfn` from guest RAM now.
     pub fn pages(s: &Snapshot, ram: &GuestRam, old_pfn: u32, new_pfn: u32) -> Self {
-        MigrationReads { new_page: read_page(ram, s, new_pfn), old_page: read_page(ram, s, old_pfn), walked: Vec::new() }
+        MigrationReads { new_page: read_page(ram, s, new_pfn), old_page: read_page(ram, s, old_pfn), walked: smallvec::SmallVec::new() }
     }
 
     /// Walk `vas` of `asid` now (nothing when the snapshot lacks the
