@@ -893,7 +893,8 @@ fn capture_streams_every_frame_with_or_without_pending_input() {
 }
 
 /// Verification's floor (`RunOptions::transport_only`, `bench verify
-/// --floor`) drains the guest's ring as verification does — the guest
+/// --floor`) drains the guest's ring as verification does (a migrated
+/// page's light doorbell included: its records wait for the next) — the guest
 /// retires the same instructions as with verification on, not the fewer
 /// of a run nobody drains — but decodes, emits and checks nothing: a copy
 /// skipped in every migration goes unseen, while the verifying run

@@ -89,10 +89,11 @@ pub struct RunOptions {
     pub drop_events: bool,
     /// Verification's floor (`bench verify --floor`): the instrumentation
     /// attaches and serves every doorbell, so the guest writes every trace
-    /// record as with `verify`, but the ring is only drained: no record is
-    /// decoded, nothing is checked or captured, no event is emitted. What
-    /// the guest's tracing and the doorbells cost alone; not for users'
-    /// runs (it sees nothing).
+    /// record as with `verify`, but the ring is only drained (where
+    /// verification drains it: a migrated page's light doorbell leaves its
+    /// records for the next drain): no record is decoded, nothing is
+    /// checked or captured, no event is emitted. What the guest's tracing
+    /// and the doorbells cost alone; not for users' runs (it sees nothing).
     pub transport_only: bool,
     /// Drain the ring at every doorbell, a migrated page's too (`bench
     /// verify --floor`'s `drain` mode: verification as it was before light

@@ -551,7 +551,7 @@ impl Session {
     /// every other check wait for the next full pass ([`Session::catch_up`]),
     /// with the same results. False (nothing done): serve it with a drain.
     pub fn light_doorbell(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> bool {
-        if !self.checks || self.transport_only {
+        if !self.checks && !self.transport_only {
             return false;
         }
         let (Some(head), Some(tail)) = (self.drainer.head(ram), self.drainer.tail(ram)) else { return false };
@@ -559,6 +559,19 @@ impl Session {
         let from = self.deferred.upto.unwrap_or(tail);
         if waiting == 0 || waiting > light_limit(self.drainer.capacity()) || head.wrapping_sub(from) > waiting || head == from {
             return false;
+        }
+        if self.transport_only {
+            // nothing is looked at: the records wait for the next drain
+            let mut last = std::mem::take(&mut self.recs);
+            last.clear();
+            let begin = self.drainer.peek(ram, head.wrapping_sub(1), head, &mut last) && last.first().is_some_and(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN);
+            self.recs = last;
+            if !begin {
+                return false;
+            }
+            self.deferred.upto = Some(head);
+            self.deferred.at_ns = now_ns;
+            return true;
         }
         let mut recs = std::mem::take(&mut self.recs);
         recs.clear();
