@@ -487,18 +487,15 @@ impl Servicer for Instrumentation {
                 }
             }
         }
-        let light = self.light_due();
+        // (a CPU that serves at block starts asked first)
+        if self.serve_light(now, tlb) {
+            return;
+        }
         // borrowed beside the other fields (a clone per pass cost an
         // atomic increment and decrement)
         let ram = &self.ram;
         let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
-        // (a CPU that serves at block starts asked `serve_light` first)
-        if light && mon.light_doorbell(ram, now, &mut tlb) {
-            self.doorbell = false;
-            self.light_served += 1;
-            return;
-        }
         // the session appends to the run's stream in place (and keeps it)
         mon.lend(&mut self.events);
         let mut err = None;

@@ -161,8 +161,11 @@ fn may_wait(kind: u16) -> bool {
     matches!(kind, TR_MIGRATE_PAGE | TR_MIGRATE_PAGE_BEGIN | TR_TLB_FLUSH | TR_INJECT)
 }
 
-/// Records a light doorbell may look at, at most (half the ring: the
-/// guest never fills it while records wait).
+/// Records a light doorbell may look at, at most: half the ring (between
+/// two pages' doorbells the guest pushes a few records — the last page's
+/// moves and flushes, the next page's begin —, and the end of its
+/// migration rings a draining doorbell: waiting records never crowd out
+/// new ones).
 fn light_limit(capacity: u32) -> u32 {
     capacity / 2
 }
@@ -713,9 +716,10 @@ impl Session {
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
                     // armed at its light doorbell, or now
                     let pos = first_pos.map(|p| p.wrapping_add(i as u32));
-                    let f = match self.deferred.arms.front() {
-                        Some(&(p, _)) if self.settling && Some(p) == pos => self.deferred.arms.pop_front().map(|(_, f)| f).expect("front exists"),
-                        _ => self.begin_page(ram, old_pfn, first, tlb),
+                    let armed = self.settling && self.deferred.arms.front().is_some_and(|&(p, _)| Some(p) == pos);
+                    let f = match armed.then(|| self.deferred.arms.pop_front()).flatten() {
+                        Some((_, f)) => f,
+                        None => self.begin_page(ram, old_pfn, first, tlb),
                     };
                     if let Some(mut done) = self.in_flight.replace(f) {
                         done.vas.clear();
