@@ -568,6 +568,23 @@ mod tests {
         fn retain(&mut self, _va: u32, _pa: u64) {}
     }
 
+    /// A synthetic guest for a migration storm: 12 user pages of address
+    /// space 1 at `VA`, in the CMA area, each filled with its own byte;
+    /// returns it, the area's first pfn and the space's TTBR0.
+    fn storm_guest() -> (crate::introspect::synth::SynthGuest, u32, u32) {
+        let mut g = crate::introspect::synth::SynthGuest::new(64);
+        let cma = g.pb_pfn(8);
+        g.add_cma("linux,cma", cma, 4 << 10, 0);
+        let ttbr0 = g.add_space(1);
+        for k in 0..12 {
+            g.user_page(1, STORM_VA + k * 0x1000, cma + k);
+            g.fill(cma + k, 1 + k as u8);
+        }
+        g.commit();
+        (g, cma, ttbr0)
+    }
+    const STORM_VA: u32 = 0x0040_0000;
+
     /// A run nobody reads the stream of (`keep_events` off) drops its
     /// events in batches, yet collects the same violations, each with the
     /// same events before it, as a run that keeps the stream: a migration
@@ -576,19 +593,10 @@ mod tests {
     /// doorbells between frames are light, their records wait).
     #[test]
     fn a_stream_nobody_reads_is_dropped_and_the_same_violations_are_collected() {
-        use crate::introspect::synth::SynthGuest;
         use cmaemu_abi::trace::TraceRecord;
-        const VA: u32 = 0x0040_0000;
+        const VA: u32 = STORM_VA;
         let run = |keep: bool| {
-            let mut g = SynthGuest::new(64);
-            let cma = g.pb_pfn(8);
-            g.add_cma("linux,cma", cma, 4 << 10, 0);
-            let ttbr0 = g.add_space(1);
-            for k in 0..12 {
-                g.user_page(1, VA + k * 0x1000, cma + k);
-                g.fill(cma + k, 1 + k as u8);
-            }
-            g.commit();
+            let (mut g, cma, ttbr0) = storm_guest();
             let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
             i.keep_events = keep;
             i.drop_after = 20;
@@ -635,19 +643,10 @@ mod tests {
     /// writes into a frame that migrated away, between frames.
     #[test]
     fn light_doorbells_give_the_stream_a_drain_at_every_doorbell_gives() {
-        use crate::introspect::synth::SynthGuest;
         use cmaemu_abi::trace::TraceRecord;
-        const VA: u32 = 0x0040_0000;
+        const VA: u32 = STORM_VA;
         let run = |light: bool| {
-            let mut g = SynthGuest::new(64);
-            let cma = g.pb_pfn(8);
-            g.add_cma("linux,cma", cma, 4 << 10, 0);
-            let ttbr0 = g.add_space(1);
-            for k in 0..12 {
-                g.user_page(1, VA + k * 0x1000, cma + k);
-                g.fill(cma + k, 1 + k as u8);
-            }
-            g.commit();
+            let (mut g, cma, ttbr0) = storm_guest();
             let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
             i.light_doorbells = light;
             i.desc_pa = Some(g.desc_pa);
