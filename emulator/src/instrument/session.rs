@@ -563,15 +563,17 @@ impl Session {
         if waiting == 0 || waiting > light_limit(self.drainer.capacity()) || head.wrapping_sub(from) > waiting || head == from {
             return false;
         }
+        // only a page's begin rings a light doorbell: the newest record
+        // is looked at first (any other doorbell is told apart cheaply)
+        let mut last = std::mem::take(&mut self.recs);
+        last.clear();
+        let begin = self.drainer.peek(ram, head.wrapping_sub(1), head, &mut last) && last.first().is_some_and(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN);
+        self.recs = last;
+        if !begin {
+            return false;
+        }
         if self.transport_only {
             // nothing is looked at: the records wait for the next drain
-            let mut last = std::mem::take(&mut self.recs);
-            last.clear();
-            let begin = self.drainer.peek(ram, head.wrapping_sub(1), head, &mut last) && last.first().is_some_and(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN);
-            self.recs = last;
-            if !begin {
-                return false;
-            }
             self.deferred.upto = Some(head);
             self.deferred.at_ns = now_ns;
             return true;
