@@ -247,7 +247,7 @@ pub struct Session {
     /// The guest's TLB invalidates not yet placed among the ring's
     /// records: (ring position — the records before it were pushed before
     /// the invalidate —, operation).
-    tlbi: Vec<(u32, TlbOp)>,
+    tlbi: std::collections::VecDeque<(u32, TlbOp)>,
     /// The page migrating now (one at a time), for the TLB check.
     in_flight: Option<InFlight>,
     /// The records being handled wait since light doorbells: their moves'
@@ -297,7 +297,7 @@ impl Session {
             explainer: Default::default(),
             explain: true,
             transport_only: false,
-            tlbi: Vec::new(),
+            tlbi: std::collections::VecDeque::new(),
             in_flight: None,
             settling: false,
             recs: Vec::new(),
@@ -497,7 +497,7 @@ impl Session {
             return;
         }
         match self.drainer.head(ram) {
-            Some(pos) => self.tlbi.push((pos, op)),
+            Some(pos) => self.tlbi.push_back((pos, op)),
             None => self.apply_tlbi(op),
         }
     }
@@ -514,19 +514,14 @@ impl Session {
     /// Apply the invalidates issued before the record at ring position
     /// `pos` (all of them when None).
     fn apply_tlbi_before(&mut self, pos: Option<u32>) {
-        if self.tlbi.is_empty() {
-            return;
-        }
-        let n = match pos {
-            // positions are free-running: compare by distance
-            Some(p) => self.tlbi.iter().take_while(|(q, _)| (p.wrapping_sub(*q) as i32) >= 0).count(),
-            None => self.tlbi.len(),
-        };
-        for i in 0..n {
-            let op = self.tlbi[i].1;
+        // oldest first (positions are free-running: compared by distance)
+        while let Some(&(q, op)) = self.tlbi.front() {
+            if pos.is_some_and(|p| (p.wrapping_sub(q) as i32) < 0) {
+                break;
+            }
+            self.tlbi.pop_front();
             self.apply_tlbi(op);
         }
-        self.tlbi.drain(..n);
     }
 
     /// Drain the ring and handle every record. `tlb` is the CPU's
@@ -565,33 +560,30 @@ impl Session {
         }
         // only a page's begin rings a light doorbell: the newest record
         // is looked at first (any other doorbell is told apart cheaply)
-        let mut last = std::mem::take(&mut self.recs);
-        last.clear();
-        let begin = self.drainer.peek(ram, head.wrapping_sub(1), head, &mut last) && last.first().is_some_and(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN);
-        self.recs = last;
-        if !begin {
-            return false;
-        }
-        if self.transport_only {
+        let mut recs = std::mem::take(&mut self.recs);
+        recs.clear();
+        let begin = self.drainer.peek(ram, head.wrapping_sub(1), head, &mut recs) && recs.first().is_some_and(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN);
+        let ok = begin && (self.transport_only || self.light_records(ram, now_ns, tlb, from, head, &mut recs));
+        self.recs = recs;
+        if ok && self.transport_only {
             // nothing is looked at: the records wait for the next drain
             self.deferred.upto = Some(head);
             self.deferred.at_ns = now_ns;
-            return true;
         }
-        let mut recs = std::mem::take(&mut self.recs);
-        recs.clear();
-        let ok = self.light_records(ram, now_ns, tlb, from, head, &mut recs);
-        self.recs = recs;
         ok
     }
 
+    /// [`Session::light_doorbell`] past its first look: `recs` holds the
+    /// newest record (the new page's begin); the older ones are appended.
     fn light_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, from: u32, head: u32, recs: &mut Vec<TraceRecord>) -> bool {
-        if !self.drainer.peek(ram, from, head, recs) {
+        // moves and flushes, then the new page's begin (looked at first)
+        if !self.drainer.peek(ram, from, head.wrapping_sub(1), recs) {
             return false;
         }
-        // moves and flushes, then the new page's begin, last
-        let Some((last, moves)) = recs.split_last() else { return false };
-        let Ok(GuestEvent::MigratePageBegin { old_pfn, first, .. }) = last.decode() else { return false };
+        let Some((begin, moves)) = recs.split_first() else { return false };
+        let Ok(GuestEvent::MigratePageBegin { old_pfn, first, .. }) = begin.decode() else { return false };
+        // each move decoded once: (old, new, asid, its VAs)
+        let mut seen: smallvec::SmallVec<[(u32, u32, u32, u8, [u32; 4]); 2]> = smallvec::SmallVec::new();
         for r in moves {
             if !may_wait(r.kind) || r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN {
                 return false;
@@ -599,7 +591,7 @@ impl Session {
             if r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE {
                 match r.decode() {
                     // an address space the last snapshot lacks: the drain re-reads it now
-                    Ok(GuestEvent::MigratePage { asid, .. }) if self.snap.mmu_regs(asid).is_some() => {}
+                    Ok(GuestEvent::MigratePage { old_pfn, new_pfn, asid, nr_vas, vas, .. }) if self.snap.mmu_regs(asid).is_some() => seen.push((old_pfn, new_pfn, asid, nr_vas, vas)),
                     _ => return false,
                 }
             }
@@ -614,16 +606,14 @@ impl Session {
             self.lru = lru;
         }
         // each move's check reads the guest now, as the drain would
-        for r in moves.iter().filter(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE) {
-            if let Ok(GuestEvent::MigratePage { old_pfn, new_pfn, asid, nr_vas, vas, .. }) = r.decode() {
-                if self.deferred.moves.back().is_none_or(|m| (m.old_pfn, m.new_pfn) != (old_pfn, new_pfn)) {
-                    let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
-                    let reads = MigrationReads::pages(&self.snap, ram, old_pfn, new_pfn);
-                    self.deferred.moves.push_back(SeenMove { old_pfn, new_pfn, content, reads });
-                }
-                if let Some(m) = self.deferred.moves.back_mut() {
-                    m.reads.walk(&self.snap, ram, asid, &vas[..(nr_vas as usize).min(vas.len())]);
-                }
+        for (old_pfn, new_pfn, asid, nr_vas, vas) in seen {
+            if self.deferred.moves.back().is_none_or(|m| (m.old_pfn, m.new_pfn) != (old_pfn, new_pfn)) {
+                let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
+                let reads = MigrationReads::pages(&self.snap, ram, old_pfn, new_pfn);
+                self.deferred.moves.push_back(SeenMove { old_pfn, new_pfn, content, reads });
+            }
+            if let Some(m) = self.deferred.moves.back_mut() {
+                m.reads.walk(&self.snap, ram, asid, &vas[..(nr_vas as usize).min(vas.len())]);
             }
         }
         let in_flight = self.begin_page(ram, old_pfn, first, tlb);
