@@ -330,6 +330,9 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["bench", "cma", "--workload", "cma64"], "--workload applies to `bench verify` only"),
         (vec!["bench", "boot", "--profile"], "--profile applies to `bench cma` only"),
         (vec!["bench", "verify", "--workload", "cma65", "--floor"], "no such workload"),
+        (vec!["bench", "cma", "--rounds", "7"], "--rounds applies to `bench verify` only"),
+        (vec!["bench", "verify", "--rounds", "3"], "--rounds 3: must be 5 to 99"),
+        (vec!["bench", "verify", "--rounds", "many"], "invalid value 'many'"),
     ];
     for (args, want) in cases {
         let (code, _, err) = cli(&args, "poweroff\n");

@@ -553,20 +553,25 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
     Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, pairs })
 }
 
+/// Interleaved rounds `bench verify` runs per workload: at least 5 (the
+/// house rule for medians), at most this many.
+pub const VERIFY_ROUNDS_MIN: usize = 5;
+pub const VERIFY_ROUNDS_MAX: usize = 99;
+
 /// `cmaemu bench verify`: every [`VerifyWorkload`] with host verification
-/// on and off (median of 5 interleaved runs each) and the on/off ratio;
+/// on and off (median of `rounds` interleaved runs each) and the on/off ratio;
 /// then how close the migration path is to a plain copy, with
 /// verification off (wall full-area / wall memcpy against instructions
 /// full-area / instructions memcpy, 64 MiB).
-pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool) -> Result<String, BenchError> {
-    const RUNS: usize = 5;
-    let mut out = format!("bench verify: host verification on vs off, median of {RUNS} interleaved runs each (target: ratio <= 1.10)\n");
+pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool, rounds: usize) -> Result<String, BenchError> {
+    let rounds = rounds.clamp(VERIFY_ROUNDS_MIN, VERIFY_ROUNDS_MAX);
+    let mut out = format!("bench verify: host verification on vs off, median of {rounds} interleaved runs each (target: ratio <= 1.10)\n");
     if floor {
         out += "  floor: the guest's tracing and the doorbells alone (ring drained; nothing decoded, captured or checked); drain: on, with the ring drained at every doorbell (no light doorbells); both interleaved with off and on\n";
     }
     let mut total = 0;
     for w in VerifyWorkload::ALL.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
-        let r = verify_ratio(w, RUNS, floor)?;
+        let r = verify_ratio(w, rounds, floor)?;
         total += r.violations;
         let pairs: Vec<String> = r.pairs.iter().map(|p| format!("{p:.2}")).collect();
         out += &format!("  {:<15} {}\n", w.name(), w.describe());
@@ -598,7 +603,7 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool) -> Result<String,
         }
     }
     if only.is_none_or(|o| matches!(o, VerifyWorkload::FullArea(64))) {
-        out += &copy_efficiency(64, RUNS)?;
+        out += &copy_efficiency(64, rounds)?;
     }
     out += &format!("violations: {total}");
     Ok(out)

@@ -88,6 +88,10 @@ enum Cmd {
         /// interleaved with off and on.
         #[arg(long)]
         floor: bool,
+        /// `verify` only: interleaved rounds per workload (at least 5; more
+        /// steady the medians on a noisy machine).
+        #[arg(long, value_name = "N")]
+        rounds: Option<usize>,
     },
 }
 
@@ -138,7 +142,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Boot(a) => cli::boot::run(a),
         Cmd::Dtb { output, memory } => cli::dtb::run(&output, memory),
-        Cmd::Bench { what, profile, workload, floor } => cli::bench::run(what, profile, workload, floor),
+        Cmd::Bench { what, profile, workload, floor, rounds } => cli::bench::run(what, profile, workload, floor, rounds),
         Cmd::Trace { cmd: TraceCmd::Summary { file } } => cli::trace::summary(&file),
         Cmd::Trace { cmd: TraceCmd::Map { file, frame, output, pages } } => cli::trace::map(&file, frame, &output, pages),
         Cmd::Report { file, output } => cli::trace::report(&file, &output),

@@ -4,9 +4,23 @@ use super::{EXIT_BAD_INPUT, EXIT_GUEST_FAILURE};
 use crate::bench::{self, BenchKind, VerifyWorkload};
 use std::process::ExitCode;
 
-/// `cmaemu bench WHAT [--profile [N]] [--workload NAME] [--floor]`.
-pub fn run(what: BenchKind, profile: Option<usize>, workload: Option<String>, floor: bool) -> ExitCode {
+/// `cmaemu bench WHAT [--profile [N]] [--workload NAME] [--floor] [--rounds N]`.
+pub fn run(what: BenchKind, profile: Option<usize>, workload: Option<String>, floor: bool, rounds: Option<usize>) -> ExitCode {
     match what {
+        _ if rounds.is_some() && what != BenchKind::Verify => {
+            eprintln!("cmaemu: bench {what}: --rounds applies to `bench verify` only");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        _ if rounds.is_some_and(|n| !(bench::VERIFY_ROUNDS_MIN..=bench::VERIFY_ROUNDS_MAX).contains(&n)) => {
+            eprintln!(
+                "cmaemu: bench verify: --rounds {}: must be {} to {} (medians of at least {} interleaved runs)",
+                rounds.unwrap_or_default(),
+                bench::VERIFY_ROUNDS_MIN,
+                bench::VERIFY_ROUNDS_MAX,
+                bench::VERIFY_ROUNDS_MIN
+            );
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
         _ if floor && what != BenchKind::Verify => {
             eprintln!("cmaemu: bench {what}: --floor applies to `bench verify` only");
             ExitCode::from(EXIT_BAD_INPUT)
@@ -26,7 +40,7 @@ pub fn run(what: BenchKind, profile: Option<usize>, workload: Option<String>, fl
                 eprintln!("cmaemu: bench verify: --workload {n}: no such workload (one of {})", names.join(", "));
                 ExitCode::from(EXIT_BAD_INPUT)
             }
-            w => report(bench::verify_bench(w.and_then(|w| w.1), floor)),
+            w => report(bench::verify_bench(w.and_then(|w| w.1), floor, rounds.unwrap_or(bench::VERIFY_ROUNDS_MIN))),
         },
         BenchKind::Sweep => report(bench::sweep_bench()),
         BenchKind::Explain => report(bench::explain_bench()),
