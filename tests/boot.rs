@@ -901,8 +901,8 @@ fn capture_streams_every_frame_with_or_without_pending_input() {
 /// retires the same instructions as with verification on, not the fewer
 /// of a run nobody drains — but decodes, emits and checks nothing: a copy
 /// skipped in every migration goes unseen, while the verifying run
-/// catches it. Two workloads: a fill-then-allocate and the preview under
-/// stress.
+/// catches it. Both serve migrated pages' doorbells light. Two workloads:
+/// a fill-then-allocate and the preview under stress.
 #[test]
 fn transport_only_drains_like_verification_and_checks_nothing() {
     use cmaemu::board::machine::{Machine, RunOptions, Step};
@@ -919,10 +919,12 @@ fn transport_only_drains_like_verification_and_checks_nothing() {
                 assert_eq!(m.command(c), Step::Paused, "{c}: {}", m.output());
             }
             let migrated = m.events().iter().filter(|e| matches!(e.kind, cmaemu::trace::EventKind::MigratePage { .. })).count();
-            (m.stats().insns, m.violations().len(), m.attached(), migrated)
+            (m.stats().insns, m.violations().len(), m.attached(), migrated, m.light_doorbells_served())
         };
         let (on, floor, off) = (run(true, false), run(false, true), run(false, false));
         assert!(on.1 > 0 && on.3 > 0, "{script:?}: verification on sees the moves and catches the skipped copy: {on:?}");
+        // a migrated page's doorbell is served without a drain, at both
+        assert!(on.4 > 0 && on.4 as usize <= on.3 && floor.4 > 0 && off.4 == 0, "{script:?}: light doorbells: {on:?} {floor:?} {off:?}");
         assert_eq!(floor.0, on.0, "{script:?}: the floor's guest traces as with verification on");
         assert!(floor.2 && floor.1 == 0 && floor.3 == 0, "{script:?}: attached, nothing checked or emitted: {floor:?}");
         assert!(!off.2 && off.0 < on.0, "{script:?}: nobody drains without verification (the guest drops its records): {off:?} vs {on:?}");

@@ -292,6 +292,8 @@ struct FullArea {
     profile: String,
     /// Violations reported over the whole run.
     violations: usize,
+    /// Doorbells of the allocation served without a drain.
+    light: u64,
 }
 
 /// One full-area allocation of `mib` MiB: fill all memory (the CMA area
@@ -310,11 +312,11 @@ fn full_area_alloc(mib: u64, mode: VerifyMode, profile: Option<usize>, mark: &mu
     if profile.is_some() {
         m.enable_profile()?;
     }
-    let v0 = m.now();
+    let (v0, l0) = (m.now(), m.light_doorbells_served());
     mark(true);
     let (fi, fw, fo) = timed(&mut m, &format!("echo {pages} > /sys/kernel/debug/cma/reserved/alloc"))?;
     mark(false);
-    let virt_ns = m.now() - v0;
+    let (virt_ns, light) = (m.now() - v0, m.light_doorbells_served() - l0);
     let prof = match profile {
         Some(n) => format!("\nfull-area allocation of {mib} MiB:\n{}", crate::board::profile::format_profile(&m.take_profile(), n)),
         None => String::new(),
@@ -324,7 +326,7 @@ fn full_area_alloc(mib: u64, mode: VerifyMode, profile: Option<usize>, mark: &mu
     }
     let vm1 = timed(&mut m, "cat /proc/vmstat")?.2;
     let mig = |t: &str| -> u64 { t.lines().find(|l| l.starts_with("pgmigrate_success ")).and_then(|l| l[18..].trim().parse().ok()).unwrap_or(0) };
-    Ok(FullArea { insns: fi, wall: fw, virt_ns, migrated: mig(&vm1) - mig(&vm0), profile: prof, violations: m.violations().len() })
+    Ok(FullArea { insns: fi, wall: fw, virt_ns, migrated: mig(&vm1) - mig(&vm0), profile: prof, violations: m.violations().len(), light })
 }
 
 const CMA_BENCH_ARGS: &str = "console=ttyAMA0 cma=80M";
@@ -433,6 +435,10 @@ pub struct VerifySample {
     pub insns: u64,
     /// Violations the verifiers reported (0 when off).
     pub violations: usize,
+    /// Doorbells of the timed part served without a drain (light
+    /// doorbells; 0 when off, at the floor's drains or with a drain at
+    /// every doorbell).
+    pub light: u64,
 }
 
 const MIXED_SCRIPT: [&str; 5] = ["fill 110 3", "echo 4096 > /sys/kernel/debug/cma/linux,cma/alloc", "stress 2 &", "preview 60", "check"];
@@ -483,23 +489,23 @@ impl VerifyWorkload {
                 }
                 mark(false);
                 let wall = t.elapsed().as_secs_f64();
-                Ok(VerifySample { wall, virt_ns: m.now(), insns: m.stats().insns, violations: m.violations().len() })
+                Ok(VerifySample { wall, virt_ns: m.now(), insns: m.stats().insns, violations: m.violations().len(), light: m.light_doorbells_served() })
             }
             VerifyWorkload::FullArea(mib) => {
                 let r = full_area_alloc(mib, mode, None, mark)?;
-                Ok(VerifySample { wall: r.wall, virt_ns: r.virt_ns, insns: r.insns, violations: r.violations })
+                Ok(VerifySample { wall: r.wall, virt_ns: r.virt_ns, insns: r.insns, violations: r.violations, light: r.light })
             }
             VerifyWorkload::PreviewStress => {
                 let mut m = machine_mode(1 << 30, "console=ttyAMA0", mode)?;
                 timed(&mut m, "stress 5 &")?;
-                let (v0, i0) = (m.now(), m.stats().insns);
+                let (v0, i0, l0) = (m.now(), m.stats().insns, m.light_doorbells_served());
                 mark(true);
                 let (_, wall, out) = timed(&mut m, "preview 300")?;
                 mark(false);
                 if !out.contains("preview") {
                     return Err(BenchError::Preview(out));
                 }
-                Ok(VerifySample { wall, virt_ns: m.now() - v0, insns: m.stats().insns - i0, violations: m.violations().len() })
+                Ok(VerifySample { wall, virt_ns: m.now() - v0, insns: m.stats().insns - i0, violations: m.violations().len(), light: m.light_doorbells_served() - l0 })
             }
         }
     }
@@ -518,6 +524,9 @@ pub struct VerifyRatio {
     /// Virtual ns of the timed part (the same in every run).
     pub virt_ns: u64,
     pub violations: usize,
+    /// Doorbells of the timed part served without a drain, with
+    /// verification on (the same in every run).
+    pub light: u64,
     /// Each pair's on/off ratio, in run order.
     pub pairs: Vec<f64>,
 }
@@ -534,7 +543,7 @@ impl VerifyRatio {
 pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
     let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain] } else { &[VerifyMode::Off, VerifyMode::On] };
     let mut walls: [Vec<f64>; 4] = Default::default();
-    let (mut pairs, mut virt_ns, mut violations) = (Vec::new(), 0, 0);
+    let (mut pairs, mut virt_ns, mut violations, mut light) = (Vec::new(), 0, 0, 0);
     for round in 0..runs {
         let mut wall = [0.0; 4];
         for k in 0..modes.len() {
@@ -545,12 +554,13 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
             if mode == VerifyMode::On {
                 violations += s.violations;
                 virt_ns = s.virt_ns;
+                light = s.light;
             }
         }
         pairs.push(wall[VerifyMode::On as usize] / wall[VerifyMode::Off as usize]);
     }
     let [off, on, fl, dr] = walls;
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, pairs })
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, pairs })
 }
 
 /// Interleaved rounds `bench verify` runs per workload: at least 5 (the
@@ -601,6 +611,7 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool, rounds: usize) ->
         if let Some(d) = r.drain {
             out += &format!("  {:<15} drain {:.0} ms: drain/off {:.2}, on/drain {:.2} (light doorbells)\n", "", d * 1e3, d / r.off, r.on / d);
         }
+        out += &format!("  {:<15} light doorbells (a migrated page's doorbell served without a drain) in the timed part, verification on: {}\n", "", r.light);
     }
     if only.is_none_or(|o| matches!(o, VerifyWorkload::FullArea(64))) {
         out += &copy_efficiency(64, rounds)?;

@@ -256,6 +256,12 @@ impl Machine {
         self.cpu.bus().last_frame.clone()
     }
     /// Whether the guest's descriptor was accepted (verification is live).
+    /// Migrated pages' doorbells served so far without a drain (light
+    /// doorbells: `Session::light_doorbell`); 0 without verification.
+    pub fn light_doorbells_served(&self) -> u64 {
+        self.cpu.bus().monitor.as_ref().map_or(0, |m| m.light_served)
+    }
+
     pub fn verifying(&self) -> bool {
         self.cpu.bus().monitor.as_ref().is_some_and(|m| m.verifying())
     }
