@@ -84,11 +84,10 @@ impl RingDrainer {
         if n > self.capacity {
             return false;
         }
+        let ring = GuestRing::new(ram, self.pa, self.capacity);
         let mut b = [0u8; trace::TRACE_RECORD_SIZE];
         for i in 0..n {
-            let idx = from.wrapping_add(i) & (self.capacity - 1);
-            let pa = self.pa + trace::RING_HEADER_SIZE as u64 + idx as u64 * trace::TRACE_RECORD_SIZE as u64;
-            if ram.read(pa, &mut b).is_err() {
+            if !ring.read(trace::record_offset(from.wrapping_add(i), self.capacity), &mut b) {
                 return false;
             }
             out.push(TraceRecord::from_bytes(&b));

@@ -706,13 +706,17 @@ pub fn push<M: RingMem + ?Sized>(m: &mut M, rec: &TraceRecord) -> bool {
     }
     let mut r = *rec;
     r.seq = h.head;
-    let slot = h.head & (h.capacity - 1);
-    let off = RING_HEADER_SIZE as u32 + slot * TRACE_RECORD_SIZE as u32;
-    if !m.write_record(off, &r) {
+    if !m.write_record(record_offset(h.head, h.capacity), &r) {
         return false;
     }
     m.release_barrier();
     m.write_u32(RING_OFF_HEAD, h.head.wrapping_add(1))
+}
+
+/// Where the record at ring position `idx` lies, from the ring's start
+/// (`capacity` a power of two).
+pub const fn record_offset(idx: u32, capacity: u32) -> u32 {
+    RING_HEADER_SIZE as u32 + (idx & (capacity - 1)) * TRACE_RECORD_SIZE as u32
 }
 
 /// What one [`drain`] saw.
@@ -743,8 +747,7 @@ pub fn drain<M: RingMem + ?Sized>(m: &mut M, max: u32, mut f: impl FnMut(TraceRe
     let mut b = [0u8; TRACE_RECORD_SIZE];
     for i in 0..n {
         let idx = h.tail.wrapping_add(i);
-        let off = RING_HEADER_SIZE as u32 + (idx & (h.capacity - 1)) * TRACE_RECORD_SIZE as u32;
-        if !m.read(off, &mut b) {
+        if !m.read(record_offset(idx, h.capacity), &mut b) {
             m.write_u32(RING_OFF_TAIL, h.head);
             return Err(RingError::Unreadable);
         }
