@@ -89,6 +89,10 @@ impl Machine {
             self.started = true;
             self.cpu.run(self.entry)
         };
+        // what the verifiers' thread checked is read from here on
+        if let Some(m) = self.cpu.bus_mut().monitor.as_mut() {
+            m.join();
+        }
         if stop == Stop::MaxInsns {
             if let Some(limit) = self.step_limit.take() {
                 self.cpu.set_max_insns(limit);

@@ -205,6 +205,16 @@ impl Instrumentation {
         self.checks && self.attached()
     }
 
+    /// The CPU stopped: the session's core comes back from its thread
+    /// (see [`Session::join`]) and what it found is collected, as it was
+    /// when the doorbell that shipped it to the thread was served.
+    pub fn join(&mut self) {
+        if let Some(m) = self.mon.as_mut().filter(|m| m.away()) {
+            m.join();
+            self.collect();
+        }
+    }
+
     /// The guest invalidated TLB entries (see [`Session::tlb_maintenance`]).
     pub fn tlb_maintenance(&mut self, op: crate::cpu::TlbOp, _now: u64) {
         if let Some(m) = &mut self.mon {
@@ -471,9 +481,7 @@ impl Servicer for Instrumentation {
             }
             match Session::attach(&self.ram, pa) {
                 Ok(mut m) => {
-                    m.checks = self.checks;
-                    m.explain = self.explain;
-                    m.transport_only = self.transport_only;
+                    m.set_modes(self.checks, self.explain, self.transport_only);
                     m.emit_layout(now);
                     self.mon = Some(m);
                 }
@@ -572,11 +580,16 @@ mod tests {
     /// space 1 at `VA`, in the CMA area, each filled with its own byte;
     /// returns it, the area's first pfn and the space's TTBR0.
     fn storm_guest() -> (crate::introspect::synth::SynthGuest, u32, u32) {
+        storm_guest_of(12)
+    }
+
+    /// [`storm_guest`] of `pages` pages.
+    fn storm_guest_of(pages: u32) -> (crate::introspect::synth::SynthGuest, u32, u32) {
         let mut g = crate::introspect::synth::SynthGuest::new(64);
         let cma = g.pb_pfn(8);
         g.add_cma("linux,cma", cma, 4 << 10, 0);
         let ttbr0 = g.add_space(1);
-        for k in 0..12 {
+        for k in 0..pages {
             g.user_page(1, STORM_VA + k * 0x1000, cma + k);
             g.fill(cma + k, 1 + k as u8);
         }
@@ -679,6 +692,66 @@ mod tests {
         let count = |c: crate::findings::Check| light_v.iter().filter(|v| v.check == c).count();
         use crate::findings::Check;
         assert!(count(Check::MigrateContent) >= 3 && count(Check::MigrateTlb) >= 2 && count(Check::DmaMigrating) >= 1, "{light_v:#?}");
+        assert_eq!(light_v, drained_v);
+        assert_eq!(light, drained);
+    }
+
+    /// A storm long enough that the records light doorbells leave fill
+    /// half the ring again and again (shipped to the core's thread, checked
+    /// there while the "guest" goes on) gives the stream and the
+    /// violations a drain at every doorbell gives: pages of batches of 8
+    /// (the last page's move flushed with a doorbell of its own, an
+    /// `mm_migrate_pages` record after it), every third page not copied,
+    /// every fourth without its invalidate, a device writing into a frame
+    /// that migrated away, frames now and then.
+    #[test]
+    fn batches_checked_on_the_cores_thread_give_the_stream_a_drain_at_every_doorbell_gives() {
+        use cmaemu_abi::trace::TraceRecord;
+        const VA: u32 = STORM_VA;
+        const PAGES: u32 = 96;
+        let run = |light: bool| {
+            let (mut g, cma, ttbr0) = storm_guest_of(PAGES);
+            let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
+            i.light_doorbells = light;
+            i.desc_pa = Some(g.desc_pa);
+            let mut cpu = FixedCpu { ttbr0, reads: 0 };
+            let mut shipped = 0;
+            for k in 0..PAGES {
+                let (old, new, va, t) = (cma + k, g.pb_pfn(2) + k, VA + k * 0x1000, 1000 * (k as u64 + 1));
+                g.push(&TraceRecord::migrate_page_begin(t, old, new, Some((1, va))));
+                i.doorbell = true;
+                i.frame_due = (k % 40 == 39).then_some(k as u64);
+                if k == 70 {
+                    // into page 5's old frame, moved away
+                    i.dma.push((DmaTransfer { device: 0, pa: ((cma + 5) as u64) << 12, len: 4096, write: true }, t - 10, 5));
+                }
+                Servicer::service(&mut i, t, &mut cpu);
+                shipped += i.mon.as_ref().is_some_and(|m| m.away()) as u32;
+                g.move_user_page(1, va, old, new, k % 3 != 0);
+                g.commit();
+                if k % 4 != 1 {
+                    i.tlb_maintenance(crate::cpu::TlbOp::Va { va, asid: 1 }, t + 400);
+                    g.push(&TraceRecord::tlb_flush(t + 400, cmaemu_abi::trace::TLB_PAGE, 1, va));
+                }
+                g.push(&TraceRecord::migrate_page(t + 500, old, new, 1, 1, 0, &[va]));
+                if k % 8 == 7 {
+                    // the batch's last page, flushed at once
+                    i.doorbell = true;
+                    Servicer::service(&mut i, t + 600, &mut cpu);
+                    g.push(&TraceRecord::mm_migrate_pages(t + 700, 8, 0, 0, 0, 0, 2, 6));
+                }
+            }
+            i.request_final_check();
+            Servicer::service(&mut i, 200_000, &mut cpu);
+            (i.finish(), i.violations.clone(), i.light_served, shipped)
+        };
+        let (light, light_v, served, shipped) = run(true);
+        let (drained, drained_v, none, _) = run(false);
+        // (the ring holds 128 records: about 3 a page wait until 64 do)
+        assert!(served >= PAGES as u64 && none == 0 && shipped >= 3, "served {served}, {none} without light doorbells, shipped {shipped}");
+        use crate::findings::Check;
+        let count = |c: Check| light_v.iter().filter(|v| v.check == c).count();
+        assert!(count(Check::MigrateContent) >= 20 && count(Check::MigrateTlb) >= 15 && count(Check::DmaMigrating) >= 1, "{light_v:#?}");
         assert_eq!(light_v, drained_v);
         assert_eq!(light, drained);
     }

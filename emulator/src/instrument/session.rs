@@ -121,9 +121,6 @@ struct Deferred {
     /// Each waiting move as its light doorbell saw it, in ring order (a
     /// page's several records share one).
     moves: std::collections::VecDeque<SeenMove>,
-    /// In-flight states' VA lists, cleared, for the next pages (no
-    /// allocation per page).
-    spare_vas: Vec<Vec<u32>>,
 }
 
 /// A move a light doorbell looked at: what its check reads of the guest,
@@ -136,7 +133,7 @@ struct SeenMove {
     reads: MigrationReads,
 }
 
-impl Deferred {
+impl Batch {
     /// The move `old -> new` as seen (the earlier moves are done with:
     /// moves are checked in ring order).
     fn seen(&mut self, old: u32, new: u32) -> Option<&SeenMove> {
@@ -145,23 +142,41 @@ impl Deferred {
         }
         self.moves.front()
     }
+}
 
-    fn clear(&mut self) {
-        self.upto = None;
-        self.arms.clear();
-        self.moves.clear();
-    }
+/// The records light doorbells left, drained from the ring (on the CPU's
+/// thread, where the ring's tail is written), with what those doorbells
+/// read of the guest at their instants: the core decodes and checks them
+/// with the same results as drains at each doorbell, here or on its own
+/// thread while the guest runs on ([`Core::run_batch`]: it reads nothing
+/// of the guest).
+#[derive(Debug)]
+struct Batch {
+    recs: Vec<TraceRecord>,
+    /// The ring position of `recs[0]` (None: the tail was unreadable).
+    first_pos: Option<u32>,
+    /// The ring position after the last record light doorbells looked at.
+    upto: u32,
+    /// When the last of those doorbells rang.
+    at_ns: u64,
+    /// The drain's result: records the guest dropped, or why it failed.
+    drained: Result<u64, IntrospectError>,
+    arms: std::collections::VecDeque<(u32, InFlight)>,
+    moves: std::collections::VecDeque<SeenMove>,
+    /// The TLB invalidates issued before `upto`.
+    tlbi: std::collections::VecDeque<(u32, TlbOp)>,
 }
 
 /// Records a light doorbell may leave in the ring: a page's moves, its
-/// TLB maintenance, injections and the next page's begin (nothing whose
+/// TLB maintenance, injections, the next page's begin and the
+/// `mm_migrate_pages` tracepoints around a batch of pages (nothing whose
 /// handling reads the guest's state or emits counters).
 fn may_wait(kind: u16) -> bool {
-    use cmaemu_abi::trace::{TR_INJECT, TR_MIGRATE_PAGE, TR_MIGRATE_PAGE_BEGIN, TR_TLB_FLUSH};
-    matches!(kind, TR_MIGRATE_PAGE | TR_MIGRATE_PAGE_BEGIN | TR_TLB_FLUSH | TR_INJECT)
+    use cmaemu_abi::trace::{TR_INJECT, TR_MIGRATE_PAGE, TR_MIGRATE_PAGE_BEGIN, TR_MM_MIGRATE_PAGES, TR_MM_MIGRATE_PAGES_START, TR_TLB_FLUSH};
+    matches!(kind, TR_MIGRATE_PAGE | TR_MIGRATE_PAGE_BEGIN | TR_TLB_FLUSH | TR_INJECT | TR_MM_MIGRATE_PAGES | TR_MM_MIGRATE_PAGES_START)
 }
 
-/// Records a light doorbell may look at, at most: half the ring (between
+/// Records a light doorbell may leave waiting, at most: half the ring (between
 /// two pages' doorbells the guest pushes a few records — the last page's
 /// moves and flushes, the next page's begin —, and the end of its
 /// migration rings a draining doorbell: waiting records never crowd out
@@ -170,16 +185,127 @@ fn light_limit(capacity: u32) -> u32 {
     capacity / 2
 }
 
+/// Where the core's stand-in for guest RAM lies (see `Core::no_ram`):
+/// above any physical address the guest has.
+const NO_RAM_BASE: u64 = 1 << 48;
+
 /// Events kept as context for each violation.
 pub const RECENT_EVENTS: usize = 16;
 
-/// See the module doc.
+/// What a doorbell needs at its own instant, kept on the CPU's thread:
+/// the ring, the capture of the page in flight, the records light
+/// doorbells looked at, the LRU drain check's episodes and the TLB
+/// invalidates not yet placed among the records.
+struct Light {
+    drainer: RingDrainer,
+    /// The old frame kept copy-on-write at the last `migrate_page_begin`
+    /// ([`GuestRam::preserve`]). One page migrates at a time.
+    capture: Option<u32>,
+    /// Doorbells served without a drain (see [`Session::light_doorbell`]).
+    deferred: Deferred,
+    /// The LRU drain check's episodes (one violation per
+    /// `lru_cache_disable()` episode).
+    lru: crate::verify::LruDrainEpisodes,
+    /// The guest's TLB invalidates not yet placed among the ring's
+    /// records: (ring position — the records before it were pushed before
+    /// the invalidate —, operation).
+    tlbi: std::collections::VecDeque<(u32, TlbOp)>,
+    /// The records' buffer of the doorbells, kept between them.
+    recs: Vec<TraceRecord>,
+    /// The frame the core is at (a check's context).
+    frame: u64,
+    checks: bool,
+    transport_only: bool,
+    /// Light doorbells looked at records since the core last heard: its
+    /// snapshot is stale.
+    dirty: bool,
+}
+
+/// The core's thread: it checks the batches the light doorbells ship while
+/// the guest runs on, and gives the core back when a pass needs it.
+struct Worker {
+    jobs: crossbeam_channel::Sender<Job>,
+    back: crossbeam_channel::Receiver<(Box<Core>, Result<(), IntrospectError>)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Job {
+    /// The core, for the batches that follow.
+    Take(Box<Core>),
+    Batch(Batch),
+    /// Give the core back (with the last batch's error, if one failed).
+    Give,
+}
+
+impl Worker {
+    fn spawn() -> Option<Worker> {
+        let (jobs, rx) = crossbeam_channel::unbounded::<Job>();
+        let (tx, back) = crossbeam_channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name("cmaemu-verify".into())
+            .spawn(move || {
+                let (mut core, mut err) = (None::<Box<Core>>, Ok(()));
+                for job in rx {
+                    match job {
+                        Job::Take(c) => core = Some(c),
+                        Job::Batch(b) => {
+                            if let Some(c) = core.as_mut() {
+                                if let Err(e) = c.run_batch(b) {
+                                    err = Err(e);
+                                }
+                            }
+                        }
+                        Job::Give => {
+                            if let Some(c) = core.take() {
+                                if tx.send((c, std::mem::replace(&mut err, Ok(())))).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+            .ok()?;
+        Some(Worker { jobs, back, thread: Some(thread) })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // the channel closes: the thread ends its loop
+        let (closed, _) = crossbeam_channel::unbounded();
+        self.jobs = closed;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// See the module doc. The session is two parts: what each doorbell needs
+/// at its instant ([`Light`], on the CPU's thread) and the rest, the
+/// decoding, the checks and the event stream (the core), which checks the
+/// records light doorbells left on a thread of its own while the guest
+/// runs on, and comes back for every pass that needs it (in ring order:
+/// the same events and violations as a drain at every doorbell).
 pub struct Session {
     pub desc_pa: u64,
-    drainer: RingDrainer,
+    light: Light,
+    /// None while it works on its thread (see [`Session::core`]).
+    core: Option<Box<Core>>,
+    worker: Option<Worker>,
+    /// The core's snapshot while the core is away (what a light doorbell
+    /// looks up in it, layouts and address spaces, changes only at passes).
+    away_snap: Option<std::sync::Arc<Snapshot>>,
+    /// Why a batch the core checked on its thread failed (reported at the
+    /// next pass).
+    failed: Option<IntrospectError>,
+}
+
+/// The session's decoding and checks (see [`Session`]).
+struct Core {
     decoder: Decoder,
     /// Live DMA buffers (from `dma_alloc`/`dma_free` records).
-    pub buffers: DmaBuffers,
+    buffers: DmaBuffers,
     recent: RecentEvents,
     /// Events emitted since the last [`Session::take_events`] or
     /// [`Session::hand_back`]: `out[fresh..]`; `out[..fresh]` is a lent
@@ -187,25 +313,20 @@ pub struct Session {
     out: Vec<Event>,
     fresh: usize,
     lent: bool,
-    /// The old frame kept copy-on-write at the last `migrate_page_begin`
-    /// ([`GuestRam::preserve`]). One page migrates at a time.
-    capture: Option<u32>,
-    /// Doorbells served without a drain (see [`Session::light_doorbell`]).
-    deferred: Deferred,
     /// The ownership checks, kept up to date from frame to frame (None
     /// until the first, and after a frame without checks).
     frames: Option<FrameChecker>,
     /// How many of the ranges at the front of `changed` `frames` has
     /// judged (at a prompt): the next check judges the rest.
     frames_judged: usize,
-    snap: Snapshot,
+    snap: std::sync::Arc<Snapshot>,
     dirty: bool,
     frame: u64,
     /// Violations found so far.
-    pub violations: u64,
+    violations: u64,
     /// Run the verifiers (false: only decode and emit events, for a trace
     /// of a run without verification).
-    pub checks: bool,
+    checks: bool,
     /// Page states and pageblock types last emitted (frame events carry
     /// only what changed since).
     last_states: Option<Vec<u8>>,
@@ -234,28 +355,49 @@ pub struct Session {
     moved: MovedFrames,
     /// State violations already reported (see `report_state`).
     seen_state: std::collections::HashSet<(Check, Option<u32>, Option<u32>, String)>,
-    /// The LRU drain check's episodes (one violation per
-    /// `lru_cache_disable()` episode).
-    lru: crate::verify::LruDrainEpisodes,
     /// Why each `cma_alloc` retried or failed (`crate::explain`).
     explainer: crate::explain::Tracker,
     /// Run the cause finder (false: no `cma_cause` events or lines).
-    pub explain: bool,
+    explain: bool,
     /// Drain the ring and nothing else (`RunOptions::transport_only`):
     /// no record decoded, no frame boundary's re-read, nothing checked.
-    pub transport_only: bool,
-    /// The guest's TLB invalidates not yet placed among the ring's
-    /// records: (ring position — the records before it were pushed before
-    /// the invalidate —, operation).
-    tlbi: std::collections::VecDeque<(u32, TlbOp)>,
+    transport_only: bool,
     /// The page migrating now (one at a time), for the TLB check.
     in_flight: Option<InFlight>,
-    /// The records being handled wait since light doorbells: their moves'
-    /// compares are in `deferred`.
-    settling: bool,
-    /// Buffers of [`Session::service`], kept between passes.
-    recs: Vec<TraceRecord>,
+    /// Buffer of [`Core::handle_decoded`], kept between passes.
     evs: Vec<Event>,
+    /// Guest RAM as a batch's records see it: none (a RAM that holds no
+    /// guest address; what they need of the guest was read at their
+    /// doorbells, and the cause finder reads nothing for them).
+    no_ram: GuestRam,
+}
+
+/// Where a pass's records come from, and what it may read of the guest.
+enum Pass<'a> {
+    /// Drained now, the guest stopped: it reads the guest as of now.
+    Now { ram: &'a GuestRam, light: &'a mut Light, tlb: &'a mut dyn TlbAccess },
+    /// Left by light doorbells: what their checks read of the guest was
+    /// read at their doorbells; nothing else is read.
+    Settle(&'a mut Batch),
+}
+
+impl Pass<'_> {
+    /// Guest RAM now (a batch's records need none: an error names the
+    /// record that would).
+    fn ram(&self, kind: u16) -> Result<&GuestRam, IntrospectError> {
+        match self {
+            Pass::Now { ram, .. } => Ok(ram),
+            Pass::Settle(_) => Err(IntrospectError::Ring(format!("record kind {kind} waited for a batch but needs the guest's state of its own instant"))),
+        }
+    }
+
+    /// The TLB invalidates waiting to be placed.
+    fn tlbi(&mut self) -> &mut std::collections::VecDeque<(u32, TlbOp)> {
+        match self {
+            Pass::Now { light, .. } => &mut light.tlbi,
+            Pass::Settle(b) => &mut b.tlbi,
+        }
+    }
 }
 
 impl Session {
@@ -264,20 +406,17 @@ impl Session {
         let snap = Snapshot::read(ram, desc_pa)?;
         let drainer = RingDrainer::new(ram, &snap.desc)?;
         let moved = MovedFrames::new(snap.desc.base_pfn, snap.desc.nr_pages);
-        Ok(Session {
-            desc_pa,
-            drainer,
+        let no_ram = GuestRam::new(NO_RAM_BASE, 4096).map_err(|e| IntrospectError::Ring(format!("no memory for the checks' thread: {e}")))?;
+        let core = Core {
             decoder: Decoder::new(snap.area_names()),
             buffers: DmaBuffers::default(),
             recent: RecentEvents::new(RECENT_EVENTS),
             out: Vec::new(),
             fresh: 0,
             lent: false,
-            capture: None,
-            deferred: Deferred::default(),
             frames: None,
             frames_judged: 0,
-            snap,
+            snap: std::sync::Arc::new(snap),
             dirty: false,
             frame: 0,
             violations: 0,
@@ -293,18 +432,445 @@ impl Session {
             codes_cma: Vec::new(),
             seen_state: Default::default(),
             moved,
-            lru: Default::default(),
             explainer: Default::default(),
             explain: true,
             transport_only: false,
-            tlbi: std::collections::VecDeque::new(),
             in_flight: None,
-            settling: false,
-            recs: Vec::new(),
             evs: Vec::new(),
-        })
+            no_ram,
+        };
+        let light = Light {
+            drainer,
+            capture: None,
+            deferred: Deferred::default(),
+            lru: Default::default(),
+            tlbi: std::collections::VecDeque::new(),
+            recs: Vec::new(),
+            frame: 0,
+            checks: true,
+            transport_only: false,
+            dirty: false,
+        };
+        Ok(Session { desc_pa, light, core: Some(Box::new(core)), worker: None, away_snap: None, failed: None })
     }
 
+    /// Run the verifiers (false: only decode and emit events), the cause
+    /// finder, or only drain the ring (`RunOptions::transport_only`).
+    pub fn set_modes(&mut self, checks: bool, explain: bool, transport_only: bool) {
+        let c = self.core();
+        (c.checks, c.explain, c.transport_only) = (checks, explain, transport_only);
+        (self.light.checks, self.light.transport_only) = (checks, transport_only);
+        // the core's thread, ready before the first batch (not started in
+        // the middle of a migration)
+        if checks && !transport_only && self.worker.is_none() {
+            self.worker = Worker::spawn();
+        }
+    }
+
+    /// Violations found so far.
+    pub fn violations(&mut self) -> u64 {
+        self.core().violations
+    }
+
+    /// The core, back from its thread when it works there (after every
+    /// batch shipped to it), told what light doorbells did since.
+    fn core(&mut self) -> &mut Core {
+        if self.core.is_none() {
+            self.away_snap = None;
+            let w = self.worker.as_mut().expect("the core is away only with a worker");
+            let back = w.jobs.send(Job::Give).ok().and_then(|_| w.back.recv().ok());
+            match back {
+                Some((core, r)) => {
+                    self.core = Some(core);
+                    if let Err(e) = r {
+                        self.failed = Some(e);
+                    }
+                }
+                // the thread died: its panic is the run's
+                None => match self.worker.take().and_then(|mut w| w.thread.take()).map(|t| t.join()) {
+                    Some(Err(p)) => std::panic::resume_unwind(p),
+                    _ => unreachable!("the checks' thread ended without its core"),
+                },
+            }
+        }
+        let core = self.core.as_mut().expect("the core is here");
+        core.dirty |= std::mem::take(&mut self.light.dirty);
+        core
+    }
+
+    /// The core and the light part, the core back home.
+    fn both(&mut self) -> (&mut Core, &mut Light) {
+        self.core();
+        (self.core.as_mut().expect("the core is here"), &mut self.light)
+    }
+
+    /// Bring the core home (after the batches shipped to it): what it found
+    /// can be read.
+    pub fn join(&mut self) {
+        if self.core.is_none() {
+            self.core();
+        }
+    }
+
+    /// Emit the guest's memory layout (zones, CMA areas, pageblock size):
+    /// what a report draws its map with.
+    pub fn emit_layout(&mut self, now_ns: u64) {
+        self.core().emit_layout(now_ns);
+    }
+
+    /// Emit an event that did not come from the guest's ring (board
+    /// notes such as displayed frames), in stream order.
+    pub fn note(&mut self, e: Event) {
+        self.core().emit(e);
+    }
+
+    /// The latest snapshot (re-read if the guest changed state since).
+    pub fn snapshot(&mut self, ram: &GuestRam) -> Result<&Snapshot, IntrospectError> {
+        self.core().snapshot(ram)
+    }
+
+    /// See [`Core::settle`].
+    pub fn settle(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
+        self.core().settle(ram)
+    }
+
+    /// The events emitted since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.core().take_events()
+    }
+
+    /// See [`Core::lend`].
+    pub fn lend(&mut self, stream: &mut Vec<Event>) {
+        self.core().lend(stream);
+    }
+
+    /// See [`Core::drop_stream`].
+    pub fn drop_stream(&mut self) {
+        self.core().drop_stream();
+    }
+
+    /// The stream the session holds (see [`Core::lend`]); None while the
+    /// core works on its thread (every pass and [`Session::join`] bring it
+    /// back).
+    pub fn stream(&self) -> Option<&[Event]> {
+        self.core.as_ref()?.stream()
+    }
+
+    /// Whether the core works on its thread now.
+    pub fn away(&self) -> bool {
+        self.core.is_none()
+    }
+
+    /// See [`Core::hand_back`].
+    pub fn hand_back(&mut self, dst: &mut Vec<Event>) -> usize {
+        self.core().hand_back(dst)
+    }
+
+    /// The `cmaemu:` console lines of allocations that have returned.
+    pub fn take_console_lines(&mut self) -> Vec<String> {
+        self.core().take_console_lines()
+    }
+
+    /// One DMA master transfer.
+    pub fn dma(&mut self, ram: &GuestRam, t: DmaTransfer, now_ns: u64, dur_ns: u64) -> Result<(), IntrospectError> {
+        self.core().dma(ram, t, now_ns, dur_ns)
+    }
+
+    /// The CPU is about to cache a user translation `va -> pa` of `asid`.
+    pub fn translation(&mut self, ram: &GuestRam, asid: u32, va: u32, pa: u64, now_ns: u64) -> Result<(), IntrospectError> {
+        self.core().translation(ram, asid, va, pa, now_ns)
+    }
+
+    /// Flush a migrated page still waiting for continuation records.
+    pub fn finish(&mut self) {
+        self.core().finish();
+    }
+
+    /// The guest invalidated TLB entries (reported by the CPU as it
+    /// happens): placed after the records pushed so far.
+    pub fn tlb_maintenance(&mut self, ram: &GuestRam, op: TlbOp) {
+        if !self.light.checks {
+            return;
+        }
+        match self.light.drainer.head(ram) {
+            Some(pos) => self.light.tlbi.push_back((pos, op)),
+            None => self.core().apply_tlbi(op),
+        }
+    }
+
+    /// Drain the ring and handle every record. `tlb` is the CPU's
+    /// translation cache: at `migrate_page_begin` the old translation is
+    /// retained in it, as a real TLB may hold it until the guest's
+    /// invalidate (which the TLB check then looks for).
+    pub fn service(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.catch_up(ram)?;
+        let (core, light) = self.both();
+        // the records' buffer is kept between passes (no allocation per
+        // doorbell)
+        let mut recs = std::mem::take(&mut light.recs);
+        recs.clear();
+        let first_pos = light.drainer.tail(ram);
+        let drained = light.drainer.drain(ram, &mut recs);
+        let r = core.handle_drained(&mut Pass::Now { ram, light: &mut *light, tlb }, now_ns, &recs, first_pos, None, drained);
+        light.recs = recs;
+        r
+    }
+
+    /// A doorbell at a page's `migrate_page_begin`, served without a
+    /// drain when what the drain would do now is only what must happen
+    /// now: the records since the last doorbell are looked at in place —
+    /// each move's new frame compared with the old frame's content kept
+    /// since its begin, the LRU batch checked —, then the new page is
+    /// armed (its old frame kept copy-on-write, its old translation held in
+    /// the TLB, the address space current now noted). Decoding, events and
+    /// every other check wait, with the same results: for the next full
+    /// pass ([`Session::catch_up`]), or, once half the ring waits, for the
+    /// core's thread, the waiting records drained now
+    /// ([`Session::ship`]). False (nothing done): serve it with a drain.
+    pub fn light_doorbell(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> bool {
+        let l = &mut self.light;
+        if !l.checks && !l.transport_only {
+            return false;
+        }
+        let (Some(head), Some(tail)) = (l.drainer.head(ram), l.drainer.tail(ram)) else { return false };
+        let waiting = head.wrapping_sub(tail);
+        let from = l.deferred.upto.unwrap_or(tail);
+        let over = waiting > light_limit(l.drainer.capacity());
+        if waiting == 0 || (over && l.transport_only) || head.wrapping_sub(from) > waiting || head == from {
+            return false;
+        }
+        // the core's snapshot, here or (while the core is away) shared
+        let snap: &Snapshot = match (&self.core, &self.away_snap) {
+            (Some(c), _) => &c.snap,
+            (None, Some(s)) => s,
+            (None, None) => return false,
+        };
+        // only a page's begin rings a light doorbell: the newest record
+        // is looked at first (any other doorbell is told apart cheaply)
+        let mut recs = std::mem::take(&mut l.recs);
+        recs.clear();
+        let newest = match l.drainer.peek(ram, head.wrapping_sub(1), head, &mut recs) {
+            true => recs.first().map(|r| r.kind),
+            false => None,
+        };
+        let ok = match newest {
+            Some(cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN) => l.transport_only || l.light_records(snap, ram, now_ns, tlb, from, head, &mut recs),
+            // the last page of a batch, flushed (its move checked at once)
+            Some(cmaemu_abi::trace::TR_MIGRATE_PAGE) => !l.transport_only && l.light_flush(snap, ram, now_ns, from, head, &mut recs),
+            _ => false,
+        };
+        l.recs = recs;
+        if ok && l.transport_only {
+            // nothing is looked at: the records wait for the next drain
+            l.deferred.upto = Some(head);
+            l.deferred.at_ns = now_ns;
+        }
+        if ok && over {
+            self.ship(ram);
+        }
+        ok
+    }
+
+    /// Drain the records light doorbells left and have the core check
+    /// them on its thread while the guest runs on (here when no thread
+    /// can be had).
+    fn ship(&mut self, ram: &GuestRam) {
+        let Some(b) = self.light.take_batch(ram) else { return };
+        if self.worker.is_none() {
+            self.worker = Worker::spawn();
+        }
+        let Some(w) = &self.worker else {
+            if let Err(e) = self.core().run_batch(b) {
+                self.failed = Some(e);
+            }
+            return;
+        };
+        if let Some(mut core) = self.core.take() {
+            core.dirty |= std::mem::take(&mut self.light.dirty);
+            self.away_snap = Some(core.snap.clone());
+            // (the thread is gone: its panic comes out at the next pass)
+            if let Err(crossbeam_channel::SendError(Job::Take(core))) = w.jobs.send(Job::Take(core)) {
+                self.core = Some(core);
+            }
+        }
+        if let Err(crossbeam_channel::SendError(Job::Batch(b))) = w.jobs.send(Job::Batch(b)) {
+            if self.core.is_some() {
+                if let Err(e) = self.core().run_batch(b) {
+                    self.failed = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Decode and check the records light doorbells left in the ring, as
+    /// drains at those doorbells would have (after the batches the core's
+    /// thread was given); an error of one of those is reported here.
+    pub fn catch_up(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
+        let batch = self.light.take_batch(ram);
+        let r = match batch {
+            Some(b) => self.core().run_batch(b),
+            None => {
+                self.core();
+                Ok(())
+            }
+        };
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => r,
+        }
+    }
+
+    /// Frame `index` starts: drain, re-read, emit the frame and counters,
+    /// check integrity (stable snapshots) and that no PTE maps a free frame.
+    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.service(ram, now_ns, tlb)?;
+        self.light.frame = index;
+        self.core().frame_boundary(ram, index, now_ns)
+    }
+
+    /// The run is over: drain the ring and run every state check on the
+    /// final snapshot (a bug in the last moments before the exit is caught
+    /// too). A snapshot taken in the middle of an mm operation (the run
+    /// stopped there) is not stable: then only the checks that hold at
+    /// any instant run.
+    pub fn final_check(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.service(ram, now_ns, tlb)?;
+        self.core().final_check(ram, now_ns)
+    }
+}
+
+impl Light {
+    /// Where and when a check runs (see [`Core::ctx`]).
+    fn ctx(&self, at_ns: u64) -> CheckCtx {
+        CheckCtx { frame: self.frame, at_ns, recent: Vec::new() }
+    }
+
+    /// [`Session::light_doorbell`] past its first look: `recs` holds the
+    /// newest record (the new page's begin); the older ones are appended.
+    #[allow(clippy::too_many_arguments)]
+    fn light_records(&mut self, snap: &Snapshot, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, from: u32, head: u32, recs: &mut Vec<TraceRecord>) -> bool {
+        // moves and flushes, then the new page's begin (looked at first)
+        if !self.drainer.peek(ram, from, head.wrapping_sub(1), recs) {
+            return false;
+        }
+        let Some((begin, moves)) = recs.split_first() else { return false };
+        let Ok(GuestEvent::MigratePageBegin { old_pfn, first, .. }) = begin.decode() else { return false };
+        if !self.look(snap, ram, now_ns, moves.iter()) {
+            return false;
+        }
+        let in_flight = self.begin_page(ram, old_pfn, first, tlb);
+        self.deferred.arms.push_back((head.wrapping_sub(1), in_flight));
+        self.deferred.upto = Some(head);
+        self.deferred.at_ns = now_ns;
+        self.dirty = true;
+        true
+    }
+
+    /// A doorbell right after a page's move (the last page of a batch,
+    /// flushed): looked at as [`Light::light_records`] does, nothing to arm.
+    /// `recs` holds the newest record (the move).
+    fn light_flush(&mut self, snap: &Snapshot, ram: &GuestRam, now_ns: u64, from: u32, head: u32, recs: &mut Vec<TraceRecord>) -> bool {
+        if !self.drainer.peek(ram, from, head.wrapping_sub(1), recs) {
+            return false;
+        }
+        let Some((newest, older)) = recs.split_first() else { return false };
+        if !self.look(snap, ram, now_ns, older.iter().chain([newest])) {
+            return false;
+        }
+        self.deferred.upto = Some(head);
+        self.deferred.at_ns = now_ns;
+        self.dirty = true;
+        true
+    }
+
+    /// Look at the waiting records `recs` (in ring order) as a drain now
+    /// would: each move's new frame compared with the old frame's content,
+    /// what its check reads of the guest read, the LRU batch checked.
+    /// False (nothing kept): one must be drained now.
+    fn look<'r>(&mut self, snap: &Snapshot, ram: &GuestRam, now_ns: u64, recs: impl Iterator<Item = &'r TraceRecord>) -> bool {
+        // each move decoded once: (old, new, asid, its VAs)
+        let mut seen: smallvec::SmallVec<[(u32, u32, u32, u8, [u32; 4]); 2]> = smallvec::SmallVec::new();
+        for r in recs {
+            if !may_wait(r.kind) || r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN {
+                return false;
+            }
+            if r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE {
+                match r.decode() {
+                    // an address space the last snapshot lacks: the drain re-reads it now
+                    Ok(GuestEvent::MigratePage { old_pfn, new_pfn, asid, nr_vas, vas, .. }) if snap.mmu_regs(asid).is_some() => seen.push((old_pfn, new_pfn, asid, nr_vas, vas)),
+                    _ => return false,
+                }
+            }
+        }
+        // the LRU batch, as the drain checks it after its records (only
+        // a clean check may wait: a violation is reported by the drain)
+        if let Some(rec) = snap.read_lru_add(ram) {
+            let mut lru = self.lru.clone();
+            if !lru.check(&rec, &self.ctx(now_ns)).is_empty() {
+                return false;
+            }
+            self.lru = lru;
+        }
+        // each move's check reads the guest now, as the drain would
+        for (old_pfn, new_pfn, asid, nr_vas, vas) in seen {
+            if self.deferred.moves.back().is_none_or(|m| (m.old_pfn, m.new_pfn) != (old_pfn, new_pfn)) {
+                let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
+                let reads = MigrationReads::pages(snap, ram, old_pfn, new_pfn);
+                self.deferred.moves.push_back(SeenMove { old_pfn, new_pfn, content, reads });
+            }
+            if let Some(m) = self.deferred.moves.back_mut() {
+                m.reads.walk(snap, ram, asid, &vas[..(nr_vas as usize).min(vas.len())]);
+            }
+        }
+        true
+    }
+
+    /// A page's migration begins: keep its old frame copy-on-write and
+    /// make the TLB hold its old translation; its in-flight state from now.
+    fn begin_page(&mut self, ram: &GuestRam, old_pfn: u32, first: Option<(u32, u32)>, tlb: &mut dyn TlbAccess) -> InFlight {
+        // one page migrates at a time: older captures are done (a shared
+        // page's moves, one per address space, all use the same capture).
+        // The old frame's content is kept copy-on-write: nothing is copied
+        // unless it is written before its check.
+        self.capture = ram.preserve((old_pfn as u64) << 12).then_some(old_pfn);
+        // The PTE is cleared but not yet flushed: a real TLB may still hold
+        // the old translation. Make ours hold it, so that only the guest's
+        // flush removes it.
+        if let Some((asid, va)) = first {
+            tlb.retain(asid, va, (old_pfn as u64) << 12);
+        }
+        InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: Vec::new() }
+    }
+
+    /// Drain the records light doorbells left (the ring's tail moves on
+    /// here, on the CPU's thread), with what they read of the guest and
+    /// the TLB invalidates issued before them: a batch for the core
+    /// (None: none wait).
+    fn take_batch(&mut self, ram: &GuestRam) -> Option<Batch> {
+        let upto = self.deferred.upto.take()?;
+        let first_pos = self.drainer.tail(ram);
+        // (the buffers sized as the last batch's: no growing page by page)
+        let mut recs = Vec::with_capacity(upto.wrapping_sub(first_pos.unwrap_or(upto)).min(self.drainer.capacity()) as usize);
+        let drained = match first_pos {
+            Some(t) => self.drainer.drain_max(ram, upto.wrapping_sub(t).min(self.drainer.capacity()), &mut recs),
+            None => self.drainer.drain(ram, &mut recs),
+        };
+        let mut tlbi = std::collections::VecDeque::with_capacity(self.tlbi.len());
+        while let Some(&(q, _)) = self.tlbi.front() {
+            if (upto.wrapping_sub(q) as i32) < 0 {
+                break;
+            }
+            tlbi.extend(self.tlbi.pop_front());
+        }
+        let d = &mut self.deferred;
+        let (na, nm) = (d.arms.len(), d.moves.len());
+        let arms = std::mem::replace(&mut d.arms, std::collections::VecDeque::with_capacity(na));
+        let moves = std::mem::replace(&mut d.moves, std::collections::VecDeque::with_capacity(nm));
+        Some(Batch { recs, first_pos, upto, at_ns: self.deferred.at_ns, drained, arms, moves, tlbi })
+    }
+}
+
+impl Core {
     /// Emit the guest's memory layout (zones, CMA areas, pageblock size):
     /// what a report draws its map with.
     pub fn emit_layout(&mut self, now_ns: u64) {
@@ -312,16 +878,10 @@ impl Session {
         self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Layout(Box::new(l)) });
     }
 
-    /// Emit an event that did not come from the guest's ring (board
-    /// notes such as displayed frames), in stream order.
-    pub fn note(&mut self, e: Event) {
-        self.emit(e);
-    }
-
     /// The latest snapshot (re-read if the guest changed state since).
     pub fn snapshot(&mut self, ram: &GuestRam) -> Result<&Snapshot, IntrospectError> {
         if self.dirty {
-            self.snap.reread_tracked(ram, &mut self.changed)?;
+            std::sync::Arc::make_mut(&mut self.snap).reread_tracked(ram, &mut self.changed)?;
             self.dirty = false;
         }
         Ok(&self.snap)
@@ -336,7 +896,7 @@ impl Session {
         if self.transport_only {
             return Ok(());
         }
-        self.snap.reread_tracked(ram, &mut self.changed)?;
+        std::sync::Arc::make_mut(&mut self.snap).reread_tracked(ram, &mut self.changed)?;
         self.dirty = false;
         // what the frame checks and the page states have not seen yet
         // (one of them may have seen more: judging or computing a page
@@ -375,11 +935,6 @@ impl Session {
             }
             None => self.owed = Owed::default(),
         }
-    }
-
-    /// The snapshot as it stands, without re-reading anything.
-    pub fn last_snapshot(&self) -> &Snapshot {
-        &self.snap
     }
 
     /// Where and when a check runs. Its `recent` stays empty: the events
@@ -490,18 +1045,6 @@ impl Session {
         }
     }
 
-    /// The guest invalidated TLB entries (reported by the CPU as it
-    /// happens): placed after the records pushed so far.
-    pub fn tlb_maintenance(&mut self, ram: &GuestRam, op: TlbOp) {
-        if !self.checks {
-            return;
-        }
-        match self.drainer.head(ram) {
-            Some(pos) => self.tlbi.push_back((pos, op)),
-            None => self.apply_tlbi(op),
-        }
-    }
-
     fn apply_tlbi(&mut self, op: TlbOp) {
         if let Some(f) = &mut self.in_flight {
             match op {
@@ -513,184 +1056,61 @@ impl Session {
 
     /// Apply the invalidates issued before the record at ring position
     /// `pos` (all of them when None).
-    fn apply_tlbi_before(&mut self, pos: Option<u32>) {
+    fn apply_tlbi_before(&mut self, pass: &mut Pass, pos: Option<u32>) {
         // oldest first (positions are free-running: compared by distance)
-        while let Some(&(q, op)) = self.tlbi.front() {
+        let queue = pass.tlbi();
+        while let Some(&(q, op)) = queue.front() {
             if pos.is_some_and(|p| (p.wrapping_sub(q) as i32) < 0) {
                 break;
             }
-            self.tlbi.pop_front();
+            queue.pop_front();
             self.apply_tlbi(op);
         }
     }
 
-    /// Drain the ring and handle every record. `tlb` is the CPU's
-    /// translation cache: at `migrate_page_begin` the old translation is
-    /// retained in it, as a real TLB may hold it until the guest's
-    /// invalidate (which the TLB check then looks for).
-    pub fn service(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
-        self.catch_up(ram)?;
-        // the records' and events' buffers are kept between passes (no
-        // allocation per doorbell)
-        let mut recs = std::mem::take(&mut self.recs);
-        recs.clear();
-        let r = self.service_records(ram, now_ns, tlb, &mut recs, None);
-        self.recs = recs;
-        r
-    }
-
-    /// A doorbell at a page's `migrate_page_begin`, served without a
-    /// drain when what the drain would do now is only what must happen
-    /// now: the records since the last doorbell are looked at in place —
-    /// each move's new frame compared with the old frame's content kept
-    /// since its begin, the LRU batch checked —, then the new page is
-    /// armed (its old frame kept copy-on-write, its old translation held in
-    /// the TLB, the address space current now noted). Decoding, events and
-    /// every other check wait for the next full pass ([`Session::catch_up`]),
-    /// with the same results. False (nothing done): serve it with a drain.
-    pub fn light_doorbell(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> bool {
-        if !self.checks && !self.transport_only {
-            return false;
-        }
-        let (Some(head), Some(tail)) = (self.drainer.head(ram), self.drainer.tail(ram)) else { return false };
-        let waiting = head.wrapping_sub(tail);
-        let from = self.deferred.upto.unwrap_or(tail);
-        if waiting == 0 || waiting > light_limit(self.drainer.capacity()) || head.wrapping_sub(from) > waiting || head == from {
-            return false;
-        }
-        // only a page's begin rings a light doorbell: the newest record
-        // is looked at first (any other doorbell is told apart cheaply)
-        let mut recs = std::mem::take(&mut self.recs);
-        recs.clear();
-        let begin = self.drainer.peek(ram, head.wrapping_sub(1), head, &mut recs) && recs.first().is_some_and(|r| r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN);
-        let ok = begin && (self.transport_only || self.light_records(ram, now_ns, tlb, from, head, &mut recs));
-        self.recs = recs;
-        if ok && self.transport_only {
-            // nothing is looked at: the records wait for the next drain
-            self.deferred.upto = Some(head);
-            self.deferred.at_ns = now_ns;
-        }
-        ok
-    }
-
-    /// [`Session::light_doorbell`] past its first look: `recs` holds the
-    /// newest record (the new page's begin); the older ones are appended.
-    fn light_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, from: u32, head: u32, recs: &mut Vec<TraceRecord>) -> bool {
-        // moves and flushes, then the new page's begin (looked at first)
-        if !self.drainer.peek(ram, from, head.wrapping_sub(1), recs) {
-            return false;
-        }
-        let Some((begin, moves)) = recs.split_first() else { return false };
-        let Ok(GuestEvent::MigratePageBegin { old_pfn, first, .. }) = begin.decode() else { return false };
-        // each move decoded once: (old, new, asid, its VAs)
-        let mut seen: smallvec::SmallVec<[(u32, u32, u32, u8, [u32; 4]); 2]> = smallvec::SmallVec::new();
-        for r in moves {
-            if !may_wait(r.kind) || r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE_BEGIN {
-                return false;
-            }
-            if r.kind == cmaemu_abi::trace::TR_MIGRATE_PAGE {
-                match r.decode() {
-                    // an address space the last snapshot lacks: the drain re-reads it now
-                    Ok(GuestEvent::MigratePage { old_pfn, new_pfn, asid, nr_vas, vas, .. }) if self.snap.mmu_regs(asid).is_some() => seen.push((old_pfn, new_pfn, asid, nr_vas, vas)),
-                    _ => return false,
-                }
-            }
-        }
-        // the LRU batch, as the drain checks it after its records (only
-        // a clean check may wait: a violation is reported by the drain)
-        if let Some(rec) = self.snap.read_lru_add(ram) {
-            let mut lru = self.lru.clone();
-            if !lru.check(&rec, &self.ctx(now_ns)).is_empty() {
-                return false;
-            }
-            self.lru = lru;
-        }
-        // each move's check reads the guest now, as the drain would
-        for (old_pfn, new_pfn, asid, nr_vas, vas) in seen {
-            if self.deferred.moves.back().is_none_or(|m| (m.old_pfn, m.new_pfn) != (old_pfn, new_pfn)) {
-                let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
-                let reads = MigrationReads::pages(&self.snap, ram, old_pfn, new_pfn);
-                self.deferred.moves.push_back(SeenMove { old_pfn, new_pfn, content, reads });
-            }
-            if let Some(m) = self.deferred.moves.back_mut() {
-                m.reads.walk(&self.snap, ram, asid, &vas[..(nr_vas as usize).min(vas.len())]);
-            }
-        }
-        let in_flight = self.begin_page(ram, old_pfn, first, tlb);
-        self.deferred.arms.push_back((head.wrapping_sub(1), in_flight));
-        self.deferred.upto = Some(head);
-        self.deferred.at_ns = now_ns;
-        self.dirty = true;
-        true
-    }
-
-    /// A page's migration begins: keep its old frame copy-on-write and
-    /// make the TLB hold its old translation; its in-flight state from now.
-    fn begin_page(&mut self, ram: &GuestRam, old_pfn: u32, first: Option<(u32, u32)>, tlb: &mut dyn TlbAccess) -> InFlight {
-        // one page migrates at a time: older captures are done (a shared
-        // page's moves, one per address space, all use the same capture).
-        // The old frame's content is kept copy-on-write: nothing is copied
-        // unless it is written before its check.
-        self.capture = ram.preserve((old_pfn as u64) << 12).then_some(old_pfn);
-        // The PTE is cleared but not yet flushed: a real TLB may still hold
-        // the old translation. Make ours hold it, so that only the guest's
-        // flush removes it.
-        if let Some((asid, va)) = first {
-            tlb.retain(asid, va, (old_pfn as u64) << 12);
-        }
-        InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: self.deferred.spare_vas.pop().unwrap_or_default() }
-    }
-
-    /// Decode and check the records light doorbells left in the ring, as
-    /// drains at those doorbells would have (a no-op when none wait).
-    pub fn catch_up(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
-        let Some(upto) = self.deferred.upto else { return Ok(()) };
-        let mut recs = std::mem::take(&mut self.recs);
-        recs.clear();
-        // every begin that waits was armed: nothing asks the TLB
-        let r = self.service_records(ram, self.deferred.at_ns, &mut || None, &mut recs, Some(upto));
-        self.recs = recs;
-        self.deferred.clear();
-        r
-    }
-
-    /// Drain and handle the ring's records (`upto`: only those before that
-    /// position, which light doorbells left).
-    fn service_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, recs: &mut Vec<TraceRecord>, upto: Option<u32>) -> Result<(), IntrospectError> {
-        let first_pos = self.drainer.tail(ram);
-        let lost = match (upto, first_pos) {
-            (Some(u), Some(t)) => self.drainer.drain_max(ram, u.wrapping_sub(t).min(self.drainer.capacity()), recs),
-            _ => self.drainer.drain(ram, recs),
-        };
-        match lost {
+    /// Handle records drained from the ring (`drained`: the drain's
+    /// result); `upto`: they are those light doorbells left, before that
+    /// position.
+    fn handle_drained(&mut self, pass: &mut Pass, now_ns: u64, recs: &[TraceRecord], first_pos: Option<u32>, upto: Option<u32>, drained: Result<u64, IntrospectError>) -> Result<(), IntrospectError> {
+        match drained {
             Ok(0) => {}
             Ok(n) => self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::RingLoss { lost: n } }),
             Err(e) => {
                 self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::RingLoss { lost: 0 } });
+                // (the invalidates are placed before any later record
+                // all the same)
+                self.apply_tlbi_before(pass, upto);
                 return Err(e);
             }
         }
         if recs.is_empty() || self.transport_only {
-            self.apply_tlbi_before(upto);
+            self.apply_tlbi_before(pass, upto);
             return Ok(());
         }
         self.dirty = true;
-        self.settling = upto.is_some();
-        let r = self.handle_records(ram, now_ns, tlb, recs, first_pos, upto);
-        self.settling = false;
-        r
+        self.handle_records(pass, now_ns, recs, first_pos, upto)
     }
 
-    fn handle_records(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess, recs: &[TraceRecord], first_pos: Option<u32>, upto: Option<u32>) -> Result<(), IntrospectError> {
+    /// Decode and check a batch of records light doorbells left, as
+    /// drains at those doorbells would have: with what those doorbells
+    /// read of the guest, reading nothing of it now (it may run on).
+    fn run_batch(&mut self, mut b: Batch) -> Result<(), IntrospectError> {
+        let recs = std::mem::take(&mut b.recs);
+        let drained = std::mem::replace(&mut b.drained, Ok(0));
+        let (at_ns, first_pos, upto) = (b.at_ns, b.first_pos, b.upto);
+        self.handle_drained(&mut Pass::Settle(&mut b), at_ns, &recs, first_pos, Some(upto), drained)
+    }
+
+    fn handle_records(&mut self, pass: &mut Pass, now_ns: u64, recs: &[TraceRecord], first_pos: Option<u32>, upto: Option<u32>) -> Result<(), IntrospectError> {
         let mut alloc_activity = false;
         for (i, r) in recs.iter().enumerate() {
-            self.apply_tlbi_before(first_pos.map(|p| p.wrapping_add(i as u32)));
+            self.apply_tlbi_before(pass, first_pos.map(|p| p.wrapping_add(i as u32)));
             let decoded = r.decode().ok();
             // decoded straight into the stream (see `handle_decoded`)
             let from = self.out.len();
             self.decoder.push_decoded(r, decoded, self.frame, &mut self.out);
             let found = match &decoded {
-                Some(ge) if self.explain => self.explain(ram, ge)?,
+                Some(ge) if self.explain => self.explain(pass, r.kind, ge)?,
                 _ => None,
             };
             if let Some(ge) = decoded {
@@ -706,33 +1126,33 @@ impl Session {
                     _ => {}
                 }
                 if let (true, GuestEvent::MigratePageBegin { old_pfn, first, .. }) = (self.checks, ge) {
-                    // armed at its light doorbell, or now
+                    // armed now, or at its light doorbell (each waiting
+                    // page's begin rang one)
                     let pos = first_pos.map(|p| p.wrapping_add(i as u32));
-                    let armed = self.settling && self.deferred.arms.front().is_some_and(|&(p, _)| Some(p) == pos);
-                    let f = match armed.then(|| self.deferred.arms.pop_front()).flatten() {
-                        Some((_, f)) => f,
-                        None => self.begin_page(ram, old_pfn, first, tlb),
+                    let f = match pass {
+                        Pass::Now { ram, light, tlb } => light.begin_page(ram, old_pfn, first, &mut **tlb),
+                        Pass::Settle(b) => match b.arms.front() {
+                            Some(&(p, _)) if Some(p) == pos => b.arms.pop_front().map(|(_, f)| f).expect("looked at"),
+                            _ => return Err(IntrospectError::Ring(format!("the migration of frame {old_pfn:#x} waited in the ring unarmed (no light doorbell at its begin)"))),
+                        },
                     };
-                    if let Some(mut done) = self.in_flight.replace(f) {
-                        done.vas.clear();
-                        self.deferred.spare_vas.push(done.vas);
-                    }
+                    self.in_flight = Some(f);
                 }
             }
-            alloc_activity |= self.handle_decoded(ram, from)?;
+            alloc_activity |= self.handle_decoded(pass, from)?;
             if let Some(GuestEvent::CmaPhase { phase: cmaemu_abi::trace::CMA_PHASE_MIGRATE, pfn, count }) = decoded {
-                self.migrate_phase(ram, pfn, count, r.ts_ns)?;
+                self.migrate_phase(pass.ram(r.kind)?, pfn, count, r.ts_ns)?;
             }
             if let Some(f) = found {
                 self.emit_causes(f, r.ts_ns);
             }
         }
-        self.apply_tlbi_before(upto);
+        self.apply_tlbi_before(pass, upto);
         // (light doorbells checked the LRU batch when they rang)
-        if self.checks && upto.is_none() {
+        if let (true, Pass::Now { ram, light, .. }) = (self.checks, &mut *pass) {
             // lru_cache_disable() leaves the LRU add batch empty.
             if let Some(rec) = self.snap.read_lru_add(ram) {
-                let v = self.lru.check(&rec, &self.ctx(now_ns));
+                let v = light.lru.check(&rec, &self.ctx(now_ns));
                 let v = self.with_recent(v);
                 self.report(v);
             }
@@ -740,7 +1160,7 @@ impl Session {
         if alloc_activity {
             // counters at every allocation's start and end (the state as of
             // this drain), not only at frame boundaries
-            let c = self.snapshot(ram)?.counters();
+            let c = self.snapshot(pass.ram(cmaemu_abi::trace::TR_CMA_ALLOC_START)?)?.counters();
             self.emit(Event { ts_ns: now_ns, frame: self.frame, kind: EventKind::Counters(Box::new(c)) });
         }
         Ok(())
@@ -750,14 +1170,14 @@ impl Session {
     /// `from` on: each move is checked right after it (its violations
     /// follow it, before the record's next event). Whether one is an
     /// allocation's start or end, or a release.
-    fn handle_decoded(&mut self, ram: &GuestRam, from: usize) -> Result<bool, IntrospectError> {
+    fn handle_decoded(&mut self, pass: &mut Pass, from: usize) -> Result<bool, IntrospectError> {
         let activity = self.out[from..].iter().any(|e| matches!(e.kind, EventKind::CmaAllocStart { .. } | EventKind::CmaAllocFinish { .. } | EventKind::CmaRelease { .. }));
         match self.out.len() - from {
             0 => {}
             // almost every record: the event stays where it was decoded
             1 => {
                 if matches!(self.out[from].kind, EventKind::MigratePage { .. }) {
-                    self.migration_of_last(ram)?;
+                    self.migration_of_last(pass)?;
                 }
             }
             // a move flushed before the record's own event: the move's
@@ -765,7 +1185,7 @@ impl Session {
             _ => {
                 let mut evs = std::mem::take(&mut self.evs);
                 evs.extend(self.out.drain(from..));
-                let r = self.emit_checked(ram, &mut evs);
+                let r = self.emit_checked(pass, &mut evs);
                 evs.clear();
                 self.evs = evs;
                 r?;
@@ -776,12 +1196,12 @@ impl Session {
 
     /// Emit `evs` in order, each move followed by its check (the rest
     /// dropped at an error).
-    fn emit_checked(&mut self, ram: &GuestRam, evs: &mut Vec<Event>) -> Result<(), IntrospectError> {
+    fn emit_checked(&mut self, pass: &mut Pass, evs: &mut Vec<Event>) -> Result<(), IntrospectError> {
         for e in evs.drain(..) {
             let moved = matches!(e.kind, EventKind::MigratePage { .. });
             self.emit(e);
             if moved {
-                self.migration_of_last(ram)?;
+                self.migration_of_last(pass)?;
             }
         }
         Ok(())
@@ -810,10 +1230,16 @@ impl Session {
 
     /// Follow `ge` through the cause finder (a fresh snapshot when it
     /// needs the state of this moment).
-    fn explain(&mut self, ram: &GuestRam, ge: &GuestEvent) -> Result<Option<crate::explain::Found>, IntrospectError> {
+    fn explain(&mut self, pass: &Pass, kind: u16, ge: &GuestEvent) -> Result<Option<crate::explain::Found>, IntrospectError> {
         if !self.explainer.needs_state(ge, &self.snap) {
+            // (a batch's records need nothing of the guest here)
+            let ram = match pass {
+                Pass::Now { ram, .. } => *ram,
+                Pass::Settle(_) => &self.no_ram,
+            };
             return Ok(self.explainer.on_event(ge, &self.snap, crate::explain::Extra { ram, lru: None, dma: &[], pins: None, maps: None, pcp_seen: &[] }));
         }
+        let ram = pass.ram(kind)?;
         self.snapshot(ram)?;
         let lru = self.snap.read_lru_add(ram);
         let dma: Vec<crate::explain::DmaSpan> = (0..=cmaemu_abi::desc::DMA_DEV_CMA_TEST)
@@ -855,17 +1281,17 @@ impl Session {
 
     /// Check the move just emitted (the last event of `out`): its
     /// violations follow it.
-    fn migration_of_last(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
+    fn migration_of_last(&mut self, pass: &mut Pass) -> Result<(), IntrospectError> {
         // the move's fields are copied out (its VAs are held in place: no
         // allocation), the event stays where it is
         let Some(Event { ts_ns, kind: EventKind::MigratePage { old_pfn, new_pfn, asid, vas }, .. }) = self.out.last() else { return Ok(()) };
         let (ts_ns, old_pfn, new_pfn, asid) = (*ts_ns, *old_pfn, *new_pfn, *asid);
         // the VAs copied to the stack (on the heap only past a record's)
         let vas = Vas::from_slice(vas);
-        self.migration(ram, ts_ns, old_pfn, new_pfn, asid, &vas)
+        self.migration(pass, ts_ns, old_pfn, new_pfn, asid, &vas)
     }
 
-    fn migration(&mut self, ram: &GuestRam, ts_ns: u64, old_pfn: u32, new_pfn: u32, asid: u32, vas: &[u32]) -> Result<(), IntrospectError> {
+    fn migration(&mut self, pass: &mut Pass, ts_ns: u64, old_pfn: u32, new_pfn: u32, asid: u32, vas: &[u32]) -> Result<(), IntrospectError> {
         if !self.checks {
             return Ok(());
         }
@@ -880,7 +1306,7 @@ impl Session {
         // make a migration storm quadratic).
         if self.snap.mmu_regs(asid).is_none() {
             // an address space created since the last snapshot
-            self.snapshot(ram)?;
+            self.snapshot(pass.ram(cmaemu_abi::trace::TR_MIGRATE_PAGE)?)?;
         }
         // The new frame is compared in place with the old frame's content
         // at the move (the old frame itself when nothing wrote into it
@@ -888,20 +1314,22 @@ impl Session {
         // (the violation says where). Without a capture (no doorbell after
         // migrate_page_begin) the content check cannot run: nothing is
         // compared.
-        let v = if self.settling {
+        let v = match pass {
             // compared and read when its light doorbell rang
-            let seen = self.deferred.seen(old_pfn, new_pfn);
-            let (before, after) = seen.map_or((&[][..], &[][..]), |s| s.content.contents());
-            let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
-            match seen {
-                Some(s) => check_migration_read(&self.snap, ram, &m, &s.reads, &ctx),
-                None => check_migration(&self.snap, ram, &m, &ctx),
+            Pass::Settle(b) => {
+                let Some(seen) = b.seen(old_pfn, new_pfn) else {
+                    return Err(IntrospectError::Ring(format!("the move of frame {old_pfn:#x} to {new_pfn:#x} waited in the ring unseen (no light doorbell read it)")));
+                };
+                let (before, after) = seen.content.contents();
+                let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
+                check_migration_read(&self.snap, &self.no_ram, &m, &seen.reads, &ctx)
             }
-        } else {
-            let content = Settled::compare(ram, self.capture, old_pfn, new_pfn);
-            let (before, after) = content.contents();
-            let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
-            check_migration(&self.snap, ram, &m, &ctx)
+            Pass::Now { ram, light, .. } => {
+                let content = Settled::compare(ram, light.capture, old_pfn, new_pfn);
+                let (before, after) = content.contents();
+                let m = MigrationInput { old_pfn, new_pfn, asid, vas, before, after, cached: &c };
+                check_migration(&self.snap, ram, &m, &ctx)
+            }
         };
         let v = self.with_recent(v);
         self.report(v);
@@ -926,8 +1354,7 @@ impl Session {
 
     /// Frame `index` starts: drain, re-read, emit the frame and counters,
     /// check integrity (stable snapshots) and that no PTE maps a free frame.
-    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
-        self.service(ram, now_ns, tlb)?;
+    fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64) -> Result<(), IntrospectError> {
         self.frame = index;
         if self.transport_only {
             return Ok(());
@@ -936,7 +1363,7 @@ impl Session {
         let ctx = self.ctx(now_ns);
         let checks = self.checks;
         self.snapshot(ram)?;
-        let snap = &self.snap;
+        let snap = &*self.snap;
         let counters = snap.counters();
         let pb = snap.pageblock_pages();
         let mts: Vec<u8> = snap.pageblocks().map(|p| snap.pageblock_mt(p).unwrap_or(0xf)).collect();
@@ -1031,15 +1458,14 @@ impl Session {
     /// too). A snapshot taken in the middle of an mm operation (the run
     /// stopped there) is not stable: then only the checks that hold at
     /// any instant run.
-    pub fn final_check(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
-        self.service(ram, now_ns, tlb)?;
+    fn final_check(&mut self, ram: &GuestRam, now_ns: u64) -> Result<(), IntrospectError> {
         if !self.checks {
             return Ok(());
         }
         self.dirty = true;
         let ctx = self.ctx(now_ns);
         self.snapshot(ram)?;
-        let snap = &self.snap;
+        let snap = &*self.snap;
         let mut v = check_integrity(snap, &ctx);
         // the changes since the last frame stay for the next one's codes;
         // the frame checks judge those not judged yet
@@ -1369,7 +1795,7 @@ mod tests {
                 s.note(ev(i));
                 every.push(&ev(i));
                 want.push(ev(i));
-                let v = s.with_recent(found());
+                let v = s.core().with_recent(found());
                 assert_eq!(v[0].recent_events, every.to_vec(), "mode {mode} event {i}");
             }
             if mode == 2 {
