@@ -504,6 +504,8 @@ impl Servicer for Instrumentation {
         let ram = &self.ram;
         let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
+        // a translation the guest did not invalidate stays cached
+        mon.hold_translation(&mut tlb);
         // the session appends to the run's stream in place (and keeps it)
         mon.lend(&mut self.events);
         let mut err = None;

@@ -219,6 +219,19 @@ struct Light {
     /// Light doorbells looked at records since the core last heard: its
     /// snapshot is stale.
     dirty: bool,
+    /// The old translation of the page in flight, held in the TLB at the
+    /// next doorbell or pass unless the guest invalidated it first (see
+    /// [`Light::begin_page`]).
+    hold: Option<Hold>,
+}
+
+/// A translation the CPU may still cache after its PTE was cleared:
+/// `va` of `asid` to the old frame at `pa`.
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    asid: u32,
+    va: u32,
+    pa: u64,
 }
 
 /// The core's thread: it checks the batches the light doorbells ship while
@@ -450,6 +463,7 @@ impl Session {
             checks: true,
             transport_only: false,
             dirty: false,
+            hold: None,
         };
         Ok(Session { desc_pa, light, core: Some(Box::new(core)), worker: None, away_snap: None, failed: None })
     }
@@ -592,9 +606,19 @@ impl Session {
         if !self.light.checks {
             return;
         }
+        self.light.invalidated(op);
         match self.light.drainer.head(ram) {
             Some(pos) => self.light.tlbi.push_back((pos, op)),
             None => self.core().apply_tlbi(op),
+        }
+    }
+
+    /// Make the TLB hold the old translation of the page in flight, if
+    /// the guest did not invalidate it since its begin (see
+    /// [`Light::begin_page`]): first in every pass and doorbell.
+    pub fn hold_translation(&mut self, tlb: &mut dyn TlbAccess) {
+        if let Some(h) = self.light.hold.take() {
+            tlb.retain(h.asid, h.va, h.pa);
         }
     }
 
@@ -603,6 +627,7 @@ impl Session {
     /// retained in it, as a real TLB may hold it until the guest's
     /// invalidate (which the TLB check then looks for).
     pub fn service(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+        self.hold_translation(tlb);
         self.catch_up(ram)?;
         let (core, light) = self.both();
         // the records' buffer is kept between passes (no allocation per
@@ -628,6 +653,7 @@ impl Session {
     /// core's thread, the waiting records drained now
     /// ([`Session::ship`]). False (nothing done): serve it with a drain.
     pub fn light_doorbell(&mut self, ram: &GuestRam, now_ns: u64, tlb: &mut dyn TlbAccess) -> bool {
+        self.hold_translation(tlb);
         let l = &mut self.light;
         if !l.checks && !l.transport_only {
             return false;
@@ -826,20 +852,38 @@ impl Light {
     }
 
     /// A page's migration begins: keep its old frame copy-on-write and
-    /// make the TLB hold its old translation; its in-flight state from now.
+    /// have the TLB hold its old translation; its in-flight state from now.
     fn begin_page(&mut self, ram: &GuestRam, old_pfn: u32, first: Option<(u32, u32)>, tlb: &mut dyn TlbAccess) -> InFlight {
+        // (the last page's, if still due)
+        if let Some(h) = self.hold.take() {
+            tlb.retain(h.asid, h.va, h.pa);
+        }
         // one page migrates at a time: older captures are done (a shared
         // page's moves, one per address space, all use the same capture).
         // The old frame's content is kept copy-on-write: nothing is copied
         // unless it is written before its check.
         self.capture = ram.preserve((old_pfn as u64) << 12).then_some(old_pfn);
         // The PTE is cleared but not yet flushed: a real TLB may still hold
-        // the old translation. Make ours hold it, so that only the guest's
-        // flush removes it.
-        if let Some((asid, va)) = first {
-            tlb.retain(asid, va, (old_pfn as u64) << 12);
-        }
+        // the old translation. Ours holds it unless the guest's flush
+        // removes it first: it is put in at the next doorbell or pass (the
+        // page's copy in between does not use the user VA) when no
+        // invalidate covered it — a guest that flushes as it should costs
+        // no TLB fill per page.
+        self.hold = first.map(|(asid, va)| Hold { asid, va, pa: (old_pfn as u64) << 12 });
         InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: Vec::new() }
+    }
+
+    /// The guest invalidated TLB entries: a held translation they cover is
+    /// not put in.
+    fn invalidated(&mut self, op: TlbOp) {
+        let covered = match (op, self.hold) {
+            (_, None) => false,
+            (TlbOp::All | TlbOp::Asid(_), _) => true,
+            (TlbOp::Va { va, .. } | TlbOp::VaAllAsids(va), Some(h)) => va & !0xfff == h.va & !0xfff,
+        };
+        if covered {
+            self.hold = None;
+        }
     }
 
     /// Drain the records light doorbells left (the ring's tail moves on
