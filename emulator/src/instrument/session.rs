@@ -106,7 +106,9 @@ impl Settled {
 /// Doorbells served without a drain ([`Session::light_doorbell`]): the
 /// records before `upto` wait in the ring, already looked at — what a
 /// drain at each doorbell had to see at that instant is kept here — and
-/// are decoded and checked at the next full pass ([`Session::catch_up`]).
+/// are decoded and checked as a [`Batch`]: on the core's thread once half
+/// the ring waits ([`Session::ship`]), else at the next full pass
+/// ([`Session::catch_up`]).
 #[derive(Debug, Default)]
 struct Deferred {
     /// The ring position after the last record looked at (None: nothing
@@ -176,11 +178,11 @@ fn may_wait(kind: u16) -> bool {
     matches!(kind, TR_MIGRATE_PAGE | TR_MIGRATE_PAGE_BEGIN | TR_TLB_FLUSH | TR_INJECT | TR_MM_MIGRATE_PAGES | TR_MM_MIGRATE_PAGES_START)
 }
 
-/// Records a light doorbell may leave waiting, at most: half the ring (between
-/// two pages' doorbells the guest pushes a few records — the last page's
-/// moves and flushes, the next page's begin —, and the end of its
-/// migration rings a draining doorbell: waiting records never crowd out
-/// new ones).
+/// Records light doorbells may leave waiting: half the ring; past that
+/// they are drained and shipped to the core's thread (between two pages'
+/// doorbells the guest pushes a few records — the last page's moves and
+/// flushes, the next page's begin —: waiting records never crowd out new
+/// ones).
 fn light_limit(capacity: u32) -> u32 {
     capacity / 2
 }
