@@ -649,6 +649,52 @@ mod tests {
         assert!(dropped_lens.iter().all(|&n| n < 20 + 20) && dropped_lens.windows(2).filter(|w| w[1] < w[0]).count() >= 2 && dropped_last == 0, "{dropped_lens:?} {dropped_last}");
     }
 
+    /// A migration storm of `pages` pages through the instrumentation,
+    /// with light doorbells or a drain at every doorbell: every third page
+    /// not copied, every fourth without its invalidate, a frame every
+    /// `frame_every` pages, a device writing into page `dma.1`'s old frame
+    /// (moved away) just before page `dma.0`; with `batch`, every
+    /// `batch`-th page's move is flushed with a doorbell of its own and an
+    /// `mm_migrate_pages` record follows, as the guest ends a batch of
+    /// pages. Returns the stream, the violations, the doorbells served
+    /// light and the passes after which the core worked on its thread.
+    fn storm(light: bool, pages: u32, frame_every: u32, dma: (u32, u32), batch: Option<u32>) -> (Vec<Event>, Vec<Violation>, u64, u32) {
+        use cmaemu_abi::trace::TraceRecord;
+        const VA: u32 = STORM_VA;
+        let (mut g, cma, ttbr0) = storm_guest_of(pages);
+        let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
+        i.light_doorbells = light;
+        i.desc_pa = Some(g.desc_pa);
+        let mut cpu = FixedCpu { ttbr0, reads: 0 };
+        let mut away = 0;
+        for k in 0..pages {
+            let (old, new, va, t) = (cma + k, g.pb_pfn(2) + k, VA + k * 0x1000, 1000 * (k as u64 + 1));
+            g.push(&TraceRecord::migrate_page_begin(t, old, new, Some((1, va))));
+            i.doorbell = true;
+            i.frame_due = (k % frame_every == frame_every - 1).then_some(k as u64);
+            if k == dma.0 {
+                i.dma.push((DmaTransfer { device: 0, pa: ((cma + dma.1) as u64) << 12, len: 4096, write: true }, t - 10, 5));
+            }
+            Servicer::service(&mut i, t, &mut cpu);
+            away += i.mon.as_ref().is_some_and(|m| m.away()) as u32;
+            g.move_user_page(1, va, old, new, k % 3 != 0);
+            g.commit();
+            if k % 4 != 1 {
+                i.tlb_maintenance(crate::cpu::TlbOp::Va { va, asid: 1 }, t + 400);
+                g.push(&TraceRecord::tlb_flush(t + 400, cmaemu_abi::trace::TLB_PAGE, 1, va));
+            }
+            g.push(&TraceRecord::migrate_page(t + 500, old, new, 1, 1, 0, &[va]));
+            if batch.is_some_and(|b| k % b == b - 1) {
+                i.doorbell = true;
+                Servicer::service(&mut i, t + 600, &mut cpu);
+                g.push(&TraceRecord::mm_migrate_pages(t + 700, batch.unwrap_or(0), 0, 0, 0, 0, 2, 6));
+            }
+        }
+        i.request_final_check();
+        Servicer::service(&mut i, 1000 * (pages as u64 + 10), &mut cpu);
+        (i.finish(), i.violations.clone(), i.light_served, away)
+    }
+
     /// Light doorbells (a migrated page's doorbell served without a drain,
     /// its records decoded and checked at the next full pass) give the
     /// stream a drain at every doorbell gives — the same events in the
@@ -658,38 +704,8 @@ mod tests {
     /// writes into a frame that migrated away, between frames.
     #[test]
     fn light_doorbells_give_the_stream_a_drain_at_every_doorbell_gives() {
-        use cmaemu_abi::trace::TraceRecord;
-        const VA: u32 = STORM_VA;
-        let run = |light: bool| {
-            let (mut g, cma, ttbr0) = storm_guest();
-            let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
-            i.light_doorbells = light;
-            i.desc_pa = Some(g.desc_pa);
-            let mut cpu = FixedCpu { ttbr0, reads: 0 };
-            for k in 0..12u32 {
-                let (old, new, va, t) = (cma + k, g.pb_pfn(2) + k, VA + k * 0x1000, 1000 * (k as u64 + 1));
-                g.push(&TraceRecord::migrate_page_begin(t, old, new, Some((1, va))));
-                i.doorbell = true;
-                i.frame_due = (k % 5 == 4).then_some(k as u64);
-                if k == 7 {
-                    // into page 2's old frame, moved away
-                    i.dma.push((DmaTransfer { device: 0, pa: ((cma + 2) as u64) << 12, len: 4096, write: true }, t - 10, 5));
-                }
-                Servicer::service(&mut i, t, &mut cpu);
-                g.move_user_page(1, va, old, new, k % 3 != 0);
-                g.commit();
-                if k % 4 != 1 {
-                    i.tlb_maintenance(crate::cpu::TlbOp::Va { va, asid: 1 }, t + 400);
-                    g.push(&TraceRecord::tlb_flush(t + 400, cmaemu_abi::trace::TLB_PAGE, 1, va));
-                }
-                g.push(&TraceRecord::migrate_page(t + 500, old, new, 1, 1, 0, &[va]));
-            }
-            i.request_final_check();
-            Servicer::service(&mut i, 20_000, &mut cpu);
-            (i.finish(), i.violations.clone(), i.light_served)
-        };
-        let (light, light_v, served) = run(true);
-        let (drained, drained_v, none) = run(false);
+        let (light, light_v, served, _) = storm(true, 12, 5, (7, 2), None);
+        let (drained, drained_v, none, _) = storm(false, 12, 5, (7, 2), None);
         assert!(served >= 8 && none == 0, "{served} {none}");
         let count = |c: crate::findings::Check| light_v.iter().filter(|v| v.check == c).count();
         use crate::findings::Check;
@@ -701,54 +717,16 @@ mod tests {
     /// A storm long enough that the records light doorbells leave fill
     /// half the ring again and again (shipped to the core's thread, checked
     /// there while the "guest" goes on) gives the stream and the
-    /// violations a drain at every doorbell gives: pages of batches of 8
-    /// (the last page's move flushed with a doorbell of its own, an
+    /// violations a drain at every doorbell gives: batches of 8 pages (the
+    /// last page's move flushed with a doorbell of its own, an
     /// `mm_migrate_pages` record after it), every third page not copied,
     /// every fourth without its invalidate, a device writing into a frame
     /// that migrated away, frames now and then.
     #[test]
     fn batches_checked_on_the_cores_thread_give_the_stream_a_drain_at_every_doorbell_gives() {
-        use cmaemu_abi::trace::TraceRecord;
-        const VA: u32 = STORM_VA;
         const PAGES: u32 = 96;
-        let run = |light: bool| {
-            let (mut g, cma, ttbr0) = storm_guest_of(PAGES);
-            let mut i = Instrumentation::new(g.ram.clone(), OnViolation::Log, false, true);
-            i.light_doorbells = light;
-            i.desc_pa = Some(g.desc_pa);
-            let mut cpu = FixedCpu { ttbr0, reads: 0 };
-            let mut shipped = 0;
-            for k in 0..PAGES {
-                let (old, new, va, t) = (cma + k, g.pb_pfn(2) + k, VA + k * 0x1000, 1000 * (k as u64 + 1));
-                g.push(&TraceRecord::migrate_page_begin(t, old, new, Some((1, va))));
-                i.doorbell = true;
-                i.frame_due = (k % 40 == 39).then_some(k as u64);
-                if k == 70 {
-                    // into page 5's old frame, moved away
-                    i.dma.push((DmaTransfer { device: 0, pa: ((cma + 5) as u64) << 12, len: 4096, write: true }, t - 10, 5));
-                }
-                Servicer::service(&mut i, t, &mut cpu);
-                shipped += i.mon.as_ref().is_some_and(|m| m.away()) as u32;
-                g.move_user_page(1, va, old, new, k % 3 != 0);
-                g.commit();
-                if k % 4 != 1 {
-                    i.tlb_maintenance(crate::cpu::TlbOp::Va { va, asid: 1 }, t + 400);
-                    g.push(&TraceRecord::tlb_flush(t + 400, cmaemu_abi::trace::TLB_PAGE, 1, va));
-                }
-                g.push(&TraceRecord::migrate_page(t + 500, old, new, 1, 1, 0, &[va]));
-                if k % 8 == 7 {
-                    // the batch's last page, flushed at once
-                    i.doorbell = true;
-                    Servicer::service(&mut i, t + 600, &mut cpu);
-                    g.push(&TraceRecord::mm_migrate_pages(t + 700, 8, 0, 0, 0, 0, 2, 6));
-                }
-            }
-            i.request_final_check();
-            Servicer::service(&mut i, 200_000, &mut cpu);
-            (i.finish(), i.violations.clone(), i.light_served, shipped)
-        };
-        let (light, light_v, served, shipped) = run(true);
-        let (drained, drained_v, none, _) = run(false);
+        let (light, light_v, served, shipped) = storm(true, PAGES, 40, (70, 5), Some(8));
+        let (drained, drained_v, none, _) = storm(false, PAGES, 40, (70, 5), Some(8));
         // (the ring holds 128 records: about 3 a page wait until 64 do)
         assert!(served >= PAGES as u64 && none == 0 && shipped >= 3, "served {served}, {none} without light doorbells, shipped {shipped}");
         use crate::findings::Check;
