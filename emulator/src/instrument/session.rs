@@ -545,6 +545,11 @@ impl Session {
         self.core().snapshot(ram)
     }
 
+    /// The snapshot as it stands, without re-reading anything.
+    pub fn last_snapshot(&mut self) -> &Snapshot {
+        &self.core().snap
+    }
+
     /// See [`Core::settle`].
     pub fn settle(&mut self, ram: &GuestRam) -> Result<(), IntrospectError> {
         self.core().settle(ram)
