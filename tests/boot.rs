@@ -924,7 +924,9 @@ fn transport_only_drains_like_verification_and_checks_nothing() {
         let (on, floor, off) = (run(true, false), run(false, true), run(false, false));
         assert!(on.1 > 0 && on.3 > 0, "{script:?}: verification on sees the moves and catches the skipped copy: {on:?}");
         // a migrated page's doorbell is served without a drain, at both
-        assert!(on.4 > 0 && on.4 as usize <= on.3 && floor.4 > 0 && off.4 == 0, "{script:?}: light doorbells: {on:?} {floor:?} {off:?}");
+        // (and with verification, the doorbell right after a batch's last
+        // move: at most two a page)
+        assert!(on.4 > 0 && on.4 as usize <= 2 * on.3 && floor.4 > 0 && on.4 >= floor.4 && off.4 == 0, "{script:?}: light doorbells: {on:?} {floor:?} {off:?}");
         assert_eq!(floor.0, on.0, "{script:?}: the floor's guest traces as with verification on");
         assert!(floor.2 && floor.1 == 0 && floor.3 == 0, "{script:?}: attached, nothing checked or emitted: {floor:?}");
         assert!(!off.2 && off.0 < on.0, "{script:?}: nobody drains without verification (the guest drops its records): {off:?} vs {on:?}");
