@@ -135,6 +135,15 @@ struct SeenMove {
     reads: MigrationReads,
 }
 
+impl Deferred {
+    /// The records before ring position `head` wait, looked at by the
+    /// doorbell of `now_ns`.
+    fn wait_until(&mut self, head: u32, now_ns: u64) {
+        self.upto = Some(head);
+        self.at_ns = now_ns;
+    }
+}
+
 impl Batch {
     /// The move `old -> new` as seen (the earlier moves are done with:
     /// moves are checked in ring order).
@@ -523,9 +532,7 @@ impl Session {
     /// Bring the core home (after the batches shipped to it): what it found
     /// can be read.
     pub fn join(&mut self) {
-        if self.core.is_none() {
-            self.core();
-        }
+        self.core();
     }
 
     /// Emit the guest's memory layout (zones, CMA areas, pageblock size):
@@ -624,9 +631,7 @@ impl Session {
     /// the guest did not invalidate it since its begin (see
     /// [`Light::begin_page`]): first in every pass and doorbell.
     pub fn hold_translation(&mut self, tlb: &mut dyn TlbAccess) {
-        if let Some(h) = self.light.hold.take() {
-            tlb.retain(h.asid, h.va, h.pa);
-        }
+        self.light.hold_translation(tlb);
     }
 
     /// Drain the ring and handle every record. `tlb` is the CPU's
@@ -695,8 +700,7 @@ impl Session {
         l.recs = recs;
         if ok && l.transport_only {
             // nothing is looked at: the records wait for the next drain
-            l.deferred.upto = Some(head);
-            l.deferred.at_ns = now_ns;
+            l.deferred.wait_until(head, now_ns);
         }
         if ok && over {
             self.ship(ram);
@@ -712,12 +716,7 @@ impl Session {
         if self.worker.is_none() {
             self.worker = Worker::spawn();
         }
-        let Some(w) = &self.worker else {
-            if let Err(e) = self.core().run_batch(b) {
-                self.failed = Some(e);
-            }
-            return;
-        };
+        let Some(w) = &self.worker else { return self.run_here(b) };
         if let Some(mut core) = self.core.take() {
             core.dirty |= std::mem::take(&mut self.light.dirty);
             self.away_snap = Some(core.snap.clone());
@@ -728,10 +727,15 @@ impl Session {
         }
         if let Err(crossbeam_channel::SendError(Job::Batch(b))) = w.jobs.send(Job::Batch(b)) {
             if self.core.is_some() {
-                if let Err(e) = self.core().run_batch(b) {
-                    self.failed = Some(e);
-                }
+                self.run_here(b);
             }
+        }
+    }
+
+    /// Check a batch on this thread (its error reported at the next pass).
+    fn run_here(&mut self, b: Batch) {
+        if let Err(e) = self.core().run_batch(b) {
+            self.failed = Some(e);
         }
     }
 
@@ -793,8 +797,7 @@ impl Light {
         }
         let in_flight = self.begin_page(ram, old_pfn, first, tlb);
         self.deferred.arms.push_back((head.wrapping_sub(1), in_flight));
-        self.deferred.upto = Some(head);
-        self.deferred.at_ns = now_ns;
+        self.deferred.wait_until(head, now_ns);
         self.dirty = true;
         true
     }
@@ -810,8 +813,7 @@ impl Light {
         if !self.look(snap, ram, now_ns, older.iter().chain([newest])) {
             return false;
         }
-        self.deferred.upto = Some(head);
-        self.deferred.at_ns = now_ns;
+        self.deferred.wait_until(head, now_ns);
         self.dirty = true;
         true
     }
@@ -862,9 +864,7 @@ impl Light {
     /// have the TLB hold its old translation; its in-flight state from now.
     fn begin_page(&mut self, ram: &GuestRam, old_pfn: u32, first: Option<(u32, u32)>, tlb: &mut dyn TlbAccess) -> InFlight {
         // (the last page's, if still due)
-        if let Some(h) = self.hold.take() {
-            tlb.retain(h.asid, h.va, h.pa);
-        }
+        self.hold_translation(tlb);
         // one page migrates at a time: older captures are done (a shared
         // page's moves, one per address space, all use the same capture).
         // The old frame's content is kept copy-on-write: nothing is copied
@@ -878,6 +878,13 @@ impl Light {
         // no TLB fill per page.
         self.hold = first.map(|(asid, va)| Hold { asid, va, pa: (old_pfn as u64) << 12 });
         InFlight { old_pfn, current: tlb.current_asid(), all: false, vas: Vec::new() }
+    }
+
+    /// Put the held translation in the TLB (see [`Session::hold_translation`]).
+    fn hold_translation(&mut self, tlb: &mut dyn TlbAccess) {
+        if let Some(h) = self.hold.take() {
+            tlb.retain(h.asid, h.va, h.pa);
+        }
     }
 
     /// The guest invalidated TLB entries: a held translation they cover is
