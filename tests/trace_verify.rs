@@ -217,7 +217,7 @@ fn monitor_drives_the_whole_pipeline() {
     g.push(&TraceRecord::dma_alloc(41, DMA_DEV_CAMERA, cma_base as u64, 16, 4, 0, area as u8));
     mon.service(&g.ram, 42, &mut cached).unwrap(); // doorbell
     assert_eq!(cached.retained, vec![(1, VA, (old as u64) << 12)], "the old translation, not invalidated since migrate_page_begin, was not held at the next doorbell");
-    mon.frame_boundary(&g.ram, 1, FRAME_NS, &mut cached).unwrap();
+    mon.frame_boundary(&g.ram, 1, FRAME_NS, &mut cached, false).unwrap();
     let tr = DmaTransfer { device: DMA_DEV_CAMERA, pa: (cma_base as u64) << 12, len: 16 * 4096, write: true };
     mon.dma(&g.ram, tr, FRAME_NS + 10, 100).unwrap();
     // dma_after_free: the guest frees the buffer, the camera keeps writing
@@ -338,7 +338,7 @@ fn frame_page_states_match_fresh_codes_with_prompts_between() {
         }
     };
     let mut frame = |mon: &mut cmaemu::instrument::Session, g: &SynthGuest, index: u64, emitted: &mut Vec<u8>| {
-        mon.frame_boundary(&g.ram, index, index * FRAME_NS, &mut tlb).unwrap();
+        mon.frame_boundary(&g.ram, index, index * FRAME_NS, &mut tlb, false).unwrap();
         for e in mon.take_events() {
             if let EventKind::PageStates { full, runs } = e.kind {
                 if full {

@@ -178,6 +178,16 @@ struct Batch {
     tlbi: std::collections::VecDeque<(u32, TlbOp)>,
 }
 
+/// What a frame's pass read of the guest at its instant, for the rest of
+/// the pass ([`Core::frame_check`], which reads nothing of the guest).
+#[derive(Debug)]
+struct FrameRead {
+    index: u64,
+    now_ns: u64,
+    /// The LRU batch the guest publishes (None without checks).
+    lru: Option<cmaemu_abi::desc::LruAddRecord>,
+}
+
 /// Records a light doorbell may leave in the ring: a page's moves, its
 /// TLB maintenance, injections, the next page's begin and the
 /// `mm_migrate_pages` tracepoints around a batch of pages (nothing whose
@@ -257,6 +267,8 @@ enum Job {
     /// The core, for the batches that follow.
     Take(Box<Core>),
     Batch(Batch),
+    /// The rest of a frame's pass.
+    Frame(FrameRead),
     /// Give the core back (with the last batch's error, if one failed).
     Give,
 }
@@ -277,6 +289,11 @@ impl Worker {
                                 if let Err(e) = c.run_batch(b) {
                                     err = Err(e);
                                 }
+                            }
+                        }
+                        Job::Frame(r) => {
+                            if let Some(c) = core.as_mut() {
+                                c.frame_check(r);
                             }
                         }
                         Job::Give => {
@@ -712,11 +729,18 @@ impl Session {
     /// them on its thread while the guest runs on (here when no thread
     /// can be had).
     fn ship(&mut self, ram: &GuestRam) {
-        let Some(b) = self.light.take_batch(ram) else { return };
+        if let Some(b) = self.light.take_batch(ram) {
+            self.send(Job::Batch(b));
+        }
+    }
+
+    /// Have the core do `job` on its thread while the guest runs on (here
+    /// when no thread can be had).
+    fn send(&mut self, job: Job) {
         if self.worker.is_none() {
             self.worker = Worker::spawn();
         }
-        let Some(w) = &self.worker else { return self.run_here(b) };
+        let Some(w) = &self.worker else { return self.run_here(job) };
         if let Some(mut core) = self.core.take() {
             core.dirty |= std::mem::take(&mut self.light.dirty);
             self.away_snap = Some(core.snap.clone());
@@ -725,17 +749,24 @@ impl Session {
                 self.core = Some(core);
             }
         }
-        if let Err(crossbeam_channel::SendError(Job::Batch(b))) = w.jobs.send(Job::Batch(b)) {
+        if let Err(crossbeam_channel::SendError(job)) = w.jobs.send(job) {
             if self.core.is_some() {
-                self.run_here(b);
+                self.run_here(job);
             }
         }
     }
 
-    /// Check a batch on this thread (its error reported at the next pass).
-    fn run_here(&mut self, b: Batch) {
-        if let Err(e) = self.core().run_batch(b) {
-            self.failed = Some(e);
+    /// Do a batch's or a frame's job on this thread (a batch's error
+    /// reported at the next pass).
+    fn run_here(&mut self, job: Job) {
+        match job {
+            Job::Batch(b) => {
+                if let Err(e) = self.core().run_batch(b) {
+                    self.failed = Some(e);
+                }
+            }
+            Job::Frame(r) => self.core().frame_check(r),
+            Job::Take(_) | Job::Give => {}
         }
     }
 
@@ -759,10 +790,19 @@ impl Session {
 
     /// Frame `index` starts: drain, re-read, emit the frame and counters,
     /// check integrity (stable snapshots) and that no PTE maps a free frame.
-    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, tlb: &mut dyn TlbAccess) -> Result<(), IntrospectError> {
+    /// With `away`, the checks that read nothing of the guest are done on
+    /// the core's thread while the guest runs on (what they find is
+    /// collected at the next pass).
+    pub fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64, tlb: &mut dyn TlbAccess, away: bool) -> Result<(), IntrospectError> {
         self.service(ram, now_ns, tlb)?;
         self.light.frame = index;
-        self.core().frame_boundary(ram, index, now_ns)
+        if let Some(read) = self.core().frame_read(ram, index, now_ns)? {
+            match away {
+                true => self.send(Job::Frame(read)),
+                false => self.core().frame_check(read),
+            }
+        }
+        Ok(())
     }
 
     /// The run is over: drain the ring and run every state check on the
@@ -1410,17 +1450,37 @@ impl Core {
         Ok(())
     }
 
-    /// Frame `index` starts: drain, re-read, emit the frame and counters,
-    /// check integrity (stable snapshots) and that no PTE maps a free frame.
-    fn frame_boundary(&mut self, ram: &GuestRam, index: u64, now_ns: u64) -> Result<(), IntrospectError> {
+    /// Frame `index` starts (after the drain): re-read, emit the frame and
+    /// counters, check integrity (stable snapshots) and that no PTE maps a
+    /// free frame. This half reads RAM, at the frame's instant: the
+    /// snapshot, the frame checks' tables and the LRU batch; None when
+    /// nothing more is done at frames, else [`Core::frame_check`] does the
+    /// rest.
+    fn frame_read(&mut self, ram: &GuestRam, index: u64, now_ns: u64) -> Result<Option<FrameRead>, IntrospectError> {
         self.frame = index;
         if self.transport_only {
-            return Ok(());
+            return Ok(None);
         }
         self.dirty = true;
+        self.snapshot(ram)?;
+        let snap = &*self.snap;
+        let lru = if self.checks {
+            self.frames.get_or_insert_with(|| FrameChecker::new(ram)).read_tables(snap);
+            snap.read_lru_add(ram)
+        } else {
+            // the checker missed these changes
+            self.frames = None;
+            None
+        };
+        Ok(Some(FrameRead { index, now_ns, lru }))
+    }
+
+    /// The rest of a frame's pass ([`Core::frame_read`]): it reads nothing
+    /// of the guest (on the checks' thread when the session has one).
+    fn frame_check(&mut self, read: FrameRead) {
+        let FrameRead { index, now_ns, lru } = read;
         let ctx = self.ctx(now_ns);
         let checks = self.checks;
-        self.snapshot(ram)?;
         let snap = &*self.snap;
         let counters = snap.counters();
         let pb = snap.pageblock_pages();
@@ -1482,18 +1542,17 @@ impl Core {
             self.codes_cma = snap.cma.clone();
         }
         self.last_base = Some(base);
-        let v = if checks {
-            let mut v = check_integrity(snap, &ctx);
-            v.extend(self.frames.get_or_insert_with(|| FrameChecker::new(ram)).check(snap, &ctx, &unjudged));
-            if let Some(rec) = snap.read_lru_add(ram) {
-                v.extend(check_lru_batch_pages(&rec, snap, &ctx));
+        let v = match self.frames.as_mut().filter(|_| checks) {
+            Some(frames) => {
+                let mut v = check_integrity(snap, &ctx);
+                frames.judge(snap, &unjudged);
+                v.extend(frames.findings(snap, &ctx));
+                if let Some(rec) = lru {
+                    v.extend(check_lru_batch_pages(&rec, snap, &ctx));
+                }
+                self.with_recent(v)
             }
-            let v = self.with_recent(v);
-            v
-        } else {
-            // the checker missed these changes
-            self.frames = None;
-            Vec::new()
+            None => Vec::new(),
         };
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Frame { index } });
         self.emit(Event { ts_ns: now_ns, frame: index, kind: EventKind::Counters(Box::new(counters)) });
@@ -1508,7 +1567,6 @@ impl Core {
         self.codes_synced = true;
         self.owed = Owed { runs: Vec::new(), valid: true };
         self.report_state(v);
-        Ok(())
     }
 
     /// The run is over: drain the ring and run every state check on the

@@ -196,6 +196,14 @@ impl FrameChecker {
     /// the next check, inside a timed command, judges only what changed
     /// since; what that check finds is what it would find without.
     pub fn catch_up(&mut self, s: &Snapshot, changed: &[std::ops::Range<usize>]) {
+        self.read_tables(s);
+        self.judge(s, changed);
+    }
+
+    /// The half of [`FrameChecker::catch_up`] that reads RAM: the cached
+    /// tables brought up to RAM now, each frame's mapping count with them
+    /// (the frames whose count changed kept for [`FrameChecker::judge`]).
+    pub fn read_tables(&mut self, s: &Snapshot) {
         let n = s.pages.len();
         let base = s.base_pfn();
         if self.fresh || self.base != base || self.count.len() != n {
@@ -213,6 +221,13 @@ impl FrameChecker {
                 touched.push(i);
             }
         });
+    }
+
+    /// The half of [`FrameChecker::catch_up`] that reads only `s` (the
+    /// snapshot [`FrameChecker::read_tables`] was given): judge the frames
+    /// whose record, free mark, pin or count changed.
+    pub fn judge(&mut self, s: &Snapshot, changed: &[std::ops::Range<usize>]) {
+        let (n, base) = (self.count.len(), self.base);
         let mut judge = |i: usize| {
             let p = &s.pages[i];
             let free = s.is_free(base + i as u32);
