@@ -3158,14 +3158,18 @@ uc_err uc_cmaemu_dirty_rearm(uc_engine *uc)
     return UC_ERR_OK;
 }
 
-// cmaemu patch: the copy-on-write reverse map, zero pages the host
-// commits when first touched (4 MiB for 1 GiB of RAM: a calloc would
-// clear it all at the first migration).
+// cmaemu patch: the copy-on-write reverse map (4 MiB for 1 GiB of RAM),
+// committed at once where the host can (the map is set when a session
+// starts: a fault per page of it later, one to read and one to write,
+// would cost more, inside the first migration).
 static uint32_t *cmaemu_rmap_alloc(size_t bytes)
 {
 #ifdef __unix__
+#ifndef MAP_POPULATE
+#define MAP_POPULATE 0
+#endif
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
     return p == MAP_FAILED ? NULL : (uint32_t *)p;
 #else
     return g_malloc0(bytes);

@@ -486,6 +486,11 @@ impl Servicer for Instrumentation {
             match Session::attach(&self.ram, pa) {
                 Ok(mut m) => {
                     m.set_modes(self.checks, self.explain, self.transport_only);
+                    if self.checks && !self.transport_only {
+                        // migrated pages' old frames will be kept
+                        // copy-on-write: the engine set up now
+                        self.ram.prepare_preserve();
+                    }
                     m.emit_layout(now);
                     self.mon = Some(m);
                 }

@@ -699,18 +699,30 @@ impl Snapshot {
         if lo >= hi {
             return Ok(out);
         }
-        let mut recs: Vec<PageRecord> = Vec::new();
-        let pa = self.desc.page_array_pa as u64 + (lo - base) as u64 * std::mem::size_of::<PageRecord>() as u64;
-        read_array_chunked(ram, "page array", pa, (hi - lo) as u64, &mut recs, 2048, |_, _| {})?;
-        let mut i = 0usize;
-        while i < recs.len() {
-            let p = &recs[i];
-            if p.has(PG_PCP) && p.private < self.desc.max_order {
-                out.push((lo + i as u32, p.private));
-                i += 1 << p.private;
-            } else {
-                i += 1;
+        let size = std::mem::size_of::<PageRecord>() as u64;
+        let pa_of = |pfn: u32| self.desc.page_array_pa as u64 + (pfn - base) as u64 * size;
+        let len = (hi - lo) as u64 * size;
+        if !ram.contains(pa_of(lo), len as usize) {
+            return Err(IntrospectError::NotInRam { what: "page array", pa: pa_of(lo), len });
+        }
+        // a chunk at a time (an area's range is megabytes of records)
+        let mut recs = [zeroed::<PageRecord>(); 256];
+        let mut pfn = lo;
+        while pfn < hi {
+            let n = ((hi - pfn) as usize).min(recs.len());
+            ram.read(pa_of(pfn), slice_as_bytes_mut(&mut recs[..n])).map_err(|_| IntrospectError::NotInRam { what: "page array", pa: pa_of(lo), len })?;
+            let mut i = 0usize;
+            while i < n {
+                let p = &recs[i];
+                if p.has(PG_PCP) && p.private < self.desc.max_order {
+                    out.push((pfn + i as u32, p.private));
+                    i += 1 << p.private;
+                } else {
+                    i += 1;
+                }
             }
+            // (a block may end past the chunk)
+            pfn = pfn.saturating_add(i as u32);
         }
         Ok(out)
     }

@@ -257,6 +257,18 @@ impl GuestRam {
         Ok(())
     }
 
+    /// Have the CPU's engine set up for [`GuestRam::preserve`] at its next
+    /// sync, no page kept yet (a session that will keep pages calls it
+    /// when it starts: the engine's one-off set-up — its reverse map, every
+    /// RAM store sent to the slow path once — is then not paid at the
+    /// first page kept).
+    pub fn prepare_preserve(&self) {
+        let cow = &self.m.cow;
+        if !cow.told.load(Ordering::Relaxed) {
+            cow.sync.fetch_max(COW_SET, Ordering::Release);
+        }
+    }
+
     /// Keep the content the 4 KiB page at `pa` (aligned down) has now,
     /// without copying it: the first write into it from now on — a guest
     /// store (through the CPU, once it has synced: [`GuestRam::preserve_sync`])
