@@ -223,14 +223,21 @@ impl cpu::Bus for Board {
     }
 
     fn mmio_write(&mut self, pa: u64, size: usize, value: u64, now: u64) {
-        if !self.cmaemu_register_write(pa, value) {
-            match self.devices.find(pa) {
-                Some((Dev::Null(_), _)) => self.null.accesses += 1,
-                Some((d, off)) => self.with_device(d, now, |dev| dev.write_sized(off, size, value)),
-                None => self.unhandled += 1,
-            }
+        self.host_write = self.cmaemu_register_write(pa, value);
+        if self.host_write {
+            // no device changed: their lines stand
+            return;
+        }
+        match self.devices.find(pa) {
+            Some((Dev::Null(_), _)) => self.null.accesses += 1,
+            Some((d, off)) => self.with_device(d, now, |dev| dev.write_sized(off, size, value)),
+            None => self.unhandled += 1,
         }
         self.update_lines();
+    }
+
+    fn write_left_devices(&self) -> bool {
+        self.host_write
     }
 
     fn tick(&mut self, now: u64) {

@@ -162,6 +162,9 @@ pub struct Board {
     pub(super) idle_after_eof_ns: u64,
     pub(super) eof_at: Option<u64>,
     pub unhandled: u64,
+    /// The last MMIO write went to cmaemu's own registers (no device
+    /// changed: see `Bus::write_left_devices`).
+    pub(super) host_write: bool,
     /// Stepping: stop once this text appears in the output ...
     pub(super) watch: Option<(String, Vec<u8>)>,
     /// ... or once the guest waits for input and none is left.
@@ -215,6 +218,7 @@ impl Board {
             idle_after_eof_ns,
             eof_at: None,
             unhandled: 0,
+            host_write: false,
             watch: None,
             pause_when_starved: false,
             pause_at_idle: false,

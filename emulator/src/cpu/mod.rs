@@ -33,6 +33,13 @@ pub trait Bus {
     fn mmio_read(&mut self, pa: u64, size: usize, now: u64) -> u64;
     /// A device write.
     fn mmio_write(&mut self, pa: u64, size: usize, value: u64, now: u64);
+    /// Whether the last [`Bus::mmio_write`] left every device as it was (a
+    /// write to the board's own host registers, such as the verifiers'
+    /// doorbell): the CPU's deadline and IRQ state stand, nothing to
+    /// re-arm.
+    fn write_left_devices(&self) -> bool {
+        false
+    }
     /// Bring devices up to virtual time `now` (ns).
     fn tick(&mut self, now: u64);
     /// The next virtual time (ns) at which a device changes state by itself.
@@ -791,7 +798,9 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
                         let st = uc.get_data_mut();
                         let now = st.now();
                         st.bus.mmio_write(base + off, sz, v, now);
-                        st.rearm();
+                        if !st.bus.write_left_devices() {
+                            st.rearm();
+                        }
                         if st.fast().irq_line || st.bus.stop_requested() {
                             st.fast_mut().set_limit(0);
                         } else if st.bus.wants_service() {
