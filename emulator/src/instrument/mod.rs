@@ -457,7 +457,14 @@ impl Instrumentation {
     /// (see `Session::light_doorbell`); not when a violation must stop the
     /// run where the drain would have found it.
     fn light_due(&self) -> bool {
-        self.light_doorbells && self.doorbell && !self.prompt && !self.alloc_done && !self.final_due && self.frame_due.is_none() && self.dma.is_empty() && self.notes.is_empty() && self.on_violation != OnViolation::Stop
+        self.may_defer() && self.doorbell && !self.prompt && !self.alloc_done && !self.final_due && self.frame_due.is_none() && self.dma.is_empty() && self.notes.is_empty()
+    }
+
+    /// Checks may run later than their pass (a light doorbell's records at
+    /// a later pass, a frame's checks on the core's thread): not when a
+    /// violation must stop the run where it is found.
+    fn may_defer(&self) -> bool {
+        self.light_doorbells && self.on_violation != OnViolation::Stop
     }
 }
 
@@ -511,6 +518,9 @@ impl Servicer for Instrumentation {
         // borrowed beside the other fields (a clone per pass cost an
         // atomic increment and decrement)
         let ram = &self.ram;
+        // a frame's checks on the core's thread, unless a violation must
+        // stop the run at once
+        let away = self.may_defer();
         let mut tlb = AsidTlb { cpu: tlb, table: &mut self.ttbrs, loaded: false, ram, desc_pa: self.desc_pa, ttbr0: None };
         let Some(mon) = self.mon.as_mut() else { return };
         // a translation the guest did not invalidate stays cached
@@ -547,9 +557,6 @@ impl Servicer for Instrumentation {
             mon.note(e);
         }
         if let Some(i) = self.frame_due.take() {
-            // the frame's checks on the core's thread unless a violation
-            // must stop the run at once
-            let away = self.light_doorbells && self.on_violation != OnViolation::Stop;
             if let Err(e) = mon.frame_boundary(ram, i, now, &mut tlb, away) {
                 err = Some(InstrumentError::Session(e));
             }

@@ -1480,7 +1480,6 @@ impl Core {
     fn frame_check(&mut self, read: FrameRead) {
         let FrameRead { index, now_ns, lru } = read;
         let ctx = self.ctx(now_ns);
-        let checks = self.checks;
         let snap = &*self.snap;
         let counters = snap.counters();
         let pb = snap.pageblock_pages();
@@ -1542,7 +1541,8 @@ impl Core {
             self.codes_cma = snap.cma.clone();
         }
         self.last_base = Some(base);
-        let v = match self.frames.as_mut().filter(|_| checks) {
+        // (the checker is there exactly when the checks run: `frame_read`)
+        let v = match self.frames.as_mut() {
             Some(frames) => {
                 let mut v = check_integrity(snap, &ctx);
                 frames.judge(snap, &unjudged);
