@@ -327,7 +327,11 @@ impl ParseCallbacks for Renamer {
 }
 
 fn generate_bindings() {
-    const HEADER_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/include/unicorn/unicorn.h");
+    // cmaemu patch: the header beside this package as cargo runs the script
+    // (`env!` named the directory the script was compiled in: a target
+    // directory shared by two checkouts generated one's bindings from the
+    // other's header).
+    let header_path = format!("{}/include/unicorn/unicorn.h", std::env::var("CARGO_MANIFEST_DIR").unwrap());
 
     let bitflag_enums = [
         "uc_hook_type",
@@ -339,7 +343,7 @@ fn generate_bindings() {
     ];
 
     let bindings = bindgen::Builder::default()
-        .header(HEADER_PATH)
+        .header(header_path)
         .layout_tests(false)
         .allowlist_type("^uc.*")
         .allowlist_function("^uc_.*")

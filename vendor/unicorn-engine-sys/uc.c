@@ -147,6 +147,13 @@ uint64_t uc_cmaemu_slow_stores(uc_engine *uc)
     return uc->cmaemu_slow_stores;
 }
 
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uint64_t uc_cmaemu_tb_entries(uc_engine *uc)
+{
+    return uc->cmaemu_tb_entries;
+}
+
 UNICORN_EXPORT
 uc_err uc_errno(uc_engine *uc)
 {

@@ -1172,6 +1172,12 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         // SAFETY: a valid engine handle; the call only reads a counter.
         unsafe { unicorn_engine_sys::uc_cmaemu_slow_stores(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
     }
+    /// How many times the engine's main loop entered translated code so
+    /// far (the vendored Unicorn's `uc_cmaemu_tb_entries`).
+    pub fn tb_entries(&self) -> u64 {
+        // SAFETY: a valid engine handle; the call only reads a counter.
+        unsafe { unicorn_engine_sys::uc_cmaemu_tb_entries(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
+    }
     /// How many copy-on-write arms looked at every TLB entry (more than
     /// four virtual pages had stored into the page since its last arm; the
     /// vendored Unicorn's `uc_cmaemu_preserve_scans`).

@@ -299,6 +299,20 @@ fn stores_to_an_executable_page_without_code_take_the_fast_path() {
 }
 
 #[test]
+fn masking_irqs_does_not_leave_to_the_main_loop() {
+    // t_cps: 100 times `cpsid i; cpsie i`. Unicorn 2.1.5 ends a block at
+    // every CPS and leaves to its main loop (an exit, a lookup and an
+    // entry each: 200 entries); the vendored engine jumps to the next
+    // block through the lookup, as a branch does (CMAEMU-PATCHES.md 13).
+    // The blocks still end there: an interrupt unmasked by `cpsie` is
+    // taken at once (masked_irq_is_taken_when_the_guest_unmasks).
+    let (stop, cpu) = run_thumb(0x480, TestBus::default(), |_| {});
+    assert_eq!(stop, Stop::Device);
+    assert_eq!(cpu.regs().0[1], 0, "the loop ran to its end");
+    assert!(cpu.tb_entries() < 20, "{} entries into translated code for 200 CPS", cpu.tb_entries());
+}
+
+#[test]
 fn code_written_to_a_fast_page_is_retranslated() {
     // Write `movs r0, #1; bx lr` to a RAM page (its stores go fast: no code
     // there yet), call it, patch it to `movs r0, #2`, call it again. The

@@ -435,6 +435,9 @@ struct uc_struct {
     // cmaemu patch: stores that took the not-dirty slow path
     // (uc_cmaemu_slow_stores).
     uint64_t cmaemu_slow_stores;
+    // cmaemu patch: entries into translated code from the main loop
+    // (uc_cmaemu_tb_entries).
+    uint64_t cmaemu_tb_entries;
     // cmaemu patch: the instruction counter (uc_cmaemu_set_counter).
     uc_cmaemu_counter *cmaemu_counter;
     // cmaemu patch: the guest's TLB maintenance (uc_cmaemu_set_tlbi_hook).

@@ -212,3 +212,17 @@ t_cow:
 4: str r1, [r12, #4]
   b .
 .ltorg
+.org 0x480
+@ 100 times `cpsid i; cpsie i` (CMAEMU-PATCHES.md 13): each ends its
+@ block, and the next block is reached through the jump lookup, not from
+@ the engine's main loop.
+t_cps:
+  ldr r12, =0x10000000
+  movs r1, #100
+1: cpsid i
+  cpsie i
+  subs r1, #1
+  bne 1b
+  str r1, [r12, #4]
+  b .
+.ltorg

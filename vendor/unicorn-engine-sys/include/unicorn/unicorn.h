@@ -1422,6 +1422,14 @@ UNICORN_EXPORT
 uint64_t uc_cmaemu_slow_stores(uc_engine *uc);
 
 /*
+ cmaemu patch: how many times the engine's main loop entered translated
+ code since the engine was opened (a block reached by chaining or through
+ the jump lookup from the previous one is not an entry).
+*/
+UNICORN_EXPORT
+uint64_t uc_cmaemu_tb_entries(uc_engine *uc);
+
+/*
  cmaemu patch: an instruction counter kept by translated code, without a
  block hook. At the start of every translated block the code stops the
  emulation before running the block (uc_emu_start returns UC_ERR_OK with

@@ -56,6 +56,8 @@ static inline tcg_target_ulong cpu_tb_exec(CPUState *cpu, TranslationBlock *itb)
     uint8_t *tb_ptr = itb->tc.ptr;
 
     UC_TRACE_START(UC_TRACE_TB_EXEC);
+    // cmaemu patch: entries into translated code (uc_cmaemu_tb_entries)
+    cpu->uc->cmaemu_tb_entries++;
     tb_exec_lock(cpu->uc);
     ret = tcg_qemu_tb_exec(env, tb_ptr);
     if (cpu->uc->nested_level == 1) {

@@ -399,7 +399,12 @@ void HELPER(cpsr_write)(CPUARMState *env, uint32_t val, uint32_t mask)
 {
     cpsr_write(env, val, mask, CPSRWriteByInstr);
     /* TODO: Not all cpsr bits are relevant to hflags.  */
-    arm_rebuild_hflags(env);
+    /* cmaemu patch: the A, I and F masks are not among them (no hflag
+     * of A32 or M-profile reads them): a CPS that only masks or unmasks
+     * leaves the hflags as they are. */
+    if ((mask & ~(CPSR_A | CPSR_I | CPSR_F)) != 0) {
+        arm_rebuild_hflags(env);
+    }
 }
 
 /* Write the CPSR for a 32-bit exception return */

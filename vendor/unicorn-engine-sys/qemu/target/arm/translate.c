@@ -10773,6 +10773,15 @@ static bool trans_CPS(DisasContext *s, arg_CPS *a)
     }
     if (mask) {
         gen_set_psr_im(s, mask, 0, val);
+        /* cmaemu patch: the mode stays, so nothing the next block is
+         * translated for changes: jump to it through the lookup as a
+         * branch does (DISAS_JUMP) instead of leaving to the main loop
+         * (gen_set_psr's DISAS_EXIT). The block still ends here, and the
+         * next one starts with its exit checks (an interrupt the write
+         * unmasked is taken there, as before). */
+        if (!a->M) {
+            s->base.is_jmp = DISAS_JUMP;
+        }
     }
     return true;
 }
