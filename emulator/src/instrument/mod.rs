@@ -111,6 +111,10 @@ pub struct Instrumentation {
     drop_after: usize,
     /// Events of the stream counted by `collect` (injections, violations).
     scanned: usize,
+    /// The session's violation and injection events `collect` has seen
+    /// (`Session::notable`): when it has seen them all, the events since
+    /// are not looked at.
+    notable_seen: u64,
     /// Every violation so far, in order.
     pub violations: Vec<Violation>,
     /// Counts per check and the first violation.
@@ -163,6 +167,7 @@ impl Instrumentation {
             keep_events: true,
             drop_after: DROP_AFTER,
             scanned: 0,
+            notable_seen: 0,
             violations: Vec::new(),
             summary: ViolationSummary::default(),
             fired: Vec::new(),
@@ -234,12 +239,14 @@ impl Instrumentation {
         if mon.stream().is_none() {
             mon.hand_back(&mut self.events);
         }
+        let notable = std::mem::replace(&mut self.notable_seen, mon.notable());
         let stream = match &self.mon {
             Some(m) => m.stream().unwrap_or(&self.events),
             None => &self.events,
         };
         let start = std::mem::replace(&mut self.scanned, stream.len());
-        for e in &stream[start..] {
+        let unseen = if notable == self.notable_seen { &[][..] } else { &stream[start..] };
+        for e in unseen {
             if let EventKind::Inject { id, pfn, .. } = e.kind {
                 self.fired.push((e.ts_ns, id, pfn));
             }

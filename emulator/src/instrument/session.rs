@@ -123,6 +123,13 @@ struct Deferred {
     /// Each waiting move as its light doorbell saw it, in ring order (a
     /// page's several records share one).
     moves: std::collections::VecDeque<SeenMove>,
+    /// The waiting records as the light doorbells read them, in ring order
+    /// from the ring's tail (empty at the floor, which reads none), and
+    /// how many had the wrong `seq`: the drain that ships them need not
+    /// read the ring again (by then its first records are out of the
+    /// cache).
+    recs: Vec<TraceRecord>,
+    bad_seq: u32,
 }
 
 /// A move a light doorbell looked at: what its check reads of the guest,
@@ -141,6 +148,16 @@ impl Deferred {
     fn wait_until(&mut self, head: u32, now_ns: u64) {
         self.upto = Some(head);
         self.at_ns = now_ns;
+    }
+
+    /// A light doorbell read the records from ring position `from` on:
+    /// `recs` holds the newest first, then the older ones in ring order.
+    fn keep(&mut self, from: u32, recs: &[TraceRecord]) {
+        let Some((newest, older)) = recs.split_first() else { return };
+        for (i, r) in older.iter().chain([newest]).enumerate() {
+            self.bad_seq += (r.seq != from.wrapping_add(i as u32)) as u32;
+            self.recs.push(*r);
+        }
     }
 }
 
@@ -204,6 +221,11 @@ fn may_wait(kind: u16) -> bool {
 /// ones).
 fn light_limit(capacity: u32) -> u32 {
     capacity / 2
+}
+
+/// An event the stream's reader collects: a violation or an injection.
+fn is_notable(e: &Event) -> bool {
+    matches!(e.kind, EventKind::Violation(_) | EventKind::Inject { .. })
 }
 
 /// Where the core's stand-in for guest RAM lies (see `Core::no_ram`):
@@ -311,6 +333,27 @@ impl Worker {
     }
 }
 
+/// How long the CPU's thread polls for the core coming back before it
+/// sleeps: it has nothing else to do meanwhile, and the thread's usual
+/// remainder (the batch in hand) is shorter than a sleep and a wake-up.
+const GIVE_POLL: std::time::Duration = std::time::Duration::from_micros(200);
+
+impl Worker {
+    /// The core and its thread's error, once the thread gives them back
+    /// (None: the thread is gone).
+    fn wait_back(&self) -> Option<(Box<Core>, Result<(), IntrospectError>)> {
+        let t = std::time::Instant::now();
+        loop {
+            match self.back.try_recv() {
+                Ok(b) => return Some(b),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+                Err(crossbeam_channel::TryRecvError::Empty) if t.elapsed() < GIVE_POLL => std::hint::spin_loop(),
+                Err(crossbeam_channel::TryRecvError::Empty) => return self.back.recv().ok(),
+            }
+        }
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         // the channel closes: the thread ends its loop
@@ -365,6 +408,9 @@ struct Core {
     frame: u64,
     /// Violations found so far.
     violations: u64,
+    /// Violation and injection events emitted so far (what the stream's
+    /// reader looks for: none new, nothing to look at).
+    notable: u64,
     /// Run the verifiers (false: only decode and emit events, for a trace
     /// of a run without verification).
     checks: bool,
@@ -461,6 +507,7 @@ impl Session {
             dirty: false,
             frame: 0,
             violations: 0,
+            notable: 0,
             checks: true,
             last_states: None,
             last_mts: None,
@@ -514,13 +561,18 @@ impl Session {
         self.core().violations
     }
 
+    /// Violation and injection events emitted so far.
+    pub fn notable(&mut self) -> u64 {
+        self.core().notable
+    }
+
     /// The core, back from its thread when it works there (after every
     /// batch shipped to it), told what light doorbells did since.
     fn core(&mut self) -> &mut Core {
         if self.core.is_none() {
             self.away_snap = None;
             let w = self.worker.as_mut().expect("the core is away only with a worker");
-            let back = w.jobs.send(Job::Give).ok().and_then(|_| w.back.recv().ok());
+            let back = w.jobs.send(Job::Give).ok().and_then(|_| w.wait_back());
             match back {
                 Some((core, r)) => {
                     self.core = Some(core);
@@ -714,6 +766,9 @@ impl Session {
             Some(cmaemu_abi::trace::TR_MIGRATE_PAGE) => !l.transport_only && l.light_flush(snap, ram, now_ns, from, head, &mut recs),
             _ => false,
         };
+        if ok && !l.transport_only {
+            l.deferred.keep(from, &recs);
+        }
         l.recs = recs;
         if ok && l.transport_only {
             // nothing is looked at: the records wait for the next drain
@@ -948,10 +1003,24 @@ impl Light {
         let upto = self.deferred.upto.take()?;
         let first_pos = self.drainer.tail(ram);
         // (the buffers sized as the last batch's: no growing page by page)
-        let mut recs = Vec::with_capacity(upto.wrapping_sub(first_pos.unwrap_or(upto)).min(self.drainer.capacity()) as usize);
-        let drained = match first_pos {
-            Some(t) => self.drainer.drain_max(ram, upto.wrapping_sub(t).min(self.drainer.capacity()), &mut recs),
-            None => self.drainer.drain(ram, &mut recs),
+        let cap = upto.wrapping_sub(first_pos.unwrap_or(upto)).min(self.drainer.capacity()) as usize;
+        let kept = std::mem::replace(&mut self.deferred.recs, Vec::with_capacity(cap));
+        let bad_seq = std::mem::take(&mut self.deferred.bad_seq);
+        // the records the light doorbells read are all that wait before `upto`
+        let read = match (first_pos, self.drainer.head(ram)) {
+            (Some(t), Some(h)) => !kept.is_empty() && upto.wrapping_sub(t) as usize == kept.len() && upto.wrapping_sub(t) <= h.wrapping_sub(t),
+            _ => false,
+        };
+        let (recs, drained) = if read {
+            let drained = self.drainer.consume(ram, kept.len() as u32, bad_seq);
+            (if drained.is_ok() { kept } else { Vec::new() }, drained)
+        } else {
+            let mut recs = Vec::with_capacity(cap);
+            let drained = match first_pos {
+                Some(t) => self.drainer.drain_max(ram, upto.wrapping_sub(t).min(self.drainer.capacity()), &mut recs),
+                None => self.drainer.drain(ram, &mut recs),
+            };
+            (recs, drained)
         };
         let mut tlbi = std::collections::VecDeque::with_capacity(self.tlbi.len());
         while let Some(&(q, _)) = self.tlbi.front() {
@@ -1057,6 +1126,7 @@ impl Core {
     /// Emit `e`: it joins `out` (the recent-events ring gets it only when
     /// it leaves the session).
     fn emit(&mut self, e: Event) {
+        self.notable += is_notable(&e) as u64;
         self.out.push(e);
     }
 
@@ -1207,6 +1277,7 @@ impl Core {
             // decoded straight into the stream (see `handle_decoded`)
             let from = self.out.len();
             self.decoder.push_decoded(r, decoded, self.frame, &mut self.out);
+            self.notable += self.out[from..].iter().filter(|e| is_notable(e)).count() as u64;
             let found = match &decoded {
                 Some(ge) if self.explain => self.explain(pass, r.kind, ge)?,
                 _ => None,

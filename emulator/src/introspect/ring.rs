@@ -104,7 +104,24 @@ impl RingDrainer {
     /// [`RingDrainer::drain`] of at most `max` records (the oldest).
     pub fn drain_max(&mut self, ram: &GuestRam, max: u32, out: &mut Vec<TraceRecord>) -> Result<u64, IntrospectError> {
         let mut ring = GuestRing::new(ram, self.pa, self.capacity);
-        match trace::drain(&mut ring, max, |r| out.push(r)) {
+        let r = trace::drain(&mut ring, max, |r| out.push(r));
+        self.account(r)
+    }
+
+    /// Consume the `n` oldest records, which the caller read already (with
+    /// [`RingDrainer::peek`]; `bad_seq` of them had the wrong `seq`): as
+    /// [`RingDrainer::drain_max`] of `n` with those records, without reading
+    /// them again.
+    pub fn consume(&mut self, ram: &GuestRam, n: u32, bad_seq: u32) -> Result<u64, IntrospectError> {
+        let mut ring = GuestRing::new(ram, self.pa, self.capacity);
+        let r = trace::consume(&mut ring, n, bad_seq);
+        self.account(r)
+    }
+
+    /// Count what a drain saw: the records the guest dropped since the last
+    /// one (returned), the records, their wrong `seq`s, a corrupt header.
+    fn account(&mut self, r: Result<trace::DrainStats, RingError>) -> Result<u64, IntrospectError> {
+        match r {
             Ok(st) => {
                 if st.records > 0 || st.overflow != self.last_overflow {
                     let lost = st.overflow.wrapping_sub(self.last_overflow) as u64;

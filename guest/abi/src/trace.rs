@@ -664,6 +664,8 @@ pub enum RingError {
     BadCapacity(u32),
     /// `head - tail > capacity`: skipped to `head`, records lost.
     Corrupt { head: u32, tail: u32 },
+    /// [`consume`] of more records than wait.
+    Short { waiting: u32, wanted: u32 },
 }
 
 /// Initialise a ring of `capacity` records (a power of two) in `m`.
@@ -719,6 +721,32 @@ pub const fn record_offset(idx: u32, capacity: u32) -> u32 {
     RING_HEADER_SIZE as u32 + (idx & (capacity - 1)) * TRACE_RECORD_SIZE as u32
 }
 
+/// The header and the records waiting in `[tail, head)`; a corrupt
+/// header (more outstanding than capacity) advances `tail` to `head`.
+fn outstanding<M: RingMem + ?Sized>(m: &mut M) -> Result<(RingHeader, u32), RingError> {
+    let h = header(m)?;
+    let outstanding = h.head.wrapping_sub(h.tail);
+    if outstanding > h.capacity {
+        m.write_u32(RING_OFF_TAIL, h.head);
+        return Err(RingError::Corrupt { head: h.head, tail: h.tail });
+    }
+    Ok((h, outstanding))
+}
+
+/// Consumer, for records the caller has already read in place (its own
+/// copy of `[tail, tail + n)`, `bad_seq` of them with the wrong `seq`):
+/// advance `tail` over them as [`drain`] would, with its checks and
+/// counts, reading none. [`RingError::Short`] (nothing consumed) when
+/// fewer than `n` wait.
+pub fn consume<M: RingMem + ?Sized>(m: &mut M, n: u32, bad_seq: u32) -> Result<DrainStats, RingError> {
+    let (h, outstanding) = outstanding(m)?;
+    if n > outstanding {
+        return Err(RingError::Short { waiting: outstanding, wanted: n });
+    }
+    m.write_u32(RING_OFF_TAIL, h.tail.wrapping_add(n));
+    Ok(DrainStats { records: n, bad_seq, overflow: h.overflow })
+}
+
 /// What one [`drain`] saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DrainStats {
@@ -736,12 +764,7 @@ pub struct DrainStats {
 /// outstanding than capacity) advances `tail` to `head` and returns
 /// [`RingError::Corrupt`].
 pub fn drain<M: RingMem + ?Sized>(m: &mut M, max: u32, mut f: impl FnMut(TraceRecord)) -> Result<DrainStats, RingError> {
-    let h = header(m)?;
-    let outstanding = h.head.wrapping_sub(h.tail);
-    if outstanding > h.capacity {
-        m.write_u32(RING_OFF_TAIL, h.head);
-        return Err(RingError::Corrupt { head: h.head, tail: h.tail });
-    }
+    let (h, outstanding) = outstanding(m)?;
     let n = outstanding.min(max);
     let mut st = DrainStats { overflow: h.overflow, ..Default::default() };
     let mut b = [0u8; TRACE_RECORD_SIZE];
@@ -912,5 +935,30 @@ mod tests {
         assert_eq!(ts, vec![1, 2]);
         assert_eq!(st.bad_seq, 0);
         assert_eq!(header(m).unwrap().tail, 1);
+    }
+
+    #[test]
+    fn consume_advances_the_tail_as_a_drain_does() {
+        let (mut a, mut b) = (vec![0u8; ring_bytes(4)], vec![0u8; ring_bytes(4)]);
+        for mem in [&mut a, &mut b] {
+            let m: &mut [u8] = mem;
+            init(m, 4).unwrap();
+            for t in 0..5 {
+                push(m, &TraceRecord::mark(t, "x"));
+            }
+        }
+        let (ma, mb): (&mut [u8], &mut [u8]) = (&mut a, &mut b);
+        // the same stats and header as a drain of the same records
+        let drained = drain(ma, 3, |_| {}).unwrap();
+        assert_eq!(consume(mb, 3, 0).unwrap(), drained);
+        assert_eq!(header(ma).unwrap(), header(mb).unwrap());
+        assert_eq!(drained, DrainStats { records: 3, bad_seq: 0, overflow: 1 });
+        // more than wait: nothing consumed
+        assert_eq!(consume(mb, 2, 0), Err(RingError::Short { waiting: 1, wanted: 2 }));
+        assert_eq!(header(mb).unwrap().tail, 3);
+        // a corrupt header: skipped to head, as a drain does
+        mb.write_u32(RING_OFF_TAIL, 100);
+        assert_eq!(consume(mb, 1, 0), Err(RingError::Corrupt { head: 4, tail: 100 }));
+        assert_eq!(header(mb).unwrap().tail, 4);
     }
 }
