@@ -506,6 +506,8 @@ impl Servicer for Instrumentation {
                         self.ram.prepare_preserve();
                     }
                     m.emit_layout(now);
+                    // (its count of violations and injections starts at 0)
+                    self.notable_seen = 0;
                     self.mon = Some(m);
                 }
                 Err(source) => {
