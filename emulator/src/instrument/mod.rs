@@ -239,13 +239,13 @@ impl Instrumentation {
         if mon.stream().is_none() {
             mon.hand_back(&mut self.events);
         }
-        let notable = std::mem::replace(&mut self.notable_seen, mon.notable());
+        let seen_before = std::mem::replace(&mut self.notable_seen, mon.notable());
         let stream = match &self.mon {
             Some(m) => m.stream().unwrap_or(&self.events),
             None => &self.events,
         };
         let start = std::mem::replace(&mut self.scanned, stream.len());
-        let unseen = if notable == self.notable_seen { &[][..] } else { &stream[start..] };
+        let unseen = if seen_before == self.notable_seen { &[][..] } else { &stream[start..] };
         for e in unseen {
             if let EventKind::Inject { id, pfn, .. } = e.kind {
                 self.fired.push((e.ts_ns, id, pfn));

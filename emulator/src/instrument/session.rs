@@ -295,6 +295,11 @@ enum Job {
     Give,
 }
 
+/// How long the CPU's thread polls for the core coming back before it
+/// sleeps: it has nothing else to do meanwhile, and the thread's usual
+/// remainder (the batch in hand) is shorter than a sleep and a wake-up.
+const GIVE_POLL: std::time::Duration = std::time::Duration::from_micros(200);
+
 impl Worker {
     fn spawn() -> Option<Worker> {
         let (jobs, rx) = crossbeam_channel::unbounded::<Job>();
@@ -331,14 +336,7 @@ impl Worker {
             .ok()?;
         Some(Worker { jobs, back, thread: Some(thread) })
     }
-}
 
-/// How long the CPU's thread polls for the core coming back before it
-/// sleeps: it has nothing else to do meanwhile, and the thread's usual
-/// remainder (the batch in hand) is shorter than a sleep and a wake-up.
-const GIVE_POLL: std::time::Duration = std::time::Duration::from_micros(200);
-
-impl Worker {
     /// The core and its thread's error, once the thread gives them back
     /// (None: the thread is gone).
     fn wait_back(&self) -> Option<(Box<Core>, Result<(), IntrospectError>)> {
