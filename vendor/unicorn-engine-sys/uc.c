@@ -154,6 +154,13 @@ uint64_t uc_cmaemu_tb_entries(uc_engine *uc)
     return uc->cmaemu_tb_entries;
 }
 
+// cmaemu patch: see unicorn.h
+UNICORN_EXPORT
+uint64_t uc_cmaemu_tb_lookups(uc_engine *uc)
+{
+    return uc->cmaemu_tb_lookups;
+}
+
 UNICORN_EXPORT
 uc_err uc_errno(uc_engine *uc)
 {

@@ -1178,6 +1178,12 @@ impl<'a, B: Bus + 'a> Cpu<'a, B> {
         // SAFETY: a valid engine handle; the call only reads a counter.
         unsafe { unicorn_engine_sys::uc_cmaemu_tb_entries(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
     }
+    /// How many times translated code found its next block through the
+    /// jump lookup so far (the vendored Unicorn's `uc_cmaemu_tb_lookups`).
+    pub fn tb_lookups(&self) -> u64 {
+        // SAFETY: a valid engine handle; the call only reads a counter.
+        unsafe { unicorn_engine_sys::uc_cmaemu_tb_lookups(self.uc.get_handle() as *mut unicorn_engine_sys::uc_engine) }
+    }
     /// How many copy-on-write arms looked at every TLB entry (more than
     /// four virtual pages had stored into the page since its last arm; the
     /// vendored Unicorn's `uc_cmaemu_preserve_scans`).

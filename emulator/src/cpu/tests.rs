@@ -302,14 +302,17 @@ fn stores_to_an_executable_page_without_code_take_the_fast_path() {
 fn masking_irqs_does_not_leave_to_the_main_loop() {
     // t_cps: 100 times `cpsid i; cpsie i`. Unicorn 2.1.5 ends a block at
     // every CPS and leaves to its main loop (an exit, a lookup and an
-    // entry each: 200 entries); the vendored engine jumps to the next
-    // block through the lookup, as a branch does (CMAEMU-PATCHES.md 13).
-    // The blocks still end there: an interrupt unmasked by `cpsie` is
-    // taken at once (masked_irq_is_taken_when_the_guest_unmasks).
+    // entry each: 200 entries); the vendored engine chains to the next
+    // block as a block that ran out of room does, with neither an exit
+    // nor a jump lookup (CMAEMU-PATCHES.md 13; 200 lookups when it went
+    // through the lookup). The blocks still end there: an interrupt
+    // unmasked by `cpsie` is taken at once
+    // (masked_irq_is_taken_when_the_guest_unmasks).
     let (stop, cpu) = run_thumb(0x480, TestBus::default(), |_| {});
     assert_eq!(stop, Stop::Device);
     assert_eq!(cpu.regs().0[1], 0, "the loop ran to its end");
     assert!(cpu.tb_entries() < 20, "{} entries into translated code for 200 CPS", cpu.tb_entries());
+    assert!(cpu.tb_lookups() < 20, "{} jump lookups for 200 CPS", cpu.tb_lookups());
 }
 
 #[test]

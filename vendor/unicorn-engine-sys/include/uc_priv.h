@@ -438,6 +438,9 @@ struct uc_struct {
     // cmaemu patch: entries into translated code from the main loop
     // (uc_cmaemu_tb_entries).
     uint64_t cmaemu_tb_entries;
+    // cmaemu patch: next blocks found through the jump lookup
+    // (uc_cmaemu_tb_lookups).
+    uint64_t cmaemu_tb_lookups;
     // cmaemu patch: the instruction counter (uc_cmaemu_set_counter).
     uc_cmaemu_counter *cmaemu_counter;
     // cmaemu patch: the guest's TLB maintenance (uc_cmaemu_set_tlbi_hook).

@@ -1430,6 +1430,14 @@ UNICORN_EXPORT
 uint64_t uc_cmaemu_tb_entries(uc_engine *uc);
 
 /*
+ cmaemu patch: how many times translated code found its next block through
+ the jump lookup (a branch to a register, a return) since the engine was
+ opened; a block reached by chaining is not counted.
+*/
+UNICORN_EXPORT
+uint64_t uc_cmaemu_tb_lookups(uc_engine *uc);
+
+/*
  cmaemu patch: an instruction counter kept by translated code, without a
  block hook. At the start of every translated block the code stops the
  emulation before running the block (uc_emu_start returns UC_ERR_OK with

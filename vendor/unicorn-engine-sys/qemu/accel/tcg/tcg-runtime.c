@@ -153,6 +153,8 @@ void *HELPER(lookup_tb_ptr)(CPUArchState *env)
     uint32_t flags;
     struct uc_struct *uc = (struct uc_struct *)cpu->uc;
 
+    // cmaemu patch: jump lookups (uc_cmaemu_tb_lookups)
+    uc->cmaemu_tb_lookups++;
     tb = tb_lookup__cpu_state(cpu, &pc, &cs_base, &flags, curr_cflags());
     if (tb == NULL) {
         return uc->tcg_ctx->code_gen_epilogue;

@@ -10774,13 +10774,14 @@ static bool trans_CPS(DisasContext *s, arg_CPS *a)
     if (mask) {
         gen_set_psr_im(s, mask, 0, val);
         /* cmaemu patch: the mode stays, so nothing the next block is
-         * translated for changes: jump to it through the lookup as a
-         * branch does (DISAS_JUMP) instead of leaving to the main loop
-         * (gen_set_psr's DISAS_EXIT). The block still ends here, and the
-         * next one starts with its exit checks (an interrupt the write
-         * unmasked is taken there, as before). */
+         * translated for changes (CPSR.A/I/F are not translation flags):
+         * chain to it as a block that ran out of room does
+         * (DISAS_TOO_MANY: goto_tb to the next instruction) instead of
+         * leaving to the main loop (gen_set_psr's DISAS_EXIT). The block
+         * still ends here, and the next one starts with its exit checks
+         * (an interrupt the write unmasked is taken there, as before). */
         if (!a->M) {
-            s->base.is_jmp = DISAS_JUMP;
+            s->base.is_jmp = DISAS_TOO_MANY;
         }
     }
     return true;
