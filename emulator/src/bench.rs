@@ -529,12 +529,49 @@ pub struct VerifyRatio {
     pub light: u64,
     /// Each pair's on/off ratio, in run order.
     pub pairs: Vec<f64>,
+    /// Each round's (off, on) wall seconds, in run order.
+    pub rounds: Vec<(f64, f64)>,
 }
 
 impl VerifyRatio {
     pub fn ratio(&self) -> f64 {
         self.on / self.off
     }
+    /// A 95 % interval for [`VerifyRatio::ratio`] (see [`ratio_interval`]).
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        ratio_interval(&self.rounds)
+    }
+}
+
+/// A 95 % interval for `median(on) / median(off)` over interleaved rounds
+/// of `(off, on)` wall times: the 2.5th and 97.5th percentiles of that
+/// ratio over bootstrap resamples of the rounds (each round's pair kept
+/// together, a fixed seed: the same rounds give the same interval). It
+/// says how far the machine's noise leaves the ratio open; None with
+/// fewer than 2 rounds.
+pub fn ratio_interval(rounds: &[(f64, f64)]) -> Option<(f64, f64)> {
+    const RESAMPLES: usize = 2000;
+    let n = rounds.len();
+    if n < 2 {
+        return None;
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut ratios = Vec::with_capacity(RESAMPLES);
+    for _ in 0..RESAMPLES {
+        let (mut off, mut on) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            // xorshift64
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (f, o) = rounds[(x % n as u64) as usize];
+            off.push(f);
+            on.push(o);
+        }
+        ratios.push(median(on) / median(off));
+    }
+    ratios.sort_by(f64::total_cmp);
+    Some((ratios[RESAMPLES * 25 / 1000], ratios[RESAMPLES * 975 / 1000 - 1]))
 }
 
 /// Run `w` `runs` times with verification off and on (and at its floor
@@ -543,7 +580,7 @@ impl VerifyRatio {
 pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
     let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain] } else { &[VerifyMode::Off, VerifyMode::On] };
     let mut walls: [Vec<f64>; 4] = Default::default();
-    let (mut pairs, mut virt_ns, mut violations, mut light) = (Vec::new(), 0, 0, 0);
+    let (mut pairs, mut rounds, mut virt_ns, mut violations, mut light) = (Vec::new(), Vec::new(), 0, 0, 0);
     for round in 0..runs {
         let mut wall = [0.0; 4];
         for k in 0..modes.len() {
@@ -558,9 +595,10 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
             }
         }
         pairs.push(wall[VerifyMode::On as usize] / wall[VerifyMode::Off as usize]);
+        rounds.push((wall[VerifyMode::Off as usize], wall[VerifyMode::On as usize]));
     }
     let [off, on, fl, dr] = walls;
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, pairs })
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, pairs, rounds })
 }
 
 /// Interleaved rounds `bench verify` runs per workload: at least 5 (the
@@ -584,14 +622,19 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool, rounds: usize) ->
         let r = verify_ratio(w, rounds, floor)?;
         total += r.violations;
         let pairs: Vec<String> = r.pairs.iter().map(|p| format!("{p:.2}")).collect();
+        let interval = match r.interval() {
+            Some((lo, hi)) => format!("95 % interval over the rounds {lo:.2}-{hi:.2}; "),
+            None => String::new(),
+        };
         out += &format!("  {:<15} {}\n", w.name(), w.describe());
         out += &format!(
-            "  {:<15} off {:.0} ms, on {:.0} ms, ratio {:.2} ({}; pairs {}); {:.2} s virtual, real-time factor on {:.2}, off {:.2}\n",
+            "  {:<15} off {:.0} ms, on {:.0} ms, ratio {:.2} ({}; {}pairs {}); {:.2} s virtual, real-time factor on {:.2}, off {:.2}\n",
             "",
             r.off * 1e3,
             r.on * 1e3,
             r.ratio(),
             if r.ratio() <= 1.10 { "met" } else { "missed" },
+            interval,
             pairs.join(" "),
             r.virt_ns as f64 / 1e9,
             r.virt_ns as f64 / 1e9 / r.on,
@@ -760,4 +803,28 @@ pub fn explain_bench() -> Result<String, BenchError> {
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ratio_interval;
+
+    #[test]
+    fn the_ratio_interval_is_a_point_without_noise_and_widens_with_it() {
+        assert_eq!(ratio_interval(&[(1.0, 1.2)]), None, "one round: no interval");
+        let steady: Vec<(f64, f64)> = (0..9).map(|i| (0.1 + i as f64 * 0.01, (0.1 + i as f64 * 0.01) * 1.2)).collect();
+        let (lo, hi) = ratio_interval(&steady).unwrap();
+        assert!((lo - 1.2).abs() < 1e-9 && (hi - 1.2).abs() < 1e-9, "every round 1.2: {lo}-{hi}");
+        // the same medians with one side noisy: the interval spans the
+        // median ratio and is wider
+        let noisy: Vec<(f64, f64)> = [(140.0, 150.0), (138.0, 170.0), (141.0, 152.0), (139.0, 149.0), (150.0, 160.0), (137.0, 210.0), (142.0, 151.0), (140.0, 158.0), (139.0, 155.0)].to_vec();
+        let (lo, hi) = ratio_interval(&noisy).unwrap();
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let point = med(noisy.iter().map(|r| r.1).collect()) / med(noisy.iter().map(|r| r.0).collect());
+        assert!(lo <= point && point <= hi && hi - lo > 0.02, "{lo}-{hi} around {point}");
+        assert_eq!(ratio_interval(&noisy), Some((lo, hi)), "the same rounds give the same interval");
+    }
 }
