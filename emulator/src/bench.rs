@@ -623,12 +623,12 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool, rounds: usize) ->
         total += r.violations;
         let pairs: Vec<String> = r.pairs.iter().map(|p| format!("{p:.2}")).collect();
         let interval = match r.interval() {
-            Some((lo, hi)) => format!("95 % interval over the rounds {lo:.2}-{hi:.2}; "),
+            Some((lo, hi)) => format!("95 % interval over the rounds {lo:.3}-{hi:.3}; "),
             None => String::new(),
         };
         out += &format!("  {:<15} {}\n", w.name(), w.describe());
         out += &format!(
-            "  {:<15} off {:.0} ms, on {:.0} ms, ratio {:.2} ({}; {}pairs {}); {:.2} s virtual, real-time factor on {:.2}, off {:.2}\n",
+            "  {:<15} off {:.0} ms, on {:.0} ms, ratio {:.3} ({}; {}pairs {}); {:.2} s virtual, real-time factor on {:.2}, off {:.2}\n",
             "",
             r.off * 1e3,
             r.on * 1e3,
