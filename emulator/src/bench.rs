@@ -527,8 +527,6 @@ pub struct VerifyRatio {
     /// Doorbells of the timed part served without a drain, with
     /// verification on (the same in every run).
     pub light: u64,
-    /// Each pair's on/off ratio, in run order.
-    pub pairs: Vec<f64>,
     /// Each round's (off, on) wall seconds, in run order.
     pub rounds: Vec<(f64, f64)>,
 }
@@ -536,6 +534,10 @@ pub struct VerifyRatio {
 impl VerifyRatio {
     pub fn ratio(&self) -> f64 {
         self.on / self.off
+    }
+    /// Each round's on/off ratio, in run order.
+    pub fn pairs(&self) -> impl Iterator<Item = f64> + '_ {
+        self.rounds.iter().map(|&(off, on)| on / off)
     }
     /// A 95 % interval for [`VerifyRatio::ratio`] (see [`ratio_interval`]).
     pub fn interval(&self) -> Option<(f64, f64)> {
@@ -580,7 +582,7 @@ pub fn ratio_interval(rounds: &[(f64, f64)]) -> Option<(f64, f64)> {
 pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
     let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain] } else { &[VerifyMode::Off, VerifyMode::On] };
     let mut walls: [Vec<f64>; 4] = Default::default();
-    let (mut pairs, mut rounds, mut virt_ns, mut violations, mut light) = (Vec::new(), Vec::new(), 0, 0, 0);
+    let (mut rounds, mut virt_ns, mut violations, mut light) = (Vec::new(), 0, 0, 0);
     for round in 0..runs {
         let mut wall = [0.0; 4];
         for k in 0..modes.len() {
@@ -594,11 +596,10 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
                 light = s.light;
             }
         }
-        pairs.push(wall[VerifyMode::On as usize] / wall[VerifyMode::Off as usize]);
         rounds.push((wall[VerifyMode::Off as usize], wall[VerifyMode::On as usize]));
     }
     let [off, on, fl, dr] = walls;
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, pairs, rounds })
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, rounds })
 }
 
 /// Interleaved rounds `bench verify` runs per workload: at least 5 (the
@@ -621,7 +622,7 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool, rounds: usize) ->
     for w in VerifyWorkload::ALL.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
         let r = verify_ratio(w, rounds, floor)?;
         total += r.violations;
-        let pairs: Vec<String> = r.pairs.iter().map(|p| format!("{p:.2}")).collect();
+        let pairs: Vec<String> = r.pairs().map(|p| format!("{p:.2}")).collect();
         let interval = match r.interval() {
             Some((lo, hi)) => format!("95 % interval over the rounds {lo:.3}-{hi:.3}; "),
             None => String::new(),
@@ -807,7 +808,7 @@ pub fn explain_bench() -> Result<String, BenchError> {
 
 #[cfg(test)]
 mod tests {
-    use super::ratio_interval;
+    use super::{median, ratio_interval};
 
     #[test]
     fn the_ratio_interval_is_a_point_without_noise_and_widens_with_it() {
@@ -819,11 +820,7 @@ mod tests {
         // median ratio and is wider
         let noisy: Vec<(f64, f64)> = [(140.0, 150.0), (138.0, 170.0), (141.0, 152.0), (139.0, 149.0), (150.0, 160.0), (137.0, 210.0), (142.0, 151.0), (140.0, 158.0), (139.0, 155.0)].to_vec();
         let (lo, hi) = ratio_interval(&noisy).unwrap();
-        let med = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let point = med(noisy.iter().map(|r| r.1).collect()) / med(noisy.iter().map(|r| r.0).collect());
+        let point = median(noisy.iter().map(|r| r.1).collect()) / median(noisy.iter().map(|r| r.0).collect());
         assert!(lo <= point && point <= hi && hi - lo > 0.02, "{lo}-{hi} around {point}");
         assert_eq!(ratio_interval(&noisy), Some((lo, hi)), "the same rounds give the same interval");
     }

@@ -214,8 +214,8 @@ t_cow:
 .ltorg
 .org 0x480
 @ 100 times `cpsid i; cpsie i` (CMAEMU-PATCHES.md 13): each ends its
-@ block, and the next block is reached through the jump lookup, not from
-@ the engine's main loop.
+@ block, and the next block is chained to it, reached neither from the
+@ engine's main loop nor through the jump lookup.
 t_cps:
   ldr r12, =0x10000000
   movs r1, #100
