@@ -529,6 +529,9 @@ pub struct VerifyRatio {
     pub light: u64,
     /// Each round's (off, on) wall seconds, in run order.
     pub rounds: Vec<(f64, f64)>,
+    /// Each round's floor wall seconds, in run order (empty without the
+    /// floor).
+    pub floors: Vec<f64>,
 }
 
 impl VerifyRatio {
@@ -542,6 +545,14 @@ impl VerifyRatio {
     /// A 95 % interval for [`VerifyRatio::ratio`] (see [`ratio_interval`]).
     pub fn interval(&self) -> Option<(f64, f64)> {
         ratio_interval(&self.rounds)
+    }
+    /// 95 % intervals for floor/off (what the guest's tracing and the
+    /// doorbells cost) and on/floor (what the decoding and checks cost),
+    /// from the same rounds (None without the floor).
+    pub fn floor_intervals(&self) -> Option<((f64, f64), (f64, f64))> {
+        let floor_off: Vec<(f64, f64)> = self.rounds.iter().zip(&self.floors).map(|(&(off, _), &fl)| (off, fl)).collect();
+        let on_floor: Vec<(f64, f64)> = self.rounds.iter().zip(&self.floors).map(|(&(_, on), &fl)| (fl, on)).collect();
+        Some((ratio_interval(&floor_off)?, ratio_interval(&on_floor)?))
     }
 }
 
@@ -582,7 +593,7 @@ pub fn ratio_interval(rounds: &[(f64, f64)]) -> Option<(f64, f64)> {
 pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
     let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain] } else { &[VerifyMode::Off, VerifyMode::On] };
     let mut walls: [Vec<f64>; 4] = Default::default();
-    let (mut rounds, mut virt_ns, mut violations, mut light) = (Vec::new(), 0, 0, 0);
+    let (mut rounds, mut floors, mut virt_ns, mut violations, mut light) = (Vec::new(), Vec::new(), 0, 0, 0);
     for round in 0..runs {
         let mut wall = [0.0; 4];
         for k in 0..modes.len() {
@@ -597,9 +608,12 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
             }
         }
         rounds.push((wall[VerifyMode::Off as usize], wall[VerifyMode::On as usize]));
+        if floor {
+            floors.push(wall[VerifyMode::Floor as usize]);
+        }
     }
     let [off, on, fl, dr] = walls;
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, rounds })
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, rounds, floors })
 }
 
 /// Interleaved rounds `bench verify` runs per workload: at least 5 (the
@@ -642,8 +656,12 @@ pub fn verify_bench(only: Option<VerifyWorkload>, floor: bool, rounds: usize) ->
             r.virt_ns as f64 / 1e9 / r.off
         );
         if let Some(f) = r.floor {
+            let (fo, of) = match r.floor_intervals() {
+                Some(((a, b), (c, d))) => (format!(" ({a:.3}-{b:.3})"), format!(" ({c:.3}-{d:.3})")),
+                None => Default::default(),
+            };
             out += &format!(
-                "  {:<15} floor {:.0} ms: floor/off {:.2}, on/floor {:.2} (the tracing and doorbells cost {:.0} % of off, the decoding and checks {:.0} %)\n",
+                "  {:<15} floor {:.0} ms: floor/off {:.3}{fo}, on/floor {:.3}{of} (95 % intervals; the tracing and doorbells cost {:.0} % of off, the decoding and checks {:.0} %)\n",
                 "",
                 f * 1e3,
                 f / r.off,
@@ -808,7 +826,30 @@ pub fn explain_bench() -> Result<String, BenchError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, ratio_interval};
+    use super::{median, ratio_interval, VerifyRatio, VerifyWorkload};
+
+    #[test]
+    fn the_floor_intervals_split_the_ratio_at_the_floor() {
+        // every round: floor 5 % over off, on 10 % over the floor
+        let offs = [0.140, 0.150, 0.138, 0.145, 0.160];
+        let r = VerifyRatio {
+            workload: VerifyWorkload::FullArea(64),
+            off: 0.145,
+            on: 0.145 * 1.05 * 1.10,
+            floor: Some(0.145 * 1.05),
+            drain: None,
+            virt_ns: 0,
+            violations: 0,
+            light: 0,
+            rounds: offs.iter().map(|&o| (o, o * 1.05 * 1.10)).collect(),
+            floors: offs.iter().map(|&o| o * 1.05).collect(),
+        };
+        let ((a, b), (c, d)) = r.floor_intervals().unwrap();
+        assert!((a - 1.05).abs() < 1e-9 && (b - 1.05).abs() < 1e-9, "floor/off {a}-{b}");
+        assert!((c - 1.10).abs() < 1e-9 && (d - 1.10).abs() < 1e-9, "on/floor {c}-{d}");
+        let none = VerifyRatio { floors: Vec::new(), ..r };
+        assert_eq!(none.floor_intervals(), None, "no floor measured: no intervals");
+    }
 
     #[test]
     fn the_ratio_interval_is_a_point_without_noise_and_widens_with_it() {
