@@ -592,14 +592,13 @@ pub fn ratio_interval(rounds: &[(f64, f64)]) -> Option<(f64, f64)> {
 /// order rotates each round so that a drift hits every side.
 pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<VerifyRatio, BenchError> {
     let modes: &[VerifyMode] = if floor { &[VerifyMode::Off, VerifyMode::On, VerifyMode::Floor, VerifyMode::Drain] } else { &[VerifyMode::Off, VerifyMode::On] };
+    // each mode's walls in round order: index i of every mode is round i
     let mut walls: [Vec<f64>; 4] = Default::default();
-    let (mut rounds, mut floors, mut virt_ns, mut violations, mut light) = (Vec::new(), Vec::new(), 0, 0, 0);
+    let (mut virt_ns, mut violations, mut light) = (0, 0, 0);
     for round in 0..runs {
-        let mut wall = [0.0; 4];
         for k in 0..modes.len() {
             let mode = modes[(round + k) % modes.len()];
             let s = w.run(mode)?;
-            wall[mode as usize] = s.wall;
             walls[mode as usize].push(s.wall);
             if mode == VerifyMode::On {
                 violations += s.violations;
@@ -607,13 +606,10 @@ pub fn verify_ratio(w: VerifyWorkload, runs: usize, floor: bool) -> Result<Verif
                 light = s.light;
             }
         }
-        rounds.push((wall[VerifyMode::Off as usize], wall[VerifyMode::On as usize]));
-        if floor {
-            floors.push(wall[VerifyMode::Floor as usize]);
-        }
     }
-    let [off, on, fl, dr] = walls;
-    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(fl)), drain: floor.then(|| median(dr)), virt_ns, violations, light, rounds, floors })
+    let [off, on, floors, dr] = walls;
+    let rounds = off.iter().copied().zip(on.iter().copied()).collect();
+    Ok(VerifyRatio { workload: w, off: median(off), on: median(on), floor: floor.then(|| median(floors.clone())), drain: floor.then(|| median(dr)), virt_ns, violations, light, rounds, floors })
 }
 
 /// Interleaved rounds `bench verify` runs per workload: at least 5 (the
